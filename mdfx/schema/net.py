@@ -1,0 +1,177 @@
+"""``Net``: the one typed form of a feed-forward network that every converter consumes.
+
+``schema`` builds it from MDF (any dialect); converters and runners never
+look at raw MDF (DESIGN rule 2). A ``Net`` is plain data: nodes in
+topological order, projections, input/output roles, float64 arrays.
+
+Semantics of one forward pass, per trial (the reference runner is the spec):
+
+* an INPUT node (no incoming projection) takes the external input ``u``:
+  ``x = u (+ bias)``;
+* any other node sums its incoming projections:
+  ``x = sum_p value[p.sender] @ p.matrix (+ bias)``;
+* ``value[node] = op.forward(x, **node.params)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from mdfx import ops
+from mdfx.errors import GraphError
+
+
+@dataclass
+class NodeSpec:
+    """A TransferMechanism: ``size`` units, one transfer op with all its params filled."""
+
+    name: str
+    size: int
+    op: str  #: key into :data:`mdfx.ops.TRANSFER`
+    params: dict[str, float] = field(default_factory=dict)
+    bias: np.ndarray | None = None  #: optional trainable bias added to the net input (mdfx extension)
+    bias_learnable: bool = True
+
+
+@dataclass
+class ProjectionSpec:
+    """A MappingProjection: ``value[receiver] += value[sender] @ matrix``."""
+
+    name: str
+    sender: str
+    receiver: str
+    matrix: np.ndarray  #: float64, shape (sender.size, receiver.size)
+    learnable: bool = True
+
+
+@dataclass
+class TrainingSpec:
+    """The AutodiffComposition's training settings, kept in MDF metadata."""
+
+    loss: str = "MSE"
+    optimizer: str = "sgd"
+    learning_rate: float = 0.001
+    weight_decay: float = 0.0
+    disable_learning: bool = False
+
+
+@dataclass
+class Net:
+    """A validated feed-forward network. Build with :func:`Net.build` to get the checks."""
+
+    name: str
+    nodes: list[NodeSpec]  #: topological order
+    projections: list[ProjectionSpec]
+    inputs: list[str]
+    outputs: list[str]
+    training: TrainingSpec = field(default_factory=TrainingSpec)
+    autodiff: bool = True  #: written by an AutodiffComposition (False: plain Composition)
+
+    @classmethod
+    def build(cls, name: str, nodes: list[NodeSpec], projections: list[ProjectionSpec],
+              training: TrainingSpec | None = None, autodiff: bool = True,
+              inputs: list[str] | None = None, outputs: list[str] | None = None) -> Net:
+        """Check the graph rules and order the nodes; roles default to PsyNeuLink's.
+
+        INPUT nodes are those with no incoming projection, OUTPUT nodes those with
+        no outgoing one, each in the order the nodes were given.
+        """
+        by_name: dict[str, NodeSpec] = {}
+        for node in nodes:
+            if node.name in by_name:
+                raise GraphError(f"two nodes are named {node.name!r}")
+            ops.transfer_op(node.op)
+            if node.size < 1:
+                raise GraphError(f"node {node.name!r} has size {node.size}; it must be at least 1")
+            by_name[node.name] = node
+        seen_proj: set[str] = set()
+        for p in projections:
+            if p.name in seen_proj:
+                raise GraphError(f"two projections are named {p.name!r}")
+            seen_proj.add(p.name)
+            for end, role in ((p.sender, "sender"), (p.receiver, "receiver")):
+                if end not in by_name:
+                    raise GraphError(
+                        f"projection {p.name!r}: {role} {end!r} is not a node of {name!r} "
+                        f"(nodes: {', '.join(by_name) or 'none'})"
+                    )
+            want = (by_name[p.sender].size, by_name[p.receiver].size)
+            if p.matrix.shape != want:
+                raise GraphError(
+                    f"projection {p.name!r} from {p.sender!r} (size {want[0]}) to {p.receiver!r} "
+                    f"(size {want[1]}) has a matrix of shape {p.matrix.shape}; expected {want}"
+                )
+        for node in nodes:
+            if node.bias is not None and node.bias.shape != (node.size,):
+                raise GraphError(
+                    f"node {node.name!r} has a bias of shape {node.bias.shape}; expected ({node.size},)"
+                )
+        order = _topological(nodes, projections)
+        receivers = {p.receiver for p in projections}
+        senders = {p.sender for p in projections}
+        inputs = inputs or [n.name for n in nodes if n.name not in receivers]
+        outputs = outputs or [n.name for n in nodes if n.name not in senders]
+        return cls(name, order, list(projections), inputs, outputs, training or TrainingSpec(), autodiff)
+
+    def node(self, name: str) -> NodeSpec:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        raise GraphError(f"{self.name!r} has no node {name!r}")
+
+    def incoming(self, name: str) -> list[ProjectionSpec]:
+        return [p for p in self.projections if p.receiver == name]
+
+    def projection(self, name: str) -> ProjectionSpec:
+        for p in self.projections:
+            if p.name == name:
+                return p
+        raise GraphError(f"{self.name!r} has no projection {name!r}")
+
+    def copy(self) -> Net:
+        """A deep copy of the arrays, so training one copy leaves the other untouched."""
+        nodes = [replace(n, params=dict(n.params), bias=None if n.bias is None else n.bias.copy())
+                 for n in self.nodes]
+        projs = [replace(p, matrix=p.matrix.copy()) for p in self.projections]
+        return replace(self, nodes=nodes, projections=projs, inputs=list(self.inputs),
+                       outputs=list(self.outputs), training=replace(self.training))
+
+    def structure_key(self) -> tuple:
+        """What a compiled kernel depends on: everything but the weight values."""
+        return (
+            tuple((n.name, n.size, n.op, tuple(sorted(n.params.items())), n.bias is not None, n.bias_learnable)
+                  for n in self.nodes),
+            tuple((p.sender, p.receiver, p.matrix.shape, p.learnable) for p in self.projections),
+            tuple(self.inputs),
+            tuple(self.outputs),
+        )
+
+
+def _topological(nodes: list[NodeSpec], projections: list[ProjectionSpec]) -> list[NodeSpec]:
+    """Kahn's algorithm, stable in the given node order; a cycle is an error naming its nodes."""
+    indeg = {n.name: 0 for n in nodes}
+    out: dict[str, list[str]] = {n.name: [] for n in nodes}
+    for p in projections:
+        indeg[p.receiver] += 1
+        out[p.sender].append(p.receiver)
+    position = {n.name: i for i, n in enumerate(nodes)}
+    ready = [n.name for n in nodes if indeg[n.name] == 0]
+    order: list[str] = []
+    while ready:
+        ready.sort(key=position.__getitem__)
+        current = ready.pop(0)
+        order.append(current)
+        for r in out[current]:
+            indeg[r] -= 1
+            if indeg[r] == 0:
+                ready.append(r)
+    if len(order) != len(nodes):
+        stuck = [n.name for n in nodes if n.name not in order]
+        cyc = [p for p in projections if p.sender in stuck and p.receiver in stuck]
+        edges = ", ".join(f"{p.sender!r} -> {p.receiver!r}" for p in cyc)
+        raise GraphError(f"the network has a cycle through {', '.join(map(repr, stuck))} ({edges}); "
+                         "mdfx supports feed-forward networks only")
+    by_name = {n.name: n for n in nodes}
+    return [by_name[name] for name in order]
