@@ -199,21 +199,87 @@ def loss_op(name: str) -> LossOp:
     return LOSSES[key]
 
 
+def _mean_n(y: Array) -> float:
+    return float(y.size)
+
+
+def _log_softmax(y: Array) -> Array:
+    z = y - np.max(y, axis=-1, keepdims=True)
+    return z - np.log(np.sum(np.exp(z), axis=-1, keepdims=True))
+
+
+# Each loss follows the torch.nn loss that PsyNeuLink's PyTorch mode uses, with
+# its default reduction, applied to the (B, n) batch of one minibatch.
+for _loss in [
+    LossOp("MSE", "MSELoss",
+           lambda y, t: float(np.mean((y - t) ** 2)),
+           lambda y, t: 2.0 * (y - t) / _mean_n(y)),
+    LossOp("SSE", "MSELoss(reduction='sum')",
+           lambda y, t: float(np.sum((y - t) ** 2)),
+           lambda y, t: 2.0 * (y - t)),
+    LossOp("L1", "L1Loss",
+           lambda y, t: float(np.mean(np.abs(y - t))),
+           lambda y, t: np.sign(y - t) / _mean_n(y)),
+    LossOp("CROSS_ENTROPY", "CrossEntropyLoss",
+           lambda y, t: float(np.mean(-np.sum(t * _log_softmax(y), axis=-1))),
+           lambda y, t: (np.exp(_log_softmax(y)) * np.sum(t, axis=-1, keepdims=True) - t) / y.shape[0],
+           "targets are class probabilities; the output is taken as logits"),
+    LossOp("BINARY_CROSS_ENTROPY", "BCELoss",
+           lambda y, t: float(np.mean(-(t * np.maximum(np.log(y), -100.0)
+                                        + (1 - t) * np.maximum(np.log(1 - y), -100.0)))),
+           lambda y, t: (y - t) / np.maximum(y * (1 - y), 1e-12) / _mean_n(y)),
+    LossOp("KL", "KLDivLoss",
+           lambda y, t: float(np.mean(np.where(t > 0, t * (np.log(np.where(t > 0, t, 1.0)) - y), 0.0))),
+           lambda y, t: -t / _mean_n(y),
+           "the output is taken as log-probabilities"),
+    LossOp("POISSON_NLL", "PoissonNLLLoss",
+           lambda y, t: float(np.mean(np.exp(y) - t * y)),
+           lambda y, t: (np.exp(y) - t) / _mean_n(y),
+           "log_input=True: the output is the log rate"),
+]:
+    register_loss(_loss)
+
+
 # --- optimizers ------------------------------------------------------------------
+
+
+def sgd_step(w: Array, g: Array, state: dict, lr: float, weight_decay: float, step: int) -> None:
+    """torch.optim.SGD (no momentum), in place: w -= lr * (g + weight_decay * w)."""
+    if weight_decay:
+        g = g + weight_decay * w
+    w -= lr * g
+
+
+def adam_step(w: Array, g: Array, state: dict, lr: float, weight_decay: float, step: int,
+              beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8) -> None:
+    """torch.optim.Adam (L2 weight decay added to the gradient), in place; ``step`` counts from 1."""
+    if weight_decay:
+        g = g + weight_decay * w
+    m = state.setdefault("m", np.zeros_like(w))
+    v = state.setdefault("v", np.zeros_like(w))
+    m *= beta1
+    m += (1 - beta1) * g
+    v *= beta2
+    v += (1 - beta2) * g * g
+    bias1 = 1 - beta1**step
+    bias2 = 1 - beta2**step
+    w -= (lr / bias1) * m / (np.sqrt(v) / np.sqrt(bias2) + eps)
 
 
 @dataclass(frozen=True)
 class OptimizerOp:
-    """An optimizer: its torch class and its hyper-parameters with torch's defaults."""
+    """An optimizer: its torch class, hyper-parameters (torch's defaults) and numpy step."""
 
     name: str
     torch_name: str
+    step: Callable[..., None]
     hyper: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
 
 
 OPTIMIZERS = MappingProxyType({
-    "sgd": OptimizerOp("sgd", "SGD"),
-    "adam": OptimizerOp("adam", "Adam", MappingProxyType({"beta1": 0.9, "beta2": 0.999, "eps": 1e-8})),
+    "sgd": OptimizerOp("sgd", "SGD", sgd_step),
+    "adam": OptimizerOp("adam", "Adam", adam_step,
+                        MappingProxyType({"beta1": 0.9, "beta2": 0.999, "eps": 1e-8})),
 })
 
 

@@ -1,0 +1,163 @@
+"""What every training backend shares: the learn() plan and its result.
+
+``AutodiffComposition.learn()`` validates the user's data into a
+:class:`LearnSpec`; a backend's ``train(net, spec) -> LearnResult`` runs the
+whole loop. The trial order of every epoch comes from :func:`trial_orders`, so
+shuffled runs are identical across backends; minibatches are consecutive
+chunks of that order (the last one may be shorter), and early stopping is
+decided by :class:`EarlyStopper` on each epoch's mean minibatch loss.
+
+The Python backend (:func:`train_reference`, numpy) is the readable spec of a
+training step: forward the minibatch, sum each output's loss, backpropagate,
+one optimizer step per learnable array.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mdfx import ops
+from mdfx.runners import reference
+from mdfx.schema.net import Net
+
+
+@dataclass
+class LearnSpec:
+    """A validated learn() call. Arrays are float64, shape (trials, size)."""
+
+    inputs: dict[str, np.ndarray]
+    targets: dict[str, np.ndarray]
+    epochs: int = 1
+    minibatch_size: int = 1
+    randomize_minibatch: bool = False
+    seed: int | None = None
+    learning_rate: float = 0.001
+    loss: str = "MSE"
+    optimizer: str = "sgd"
+    weight_decay: float = 0.0
+    patience: int | None = None
+    min_delta: float = 0.0
+    call_before_minibatch: Callable[[], object] | None = None
+    call_after_minibatch: Callable[[], object] | None = None
+    #: called after each minibatch with (epoch, minibatch index, loss): progress bars, logging
+    on_minibatch: Callable[[int, int, float], None] | None = None
+    #: dtype the backend computes in ("float64" or "float32")
+    dtype: str = "float64"
+
+    @property
+    def num_trials(self) -> int:
+        return len(next(iter(self.inputs.values())))
+
+    def orders(self) -> np.ndarray:
+        return trial_orders(self.num_trials, self.epochs, self.randomize_minibatch, self.seed)
+
+
+@dataclass
+class LearnResult:
+    """Trained parameters by name (projection name, or ``"<node>.bias"``) and the loss history."""
+
+    params: dict[str, np.ndarray]
+    losses: list[float]  #: one per minibatch, in order
+    epochs_run: int
+    #: outputs of the OUTPUT nodes for every trial of the last epoch, in trial order (trials, size)
+    last_outputs: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def trial_orders(num_trials: int, epochs: int, randomize: bool, seed: int | None) -> np.ndarray:
+    """(epochs, num_trials) int64: the trial order of each epoch.
+
+    Shuffled orders come from numpy's PCG64 seeded with ``seed``, one permutation
+    per epoch, so every backend sees the same order for the same seed.
+    """
+    if not randomize:
+        return np.tile(np.arange(num_trials, dtype=np.int64), (epochs, 1))
+    rng = np.random.default_rng(seed)
+    return np.stack([rng.permutation(num_trials).astype(np.int64) for _ in range(epochs)]) \
+        if epochs else np.zeros((0, num_trials), dtype=np.int64)
+
+
+def minibatches(order: np.ndarray, size: int) -> list[np.ndarray]:
+    """Consecutive chunks of ``order``; the last is shorter when size does not divide it."""
+    return [order[i:i + size] for i in range(0, len(order), size)]
+
+
+class EarlyStopper:
+    """Stop when ``patience`` consecutive epochs fail to lower the best loss by more than ``min_delta``."""
+
+    def __init__(self, patience: int | None, min_delta: float) -> None:
+        self.patience = patience
+        self.min_delta = min_delta
+        self.best = np.inf
+        self.bad = 0
+
+    def step(self, epoch_loss: float) -> bool:
+        """Record one epoch; True when training should stop."""
+        if self.patience is None:
+            return False
+        if epoch_loss < self.best - self.min_delta:
+            self.best = epoch_loss
+            self.bad = 0
+        else:
+            self.bad += 1
+        return self.bad >= self.patience
+
+
+def learnable_params(net: Net) -> dict[str, np.ndarray]:
+    """The arrays training updates, by name, in a fixed order (projections, then biases)."""
+    params = {p.name: p.matrix for p in net.projections if p.learnable}
+    params.update({f"{n.name}.bias": n.bias for n in net.nodes if n.bias is not None and n.bias_learnable})
+    return params
+
+
+def batch_loss(net: Net, spec: LearnSpec, outputs: dict[str, np.ndarray], idx: np.ndarray
+               ) -> tuple[float, dict[str, np.ndarray]]:
+    """Loss of one minibatch (sum over OUTPUT nodes) and d(loss)/d(output)."""
+    loss_op = ops.loss_op(spec.loss)
+    total = 0.0
+    grads = {}
+    for name in net.outputs:
+        y, t = outputs[name], spec.targets[name][idx]
+        total += loss_op.forward(y, t)
+        grads[name] = loss_op.grad(y, t)
+    return total, grads
+
+
+def train_reference(net: Net, spec: LearnSpec) -> LearnResult:
+    """ExecutionMode.Python: the whole learn() loop in numpy, float64. Trains ``net`` in place."""
+    optimizer = ops.optimizer_op(spec.optimizer)
+    params = learnable_params(net)
+    state: dict[str, dict] = {name: {} for name in params}
+    stopper = EarlyStopper(spec.patience, spec.min_delta)
+    losses: list[float] = []
+    step = 0
+    epochs_run = 0
+    last: dict[str, np.ndarray] = {}
+    for epoch, order in enumerate(spec.orders()):
+        epoch_losses = []
+        last = {name: np.zeros_like(spec.targets[name]) for name in net.outputs}
+        for b, idx in enumerate(minibatches(order, spec.minibatch_size)):
+            if spec.call_before_minibatch:
+                spec.call_before_minibatch()
+            trace = reference.forward(net, {name: x[idx] for name, x in spec.inputs.items()})
+            outputs = {name: trace.y[name] for name in net.outputs}
+            loss, grad_out = batch_loss(net, spec, outputs, idx)
+            grads = reference.backward(net, trace, grad_out)
+            step += 1
+            for name, w in params.items():
+                optimizer.step(w, grads[name], state[name], spec.learning_rate, spec.weight_decay, step,
+                               **optimizer.hyper)
+            for name in net.outputs:
+                last[name][idx] = outputs[name]
+            losses.append(loss)
+            epoch_losses.append(loss)
+            if spec.on_minibatch:
+                spec.on_minibatch(epoch, b, loss)
+            if spec.call_after_minibatch:
+                spec.call_after_minibatch()
+        epochs_run = epoch + 1
+        if stopper.step(float(np.mean(epoch_losses))):
+            break
+    return LearnResult({k: v.copy() for k, v in params.items()}, losses, epochs_run, last)
