@@ -1,0 +1,1 @@
+"""The user API: PsyNeuLink's names for mechanisms, projections and compositions."""

@@ -42,8 +42,12 @@ class LearnSpec:
     min_delta: float = 0.0
     call_before_minibatch: Callable[[], object] | None = None
     call_after_minibatch: Callable[[], object] | None = None
-    #: called after each minibatch with (epoch, minibatch index, loss): progress bars, logging
+    #: called after each minibatch with (epoch, minibatch index, loss)
     on_minibatch: Callable[[int, int, float], None] | None = None
+    #: called after each epoch with (epoch, mean minibatch loss of the epoch): progress bars
+    on_epoch: Callable[[int, float], None] | None = None
+    #: Python mode only: called after each minibatch with every node's values (logging)
+    on_values: Callable[[dict[str, np.ndarray]], None] | None = None
     #: dtype the backend computes in ("float64" or "float32")
     dtype: str = "float64"
 
@@ -149,6 +153,8 @@ def train_reference(net: Net, spec: LearnSpec) -> LearnResult:
             for name, w in params.items():
                 optimizer.step(w, grads[name], state[name], spec.learning_rate, spec.weight_decay, step,
                                **optimizer.hyper)
+            if spec.on_values:
+                spec.on_values(trace.y)
             for name in net.outputs:
                 last[name][idx] = outputs[name]
             losses.append(loss)
@@ -158,6 +164,8 @@ def train_reference(net: Net, spec: LearnSpec) -> LearnResult:
             if spec.call_after_minibatch:
                 spec.call_after_minibatch()
         epochs_run = epoch + 1
+        if spec.on_epoch:
+            spec.on_epoch(epoch, float(np.mean(epoch_losses)))
         if stopper.step(float(np.mean(epoch_losses))):
             break
     return LearnResult({k: v.copy() for k, v in params.items()}, losses, epochs_run, last)

@@ -1,0 +1,54 @@
+"""mdfx: PsyNeuLink-style feed-forward networks through ModECI MDF, trained with torch or LLVM.
+
+``import mdfx as pnl`` runs a PsyNeuLink AutodiffComposition script unchanged.
+Heavy backends (torch, llvmlite, onnxruntime) load only when first used.
+"""
+
+from mdfx.composition.autodiff import AutodiffComposition
+from mdfx.composition.composition import Composition
+from mdfx.composition.enums import ExecutionMode, Loss, NodeRole, ReportProgress
+from mdfx.composition.functions import (
+    Exponential,
+    Identity,
+    Linear,
+    Logistic,
+    ReLU,
+    SoftMax,
+    Tanh,
+    TransferFunction,
+)
+from mdfx.composition.mechanisms import TransferMechanism
+from mdfx.composition.projections import MappingProjection
+from mdfx.errors import DataError, GraphError, MdfxError, SchemaError, UnsupportedError
+from mdfx.io import load, save
+
+__version__ = "0.1.0"
+
+# PsyNeuLink's keyword constants that feed-forward scripts use.
+IDENTITY_MATRIX = "IDENTITY_MATRIX"
+FULL_CONNECTIVITY_MATRIX = "FULL_CONNECTIVITY_MATRIX"
+RANDOM_CONNECTIVITY_MATRIX = "RANDOM_CONNECTIVITY_MATRIX"
+
+
+def load_mdf(path: str):  # noqa: ANN201 - returns a Composition
+    """Read an MDF file (any supported dialect) into a composition."""
+    return load(path)
+
+
+def save_mdf(composition: Composition, path: str):  # noqa: ANN201
+    """Write a composition as MDF (.json or .yaml)."""
+    return save(composition, path)
+
+
+def get_mdf_serialized(composition: Composition, fmt: str = "json") -> str:
+    """The composition's MDF as JSON or YAML text (PsyNeuLink's name for this)."""
+    model = composition.to_mdf()
+    return model.to_yaml() if fmt.lower() in ("yaml", "yml") else model.to_json()
+
+
+__all__ = [
+    "AutodiffComposition", "Composition", "DataError", "ExecutionMode", "Exponential", "GraphError",
+    "Identity", "Linear", "Logistic", "Loss", "MappingProjection", "MdfxError", "NodeRole", "ReLU",
+    "ReportProgress", "SchemaError", "SoftMax", "Tanh", "TransferFunction", "TransferMechanism",
+    "UnsupportedError", "get_mdf_serialized", "load", "load_mdf", "save", "save_mdf",
+]

@@ -1,0 +1,57 @@
+"""PsyNeuLink's enums: ExecutionMode, Loss, NodeRole (names and aliases as in PsyNeuLink)."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class ExecutionMode(Enum):
+    """How run() and learn() execute.
+
+    ``Python``: the numpy reference (run) and numpy backprop (learn).
+    ``PyTorch``: learn() trains a torch module; run() uses the reference (as in
+    PsyNeuLink, where run() in PyTorch mode executes in Python).
+    ``LLVMRun``: llvmlite-compiled kernels for both. ``ONNX`` (mdfx only): run()
+    through onnxruntime. PsyNeuLink's other compiled modes are aliases of LLVMRun.
+    """
+
+    Python = "Python"
+    PyTorch = "PyTorch"
+    LLVMRun = "LLVMRun"
+    ONNX = "ONNX"
+    # PsyNeuLink's names for compiled execution; all run the compiled kernels here.
+    LLVM = "LLVMRun"
+    LLVMExec = "LLVMRun"
+    Auto = "LLVMRun"
+    COMPILED = "LLVMRun"
+
+
+class Loss(Enum):
+    """The loss functions of AutodiffComposition (torch.nn losses, PsyNeuLink's reductions)."""
+
+    MSE = "MSE"
+    SSE = "SSE"
+    L1 = "L1"
+    CROSS_ENTROPY = "CROSS_ENTROPY"
+    BINARY_CROSS_ENTROPY = "BINARY_CROSS_ENTROPY"
+    NLL = "NLL"
+    KL = "KL"
+    POISSON_NLL = "POISSON_NLL"
+
+
+class NodeRole(Enum):
+    """Roles of nodes in a Composition (the ones that apply to feed-forward networks)."""
+
+    INPUT = "INPUT"
+    ORIGIN = "ORIGIN"
+    OUTPUT = "OUTPUT"
+    TERMINAL = "TERMINAL"
+    INTERNAL = "INTERNAL"
+    SINGLETON = "SINGLETON"
+
+
+class ReportProgress(Enum):
+    """Whether learn() shows a progress bar (epochs and loss)."""
+
+    OFF = "OFF"
+    ON = "ON"

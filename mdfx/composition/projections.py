@@ -1,0 +1,97 @@
+"""MappingProjection: a weight matrix from one mechanism to another."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mdfx.composition.mechanisms import TransferMechanism, _Log
+
+
+class _MatrixParameter:
+    def __init__(self, projection: MappingProjection) -> None:
+        self._projection = projection
+
+    def get(self, context: object = None) -> np.ndarray:
+        """The current matrix (``context`` is accepted for PsyNeuLink compatibility)."""
+        return self._projection.matrix
+
+    def set(self, value: object, context: object = None) -> None:
+        self._projection.matrix = value  # type: ignore[assignment]
+
+
+class _Parameters:
+    def __init__(self, projection: MappingProjection) -> None:
+        self.matrix = _MatrixParameter(projection)
+
+
+class MappingProjection:
+    """``receiver`` += ``sender.value @ matrix``; ``matrix`` has shape (sender size, receiver size).
+
+    With no ``matrix``, PsyNeuLink's default is used when the projection joins a
+    composition (see :func:`default_matrix`).
+    """
+
+    def __init__(self, sender: TransferMechanism | None = None, receiver: TransferMechanism | None = None,
+                 matrix: object = None, name: str | None = None, learnable: bool = True) -> None:
+        self.sender = sender
+        self.receiver = receiver
+        self._matrix: np.ndarray | None = None
+        if matrix is not None and not isinstance(matrix, str):
+            self.matrix = matrix  # type: ignore[assignment]
+        self._matrix_spec = matrix if isinstance(matrix, str) else None
+        self._name = name
+        self.learnable = learnable
+        self.parameters = _Parameters(self)
+        self.log = _Log()
+
+    @property
+    def name(self) -> str:
+        if self._name is not None:
+            return self._name
+        s = self.sender.name if self.sender else "?"
+        r = self.receiver.name if self.receiver else "?"
+        return f"MappingProjection from {s}[RESULT] to {r}[InputPort-0]"
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self._name = value
+
+    @property
+    def matrix(self) -> np.ndarray:
+        if self._matrix is None:
+            self._matrix = default_matrix(self)
+        return self._matrix
+
+    @matrix.setter
+    def matrix(self, value: object) -> None:
+        arr = np.array(value, dtype=np.float64)
+        if arr.ndim == 0:
+            # A scalar scales the identity-shaped default, as a number spec does in PsyNeuLink.
+            arr = arr * np.ones((self._size("sender"), self._size("receiver")))
+        if arr.ndim != 2:
+            raise ValueError(f"projection {self.name!r}: a matrix must be 2-D, got shape {arr.shape}")
+        self._matrix = arr
+
+    def _size(self, end: str) -> int:
+        mech = getattr(self, end)
+        if mech is None:
+            raise ValueError(f"projection {self.name!r} has no {end} yet; give the matrix after sender/receiver")
+        return mech.size
+
+    def __repr__(self) -> str:
+        return f"MappingProjection(name={self.name!r})"
+
+
+def default_matrix(projection: MappingProjection) -> np.ndarray:
+    """PsyNeuLink's AUTO_ASSIGN_MATRIX: identity when sender and receiver have the same size, else all ones."""
+    rows, cols = projection._size("sender"), projection._size("receiver")
+    if projection._matrix_spec is not None:
+        spec = projection._matrix_spec.upper()
+        if spec in ("IDENTITY_MATRIX", "IDENTITY") and rows == cols:
+            return np.eye(rows)
+        if spec in ("FULL_CONNECTIVITY_MATRIX", "FULL_CONNECTIVITY"):
+            return np.ones((rows, cols))
+        if spec in ("RANDOM_CONNECTIVITY_MATRIX", "RANDOM"):
+            return np.random.random((rows, cols))
+        raise ValueError(f"projection {projection.name!r}: unknown matrix spec {projection._matrix_spec!r}")
+    return np.eye(rows) if rows == cols else np.ones((rows, cols))
