@@ -1,0 +1,7 @@
+"""``python -m mdfx`` is the ``mdfx`` command."""
+
+import sys
+
+from mdfx.cli import main
+
+sys.exit(main())
