@@ -1,0 +1,167 @@
+"""MDF: exact round trips, modeci-mdf's engine agreeing with the reference, corpus files, safety."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import mdfx as pnl
+from mdfx import expr
+from mdfx.errors import SchemaError, UnsupportedError
+from mdfx.runners import mdf_engine, reference
+from mdfx.schema import reader
+from tests.helpers import CORPUS, assert_close
+
+FUNCTIONS = [
+    pnl.Linear(slope=1.5, intercept=-0.25),
+    pnl.Logistic(),
+    pnl.Logistic(gain=2.0, bias=0.3, x_0=0.2, offset=0.1, scale=1.5),
+    pnl.ReLU(gain=1.5, bias=0.1, leak=0.05),
+    pnl.Tanh(gain=0.7, bias=-0.2, x_0=0.1, offset=0.05, scale=1.2),
+    pnl.SoftMax(gain=1.7),
+    pnl.Exponential(rate=0.5, bias=0.1, scale=0.8, offset=-0.3),
+    pnl.Identity(),
+]
+
+
+def make_net(function: object, bias: bool = False) -> pnl.AutodiffComposition:
+    """3 + 2 inputs converging on a hidden layer with ``function``, a skip, and an output."""
+    rng = np.random.default_rng(7)
+    a = pnl.TransferMechanism(size=3, name="in a")
+    b = pnl.TransferMechanism(size=2, function=pnl.Logistic(gain=0.5), name="in_b")
+    h = pnl.TransferMechanism(size=4, function=function, name="hidden",
+                              bias=rng.normal(size=4) if bias else None)
+    o = pnl.TransferMechanism(size=2, function=pnl.Linear, name="out")
+    comp = pnl.AutodiffComposition(name="net", learning_rate=0.1, optimizer_type="adam",
+                                   weight_decay=0.01, loss_spec=pnl.Loss.L1)
+    comp.add_nodes([a, b, h, o])
+    for name, s, r in (("a to h", a, h), ("b_h", b, h), ("h_o", h, o), ("skip", a, o)):
+        comp.add_projection(pnl.MappingProjection(matrix=rng.normal(size=(s.size, r.size)), name=name,
+                                                  learnable=name != "skip"), s, r)
+    return comp
+
+
+def inputs_for(comp: pnl.AutodiffComposition, trials: int = 5) -> dict:
+    rng = np.random.default_rng(3)
+    return {n.name: rng.uniform(-1, 1, (trials, n.size)) for n in comp.get_nodes_by_role(pnl.NodeRole.INPUT)}
+
+
+@pytest.mark.parametrize("suffix", [".json", ".yaml"])
+@pytest.mark.parametrize("function", FUNCTIONS, ids=lambda f: repr(f))
+def test_round_trip_is_exact(tmp_path: Path, suffix: str, function: object) -> None:
+    comp = make_net(function, bias=True)
+    path = pnl.save(comp, tmp_path / f"net{suffix}")
+    back = pnl.load(path)
+    assert type(back) is pnl.AutodiffComposition
+    assert [n.name for n in back.nodes] == [n.name for n in comp.nodes]
+    assert [p.name for p in back.projections] == [p.name for p in comp.projections]
+    for n0, n1 in zip(comp.nodes, back.nodes, strict=True):
+        assert n1.function == n0.function, f"{n0.name}: {n1.function!r} != {n0.function!r}"
+        assert (n0.bias is None and n1.bias is None) or n0.bias.tobytes() == n1.bias.tobytes()
+    for p0, p1 in zip(comp.projections, back.projections, strict=True):
+        assert p1.matrix.tobytes() == p0.matrix.tobytes(), f"{p0.name}: matrix not bit-exact"
+        assert p1.learnable == p0.learnable
+    assert (back.learning_rate, back.optimizer_type, back.weight_decay, back.loss_spec) == \
+        (0.1, "adam", 0.01, pnl.Loss.L1), "training settings survive the trip"
+
+
+@pytest.mark.parametrize("function", FUNCTIONS, ids=lambda f: repr(f))
+def test_modeci_engine_agrees_with_reference(function: object) -> None:
+    comp = make_net(function, bias=True)
+    net = comp._net()
+    x = inputs_for(comp, trials=3)
+    ours = reference.run(net, x)
+    theirs = mdf_engine.run_net(net, x)
+    for name in net.outputs:
+        assert_close(theirs[name], ours[name], rtol=1e-9, atol=1e-12, what=f"modeci engine vs reference, {name}")
+
+
+def test_saved_file_is_standard_mdf_that_modeci_loads(tmp_path: Path) -> None:
+    from modeci_mdf.utils import load_mdf
+
+    comp = make_net(pnl.Logistic(gain=2.0))
+    path = pnl.save(comp, tmp_path / "net.json")
+    model = load_mdf(str(path))
+    graph = model.graphs[0]
+    assert [n.id for n in graph.nodes] == ["in_a", "in_b", "hidden", "out"]
+    assert {e.id for e in graph.edges} == {"a_to_h", "b_h", "h_o", "skip"}
+    hidden = next(n for n in graph.nodes if n.id == "hidden")
+    assert {f.id: f.function for f in hidden.functions}["value"] == "logistic"
+
+
+def test_atomic_save_leaves_nothing_on_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    comp = make_net(pnl.Linear())
+    target = tmp_path / "net.json"
+
+    def boom(*args: object, **kwargs: object) -> str:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(json, "dumps", boom)
+    with pytest.raises(RuntimeError, match="disk full"):
+        pnl.save(comp, target)
+    assert list(tmp_path.iterdir()) == [], "no partial or temp file is left behind"
+
+
+# --- corpus files written by other tools -------------------------------------------
+
+MDF_EXAMPLES = sorted((CORPUS / "modeci-examples").glob("MDF_*.json"))
+
+#: What mdfx does with each core modeci-mdf example: none is a feed-forward network of
+#: TransferMechanisms, so each is refused, naming the construct.
+EXPECTED_REFUSALS = {
+    "MDF_ABCD.json": "not a dialect mdfx reads",
+    "MDF_Arrays.json": "not a dialect mdfx reads",
+    "MDF_FN.mdf.json": "time derivative",
+    "MDF_NewtonCoolingModel.json": "time derivative",
+    "MDF_ParametersFunctions.json": "time derivative",
+    "MDF_RNN_RNNs.json": "time derivative",
+    "MDF_Simple.json": "not a dialect mdfx reads",
+    "MDF_States.json": "time derivative",
+    "MDF_SwitchedRLC_Circuit.json": "has conditions",
+    "MDF_Translated_Simple.json": "not a dialect mdfx reads",
+    "MDF_abc_conditions.json": "graph has scheduler conditions",
+}
+
+
+@pytest.mark.skipif(not MDF_EXAMPLES, reason="../shared/corpus not present")
+@pytest.mark.parametrize("path", MDF_EXAMPLES, ids=lambda p: p.name)
+def test_core_mdf_examples_load_or_are_refused_by_name(path: Path) -> None:
+    expected = EXPECTED_REFUSALS[path.name]
+    with pytest.raises((SchemaError, UnsupportedError)) as err:
+        reader.from_mdf(path)
+    assert expected in str(err.value), f"{path.name}: {err.value}"
+
+
+@pytest.mark.skipif(not (CORPUS / "hostile").exists(), reason="../shared/corpus not present")
+def test_hostile_expression_never_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    path = CORPUS / "hostile" / "hostile_expr.json"
+    for attempt in (lambda: pnl.load(path), lambda: reader.from_mdf(path)):
+        try:
+            attempt()
+        except pnl.MdfxError:
+            pass
+        assert not (tmp_path / "PWNED_by_mdf_file.txt").exists()
+    assert not Path("PWNED_by_mdf_file.txt").exists()
+    assert os.listdir(tmp_path) == []
+
+
+def test_expression_grammar_refuses_code() -> None:
+    assert expr.evaluate("2 * x + exp(y) ** 2", {"x": 1.0, "y": 0.0}) == 3.0
+    assert expr.names("gain * (x + bias) - exp(x_0)") == {"gain", "x", "bias", "x_0"}
+    refused = {
+        "__import__('os').system('touch PWNED')": "call of \"__import__('os').system\" is not allowed",
+        "x.__class__": "Attribute is not allowed",
+        "[1, 2][0]": "Subscript is not allowed",
+        "'text'": "only numeric constants are allowed",
+        "lambda: 1": "Lambda is not allowed",
+        "open('f')": "call of 'open' is not allowed",
+    }
+    for text, message in refused.items():
+        with pytest.raises(SchemaError) as err:
+            expr.parse(text)
+        assert message.replace('"', "'") in str(err.value).replace('"', "'"), f"{text}: {err.value}"
