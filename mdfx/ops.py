@@ -61,11 +61,13 @@ def d_linear(x: Array, y: Array, slope: float, intercept: float) -> Array:
 
 
 def logistic(x: Array, gain: float, bias: float, x_0: float, offset: float, scale: float) -> Array:
-    return scale / (1.0 + np.exp(-gain * (x + bias - x_0) + offset))
+    # PsyNeuLink 0.21 adds ``offset`` outside the sigmoid (measured; its docs put it inside).
+    return scale / (1.0 + np.exp(-gain * (x + bias - x_0))) + offset
 
 
 def d_logistic(x: Array, y: Array, gain: float, bias: float, x_0: float, offset: float, scale: float) -> Array:
-    return gain * y * (1.0 - y / scale)
+    s = (y - offset) / scale
+    return gain * scale * s * (1.0 - s)
 
 
 def relu(x: Array, gain: float, bias: float, leak: float) -> Array:
@@ -123,7 +125,8 @@ TRANSFER: MappingProxyType = MappingProxyType({
             linear, d_linear, "slope * x + intercept", "slope + 0 * x"),
         _op("logistic", "Logistic", {"gain": 1.0, "bias": 0.0, "x_0": 0.0, "offset": 0.0, "scale": 1.0},
             "logistic", "Sigmoid", logistic, d_logistic,
-            "scale / (1 + exp(-gain * (x + bias - x_0) + offset))", "gain * y * (1 - y / scale)"),
+            "scale / (1 + exp(-gain * (x + bias - x_0))) + offset",
+            "gain * scale * ((y - offset) / scale) * (1 - (y - offset) / scale)"),
         _op("relu", "ReLU", {"gain": 1.0, "bias": 0.0, "leak": 0.0}, "Relu", "LeakyRelu",
             relu, d_relu,
             "where(x - bias > 0, gain * (x - bias), leak * gain * (x - bias))",
@@ -192,8 +195,15 @@ def register_loss(op: LossOp) -> LossOp:
     return op
 
 
+#: Loss names PsyNeuLink also accepts for the same loss.
+LOSS_ALIASES = MappingProxyType({"KL": "KL_DIV"})
+
+
 def loss_op(name: str) -> LossOp:
-    key = name.upper()
+    key = LOSS_ALIASES.get(name.upper(), name.upper())
+    if key in ("L0", "SUM"):
+        raise UnsupportedError(f"Loss.{key} is not supported for learning (nor is it in PsyNeuLink 0.21); "
+                               f"use one of {', '.join(LOSSES)}")
     if key not in LOSSES:
         raise UnsupportedError(f"unknown loss {name!r}; supported: {', '.join(LOSSES)}")
     return LOSSES[key]
@@ -208,33 +218,41 @@ def _log_softmax(y: Array) -> Array:
     return z - np.log(np.sum(np.exp(z), axis=-1, keepdims=True))
 
 
-# Each loss follows the torch.nn loss that PsyNeuLink's PyTorch mode uses, with
-# its default reduction, applied to the (B, n) batch of one minibatch.
+# Each loss is the torch.nn loss that PsyNeuLink 0.21's PyTorch mode applies to the
+# (B, n) batch of one minibatch, with PsyNeuLink's reduction (measured: L1, KL_DIV,
+# POISSON_NLL and NLL are sum-reduced, MSE and BINARY_CROSS_ENTROPY mean-reduced).
+# CROSS_ENTROPY and NLL are computed as they are meant to be; PsyNeuLink 0.21's own
+# are broken (its CROSS_ENTROPY is identically 0, its NLL raises), see the README.
 for _loss in [
-    LossOp("MSE", "MSELoss",
+    LossOp("MSE", "MSELoss()",
            lambda y, t: float(np.mean((y - t) ** 2)),
            lambda y, t: 2.0 * (y - t) / _mean_n(y)),
     LossOp("SSE", "MSELoss(reduction='sum')",
            lambda y, t: float(np.sum((y - t) ** 2)),
            lambda y, t: 2.0 * (y - t)),
-    LossOp("L1", "L1Loss",
-           lambda y, t: float(np.mean(np.abs(y - t))),
-           lambda y, t: np.sign(y - t) / _mean_n(y)),
-    LossOp("CROSS_ENTROPY", "CrossEntropyLoss",
+    LossOp("L1", "L1Loss(reduction='sum')",
+           lambda y, t: float(np.sum(np.abs(y - t))),
+           lambda y, t: np.sign(y - t)),
+    LossOp("CROSS_ENTROPY", "CrossEntropyLoss()",
            lambda y, t: float(np.mean(-np.sum(t * _log_softmax(y), axis=-1))),
            lambda y, t: (np.exp(_log_softmax(y)) * np.sum(t, axis=-1, keepdims=True) - t) / y.shape[0],
-           "targets are class probabilities; the output is taken as logits"),
-    LossOp("BINARY_CROSS_ENTROPY", "BCELoss",
+           "the output is taken as logits, targets as class probabilities; mean over the minibatch"),
+    LossOp("BINARY_CROSS_ENTROPY", "BCELoss()",
            lambda y, t: float(np.mean(-(t * np.maximum(np.log(y), -100.0)
                                         + (1 - t) * np.maximum(np.log(1 - y), -100.0)))),
-           lambda y, t: (y - t) / np.maximum(y * (1 - y), 1e-12) / _mean_n(y)),
-    LossOp("KL", "KLDivLoss",
-           lambda y, t: float(np.mean(np.where(t > 0, t * (np.log(np.where(t > 0, t, 1.0)) - y), 0.0))),
-           lambda y, t: -t / _mean_n(y),
+           lambda y, t: (y - t) / np.maximum(y * (1 - y), 1e-12) / _mean_n(y),
+           "outputs must lie in (0, 1)"),
+    LossOp("KL_DIV", "KLDivLoss(reduction='sum')",
+           lambda y, t: float(np.sum(np.where(t > 0, t * (np.log(np.where(t > 0, t, 1.0)) - y), 0.0))),
+           lambda y, t: -t,
            "the output is taken as log-probabilities"),
-    LossOp("POISSON_NLL", "PoissonNLLLoss",
-           lambda y, t: float(np.mean(np.exp(y) - t * y)),
-           lambda y, t: (np.exp(y) - t) / _mean_n(y),
+    LossOp("NLL", "NLLLoss(reduction='sum')",
+           lambda y, t: float(-np.sum(t * y)),
+           lambda y, t: -t,
+           "the output is taken as log-probabilities, targets one-hot (or class probabilities)"),
+    LossOp("POISSON_NLL", "PoissonNLLLoss(reduction='sum')",
+           lambda y, t: float(np.sum(np.exp(y) - t * y)),
+           lambda y, t: np.exp(y) - t,
            "log_input=True: the output is the log rate"),
 ]:
     register_loss(_loss)

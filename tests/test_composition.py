@@ -6,10 +6,10 @@ import sys
 
 import numpy as np
 import pytest
+from helpers import assert_close, xor_composition
 
 import mdfx as pnl
 from mdfx import ops
-from tests.helpers import assert_close, xor_composition
 
 
 def test_import_is_light() -> None:
@@ -42,7 +42,7 @@ def test_function_forward_values() -> None:
     cases = {
         "Linear": (pnl.Linear(slope=2, intercept=1), 2 * x + 1),
         "Logistic": (pnl.Logistic(gain=2, bias=0.3, x_0=0.2, offset=0.1, scale=1.5),
-                     1.5 / (1 + np.exp(-2 * (x + 0.3 - 0.2) + 0.1))),
+                     1.5 / (1 + np.exp(-2 * (x + 0.3 - 0.2))) + 0.1),
         "ReLU": (pnl.ReLU(gain=2, bias=0.3, leak=0.1),
                  np.where(x - 0.3 > 0, 2 * (x - 0.3), 0.1 * 2 * (x - 0.3))),
         "Tanh": (pnl.Tanh(gain=2, bias=0.3, x_0=0.2, offset=0.1, scale=1.5),

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import CORPUS, assert_close
 
 import mdfx as pnl
 from mdfx import expr
 from mdfx.errors import SchemaError, UnsupportedError
 from mdfx.runners import mdf_engine, reference
 from mdfx.schema import reader
-from tests.helpers import CORPUS, assert_close
 
 FUNCTIONS = [
     pnl.Linear(slope=1.5, intercept=-0.25),

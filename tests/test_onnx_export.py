@@ -64,7 +64,7 @@ def test_graph_is_clean_and_follows_the_reference_order() -> None:
     ], [n.op_type for n in default.graph.node]
     full = to_onnx(op_net("logistic", NON_DEFAULT["logistic"]))
     hidden = [n.op_type for n in full.graph.node if n.output[0].startswith("hidden")]
-    assert hidden == ["MatMul", "Add", "Add", "Sub", "Mul", "Sub", "Sigmoid", "Mul"], hidden
+    assert hidden == ["MatMul", "Add", "Add", "Sub", "Mul", "Sigmoid", "Mul", "Add"], hidden
     converging = [n.op_type for n in to_onnx(multi_net()).graph.node if n.output[0].startswith("o2")]
     assert converging == ["MatMul", "MatMul", "Add", "Add", "Tanh"], converging
 

@@ -60,14 +60,20 @@ class AutodiffComposition(Composition):
               min_delta: float = 0, call_before_minibatch: Callable | None = None,
               call_after_minibatch: Callable | None = None,
               execution_mode: ExecutionMode = ExecutionMode.PyTorch, report_progress: object = None,
-              seed: int | None = None, dtype: str = "float64", **kwargs: Any) -> list[list[np.ndarray]]:
-        """Train on ``inputs``/``targets``; return the outputs of every trial of the final epoch.
+              seed: int | None = None, dtype: str = "float64", randomize_minibatches: bool | None = None,
+              **kwargs: Any) -> np.ndarray:
+        """Train on ``inputs``/``targets``; return the output of the last trial trained (as PsyNeuLink).
 
         ``inputs`` is ``{input node: trials}`` with ``targets={output node: trials}``, or
         PsyNeuLink's dict form ``{"inputs": ..., "targets": ..., "epochs": ...}``.
-        ``seed`` (mdfx) makes ``randomize_minibatch`` reproducible; ``dtype``
-        ("float64" or "float32") picks the precision of the torch and LLVM backends.
+        Shuffled orders (``randomize_minibatch``, or PsyNeuLink 0.21's spelling
+        ``randomize_minibatches``) come from numpy's global RNG as in PsyNeuLink, or
+        from ``seed`` (mdfx) when given. ``dtype`` ("float64" or "float32") picks the
+        precision of the torch and LLVM backends. The outputs of the last epoch's
+        trials (computed before each minibatch's update) are appended to ``results``.
         """
+        if randomize_minibatches is not None:
+            randomize_minibatch = randomize_minibatches
         inputs = dict(inputs or {})
         if "inputs" in inputs:
             targets = inputs.get("targets", targets)
@@ -84,18 +90,24 @@ class AutodiffComposition(Composition):
         for name, value in (("epochs", epochs), ("minibatch_size", minibatch_size)):
             if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
                 raise DataError(f"{name} must be a positive integer, got {value!r}")
+        trials = len(next(iter(t.values())))
+        if minibatch_size > trials:
+            raise DataError(f"minibatch_size ({minibatch_size}) cannot be greater than the number of "
+                            f"trials ({trials})")
         if self.disable_learning:
             outputs, _ = _forward(net, x)
-            return [[outputs[n][i] for n in net.outputs] for i in range(len(outputs[net.outputs[0]]))]
+            self.results.extend([outputs[n][i].copy() for n in net.outputs] for i in range(trials))
+            return pnl_value(self.results[-1])
         spec = LearnSpec(
             inputs=x, targets=t, epochs=int(epochs), minibatch_size=int(minibatch_size),
             randomize_minibatch=bool(randomize_minibatch), seed=seed,
             learning_rate=self.learning_rate if learning_rate is None else float(learning_rate),
             loss=self.loss_spec.value, optimizer=self.optimizer_type, weight_decay=self.weight_decay,
             patience=patience, min_delta=float(min_delta),
-            call_before_minibatch=call_before_minibatch, call_after_minibatch=call_after_minibatch,
-            dtype=dtype,
+            call_before_minibatch=call_before_minibatch, dtype=dtype,
         )
+        if call_after_minibatch is not None:
+            spec.on_minibatch = _after_minibatch_hook(call_after_minibatch, -(-trials // minibatch_size))
         mode = execution_mode
         logging = self._logging_hooks(net, spec)
         if logging and mode is not ExecutionMode.Python:
@@ -113,10 +125,16 @@ class AutodiffComposition(Composition):
         self._write_back(net)
         self.last_learn = result
         self.losses.extend(result.losses)
-        trials = len(next(iter(t.values())))
-        final = [[result.last_outputs[n][i].copy() for n in net.outputs] for i in range(trials)]
+        order = spec.orders()[result.epochs_run - 1]
+        final = [[result.last_outputs[n][i].copy() for n in net.outputs] for i in order]
+        self.results.extend(final)
         self.learning_results = final
-        return final
+        return pnl_value(final[-1])
+
+    @property
+    def torch_losses(self) -> list[list[float]]:
+        """PsyNeuLink 0.21's name for the per-minibatch losses (each wrapped in a list)."""
+        return [[loss] for loss in self.losses]
 
     def _logging_hooks(self, net: Net, spec: LearnSpec) -> bool:
         """Wire ``log.set_log_conditions('matrix'|'value')`` to per-minibatch records."""
@@ -159,6 +177,26 @@ class AutodiffComposition(Composition):
         net = self._net()
         load_state_dict(net, _weights_path(self, path, directory, filename))
         self._write_back(net)
+
+
+def pnl_value(outputs: list[np.ndarray]) -> np.ndarray:
+    """One trial's outputs as PsyNeuLink returns them: a 2-D array (object array if sizes differ)."""
+    if len({o.shape for o in outputs}) == 1:
+        return np.array(outputs)
+    value = np.empty(len(outputs), dtype=object)
+    value[:] = outputs
+    return value
+
+
+def _after_minibatch_hook(callback: Callable, num_minibatches: int) -> Callable[[int, int, float], None]:
+    """Call ``callback`` as PsyNeuLink does: with keywords, or with none if it takes none."""
+    def hook(epoch: int, minibatch: int, loss: float) -> None:
+        try:
+            callback(epoch=epoch, minibatch=minibatch, num_minibatches=num_minibatches, context=None)
+        except TypeError:
+            callback()
+
+    return hook
 
 
 def _weights_path(comp: AutodiffComposition, path: str | Path | None, directory: str | None,

@@ -190,8 +190,8 @@ class Composition:
     # --- running --------------------------------------------------------------------
 
     def run(self, inputs: Mapping | None = None, num_trials: int | None = None,
-            execution_mode: ExecutionMode = ExecutionMode.Python, **kwargs: Any) -> list[np.ndarray]:
-        """Run every trial; return the last trial's output values (one array per OUTPUT node).
+            execution_mode: ExecutionMode = ExecutionMode.Python, **kwargs: Any) -> np.ndarray:
+        """Run every trial; return the last trial's output values (one row per OUTPUT node).
 
         Every trial's outputs are appended to ``results``. ``inputs`` maps each
         INPUT node to its trials, ``[[...], ...]`` (a single trial may be given flat).
@@ -207,7 +207,9 @@ class Composition:
         trials = len(next(iter(outputs.values())))
         for t in range(trials):
             self.results.append([outputs[name][t].copy() for name in net.outputs])
-        return self.results[-1]
+        from mdfx.composition.autodiff import pnl_value
+
+        return pnl_value(self.results[-1])
 
     def _run_nested(self, inputs: Mapping, num_trials: int | None, mode: ExecutionMode) -> list[np.ndarray]:
         last: list[np.ndarray] = []
@@ -219,9 +221,12 @@ class Composition:
                 given = given["inputs"]
             if given is None:
                 raise DataError(f"{self.name!r}: no inputs for nested composition {node.name!r}")
-            last = last + node.run(inputs=given, num_trials=num_trials, execution_mode=mode)
+            node.run(inputs=given, num_trials=num_trials, execution_mode=mode)
+            last = last + node.results[-1]
         self.results.append(last)
-        return last
+        from mdfx.composition.autodiff import pnl_value
+
+        return pnl_value(last)
 
     def learn(self, inputs: Mapping | None = None, **kwargs: Any) -> Any:
         """Train the nested AutodiffCompositions, each on the dict given for it.

@@ -27,15 +27,22 @@ class ExecutionMode(Enum):
 
 
 class Loss(Enum):
-    """The loss functions of AutodiffComposition (torch.nn losses, PsyNeuLink's reductions)."""
+    """PsyNeuLink's loss members (torch.nn losses with PsyNeuLink's reductions; see mdfx.ops).
 
-    MSE = "MSE"
-    SSE = "SSE"
+    ``L0`` (alias ``SUM``) exists for compatibility; like PsyNeuLink 0.21 it cannot
+    be used for learning. ``KL`` is mdfx's alias of ``KL_DIV``.
+    """
+
+    L0 = "L0"
+    SUM = "L0"
     L1 = "L1"
+    SSE = "SSE"
+    MSE = "MSE"
     CROSS_ENTROPY = "CROSS_ENTROPY"
     BINARY_CROSS_ENTROPY = "BINARY_CROSS_ENTROPY"
+    KL_DIV = "KL_DIV"
+    KL = "KL_DIV"
     NLL = "NLL"
-    KL = "KL"
     POISSON_NLL = "POISSON_NLL"
 
 

@@ -105,9 +105,9 @@ def _linear(p: dict[str, float], dtype: str) -> list[Step | None]:
 
 @_rule("logistic")
 def _logistic(p: dict[str, float], dtype: str) -> list[Step | None]:
-    # scale / (1 + exp(-gain*(x + bias - x_0) + offset)) == scale * Sigmoid(gain*(x + bias - x_0) - offset)
-    return [_add(p, "bias"), _sub(p, "x_0"), _mul(p, "gain"), _sub(p, "offset"),
-            Step("Sigmoid"), _mul(p, "scale")]
+    # scale / (1 + exp(-gain*(x + bias - x_0))) + offset == scale * Sigmoid(gain*(x + bias - x_0)) + offset
+    return [_add(p, "bias"), _sub(p, "x_0"), _mul(p, "gain"),
+            Step("Sigmoid"), _mul(p, "scale"), _add(p, "offset")]
 
 
 @_rule("relu")

@@ -51,12 +51,17 @@ class LearnSpec:
     #: dtype the backend computes in ("float64" or "float32")
     dtype: str = "float64"
 
+    _orders: np.ndarray | None = field(default=None, repr=False)
+
     @property
     def num_trials(self) -> int:
         return len(next(iter(self.inputs.values())))
 
     def orders(self) -> np.ndarray:
-        return trial_orders(self.num_trials, self.epochs, self.randomize_minibatch, self.seed)
+        """The trial order of every epoch, drawn once (shuffling consumes the RNG)."""
+        if self._orders is None:
+            self._orders = trial_orders(self.num_trials, self.epochs, self.randomize_minibatch, self.seed)
+        return self._orders
 
 
 @dataclass
@@ -73,14 +78,17 @@ class LearnResult:
 def trial_orders(num_trials: int, epochs: int, randomize: bool, seed: int | None) -> np.ndarray:
     """(epochs, num_trials) int64: the trial order of each epoch.
 
-    Shuffled orders come from numpy's PCG64 seeded with ``seed``, one permutation
-    per epoch, so every backend sees the same order for the same seed.
+    As PsyNeuLink 0.21 does, a shuffled epoch is ``np.random.shuffle`` of
+    ``range(num_trials)`` on numpy's *global* legacy RNG, so ``np.random.seed(s)``
+    before learn() reproduces PsyNeuLink's orders exactly; ``seed`` (mdfx) uses a
+    private ``RandomState(seed)`` instead and leaves the global RNG alone.
     """
-    if not randomize:
-        return np.tile(np.arange(num_trials, dtype=np.int64), (epochs, 1))
-    rng = np.random.default_rng(seed)
-    return np.stack([rng.permutation(num_trials).astype(np.int64) for _ in range(epochs)]) \
-        if epochs else np.zeros((0, num_trials), dtype=np.int64)
+    orders = np.tile(np.arange(num_trials, dtype=np.int64), (epochs, 1))
+    if randomize:
+        rng = np.random if seed is None else np.random.RandomState(seed)
+        for row in orders:
+            rng.shuffle(row)
+    return orders
 
 
 def minibatches(order: np.ndarray, size: int) -> list[np.ndarray]:

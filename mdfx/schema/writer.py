@@ -41,11 +41,12 @@ def _mdf_linear(x: str, p: dict[str, float], size: int) -> list[FunctionSpec]:
 
 
 def _mdf_logistic(x: str, p: dict[str, float], size: int) -> list[FunctionSpec]:
-    args = {"gain": p["gain"], "bias": p["bias"], "offset": p["offset"]}
-    if p["scale"] == 1.0 and p["x_0"] == 0.0:
+    # modeci-mdf's logistic puts ``offset`` inside the exponent; PsyNeuLink adds it outside.
+    args = {"gain": p["gain"], "bias": p["bias"], "offset": 0.0}
+    if p["scale"] == 1.0 and p["x_0"] == 0.0 and p["offset"] == 0.0:
         return [("value", {"function": "logistic", "args": {"variable0": x, **args}})]
     return [("s", {"function": "logistic", "args": {"variable0": f"{x} - {_num(p['x_0'])}", **args}}),
-            ("value", {"value": f"{_num(p['scale'])} * s"})]
+            ("value", {"value": f"{_num(p['scale'])} * s + {_num(p['offset'])}"})]
 
 
 def _mdf_tanh(x: str, p: dict[str, float], size: int) -> list[FunctionSpec]:
