@@ -52,12 +52,12 @@ def _elementwise(forward: Callable[..., Array], derivative: Callable[..., Array]
 # --- numpy forward and derivative, one pair per op: the spec -------------------
 
 
-def linear(x: Array, slope: float, intercept: float) -> Array:
-    return slope * x + intercept
+def linear(x: Array, slope: float, intercept: float, scale: float, offset: float) -> Array:
+    return scale * (slope * x + intercept) + offset
 
 
-def d_linear(x: Array, y: Array, slope: float, intercept: float) -> Array:
-    return np.full_like(x, slope)
+def d_linear(x: Array, y: Array, slope: float, intercept: float, scale: float, offset: float) -> Array:
+    return np.full_like(x, scale * slope)
 
 
 def logistic(x: Array, gain: float, bias: float, x_0: float, offset: float, scale: float) -> Array:
@@ -121,8 +121,8 @@ def _op(name: str, pnl: str, params: dict[str, float], mdf: str | None, onnx: st
 TRANSFER: MappingProxyType = MappingProxyType({
     op.name: op
     for op in [
-        _op("linear", "Linear", {"slope": 1.0, "intercept": 0.0}, "linear", "Add",
-            linear, d_linear, "slope * x + intercept", "slope + 0 * x"),
+        _op("linear", "Linear", {"slope": 1.0, "intercept": 0.0, "scale": 1.0, "offset": 0.0}, "linear", "Add",
+            linear, d_linear, "scale * (slope * x + intercept) + offset", "scale * slope + 0 * x"),
         _op("logistic", "Logistic", {"gain": 1.0, "bias": 0.0, "x_0": 0.0, "offset": 0.0, "scale": 1.0},
             "logistic", "Sigmoid", logistic, d_logistic,
             "scale / (1 + exp(-gain * (x + bias - x_0))) + offset",

@@ -18,7 +18,7 @@ from mdfx import ops
 from mdfx.composition.composition import Composition, parse_inputs
 from mdfx.composition.enums import ExecutionMode, Loss
 from mdfx.errors import DataError, MdfxError
-from mdfx.runners.training import LearnResult, LearnSpec
+from mdfx.runners.training import LearnResult, LearnSpec, OptimizerState
 from mdfx.schema.net import Net, TrainingSpec
 
 
@@ -47,6 +47,8 @@ class AutodiffComposition(Composition):
         self.losses: list[float] = []
         self.learning_results: list[list[np.ndarray]] = []
         self.last_learn: LearnResult | None = None
+        #: Adam's moments and step count, kept across learn() calls as PsyNeuLink keeps its optimizer
+        self.optimizer_state = OptimizerState()
 
     def _training_spec(self) -> TrainingSpec:
         return TrainingSpec(self.loss_spec.value, self.optimizer_type, self.learning_rate,
@@ -104,10 +106,14 @@ class AutodiffComposition(Composition):
             learning_rate=self.learning_rate if learning_rate is None else float(learning_rate),
             loss=self.loss_spec.value, optimizer=self.optimizer_type, weight_decay=self.weight_decay,
             patience=patience, min_delta=float(min_delta),
-            call_before_minibatch=call_before_minibatch, dtype=dtype,
+            call_before_minibatch=call_before_minibatch, dtype=dtype, optimizer_state=self.optimizer_state,
         )
         if call_after_minibatch is not None:
             spec.on_minibatch = _after_minibatch_hook(call_after_minibatch, -(-trials // minibatch_size))
+        if self.optimizer_state.optimizer != self.optimizer_type:
+            # A different optimizer starts from scratch, as a new torch optimizer would.
+            self.optimizer_state = OptimizerState(optimizer=self.optimizer_type)
+            spec.optimizer_state = self.optimizer_state
         mode = execution_mode
         logging = self._logging_hooks(net, spec)
         if logging and mode is not ExecutionMode.Python:

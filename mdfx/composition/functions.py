@@ -47,12 +47,13 @@ class TransferFunction:
 
 
 class Linear(TransferFunction):
-    """``slope * x + intercept``."""
+    """``scale * (slope * x + intercept) + offset``."""
 
     op_name = "linear"
 
-    def __init__(self, slope: float | None = None, intercept: float | None = None) -> None:
-        super().__init__(slope=slope, intercept=intercept)
+    def __init__(self, slope: float | None = None, intercept: float | None = None,
+                 scale: float | None = None, offset: float | None = None) -> None:
+        super().__init__(slope=slope, intercept=intercept, scale=scale, offset=offset)
 
 
 class Logistic(TransferFunction):

@@ -100,7 +100,7 @@ _add, _sub, _mul = _binary("Add", 0.0), _binary("Sub", 0.0), _binary("Mul", 1.0)
 
 @_rule("linear")
 def _linear(p: dict[str, float], dtype: str) -> list[Step | None]:
-    return [_mul(p, "slope"), _add(p, "intercept")]
+    return [_mul(p, "slope"), _add(p, "intercept"), _mul(p, "scale"), _add(p, "offset")]
 
 
 @_rule("logistic")

@@ -60,8 +60,8 @@ def _affine(x: Tensor, a: float, b: float) -> Tensor:
     return x
 
 
-def _linear(x: Tensor, slope: float, intercept: float) -> Tensor:
-    return _affine(x, slope, intercept)
+def _linear(x: Tensor, slope: float, intercept: float, scale: float, offset: float) -> Tensor:
+    return _affine(_affine(x, slope, intercept), scale, offset)
 
 
 def _logistic(x: Tensor, gain: float, bias: float, x_0: float, offset: float, scale: float) -> Tensor:

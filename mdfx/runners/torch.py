@@ -31,18 +31,27 @@ from torch import Tensor
 from mdfx import ops
 from mdfx.converters.torch import NetModule, loss_rule, to_module
 from mdfx.errors import DataError
-from mdfx.runners.training import EarlyStopper, LearnResult, LearnSpec, learnable_params
+from mdfx.runners.training import (
+    EarlyStopper,
+    LearnResult,
+    LearnSpec,
+    OptimizerState,
+    learnable_params,
+)
 from mdfx.schema.net import Net
 
 Update = Callable[[Sequence[Tensor]], None]
 
 
-def make_update(optimizer: str, params: Sequence[Tensor], lr: float, weight_decay: float = 0.0) -> Update:
+def make_update(optimizer: str, params: Sequence[Tensor], lr: float, weight_decay: float = 0.0,
+                state: OptimizerState | None = None, names: Sequence[str] = ()) -> Update:
     """An in-place optimizer step ``update(grads)`` for ``params``, as torch.optim computes it.
 
     ``optimizer`` is a key of :data:`mdfx.ops.OPTIMIZERS` (``"sgd"``, ``"adam"``,
     with torch's default hyper-parameters); ``weight_decay`` is added to the
-    gradient (L2), as torch.optim's ``weight_decay`` does.
+    gradient (L2), as torch.optim's ``weight_decay`` does. With ``state`` (and the
+    params' ``names``), Adam starts from the carried moments and step count; call
+    ``update.save()`` after training to write them back.
     """
     op = ops.optimizer_op(optimizer)
     # updates write through detached aliases: same storage, no autograd bookkeeping, no no_grad()
@@ -59,9 +68,12 @@ def make_update(optimizer: str, params: Sequence[Tensor], lr: float, weight_deca
         return sgd
 
     beta1, beta2, eps = op.hyper["beta1"], op.hyper["beta2"], op.hyper["eps"]
-    exp_avg = [torch.zeros_like(d) for d in data]
-    exp_avg_sq = [torch.zeros_like(d) for d in data]
-    step = 0
+    slots = [state.slots.get(n, {}) for n in names] if state is not None else [{} for _ in data]
+    exp_avg = [torch.as_tensor(s["m"], dtype=d.dtype, device=d.device).clone() if "m" in s
+               else torch.zeros_like(d) for s, d in zip(slots, data, strict=True)]
+    exp_avg_sq = [torch.as_tensor(s["v"], dtype=d.dtype, device=d.device).clone() if "v" in s
+                  else torch.zeros_like(d) for s, d in zip(slots, data, strict=True)]
+    step = state.step if state is not None else 0
 
     def adam(grads: Sequence[Tensor]) -> None:
         # torch.optim.adam._single_tensor_adam, op for op
@@ -77,6 +89,16 @@ def make_update(optimizer: str, params: Sequence[Tensor], lr: float, weight_deca
         torch._foreach_div_(denom, bias_correction2_sqrt)
         torch._foreach_add_(denom, eps)
         torch._foreach_addcdiv_(data, exp_avg, denom, value=-step_size)
+
+    def save() -> None:
+        if state is None:
+            return
+        state.step = step
+        for n, m, v in zip(names, exp_avg, exp_avg_sq, strict=True):
+            state.slots[n] = {"m": m.detach().cpu().double().numpy().copy(),
+                              "v": v.detach().cpu().double().numpy().copy()}
+
+    adam.save = save  # type: ignore[attr-defined]
     return adam
 
 
@@ -122,7 +144,8 @@ def train(net: Net, spec: LearnSpec, device: str = "cpu") -> LearnResult:
     loss_fn = loss_rule(spec.loss)
     names = list(learnable_params(net))
     params = [module.tensor(name) for name in names]
-    update = make_update(spec.optimizer, params, spec.learning_rate, spec.weight_decay)
+    update = make_update(spec.optimizer, params, spec.learning_rate, spec.weight_decay,
+                         spec.optimizer_state, names)
     inputs = _tensors(spec.inputs, net, net.inputs, "inputs", dtype, dev)
     targets = _tensors(spec.targets, net, net.outputs, "targets", dtype, dev)
     outputs = list(net.outputs)
@@ -168,14 +191,17 @@ def train(net: Net, spec: LearnSpec, device: str = "cpu") -> LearnResult:
                 after()
         epochs_run = epoch + 1
         last_order = orders[epoch]
-        if spec.patience is not None:
+        if spec.patience is not None or spec.on_epoch is not None:
             epoch_losses = torch.stack(pending).tolist()
             losses.extend(epoch_losses)
             pending = []
+            if spec.on_epoch is not None:
+                spec.on_epoch(epoch, float(np.mean(epoch_losses)))
             if stopper.step(float(np.mean(epoch_losses))):
                 break
     if pending:
         losses.extend(torch.stack(pending).tolist())
+    getattr(update, "save", lambda: None)()
     module.copy_into(net, names)
     last = {name: _in_trial_order([o[name] for o in epoch_outputs], last_order)
             for name in outputs} if epoch_outputs else {}

@@ -25,6 +25,20 @@ from mdfx.schema.net import Net
 
 
 @dataclass
+class OptimizerState:
+    """Optimizer state that outlives one learn() call, as PsyNeuLink's optimizer does.
+
+    ``step`` counts optimizer steps so far; ``slots[param name]`` holds Adam's
+    moments ``{"m": ..., "v": ...}`` (float64). Backends start from it and leave
+    it updated, so a second learn() continues Adam where the first stopped.
+    """
+
+    step: int = 0
+    slots: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    optimizer: str = ""  #: the optimizer the state belongs to
+
+
+@dataclass
 class LearnSpec:
     """A validated learn() call. Arrays are float64, shape (trials, size)."""
 
@@ -50,6 +64,8 @@ class LearnSpec:
     on_values: Callable[[dict[str, np.ndarray]], None] | None = None
     #: dtype the backend computes in ("float64" or "float32")
     dtype: str = "float64"
+    #: carried across learn() calls; None starts a fresh optimizer
+    optimizer_state: OptimizerState | None = None
 
     _orders: np.ndarray | None = field(default=None, repr=False)
 
@@ -141,10 +157,11 @@ def train_reference(net: Net, spec: LearnSpec) -> LearnResult:
     """ExecutionMode.Python: the whole learn() loop in numpy, float64. Trains ``net`` in place."""
     optimizer = ops.optimizer_op(spec.optimizer)
     params = learnable_params(net)
-    state: dict[str, dict] = {name: {} for name in params}
+    carried = spec.optimizer_state if spec.optimizer_state is not None else OptimizerState()
+    state = {name: carried.slots.setdefault(name, {}) for name in params}
     stopper = EarlyStopper(spec.patience, spec.min_delta)
     losses: list[float] = []
-    step = 0
+    step = carried.step
     epochs_run = 0
     last: dict[str, np.ndarray] = {}
     for epoch, order in enumerate(spec.orders()):
@@ -158,6 +175,7 @@ def train_reference(net: Net, spec: LearnSpec) -> LearnResult:
             loss, grad_out = batch_loss(net, spec, outputs, idx)
             grads = reference.backward(net, trace, grad_out)
             step += 1
+            carried.step = step
             for name, w in params.items():
                 optimizer.step(w, grads[name], state[name], spec.learning_rate, spec.weight_decay, step,
                                **optimizer.hyper)

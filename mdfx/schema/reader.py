@@ -15,10 +15,11 @@ from typing import Any
 
 from mdfx.errors import SchemaError, UnsupportedError
 from mdfx.schema.dialects import mdfx as mdfx_dialect
+from mdfx.schema.dialects import modeci, pnl_v01, psyneulink
 from mdfx.schema.net import Net
 
 #: Dialects in the order they are tried.
-DIALECTS: list[Any] = [mdfx_dialect]
+DIALECTS: list[Any] = [mdfx_dialect, psyneulink, pnl_v01, modeci]
 
 
 def register_dialect(module: Any, first: bool = False) -> None:

@@ -36,8 +36,11 @@ def _num(v: float) -> str:
 
 
 def _mdf_linear(x: str, p: dict[str, float], size: int) -> list[FunctionSpec]:
-    return [("value", {"function": "linear",
-                       "args": {"variable0": x, "slope": p["slope"], "intercept": p["intercept"]}})]
+    lin = {"function": "linear", "args": {"variable0": x, "slope": p["slope"], "intercept": p["intercept"]}}
+    if p["scale"] == 1.0 and p["offset"] == 0.0:
+        return [("value", lin)]
+    # modeci-mdf's linear has no scale/offset: PsyNeuLink's are applied after it.
+    return [("s", lin), ("value", {"value": f"{_num(p['scale'])} * s + {_num(p['offset'])}"})]
 
 
 def _mdf_logistic(x: str, p: dict[str, float], size: int) -> list[FunctionSpec]:

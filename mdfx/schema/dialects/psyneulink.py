@@ -1,0 +1,141 @@
+"""MDF written by PsyNeuLink 0.21 (``pnl.get_mdf_serialized`` / ``as_mdf_model``).
+
+What PsyNeuLink writes for an AutodiffComposition (measured, see
+``tests/pnl_reference/facts.md``):
+
+* a node per TransferMechanism; its function is the one the ``*_RESULT`` output
+  port names, with ``metadata.type`` the PsyNeuLink class (Linear, Logistic, ...)
+  and the parameters as ``args`` (``variable0`` is the input);
+* a projection either as a ``<name>_dummy_node`` node of type MappingProjection
+  with an ``onnx::MatMul`` whose ``B`` is the matrix, between a ``*_pre_edge`` and
+  a ``*_post_edge``, or as an edge whose metadata holds that MatMul;
+* after learn(), ``TARGET for X`` / ``LOSS for X`` nodes, which we drop;
+* a receiver with several afferents sums them (an ``onnx::ReduceSum``), which is
+  what a Net does anyway.
+
+Parameters PsyNeuLink carries beyond ours are folded in when that is exact
+(ReLU's ``scale``) and refused otherwise.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from mdfx import ops
+from mdfx.errors import UnsupportedError
+from mdfx.schema.net import Net, NodeSpec, ProjectionSpec, TrainingSpec
+
+#: Node types that PsyNeuLink adds for learning; they are not part of the network.
+LEARNING_TYPES = {"LossMechanism", "ComparatorMechanism", "LearningMechanism", "ObjectiveMechanism"}
+
+
+def detect(model: dict[str, Any], graph: dict[str, Any]) -> bool:
+    body = next(iter(model.values()))
+    app = str(body.get("generating_application", ""))
+    return app.lower().startswith("psyneulink") and "v0.1" not in str(body.get("format", ""))
+
+
+def read(model: dict[str, Any], graph: dict[str, Any]) -> Net:
+    nodes_in: dict[str, dict] = graph.get("nodes") or {}
+    meta = graph.get("metadata") or {}
+    mechanisms: dict[str, NodeSpec] = {}
+    dummies: dict[str, np.ndarray] = {}
+    learnable: dict[str, bool] = {}
+    dropped: set[str] = set()
+    for node_id, node in nodes_in.items():
+        kind = (node.get("metadata") or {}).get("type")
+        if kind == "TransferMechanism":
+            mechanisms[node_id] = _mechanism(node_id, node)
+        elif kind == "MappingProjection":
+            dummies[node_id] = _matmul_matrix(node.get("functions") or {}, f"node {node_id!r}")
+            learnable[node_id] = bool((node.get("metadata") or {}).get("learnable", True))
+        elif kind in LEARNING_TYPES or node_id.startswith(("TARGET", "LOSS")):
+            dropped.add(node_id)
+        else:
+            raise UnsupportedError(f"node {node_id!r} is a PsyNeuLink {kind}; mdfx reads AutodiffCompositions "
+                                   "of TransferMechanisms and MappingProjections")
+    projections = _projections(graph.get("edges") or {}, mechanisms, dummies, learnable, dropped)
+    order = [n for n in meta.get("node_ordering") or [] if n in mechanisms]
+    order += [n for n in mechanisms if n not in order]
+    loss = str(meta.get("loss_spec", "Loss.MSE")).split(".")[-1]
+    lr = (graph.get("parameters") or {}).get("learning_rate", 0.001)
+    training = TrainingSpec(loss=loss, learning_rate=float(lr if lr is not None else 0.001))
+    name = next(iter(model))
+    return Net.build(name, [mechanisms[n] for n in order], projections, training,
+                     autodiff=meta.get("type", "AutodiffComposition") == "AutodiffComposition")
+
+
+def _mechanism(node_id: str, node: dict) -> NodeSpec:
+    functions = node.get("functions") or {}
+    ports = node.get("output_ports") or {}
+    result = next((p for pid, p in ports.items() if pid.endswith("RESULT")), next(iter(ports.values()), None))
+    if result is None or result.get("value") not in functions:
+        raise UnsupportedError(f"node {node_id!r}: no output port names its transfer function")
+    fn = functions[result["value"]]
+    pnl_name = (fn.get("metadata") or {}).get("type") or str(fn.get("function", "")).capitalize()
+    op = ops.transfer_op(_PNL_ALIASES.get(pnl_name, pnl_name))
+    args = {k: float(v) for k, v in (fn.get("args") or {}).items()
+            if k != "variable0" and isinstance(v, int | float) and not isinstance(v, bool)}
+    params = _fold(op.name, args, node_id)
+    shape = result.get("shape") or next(iter((node.get("input_ports") or {}).values()), {}).get("shape")
+    size = int(np.prod(shape[-1:])) if shape else 1
+    return NodeSpec(node_id, size, op.name, ops.fill_params(op, params))
+
+
+#: PsyNeuLink class names whose op key differs from its PNL name.
+_PNL_ALIASES = {"Softmax": "SoftMax", "Relu": "ReLU"}
+
+#: Arguments PsyNeuLink writes that carry no meaning for the function's value.
+_IGNORED = {"softmax": {"adapt_scale", "adapt_base", "adapt_entropy_weighting"}}
+
+
+def _fold(op: str, args: dict[str, float], node_id: str) -> dict[str, float]:
+    """PsyNeuLink's parameter set -> ours, exactly, or an error naming the parameter."""
+    args = {k: v for k, v in args.items() if k not in _IGNORED.get(op, set())}
+    if op == "relu":
+        scale, offset = args.pop("scale", 1.0), args.pop("offset", 0.0)
+        if offset != 0.0:
+            raise UnsupportedError(f"node {node_id!r}: ReLU with offset={offset} is not supported")
+        args["gain"] = scale * args.get("gain", 1.0)
+    known = set(ops.TRANSFER[op].params)
+    for key in list(args):
+        if key not in known:
+            raise UnsupportedError(f"node {node_id!r}: {ops.TRANSFER[op].pnl_name} parameter {key!r} "
+                                   f"is not supported (mdfx has {', '.join(known) or 'none'})")
+    return args
+
+
+def _matmul_matrix(functions: dict, where: str) -> np.ndarray:
+    for fn in functions.values():
+        if fn.get("function") == "onnx::MatMul" and isinstance((fn.get("args") or {}).get("B"), list):
+            return np.array(fn["args"]["B"], dtype=np.float64)
+    raise UnsupportedError(f"{where}: a MappingProjection without an inline onnx::MatMul matrix")
+
+
+def _projections(edges: dict[str, dict], mechanisms: dict[str, NodeSpec], dummies: dict[str, np.ndarray],
+                 learnable: dict[str, bool], dropped: set[str]) -> list[ProjectionSpec]:
+    into: dict[str, str] = {}
+    out_of: dict[str, str] = {}
+    projections = []
+    for edge_id, edge in edges.items():
+        s, r = edge["sender"], edge["receiver"]
+        if s in dropped or r in dropped:
+            continue
+        if r in dummies:
+            into[r] = s
+        elif s in dummies:
+            out_of[s] = r
+        elif s in mechanisms and r in mechanisms:
+            m = edge.get("metadata") or {}
+            matrix = _matmul_matrix(m.get("functions") or {}, f"edge {edge_id!r}")
+            projections.append(ProjectionSpec(edge_id, s, r, matrix, bool(m.get("learnable", True))))
+        else:
+            raise UnsupportedError(f"edge {edge_id!r} joins {s!r} to {r!r}, which mdfx cannot place")
+    for dummy, matrix in dummies.items():
+        if dummy not in into or dummy not in out_of:
+            raise UnsupportedError(f"projection node {dummy!r} is not connected on both sides")
+        name = dummy.removesuffix("_dummy_node")
+        projections.append(ProjectionSpec(name, into[dummy], out_of[dummy], matrix, learnable[dummy]))
+    return projections
