@@ -281,6 +281,11 @@ def parse_inputs(net: Net, inputs: Mapping, num_trials: int | None = None,
     Errors name the node, the shape expected and the shape given.
     """
     wanted = nodes if nodes is not None else net.inputs
+    if not isinstance(inputs, Mapping):
+        if len(wanted) != 1:
+            raise DataError(f"{what}s must be a dict {{node: trials}} when there are several "
+                            f"{what.upper()} nodes ({', '.join(wanted)})")
+        inputs = {wanted[0]: inputs}  # PsyNeuLink accepts a bare list for a single input node
     by_name: dict[str, Any] = {}
     for key, value in inputs.items():
         name = getattr(key, "name", key)
