@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import CORPUS, xor_composition
 
 import mdfx as pnl
-from helpers import CORPUS, xor_composition
 from mdfx.cli import main
 
 

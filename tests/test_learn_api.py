@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import assert_close, xor_composition
 
 import mdfx as pnl
-from helpers import assert_close, xor_composition
 
 
 def trained(mode: pnl.ExecutionMode, **kwargs: object) -> pnl.AutodiffComposition:
