@@ -211,22 +211,27 @@ def build():
         projs[name] = p
     return comp, mechs, projs
 
-def learn(epochs):
-    comp, mechs, projs = build()
+MODE = getattr(pnl.ExecutionMode, job["mode"])
+
+def learn(epochs, built=None):
+    comp, mechs, projs = built or build()
     inputs = {mechs[n]: data["x:" + n] for n in job["inputs"]}
     targets = {mechs[n]: data["t:" + n] for n in job["outputs"]}
     start = time.perf_counter()
     comp.learn(inputs={"inputs": inputs, "targets": targets, "epochs": epochs},
-               minibatch_size=job["mb"], execution_mode=pnl.ExecutionMode.PyTorch)
+               minibatch_size=job["mb"], execution_mode=MODE)
     seconds = time.perf_counter() - start
     return seconds, {n: np.asarray(p.parameters.matrix.get(comp)).tolist() for n, p in projs.items()}
 
-learn(1)  # warm-up: first-use costs of psyneulink and torch
+# LLVMRun compiles per composition: time learn() on a composition already compiled
+# (its weights then start from the warm-up's, so they are not compared).
+built = build() if job["mode"] == "LLVMRun" else None
+first, _ = learn(1, built)  # warm-up: first-use costs of psyneulink and torch, or compilation
 times, weights = [], None
 for _ in range(job["rounds"]):
-    seconds, weights = learn(job["epochs"])
+    seconds, weights = learn(job["epochs"], built)
     times.append(seconds)
-print(json.dumps({"seconds": float(np.median(times)), "weights": weights}))
+print(json.dumps({"seconds": float(np.median(times)), "weights": weights, "first": first}))
 """
 
 
@@ -238,13 +243,13 @@ def pnl_python(path: str) -> str | None:
     return path if probe.returncode == 0 else None
 
 
-def pnl_train(python: str, case: BenchCase, rounds: int) -> tuple[float, Params]:
-    """Median seconds of PsyNeuLink's learn() of the case, and its trained weights."""
+def pnl_train(python: str, case: BenchCase, rounds: int, mode: str = "PyTorch") -> tuple[float, Params]:
+    """Median seconds of PsyNeuLink's learn() of the case in ``mode``, and its trained weights."""
     net = case.initial
     job = {"nodes": [(n.name, n.size, n.op) for n in net.nodes],
            "edges": [(p.name, p.sender, p.receiver) for p in net.projections],
            "inputs": net.inputs, "outputs": net.outputs, "lr": case.learning_rate,
-           "mb": case.minibatch_size, "epochs": case.epochs, "rounds": rounds}
+           "mb": case.minibatch_size, "epochs": case.epochs, "rounds": rounds, "mode": mode}
     arrays = {f"w:{p.name}": p.matrix for p in net.projections}
     arrays.update({f"x:{k}": v for k, v in case.inputs.items()})
     arrays.update({f"t:{k}": v for k, v in case.targets.items()})
@@ -283,10 +288,10 @@ def measure(all_cases: list[BenchCase], found: dict[str, Mode], rounds: int) -> 
 
 def table(rows: list[tuple[str, int, str, float, float]]) -> str:
     head = ("network", "minibatch", "mode", "µs/trial", "× hand torch")
-    lines = [f"{head[0]:<12} {head[1]:>9}  {head[2]:<17} {head[3]:>10} {head[4]:>13}"]
+    lines = [f"{head[0]:<12} {head[1]:>9}  {head[2]:<18} {head[3]:>10} {head[4]:>13}"]
     lines.append("-" * len(lines[0]))
     for net, mb, mode, us, ratio in rows:
-        lines.append(f"{net:<12} {mb:>9}  {mode:<17} {us:>10.1f} {ratio:>12.2f}x")
+        lines.append(f"{net:<12} {mb:>9}  {mode:<18} {us:>10.3g} {ratio:>12.3g}x")
     return "\n".join(lines)
 
 
@@ -297,6 +302,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pnl-python", default="/work/pnlvenv/bin/python",
                         help="an interpreter with psyneulink; PsyNeuLink is skipped if it is absent")
     parser.add_argument("--no-pnl", action="store_true", help="skip PsyNeuLink")
+    parser.add_argument("--no-pnl-llvm", action="store_true", help="skip PsyNeuLink's LLVMRun (slow to compile)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch intra-op threads (default 1: these layers are too small to gain from more, "
                              "and a busy machine makes extra threads noisy)")
@@ -320,11 +326,18 @@ def main(argv: list[str] | None = None) -> None:
             check_weights("PsyNeuLink", case, weights, hand_torch(case), WEIGHT_TOL)
         except AssertionError as e:  # reported, not fatal: PsyNeuLink is the target to match, not ours
             notes.append(f"note: {str(e).strip().splitlines()[0]}")
+        if not args.no_pnl_llvm:
+            try:
+                seconds[case.name, "PsyNeuLink LLVMRun"], _ = pnl_train(pnl, case, rounds=1 if args.quick else 3,
+                                                                        mode="LLVMRun")
+            except RuntimeError as e:  # PsyNeuLink's compiler fails on some networks: report, go on
+                notes.append(f"note: PsyNeuLink LLVMRun failed on {case.name}: "
+                             f"{str(e).strip().splitlines()[-1]}")
 
     rows = []
     for case in all_cases:
         base = seconds[case.name, "hand torch"]
-        labels = [m for m in [*found, "PsyNeuLink torch"] if (case.name, m) in seconds]
+        labels = [m for m in [*found, "PsyNeuLink torch", "PsyNeuLink LLVMRun"] if (case.name, m) in seconds]
         for label in labels:
             s = seconds[case.name, label]
             rows.append((case.name.split()[0], case.minibatch_size, label, s / case.trials * 1e6, s / base))

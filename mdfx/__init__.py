@@ -4,6 +4,8 @@
 Heavy backends (torch, llvmlite, onnxruntime) load only when first used.
 """
 
+from typing import Any
+
 from mdfx.composition.autodiff import AutodiffComposition
 from mdfx.composition.composition import Composition
 from mdfx.composition.enums import ExecutionMode, Loss, NodeRole, ReportProgress
@@ -30,12 +32,28 @@ FULL_CONNECTIVITY_MATRIX = "FULL_CONNECTIVITY_MATRIX"
 RANDOM_CONNECTIVITY_MATRIX = "RANDOM_CONNECTIVITY_MATRIX"
 
 
-def load_mdf(path: str):  # noqa: ANN201 - returns a Composition
+def from_torch(module: Any, example_input: Any, input_names: Any = None, output_names: Any = None) -> Any:
+    """A torch MLP (nn.Sequential or torch.fx-traceable) as an AutodiffComposition with its weights."""
+    from mdfx.composition.build import composition_from_net
+    from mdfx.converters.torch_import import from_torch as _from_torch
+
+    return composition_from_net(_from_torch(module, example_input, input_names, output_names))
+
+
+def from_mdf_with_weights(path: Any, weights: Any) -> Any:
+    """MDF written without its weights (pytorch_to_mdf) plus a state_dict, .pt or .onnx file."""
+    from mdfx.composition.build import composition_from_net
+    from mdfx.converters.torch_import import from_mdf_with_weights as _read
+
+    return composition_from_net(_read(path, weights))
+
+
+def load_mdf(path: str) -> Any:
     """Read an MDF file (any supported dialect) into a composition."""
     return load(path)
 
 
-def save_mdf(composition: Composition, path: str):  # noqa: ANN201
+def save_mdf(composition: Composition, path: str) -> Any:
     """Write a composition as MDF (.json or .yaml)."""
     return save(composition, path)
 
@@ -49,6 +67,6 @@ def get_mdf_serialized(composition: Composition, fmt: str = "json") -> str:
 __all__ = [
     "AutodiffComposition", "Composition", "DataError", "ExecutionMode", "Exponential", "GraphError",
     "Identity", "Linear", "Logistic", "Loss", "MappingProjection", "MdfxError", "NodeRole", "ReLU",
-    "ReportProgress", "SchemaError", "SoftMax", "Tanh", "TransferFunction", "TransferMechanism",
+    "ReportProgress", "SchemaError", "from_mdf_with_weights", "from_torch", "SoftMax", "Tanh", "TransferFunction", "TransferMechanism",
     "UnsupportedError", "get_mdf_serialized", "load", "load_mdf", "save", "save_mdf",
 ]

@@ -80,16 +80,16 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _comp(model: str) -> Any:
-    from mdfx.io import load
+def _comp(model: str, weights: str | None = None) -> Any:
+    from mdfx.composition.build import composition_from_net
 
-    return load(model)
+    return composition_from_net(load_with_weights(model, weights))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from mdfx.composition.enums import ExecutionMode
 
-    comp = _comp(args.model)
+    comp = _comp(args.model, args.weights)
     net = comp._net()
     inputs, _ = read_data(args.inputs)
     inputs, _ = _split(net, inputs, {})
@@ -116,7 +116,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from mdfx.composition.enums import ExecutionMode, Loss
     from mdfx.io import save
 
-    comp = _comp(args.model)
+    comp = _comp(args.model, args.weights)
     if not hasattr(comp, "learn"):
         raise MdfxError(f"{args.model}: not an AutodiffComposition; nothing to train")
     if args.optimizer:
@@ -181,15 +181,28 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def load_with_weights(model: str, weights: str | None) -> Any:
+    """A model file as a Net; ``weights`` (.pt state_dict or .onnx) fills or replaces its weights."""
+    from mdfx.io import load_net, load_state_dict
+    from mdfx.schema.dialects.modeci import MissingWeightsError
+
+    try:
+        net = load_net(model)
+    except MissingWeightsError:
+        if not weights:
+            raise
+        from mdfx.converters.torch_import import from_mdf_with_weights
+
+        return from_mdf_with_weights(model, weights)
+    if weights:
+        load_state_dict(net, weights)
+    return net
+
+
 def cmd_convert(args: argparse.Namespace) -> int:
-    from mdfx.io import load_net, save
+    from mdfx.io import save
 
-    net = load_net(args.input)
-    if args.weights:
-        from mdfx.io import load_state_dict
-
-        load_state_dict(net, args.weights)
-    print(f"wrote {save(net, args.output)}")
+    print(f"wrote {save(load_with_weights(args.input, args.weights), args.output)}")
     return 0
 
 
@@ -225,6 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--inputs", required=True, help=".json or .npz keyed by input node name")
     p.add_argument("--out", help="write outputs to .json or .npz instead of printing")
     p.add_argument("--mode", choices=sorted(MODES), default="python")
+    p.add_argument("--weights", help="a .pt state_dict or .onnx file with the model's weights")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("train", help="train a model (MDF or ONNX) on a data file")
@@ -242,6 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--state-dict", help="write the trained weights as a torch state_dict (.pt)")
     p.add_argument("--plot", help="write the loss curve as a PNG")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--weights", help="a .pt state_dict or .onnx file with the model's weights")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("export", help="write ONNX, state_dict and/or MDF")
@@ -256,7 +271,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("convert", help="convert between formats by suffix (.json/.yaml/.onnx/.pt)")
     p.add_argument("input")
     p.add_argument("output")
-    p.add_argument("--weights", help="a torch state_dict to load into the model first")
+    p.add_argument("--weights", help="a .pt state_dict (or, for MDF written without weights, an .onnx "
+                   "file) to load into the model first")
     p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser("validate", help="every runner against the numpy reference, one table")

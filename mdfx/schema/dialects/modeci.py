@@ -1,0 +1,540 @@
+"""MDF as modeci-mdf's tools and examples write it: the "pure MDF" and ``onnx::`` idioms.
+
+Covers what is not mdfx's own dialect nor PsyNeuLink's:
+
+* "pure MDF": weights as node Parameters, computed by the standard functions
+  ``MatMul``, ``linear``, ``logistic``, ``exponential``, ``tanh``, ``Relu``
+  or by expressions (``"(x @ wgts) + bias"``, ``"linear*(linear>0)"``), as
+  hand-written MLPs and modeci-mdf's ``keras_to_MDF`` write them;
+* ``onnx::`` ops, one per node, as ``onnx_to_mdf`` and ``pytorch_to_mdf``
+  write them (ONNX attributes are the node's other parameters).
+
+Each node's functions and parameters are restated as ops (:mod:`mdfx.schema.opgraph`),
+which :func:`~mdfx.schema.opgraph.lower` turns into a Net. Expressions are
+parsed by :mod:`mdfx.expr`; nothing from the file is ever executed.
+
+Graph inputs are input ports that no edge feeds and, in a node without input
+ports, the Parameter holding its data (the file's sample input, see
+:func:`default_inputs`). Graph outputs are the output ports of nodes without
+outgoing edges. Edge weights multiply, as in modeci-mdf's engine.
+
+``pytorch_to_mdf`` leaves the weights out (they are unconnected input ports);
+:func:`read` then says so, and :func:`read_with_weights` takes them from a
+state_dict-like mapping.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from mdfx import expr
+from mdfx.errors import SchemaError, UnsupportedError
+from mdfx.schema import opgraph
+from mdfx.schema.dialects.pnl_v01 import scheduling_conditions
+from mdfx.schema.net import Net
+from mdfx.schema.opgraph import INPUT_NAMES, TRANSFER, Op, OpGraph
+
+
+class MissingWeightsError(SchemaError):
+    """The file names weights it does not hold (``pytorch_to_mdf`` output); give them with ``weights``."""
+
+
+#: modeci-mdf standard function -> the name of its main argument.
+STANDARD = {"MatMul": "A", "Relu": "A", "linear": "variable0", "logistic": "variable0",
+            "exponential": "variable0", "tanh": "variable0"}
+_ONNX = "onnx::"
+
+
+def detect(model: dict[str, Any], graph: dict[str, Any]) -> bool:
+    """Any MDF 0.2-0.4 that neither mdfx nor PsyNeuLink wrote (their dialects read those)."""
+    body = next(iter(model.values()))
+    app = str(body.get("generating_application", "")).lower()
+    nodes = graph.get("nodes") or {}
+    return (
+        "mdfx" not in (graph.get("metadata") or {})
+        and "psyneulink" not in app
+        and not str(body.get("format", "")).startswith("ModECI MDF v0.1")
+        and not any(str(n).endswith("_dummy_node") for n in nodes)  # PsyNeuLink's projection nodes
+    )
+
+
+def read(model: dict[str, Any], graph: dict[str, Any]) -> Net:
+    """The graph as a Net; refuses non-feed-forward constructs and missing weights, naming them."""
+    return opgraph.lower(_Reader(model, graph, None).opgraph())
+
+
+def read_with_weights(model: dict[str, Any], weights: Mapping[str, Any]) -> Net:
+    """Like :func:`read`, taking weights that the file lacks from ``weights``.
+
+    Keys are matched to the weight ports after turning every non-word
+    character into ``_`` (``"fc1.weight"`` -> port ``fc1_weight``), as
+    ``pytorch_to_mdf`` names them. Values are arrays (or torch tensors).
+    """
+    graph = _one_graph(model)
+    arrays = {_key(k): _array(v) for k, v in weights.items()}
+    return opgraph.lower(_Reader(model, graph, arrays).opgraph())
+
+
+def default_inputs(model: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The sample inputs a pure-MDF file keeps as Parameters, by Net input name, (trials, features)."""
+    reader = _Reader(model, _one_graph(model), None)
+    reader.find_inputs()
+    return {reader.input_names[t]: v for t, v in reader.defaults.items()}
+
+
+# --- the reader ----------------------------------------------------------------------
+
+
+@dataclass
+class _Reader:
+    model: dict[str, Any]
+    graph: dict[str, Any]
+    weights: dict[str, np.ndarray] | None
+    ops: list[Op] = field(default_factory=list)
+    constants: dict[str, np.ndarray] = field(default_factory=dict)
+    inputs: dict[str, int] = field(default_factory=dict)  # tensor -> features
+    input_names: dict[str, str] = field(default_factory=dict)  # tensor -> Net node name
+    defaults: dict[str, np.ndarray] = field(default_factory=dict)  # tensor -> sample input
+    data_params: dict[tuple[str, str], str] = field(default_factory=dict)  # (node, param) -> tensor
+    feeds: dict[tuple[str, str], tuple[str, str, Any]] = field(default_factory=dict)
+    memo: dict[tuple[str, str], str] = field(default_factory=dict)
+    busy: set[tuple[str, str]] = field(default_factory=set)
+    computed: dict[tuple[str, ...], str] = field(default_factory=dict)
+    counter: int = 0
+
+    def __post_init__(self) -> None:
+        self.nodes: dict[str, dict] = self.graph.get("nodes") or {}
+        self.model_id = next(iter(self.model))
+
+    # - checks -
+
+    def check(self) -> None:
+        """Refuse what is not a feed-forward network, naming the construct and the node."""
+        from mdfx.schema.reader import check_feed_forward
+
+        for node_id, node in self.nodes.items():
+            if "nodes" in node:
+                raise UnsupportedError(f"node {node_id!r} holds a subgraph (an ONNX Loop or If body, as "
+                                       "onnx_to_mdf writes control flow); control flow is not supported")
+        senders: dict[str, set[str]] = {}
+        for edge in (self.graph.get("edges") or {}).values():
+            senders.setdefault(edge.get("receiver"), set()).add(edge.get("sender"))
+        nontrivial = scheduling_conditions(self.graph.get("conditions"), senders)
+        if nontrivial:
+            raise UnsupportedError(f"graph has scheduler conditions: {'; '.join(nontrivial)}; mdfx runs each "
+                                   "node once per trial, after its senders (feed-forward networks only)")
+        check_feed_forward({k: v for k, v in self.graph.items() if k != "conditions"})
+        bad: dict[str, list[str]] = {}
+        for node_id, node in self.nodes.items():
+            for spec in _functions(node).values():
+                name, _ = _function(spec)
+                if name is None:
+                    continue
+                known = name in STANDARD or (name.startswith(_ONNX) and name[len(_ONNX):] in INPUT_NAMES)
+                if not known:
+                    bad.setdefault(name, []).append(f"node {node_id!r}")
+        if bad:
+            listed = "; ".join(f"{name} ({', '.join(where)})" for name, where in sorted(bad.items()))
+            onnx_ops = ", ".join(_ONNX + t for t in opgraph.SUPPORTED)
+            raise UnsupportedError(f"unsupported MDF function{'s' if len(bad) > 1 else ''}: {listed}. mdfx "
+                                   f"imports networks built from {', '.join(STANDARD)}, {onnx_ops} and "
+                                   "arithmetic expressions")
+
+    # - inputs, weights and edges -
+
+    def find_inputs(self) -> None:
+        edges = self.graph.get("edges") or {}
+        for edge_id, edge in edges.items():
+            for end in ("sender", "receiver"):
+                if edge.get(end) not in self.nodes:
+                    raise SchemaError(f"edge {edge_id!r}: {end} {edge.get(end)!r} is not a node of the graph")
+            key = (edge["receiver"], edge["receiver_port"])
+            if key in self.feeds:
+                raise UnsupportedError(f"node {key[0]!r} input port {key[1]!r} receives several edges; "
+                                       "modeci-mdf's engine keeps only the last one, so mdfx refuses it")
+            self.feeds[key] = (edge["sender"], edge["sender_port"], (edge.get("parameters") or {}).get("weight", 1))
+        missing: list[str] = []
+        for node_id, node in self.nodes.items():
+            ports = node.get("input_ports") or {}
+            weight_ports = _weight_ports(node)
+            free = [p for p in ports if (node_id, p) not in self.feeds]
+            for port_id in free:
+                tensor = f"{node_id}.{port_id}"
+                if port_id in weight_ports:
+                    value = None if self.weights is None else self.weights.get(_key(port_id))
+                    shape = ports[port_id].get("shape")
+                    if value is None:
+                        missing.append(f"{port_id} {_shape_text(ports[port_id])} of node {node_id!r}")
+                    elif shape is not None and tuple(value.shape) != tuple(shape):
+                        raise SchemaError(f"weight {port_id!r} of node {node_id!r} has shape {tuple(value.shape)}; "
+                                          f"the MDF port expects {tuple(shape)}")
+                    else:
+                        self.constants[tensor] = value
+                    continue
+                size = _features(ports[port_id].get("shape"), f"node {node_id!r} input port {port_id!r}")
+                self.inputs[tensor] = size
+                # A node that only passes its port on names the input; otherwise the port does.
+                passes = [o.get("value") for o in (node.get("output_ports") or {}).values()] == [port_id]
+                self.input_names[tensor] = node_id if passes and len(free) == 1 else port_id
+            if not ports:
+                self._data_input(node_id, node)
+        if missing:
+            hint = ("Load it with mdfx.from_mdf_with_weights(path, weights), weights being the model's "
+                    "state_dict (or a .pt / .pth file of it) or the .onnx file it was exported to")
+            if self.weights is not None:
+                hint = "the weights given lack them (keys are matched with '.' read as '_')"
+            raise MissingWeightsError(f"model {self.model_id!r}: the weights are not in the file; "
+                              f"{len(missing)} weight input port{'s' if len(missing) > 1 else ''} "
+                              f"({', '.join(missing[:6])}{', ...' if len(missing) > 6 else ''}) "
+                              f"{'are' if len(missing) > 1 else 'is'} left unconnected, as modeci-mdf's "
+                              f"pytorch_to_mdf writes them. {hint}")
+
+    def _data_input(self, node_id: str, node: dict) -> None:
+        """A node without input ports: the Parameter its output is computed from is the input."""
+        outs = node.get("output_ports") or {}
+        if not outs:
+            return
+        first = next(iter(outs.values())).get("value")
+        name = _main_name(node, first)
+        params = node.get("parameters") or {}
+        if name is None or name not in params:
+            return
+        value = params[name].get("value")
+        if not _numeric(value):
+            return
+        data = np.asarray(value, dtype=np.float64)
+        data = data.reshape(1, 1) if data.ndim == 0 else data.reshape(1, -1) if data.ndim == 1 \
+            else data.reshape(len(data), -1)
+        tensor = f"{node_id}.{name}"
+        self.inputs[tensor] = data.shape[1]
+        # "Input" (a node that only holds the data) names the input; otherwise the Parameter does.
+        self.input_names[tensor] = node_id if first == name else name
+        self.defaults[tensor] = data
+        self.data_params[(node_id, name)] = tensor
+
+    # - the walk -
+
+    def opgraph(self) -> OpGraph:
+        self.check()
+        self.find_inputs()
+        has_out = {e["sender"] for e in (self.graph.get("edges") or {}).values()}
+        outputs, names = [], dict(self.input_names)
+        # Sinks' output ports are the graph outputs; edges pull in what they need from the others.
+        for node_id in [n for n in self.nodes if n not in has_out]:
+            ports = self.nodes[node_id].get("output_ports") or {}
+            for port_id in ports:
+                tensor = self.output(node_id, port_id)
+                outputs.append(tensor)
+                names[tensor] = node_id if len(ports) == 1 else f"{node_id}.{port_id}"
+        if not self.inputs:
+            raise UnsupportedError(f"model {self.model_id!r} has no inputs (no unconnected input port and no "
+                                   "data Parameter); mdfx imports networks that compute outputs from inputs")
+        return OpGraph(self.model_id, self.inputs, outputs, self.constants, self.ops, names)
+
+    def output(self, node_id: str, port_id: str) -> str:
+        """The tensor at an output port, translated once however many edges read it."""
+        key = (node_id, f"output port {port_id}")
+        if key not in self.memo:
+            port = self.nodes[node_id]["output_ports"][port_id]
+            self.memo[key] = self.value(node_id, port.get("value"), f"node {node_id!r} output port {port_id!r}")
+        return self.memo[key]
+
+    def port(self, node_id: str, port_id: str) -> str:
+        """The tensor at an input port: an edge's value (times its weight), an input or a weight."""
+        tensor = f"{node_id}.{port_id}"
+        if tensor in self.inputs or tensor in self.constants:
+            return tensor
+        sender, sender_port, weight = self.feeds[(node_id, port_id)]
+        value = self.output(sender, sender_port)
+        if _numeric(weight) and np.size(weight) == 1 and float(np.ravel(weight)[0]) == 1.0:
+            return value
+        w = self.const(np.asarray(weight, dtype=np.float64), f"{node_id}.{port_id}.weight")
+        return self.emit("Mul", [value, w], node_id, f"edge into {node_id!r} port {port_id!r}")
+
+    def name(self, node_id: str, name: str, env: Mapping[str, str]) -> str:
+        """The tensor a name in node ``node_id`` stands for (memoised; a self-reference is state)."""
+        if name in env:
+            return env[name]
+        key = (node_id, name)
+        if key in self.memo:
+            return self.memo[key]
+        if key in self.busy:
+            raise UnsupportedError(f"node {node_id!r}: {name!r} is computed from itself (a stateful "
+                                   "parameter); mdfx supports feed-forward networks only")
+        node = self.nodes[node_id]
+        self.busy.add(key)
+        try:
+            if name in (node.get("input_ports") or {}):
+                tensor = self.port(node_id, name)
+            elif key in self.data_params:
+                tensor = self.data_params[key]
+            elif name in _functions(node):
+                tensor = self.function(node_id, name, _functions(node)[name])
+            elif name in (node.get("parameters") or {}):
+                tensor = self.value(node_id, node["parameters"][name].get("value"),
+                                    f"node {node_id!r} parameter {name!r}", label=f"{node_id}.{name}")
+            else:
+                raise SchemaError(f"node {node_id!r}: {name!r} is not an input port, parameter or function "
+                                  "of the node")
+        finally:
+            self.busy.discard(key)
+        self.memo[key] = tensor
+        return tensor
+
+    def value(self, node_id: str, value: Any, where: str, env: Mapping[str, str] | None = None,
+              label: str | None = None) -> str:
+        """A number, list or expression as a tensor."""
+        if _numeric(value):
+            return self.const(np.asarray(value, dtype=np.float64), label or f"{node_id}.const")
+        if not isinstance(value, str):
+            raise SchemaError(f"{where}: value {value!r} is neither a number, an array nor an expression")
+        if value in (env or {}) or value in _local_names(self.nodes[node_id]):
+            return self.name(node_id, value, env or {})  # ids such as "/A/Add" are names, not expressions
+        return _Expression(self, node_id, env or {}, where).tensor(expr.parse(value))
+
+    def function(self, node_id: str, fid: str, spec: dict) -> str:
+        name, args = _function(spec)
+        where = f"node {node_id!r} function {fid!r}"
+        if name is None:  # {"value": "A + B", "args": {...}}: args bind names in the expression
+            env = {k: self.value(node_id, v, where) for k, v in args.items()}
+            return self.value(node_id, spec.get("value"), where, env)
+
+        def arg(key: str, default: Any = None) -> str:
+            if key not in args and default is None:
+                raise SchemaError(f"{where}: {name} needs the argument {key!r}")
+            return self.value(node_id, args.get(key, default), where, label=f"{node_id}.{key}")
+
+        def number(key: str, default: float) -> float:
+            return _scalar(self, node_id, args.get(key, default), f"{where} argument {key!r}")
+
+        if name.startswith(_ONNX):
+            return self.onnx(node_id, name[len(_ONNX):], args, where)
+        if name == "MatMul":
+            return self.emit("MatMul", [arg("A"), arg("B")], node_id, where)
+        if name == "Relu":
+            return self.emit("Relu", [arg("A")], node_id, where)
+        if name == "linear":
+            scaled = self.emit("Mul", [arg("variable0"), arg("slope", 1.0)], node_id, where)
+            return self.emit("Add", [scaled, arg("intercept", 0.0)], node_id, where)
+        if name == "logistic":
+            # 1/(1 + exp(-gain*(x + bias) + offset)): a bias array adds to the net input.
+            x = self.emit("Add", [arg("variable0"), arg("bias", 0.0)], node_id, where)
+            params = {"gain": number("gain", 1.0), "offset": number("offset", 0.0)}
+            return self.emit(TRANSFER, [x], node_id, where, {"op": "logistic", "params": params})
+        if name == "exponential":
+            params = {k: number(k, d) for k, d in (("rate", 1.0), ("bias", 0.0), ("scale", 1.0), ("offset", 0.0))}
+            return self.emit(TRANSFER, [arg("variable0")], node_id, where, {"op": "exponential", "params": params})
+        if name == "tanh":
+            params = {"scale": number("scale", 1.0)}
+            return self.emit(TRANSFER, [arg("variable0")], node_id, where, {"op": "tanh", "params": params})
+        raise UnsupportedError(f"{where}: function {name!r} is not supported")  # pragma: no cover - checked
+
+    def onnx(self, node_id: str, op_type: str, args: dict, where: str) -> str:
+        node = self.nodes[node_id]
+        inputs = [self.value(node_id, args[n], where, label=f"{node_id}.{n}") if n in args else ""
+                  for n in INPUT_NAMES[op_type]]
+        used = {v for v in args.values() if isinstance(v, str)}
+        # The node's other plain Parameters are the op's ONNX attributes (onnx_to_mdf writes them so).
+        attrs = {pid: p["value"] for pid, p in (node.get("parameters") or {}).items()
+                 if pid not in used and "value" in p and _numeric(p["value"])}
+        return self.emit(op_type, inputs, node_id, where, attrs)
+
+    def emit(self, op_type: str, inputs: list[str], node_id: str, where: str,
+             attrs: dict | None = None) -> str:
+        # The same op on the same tensors is computed once ("x @ W" written twice shares W).
+        key = (op_type, *inputs) if not attrs else None
+        if key in self.computed:
+            return self.computed[key]
+        self.counter += 1
+        out = f"{node_id}#{self.counter}"
+        self.ops.append(Op(op_type, inputs, out, node_id, attrs or {}, where))
+        if key:
+            self.computed[key] = out
+        return out
+
+    def const(self, value: np.ndarray, label: str) -> str:
+        name = label
+        while name in self.constants or name in self.inputs:
+            self.counter += 1
+            name = f"{label}#{self.counter}"
+        self.constants[name] = value
+        return name
+
+
+class _Expression:
+    """An mdfx.expr tree as ops: arithmetic, ``@``, exp, tanh and the ReLU idioms."""
+
+    _BINOPS = {ast.Add: "Add", ast.Sub: "Sub", ast.Mult: "Mul", ast.Div: "Div", ast.MatMult: "MatMul"}
+    _CALLS = {"exp": "Exp", "tanh": "Tanh"}
+
+    def __init__(self, reader: _Reader, node_id: str, env: Mapping[str, str], where: str) -> None:
+        self.r, self.node_id, self.env, self.where = reader, node_id, env, where
+
+    def tensor(self, node: ast.expr) -> str:
+        r = self.r
+        if isinstance(node, ast.Constant):
+            return r.const(np.asarray(float(node.value)), f"{self.node_id}.const")
+        if isinstance(node, ast.Name):
+            return r.name(self.node_id, node.id, self.env)
+        if isinstance(node, ast.UnaryOp):
+            x = self.tensor(node.operand)
+            return r.emit("Neg", [x], self.node_id, self.where) if isinstance(node.op, ast.USub) else x
+        relu = _relu_operand(node)
+        if relu is not None:
+            return r.emit("Relu", [self.tensor(relu)], self.node_id, self.where)
+        if isinstance(node, ast.BinOp) and type(node.op) in self._BINOPS:
+            a, b = self.tensor(node.left), self.tensor(node.right)
+            return r.emit(self._BINOPS[type(node.op)], [a, b], self.node_id, self.where)
+        if isinstance(node, ast.Call) and node.func.id in self._CALLS and len(node.args) == 1:
+            return r.emit(self._CALLS[node.func.id], [self.tensor(node.args[0])], self.node_id, self.where)
+        raise UnsupportedError(f"{self.where}: {ast.unparse(node)!r} is not supported in a network; mdfx "
+                               "imports + - * / @, exp, tanh and ReLU (x*(x>0), maximum(x, 0))")
+
+
+def _relu_operand(node: ast.expr) -> ast.expr | None:
+    """``x * (x > 0)``, ``(x > 0) * x`` or ``maximum(x, 0)``: the x; else None."""
+    if isinstance(node, ast.Call) and node.func.id == "maximum" and len(node.args) == 2:
+        a, b = node.args
+        if _is_zero(b):
+            return a
+        if _is_zero(a):
+            return b
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
+        for x, gate in ((node.left, node.right), (node.right, node.left)):
+            if (isinstance(gate, ast.Compare) and isinstance(gate.ops[0], ast.Gt)
+                    and _is_zero(gate.comparators[0]) and ast.dump(gate.left) == ast.dump(x)):
+                return x
+    return None
+
+
+def _is_zero(node: ast.expr) -> bool:
+    return isinstance(node, ast.Constant) and node.value == 0
+
+
+# --- small helpers -----------------------------------------------------------------------
+
+
+def _one_graph(model: dict[str, Any]) -> dict[str, Any]:
+    graphs = next(iter(model.values())).get("graphs") or {}
+    if len(graphs) != 1:
+        raise UnsupportedError(f"model {next(iter(model))!r} has {len(graphs)} graphs; mdfx reads models "
+                               "with one graph")
+    return next(iter(graphs.values()))
+
+
+def _functions(node: dict) -> dict[str, dict]:
+    """Functions and function-valued Parameters (MDF 0.4 puts them in either place)."""
+    out = {fid: f for fid, f in (node.get("functions") or {}).items()}
+    out.update({pid: p for pid, p in (node.get("parameters") or {}).items() if "function" in p})
+    return out
+
+
+def _weight_ports(node: dict) -> set[str]:
+    """Ports used as B / C of an ``onnx::Gemm`` or ``onnx::MatMul``: weights, as pytorch_to_mdf writes them."""
+    ports = set(node.get("input_ports") or {})
+    out = set()
+    for spec in _functions(node).values():
+        name, args = _function(spec)
+        if name in (_ONNX + "Gemm", _ONNX + "MatMul"):
+            out.update(v for k, v in args.items() if k in ("B", "C") and isinstance(v, str) and v in ports)
+    return out
+
+
+def _local_names(node: dict) -> set[str]:
+    return {*(node.get("input_ports") or {}), *(node.get("parameters") or {}), *(node.get("functions") or {})}
+
+
+def _function(spec: dict) -> tuple[str | None, dict[str, Any]]:
+    """(function name, args) for MDF 0.4 ``{"function": f, "args": {...}}`` and 0.3 ``{"function": {f: {...}}}``."""
+    fn = spec.get("function")
+    if isinstance(fn, dict):
+        name, args = next(iter(fn.items()))
+        return str(name), dict(args or {})
+    return (None if fn is None else str(fn)), dict(spec.get("args") or {})
+
+
+def _main_name(node: dict, value: Any) -> str | None:
+    """Follow a value to the name it is mainly computed from (a function's first argument, an
+    expression's leftmost name) until a Parameter that holds data; None if there is none."""
+    seen: set[str] = set()
+    while isinstance(value, str) and value not in seen:
+        name = value if value in _local_names(node) else _leftmost(expr.parse(value))
+        if name is None:
+            return None
+        seen.add(value)
+        spec = _functions(node).get(name)
+        if spec is None:
+            param = (node.get("parameters") or {}).get(name)
+            if param is None or _numeric(param.get("value")):
+                return name
+            value = param.get("value")
+            continue
+        fname, args = _function(spec)
+        main = STANDARD.get(fname or "") or (INPUT_NAMES.get((fname or "")[len(_ONNX):], ("",)) or ("",))[0]
+        value = args.get(main) if fname else spec.get("value")
+    return None
+
+
+def _leftmost(node: ast.expr) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.BinOp):
+        return _leftmost(node.left)
+    if isinstance(node, ast.UnaryOp):
+        return _leftmost(node.operand)
+    if isinstance(node, ast.Call) and node.args:
+        return _leftmost(node.args[0])
+    if isinstance(node, ast.Compare):
+        return _leftmost(node.left)
+    return None
+
+
+def _numeric(value: Any) -> bool:
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return False
+    try:
+        return np.asarray(value).dtype.kind in "iuf"
+    except (ValueError, TypeError):
+        return False
+
+
+def _scalar(reader: _Reader, node_id: str, value: Any, where: str) -> float:
+    """A transfer-function parameter: a number, or the name of a numeric Parameter."""
+    params = reader.nodes[node_id].get("parameters") or {}
+    if isinstance(value, str) and value in params:
+        value = params[value].get("value")
+    if _numeric(value) and np.size(value) == 1:
+        return float(np.ravel(value)[0])
+    raise UnsupportedError(f"{where} is {value!r}; mdfx needs a single number there")
+
+
+def _features(shape: Any, where: str) -> int:
+    """Features per sample: ``[3]`` -> 3; ``[batch, 3]`` -> 3; ``[batch, 3, 2, 2]`` -> 12."""
+    if shape is None:
+        raise SchemaError(f"{where} has no shape; mdfx needs it to size the input")
+    dims = [int(d) for d in shape]
+    if len(dims) <= 1:
+        return dims[0] if dims else 1
+    return int(np.prod(dims[1:]))
+
+
+def _shape_text(port: dict) -> str:
+    shape = port.get("shape")
+    return "" if shape is None else "(" + "x".join(str(d) for d in shape) + ")"
+
+
+def _key(name: str) -> str:
+    return re.sub(r"\W", "_", str(name))
+
+
+def _array(value: Any) -> np.ndarray:
+    """As numpy, dtype kept: the lowering casts (and copies) each weight once."""
+    if hasattr(value, "detach"):  # a torch tensor, without importing torch here
+        value = value.detach().cpu().numpy()
+    return np.asarray(value)
