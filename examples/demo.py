@@ -82,8 +82,9 @@ def main(outdir: Path) -> int:
     imported = pnl.load(outdir / "xor_trained.onnx")
     names = [n.name for n in imported.nodes]
     print(f"  nodes {names}; learnable projections {sum(p.learnable for p in imported.projections)}")
-    x = {imported.get_nodes_by_role(pnl.NodeRole.INPUT)[0]: inputs[xor.nodes[0]]}
-    t = {imported.get_nodes_by_role(pnl.NodeRole.OUTPUT)[0]: targets[xor.nodes[-1]]}
+    # The ONNX graph's input and output are named after the original nodes.
+    x = {"xor_in": next(iter(inputs.values()))}
+    t = {"xor_out": next(iter(targets.values()))}
     imported.learning_rate = 0.5
     imported.learn(inputs=x, targets=t, epochs=200)
     print(f"  loss {imported.losses[0]:.5f} -> {imported.losses[-1]:.5f}")

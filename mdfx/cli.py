@@ -106,7 +106,11 @@ def _write_outputs(outputs: dict[str, np.ndarray], out: str | None) -> None:
     from mdfx.io import atomic_write
 
     if out.endswith(".npz"):
-        atomic_write(out, lambda tmp: np.savez(open(tmp, "wb"), **outputs))
+        def write_npz(tmp: Path) -> None:
+            with open(tmp, "wb") as f:  # a file object: np.savez would append ".npz" to a path
+                np.savez(f, **outputs)
+
+        atomic_write(out, write_npz)
     else:
         atomic_write(out, lambda tmp: tmp.write_text(json.dumps({k: v.tolist() for k, v in outputs.items()})))
     print(f"wrote {out}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,17 +27,21 @@ STATE_DICT_SUFFIXES = (".pt", ".pth", ".pnl")
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp)`` on a temp file beside ``path``, then rename it into place.
 
-    A failure leaves neither a partial ``path`` nor the temp file.
+    A failure leaves neither a partial ``path`` nor the temp file, and an existing
+    ``path`` untouched. The directory must exist (the error names it).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    if not path.parent.is_dir():
+        raise MdfxError(f"cannot write {str(path)!r}: directory {str(path.parent)!r} does not exist")
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+    # os.open with mode 0o666 (not tempfile.mkstemp's 0o600), so the file gets the
+    # user's umask like any other file they write.
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     try:
-        write(Path(tmp))
+        write(tmp)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return path
 

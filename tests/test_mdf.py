@@ -165,3 +165,26 @@ def test_expression_grammar_refuses_code() -> None:
         with pytest.raises(SchemaError) as err:
             expr.parse(text)
         assert message.replace('"', "'") in str(err.value).replace('"', "'"), f"{text}: {err.value}"
+
+
+@pytest.mark.skipif(not (CORPUS / "mdf-idioms").exists(), reason="../shared/corpus not present")
+@pytest.mark.parametrize("suffix", [".json", ".yaml"])
+def test_pnl_style_idiom_matches_modeci_engine_and_trains(suffix: str) -> None:
+    """modeci-mdf's "PsyNeuLink style" MLP (dummy MatMul nodes, vector biases, no metadata)."""
+    from modeci_mdf.utils import load_mdf
+
+    path = CORPUS / "mdf-idioms" / f"mlp_3_4_2_pnl_style{suffix}"
+    comp = pnl.load(path)
+    net = comp._net()
+    assert [(n.name, n.op, n.bias is not None) for n in net.nodes] == [
+        ("input", "linear", False), ("hidden", "logistic", True), ("output", "linear", True)]
+    x = np.random.default_rng(0).normal(size=(4, 3))
+    ours = reference.run(net, {"input": x})["output"]
+    theirs = mdf_engine.run(load_mdf(str(path)), {"input": x}, {"input": "input_InputPort_0"},
+                            {"output": "output_OutputPort_0"})["output"]
+    # the engine runs onnx::MatMul through onnxruntime in float32
+    assert_close(ours, theirs, rtol=1e-6, what="pnl-style idiom vs modeci-mdf's engine")
+    t = np.random.default_rng(1).uniform(size=(4, 2))
+    comp.learn(inputs={"input": x}, targets={"output": t}, epochs=20, learning_rate=0.1,
+               execution_mode=pnl.ExecutionMode.Python)
+    assert comp.losses[-1] < comp.losses[0], comp.losses

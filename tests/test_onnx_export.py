@@ -12,6 +12,7 @@ from export_nets import NON_DEFAULT, OP_CASES, inputs_for, multi_net, node, op_n
 
 from mdfx.converters import onnx_export
 from mdfx.converters.onnx_export import ExportError, onnx_name, save_onnx, to_onnx
+from mdfx.errors import MdfxError
 from mdfx.runners import ort, reference
 from mdfx.runners.compare import TOLERANCES
 from mdfx.schema.net import Net
@@ -189,7 +190,7 @@ def test_save_onnx_failure_leaves_no_file(tmp_path, monkeypatch) -> None:
 
 
 def test_save_onnx_into_missing_directory_names_it(tmp_path) -> None:
-    with pytest.raises(ExportError, match="directory .*nowhere.* does not exist"):
+    with pytest.raises(MdfxError, match="directory .*nowhere.* does not exist"):
         save_onnx(multi_net(), tmp_path / "nowhere" / "m.onnx")
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from mdfx import ops
 from mdfx.errors import MdfxError
+from mdfx.io import atomic_write
 from mdfx.schema.net import Net
 
 #: The opsets the export is tested with (Softmax's per-axis semantics need 13).
@@ -264,7 +264,7 @@ def save_onnx(net: Net, path: str | os.PathLike[str], dtype: str = "float32",
     """
     model = to_onnx(net, dtype=dtype, opset=opset)
     target = Path(path)
-    _atomic_write(target, lambda tmp: onnx.save_model(model, tmp))
+    atomic_write(target, lambda tmp: onnx.save_model(model, str(tmp)))
     return target
 
 
@@ -319,20 +319,3 @@ def _emit(b: _Builder, name: str, steps: list[Step], x: str, out: str) -> str:
 
 def _value_info(name: str, elem_type: int, size: int) -> onnx.ValueInfoProto:
     return helper.make_tensor_value_info(name, elem_type, ["batch", size])
-
-
-def _atomic_write(target: Path, write: Callable[[str], None]) -> None:
-    """Run ``write(temp_path)`` then rename the temp file onto ``target``; clean up on failure."""
-    if not target.parent.is_dir():
-        raise ExportError(f"cannot write {str(target)!r}: directory {str(target.parent)!r} does not exist")
-    tmp = str(target.parent / f".{target.name}.{secrets.token_hex(4)}.tmp")
-    # os.open with mode 0o666 (not tempfile.mkstemp's 0o600) so the final file
-    # gets the user's umask like any other file they write.
-    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-    try:
-        write(tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

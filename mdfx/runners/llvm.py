@@ -22,7 +22,7 @@ in the reference) in float64; one that replaces a net's array is not.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -269,3 +269,11 @@ def _check_no_overlap(weights: _Weights, others: list[np.ndarray]) -> None:
                     raise DataError(f"weight {name!r} shares memory with an input or target array; pass a copy")
                 raise DataError(f"weights {name!r} and {other!r} share memory; the LLVM backend trains "
                                 "each weight array on its own: give each its own array (e.g. net.copy())")
+
+
+def validation_runner(net: Net, dtype: str) -> Callable[[Mapping[str, Any]], dict[str, np.ndarray]]:
+    """The ``llvm`` rows of ``mdfx validate``: compiled inference over all trials."""
+    from mdfx.converters.llvm import jit
+
+    jit.infer_kernel(net, dtype)  # compile now, so the table's time per trial is the run alone
+    return lambda inputs: run(net, inputs, dtype=dtype)

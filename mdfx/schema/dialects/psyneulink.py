@@ -14,7 +14,14 @@ What PsyNeuLink writes for an AutodiffComposition (measured, see
   what a Net does anyway.
 
 Parameters PsyNeuLink carries beyond ours are folded in when that is exact
-(ReLU's ``scale``) and refused otherwise.
+(ReLU's ``scale``) and refused otherwise. A vector-valued bias or intercept
+becomes the node's bias vector.
+
+The same structure written by other tools (modeci-mdf's "PsyNeuLink style"
+idiom: ``*_dummy_node`` MatMul nodes, no metadata) is read too; there the
+functions mean what modeci-mdf's standard library says, which differs from
+PsyNeuLink only in Logistic's ``offset`` (inside the exponent), so a non-zero
+offset is refused.
 """
 
 from __future__ import annotations
@@ -31,10 +38,25 @@ from mdfx.schema.net import Net, NodeSpec, ProjectionSpec, TrainingSpec
 LEARNING_TYPES = {"LossMechanism", "ComparatorMechanism", "LearningMechanism", "ObjectiveMechanism"}
 
 
-def detect(model: dict[str, Any], graph: dict[str, Any]) -> bool:
+def _written_by_pnl(model: dict[str, Any]) -> bool:
     body = next(iter(model.values()))
     app = str(body.get("generating_application", ""))
     return app.lower().startswith("psyneulink") and "v0.1" not in str(body.get("format", ""))
+
+
+def _is_dummy(node_id: str, node: dict) -> bool:
+    kind = (node.get("metadata") or {}).get("type")
+    fns = (node.get("functions") or {}).values()
+    return kind == "MappingProjection" or (
+        kind is None and node_id.endswith("_dummy_node") and any(f.get("function") == "onnx::MatMul" for f in fns))
+
+
+def detect(model: dict[str, Any], graph: dict[str, Any]) -> bool:
+    if _written_by_pnl(model):
+        return True
+    nodes = graph.get("nodes") or {}
+    return any(_is_dummy(i, n) for i, n in nodes.items()) and not any(
+        (n.get("metadata") or {}).get("type") for n in nodes.values())
 
 
 def read(model: dict[str, Any], graph: dict[str, Any]) -> Net:
@@ -44,10 +66,13 @@ def read(model: dict[str, Any], graph: dict[str, Any]) -> Net:
     dummies: dict[str, np.ndarray] = {}
     learnable: dict[str, bool] = {}
     dropped: set[str] = set()
+    pnl_semantics = _written_by_pnl(model)
     for node_id, node in nodes_in.items():
         kind = (node.get("metadata") or {}).get("type")
+        if kind is None:
+            kind = "MappingProjection" if _is_dummy(node_id, node) else "TransferMechanism"
         if kind == "TransferMechanism":
-            mechanisms[node_id] = _mechanism(node_id, node)
+            mechanisms[node_id] = _mechanism(node_id, node, pnl_semantics)
         elif kind == "MappingProjection":
             dummies[node_id] = _matmul_matrix(node.get("functions") or {}, f"node {node_id!r}")
             learnable[node_id] = bool((node.get("metadata") or {}).get("learnable", True))
@@ -67,7 +92,7 @@ def read(model: dict[str, Any], graph: dict[str, Any]) -> Net:
                      autodiff=meta.get("type", "AutodiffComposition") == "AutodiffComposition")
 
 
-def _mechanism(node_id: str, node: dict) -> NodeSpec:
+def _mechanism(node_id: str, node: dict, pnl_semantics: bool = True) -> NodeSpec:
     functions = node.get("functions") or {}
     ports = node.get("output_ports") or {}
     result = next((p for pid, p in ports.items() if pid.endswith("RESULT")), next(iter(ports.values()), None))
@@ -76,12 +101,37 @@ def _mechanism(node_id: str, node: dict) -> NodeSpec:
     fn = functions[result["value"]]
     pnl_name = (fn.get("metadata") or {}).get("type") or str(fn.get("function", "")).capitalize()
     op = ops.transfer_op(_PNL_ALIASES.get(pnl_name, pnl_name))
-    args = {k: float(v) for k, v in (fn.get("args") or {}).items()
-            if k != "variable0" and isinstance(v, int | float) and not isinstance(v, bool)}
-    params = _fold(op.name, args, node_id)
+    raw = {k: v for k, v in (fn.get("args") or {}).items() if k != "variable0"}
+    vectors = {k: np.array(v, dtype=np.float64) for k, v in raw.items() if isinstance(v, list)}
+    args = {k: float(v) for k, v in raw.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+    if not pnl_semantics and op.name == "logistic" and args.get("offset", 0.0) != 0.0:
+        raise UnsupportedError(f"node {node_id!r}: logistic with offset={args['offset']} in a file not written "
+                               "by PsyNeuLink (modeci-mdf puts offset inside the exponent) is not supported")
+    params = ops.fill_params(op, _fold(op.name, args, node_id))
     shape = result.get("shape") or next(iter((node.get("input_ports") or {}).values()), {}).get("shape")
     size = int(np.prod(shape[-1:])) if shape else 1
-    return NodeSpec(node_id, size, op.name, ops.fill_params(op, params))
+    return NodeSpec(node_id, size, op.name, params, _vector_bias(op.name, vectors, params, node_id, size))
+
+
+def _vector_bias(op: str, vectors: dict[str, np.ndarray], params: dict[str, float], node_id: str,
+                 size: int) -> np.ndarray | None:
+    """A per-unit bias or intercept, as the node's bias added to its net input."""
+    if not vectors:
+        return None
+    (key, vec), *rest = vectors.items()
+    if rest:
+        raise UnsupportedError(f"node {node_id!r}: several vector-valued parameters "
+                               f"({', '.join(vectors)}) are not supported")
+    vec = vec.reshape(-1)
+    if vec.shape != (size,):
+        raise UnsupportedError(f"node {node_id!r}: parameter {key!r} has {vec.size} values for {size} units")
+    # op(x + b) must equal the function with the vector parameter:
+    rules = {("logistic", "bias"): 1.0, ("tanh", "bias"): 1.0, ("relu", "bias"): -1.0,
+             ("linear", "intercept"): 1.0 / params.get("slope", 1.0),
+             ("exponential", "bias"): 1.0 / params.get("rate", 1.0)}
+    if (op, key) not in rules:
+        raise UnsupportedError(f"node {node_id!r}: a vector-valued {key!r} of {op} is not supported")
+    return vec * rules[op, key]
 
 
 #: PsyNeuLink class names whose op key differs from its PNL name.
