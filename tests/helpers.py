@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -33,3 +34,20 @@ def xor_composition(seed: int = 0, function: object = None) -> tuple[pnl.Autodif
     x = {i: [[0, 0], [0, 1], [1, 0], [1, 1]]}
     t = {o: [[0], [1], [1], [0]]}
     return comp, x, t
+
+
+def torch_sgd(model: Any, x: np.ndarray, t: np.ndarray, epochs: int, mb: int, lr: float) -> list[float]:
+    """What train_reference does, written in torch: SGD on MSE (mean), trials in order; the losses."""
+    import torch
+
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    xt, tt = torch.from_numpy(x), torch.from_numpy(t)
+    losses = []
+    for _ in range(epochs):
+        for i in range(0, len(x), mb):
+            opt.zero_grad()
+            loss = torch.nn.functional.mse_loss(model(xt[i:i + mb]), tt[i:i + mb])
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+    return losses

@@ -13,6 +13,7 @@ import pytest
 torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
+from helpers import torch_sgd  # noqa: E402
 from onnx import TensorProto, helper  # noqa: E402
 
 import mdfx  # noqa: E402
@@ -58,21 +59,6 @@ def export(model: nn.Module, path: Path, opset: int, dtype: torch.dtype = torch.
 
 def batch(n: int = 7, seed: int = 1) -> np.ndarray:
     return np.random.default_rng(seed).normal(size=(n, 3))
-
-
-def torch_sgd(model: nn.Module, x: np.ndarray, t: np.ndarray, epochs: int, mb: int, lr: float) -> list[float]:
-    """The training the reference runner does, written in torch: SGD on MSE (mean), trials in order."""
-    opt = torch.optim.SGD(model.parameters(), lr=lr)
-    xt, tt = torch.from_numpy(x), torch.from_numpy(t)
-    losses = []
-    for _ in range(epochs):
-        for i in range(0, len(x), mb):
-            opt.zero_grad()
-            loss = nn.functional.mse_loss(model(xt[i:i + mb]), tt[i:i + mb])
-            loss.backward()
-            opt.step()
-            losses.append(loss.item())
-    return losses
 
 
 def spec_for(net: Net, x: np.ndarray, t: np.ndarray, **kw: object) -> LearnSpec:

@@ -16,6 +16,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from export_nets import NON_DEFAULT  # noqa: E402
+
 from mdfx import ops  # noqa: E402
 from mdfx.converters.torch import LOSS_RULES, TRANSFER_RULES, to_module  # noqa: E402
 from mdfx.errors import DataError, MdfxError  # noqa: E402
@@ -30,18 +32,6 @@ TOL: dict[str, dict[str, float]] = {
     # float32 rounding accumulates over the training steps of these short runs
     "float32": dict(rtol=1e-4, atol=1e-5),
 }
-
-#: Non-default parameters per transfer op, chosen so every parameter changes the output.
-NON_DEFAULT: dict[str, dict[str, float]] = {
-    "linear": {"slope": 1.5, "intercept": -0.3},
-    "logistic": {"gain": 2.0, "bias": 0.1, "x_0": 0.3, "offset": 0.5, "scale": 1.5},
-    "relu": {"gain": 1.5, "bias": 0.1, "leak": 0.1},
-    "tanh": {"gain": 0.7, "bias": -0.2, "x_0": 0.1, "offset": 0.3, "scale": 2.0},
-    "exponential": {"rate": 0.5, "bias": 0.1, "scale": 1.2, "offset": -0.4},
-    "identity": {},
-    "softmax": {"gain": 3.0},
-}
-
 
 # --- building nets and specs -------------------------------------------------------------
 

@@ -15,6 +15,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from helpers import torch_sgd  # noqa: E402
+
 from mdfx.converters.torch_import import from_mdf_with_weights, from_torch  # noqa: E402
 from mdfx.errors import SchemaError, UnsupportedError  # noqa: E402
 from mdfx.runners import reference  # noqa: E402
@@ -41,21 +43,6 @@ def sequential(act: str, bias: bool) -> nn.Module:
 def data(n: int = 6, features: int = 3) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(1)
     return rng.normal(size=(n, features)), rng.uniform(size=(n, 2))
-
-
-def torch_sgd(model: nn.Module, x: np.ndarray, t: np.ndarray, epochs: int, mb: int, lr: float) -> list[float]:
-    """SGD on MSE (mean), trials in order: what train_reference does, written in torch."""
-    opt = torch.optim.SGD(model.parameters(), lr=lr)
-    xt, tt = torch.from_numpy(x), torch.from_numpy(t)
-    losses = []
-    for _ in range(epochs):
-        for i in range(0, len(x), mb):
-            opt.zero_grad()
-            loss = F.mse_loss(model(xt[i:i + mb]), tt[i:i + mb])
-            loss.backward()
-            opt.step()
-            losses.append(loss.item())
-    return losses
 
 
 def forward(model: nn.Module, x: np.ndarray) -> np.ndarray:
