@@ -9,7 +9,7 @@ from mdfx.schema.net import Net, NodeSpec, ProjectionSpec
 
 #: Per transfer op, non-default parameters (chosen so every parameter changes the output).
 NON_DEFAULT: dict[str, dict[str, float]] = {
-    "linear": {"slope": 2.5, "intercept": -0.3, "scale": 1.2, "offset": 0.05},
+    "linear": {"slope": 1.5, "intercept": -0.3, "scale": 0.8, "offset": 0.05},
     "logistic": {"gain": 2.0, "bias": 0.1, "x_0": 0.3, "offset": 0.5, "scale": 1.5},
     "relu": {"gain": 1.5, "bias": 0.1, "leak": 0.1},
     "tanh": {"gain": 0.7, "bias": -0.2, "x_0": 0.1, "offset": 0.3, "scale": 2.0},

@@ -16,6 +16,8 @@ CORPUS = ROOT.parent / "shared" / "corpus"
 def assert_close(actual: object, expected: object, rtol: float, atol: float = 0.0, what: str = "") -> None:
     a = np.asarray(actual, dtype=np.float64)
     e = np.asarray(expected, dtype=np.float64)
+    # assert_allclose counts NaN == NaN as equal; a NaN on both sides is a failure here
+    assert np.all(np.isfinite(e)), f"{what}: expected value is not finite: {e.tolist()}"
     np.testing.assert_allclose(a, e, rtol=rtol, atol=atol,
                                err_msg=f"{what}\nactual:   {a.tolist()}\nexpected: {e.tolist()}")
 

@@ -96,6 +96,8 @@ def check_against_reference(net: Net, spec: training.LearnSpec) -> training.Lear
     ref = training.train_reference(ref_net, spec)
     got = torch_runner.train(torch_net, spec)
     tol = TOL[spec.dtype]
+    # assert_allclose counts NaN == NaN as equal: a diverged run must not pass as agreement
+    assert np.all(np.isfinite(ref.losses)), f"the reference run diverged: {ref.losses}"
     assert got.epochs_run == ref.epochs_run, f"epochs_run: torch {got.epochs_run}, reference {ref.epochs_run}"
     np.testing.assert_allclose(got.losses, ref.losses, **tol, err_msg="per-minibatch losses (torch vs reference)")
     assert list(got.params) == list(ref.params)
