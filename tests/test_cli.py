@@ -117,3 +117,24 @@ def test_unsupported_model_is_one_line_without_traceback() -> None:
     assert proc.stderr == ("mdfx: error: node 'sine_node': parameter 'level' has a time derivative "
                            "(a stateful, time-stepped node); mdfx supports feed-forward networks only\n")
     assert "Traceback" not in proc.stderr
+
+
+def test_train_takes_an_onnx_file_and_writes_mdf(xor_file: Path, tmp_path: Path) -> None:
+    onnx_path, data, out = tmp_path / "x.onnx", write_data(tmp_path / "d.json"), tmp_path / "trained.json"
+    assert main(["export", str(xor_file), "--onnx", str(onnx_path), "--dtype", "float64"]) == 0
+    assert main(["train", str(onnx_path), "--data", str(data), "--epochs", "5", "--lr", "0.5",
+                 "--mode", "llvm", "--quiet", "--out", str(out)]) == 0
+    trained = pnl.load(out)
+    comp, x, t = xor_composition()
+    comp.learn(inputs=x, targets=t, epochs=5, learning_rate=0.5)
+    np.testing.assert_allclose(trained.projections[0].matrix, comp.projections[0].matrix, rtol=1e-9)
+
+
+@pytest.mark.parametrize("script", ["seed_example.py", "xor.py"])
+def test_examples_run(script: str, tmp_path: Path) -> None:
+    from helpers import ROOT
+
+    proc = subprocess.run([sys.executable, str(ROOT / "examples" / script), str(tmp_path)],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert ("nested learn:" in proc.stdout) if script == "seed_example.py" else (tmp_path / "xor_trained.onnx").exists()

@@ -139,3 +139,31 @@ def test_disable_learning_leaves_weights() -> None:
     before = comp.projections[0].matrix.copy()
     comp.learn(inputs=x, targets=t, epochs=3)
     assert np.array_equal(before, comp.projections[0].matrix)
+
+
+def test_state_dict_file_loads_into_the_torch_module(tmp_path: Path) -> None:
+    import torch
+
+    from mdfx.converters.torch import to_module
+
+    comp = trained(pnl.ExecutionMode.Python, epochs=2)
+    path = pnl.save(comp, tmp_path / "w.pt")
+    module = to_module(comp._net())
+    module.load_state_dict(torch.load(path, weights_only=True))
+    assert_close(module.tensor("in_to_hid").detach().numpy(), comp.projections[0].matrix, rtol=0)
+
+
+def test_onnx_export_carries_the_trained_weights() -> None:
+    from mdfx.runners import ort
+
+    comp, x, t = xor_composition()
+    before = ort.run(comp.to_onnx(dtype="float64"), {"xor_in": np.array(x[comp.nodes[0]], float)})["xor_out"]
+    comp.learn(inputs=x, targets=t, epochs=50)
+    after = ort.run(comp.to_onnx(dtype="float64"), {"xor_in": np.array(x[comp.nodes[0]], float)})["xor_out"]
+    assert not np.allclose(before, after), "the export after learn() differs from the one before"
+    comp.run(inputs=x)
+    assert_close(after[:, 0], [r[0][0] for r in comp.results[-4:]], rtol=1e-12, what="ONNX vs run()")
+    onnx_mode = comp.run(inputs=x, execution_mode=pnl.ExecutionMode.ONNX)
+    llvm_mode = comp.run(inputs=x, execution_mode=pnl.ExecutionMode.LLVMRun)
+    assert_close(onnx_mode, after[-1:], rtol=1e-12, what="run(ExecutionMode.ONNX)")
+    assert_close(llvm_mode, after[-1:], rtol=1e-12, what="run(ExecutionMode.LLVMRun)")
