@@ -323,3 +323,12 @@ REFUSED_ONNX = {
 def test_corpus_files_refused_with_reason(name: str) -> None:
     with pytest.raises(UnsupportedError, match=REFUSED_ONNX[name]):
         load_onnx(CORPUS / "modeci-examples" / name)
+
+
+def test_mdfx_export_round_trip_keeps_every_name(tmp_path: Path) -> None:
+    from helpers import xor_composition
+
+    comp, _, _ = xor_composition()
+    back = mdfx.load(mdfx.save(comp, tmp_path / "xor.onnx"))
+    assert [n.name for n in back.nodes] == ["xor_in", "xor_hid", "xor_out"]
+    assert [p.name for p in back.projections] == ["in_to_hid", "hid_to_out"]

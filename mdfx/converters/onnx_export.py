@@ -45,6 +45,8 @@ DTYPES: dict[str, tuple[int, type[np.floating]]] = {
 #: runner can speak in Net names even where a name had to be sanitized.
 INPUT_NAMES_KEY = "mdfx.inputs"
 OUTPUT_NAMES_KEY = "mdfx.outputs"
+#: ``{name of the first ONNX node of a layer: Net node name}``, for hidden layers.
+LAYER_NAMES_KEY = "mdfx.layers"
 
 
 class ExportError(MdfxError):
@@ -218,8 +220,12 @@ def to_onnx(net: Net, dtype: str = "float32", opset: int = DEFAULT_OPSET) -> onn
                     for name in net.outputs}
 
     values: dict[str, str] = {}  # node name -> tensor holding its value
+    layers: dict[str, str] = {}  # first ONNX node of a hidden layer -> its Net node name
     for node in net.nodes:
+        first = len(b.nodes)
         x = _net_input(b, net, node.name, input_names, values)
+        if node.name not in input_names and len(b.nodes) > first:
+            layers[b.nodes[first].name] = node.name
         if node.bias is not None:
             x = b.node("Add", [x, b.const(f"{node.name}_bias", node.bias)], node.name)
         steps = _steps(node.name, node.op, node.params, dtype)
@@ -250,6 +256,7 @@ def to_onnx(net: Net, dtype: str = "float32", opset: int = DEFAULT_OPSET) -> onn
     helper.set_model_props(model, {
         INPUT_NAMES_KEY: json.dumps({input_names[n]: n for n in net.inputs}),
         OUTPUT_NAMES_KEY: json.dumps({output_names[n]: n for n in net.outputs}),
+        LAYER_NAMES_KEY: json.dumps(layers),
     })
     onnx.checker.check_model(model, full_check=True)
     return model

@@ -33,8 +33,10 @@ from mdfx.schema.opgraph import Op, OpGraph, check_supported, lower
 OPSETS = range(9, 22)
 #: ONNX element types of model inputs: FLOAT, FLOAT16, DOUBLE.
 _FLOAT_INPUTS = {1: "float32", 10: "float16", 11: "float64"}
-#: Keys of ``metadata_props`` where mdfx's ONNX export keeps the Net's own names.
+#: Keys of ``metadata_props`` where mdfx's ONNX export keeps the Net's own names:
+#: of the graph's inputs and outputs, and of each layer by the op that opens it.
 _NAME_KEYS = ("mdfx.inputs", "mdfx.outputs")
+_LAYER_KEY = "mdfx.layers"
 
 
 def load_onnx(model: str | os.PathLike[str] | Any) -> Net:
@@ -68,7 +70,7 @@ def to_opgraph(model: Any) -> OpGraph:
         attrs = {a.name: _attribute(helper.get_attribute_value(a), numpy_helper) for a in node.attribute}
         ops.append(Op(node.op_type, list(node.input), node.output[0] if node.output else "", name, attrs))
     check_supported(ops)
-    names = _mdfx_names(model)
+    names = _mdfx_names(model, _NAME_KEYS)
     inputs = {}
     for value in graph.input:
         if value.name in constants:  # IR < 4 lists initializers as inputs too
@@ -84,6 +86,7 @@ def to_opgraph(model: Any) -> OpGraph:
         constants=constants,
         ops=ops,
         node_names=names,
+        layer_names=_mdfx_names(model, (_LAYER_KEY,)),
     )
 
 
@@ -138,11 +141,11 @@ def _features(value: Any) -> int:
     return int(np.prod(sizes))
 
 
-def _mdfx_names(model: Any) -> dict[str, str]:
-    """The Net names that mdfx's own export recorded, so a round trip keeps them."""
+def _mdfx_names(model: Any, keys: tuple[str, ...]) -> dict[str, str]:
+    """The Net names that mdfx's own export recorded under ``keys``, so a round trip keeps them."""
     names: dict[str, str] = {}
     for prop in model.metadata_props:
-        if prop.key in _NAME_KEYS:
+        if prop.key in keys:
             try:
                 names.update({str(k): str(v) for k, v in json.loads(prop.value).items()})
             except (ValueError, AttributeError):

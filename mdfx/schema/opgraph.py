@@ -102,6 +102,8 @@ class OpGraph:
     ops: list[Op]
     #: Net node name per graph input / output tensor (default: the tensor name)
     node_names: dict[str, str] = field(default_factory=dict)
+    #: Net node name per op that opens a layer (default: the op's name)
+    layer_names: dict[str, str] = field(default_factory=dict)
 
 
 def check_supported(ops_: list[Op], what: str = "ONNX") -> None:
@@ -189,7 +191,8 @@ class _Lowering:
     def _close(self, pre: _Pre, name: str, op: str = "identity", params: dict[str, float] | None = None) -> str:
         """Create the node that ``pre`` flows into, with its projections."""
         bias = None if pre.bias is None else np.array(pre.bias, dtype=np.float64)
-        node = self._node(pre.name or name, pre.size, op, params, bias)
+        opener = pre.name or name
+        node = self._node(self.g.layer_names.get(opener, opener), pre.size, op, params, bias)
         taken = {p.name for p in self.projections}
         used = {id(p.matrix) for p in self.projections}
         for t in pre.terms:
