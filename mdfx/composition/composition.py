@@ -142,7 +142,7 @@ class Composition:
             return [n for n in self._nodes if id(n) in senders and id(n) in receivers]
         if role is NodeRole.SINGLETON:
             return [n for n in self._nodes if id(n) not in senders and id(n) not in receivers]
-        raise ValueError(f"unsupported role {role!r}")
+        return []  # control, learning and cycle roles do not occur in mdfx's networks
 
     def _training_spec(self) -> TrainingSpec:
         return TrainingSpec()

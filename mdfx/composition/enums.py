@@ -19,11 +19,14 @@ class ExecutionMode(Enum):
     PyTorch = "PyTorch"
     LLVMRun = "LLVMRun"
     ONNX = "ONNX"
-    # PsyNeuLink's names for compiled execution; all run the compiled kernels here.
+    # PsyNeuLink's names for compiled execution; all run the compiled kernels here
+    # (its PTX modes target CUDA through LLVM; mdfx compiles for the CPU).
     LLVM = "LLVMRun"
     LLVMExec = "LLVMRun"
     Auto = "LLVMRun"
     COMPILED = "LLVMRun"
+    PTXRun = "LLVMRun"
+    PTXExec = "LLVMRun"
 
 
 class Loss(Enum):
@@ -47,7 +50,9 @@ class Loss(Enum):
 
 
 class NodeRole(Enum):
-    """Roles of nodes in a Composition (the ones that apply to feed-forward networks)."""
+    """PsyNeuLink's node roles. Feed-forward networks of mechanisms have INPUT/ORIGIN,
+    OUTPUT/TERMINAL, INTERNAL and SINGLETON nodes; the other roles (control, learning,
+    cycles) never occur in mdfx, so ``get_nodes_by_role`` returns no node for them."""
 
     INPUT = "INPUT"
     ORIGIN = "ORIGIN"
@@ -55,6 +60,19 @@ class NodeRole(Enum):
     TERMINAL = "TERMINAL"
     INTERNAL = "INTERNAL"
     SINGLETON = "SINGLETON"
+    BIAS = "BIAS"
+    CYCLE = "CYCLE"
+    FEEDBACK_SENDER = "FEEDBACK_SENDER"
+    FEEDBACK_RECEIVER = "FEEDBACK_RECEIVER"
+    CONTROL_OBJECTIVE = "CONTROL_OBJECTIVE"
+    CONTROLLER = "CONTROLLER"
+    CONTROLLER_OBJECTIVE = "CONTROLLER_OBJECTIVE"
+    LEARNING = "LEARNING"
+    SAMPLE = "SAMPLE"
+    TARGET_INPUT = "TARGET_INPUT"
+    TARGET_INTERNAL = "TARGET_INTERNAL"
+    LEARNING_OBJECTIVE = "LEARNING_OBJECTIVE"
+    PROBE = "PROBE"
 
 
 class ReportProgress(Enum):
