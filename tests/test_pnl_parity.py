@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from helpers import assert_close
+from helpers import CORPUS, assert_close
 
 import mdfx as pnl
 
@@ -157,3 +157,23 @@ def test_known_psyneulink_bugs_are_trained_correctly_instead(name: str) -> None:
     initial = {p["name"]: np.array(p["matrix"]) for p in case["network"]["projections"]}
     moved = [not np.allclose(p.matrix, initial[p.name]) for p in torch_comp.projections]
     assert any(moved), f"{name}: nothing was learned"
+
+
+CORPUS_EXPECTED = json.loads((HERE / "corpus_expected.json").read_text())["cases"]
+
+
+@pytest.mark.skipif(not (CORPUS / "psyneulink").exists(), reason="../shared/corpus not present")
+@pytest.mark.parametrize("mode", modes(), ids=lambda m: m.name)
+@pytest.mark.parametrize("case", CORPUS_EXPECTED, ids=lambda c: c["file"])
+def test_psyneulink_corpus_files_run_and_train_as_in_psyneulink(case: dict, mode: pnl.ExecutionMode) -> None:
+    """The MDF files PsyNeuLink 0.21 wrote (../shared/corpus/psyneulink): numbers from PsyNeuLink itself."""
+    comp = pnl.load(CORPUS / "psyneulink" / case["file"])
+    inp = comp.get_nodes_by_role(pnl.NodeRole.INPUT)[0]
+    out = comp.get_nodes_by_role(pnl.NodeRole.OUTPUT)[0]
+    comp.run(inputs={inp: case["inputs"]})
+    check_run(comp, {"results": case["run_results"]}, f"{case['file']}: run()")
+    comp.learn(inputs={inp: case["inputs"]}, targets={out: case["targets"]}, epochs=case["epochs"],
+               execution_mode=mode)
+    for p in comp.projections:
+        assert_close(p.matrix, case["trained_matrices"][p.name], rtol=RTOL, atol=ATOL,
+                     what=f"{case['file']} [{mode.name}]: trained {p.name}")
