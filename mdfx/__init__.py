@@ -6,6 +6,8 @@ Heavy backends (torch, llvmlite, onnxruntime) load only when first used.
 
 from typing import Any
 
+import numpy as np
+
 from mdfx.composition.autodiff import AutodiffComposition
 from mdfx.composition.composition import Composition
 from mdfx.composition.enums import ExecutionMode, Loss, NodeRole, ReportProgress
@@ -48,6 +50,23 @@ def from_mdf_with_weights(path: Any, weights: Any) -> Any:
     return composition_from_net(_read(path, weights))
 
 
+def validate(model: Any, inputs: Any = None, trials: int = 8, dtype: Any = ("float64", "float32"),
+             seed: int = 0) -> list:
+    """Run ``model`` (a composition, or a .json/.yaml/.onnx path) through every runner against
+    the numpy reference; the rows of ``mdfx validate``'s table (``row.ok`` per runner).
+
+    ``inputs`` maps INPUT nodes (or their names) to trials; by default ``trials``
+    seeded random rows in [-1, 1].
+    """
+    from mdfx.io import to_net
+    from mdfx.runners import compare
+
+    net = to_net(model)
+    if inputs is not None:
+        inputs = {getattr(k, "name", k): np.asarray(v, dtype=np.float64) for k, v in inputs.items()}
+    return compare.validate(net, inputs=inputs, trials=trials, dtype=dtype, seed=seed)
+
+
 def load_mdf(path: str) -> Any:
     """Read an MDF file (any supported dialect) into a composition."""
     return load(path)
@@ -67,6 +86,6 @@ def get_mdf_serialized(composition: Composition, fmt: str = "json") -> str:
 __all__ = [
     "AutodiffComposition", "Composition", "DataError", "ExecutionMode", "Exponential", "GraphError",
     "Identity", "Linear", "Logistic", "Loss", "MappingProjection", "MdfxError", "NodeRole", "ReLU",
-    "ReportProgress", "SchemaError", "from_mdf_with_weights", "from_torch", "SoftMax", "Tanh", "TransferFunction", "TransferMechanism",
+    "ReportProgress", "SchemaError", "from_mdf_with_weights", "from_torch", "validate", "SoftMax", "Tanh", "TransferFunction", "TransferMechanism",
     "UnsupportedError", "get_mdf_serialized", "load", "load_mdf", "save", "save_mdf",
 ]

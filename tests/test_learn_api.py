@@ -167,3 +167,13 @@ def test_onnx_export_carries_the_trained_weights() -> None:
     llvm_mode = comp.run(inputs=x, execution_mode=pnl.ExecutionMode.LLVMRun)
     assert_close(onnx_mode, after[-1:], rtol=1e-12, what="run(ExecutionMode.ONNX)")
     assert_close(llvm_mode, after[-1:], rtol=1e-12, what="run(ExecutionMode.LLVMRun)")
+
+
+def test_validate_api_on_a_composition_and_a_file(tmp_path: Path) -> None:
+    comp, x, _ = xor_composition()
+    rows = pnl.validate(comp, inputs=x)
+    assert rows[0].runner == "reference" and all(r.ok for r in rows), [(r.runner, r.status) for r in rows]
+    ran = {r.runner for r in rows if r.status == "PASS"}
+    assert {"onnxruntime", "torch", "llvm", "mdf_engine"} <= ran, ran
+    rows = pnl.validate(pnl.save(comp, tmp_path / "xor.onnx"), trials=3, dtype="float32")
+    assert all(r.ok for r in rows), [(r.runner, r.status, r.note) for r in rows]
