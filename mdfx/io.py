@@ -54,7 +54,7 @@ def to_net(obj: Any) -> Net:
         return obj
     if isinstance(obj, Composition):
         return obj._net()
-    if isinstance(obj, str | Path) and Path(obj).suffix.lower() not in MDF_SUFFIXES:
+    if isinstance(obj, str | Path):
         return load_net(obj)
     from mdfx.schema import reader
 

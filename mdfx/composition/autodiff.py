@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from mdfx import ops
-from mdfx.composition.composition import Composition, parse_inputs
+from mdfx.composition.composition import Composition, parse_inputs, pnl_value
 from mdfx.composition.enums import ExecutionMode, Loss
 from mdfx.errors import DataError, MdfxError
 from mdfx.runners.training import LearnResult, LearnSpec, OptimizerState
@@ -100,6 +100,9 @@ class AutodiffComposition(Composition):
             outputs, _ = _forward(net, x)
             self.results.extend([outputs[n][i].copy() for n in net.outputs] for i in range(trials))
             return pnl_value(self.results[-1])
+        if self.optimizer_state.optimizer != self.optimizer_type:
+            # A different optimizer starts from scratch, as a new torch optimizer would.
+            self.optimizer_state = OptimizerState(optimizer=self.optimizer_type)
         spec = LearnSpec(
             inputs=x, targets=t, epochs=int(epochs), minibatch_size=int(minibatch_size),
             randomize_minibatch=bool(randomize_minibatch), seed=seed,
@@ -110,10 +113,6 @@ class AutodiffComposition(Composition):
         )
         if call_after_minibatch is not None:
             spec.on_minibatch = _after_minibatch_hook(call_after_minibatch, -(-trials // minibatch_size))
-        if self.optimizer_state.optimizer != self.optimizer_type:
-            # A different optimizer starts from scratch, as a new torch optimizer would.
-            self.optimizer_state = OptimizerState(optimizer=self.optimizer_type)
-            spec.optimizer_state = self.optimizer_state
         mode = execution_mode
         logging = self._logging_hooks(net, spec)
         if logging and mode is not ExecutionMode.Python:
@@ -183,15 +182,6 @@ class AutodiffComposition(Composition):
         net = self._net()
         load_state_dict(net, _weights_path(self, path, directory, filename))
         self._write_back(net)
-
-
-def pnl_value(outputs: list[np.ndarray]) -> np.ndarray:
-    """One trial's outputs as PsyNeuLink returns them: a 2-D array (object array if sizes differ)."""
-    if len({o.shape for o in outputs}) == 1:
-        return np.array(outputs)
-    value = np.empty(len(outputs), dtype=object)
-    value[:] = outputs
-    return value
 
 
 def _after_minibatch_hook(callback: Callable, num_minibatches: int) -> Callable[[int, int, float], None]:

@@ -207,8 +207,6 @@ class Composition:
         trials = len(next(iter(outputs.values())))
         for t in range(trials):
             self.results.append([outputs[name][t].copy() for name in net.outputs])
-        from mdfx.composition.autodiff import pnl_value
-
         return pnl_value(self.results[-1])
 
     def _run_nested(self, inputs: Mapping, num_trials: int | None, mode: ExecutionMode) -> list[np.ndarray]:
@@ -224,8 +222,6 @@ class Composition:
             node.run(inputs=given, num_trials=num_trials, execution_mode=mode)
             last = last + node.results[-1]
         self.results.append(last)
-        from mdfx.composition.autodiff import pnl_value
-
         return pnl_value(last)
 
     def learn(self, inputs: Mapping | None = None, **kwargs: Any) -> Any:
@@ -247,6 +243,15 @@ class Composition:
                 raise DataError(f"{self.name!r}.learn(): no inputs for {node.name!r}")
             result = node.learn(inputs=given, **kwargs)
         return result
+
+
+def pnl_value(outputs: list[np.ndarray]) -> np.ndarray:
+    """One trial's outputs as PsyNeuLink returns them: a 2-D array (object array if sizes differ)."""
+    if len({o.shape for o in outputs}) == 1:
+        return np.array(outputs)
+    value = np.empty(len(outputs), dtype=object)
+    value[:] = outputs
+    return value
 
 
 def _lookup(mapping: Mapping, node: Any) -> Any:
