@@ -15,9 +15,10 @@ naming the gap, when a backend lacks a rule for an op listed here.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
 
 import numpy as np
 
@@ -306,3 +307,779 @@ def optimizer_op(name: str) -> OptimizerOp:
     if key not in OPTIMIZERS:
         raise UnsupportedError(f"unknown optimizer_type {name!r}; supported: {', '.join(OPTIMIZERS)}")
     return OPTIMIZERS[key]
+
+
+# =====================================================================================
+# Graph ops: the vocabulary of the op-graph IR (mdfx.schema.graph)
+# =====================================================================================
+#
+# Every op of a :class:`~mdfx.schema.graph.Graph` is one of these. Names are ONNX's
+# where ONNX has the op (same inputs, same attributes, same defaults), and
+# ``pnl.<Function>`` for PsyNeuLink's transfer functions with their parameters.
+# Inputs that ONNX passes as constant tensors (Reshape's shape, Slice's starts,
+# Clip's bounds, Pow's exponent, reduction axes) are *attributes* here: importers
+# fold them, so no backend ever reads a shape from a tensor.
+#
+# Tensors are numpy arrays. A *batched* tensor has the batch along axis 0 and its
+# shape is written with ``BATCH`` there; a tensor computed only from parameters
+# has no batch axis. Axes in attributes are ONNX's (they count the batch axis).
+#
+# Per op: ``infer(shapes, **attrs) -> shape`` (static shape rule; raises ShapeError
+# saying what it expected), ``forward(xs, **attrs) -> y`` (numpy, the spec) and
+# ``vjp(xs, y, g, **attrs) -> [dL/dx or None per input]``. ``vjp`` None: the op takes
+# no gradient (ArgMax, the ai.onnx.ml tails); such ops may only feed outputs.
+
+BATCH = -1  #: the batch axis in a static shape
+Shape = tuple[int, ...]
+
+
+class ShapeError(ValueError):
+    """A shape rule's complaint; the graph builder adds the node and the op."""
+
+
+@dataclass(frozen=True)
+class GraphOp:
+    """One op of the graph IR (see the section comment above)."""
+
+    name: str
+    inputs: tuple[str, ...]  #: input names; a trailing ``?`` marks an optional input
+    attrs: MappingProxyType  #: attribute -> default (``None``: required)
+    infer: Callable[..., Shape]
+    forward: Callable[..., Any]
+    vjp: Callable[..., list[Any]] | None
+    elementwise: bool = False  #: unary elementwise (the LLVM backend may fuse these)
+    expr: str | None = None  #: elementwise forward in ``x`` and the attributes (for codegen / MDF)
+    dexpr: str | None = None  #: dy/dx in ``x``, ``y`` and the attributes
+    notes: str = ""
+
+    @property
+    def min_inputs(self) -> int:
+        return sum(1 for i in self.inputs if not i.endswith("?"))
+
+    def fill(self, given: Mapping[str, Any], where: str = "") -> dict[str, Any]:
+        """Attributes with defaults filled in, once (STYLE: defaults come from the schema)."""
+        unknown = set(given) - set(self.attrs)
+        if unknown:
+            raise UnsupportedError(f"{where}{self.name} has no attribute {', '.join(sorted(unknown))}; "
+                                   f"its attributes are {', '.join(self.attrs) or '(none)'}")
+        out = {}
+        for k, default in self.attrs.items():
+            if k in given:
+                out[k] = given[k]
+            elif default is None:
+                raise UnsupportedError(f"{where}{self.name} needs attribute {k!r}")
+            else:
+                out[k] = default
+        return out
+
+
+GRAPH_OPS: dict[str, GraphOp] = {}
+
+
+def register_graph_op(op: GraphOp) -> GraphOp:
+    if op.name in GRAPH_OPS:
+        raise ValueError(f"graph op {op.name} registered twice")
+    GRAPH_OPS[op.name] = op
+    return op
+
+
+def graph_op(name: str) -> GraphOp:
+    """Look up a graph op; the error lists what exists."""
+    if name not in GRAPH_OPS:
+        raise UnsupportedError(f"unknown op {name!r}; the graph IR has: {', '.join(sorted(GRAPH_OPS))}")
+    return GRAPH_OPS[name]
+
+
+# --- shape helpers ----------------------------------------------------------------------
+
+
+def _fmt(shape: Shape | None) -> str:
+    if shape is None:
+        return "(none)"
+    return "(" + ", ".join("batch" if d == BATCH else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def broadcast_shapes(*shapes: Shape) -> Shape:
+    """numpy broadcasting where ``BATCH`` matches only ``BATCH`` or 1."""
+    rank = max(len(s) for s in shapes)
+    out = []
+    for axis in range(rank):
+        dims = {s[axis - rank + len(s)] for s in shapes if axis - rank + len(s) >= 0}
+        dims.discard(1)
+        if len(dims) > 1:
+            raise ShapeError(f"shapes {' and '.join(_fmt(s) for s in shapes)} do not broadcast")
+        out.append(dims.pop() if dims else 1)
+    if BATCH in out and out.index(BATCH) != 0:
+        raise ShapeError(f"broadcasting {' and '.join(_fmt(s) for s in shapes)} would move the batch axis "
+                         "off axis 0")
+    return tuple(out)
+
+
+def _axis(axis: int, rank: int) -> int:
+    if not -rank <= axis < rank:
+        raise ShapeError(f"axis {axis} is out of range for rank {rank}")
+    return axis % rank
+
+
+def _keeps_batch(x: Shape, axis: int, what: str) -> None:
+    if x and x[0] == BATCH and axis == 0:
+        raise ShapeError(f"{what} over axis 0 would mix the samples of a batch; mdfx keeps the batch on "
+                         "axis 0 (use a feature axis)")
+
+
+def unbroadcast(g: Array, shape: tuple[int, ...]) -> Array:
+    """Sum ``g`` down to ``shape``: the VJP of numpy broadcasting."""
+    if g.shape == tuple(shape):
+        return g
+    lead = g.ndim - len(shape)
+    if lead:
+        g = g.sum(axis=tuple(range(lead)))
+    axes = tuple(i for i, d in enumerate(shape) if d == 1 and g.shape[i] != 1)
+    if axes:
+        g = g.sum(axis=axes, keepdims=True)
+    return g.reshape(shape)
+
+
+def _same(shapes: list[Shape | None], **_: Any) -> Shape:
+    return shapes[0]
+
+
+def _bcast(shapes: list[Shape | None], **_: Any) -> Shape:
+    return broadcast_shapes(*[s for s in shapes if s is not None])
+
+
+# --- elementwise -------------------------------------------------------------------------
+
+
+def _binary(name: str, fwd: Callable[[Array, Array], Array],
+            grads: Callable[[Array, Array, Array, Array], tuple[Array, Array]]) -> GraphOp:
+    def vjp(xs: list[Array], y: Array, g: Array) -> list[Array]:
+        a, b = xs
+        ga, gb = grads(a, b, y, g)
+        return [unbroadcast(ga, a.shape), unbroadcast(gb, b.shape)]
+
+    return GraphOp(name, ("A", "B"), MappingProxyType({}), _bcast, lambda xs: fwd(xs[0], xs[1]), vjp)
+
+
+for _b in [
+    _binary("Add", np.add, lambda a, b, y, g: (g, g)),
+    _binary("Sub", np.subtract, lambda a, b, y, g: (g, -g)),
+    _binary("Mul", np.multiply, lambda a, b, y, g: (g * b, g * a)),
+    _binary("Div", np.divide, lambda a, b, y, g: (g / b, -g * a / (b * b))),
+]:
+    register_graph_op(_b)
+
+
+def _unary(name: str, fwd: Callable[..., Array], der: Callable[..., Array] | None,
+           attrs: dict[str, Any] | None = None, expr: str | None = None, dexpr: str | None = None,
+           notes: str = "", vjp: Callable[..., list[Any]] | None = None) -> GraphOp:
+    """An elementwise op ``y = fwd(x, **attrs)`` with ``dy/dx = der(x, y, **attrs)``."""
+    def default_vjp(xs: list[Array], y: Array, g: Array, **a: Any) -> list[Array]:
+        return [g * der(xs[0], y, **a)]
+
+    return GraphOp(name, ("X",), MappingProxyType(attrs or {}), _same,
+                   lambda xs, **a: fwd(xs[0], **a), vjp or (default_vjp if der else None),
+                   elementwise=True, expr=expr, dexpr=dexpr, notes=notes)
+
+
+def _erf(x: Array) -> Array:
+    from math import erf
+
+    return np.vectorize(erf, otypes=[np.float64])(x) if x.size else x.copy()
+
+
+def _gelu(x: Array, approximate: str = "none") -> Array:
+    if approximate == "tanh":
+        return 0.5 * x * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x**3)))
+    return 0.5 * x * (1.0 + _erf(x / np.sqrt(2.0)))
+
+
+def _d_gelu(x: Array, y: Array, approximate: str = "none") -> Array:
+    if approximate == "tanh":
+        k = np.sqrt(2.0 / np.pi)
+        inner = k * (x + 0.044715 * x**3)
+        t = np.tanh(inner)
+        return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * k * (1.0 + 3 * 0.044715 * x * x)
+    return 0.5 * (1.0 + _erf(x / np.sqrt(2.0))) + x * np.exp(-0.5 * x * x) / np.sqrt(2.0 * np.pi)
+
+
+def _softplus(x: Array) -> Array:
+    return np.logaddexp(0.0, x)
+
+
+def _sigmoid(x: Array) -> Array:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+_SELU_ALPHA = 1.67326319217681884765625
+_SELU_GAMMA = 1.05070102214813232421875
+
+for _u in [
+    _unary("Identity", lambda x: x.copy(), lambda x, y: np.ones_like(x), expr="x", dexpr="1 + 0 * x"),
+    _unary("Neg", np.negative, lambda x, y: -np.ones_like(x), expr="-x", dexpr="-1 + 0 * x"),
+    _unary("Relu", lambda x: np.where(x > 0, x, 0.0), lambda x, y: np.where(x > 0, 1.0, 0.0),
+           expr="where(x > 0, x, 0 * x)", dexpr="where(x > 0, 1 + 0 * x, 0 * x)"),
+    _unary("LeakyRelu", lambda x, alpha: np.where(x > 0, x, alpha * x),
+           lambda x, y, alpha: np.where(x > 0, 1.0, alpha), {"alpha": 0.01},
+           expr="where(x > 0, x, alpha * x)", dexpr="where(x > 0, 1 + 0 * x, alpha + 0 * x)"),
+    _unary("Sigmoid", _sigmoid, lambda x, y: y * (1.0 - y), expr="1 / (1 + exp(-x))", dexpr="y * (1 - y)"),
+    _unary("Tanh", np.tanh, lambda x, y: 1.0 - y * y, expr="tanh(x)", dexpr="1 - y * y"),
+    _unary("Exp", np.exp, lambda x, y: y, expr="exp(x)", dexpr="y"),
+    _unary("Log", np.log, lambda x, y: 1.0 / x, expr="log(x)", dexpr="1 / x"),
+    _unary("Sqrt", np.sqrt, lambda x, y: 0.5 / y, expr="sqrt(x)", dexpr="0.5 / y"),
+    _unary("Abs", np.abs, lambda x, y: np.sign(x), expr="abs(x)",
+           dexpr="where(x > 0, 1 + 0 * x, where(x < 0, -1 + 0 * x, 0 * x))"),
+    _unary("Reciprocal", lambda x: 1.0 / x, lambda x, y: -y * y, expr="1 / x", dexpr="-y * y"),
+    _unary("Erf", _erf, lambda x, y: 2.0 / np.sqrt(np.pi) * np.exp(-x * x), expr="erf(x)",
+           dexpr="1.1283791670955126 * exp(-x * x)"),
+    _unary("Gelu", _gelu, _d_gelu, {"approximate": "none"},
+           notes="approximate='none' (erf) or 'tanh', as torch.nn.GELU"),
+    _unary("Softplus", _softplus, lambda x, y: _sigmoid(x), expr="log(1 + exp(x))",
+           dexpr="1 / (1 + exp(-x))"),
+    _unary("Elu", lambda x, alpha: np.where(x > 0, x, alpha * (np.exp(np.minimum(x, 0.0)) - 1.0)),
+           lambda x, y, alpha: np.where(x > 0, 1.0, y + alpha), {"alpha": 1.0},
+           expr="where(x > 0, x, alpha * (exp(x) - 1))", dexpr="where(x > 0, 1 + 0 * x, y + alpha)"),
+    _unary("Selu", lambda x, alpha, gamma: gamma * np.where(x > 0, x, alpha * (np.exp(np.minimum(x, 0.0)) - 1.0)),
+           lambda x, y, alpha, gamma: np.where(x > 0, gamma, y + gamma * alpha),
+           {"alpha": _SELU_ALPHA, "gamma": _SELU_GAMMA},
+           expr="gamma * where(x > 0, x, alpha * (exp(x) - 1))",
+           dexpr="where(x > 0, gamma + 0 * x, y + gamma * alpha)"),
+    _unary("HardSigmoid", lambda x, alpha, beta: np.clip(alpha * x + beta, 0.0, 1.0),
+           lambda x, y, alpha, beta: np.where((alpha * x + beta > 0) & (alpha * x + beta < 1), alpha, 0.0),
+           {"alpha": 0.2, "beta": 0.5},
+           expr="min(max(alpha * x + beta, 0 * x), 1 + 0 * x)",
+           dexpr="where(alpha * x + beta > 0, where(alpha * x + beta < 1, alpha + 0 * x, 0 * x), 0 * x)"),
+    _unary("Clip", lambda x, min, max: np.clip(x, min, max),
+           lambda x, y, min, max: np.where((x >= min) & (x <= max), 1.0, 0.0),
+           {"min": -np.inf, "max": np.inf},
+           expr="min(max(x, min + 0 * x), max + 0 * x)",
+           dexpr="where(x >= min, where(x <= max, 1 + 0 * x, 0 * x), 0 * x)",
+           notes="bounds are attributes (folded from ONNX's constant inputs); gradient 1 inside [min, max] "
+                 "as torch.clamp"),
+    _unary("Pow", lambda x, exponent: np.power(x, exponent),
+           lambda x, y, exponent: exponent * np.power(x, exponent - 1.0), {"exponent": None},
+           expr="x ** exponent", dexpr="exponent * x ** (exponent - 1)",
+           notes="the exponent is a constant (an attribute); a computed exponent is refused"),
+    _unary("Cast", lambda x, to: x.copy(), lambda x, y, to: np.ones_like(x), {"to": 11},
+           expr="x", dexpr="1 + 0 * x",
+           notes="float to float only; the graph computes in one float dtype, so Cast changes nothing"),
+    _unary("Dropout", lambda x, ratio: x.copy(), lambda x, y, ratio: np.ones_like(x), {"ratio": 0.5},
+           expr="x", dexpr="1 + 0 * x",
+           notes="identity, at inference and in training alike: mdfx trains deterministically, as the "
+                 "original module in eval() mode (no random masks)"),
+]:
+    register_graph_op(_u)
+
+
+# PsyNeuLink's transfer functions, with their parameters, as graph ops ``pnl.<Function>``.
+def _pnl_op(t: TransferOp) -> GraphOp:
+    def fwd(xs: list[Array], **p: float) -> Array:
+        return t.forward(xs[0], **p)
+
+    def vjp(xs: list[Array], y: Array, g: Array, **p: float) -> list[Array]:
+        return [t.vjp(xs[0], y, g, **p)]
+
+    return GraphOp(f"pnl.{t.pnl_name}", ("X",), t.params, _same, fwd, vjp, elementwise=t.elementwise,
+                   expr=t.expr, dexpr=t.dexpr, notes=f"PsyNeuLink's {t.pnl_name} over the last axis"
+                   if not t.elementwise else f"PsyNeuLink's {t.pnl_name}")
+
+
+for _t in TRANSFER.values():
+    register_graph_op(_pnl_op(_t))
+
+#: transfer op key (ops.TRANSFER) -> graph op name
+PNL_GRAPH_OP = MappingProxyType({t.name: f"pnl.{t.pnl_name}" for t in TRANSFER.values()})
+
+
+# --- softmax family ----------------------------------------------------------------------
+
+
+def _softmax_infer(shapes: list[Shape | None], axis: int) -> Shape:
+    x = shapes[0]
+    _keeps_batch(x, _axis(axis, len(x)), "Softmax")
+    return x
+
+
+def _np_softmax(x: Array, axis: int) -> Array:
+    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def _np_log_softmax(x: Array, axis: int) -> Array:
+    z = x - np.max(x, axis=axis, keepdims=True)
+    return z - np.log(np.sum(np.exp(z), axis=axis, keepdims=True))
+
+
+register_graph_op(GraphOp(
+    "Softmax", ("input",), MappingProxyType({"axis": -1}), _softmax_infer,
+    lambda xs, axis: _np_softmax(xs[0], axis),
+    lambda xs, y, g, axis: [y * (g - np.sum(g * y, axis=axis, keepdims=True))]))
+register_graph_op(GraphOp(
+    "LogSoftmax", ("input",), MappingProxyType({"axis": -1}), _softmax_infer,
+    lambda xs, axis: _np_log_softmax(xs[0], axis),
+    lambda xs, y, g, axis: [g - np.exp(y) * np.sum(g, axis=axis, keepdims=True)]))
+
+
+# --- products ----------------------------------------------------------------------------
+
+
+def _matmul_infer(shapes: list[Shape | None]) -> Shape:
+    a, b = shapes
+    if len(a) < 1 or len(b) < 1:
+        raise ShapeError(f"MatMul of {_fmt(a)} and {_fmt(b)}: scalars do not multiply as matrices")
+    if len(b) == 1:
+        if a[-1] != b[0]:
+            raise ShapeError(f"MatMul of {_fmt(a)} and {_fmt(b)}: inner dimensions {a[-1]} and {b[0]} differ")
+        return a[:-1]
+    if len(a) == 1:
+        if a[0] != b[-2]:
+            raise ShapeError(f"MatMul of {_fmt(a)} and {_fmt(b)}: inner dimensions {a[0]} and {b[-2]} differ")
+        return b[:-2] + b[-1:]
+    if a[-1] != b[-2]:
+        raise ShapeError(f"MatMul of {_fmt(a)} and {_fmt(b)}: inner dimensions {a[-1]} and {b[-2]} differ; "
+                         f"expected B of shape ({a[-1]}, n)")
+    if b[0] == BATCH and len(b) == 2:
+        raise ShapeError(f"MatMul of {_fmt(a)} and {_fmt(b)}: B's rows are samples of the batch; the "
+                         "product would mix the samples of a batch")
+    lead = broadcast_shapes(a[:-2], b[:-2]) if len(a) > 2 or len(b) > 2 else ()
+    return lead + (a[-2], b[-1])
+
+
+def _matmul_vjp(xs: list[Array], y: Array, g: Array) -> list[Array]:
+    a, b = xs
+    if b.ndim == 1:
+        return [unbroadcast(g[..., None] * b, a.shape), unbroadcast((a * g[..., None]), a.shape[:-1] + b.shape)
+                .reshape(-1, b.shape[0]).sum(axis=0)]
+    if a.ndim == 1:
+        ga = (g[..., None, :] * b).sum(axis=-1)
+        return [unbroadcast(ga, a.shape), unbroadcast(a[:, None] * g[..., None, :], b.shape)]
+    ga = g @ np.swapaxes(b, -1, -2)
+    gb = np.swapaxes(a, -1, -2) @ g
+    return [unbroadcast(ga, a.shape), unbroadcast(gb, b.shape)]
+
+
+register_graph_op(GraphOp("MatMul", ("A", "B"), MappingProxyType({}), _matmul_infer,
+                          lambda xs: xs[0] @ xs[1], _matmul_vjp))
+
+
+def _gemm_infer(shapes: list[Shape | None], alpha: float, beta: float, transA: int, transB: int) -> Shape:
+    a, b, c = (shapes + [None])[:3]
+    if len(a) != 2 or len(b) != 2:
+        raise ShapeError(f"Gemm takes 2-D A and B, got {_fmt(a)} and {_fmt(b)}")
+    a = a[::-1] if transA else a
+    b = b[::-1] if transB else b
+    if a[1] != b[0]:
+        raise ShapeError(f"Gemm: A is {_fmt(a)} and B is {_fmt(b)} after transA={transA}, transB={transB}; "
+                         f"inner dimensions {a[1]} and {b[0]} differ")
+    if BATCH in b or (transA and a[0] == BATCH) or a[1] == BATCH:
+        raise ShapeError("Gemm: the batch would not stay on axis 0 of the result (transA=1 of a batched A, or "
+                         "a batched B)")
+    out = (a[0], b[1])
+    if c is not None and broadcast_shapes(out, c) != out:
+        raise ShapeError(f"Gemm: C of shape {_fmt(c)} does not broadcast to the result {_fmt(out)}")
+    return out
+
+
+def _gemm(xs: list[Array], alpha: float, beta: float, transA: int, transB: int) -> Array:
+    a, b, c = (xs + [None])[:3]
+    y = alpha * ((a.T if transA else a) @ (b.T if transB else b))
+    return y if c is None else y + beta * c
+
+
+def _gemm_vjp(xs: list[Array], y: Array, g: Array, alpha: float, beta: float, transA: int, transB: int
+              ) -> list[Array | None]:
+    a, b, c = (xs + [None])[:3]
+    a2 = a.T if transA else a
+    b2 = b.T if transB else b
+    ga2 = alpha * (g @ b2.T)
+    gb2 = alpha * (a2.T @ g)
+    out: list[Array | None] = [ga2.T if transA else ga2, gb2.T if transB else gb2]
+    if len(xs) > 2:
+        out.append(None if c is None else unbroadcast(beta * g, c.shape))
+    return out
+
+
+register_graph_op(GraphOp("Gemm", ("A", "B", "C?"),
+                          MappingProxyType({"alpha": 1.0, "beta": 1.0, "transA": 0, "transB": 0}),
+                          _gemm_infer, _gemm, _gemm_vjp))
+
+
+# --- shape ops (the batch stays on axis 0) -----------------------------------------------------
+
+
+def _concat_infer(shapes: list[Shape | None], axis: int) -> Shape:
+    rank = len(shapes[0])
+    ax = _axis(axis, rank)
+    _keeps_batch(shapes[0], ax, "Concat")
+    for s in shapes[1:]:
+        if len(s) != rank or any(d != e for i, (d, e) in enumerate(zip(s, shapes[0], strict=True)) if i != ax):
+            raise ShapeError(f"Concat on axis {axis}: shapes {', '.join(map(_fmt, shapes))} differ off that axis")
+    return shapes[0][:ax] + (sum(s[ax] for s in shapes),) + shapes[0][ax + 1:]
+
+
+def _concat_vjp(xs: list[Array], y: Array, g: Array, axis: int) -> list[Array]:
+    ax = axis % y.ndim
+    cuts = np.cumsum([x.shape[ax] for x in xs])[:-1]
+    return list(np.split(g, cuts, axis=ax))
+
+
+register_graph_op(GraphOp("Concat", ("inputs...",), MappingProxyType({"axis": None}), _concat_infer,
+                          lambda xs, axis: np.concatenate(xs, axis=axis), _concat_vjp,
+                          notes="any number of inputs, all batched or all not"))
+
+
+def _slices(shape: tuple[int, ...], starts: list[int], ends: list[int], axes: list[int] | None,
+            steps: list[int] | None) -> tuple[slice, ...]:
+    index = [slice(None)] * len(shape)
+    for i, ax in enumerate(axes if axes is not None else range(len(starts))):
+        index[ax % len(shape)] = slice(int(starts[i]), int(ends[i]), int(steps[i]) if steps else 1)
+    return tuple(index)
+
+
+def _slice_infer(shapes: list[Shape | None], starts: list[int], ends: list[int], axes: list[int] | None,
+                 steps: list[int] | None) -> Shape:
+    x = shapes[0]
+    out = list(x)
+    for i, ax in enumerate(axes if axes is not None else range(len(starts))):
+        a = _axis(ax, len(x))
+        _keeps_batch(x, a, "Slice")
+        step = int(steps[i]) if steps else 1
+        if step == 0:
+            raise ShapeError("Slice step 0")
+        out[a] = len(range(*slice(int(starts[i]), int(ends[i]), step).indices(x[a])))
+        if out[a] == 0:
+            raise ShapeError(f"Slice [{starts[i]}:{ends[i]}:{step}] of axis {ax} (size {x[a]}) is empty")
+    return tuple(out)
+
+
+def _slice_vjp(xs: list[Array], y: Array, g: Array, **a: Any) -> list[Array]:
+    gx = np.zeros_like(xs[0])
+    gx[_slices(xs[0].shape, **a)] = g
+    return [gx]
+
+
+register_graph_op(GraphOp(
+    "Slice", ("data",), MappingProxyType({"starts": None, "ends": None, "axes": None, "steps": None}),
+    _slice_infer, lambda xs, **a: xs[0][_slices(xs[0].shape, **a)].copy(), _slice_vjp,
+    notes="starts/ends/axes/steps are attributes (folded from ONNX's constant inputs); Split is lowered "
+          "to one Slice per output"))
+
+
+def _reshape_target(x: Shape, shape: list[int], allowzero: int = 0) -> Shape:
+    target = [x[i] if (int(v) == 0 and not allowzero) else int(v) for i, v in enumerate(shape)]
+    known = [d for d in target if d != -1]
+    batched = bool(x) and x[0] == BATCH
+    if batched:
+        if not target or target[0] not in (BATCH,):
+            raise ShapeError(f"Reshape of {_fmt(x)} to {list(shape)} does not keep the batch on axis 0 "
+                             "(give 0 or -1 for axis 0)")
+        rest = target[1:]
+        if rest.count(-1) > 1:
+            raise ShapeError(f"Reshape to {list(shape)}: more than one -1")
+        feats = int(np.prod(x[1:])) if len(x) > 1 else 1
+        if -1 in rest:
+            k = int(np.prod([d for d in rest if d != -1])) if len(rest) > 1 else 1
+            if k == 0 or feats % k:
+                raise ShapeError(f"Reshape of {_fmt(x)} to {list(shape)}: {feats} features per sample do not fit")
+            rest = [feats // k if d == -1 else d for d in rest]
+        if int(np.prod(rest)) != feats:
+            raise ShapeError(f"Reshape of {_fmt(x)} to {list(shape)}: {feats} features per sample, the "
+                             f"target holds {int(np.prod(rest))}")
+        return (BATCH, *rest)
+    total = int(np.prod(x))
+    if -1 in target:
+        k = int(np.prod(known)) if known else 1
+        target = [total // k if d == -1 else d for d in target]
+    if int(np.prod(target)) != total:
+        raise ShapeError(f"Reshape of {_fmt(x)} to {list(shape)}: sizes differ")
+    return tuple(target)
+
+
+def _reshape_infer(shapes: list[Shape | None], shape: list[int], allowzero: int) -> Shape:
+    return _reshape_target(shapes[0], shape, allowzero)
+
+
+def _np_reshape(xs: list[Array], shape: list[int], allowzero: int) -> Array:
+    """ONNX Reshape; the graph builder writes a batched tensor's target as ``[0, d1, ...]``."""
+    x = xs[0]
+    return x.reshape([x.shape[i] if int(v) == 0 and not allowzero else int(v) for i, v in enumerate(shape)])
+
+
+register_graph_op(GraphOp(
+    "Reshape", ("data",), MappingProxyType({"shape": None, "allowzero": 0}), _reshape_infer, _np_reshape,
+    lambda xs, y, g, **a: [g.reshape(xs[0].shape)],
+    notes="a batched tensor keeps its batch: axis 0 of the target is 0 or -1 (the importer rewrites a "
+          "fixed batch size there)"))
+
+
+def _flatten_infer(shapes: list[Shape | None], axis: int) -> Shape:
+    x = shapes[0]
+    ax = axis % len(x) if axis < 0 else axis
+    if x and x[0] == BATCH and ax != 1:
+        raise ShapeError(f"Flatten(axis={axis}) of {_fmt(x)} does not keep the batch alone on axis 0 "
+                         "(only axis=1 does)")
+    head = x[:ax]
+    tail = x[ax:]
+    return (int(np.prod(head)) if head and BATCH not in head else (BATCH if head else 1),
+            int(np.prod(tail)) if tail else 1)
+
+
+register_graph_op(GraphOp(
+    "Flatten", ("input",), MappingProxyType({"axis": 1}), _flatten_infer,
+    lambda xs, axis: xs[0].reshape(int(np.prod(xs[0].shape[:axis])), -1),
+    lambda xs, y, g, axis: [g.reshape(xs[0].shape)]))
+
+
+def _squeeze_infer(shapes: list[Shape | None], axes: list[int]) -> Shape:
+    x = shapes[0]
+    ax = {_axis(a, len(x)) for a in axes}
+    for a in ax:
+        if x[a] != 1:
+            raise ShapeError(f"Squeeze axis {a} of {_fmt(x)} has size {x[a]}, not 1")
+    return tuple(d for i, d in enumerate(x) if i not in ax)
+
+
+def _unsqueeze_infer(shapes: list[Shape | None], axes: list[int]) -> Shape:
+    x = shapes[0]
+    rank = len(x) + len(axes)
+    ax = sorted(_axis(a, rank) for a in axes)
+    if x and x[0] == BATCH and 0 in ax:
+        raise ShapeError(f"Unsqueeze at axis 0 of {_fmt(x)} would move the batch off axis 0")
+    out = list(x)
+    for a in ax:
+        out.insert(a, 1)
+    return tuple(out)
+
+
+register_graph_op(GraphOp(
+    "Squeeze", ("data",), MappingProxyType({"axes": None}), _squeeze_infer,
+    lambda xs, axes: np.squeeze(xs[0], axis=tuple(axes)),
+    lambda xs, y, g, axes: [g.reshape(xs[0].shape)],
+    notes="axes are an attribute (folded from ONNX 13's input); the batch axis is never squeezed"))
+register_graph_op(GraphOp(
+    "Unsqueeze", ("data",), MappingProxyType({"axes": None}), _unsqueeze_infer,
+    lambda xs, axes: np.expand_dims(xs[0], axis=tuple(axes)),
+    lambda xs, y, g, axes: [g.reshape(xs[0].shape)]))
+
+
+def _transpose_infer(shapes: list[Shape | None], perm: list[int] | None) -> Shape:
+    x = shapes[0]
+    p = list(range(len(x)))[::-1] if perm is None else [int(i) for i in perm]
+    if sorted(p) != list(range(len(x))):
+        raise ShapeError(f"Transpose perm {p} is not a permutation of the {len(x)} axes of {_fmt(x)}")
+    if x and x[0] == BATCH and p[0] != 0:
+        raise ShapeError(f"Transpose perm {p} of {_fmt(x)} moves the batch off axis 0")
+    return tuple(x[i] for i in p)
+
+
+def _perm(x: Array, perm: list[int] | None) -> list[int]:
+    return list(range(x.ndim))[::-1] if perm is None else [int(i) for i in perm]
+
+
+register_graph_op(GraphOp(
+    "Transpose", ("data",), MappingProxyType({"perm": None}), _transpose_infer,
+    lambda xs, perm: np.ascontiguousarray(np.transpose(xs[0], _perm(xs[0], perm))),
+    lambda xs, y, g, perm: [np.transpose(g, np.argsort(_perm(xs[0], perm)))]))
+
+
+# --- reductions over feature axes ---------------------------------------------------------
+
+
+def _reduce_infer(shapes: list[Shape | None], axes: list[int] | None, keepdims: int) -> Shape:
+    x = shapes[0]
+    ax = set(range(len(x))) if axes is None else {_axis(a, len(x)) for a in axes}
+    if x and x[0] == BATCH and 0 in ax:
+        raise ShapeError(f"a reduction over axis 0 of {_fmt(x)} would mix the samples of a batch; "
+                         "reduce over feature axes (give axes)")
+    return tuple(1 if i in ax else d for i, d in enumerate(x) if keepdims or i not in ax)
+
+
+def _axes(x: Array, axes: list[int] | None) -> tuple[int, ...]:
+    return tuple(range(x.ndim)) if axes is None else tuple(int(a) % x.ndim for a in axes)
+
+
+def _reduce_grad(x: Array, g: Array, axes: list[int] | None, keepdims: int) -> Array:
+    if not keepdims:
+        g = np.expand_dims(g, _axes(x, axes))
+    return np.broadcast_to(g, x.shape)
+
+
+def _reduce_max_vjp(xs: list[Array], y: Array, g: Array, axes: list[int] | None, keepdims: int) -> list[Array]:
+    x = xs[0]
+    ym = y if keepdims else np.expand_dims(y, _axes(x, axes))
+    mask = (x == ym).astype(x.dtype)
+    # ties share the gradient evenly, as torch's amax does
+    mask /= mask.sum(axis=_axes(x, axes), keepdims=True)
+    return [mask * _reduce_grad(x, g, axes, keepdims)]
+
+
+_REDUCE_ATTRS = MappingProxyType({"axes": None, "keepdims": 1})
+register_graph_op(GraphOp(
+    "ReduceSum", ("data",), _REDUCE_ATTRS, _reduce_infer,
+    lambda xs, axes, keepdims: np.sum(xs[0], axis=_axes(xs[0], axes), keepdims=bool(keepdims)),
+    lambda xs, y, g, axes, keepdims: [np.array(_reduce_grad(xs[0], g, axes, keepdims))]))
+register_graph_op(GraphOp(
+    "ReduceMean", ("data",), _REDUCE_ATTRS, _reduce_infer,
+    lambda xs, axes, keepdims: np.mean(xs[0], axis=_axes(xs[0], axes), keepdims=bool(keepdims)),
+    lambda xs, y, g, axes, keepdims: [np.array(_reduce_grad(xs[0], g, axes, keepdims))
+                                      * (np.prod([xs[0].shape[a] for a in _axes(xs[0], axes)]) ** -1.0)]))
+register_graph_op(GraphOp(
+    "ReduceMax", ("data",), _REDUCE_ATTRS, _reduce_infer,
+    lambda xs, axes, keepdims: np.max(xs[0], axis=_axes(xs[0], axes), keepdims=bool(keepdims)),
+    _reduce_max_vjp, notes="ties share the gradient evenly (torch.amax)"))
+
+
+# --- normalisation -----------------------------------------------------------------------------
+
+
+def _layer_norm_infer(shapes: list[Shape | None], axis: int, epsilon: float) -> Shape:
+    x = shapes[0]
+    ax = _axis(axis, len(x))
+    _keeps_batch(x, ax, "LayerNormalization")
+    norm = x[ax:]
+    for what, s in zip(("Scale", "B"), shapes[1:], strict=False):
+        if s is not None and broadcast_shapes(norm, s) != norm:
+            raise ShapeError(f"LayerNormalization: {what} of shape {_fmt(s)} does not broadcast to the "
+                             f"normalised shape {_fmt(norm)}")
+    return x
+
+
+def _layer_norm(xs: list[Array], axis: int, epsilon: float) -> Array:
+    x, scale, bias = (xs + [None, None])[:3]
+    ax = tuple(range(axis % x.ndim, x.ndim))
+    mu = x.mean(axis=ax, keepdims=True)
+    var = ((x - mu) ** 2).mean(axis=ax, keepdims=True)
+    y = (x - mu) / np.sqrt(var + epsilon)
+    if scale is not None:
+        y = y * scale
+    return y if bias is None else y + bias
+
+
+def _layer_norm_vjp(xs: list[Array], y: Array, g: Array, axis: int, epsilon: float) -> list[Array | None]:
+    x, scale, bias = (xs + [None, None])[:3]
+    ax = tuple(range(axis % x.ndim, x.ndim))
+    n = int(np.prod([x.shape[a] for a in ax]))
+    mu = x.mean(axis=ax, keepdims=True)
+    inv = 1.0 / np.sqrt(((x - mu) ** 2).mean(axis=ax, keepdims=True) + epsilon)
+    xhat = (x - mu) * inv
+    gh = g * scale if scale is not None else g
+    gx = inv * (gh - gh.sum(axis=ax, keepdims=True) / n - xhat * (gh * xhat).sum(axis=ax, keepdims=True) / n)
+    out: list[Array | None] = [gx]
+    if len(xs) > 1:
+        out.append(None if scale is None else unbroadcast(g * xhat, scale.shape))
+    if len(xs) > 2:
+        out.append(None if bias is None else unbroadcast(g, bias.shape))
+    return out
+
+
+register_graph_op(GraphOp(
+    "LayerNormalization", ("X", "Scale?", "B?"), MappingProxyType({"axis": -1, "epsilon": 1e-5}),
+    _layer_norm_infer, _layer_norm, _layer_norm_vjp,
+    notes="normalises over axes axis..last; scale and bias are the learnable affine parameters"))
+
+
+def _batch_norm_infer(shapes: list[Shape | None], epsilon: float, momentum: float) -> Shape:
+    x = shapes[0]
+    if len(x) < 2:
+        raise ShapeError(f"BatchNormalization takes (batch, channels, ...), got {_fmt(x)}")
+    for what, s in zip(("scale", "B", "mean", "var"), shapes[1:], strict=True):
+        if s != (x[1],):
+            raise ShapeError(f"BatchNormalization: {what} has shape {_fmt(s)}; expected ({x[1]},), one per channel")
+    return x
+
+
+def _bn_view(v: Array, x: Array) -> Array:
+    return v.reshape((1, -1) + (1,) * (x.ndim - 2))
+
+
+def _batch_norm(xs: list[Array], epsilon: float, momentum: float) -> Array:
+    x, scale, bias, mean, var = xs
+    inv = 1.0 / np.sqrt(var + epsilon)
+    return (x - _bn_view(mean, x)) * _bn_view(inv * scale, x) + _bn_view(bias, x)
+
+
+def _batch_norm_vjp(xs: list[Array], y: Array, g: Array, epsilon: float, momentum: float) -> list[Array | None]:
+    x, scale, bias, mean, var = xs
+    inv = 1.0 / np.sqrt(var + epsilon)
+    red = (0,) + tuple(range(2, x.ndim))
+    xhat = (x - _bn_view(mean, x)) * _bn_view(inv, x)
+    return [g * _bn_view(inv * scale, x), (g * xhat).sum(axis=red), g.sum(axis=red), None, None]
+
+
+register_graph_op(GraphOp(
+    "BatchNormalization", ("X", "scale", "B", "input_mean", "input_var"),
+    MappingProxyType({"epsilon": 1e-5, "momentum": 0.9}), _batch_norm_infer, _batch_norm, _batch_norm_vjp,
+    notes="inference form: the running statistics are frozen constants; scale and bias train (as a torch "
+          "BatchNorm in eval() mode)"))
+
+
+# --- outputs that run but take no gradient ---------------------------------------------------
+
+
+def _argmax_infer(shapes: list[Shape | None], axis: int, keepdims: int, select_last_index: int) -> Shape:
+    x = shapes[0]
+    ax = _axis(axis, len(x))
+    _keeps_batch(x, ax, "ArgMax")
+    return tuple(1 if i == ax else d for i, d in enumerate(x) if keepdims or i != ax)
+
+
+def _argmax(xs: list[Array], axis: int, keepdims: int, select_last_index: int) -> Array:
+    x = xs[0]
+    if select_last_index:
+        flipped = np.flip(x, axis=axis)
+        idx = x.shape[axis] - 1 - np.argmax(flipped, axis=axis)
+    else:
+        idx = np.argmax(x, axis=axis)
+    idx = idx.astype(np.int64)
+    return np.expand_dims(idx, axis) if keepdims else idx
+
+
+register_graph_op(GraphOp(
+    "ArgMax", ("data",), MappingProxyType({"axis": 0, "keepdims": 1, "select_last_index": 0}),
+    _argmax_infer, _argmax, None, notes="int64 indices; takes no gradient"))
+
+
+def _afe_shape(shapes: list[Shape | None]) -> Shape:
+    x, idx = shapes
+    if x and x[0] == BATCH:  # features of a batch: (batch, k)
+        return (BATCH, int(np.prod([d for d in idx if d != BATCH])) if idx else 1)
+    return idx  # a table (class labels) looked up by batched indices
+
+
+def _afe_forward(xs: list[Array]) -> Array:
+    x, idx = xs
+    if x.ndim == 1 or (x.ndim == 2 and idx.ndim >= 1 and idx.shape[0] != x.shape[0]):
+        return np.take(x.ravel() if x.ndim > 1 else x, idx.astype(np.int64))
+    return np.take(x, idx.astype(np.int64).ravel(), axis=-1)
+
+
+register_graph_op(GraphOp(
+    "ai.onnx.ml.ArrayFeatureExtractor", ("X", "Y"), MappingProxyType({}), _afe_shape, _afe_forward, None,
+    notes="skl2onnx's label lookup (classes[argmax]); values may be int64 or strings; takes no gradient"))
+
+
+def _zipmap_shape(shapes: list[Shape | None], classlabels_int64s: Any, classlabels_strings: Any) -> Shape:
+    return (shapes[0][0],)
+
+
+def _zipmap(xs: list[Array], classlabels_int64s: Any, classlabels_strings: Any) -> Any:
+    labels = list(classlabels_int64s) if classlabels_int64s is not None else list(classlabels_strings)
+    out = np.empty(len(xs[0]), dtype=object)
+    out[:] = [dict(zip(labels, map(float, row), strict=True)) for row in xs[0]]
+    return out
+
+
+register_graph_op(GraphOp(
+    "ai.onnx.ml.ZipMap", ("X",), MappingProxyType({"classlabels_int64s": None, "classlabels_strings": None}),
+    _zipmap_shape, _zipmap, None,
+    notes="one {label: probability} dict per sample, as onnxruntime returns it; takes no gradient"))
+
+
+def _cast_label(shapes: list[Shape | None], to: int) -> Shape:
+    return shapes[0]
+
+
+register_graph_op(GraphOp(
+    "CastLabel", ("input",), MappingProxyType({"to": 7}), _cast_label,
+    lambda xs, to: np.asarray(xs[0]).astype({7: np.int64, 6: np.int32, 8: object, 9: np.bool_}.get(int(to), np.int64)),
+    None, notes="Cast to a non-float type (int64 labels, strings): runs, takes no gradient"))

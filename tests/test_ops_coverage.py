@@ -14,7 +14,7 @@ from mdfx import ops
 #: Every backend's rule tables: (kind of op, module, table attribute, optional library it
 #: needs or None; skipped when absent). To add a backend or a table, add one line.
 TABLES: list[tuple[str, str, str, str | None]] = [
-    ("transfer", "mdfx.runners.reference", "TRANSFER", None),
+    ("graph", "mdfx.runners.reference", "RULES", None),
     ("transfer", "mdfx.schema.writer", "TRANSFER_RULES", None),
     ("transfer", "mdfx.converters.onnx_export", "TRANSFER_RULES", "onnx"),
     ("transfer", "mdfx.converters.torch", "TRANSFER_RULES", "torch"),
@@ -25,7 +25,7 @@ TABLES: list[tuple[str, str, str, str | None]] = [
 ]
 
 #: What each kind of table must cover: the op table's entries.
-OPS = {"transfer": ops.TRANSFER, "loss": ops.LOSSES, "optimizer": ops.OPTIMIZERS}
+OPS = {"transfer": ops.TRANSFER, "loss": ops.LOSSES, "optimizer": ops.OPTIMIZERS, "graph": ops.GRAPH_OPS}
 
 
 @pytest.mark.parametrize(("kind", "module", "table", "needs"), TABLES, ids=[f"{t[1]}.{t[2]}" for t in TABLES])

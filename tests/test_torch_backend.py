@@ -23,6 +23,7 @@ from mdfx.converters.torch import LOSS_RULES, TRANSFER_RULES, to_module  # noqa:
 from mdfx.errors import DataError, MdfxError  # noqa: E402
 from mdfx.runners import reference, training  # noqa: E402
 from mdfx.runners import torch as torch_runner  # noqa: E402
+from mdfx.schema.graph import from_net  # noqa: E402
 from mdfx.schema.net import Net, NodeSpec, ProjectionSpec  # noqa: E402
 
 #: Agreement with the float64 numpy spec, per dtype (assert_allclose: |a - b| <= atol + rtol*|b|).
@@ -260,14 +261,16 @@ def test_forward_matches_reference_and_returns_every_node():
     x = {name: a for name, a in make_spec(net).inputs.items()}
     module = to_module(net)
     values = module({k: torch.tensor(v) for k, v in x.items()}, all_nodes=True)
-    trace = reference.forward(net, x)
+    graph = from_net(net)
+    env = reference.forward(graph, x)
+    want_values = {node: env[tensor] for node, tensor in graph.meta["node_tensors"].items()}
     assert list(values) == [n.name for n in net.nodes]
-    for name, want in trace.y.items():
+    for name, want in want_values.items():
         np.testing.assert_allclose(values[name].detach().numpy(), want, **TOL["float64"], err_msg=name)
     out = torch_runner.run(net, x)
     assert list(out) == net.outputs
     for name in net.outputs:
-        np.testing.assert_allclose(out[name], trace.y[name], **TOL["float64"], err_msg=f"run(): {name}")
+        np.testing.assert_allclose(out[name], want_values[name], **TOL["float64"], err_msg=f"run(): {name}")
 
 
 def test_parameters_and_buffers():

@@ -123,7 +123,7 @@ class AutodiffComposition(Composition):
         if bar is not None:
             spec.on_epoch = lambda epoch, loss: (bar.update(1), bar.set_postfix(loss=f"{loss:.6g}"))
         try:
-            result = _train(net, spec, mode, self.device)
+            result = _train(net, self._graph(), spec, mode, self.device)
         finally:
             if bar is not None:
                 bar.close()
@@ -148,22 +148,30 @@ class AutodiffComposition(Composition):
         if not projs and not mechs:
             return False
 
+        tensors = self._graph().meta["node_tensors"]
+
         def record(values: dict[str, np.ndarray]) -> None:
             for p in projs:
                 p.log.record("matrix", net.projection(p.name).matrix)
             for m in mechs:
-                m.log.record("value", values[m.name])
+                m.log.record("value", values[tensors[m.name]])
 
         spec.on_values = record
         return True
 
     def _write_back(self, net: Net) -> None:
+        """Trained arrays into the projections and mechanisms, in place (a no-op when shared)."""
         for p in self._projections:
-            p.matrix = net.projection(p.name).matrix.copy()
+            trained = net.projection(p.name).matrix
+            if trained is not p.matrix:
+                p.matrix[...] = trained
         for m in self._mechanisms():
             node = net.node(m.name)
-            if node.bias is not None:
-                m.bias = node.bias.copy()
+            if node.bias is not None and node.bias is not m.bias:
+                if m.bias is None:
+                    m.bias = node.bias.copy()
+                else:
+                    m.bias[...] = node.bias
 
     # --- weights as a torch state_dict (PsyNeuLink's save/load) ---------------------
 
@@ -204,16 +212,19 @@ def _weights_path(comp: AutodiffComposition, path: str | Path | None, directory:
 
 def _forward(net: Net, x: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     from mdfx.runners import reference
+    from mdfx.schema.graph import from_net
 
-    trace = reference.forward(net, x)
-    return {n: trace.y[n] for n in net.outputs}, trace.y
+    graph = from_net(net)
+    env = reference.forward(graph, x)
+    values = {node: env[tensor] for node, tensor in graph.meta["node_tensors"].items()}
+    return {n: values[n] for n in net.outputs}, values
 
 
-def _train(net: Net, spec: LearnSpec, mode: ExecutionMode, device: str) -> LearnResult:
+def _train(net: Net, graph: Any, spec: LearnSpec, mode: ExecutionMode, device: str) -> LearnResult:
     if mode is ExecutionMode.Python:
         from mdfx.runners.training import train_reference
 
-        return train_reference(net, spec)
+        return train_reference(graph, spec)
     if mode is ExecutionMode.PyTorch:
         from mdfx.runners import torch as torch_runner
 

@@ -1,7 +1,12 @@
-"""Composition: mechanisms joined by projections, run through MDF (DESIGN rule 1).
+"""Composition: mechanisms joined by projections (DESIGN rule 1: the graph is the hub).
 
-``run()`` goes Composition -> MDF model -> ``Net`` -> runner, so what runs is
-exactly what :func:`mdfx.save` writes.
+``run()`` and ``learn()`` lower the composition to an op graph
+(:func:`mdfx.schema.graph.from_net`) once per structure and keep it, with each
+backend's compiled form, until a node, projection, function or size changes.
+The graph's params *are* the projections' matrices and the mechanisms' biases
+(the same numpy arrays, never copied per call), so training updates them in
+place. MDF objects are built only by :meth:`to_mdf` / :func:`mdfx.save`; the
+tests prove that the MDF round trip is exact, so what runs is what is saved.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from mdfx.composition.enums import ExecutionMode, NodeRole
 from mdfx.composition.mechanisms import TransferMechanism
 from mdfx.composition.projections import MappingProjection
 from mdfx.errors import DataError, GraphError
+from mdfx.schema.graph import Graph
 from mdfx.schema.net import Net, NodeSpec, ProjectionSpec, TrainingSpec, _topological
 
 
@@ -33,6 +39,8 @@ class Composition:
         self._nodes: list[TransferMechanism | Composition] = []
         self._projections: list[MappingProjection] = []
         self.results: list[list[np.ndarray]] = []
+        #: (structure key, Net, Graph) of the last lowering; see _lowered()
+        self._lowering: tuple[tuple, Net, Graph] | None = None
         for pathway in _as_pathways(pathways):
             self.add_linear_processing_pathway(pathway)
 
@@ -148,7 +156,7 @@ class Composition:
         return TrainingSpec()
 
     def _spec(self) -> Net:
-        """The composition as a Net (before the MDF round trip)."""
+        """The composition as a Net whose arrays are the projections' and mechanisms' own."""
         nested = [n for n in self._nodes if isinstance(n, Composition)]
         if nested:
             raise GraphError(f"{self.name!r} contains nested compositions "
@@ -157,11 +165,48 @@ class Composition:
         if not self._nodes:
             raise GraphError(f"{self.name!r} has no nodes")
         nodes = [NodeSpec(m.name, m.size, m.function.op_name, dict(m.function.params),
-                          None if m.bias is None else m.bias.copy(), m.learnable_bias)
+                          m.bias, m.learnable_bias)
                  for m in self._mechanisms()]
-        projs = [ProjectionSpec(p.name, p.sender.name, p.receiver.name, p.matrix.copy(), p.learnable)
+        projs = [ProjectionSpec(p.name, p.sender.name, p.receiver.name, p.matrix, p.learnable)
                  for p in self._projections]
         return Net.build(self.name, nodes, projs, self._training_spec(), autodiff=self._autodiff)
+
+    def _structure_key(self) -> tuple:
+        """Everything a lowering depends on but the weight values (cheap: no arrays are read)."""
+        return (
+            tuple((id(n), n.name, getattr(n, "size", None), n.function.op_name,
+                   tuple(n.function.params.items()), n.bias is not None and n.bias.shape, n.learnable_bias)
+                  if isinstance(n, TransferMechanism) else (id(n),) for n in self._nodes),
+            tuple((id(p), p.name, id(p.sender), id(p.receiver), p.matrix.shape, p.learnable)
+                  for p in self._projections),
+        )
+
+    def _lowered(self) -> tuple[Net, Graph]:
+        """The Net and the graph of the current structure, built once per structure.
+
+        When only arrays were replaced (``projection.matrix = ...``), the cached
+        graph is re-pointed at the new arrays: nothing is rebuilt or copied.
+        """
+        key = self._structure_key()
+        if self._lowering is None or self._lowering[0] != key:
+            from mdfx.schema.graph import from_net
+
+            net = self._spec()
+            self._lowering = (key, net, from_net(net))
+        _, net, graph = self._lowering
+        for p in self._projections:
+            matrix = p.matrix
+            spec = net.projection(p.name)
+            if spec.matrix is not matrix:
+                spec.matrix = graph.params[p.name].value = matrix
+        for m in self._mechanisms():
+            if m.bias is not None and graph.params[f"{m.name}.bias"].value is not m.bias:
+                net.node(m.name).bias = graph.params[f"{m.name}.bias"].value = m.bias
+        return net, graph
+
+    def _graph(self) -> Graph:
+        """The composition as an op graph (cached; its params are the composition's arrays)."""
+        return self._lowered()[1]
 
     def to_mdf(self) -> Any:
         """The composition as a ``modeci_mdf.mdf.Model`` (current weights)."""
@@ -176,10 +221,8 @@ class Composition:
         return to_onnx(self._net(), dtype=dtype, opset=opset)
 
     def _net(self) -> Net:
-        """Composition -> MDF -> Net: the path every runner takes (DESIGN rule 1)."""
-        from mdfx.schema import reader
-
-        return reader.from_mdf(self.to_mdf())
+        """The composition as a Net (cached with the graph; arrays shared with the composition)."""
+        return self._lowered()[0]
 
     def _mechanism(self, name: str) -> TransferMechanism:
         for m in self._mechanisms():
@@ -199,9 +242,9 @@ class Composition:
         nested = [n for n in self._nodes if isinstance(n, Composition)]
         if nested:
             return self._run_nested(inputs or {}, num_trials, execution_mode)
-        net = self._net()
+        net, graph = self._lowered()
         arrays = parse_inputs(net, inputs or {}, num_trials)
-        outputs, values = _run_net(net, arrays, execution_mode)
+        outputs, values = _run_net(net, graph, arrays, execution_mode)
         for name, value in values.items():
             self._mechanism(name).value = value[-1:].copy()
         trials = len(next(iter(outputs.values())))
@@ -329,14 +372,15 @@ def parse_inputs(net: Net, inputs: Mapping, num_trials: int | None = None,
     return arrays
 
 
-def _run_net(net: Net, arrays: dict[str, np.ndarray], mode: ExecutionMode
+def _run_net(net: Net, graph: Graph, arrays: dict[str, np.ndarray], mode: ExecutionMode
              ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Outputs and every node's values (values from the reference, for mechanism.value)."""
+    """Outputs by OUTPUT node, and every node's values (all of them where the backend gives them)."""
     from mdfx.runners import reference
 
     if mode in (ExecutionMode.Python, ExecutionMode.PyTorch):
-        trace = reference.forward(net, arrays)
-        return {n: trace.y[n] for n in net.outputs}, trace.y
+        env = reference.forward(graph, arrays)
+        values = {node: env[tensor] for node, tensor in graph.meta["node_tensors"].items()}
+        return {n: values[n] for n in net.outputs}, values
     if mode is ExecutionMode.LLVMRun:
         from mdfx.runners import llvm
 

@@ -1,76 +1,81 @@
 """The reference runner: plain numpy, float64, written to be read (DESIGN rule 4).
 
-Every other runner is tested against this one. One small function per op
-lives in :mod:`mdfx.ops`; this module registers them as its rules and walks a
-:class:`~mdfx.schema.net.Net` forward (and backward, for Python-mode learning).
+Every other runner is tested against this one. It walks a
+:class:`~mdfx.schema.graph.Graph` forward with each op's numpy rule from the op
+table (:data:`mdfx.ops.GRAPH_OPS`), and backward with each op's vector-Jacobian
+product, for Python-mode learning.
 
-Arrays are batched: a node's values have shape ``(trials, size)``.
+Batched tensors have the batch on axis 0: an input of feature shape ``(n,)`` is
+given as ``(trials, n)``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from mdfx import ops
-from mdfx.schema.net import Net
+from mdfx.errors import DataError
+from mdfx.schema.graph import Graph, as_graph
 
-#: This backend's rule per transfer op: forward and vector-Jacobian product.
-TRANSFER = {name: (op.forward, op.vjp) for name, op in ops.TRANSFER.items()}
-
-
-@dataclass
-class Trace:
-    """What a forward pass leaves for the backward pass: net inputs and values per node."""
-
-    x: dict[str, np.ndarray]
-    y: dict[str, np.ndarray]
+#: This backend's rule per graph op: (forward, vjp); vjp None takes no gradient.
+RULES = {name: (op.forward, op.vjp) for name, op in ops.GRAPH_OPS.items()}
 
 
-def forward(net: Net, inputs: Mapping[str, np.ndarray]) -> Trace:
-    """Run every node in topological order; ``inputs[name]`` has shape (trials, size)."""
-    x: dict[str, np.ndarray] = {}
-    y: dict[str, np.ndarray] = {}
-    for node in net.nodes:
-        if node.name in net.inputs:
-            net_input = np.asarray(inputs[node.name], dtype=np.float64)
-        else:
-            net_input = sum(y[p.sender] @ p.matrix for p in net.incoming(node.name))
-        if node.bias is not None:
-            net_input = net_input + node.bias
-        fwd, _ = TRANSFER[node.op]
-        x[node.name] = net_input
-        y[node.name] = fwd(net_input, **node.params)
-    return Trace(x, y)
+def forward(g: Graph | Any, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Every tensor's value: inputs ``(trials, *features)``, params, then each node in order."""
+    g = as_graph(g)
+    env: dict[str, np.ndarray] = {}
+    for name, feats in g.inputs.items():
+        if name not in inputs:
+            raise DataError(f"no input given for {name!r} of {g.name!r} (inputs: {', '.join(g.inputs)})")
+        x = np.asarray(inputs[name], dtype=np.float64)
+        env[name] = x.reshape((x.shape[0], *feats)) if x.ndim == 2 and len(feats) != 1 else x
+    for k, p in g.params.items():
+        env[k] = p.value
+    for node in g.nodes:
+        fwd = RULES[node.op][0]
+        env[node.output] = fwd([env[t] if t else None for t in node.inputs], **node.attrs)
+    return env
 
 
-def run(net: Net, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Outputs of the OUTPUT nodes, by name, each (trials, size)."""
-    trace = forward(net, inputs)
-    return {name: trace.y[name] for name in net.outputs}
+def run(g: Graph | Any, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The graph's outputs by name (a Net's: by OUTPUT node name)."""
+    graph = as_graph(g)
+    env = forward(graph, inputs)
+    if graph is not g:
+        tensors = graph.meta["node_tensors"]
+        return {node: env[tensors[node]] for node in g.outputs}
+    return {name: env[name] for name in graph.outputs}
 
 
-def backward(net: Net, trace: Trace, grad_outputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Backpropagation: d(loss)/d(parameter) for every learnable matrix and bias.
+def backward(g: Graph, env: Mapping[str, np.ndarray], grad_outputs: Mapping[str, np.ndarray]
+             ) -> dict[str, np.ndarray]:
+    """Backpropagation: d(loss)/d(param) for every learnable param (zeros where none flows).
 
-    ``grad_outputs[name]`` is d(loss)/d(value) of an OUTPUT node, shape (trials, size).
-    Returns gradients keyed by projection name, and by ``"<node>.bias"`` for biases.
+    ``env`` is :func:`forward`'s result; ``grad_outputs[tensor]`` is d(loss)/d(tensor).
     """
-    grad_y = {name: np.array(g, dtype=np.float64) for name, g in grad_outputs.items()}
-    grads: dict[str, np.ndarray] = {}
-    for node in reversed(net.nodes):
-        g = grad_y.get(node.name)
-        if g is None:
+    grads: dict[str, np.ndarray] = {t: np.asarray(v, dtype=np.float64) for t, v in grad_outputs.items()}
+    needed = _needs_grad(g)
+    for node in reversed(g.nodes):
+        gy = grads.pop(node.output, None)
+        vjp = RULES[node.op][1]
+        if gy is None or vjp is None or node.output not in needed:
             continue
-        _, vjp = TRANSFER[node.op]
-        grad_x = vjp(trace.x[node.name], trace.y[node.name], g, **node.params)
-        if node.bias is not None and node.bias_learnable:
-            grads[f"{node.name}.bias"] = grad_x.sum(axis=0)
-        for p in net.incoming(node.name):
-            if p.learnable:
-                grads[p.name] = trace.y[p.sender].T @ grad_x
-            upstream = grad_x @ p.matrix.T
-            grad_y[p.sender] = grad_y[p.sender] + upstream if p.sender in grad_y else upstream
-    return grads
+        gxs = vjp([env[t] if t else None for t in node.inputs], env[node.output], gy, **node.attrs)
+        for t, gx in zip(node.inputs, gxs, strict=False):
+            if gx is None or not t or t not in needed:
+                continue
+            grads[t] = grads[t] + gx if t in grads else gx
+    return {k: np.asarray(grads[k]) if k in grads else np.zeros_like(v) for k, v in g.learnable().items()}
+
+
+def _needs_grad(g: Graph) -> set[str]:
+    """Learnable params and every tensor computed from one: where gradients are worth computing."""
+    needed = {k for k, p in g.params.items() if p.learnable}
+    for node in g.nodes:
+        if any(t in needed for t in node.inputs):
+            needed.add(node.output)
+    return needed

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from mdfx import ops
 from mdfx.runners import reference
-from mdfx.schema.net import Net
+from mdfx.schema.graph import Graph, as_graph
 
 
 @dataclass
@@ -40,7 +41,11 @@ class OptimizerState:
 
 @dataclass
 class LearnSpec:
-    """A validated learn() call. Arrays are float64, shape (trials, size)."""
+    """A validated learn() call. Arrays are float64, shape (trials, *features).
+
+    ``inputs`` and ``targets`` are keyed by graph tensor names: the graph's inputs,
+    and the outputs that are trained (the loss is summed over ``targets``).
+    """
 
     inputs: dict[str, np.ndarray]
     targets: dict[str, np.ndarray]
@@ -66,6 +71,8 @@ class LearnSpec:
     dtype: str = "float64"
     #: carried across learn() calls; None starts a fresh optimizer
     optimizer_state: OptimizerState | None = None
+    #: learning rate per learnable param name, where it differs from ``learning_rate``
+    param_learning_rates: dict[str, float] = field(default_factory=dict)
 
     _orders: np.ndarray | None = field(default=None, repr=False)
 
@@ -82,12 +89,12 @@ class LearnSpec:
 
 @dataclass
 class LearnResult:
-    """Trained parameters by name (projection name, or ``"<node>.bias"``) and the loss history."""
+    """Trained parameters by name (the graph's param names) and the loss history."""
 
     params: dict[str, np.ndarray]
     losses: list[float]  #: one per minibatch, in order
     epochs_run: int
-    #: outputs of the OUTPUT nodes for every trial of the last epoch, in trial order (trials, size)
+    #: the trained outputs for every trial of the last epoch run, in trial order (trials, *features)
     last_outputs: dict[str, np.ndarray] = field(default_factory=dict)
 
 
@@ -133,32 +140,42 @@ class EarlyStopper:
         return self.bad >= self.patience
 
 
-def learnable_params(net: Net) -> dict[str, np.ndarray]:
-    """The arrays training updates, by name, in a fixed order (projections, then biases)."""
-    params = {p.name: p.matrix for p in net.projections if p.learnable}
-    params.update({f"{n.name}.bias": n.bias for n in net.nodes if n.bias is not None and n.bias_learnable})
+def learnable_params(g: Graph | Any) -> dict[str, np.ndarray]:
+    """The arrays training updates, by name, in the graph's param order (a Net: projections, then biases)."""
+    if isinstance(g, Graph):
+        return g.learnable()
+    params = {p.name: p.matrix for p in g.projections if p.learnable}
+    params.update({f"{n.name}.bias": n.bias for n in g.nodes if n.bias is not None and n.bias_learnable})
     return params
 
 
-def batch_loss(net: Net, spec: LearnSpec, outputs: dict[str, np.ndarray], idx: np.ndarray
+def learning_rate_of(spec: LearnSpec, name: str) -> float:
+    """The learning rate of one param: its own, or the call's."""
+    return spec.param_learning_rates.get(name, spec.learning_rate)
+
+
+def batch_loss(spec: LearnSpec, outputs: dict[str, np.ndarray], idx: np.ndarray
                ) -> tuple[float, dict[str, np.ndarray]]:
-    """Loss of one minibatch (sum over OUTPUT nodes) and d(loss)/d(output)."""
+    """Loss of one minibatch (summed over the trained outputs) and d(loss)/d(output)."""
     loss_op = ops.loss_op(spec.loss)
     total = 0.0
     grads = {}
-    for name in net.outputs:
+    for name in spec.targets:
         y, t = outputs[name], spec.targets[name][idx]
-        total += loss_op.forward(y, t)
-        grads[name] = loss_op.grad(y, t)
+        y2 = y.reshape(len(y), -1)
+        total += loss_op.forward(y2, t.reshape(len(t), -1))
+        grads[name] = loss_op.grad(y2, t.reshape(len(t), -1)).reshape(y.shape)
     return total, grads
 
 
-def train_reference(net: Net, spec: LearnSpec) -> LearnResult:
-    """ExecutionMode.Python: the whole learn() loop in numpy, float64. Trains ``net`` in place."""
+def train_reference(g: Graph | Any, spec: LearnSpec) -> LearnResult:
+    """ExecutionMode.Python: the whole learn() loop in numpy, float64. Trains ``g``'s params in place."""
+    g = as_graph(g)
     optimizer = ops.optimizer_op(spec.optimizer)
-    params = learnable_params(net)
+    params = learnable_params(g)
     carried = spec.optimizer_state if spec.optimizer_state is not None else OptimizerState()
     state = {name: carried.slots.setdefault(name, {}) for name in params}
+    rates = {name: learning_rate_of(spec, name) for name in params}
     stopper = EarlyStopper(spec.patience, spec.min_delta)
     losses: list[float] = []
     step = carried.step
@@ -166,23 +183,23 @@ def train_reference(net: Net, spec: LearnSpec) -> LearnResult:
     last: dict[str, np.ndarray] = {}
     for epoch, order in enumerate(spec.orders()):
         epoch_losses = []
-        last = {name: np.zeros_like(spec.targets[name]) for name in net.outputs}
+        last = {name: np.zeros_like(spec.targets[name]) for name in spec.targets}
         for b, idx in enumerate(minibatches(order, spec.minibatch_size)):
             if spec.call_before_minibatch:
                 spec.call_before_minibatch()
-            trace = reference.forward(net, {name: x[idx] for name, x in spec.inputs.items()})
-            outputs = {name: trace.y[name] for name in net.outputs}
-            loss, grad_out = batch_loss(net, spec, outputs, idx)
-            grads = reference.backward(net, trace, grad_out)
+            env = reference.forward(g, {name: x[idx] for name, x in spec.inputs.items()})
+            outputs = {name: env[name] for name in spec.targets}
+            loss, grad_out = batch_loss(spec, outputs, idx)
+            grads = reference.backward(g, env, grad_out)
             step += 1
             carried.step = step
             for name, w in params.items():
-                optimizer.step(w, grads[name], state[name], spec.learning_rate, spec.weight_decay, step,
+                optimizer.step(w, grads[name], state[name], rates[name], spec.weight_decay, step,
                                **optimizer.hyper)
             if spec.on_values:
-                spec.on_values(trace.y)
-            for name in net.outputs:
-                last[name][idx] = outputs[name]
+                spec.on_values(env)
+            for name in spec.targets:
+                last[name][idx] = outputs[name].reshape(last[name][idx].shape)
             losses.append(loss)
             epoch_losses.append(loss)
             if spec.on_minibatch:

@@ -1,0 +1,341 @@
+"""The op graph: the one in-memory form of a model (DESIGN rule 1, "the graph is the hub").
+
+A :class:`Graph` has four kinds of things, as a torch.fx graph or an ONNX
+``GraphProto`` does:
+
+* **inputs**: named tensors shaped ``(batch, features...)``; the graph keeps the
+  feature shape, the batch may be any size;
+* **params**: named arrays, each kept under its original name and in its
+  original layout (a torch ``Linear`` weight stays ``(out, in)``), either
+  learnable or a frozen constant (normalisation statistics, a scale ``/ 4``);
+* **nodes**: ops of :data:`mdfx.ops.GRAPH_OPS`, in topological order, each
+  reading tensors (inputs, params or earlier nodes' outputs) and writing one;
+* **outputs**: named tensors.
+
+:meth:`Graph.build` checks everything once: op names and arity, attributes
+(defaults filled from the op table), that every tensor read exists, and the
+static shape of every tensor. Errors name the node, the op, the shapes expected
+and the shapes given. Nothing is folded into a trainable tensor: importers keep
+each bias, scale and constant as its own param, so training the graph is
+training the original model.
+
+The graph prints itself as text (``print(graph)``)::
+
+    graph xor (x: (batch, 2)) -> (out)
+      %h = MatMul(%x, %w1)
+      %out = pnl.Logistic(%h) {gain=1.0, ...}
+
+Every backend walks ``graph.nodes`` with its own rule per op; the numpy
+reference (:mod:`mdfx.runners.reference`) is the spec.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from mdfx import ops
+from mdfx.errors import GraphError, UnsupportedError
+from mdfx.ops import BATCH, Shape
+
+#: Float dtypes a graph's params and inputs may have in their source.
+FLOAT_DTYPES = ("float64", "float32", "float16")
+
+
+@dataclass
+class Param:
+    """A named array: learnable, or a frozen constant.
+
+    ``value`` is what every backend reads and training updates in place; it is
+    float64 (mdfx computes in float64 unless asked otherwise) and keeps the
+    source's layout. ``dtype`` is the source's dtype, which exports write back.
+    """
+
+    name: str
+    value: np.ndarray
+    learnable: bool = True
+    dtype: str = "float64"
+
+    @property
+    def shape(self) -> Shape:
+        return tuple(self.value.shape)
+
+
+@dataclass
+class Node:
+    """``output = op(*inputs, **attrs)``; an omitted optional input is ``""``."""
+
+    name: str
+    op: str
+    inputs: list[str]
+    output: str
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        args = ", ".join(f"%{t}" if t else "_" for t in self.inputs)
+        attrs = ", ".join(f"{k}={_short(v)}" for k, v in self.attrs.items())
+        return f"%{self.output} = {self.op}({args})" + (f" {{{attrs}}}" if attrs else "") + \
+            (f"  # {self.name}" if self.name != self.output else "")
+
+
+@dataclass
+class Graph:
+    """A validated op graph; make one with :meth:`build`."""
+
+    name: str
+    inputs: dict[str, Shape]  #: graph input -> feature shape (the batch axis is implicit)
+    params: dict[str, Param]
+    nodes: list[Node]  #: topological order
+    outputs: list[str]
+    dtype: str = "float64"  #: the source's float dtype (exports default to it)
+    #: free-form facts kept beside the graph: training settings, names, where it came from
+    meta: dict[str, Any] = field(default_factory=dict)
+    #: static shape of every tensor, BATCH on axis 0 for batched ones (filled by build)
+    shapes: dict[str, Shape] = field(default_factory=dict)
+
+    # --- building ---------------------------------------------------------------------
+
+    @classmethod
+    def build(cls, name: str, inputs: Mapping[str, Iterable[int]], params: Iterable[Param],
+              nodes: Iterable[Node], outputs: Iterable[str], dtype: str = "float64",
+              meta: Mapping[str, Any] | None = None) -> Graph:
+        """Check and order everything; see the module docstring. Raises GraphError / UnsupportedError."""
+        ins = {str(k): tuple(int(d) for d in v) for k, v in inputs.items()}
+        plist = list(params)
+        pmap: dict[str, Param] = {}
+        for p in plist:
+            if p.name in pmap or p.name in ins:
+                raise GraphError(f"graph {name!r}: two tensors are named {p.name!r}")
+            if not isinstance(p.value, np.ndarray) or p.value.dtype.kind != "f":
+                raise GraphError(f"graph {name!r}: param {p.name!r} is not a float array "
+                                 f"({type(p.value).__name__} {getattr(p.value, 'dtype', '')})")
+            pmap[p.name] = p
+        for k, shape in ins.items():
+            if any(d < 1 for d in shape):
+                raise GraphError(f"graph {name!r}: input {k!r} has feature shape {shape}; sizes must be >= 1")
+        if dtype not in FLOAT_DTYPES:
+            raise GraphError(f"graph {name!r}: dtype {dtype!r} is not one of {', '.join(FLOAT_DTYPES)}")
+        g = cls(name, ins, pmap, _toposort(name, list(nodes), set(ins) | set(pmap)), list(outputs), dtype,
+                dict(meta or {}))
+        g._infer()
+        return g
+
+    def _infer(self) -> None:
+        shapes: dict[str, Shape] = {k: (BATCH, *v) for k, v in self.inputs.items()}
+        shapes.update({k: p.shape for k, p in self.params.items()})
+        for node in self.nodes:
+            op = ops.graph_op(node.op) if node.op in ops.GRAPH_OPS else None
+            if op is None:
+                raise UnsupportedError(f"node {node.name!r}: op {node.op!r} is not in the graph IR; it has "
+                                       f"{', '.join(sorted(ops.GRAPH_OPS))}")
+            where = f"node {node.name!r} ({node.op}): "
+            variadic = op.inputs and op.inputs[0].endswith("...")
+            given = [t for t in node.inputs]
+            while given and not given[-1]:
+                given.pop()
+            if not variadic and not op.min_inputs <= len(given) <= len(op.inputs):
+                raise GraphError(f"{where}takes {op.min_inputs}-{len(op.inputs)} inputs "
+                                 f"({', '.join(op.inputs)}), got {len(given)}")
+            if variadic and not given:
+                raise GraphError(f"{where}needs at least one input")
+            node.inputs = given
+            node.attrs = op.fill(node.attrs, where)
+            in_shapes: list[Shape | None] = []
+            for t in node.inputs:
+                if not t:
+                    in_shapes.append(None)
+                    continue
+                if t not in shapes:
+                    raise GraphError(f"{where}reads {t!r}, which is neither a graph input, a param nor the "
+                                     "output of an earlier node")
+                in_shapes.append(shapes[t])
+            if node.output in shapes:
+                raise GraphError(f"{where}writes {node.output!r}, which already exists (each tensor is "
+                                 "written once)")
+            try:
+                out = op.infer(in_shapes, **node.attrs)
+            except ops.ShapeError as exc:
+                raise GraphError(f"{where}{exc}; input shapes: "
+                                 f"{', '.join(f'{t}: {ops._fmt(s)}' for t, s in zip(node.inputs, in_shapes, strict=True))}"
+                                 ) from None
+            if node.op == "Reshape" and out and out[0] == BATCH:
+                node.attrs["shape"] = [0, *out[1:]]  # the batch stays, whatever the source wrote
+            shapes[node.output] = tuple(int(d) for d in out)
+        for t in self.outputs:
+            if t not in shapes:
+                raise GraphError(f"graph {self.name!r}: output {t!r} is not computed by any node")
+            if not shapes[t] or shapes[t][0] != BATCH:
+                raise GraphError(f"graph {self.name!r}: output {t!r} does not depend on the inputs (shape "
+                                 f"{ops._fmt(shapes[t])}); mdfx runs networks whose outputs are computed per sample")
+        self.shapes = shapes
+
+    # --- reading ------------------------------------------------------------------------
+
+    def features(self, tensor: str) -> Shape:
+        """The feature shape (without the batch) of a batched tensor."""
+        return self.shapes[tensor][1:]
+
+    def size(self, tensor: str) -> int:
+        """Features per sample of a batched tensor."""
+        return int(np.prod(self.features(tensor)))
+
+    def learnable(self) -> dict[str, np.ndarray]:
+        """The arrays training updates, by name, in the graph's param order."""
+        return {k: p.value for k, p in self.params.items() if p.learnable}
+
+    def differentiable(self, tensor: str) -> bool:
+        """True when a loss on ``tensor`` has a gradient path (no ArgMax / ZipMap on the way)."""
+        producer = {n.output: n for n in self.nodes}
+        node = producer.get(tensor)
+        return node is None or ops.graph_op(node.op).vjp is not None
+
+    def structure_key(self) -> tuple:
+        """What a compiled form depends on: everything but the param values."""
+        return (
+            tuple(self.inputs.items()),
+            tuple((k, p.shape, p.learnable) for k, p in self.params.items()),
+            tuple((n.op, tuple(n.inputs), n.output, _short(n.attrs, 10**9)) for n in self.nodes),
+            tuple(self.outputs),
+        )
+
+    def copy(self) -> Graph:
+        """A copy whose param arrays are new (training one leaves the other untouched)."""
+        return replace(self, params={k: replace(p, value=p.value.copy()) for k, p in self.params.items()},
+                       nodes=[replace(n, inputs=list(n.inputs), attrs=dict(n.attrs)) for n in self.nodes],
+                       inputs=dict(self.inputs), outputs=list(self.outputs), meta=dict(self.meta),
+                       shapes=dict(self.shapes))
+
+    def __str__(self) -> str:
+        ins = ", ".join(f"{k}: {ops._fmt((BATCH, *v))}" for k, v in self.inputs.items())
+        lines = [f"graph {self.name} ({ins}) -> ({', '.join(self.outputs)})"]
+        for k, p in self.params.items():
+            lines.append(f"  param %{k}: {ops._fmt(p.shape)} {p.dtype}{'' if p.learnable else ' frozen'}")
+        lines.extend(f"  {n}" for n in self.nodes)
+        return "\n".join(lines)
+
+
+def _short(v: Any, limit: int = 60) -> str:
+    text = repr(v.tolist() if isinstance(v, np.ndarray) else v)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _toposort(name: str, nodes: list[Node], known: set[str]) -> list[Node]:
+    """Nodes in dependency order, stable in the given order; a cycle is an error naming it."""
+    producer: dict[str, Node] = {}
+    for n in nodes:
+        if n.output in producer:
+            raise GraphError(f"graph {name!r}: nodes {producer[n.output].name!r} and {n.name!r} both write "
+                             f"{n.output!r}")
+        if n.output in known:
+            raise GraphError(f"graph {name!r}: node {n.name!r} writes {n.output!r}, which is an input or a param")
+        if n.output in n.inputs:
+            raise GraphError(f"graph {name!r}: node {n.name!r} ({n.op}) reads its own output {n.output!r}")
+        producer[n.output] = n
+    order: list[Node] = []
+    state: dict[int, int] = {}
+    for root in nodes:
+        if state.get(id(root)) == 2:
+            continue
+        stack: list[tuple[Node, int]] = [(root, 0)]  # iterative: deep graphs must not hit the recursion limit
+        state[id(root)] = 1
+        while stack:
+            node, i = stack[-1]
+            deps = [t for t in node.inputs if t and t not in known and t in producer]
+            if i < len(deps):
+                stack[-1] = (node, i + 1)
+                dep = producer[deps[i]]
+                mark = state.get(id(dep))
+                if mark == 1:
+                    raise GraphError(f"graph {name!r}: node {dep.name!r} ({dep.op}) depends on its own output "
+                                     "(a cycle); mdfx runs feed-forward graphs only")
+                if mark is None:
+                    state[id(dep)] = 1
+                    stack.append((dep, 0))
+                continue
+            stack.pop()
+            state[id(node)] = 2
+            order.append(node)
+    return order
+
+
+# --- the Composition API's networks as graphs ------------------------------------------
+
+
+#: pnl.Linear's defaults: the identity, which needs no op
+_LINEAR_IDENTITY = {"slope": 1.0, "intercept": 0.0, "scale": 1.0, "offset": 0.0}
+
+
+def from_net(net: Any) -> Graph:
+    """A PsyNeuLink-shaped :class:`~mdfx.schema.net.Net` as a graph, one op per term.
+
+    A mechanism is its incoming projections, each ``MatMul(sender value, matrix)``,
+    summed with ``Add``, plus its bias (``Add``, when it has one), then its transfer
+    op ``pnl.<Function>`` with its parameters. An INPUT mechanism reads the graph
+    input named after it. Params are the projection matrices (under the projection
+    names, ``(sender, receiver)`` as MDF keeps them) and ``"<node>.bias"``, the
+    very arrays of the Net (no copies).
+
+    Tensors: a mechanism's value is the tensor named after it, except an INPUT
+    mechanism that computes something (a bias or a non-identity function), whose
+    value is ``"<node>:value"`` (its name is the graph input's).
+    ``meta["node_tensors"]`` maps every mechanism to its value tensor.
+    """
+    params: list[Param] = []
+    nodes: list[Node] = []
+    value: dict[str, str] = {}
+    inputs: dict[str, Shape] = {}
+    for spec in net.nodes:
+        n = spec.name
+        if n in net.inputs:
+            inputs[n] = (spec.size,)
+            x = n
+        else:
+            terms = []
+            if not net.incoming(n):
+                raise GraphError(f"node {n!r} of {net.name!r} is not an INPUT node and has no incoming "
+                                 "projection: nothing computes its value")
+            for p in net.incoming(n):
+                params.append(Param(p.name, p.matrix, p.learnable))
+                out = f"{n}:{p.name}" if len(net.incoming(n)) > 1 else f"{n}:net_input"
+                nodes.append(Node(f"{n}/{p.name}", "MatMul", [value[p.sender], p.name], out))
+                terms.append(out)
+            x = terms[0]
+            for i, t in enumerate(terms[1:], 1):
+                out = f"{n}:sum{i}" if i < len(terms) - 1 else f"{n}:net_input"
+                nodes.append(Node(f"{n}/sum{i}", "Add", [x, t], out))
+                x = out
+        identity = spec.op == "identity" or (spec.op == "linear" and spec.params == _LINEAR_IDENTITY)
+        if spec.bias is not None:
+            bname = f"{n}.bias"
+            params.append(Param(bname, spec.bias, spec.bias_learnable))
+            out = n if identity and n not in net.inputs else f"{n}:biased"
+            nodes.append(Node(f"{n}/bias", "Add", [x, bname], out))
+            x = out
+        if identity:
+            if n not in net.inputs and x != n:
+                nodes[-1].output = x = n  # the last term, or the bias, writes the value itself
+            value[n] = x
+            continue
+        out = f"{n}:value" if n in net.inputs else n
+        nodes.append(Node(n, ops.PNL_GRAPH_OP[spec.op], [x], out, dict(spec.params)))
+        value[n] = out
+    outputs = [value[n] for n in net.outputs]
+    biases = {f"{n.name}.bias" for n in net.nodes}
+    params.sort(key=lambda p: p.name in biases)  # projections, then biases: the Net's (and state_dict's) order
+    return Graph.build(net.name, inputs, params, nodes, outputs,
+                       meta={"node_tensors": value, "training": net.training, "autodiff": net.autodiff,
+                             "source": "composition"})
+
+
+def as_graph(model: Any) -> Graph:
+    """``model`` as a Graph: a Graph as is, a Net through :func:`from_net` (sharing its arrays)."""
+    if isinstance(model, Graph):
+        return model
+    from mdfx.schema.net import Net
+
+    if isinstance(model, Net):
+        return from_net(model)
+    raise TypeError(f"expected a Graph or a Net, got {type(model).__name__}")
