@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from mdfx import ops
-from mdfx.composition.composition import Composition, parse_inputs, pnl_value
+from mdfx.composition.composition import IO, Composition, parse_inputs, pnl_value
 from mdfx.composition.enums import ExecutionMode, Loss
 from mdfx.errors import DataError, MdfxError
 from mdfx.runners.training import LearnResult, LearnSpec, OptimizerState
@@ -54,6 +55,10 @@ class AutodiffComposition(Composition):
         return TrainingSpec(self.loss_spec.value, self.optimizer_type, self.learning_rate,
                             self.weight_decay, self.disable_learning)
 
+    def _trained_outputs(self, io: IO, targets: Mapping) -> list[str]:
+        """The outputs the loss is summed over: every OUTPUT node (PsyNeuLink's rule)."""
+        return list(io.outputs)
+
     # --- learning -------------------------------------------------------------------
 
     def learn(self, inputs: Mapping | None = None, targets: Mapping | None = None,
@@ -83,9 +88,11 @@ class AutodiffComposition(Composition):
             inputs = dict(inputs["inputs"])
         if targets is None:
             raise DataError(f"{self.name!r}.learn(): no targets given (targets={{output node: trials}})")
-        net = self._net()
-        x = parse_inputs(net, inputs, num_trials)
-        t = parse_inputs(net, targets, num_trials, nodes=net.outputs, what="target")
+        net, graph = self._lowered()
+        io = self._io()
+        trained = self._trained_outputs(io, targets)
+        x = parse_inputs(io, inputs, num_trials)
+        t = parse_inputs(io, targets, num_trials, nodes=trained, what="target")
         if len(next(iter(x.values()))) != len(next(iter(t.values()))):
             raise DataError(f"{len(next(iter(x.values())))} input trials but "
                             f"{len(next(iter(t.values())))} target trials")
@@ -97,8 +104,8 @@ class AutodiffComposition(Composition):
             raise DataError(f"minibatch_size ({minibatch_size}) cannot be greater than the number of "
                             f"trials ({trials})")
         if self.disable_learning:
-            outputs, _ = _forward(net, x)
-            self.results.extend([outputs[n][i].copy() for n in net.outputs] for i in range(trials))
+            outputs, _ = _forward(graph, x, io.outputs)
+            self.results.extend([outputs[n][i].copy() for n in io.outputs] for i in range(trials))
             return pnl_value(self.results[-1])
         if self.optimizer_state.optimizer != self.optimizer_type:
             # A different optimizer starts from scratch, as a new torch optimizer would.
@@ -114,7 +121,7 @@ class AutodiffComposition(Composition):
         if call_after_minibatch is not None:
             spec.on_minibatch = _after_minibatch_hook(call_after_minibatch, -(-trials // minibatch_size))
         mode = execution_mode
-        logging = self._logging_hooks(net, spec)
+        logging = net is not None and self._logging_hooks(net, spec)
         if logging and mode is not ExecutionMode.Python:
             # Logged values are read between minibatches, which only the numpy
             # backend exposes; it gives the same numbers (tested to 1e-10).
@@ -127,11 +134,12 @@ class AutodiffComposition(Composition):
         finally:
             if bar is not None:
                 bar.close()
-        self._write_back(net)
+        if net is not None:
+            self._write_back(net)
         self.last_learn = result
         self.losses.extend(result.losses)
         order = spec.orders()[result.epochs_run - 1]
-        final = [[result.last_outputs[n][i].copy() for n in net.outputs] for i in order]
+        final = [[result.last_outputs[n][i].copy() for n in trained] for i in order]
         self.results.extend(final)
         self.learning_results = final
         return pnl_value(final[-1])
@@ -210,21 +218,32 @@ def _weights_path(comp: AutodiffComposition, path: str | Path | None, directory:
     return Path(directory or ".") / (filename or f"{comp.name}_matrix_wts.pnl")
 
 
-def _forward(net: Net, x: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+def _forward(graph: Any, x: dict[str, np.ndarray], outputs: list[str]
+             ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The reference's outputs (by OUTPUT node) and every node's values."""
     from mdfx.runners import reference
-    from mdfx.schema.graph import from_net
 
-    graph = from_net(net)
     env = reference.forward(graph, x)
-    values = {node: env[tensor] for node, tensor in graph.meta["node_tensors"].items()}
-    return {n: values[n] for n in net.outputs}, values
+    tensors = graph.meta.get("node_tensors") or {t: t for t in [*graph.inputs, *graph.outputs]}
+    values = {node: env[tensor] for node, tensor in tensors.items()}
+    return {n: values[n] for n in outputs}, values
 
 
-def _train(net: Net, graph: Any, spec: LearnSpec, mode: ExecutionMode, device: str) -> LearnResult:
+def _train(net: Net | None, graph: Any, spec: LearnSpec, mode: ExecutionMode, device: str) -> LearnResult:
+    """One backend's training; ``spec`` is keyed by node names, the graph runners by tensor names."""
     if mode is ExecutionMode.Python:
         from mdfx.runners.training import train_reference
 
-        return train_reference(graph, spec)
+        tensors = graph.meta.get("node_tensors") or {}
+        if all(tensors.get(k, k) == k for k in spec.targets):
+            return train_reference(graph, spec)
+        back = {tensors[k]: k for k in spec.targets}
+        result = train_reference(graph, replace(spec, targets={tensors[k]: v for k, v in spec.targets.items()}))
+        result.last_outputs = {back[k]: v for k, v in result.last_outputs.items()}
+        return result
+    if net is None:
+        raise MdfxError(f"learn() of {graph.name!r} in {mode.name} mode: not available yet for graphs brought "
+                        "from other tools; use ExecutionMode.Python")
     if mode is ExecutionMode.PyTorch:
         from mdfx.runners import torch as torch_runner
 

@@ -12,6 +12,7 @@ tests prove that the MDF round trip is exact, so what runs is what is saved.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,7 @@ import numpy as np
 from mdfx.composition.enums import ExecutionMode, NodeRole
 from mdfx.composition.mechanisms import TransferMechanism
 from mdfx.composition.projections import MappingProjection
-from mdfx.errors import DataError, GraphError
+from mdfx.errors import DataError, GraphError, UnsupportedError
 from mdfx.schema.graph import Graph
 from mdfx.schema.net import Net, NodeSpec, ProjectionSpec, TrainingSpec, _topological
 
@@ -204,6 +205,10 @@ class Composition:
                 net.node(m.name).bias = graph.params[f"{m.name}.bias"].value = m.bias
         return net, graph
 
+    def _io(self) -> IO:
+        """The names and sizes that inputs and targets must fit."""
+        return IO.of(self._net())
+
     def _graph(self) -> Graph:
         """The composition as an op graph (cached; its params are the composition's arrays)."""
         return self._lowered()[1]
@@ -243,13 +248,15 @@ class Composition:
         if nested:
             return self._run_nested(inputs or {}, num_trials, execution_mode)
         net, graph = self._lowered()
-        arrays = parse_inputs(net, inputs or {}, num_trials)
+        io = self._io()
+        arrays = parse_inputs(io, inputs or {}, num_trials)
         outputs, values = _run_net(net, graph, arrays, execution_mode)
         for name, value in values.items():
-            self._mechanism(name).value = value[-1:].copy()
+            if name in io.sizes:
+                self._mechanism(name).value = value[-1:].copy()
         trials = len(next(iter(outputs.values())))
         for t in range(trials):
-            self.results.append([outputs[name][t].copy() for name in net.outputs])
+            self.results.append([_copy(outputs[name][t]) for name in io.outputs])
         return pnl_value(self.results[-1])
 
     def _run_nested(self, inputs: Mapping, num_trials: int | None, mode: ExecutionMode) -> list[np.ndarray]:
@@ -322,12 +329,28 @@ def _as_pathways(pathways: object) -> list[list]:
     return [items]
 
 
-def parse_inputs(net: Net, inputs: Mapping, num_trials: int | None = None,
+@dataclass
+class IO:
+    """What data must fit: the INPUT and OUTPUT node names and every node's size."""
+
+    name: str
+    inputs: list[str]
+    outputs: list[str]
+    sizes: dict[str, int]
+
+    @classmethod
+    def of(cls, net: Net) -> IO:
+        return cls(net.name, list(net.inputs), list(net.outputs), {n.name: n.size for n in net.nodes})
+
+
+def parse_inputs(net: Net | IO, inputs: Mapping, num_trials: int | None = None,
                  nodes: list[str] | None = None, what: str = "input") -> dict[str, np.ndarray]:
     """Validate ``{node or name: trials}`` into float64 arrays (trials, size), one per node.
 
     Errors name the node, the shape expected and the shape given.
     """
+    if isinstance(net, Net):
+        net = IO.of(net)
     wanted = nodes if nodes is not None else net.inputs
     if not isinstance(inputs, Mapping):
         if len(wanted) != 1:
@@ -347,7 +370,7 @@ def parse_inputs(net: Net, inputs: Mapping, num_trials: int | None = None,
     for name in wanted:
         if name not in by_name:
             raise DataError(f"no {what} given for node {name!r} of {net.name!r}")
-        size = net.node(name).size
+        size = net.sizes[name]
         try:
             arr = np.array(by_name[name], dtype=np.float64)
         except (TypeError, ValueError) as exc:
@@ -372,15 +395,27 @@ def parse_inputs(net: Net, inputs: Mapping, num_trials: int | None = None,
     return arrays
 
 
-def _run_net(net: Net, graph: Graph, arrays: dict[str, np.ndarray], mode: ExecutionMode
+def _copy(value: Any) -> Any:
+    return value.copy() if hasattr(value, "copy") else value
+
+
+def _run_net(net: Net | None, graph: Graph, arrays: dict[str, np.ndarray], mode: ExecutionMode
              ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Outputs by OUTPUT node, and every node's values (all of them where the backend gives them)."""
+    """Outputs by OUTPUT node, and every node's values (all of them where the backend gives them).
+
+    ``net`` is None for a graph brought from elsewhere (its nodes are its tensors).
+    """
     from mdfx.runners import reference
 
+    tensors = graph.meta.get("node_tensors") or {t: t for t in [*graph.inputs, *graph.outputs]}
     if mode in (ExecutionMode.Python, ExecutionMode.PyTorch):
         env = reference.forward(graph, arrays)
-        values = {node: env[tensor] for node, tensor in graph.meta["node_tensors"].items()}
-        return {n: values[n] for n in net.outputs}, values
+        values = {node: env[tensor] for node, tensor in tensors.items()}
+        outputs = net.outputs if net is not None else graph.outputs
+        return {n: values[n] for n in outputs}, values
+    if net is None:
+        raise UnsupportedError(f"run() of {graph.name!r} in {mode.name} mode: not available yet for graphs "
+                               "brought from other tools; use ExecutionMode.Python or PyTorch")
     if mode is ExecutionMode.LLVMRun:
         from mdfx.runners import llvm
 
