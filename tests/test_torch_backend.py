@@ -225,7 +225,7 @@ def test_missing_targets_name_the_node():
     net = chain_net()
     spec = make_spec(net)
     spec.targets = {}
-    with pytest.raises(DataError, match="no targets given for node 'out'"):
+    with pytest.raises(DataError, match="no targets given for 'out'"):
         torch_runner.train(net, spec)
 
 

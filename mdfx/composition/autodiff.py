@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -232,22 +231,19 @@ def _forward(graph: Any, x: dict[str, np.ndarray], outputs: list[str]
 def _train(net: Net | None, graph: Any, spec: LearnSpec, mode: ExecutionMode, device: str) -> LearnResult:
     """One backend's training; ``spec`` is keyed by node names, the graph runners by tensor names."""
     if mode is ExecutionMode.Python:
-        from mdfx.runners.training import train_reference
+        from mdfx.runners.training import by_tensor, train_reference
 
-        tensors = graph.meta.get("node_tensors") or {}
-        if all(tensors.get(k, k) == k for k in spec.targets):
-            return train_reference(graph, spec)
-        back = {tensors[k]: k for k in spec.targets}
-        result = train_reference(graph, replace(spec, targets={tensors[k]: v for k, v in spec.targets.items()}))
-        result.last_outputs = {back[k]: v for k, v in result.last_outputs.items()}
+        keyed, back = by_tensor(graph, spec)
+        result = train_reference(graph, keyed)
+        result.last_outputs = {back.get(k, k): v for k, v in result.last_outputs.items()}
         return result
-    if net is None:
-        raise MdfxError(f"learn() of {graph.name!r} in {mode.name} mode: not available yet for graphs brought "
-                        "from other tools; use ExecutionMode.Python")
     if mode is ExecutionMode.PyTorch:
         from mdfx.runners import torch as torch_runner
 
-        return torch_runner.train(net, spec, device=device)
+        return torch_runner.train(graph, spec, device=device)
+    if net is None:
+        raise MdfxError(f"learn() of {graph.name!r} in {mode.name} mode: not available yet for graphs brought "
+                        "from other tools; use ExecutionMode.Python or PyTorch")
     if mode is ExecutionMode.LLVMRun:
         from mdfx.runners import llvm
 

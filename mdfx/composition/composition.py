@@ -250,7 +250,7 @@ class Composition:
         net, graph = self._lowered()
         io = self._io()
         arrays = parse_inputs(io, inputs or {}, num_trials)
-        outputs, values = _run_net(net, graph, arrays, execution_mode)
+        outputs, values = _run_net(net, graph, arrays, execution_mode, getattr(self, "device", "cpu"))
         for name, value in values.items():
             if name in io.sizes:
                 self._mechanism(name).value = value[-1:].copy()
@@ -399,8 +399,8 @@ def _copy(value: Any) -> Any:
     return value.copy() if hasattr(value, "copy") else value
 
 
-def _run_net(net: Net | None, graph: Graph, arrays: dict[str, np.ndarray], mode: ExecutionMode
-             ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+def _run_net(net: Net | None, graph: Graph, arrays: dict[str, np.ndarray], mode: ExecutionMode,
+             device: str = "cpu") -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Outputs by OUTPUT node, and every node's values (all of them where the backend gives them).
 
     ``net`` is None for a graph brought from elsewhere (its nodes are its tensors).
@@ -408,10 +408,15 @@ def _run_net(net: Net | None, graph: Graph, arrays: dict[str, np.ndarray], mode:
     from mdfx.runners import reference
 
     tensors = graph.meta.get("node_tensors") or {t: t for t in [*graph.inputs, *graph.outputs]}
+    outputs = net.outputs if net is not None else graph.outputs
     if mode in (ExecutionMode.Python, ExecutionMode.PyTorch):
-        env = reference.forward(graph, arrays)
+        if mode is ExecutionMode.Python:
+            env = reference.forward(graph, arrays)
+        else:
+            from mdfx.runners import torch as torch_runner
+
+            env = torch_runner.run_all(graph, arrays, list(tensors.values()), device=device)
         values = {node: env[tensor] for node, tensor in tensors.items()}
-        outputs = net.outputs if net is not None else graph.outputs
         return {n: values[n] for n in outputs}, values
     if net is None:
         raise UnsupportedError(f"run() of {graph.name!r} in {mode.name} mode: not available yet for graphs "

@@ -15,7 +15,7 @@ one optimizer step per learnable array.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -147,6 +147,23 @@ def learnable_params(g: Graph | Any) -> dict[str, np.ndarray]:
     params = {p.name: p.matrix for p in g.projections if p.learnable}
     params.update({f"{n.name}.bias": n.bias for n in g.nodes if n.bias is not None and n.bias_learnable})
     return params
+
+
+def by_tensor(g: Graph, spec: LearnSpec) -> tuple[LearnSpec, dict[str, str]]:
+    """``spec`` with its inputs and targets keyed by ``g``'s tensor names, and the way back.
+
+    A composition's data is keyed by node names; a mechanism's value is the tensor
+    named after it except for an INPUT node that computes something
+    (``g.meta["node_tensors"]``). Graphs from elsewhere are keyed by tensor already.
+    """
+    spec.orders()  # drawn once, before the copy, so both see the same shuffles
+    tensors = g.meta.get("node_tensors") or {}
+    if all(tensors.get(k, k) == k for k in [*spec.inputs, *spec.targets]):
+        return spec, {}
+    inputs = {k: v for k, v in spec.inputs.items()}  # INPUT nodes are named as their graph inputs
+    targets = {tensors.get(k, k): v for k, v in spec.targets.items()}
+    back = {tensors.get(k, k): k for k in spec.targets}
+    return replace(spec, inputs=inputs, targets=targets), back
 
 
 def learning_rate_of(spec: LearnSpec, name: str) -> float:
