@@ -12,7 +12,7 @@ tests prove that the MDF round trip is exact, so what runs is what is saved.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -337,6 +337,8 @@ class IO:
     inputs: list[str]
     outputs: list[str]
     sizes: dict[str, int]
+    #: feature shapes of tensors with several feature axes (others are (size,))
+    shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, net: Net) -> IO:
@@ -375,13 +377,17 @@ def parse_inputs(net: Net | IO, inputs: Mapping, num_trials: int | None = None,
             arr = np.array(by_name[name], dtype=np.float64)
         except (TypeError, ValueError) as exc:
             raise DataError(f"{what} for node {name!r} is not a numeric array: {exc}") from None
+        feats = net.shapes.get(name, (size,))
+        if arr.ndim == 1 + len(feats) and len(feats) > 1 and arr.shape[1:] == feats:
+            arr = arr.reshape(len(arr), size)  # (trials, *features) of a multi-axis tensor, as rows
         if arr.ndim == 3 and arr.shape[1] == 1:
             arr = arr[:, 0, :]  # PsyNeuLink's per-input-port nesting: [[[...]], ...]
         if arr.ndim == 1:
             arr = arr[None, :]
         if arr.ndim != 2 or arr.shape[1] != size:
             raise DataError(f"{what} for node {name!r} has shape {np.shape(by_name[name])}; "
-                            f"expected (trials, {size})")
+                            f"expected (trials, {size})" + (f" or (trials, {', '.join(map(str, feats))})"
+                                                            if len(feats) > 1 else ""))
         if not np.all(np.isfinite(arr)):
             raise DataError(f"{what} for node {name!r} contains NaN or infinite values")
         arrays[name] = arr
