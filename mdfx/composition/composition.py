@@ -251,9 +251,10 @@ class Composition:
         io = self._io()
         arrays = parse_inputs(io, inputs or {}, num_trials)
         outputs, values = _run_net(net, graph, arrays, execution_mode, getattr(self, "device", "cpu"))
+        mechanisms = {m.name: m for m in self._mechanisms()}
         for name, value in values.items():
-            if name in io.sizes:
-                self._mechanism(name).value = value[-1:].copy()
+            if name in mechanisms:
+                mechanisms[name].value = value[-1:].copy()
         trials = len(next(iter(outputs.values())))
         for t in range(trials):
             self.results.append([_copy(outputs[name][t]) for name in io.outputs])

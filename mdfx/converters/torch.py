@@ -335,6 +335,11 @@ class GraphModule(nn.Module):
             rule = _host_rule(node.op) if host else GRAPH_RULES[node.op]
             self._plan.append((node.output, rule, tuple(node.inputs), dict(node.attrs)))
         self._plans: dict[tuple[str, ...], list[_Step]] = {}
+        self._tensors: dict[str, Tensor] | None = None
+
+    def _apply(self, fn: Any, recurse: bool = True) -> GraphModule:
+        self._tensors = None
+        return super()._apply(fn, recurse)
 
     def _register(self, name: str, array: np.ndarray, learnable: bool,
                   dtype: torch.dtype, device: torch.device) -> None:
@@ -366,6 +371,7 @@ class GraphModule(nn.Module):
             if self._arrays.get(name) is p.value:
                 continue
             self._arrays[name] = p.value
+            self._tensors = None
             t = self.tensor(name)
             if self.shared:
                 t.data = torch.from_numpy(_shareable(p.value))
@@ -397,9 +403,10 @@ class GraphModule(nn.Module):
     def forward(self, inputs: Mapping[str, Tensor], outputs: Iterable[str] | None = None,
                 all_nodes: bool = False) -> dict[str, Any]:
         """The graph's outputs (or ``outputs``; or every composition node's value, with ``all_nodes``)."""
-        # looked up per call rather than captured at build time: .to() replaces buffers
-        env: dict[str, Any] = dict(self._parameters | self._buffers)
-        env = {k: env[a] for k, a in self.names.items()}
+        if self._tensors is None:  # dropped by .to() / bind(), which replace tensors
+            t = self._parameters | self._buffers
+            self._tensors = {k: t[a] for k, a in self.names.items()}
+        env: dict[str, Any] = dict(self._tensors)
         env.update(inputs)
         wanted = tuple(self.output_names if outputs is None else outputs)
         if all_nodes:
