@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from mdfx.errors import MdfxError, SchemaError
+from mdfx import limits
+from mdfx.errors import MdfxError, SchemaError, one_line, reading
 from mdfx.schema.net import Net
 
 MDF_SUFFIXES = (".json", ".yaml", ".yml")
@@ -95,18 +96,19 @@ def save_mdf(net: Net, path: str | Path) -> Path:
 
 
 def load_net(path: str | Path) -> Net:
-    """Read any supported file into a Net."""
+    """Read any supported file into a Net; a malformed file raises an mdfx error naming it."""
     suffix = Path(path).suffix.lower()
     if suffix in MDF_SUFFIXES:
         from mdfx.schema import reader
 
-        return reader.from_mdf(reader.read_file(path))
+        return reader.from_mdf(path)
     if suffix == ".onnx":
         try:
             from mdfx.converters.onnx_import import load_onnx
         except ImportError as exc:
             raise MdfxError(f"{path}: ONNX import is not available ({exc})") from None
-        return load_onnx(path)
+        with reading(path, "ONNX model"):
+            return load_onnx(path)
     raise SchemaError(f"{path}: cannot load a model from {suffix!r} files; use .json, .yaml or .onnx "
                       "(a .pt state_dict holds weights only: load it into a model with "
                       "composition.load(path=...))")
@@ -140,12 +142,9 @@ def load_state_dict(net: Net, path: str | Path) -> None:
     import torch
 
     path = Path(path)
-    if not path.exists():
+    if not path.is_file():
         raise MdfxError(f"{path}: no such file")
-    try:
-        sd = torch.load(path, weights_only=True, map_location="cpu")
-    except Exception as exc:  # torch raises several types for a bad or unsafe file
-        raise MdfxError(f"{path}: not a loadable state_dict ({type(exc).__name__}: {exc})") from None
+    sd = read_state_dict(path)
     targets: dict[str, np.ndarray] = {p.name: p.matrix for p in net.projections}
     targets.update({f"{n.name}.bias": n.bias for n in net.nodes if n.bias is not None})
     missing = sorted(set(targets) - set(sd))
@@ -154,8 +153,40 @@ def load_state_dict(net: Net, path: str | Path) -> None:
         raise MdfxError(f"{path}: state_dict does not fit {net.name!r}: missing {missing or 'none'}, "
                         f"unexpected {extra or 'none'}")
     for name, arr in targets.items():
-        value = sd[name].detach().cpu().numpy()
+        value = sd[name]
         if value.shape != arr.shape:
             raise MdfxError(f"{path}: {name!r} has shape {tuple(value.shape)} in the file but "
                             f"{arr.shape} in {net.name!r}")
         arr[...] = value.astype(np.float64)
+
+
+def read_state_dict(path: str | Path) -> dict[str, np.ndarray]:
+    """A ``.pt`` state_dict as float64 arrays by name, checked: ``torch.load(weights_only=True)``
+    (no pickled code runs), a mapping of names to real, finite tensors within :mod:`mdfx.limits`."""
+    import torch
+
+    from mdfx.schema import validate
+
+    path = Path(path)
+    limits.check_file_size(path.stat().st_size, path)
+    try:
+        sd = torch.load(path, weights_only=True, map_location="cpu")
+    except Exception as exc:  # torch raises several types for a bad or unsafe file
+        raise SchemaError(f"{path}: not a loadable state_dict ({type(exc).__name__}: {one_line(exc)})") from None
+    if not isinstance(sd, dict):
+        raise SchemaError(f"{path}: holds a {type(sd).__name__}, not a state_dict (a dict of tensors)")
+    out: dict[str, np.ndarray] = {}
+    budget = limits.Budget(str(path))
+    for name, value in sd.items():
+        if not isinstance(name, str):
+            raise SchemaError(f"{path}: state_dict key {name!r:.60} is not a string")
+        if not isinstance(value, torch.Tensor):
+            raise SchemaError(f"{path}: {name!r} is a {type(value).__name__}, not a tensor")
+        if value.is_complex():
+            raise SchemaError(f"{path}: {name!r} holds complex numbers ({value.dtype}); weights are real")
+        if not (value.is_floating_point() or value.dtype in (torch.int8, torch.int16, torch.int32,
+                                                              torch.int64, torch.uint8, torch.bool)):
+            raise SchemaError(f"{path}: {name!r} has dtype {value.dtype}; weights are real numbers")
+        budget.take(tuple(value.shape), repr(name))
+        out[name] = validate.weights(value.detach().cpu().double().numpy(), f"{path}: {name!r}")
+    return out

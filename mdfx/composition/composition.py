@@ -11,10 +11,12 @@ from typing import Any
 
 import numpy as np
 
+from mdfx import limits
 from mdfx.composition.enums import ExecutionMode, NodeRole
 from mdfx.composition.mechanisms import TransferMechanism
 from mdfx.composition.projections import MappingProjection
 from mdfx.errors import DataError, GraphError
+from mdfx.schema import validate
 from mdfx.schema.net import Net, NodeSpec, ProjectionSpec, TrainingSpec, _topological
 
 
@@ -56,6 +58,9 @@ class Composition:
         if any(n.name == node.name for n in self._nodes):
             raise GraphError(f"{self.name!r} already has a node named {node.name!r}; names must be unique")
         self._nodes.append(node)
+        if getattr(self, "_index_key", None) == (len(self._nodes) - 1, len(self._projections)):
+            self._node_ids.add(id(node))
+            self._index_key = (len(self._nodes), len(self._projections))
         return node
 
     def add_nodes(self, nodes: Iterable[TransferMechanism | Composition], required_roles: object = None
@@ -77,8 +82,9 @@ class Composition:
         s, r = projection.sender, projection.receiver
         if s is None or r is None:
             raise GraphError(f"projection {projection.name!r} needs both a sender and a receiver")
+        node_ids, successors = self._index()
         for end, role in ((s, "sender"), (r, "receiver")):
-            if not any(n is end for n in self._nodes):
+            if id(end) not in node_ids:
                 raise GraphError(
                     f"projection {projection.name!r} from {s.name!r} to {r.name!r}: {role} {end.name!r} "
                     f"is not a node of {self.name!r}; add it with add_node() first"
@@ -96,11 +102,28 @@ class Composition:
             return projection
         if any(p.name == projection.name for p in self._projections):
             raise GraphError(f"{self.name!r} already has a projection named {projection.name!r}")
-        specs = [_node_stub(n) for n in self._mechanisms()]
-        edges = [_proj_stub(p) for p in [*self._projections, projection]]
-        _topological(specs, edges)  # raises GraphError naming the cycle
+        if s is r or _reaches(successors, r, s):
+            # Only now pay for the full sort: it names the whole cycle in the error.
+            specs = [_node_stub(n) for n in self._mechanisms()]
+            edges = [_proj_stub(p) for p in [*self._projections, projection]]
+            _topological(specs, edges)  # raises GraphError naming the cycle
         self._projections.append(projection)
+        successors.setdefault(id(s), []).append(r)
+        self._index_key = (len(self._nodes), len(self._projections))
         return projection
+
+    def _index(self) -> tuple[set[int], dict[int, list]]:
+        """Node ids and sender id -> receivers, kept between add_projection calls so a
+        pathway of N layers costs O(N) checks, not a full sort per projection (was O(N^3)).
+        Rebuilt whenever the node or projection lists changed by other means."""
+        key = (len(self._nodes), len(self._projections))
+        if getattr(self, "_index_key", None) != key:
+            self._node_ids = {id(n) for n in self._nodes}
+            self._successors: dict[int, list] = {}
+            for p in self._projections:
+                self._successors.setdefault(id(p.sender), []).append(p.receiver)
+            self._index_key = key
+        return self._node_ids, self._successors
 
     def add_linear_processing_pathway(self, pathway: list, *args: Any, **kwargs: Any) -> list:
         """Add mechanisms in order, joining consecutive ones by a projection.
@@ -262,6 +285,19 @@ def _lookup(mapping: Mapping, node: Any) -> Any:
     return None
 
 
+def _reaches(successors: dict[int, list], start: Any, goal: Any) -> bool:
+    """Whether ``goal`` is reachable from ``start`` along projections (iterative DFS)."""
+    stack, seen = [start], {id(start)}
+    while stack:
+        for nxt in successors.get(id(stack.pop()), ()):
+            if nxt is goal:
+                return True
+            if id(nxt) not in seen:
+                seen.add(id(nxt))
+                stack.append(nxt)
+    return False
+
+
 def _node_stub(m: TransferMechanism) -> NodeSpec:
     return NodeSpec(m.name, m.size, "identity")
 
@@ -305,10 +341,8 @@ def parse_inputs(net: Net, inputs: Mapping, num_trials: int | None = None,
         if name not in by_name:
             raise DataError(f"no {what} given for node {name!r} of {net.name!r}")
         size = net.node(name).size
-        try:
-            arr = np.array(by_name[name], dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise DataError(f"{what} for node {name!r} is not a numeric array: {exc}") from None
+        # the shared check refuses complex, masked and string arrays a float cast would hide
+        arr = np.array(validate.real_array(by_name[name], f"{what} for node {name!r}"), dtype=np.float64)
         if arr.ndim == 3 and arr.shape[1] == 1:
             arr = arr[:, 0, :]  # PsyNeuLink's per-input-port nesting: [[[...]], ...]
         if arr.ndim == 1:
@@ -316,6 +350,8 @@ def parse_inputs(net: Net, inputs: Mapping, num_trials: int | None = None,
         if arr.ndim != 2 or arr.shape[1] != size:
             raise DataError(f"{what} for node {name!r} has shape {np.shape(by_name[name])}; "
                             f"expected (trials, {size})")
+        if len(arr) == 0:
+            raise DataError(f"{what} for node {name!r} has 0 trials; give at least one row")
         if not np.all(np.isfinite(arr)):
             raise DataError(f"{what} for node {name!r} contains NaN or infinite values")
         arrays[name] = arr
@@ -323,6 +359,8 @@ def parse_inputs(net: Net, inputs: Mapping, num_trials: int | None = None,
     if len(set(counts.values())) > 1:
         raise DataError(f"{what}s have different numbers of trials: {counts}")
     if num_trials is not None:
+        validate.whole(num_trials, "num_trials", 1)
+        limits.check_elements(num_trials * sum(net.node(k).size for k in arrays), f"{num_trials} trials of {what}s")
         n = len(next(iter(arrays.values())))
         reps = np.arange(num_trials) % n
         arrays = {name: a[reps] for name, a in arrays.items()}

@@ -38,6 +38,7 @@ from mdfx.runners.training import (
     OptimizerState,
     learnable_params,
 )
+from mdfx.schema import validate
 from mdfx.schema.net import Net
 
 Update = Callable[[Sequence[Tensor]], None]
@@ -139,6 +140,7 @@ def train(net: Net, spec: LearnSpec, device: str = "cpu") -> LearnResult:
     ends (callbacks during training see the initial ones); the result holds
     copies, keyed as :func:`~mdfx.runners.training.learnable_params`.
     """
+    validate.learn_spec(net, spec)
     module = to_module(net, spec.dtype, device)
     dtype, dev = module.dtype, module.device
     loss_fn = loss_rule(spec.loss)
@@ -216,6 +218,7 @@ def run(net: Net, inputs: Mapping[str, np.ndarray], device: str = "cpu", dtype: 
     ``inputs[name]`` is (trials, size) for each INPUT node. Pass a ``module``
     built by :func:`~mdfx.converters.torch.to_module` to reuse it across calls.
     """
+    validate.run_inputs(net, inputs, allow_empty=True)
     module = module or to_module(net, dtype, device)
     x = _tensors(inputs, net, net.inputs, "inputs", module.dtype, module.device)
     with torch.no_grad():

@@ -155,6 +155,9 @@ def batch_loss(net: Net, spec: LearnSpec, outputs: dict[str, np.ndarray], idx: n
 
 def train_reference(net: Net, spec: LearnSpec) -> LearnResult:
     """ExecutionMode.Python: the whole learn() loop in numpy, float64. Trains ``net`` in place."""
+    from mdfx.schema import validate
+
+    validate.learn_spec(net, spec)
     optimizer = ops.optimizer_op(spec.optimizer)
     params = learnable_params(net)
     carried = spec.optimizer_state if spec.optimizer_state is not None else OptimizerState()

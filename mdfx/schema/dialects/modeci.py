@@ -26,6 +26,7 @@ state_dict-like mapping.
 from __future__ import annotations
 
 import ast
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ from mdfx import expr
 from mdfx.errors import SchemaError, UnsupportedError
 from mdfx.schema import opgraph
 from mdfx.schema.dialects.pnl_v01 import scheduling_conditions
+from mdfx.schema import validate
 from mdfx.schema.net import Net
 from mdfx.schema.opgraph import INPUT_NAMES, TRANSFER, Op, OpGraph
 
@@ -518,10 +520,12 @@ def _features(shape: Any, where: str) -> int:
     """Features per sample: ``[3]`` -> 3; ``[batch, 3]`` -> 3; ``[batch, 3, 2, 2]`` -> 12."""
     if shape is None:
         raise SchemaError(f"{where} has no shape; mdfx needs it to size the input")
-    dims = [int(d) for d in shape]
+    if not isinstance(shape, list | tuple):
+        raise SchemaError(f"{where}: shape {shape!r:.40} is not a list of sizes")
+    dims = [validate.node_size(d, where) for d in shape]
     if len(dims) <= 1:
         return dims[0] if dims else 1
-    return int(np.prod(dims[1:]))
+    return validate.node_size(math.prod(dims[1:]), where)
 
 
 def _shape_text(port: dict) -> str:
