@@ -139,7 +139,6 @@ def save_state_dict(net: Net, path: str | Path) -> Path:
 
 def load_state_dict(net: Net, path: str | Path) -> None:
     """Load weights into ``net`` in place; names and shapes must match exactly."""
-    import torch
 
     path = Path(path)
     if not path.is_file():

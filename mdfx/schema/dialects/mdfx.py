@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from mdfx import ops
 from mdfx.errors import SchemaError
 from mdfx.schema import validate

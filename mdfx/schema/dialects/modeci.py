@@ -36,9 +36,8 @@ import numpy as np
 
 from mdfx import expr
 from mdfx.errors import SchemaError, UnsupportedError
-from mdfx.schema import opgraph
+from mdfx.schema import opgraph, validate
 from mdfx.schema.dialects.pnl_v01 import scheduling_conditions
-from mdfx.schema import validate
 from mdfx.schema.net import Net
 from mdfx.schema.opgraph import INPUT_NAMES, TRANSFER, Op, OpGraph
 
