@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 from collections.abc import Callable
 from pathlib import Path
@@ -25,26 +26,99 @@ MDF_SUFFIXES = (".json", ".yaml", ".yml")
 STATE_DICT_SUFFIXES = (".pt", ".pth", ".pnl")
 
 
-def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp)`` on a temp file beside ``path``, then rename it into place.
+#: Temp files are ``.<name>.mdfx-tmp.<pid>.<random>``: the next write to ``<name>``
+#: finds those of writers that no longer run (killed mid-write) and removes them.
+_TMP_MARK = ".mdfx-tmp."
 
-    A failure leaves neither a partial ``path`` nor the temp file, and an existing
-    ``path`` untouched. The directory must exist (the error names it).
+
+def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp)`` on a temp file beside ``path``, then rename it into place, durably.
+
+    * a failure (or ``kill -9``) leaves either the old complete ``path`` or the new
+      complete one, never a partial file;
+    * the file, then its directory, are fsynced, so the rename survives a power cut;
+    * each writer has its own temp file and ``os.replace`` is atomic, so concurrent
+      writers to one path never interleave (the last rename wins);
+    * temp files left by killed writers of the same path are removed first;
+    * the file mode follows the umask (``0o666 & ~umask``), like any file the user writes.
+
+    The directory must exist (the error names it).
     """
     path = Path(path)
     if not path.parent.is_dir():
         raise MdfxError(f"cannot write {str(path)!r}: directory {str(path.parent)!r} does not exist")
-    tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+    if path.is_dir():
+        raise MdfxError(f"cannot write {str(path)!r}: it is a directory")
+    _remove_stale_temps(path)
+    tmp = path.parent / f".{path.name}{_TMP_MARK}{os.getpid()}.{secrets.token_hex(4)}"
     # os.open with mode 0o666 (not tempfile.mkstemp's 0o600), so the file gets the
     # user's umask like any other file they write.
     os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     try:
         write(tmp)
+        _fsync(tmp)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    _fsync_dir(path.parent)
     return path
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # a platform without directory handles: the rename is still atomic
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _remove_stale_temps(path: Path) -> None:
+    """Remove ``path``'s temp files whose writer process is gone (a ``kill -9`` mid-save)."""
+    prefix = f".{path.name}{_TMP_MARK}"
+    try:
+        entries = [e for e in os.scandir(path.parent) if e.name.startswith(prefix)]
+    except OSError:
+        return
+    for entry in entries:
+        pid_text = entry.name[len(prefix):].split(".", 1)[0]
+        if pid_text.isdigit() and not _alive(int(pid_text)):
+            try:
+                os.unlink(entry.path)
+            except OSError:
+                pass  # another writer removed it first
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True  # our own: a concurrent write from another thread
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True  # exists but is another user's (or an odd name): leave it alone
+    return True
+
+
+def safe_filename(name: str, default: str = "model") -> str:
+    """A model's name as a file name that stays in its folder: no separators, no ``..``,
+    no leading dot, no control characters (a file named ``../../x`` or ``/abs/p``)."""
+    cleaned = re.sub(r"[^\w.\-]", "_", str(name)).lstrip(".")
+    return cleaned or default
 
 
 def to_net(obj: Any) -> Net:

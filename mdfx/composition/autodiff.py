@@ -203,7 +203,12 @@ def _weights_path(comp: AutodiffComposition, path: str | Path | None, directory:
                   filename: str | None) -> Path:
     if path is not None:
         return Path(path)
-    return Path(directory or ".") / (filename or f"{comp.name}_matrix_wts.pnl")
+    if filename is None:
+        from mdfx.io import safe_filename
+
+        # the composition's name may come from a file: it must not pick the folder
+        filename = f"{safe_filename(comp.name)}_matrix_wts.pnl"
+    return Path(directory or ".") / filename
 
 
 def _forward(net: Net, x: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
