@@ -51,16 +51,17 @@ class Composition:
     def add_node(self, node: TransferMechanism | Composition, required_roles: object = None,
                  **kwargs: Any) -> TransferMechanism | Composition:
         """Add a mechanism (or a nested composition); adding the same node twice is a no-op."""
-        if any(n is node for n in self._nodes):
+        index = self._index()
+        if id(node) in index.node_ids:
             return node
         if not isinstance(node, TransferMechanism | Composition):
             raise GraphError(f"{self.name!r}: cannot add {node!r}; nodes are TransferMechanisms or Compositions")
-        if any(n.name == node.name for n in self._nodes):
+        # the name set is a fast "no"; a hit is confirmed on the list (names can be changed later)
+        if node.name in index.node_names and any(n.name == node.name for n in self._nodes):
             raise GraphError(f"{self.name!r} already has a node named {node.name!r}; names must be unique")
         self._nodes.append(node)
-        if getattr(self, "_index_key", None) == (len(self._nodes) - 1, len(self._projections)):
-            self._node_ids.add(id(node))
-            self._index_key = (len(self._nodes), len(self._projections))
+        index.add_node(node)
+        self._index_key = (len(self._nodes), len(self._projections))
         return node
 
     def add_nodes(self, nodes: Iterable[TransferMechanism | Composition], required_roles: object = None
@@ -82,9 +83,9 @@ class Composition:
         s, r = projection.sender, projection.receiver
         if s is None or r is None:
             raise GraphError(f"projection {projection.name!r} needs both a sender and a receiver")
-        node_ids, successors = self._index()
+        index = self._index()
         for end, role in ((s, "sender"), (r, "receiver")):
-            if id(end) not in node_ids:
+            if id(end) not in index.node_ids:
                 raise GraphError(
                     f"projection {projection.name!r} from {s.name!r} to {r.name!r}: {role} {end.name!r} "
                     f"is not a node of {self.name!r}; add it with add_node() first"
@@ -98,32 +99,34 @@ class Composition:
                 f"projection {projection.name!r} from {s.name!r} (size {s.size}) to {r.name!r} "
                 f"(size {r.size}) has a matrix of shape {projection.matrix.shape}; expected {want}"
             )
-        if any(p is projection for p in self._projections):
+        if id(projection) in index.projection_ids:
             return projection
-        if any(p.name == projection.name for p in self._projections):
-            raise GraphError(f"{self.name!r} already has a projection named {projection.name!r}")
-        if s is r or _reaches(successors, r, s):
+        name = projection.name
+        if name in index.projection_names and any(p.name == name for p in self._projections):
+            raise GraphError(f"{self.name!r} already has a projection named {name!r}")
+        if s is r or _reaches(index.successors, r, s):
             # Only now pay for the full sort: it names the whole cycle in the error.
             specs = [_node_stub(n) for n in self._mechanisms()]
             edges = [_proj_stub(p) for p in [*self._projections, projection]]
             _topological(specs, edges)  # raises GraphError naming the cycle
         self._projections.append(projection)
-        successors.setdefault(id(s), []).append(r)
+        index.add_projection(projection, name)
         self._index_key = (len(self._nodes), len(self._projections))
         return projection
 
-    def _index(self) -> tuple[set[int], dict[int, list]]:
-        """Node ids and sender id -> receivers, kept between add_projection calls so a
-        pathway of N layers costs O(N) checks, not a full sort per projection (was O(N^3)).
+    def _index(self) -> _GraphIndex:
+        """The lookup sets of add_node / add_projection, kept between calls so a pathway of
+        N layers costs O(N) work, not a scan and a full sort per projection (was O(N^3)).
         Rebuilt whenever the node or projection lists changed by other means."""
         key = (len(self._nodes), len(self._projections))
         if getattr(self, "_index_key", None) != key:
-            self._node_ids = {id(n) for n in self._nodes}
-            self._successors: dict[int, list] = {}
+            self._graph_index = _GraphIndex()
+            for n in self._nodes:
+                self._graph_index.add_node(n)
             for p in self._projections:
-                self._successors.setdefault(id(p.sender), []).append(p.receiver)
+                self._graph_index.add_projection(p, p.name)
             self._index_key = key
-        return self._node_ids, self._successors
+        return self._graph_index
 
     def add_linear_processing_pathway(self, pathway: list, *args: Any, **kwargs: Any) -> list:
         """Add mechanisms in order, joining consecutive ones by a projection.
@@ -283,6 +286,26 @@ def _lookup(mapping: Mapping, node: Any) -> Any:
         if key is node or key == getattr(node, "name", None):
             return value
     return None
+
+
+class _GraphIndex:
+    """Ids and names of a composition's nodes and projections, and sender id -> receivers."""
+
+    def __init__(self) -> None:
+        self.node_ids: set[int] = set()
+        self.node_names: set[str] = set()
+        self.projection_ids: set[int] = set()
+        self.projection_names: set[str] = set()
+        self.successors: dict[int, list] = {}
+
+    def add_node(self, node: Any) -> None:
+        self.node_ids.add(id(node))
+        self.node_names.add(node.name)
+
+    def add_projection(self, projection: MappingProjection, name: str) -> None:
+        self.projection_ids.add(id(projection))
+        self.projection_names.add(name)
+        self.successors.setdefault(id(projection.sender), []).append(projection.receiver)
 
 
 def _reaches(successors: dict[int, list], start: Any, goal: Any) -> bool:
