@@ -19,6 +19,7 @@ from mdfx.composition.composition import IO, Composition, parse_inputs, pnl_valu
 from mdfx.composition.enums import ExecutionMode, Loss
 from mdfx.errors import DataError, MdfxError
 from mdfx.runners.training import LearnResult, LearnSpec, OptimizerState
+from mdfx.schema import validate
 from mdfx.schema.net import Net, TrainingSpec
 
 
@@ -95,13 +96,16 @@ class AutodiffComposition(Composition):
         if len(next(iter(x.values()))) != len(next(iter(t.values()))):
             raise DataError(f"{len(next(iter(x.values())))} input trials but "
                             f"{len(next(iter(t.values())))} target trials")
-        for name, value in (("epochs", epochs), ("minibatch_size", minibatch_size)):
-            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-                raise DataError(f"{name} must be a positive integer, got {value!r}")
         trials = len(next(iter(t.values())))
-        if minibatch_size > trials:
+        if minibatch_size is not None and isinstance(minibatch_size, int | np.integer) \
+                and not isinstance(minibatch_size, bool) and minibatch_size > trials >= 1:
             raise DataError(f"minibatch_size ({minibatch_size}) cannot be greater than the number of "
                             f"trials ({trials})")
+        # The one shared check (mdfx.schema.validate): integer ranges in Python ints, the
+        # trial-order table within mdfx.limits, a finite non-negative learning rate and decay.
+        validate.learn_options(trials=trials, epochs=epochs, minibatch_size=minibatch_size,
+                               learning_rate=self.learning_rate if learning_rate is None else learning_rate,
+                               weight_decay=self.weight_decay, patience=patience, min_delta=min_delta)
         if self.disable_learning:
             outputs, _ = _forward(graph, x, io.outputs)
             self.results.extend([outputs[n][i].copy() for n in io.outputs] for i in range(trials))
@@ -214,7 +218,12 @@ def _weights_path(comp: AutodiffComposition, path: str | Path | None, directory:
                   filename: str | None) -> Path:
     if path is not None:
         return Path(path)
-    return Path(directory or ".") / (filename or f"{comp.name}_matrix_wts.pnl")
+    if filename is None:
+        from mdfx.io import safe_filename
+
+        # the composition's name may come from a file: it must not pick the folder
+        filename = f"{safe_filename(comp.name)}_matrix_wts.pnl"
+    return Path(directory or ".") / filename
 
 
 def _forward(graph: Any, x: dict[str, np.ndarray], outputs: list[str]

@@ -17,10 +17,12 @@ from typing import Any
 
 import numpy as np
 
+from mdfx import limits
 from mdfx.composition.enums import ExecutionMode, NodeRole
 from mdfx.composition.mechanisms import TransferMechanism
 from mdfx.composition.projections import MappingProjection
 from mdfx.errors import DataError, GraphError, UnsupportedError
+from mdfx.schema import validate
 from mdfx.schema.graph import Graph
 from mdfx.schema.net import Net, NodeSpec, ProjectionSpec, TrainingSpec, _topological
 
@@ -58,13 +60,17 @@ class Composition:
     def add_node(self, node: TransferMechanism | Composition, required_roles: object = None,
                  **kwargs: Any) -> TransferMechanism | Composition:
         """Add a mechanism (or a nested composition); adding the same node twice is a no-op."""
-        if any(n is node for n in self._nodes):
+        index = self._index()
+        if id(node) in index.node_ids:
             return node
         if not isinstance(node, TransferMechanism | Composition):
             raise GraphError(f"{self.name!r}: cannot add {node!r}; nodes are TransferMechanisms or Compositions")
-        if any(n.name == node.name for n in self._nodes):
+        # the name set is a fast "no"; a hit is confirmed on the list (names can be changed later)
+        if node.name in index.node_names and any(n.name == node.name for n in self._nodes):
             raise GraphError(f"{self.name!r} already has a node named {node.name!r}; names must be unique")
         self._nodes.append(node)
+        index.add_node(node)
+        self._index_key = (len(self._nodes), len(self._projections))
         return node
 
     def add_nodes(self, nodes: Iterable[TransferMechanism | Composition], required_roles: object = None
@@ -86,8 +92,9 @@ class Composition:
         s, r = projection.sender, projection.receiver
         if s is None or r is None:
             raise GraphError(f"projection {projection.name!r} needs both a sender and a receiver")
+        index = self._index()
         for end, role in ((s, "sender"), (r, "receiver")):
-            if not any(n is end for n in self._nodes):
+            if id(end) not in index.node_ids:
                 raise GraphError(
                     f"projection {projection.name!r} from {s.name!r} to {r.name!r}: {role} {end.name!r} "
                     f"is not a node of {self.name!r}; add it with add_node() first"
@@ -101,15 +108,34 @@ class Composition:
                 f"projection {projection.name!r} from {s.name!r} (size {s.size}) to {r.name!r} "
                 f"(size {r.size}) has a matrix of shape {projection.matrix.shape}; expected {want}"
             )
-        if any(p is projection for p in self._projections):
+        if id(projection) in index.projection_ids:
             return projection
-        if any(p.name == projection.name for p in self._projections):
-            raise GraphError(f"{self.name!r} already has a projection named {projection.name!r}")
-        specs = [_node_stub(n) for n in self._mechanisms()]
-        edges = [_proj_stub(p) for p in [*self._projections, projection]]
-        _topological(specs, edges)  # raises GraphError naming the cycle
+        name = projection.name
+        if name in index.projection_names and any(p.name == name for p in self._projections):
+            raise GraphError(f"{self.name!r} already has a projection named {name!r}")
+        if s is r or _reaches(index.successors, r, s):
+            # Only now pay for the full sort: it names the whole cycle in the error.
+            specs = [_node_stub(n) for n in self._mechanisms()]
+            edges = [_proj_stub(p) for p in [*self._projections, projection]]
+            _topological(specs, edges)  # raises GraphError naming the cycle
         self._projections.append(projection)
+        index.add_projection(projection, name)
+        self._index_key = (len(self._nodes), len(self._projections))
         return projection
+
+    def _index(self) -> _GraphIndex:
+        """The lookup sets of add_node / add_projection, kept between calls so a pathway of
+        N layers costs O(N) work, not a scan and a full sort per projection (was O(N^3)).
+        Rebuilt whenever the node or projection lists changed by other means."""
+        key = (len(self._nodes), len(self._projections))
+        if getattr(self, "_index_key", None) != key:
+            self._graph_index = _GraphIndex()
+            for n in self._nodes:
+                self._graph_index.add_node(n)
+            for p in self._projections:
+                self._graph_index.add_projection(p, p.name)
+            self._index_key = key
+        return self._graph_index
 
     def add_linear_processing_pathway(self, pathway: list, *args: Any, **kwargs: Any) -> list:
         """Add mechanisms in order, joining consecutive ones by a projection.
@@ -313,6 +339,39 @@ def _lookup(mapping: Mapping, node: Any) -> Any:
     return None
 
 
+class _GraphIndex:
+    """Ids and names of a composition's nodes and projections, and sender id -> receivers."""
+
+    def __init__(self) -> None:
+        self.node_ids: set[int] = set()
+        self.node_names: set[str] = set()
+        self.projection_ids: set[int] = set()
+        self.projection_names: set[str] = set()
+        self.successors: dict[int, list] = {}
+
+    def add_node(self, node: Any) -> None:
+        self.node_ids.add(id(node))
+        self.node_names.add(node.name)
+
+    def add_projection(self, projection: MappingProjection, name: str) -> None:
+        self.projection_ids.add(id(projection))
+        self.projection_names.add(name)
+        self.successors.setdefault(id(projection.sender), []).append(projection.receiver)
+
+
+def _reaches(successors: dict[int, list], start: Any, goal: Any) -> bool:
+    """Whether ``goal`` is reachable from ``start`` along projections (iterative DFS)."""
+    stack, seen = [start], {id(start)}
+    while stack:
+        for nxt in successors.get(id(stack.pop()), ()):
+            if nxt is goal:
+                return True
+            if id(nxt) not in seen:
+                seen.add(id(nxt))
+                stack.append(nxt)
+    return False
+
+
 def _node_stub(m: TransferMechanism) -> NodeSpec:
     return NodeSpec(m.name, m.size, "identity")
 
@@ -374,10 +433,8 @@ def parse_inputs(net: Net | IO, inputs: Mapping, num_trials: int | None = None,
         if name not in by_name:
             raise DataError(f"no {what} given for node {name!r} of {net.name!r}")
         size = net.sizes[name]
-        try:
-            arr = np.array(by_name[name], dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise DataError(f"{what} for node {name!r} is not a numeric array: {exc}") from None
+        # the shared check refuses complex, masked and string arrays a float cast would hide
+        arr = np.array(validate.real_array(by_name[name], f"{what} for node {name!r}"), dtype=np.float64)
         feats = net.shapes.get(name, (size,))
         if arr.ndim == 1 + len(feats) and len(feats) > 1 and arr.shape[1:] == feats:
             arr = arr.reshape(len(arr), size)  # (trials, *features) of a multi-axis tensor, as rows
@@ -389,6 +446,8 @@ def parse_inputs(net: Net | IO, inputs: Mapping, num_trials: int | None = None,
             raise DataError(f"{what} for node {name!r} has shape {np.shape(by_name[name])}; "
                             f"expected (trials, {size})" + (f" or (trials, {', '.join(map(str, feats))})"
                                                             if len(feats) > 1 else ""))
+        if len(arr) == 0:
+            raise DataError(f"{what} for node {name!r} has 0 trials; give at least one row")
         if not np.all(np.isfinite(arr)):
             raise DataError(f"{what} for node {name!r} contains NaN or infinite values")
         arrays[name] = arr
@@ -396,6 +455,8 @@ def parse_inputs(net: Net | IO, inputs: Mapping, num_trials: int | None = None,
     if len(set(counts.values())) > 1:
         raise DataError(f"{what}s have different numbers of trials: {counts}")
     if num_trials is not None:
+        validate.whole(num_trials, "num_trials", 1)
+        limits.check_elements(num_trials * sum(net.sizes[k] for k in arrays), f"{num_trials} trials of {what}s")
         n = len(next(iter(arrays.values())))
         reps = np.arange(num_trials) % n
         arrays = {name: a[reps] for name, a in arrays.items()}

@@ -30,6 +30,7 @@ import numpy as np
 from mdfx import ops
 from mdfx.errors import DataError, UnsupportedError
 from mdfx.runners.training import EarlyStopper, LearnResult, LearnSpec, learnable_params
+from mdfx.schema import validate
 from mdfx.schema.net import Net
 
 DTYPES: dict[str, type] = {"float64": np.float64, "float32": np.float32}
@@ -49,6 +50,9 @@ def train(net: Net, spec: LearnSpec) -> LearnResult:
     from mdfx.converters.llvm import jit  # llvmlite is imported only when this backend runs
     from mdfx.converters.llvm.codegen import signature
 
+    # The shared check first: minibatch sizes near 2**63 once wrapped the kernel's
+    # int64 arithmetic (SIGFPE / out-of-range reads); NaN rates and bad arrays never reach it.
+    validate.learn_spec(net, spec)
     start = time.perf_counter()
     if spec.on_values is not None:
         raise UnsupportedError("per-minibatch node values (logging) exist only in ExecutionMode.Python; "
@@ -152,6 +156,7 @@ def run(net: Net, inputs: Mapping[str, Any], dtype: str = "float64") -> dict[str
     """
     from mdfx.converters.llvm import jit
 
+    validate.run_inputs(net, inputs, allow_empty=True)
     start = time.perf_counter()
     np_dtype = _dtype(dtype)
     arrays, ntrials = _node_arrays(net, inputs, net.inputs, "input", np_dtype, None)

@@ -42,6 +42,7 @@ from mdfx.runners.training import (
     by_tensor,
     learning_rate_of,
 )
+from mdfx.schema import validate
 from mdfx.schema.graph import Graph, as_graph
 
 Update = Callable[[Sequence[Tensor]], None]
@@ -156,10 +157,8 @@ def train(model: Graph | Any, spec: LearnSpec, device: str = "cpu") -> LearnResu
     own arrays; otherwise they receive the trained values when training ends
     (callbacks during training then see the initial ones). The result holds copies.
     """
+    validate.learn_spec(model, spec)
     graph = as_graph(model)
-    if not spec.targets:
-        raise DataError(f"no targets given for {', '.join(map(repr, model.outputs))}: give targets for at least "
-                        "one output")
     spec, back = by_tensor(graph, spec)
     module = cached_module(graph, spec.dtype, device)
     dtype, dev = module.dtype, module.device
@@ -243,6 +242,7 @@ def run(model: Graph | Any, inputs: Mapping[str, np.ndarray], device: str = "cpu
     cached per structure; pass one built by :func:`~mdfx.converters.torch.to_module`
     to use it instead.
     """
+    validate.run_inputs(model, inputs, allow_empty=True)
     graph = as_graph(model)
     module = module or cached_module(graph, dtype, device)
     x = _tensors(inputs, graph, list(graph.inputs), "inputs", module.dtype, module.device)

@@ -187,6 +187,9 @@ def batch_loss(spec: LearnSpec, outputs: dict[str, np.ndarray], idx: np.ndarray
 
 def train_reference(g: Graph | Any, spec: LearnSpec) -> LearnResult:
     """ExecutionMode.Python: the whole learn() loop in numpy, float64. Trains ``g``'s params in place."""
+    from mdfx.schema import validate
+
+    validate.learn_spec(g, spec)
     g = as_graph(g)
     optimizer = ops.optimizer_op(spec.optimizer)
     params = learnable_params(g)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from mdfx import ops
 from mdfx.errors import SchemaError
+from mdfx.schema import validate
 from mdfx.schema.net import Net, NodeSpec, ProjectionSpec, TrainingSpec
 from mdfx.schema.writer import DIALECT, FORMAT_VERSION
 
@@ -28,8 +27,9 @@ def read(model: dict[str, Any], graph: dict[str, Any]) -> Net:
         op = ops.transfer_op(m["function"])
         bias = (node.get("parameters") or {}).get("node_bias")
         nodes.append(NodeSpec(
-            name=m["name"], size=int(m["size"]), op=op.name, params=ops.fill_params(op, m.get("params", {})),
-            bias=None if bias is None else np.array(bias["value"], dtype=np.float64),
+            name=m["name"], size=validate.node_size(m["size"], f"node {node_id!r}"), op=op.name,
+            params=ops.fill_params(op, m.get("params", {})),
+            bias=None if bias is None else validate.weights(bias["value"], f"node {node_id!r} bias"),
             bias_learnable=bool(m.get("bias_learnable", True)),
         ))
     names = {node_id: _meta(node, f"node {node_id!r}")["name"] for node_id, node in nodes_by_id.items()}
@@ -46,7 +46,7 @@ def read(model: dict[str, Any], graph: dict[str, Any]) -> Net:
                               f"{m['matrix']!r}")
         projections.append(ProjectionSpec(
             name=m["name"], sender=names[edge["sender"]], receiver=names[edge["receiver"]],
-            matrix=np.array(param["value"], dtype=np.float64), learnable=bool(m.get("learnable", True)),
+            matrix=validate.weights(param["value"], f"edge {edge_id!r} matrix"), learnable=bool(m.get("learnable", True)),
         ))
     t = meta.get("training", {})
     training = TrainingSpec(

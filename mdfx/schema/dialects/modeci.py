@@ -26,6 +26,7 @@ state_dict-like mapping.
 from __future__ import annotations
 
 import ast
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -35,7 +36,7 @@ import numpy as np
 
 from mdfx import expr
 from mdfx.errors import SchemaError, UnsupportedError
-from mdfx.schema import opgraph
+from mdfx.schema import opgraph, validate
 from mdfx.schema.dialects.pnl_v01 import scheduling_conditions
 from mdfx.schema.net import Net
 from mdfx.schema.opgraph import INPUT_NAMES, TRANSFER, Op, OpGraph
@@ -223,6 +224,7 @@ class _Reader:
     def opgraph(self) -> OpGraph:
         self.check()
         self.find_inputs()
+        self._resolve_in_order()
         has_out = {e["sender"] for e in (self.graph.get("edges") or {}).values()}
         outputs, names = [], dict(self.input_names)
         # Sinks' output ports are the graph outputs; edges pull in what they need from the others.
@@ -236,6 +238,33 @@ class _Reader:
             raise UnsupportedError(f"model {self.model_id!r} has no inputs (no unconnected input port and no "
                                    "data Parameter); mdfx imports networks that compute outputs from inputs")
         return OpGraph(self.model_id, self.inputs, outputs, self.constants, self.ops, names)
+
+    def _resolve_in_order(self) -> None:
+        """Translate the output ports that edges read, senders first (Kahn's order).
+
+        The walk below is recursive and demand-driven (an output pulls in its senders),
+        so a long chain would nest one call stack per layer; resolving in topological
+        order first leaves every recursive pull one layer deep (a 500-layer chain used to
+        end in RecursionError). A cycle is left to the walk, which names it.
+        """
+        edges = list((self.graph.get("edges") or {}).values())
+        read: dict[str, list[str]] = {}
+        succ: dict[str, list[str]] = {}
+        indeg = dict.fromkeys(self.nodes, 0)
+        for e in edges:
+            read.setdefault(e["sender"], []).append(e["sender_port"])
+            succ.setdefault(e["sender"], []).append(e["receiver"])
+            indeg[e["receiver"]] += 1
+        ready = [n for n, d in indeg.items() if d == 0]
+        while ready:
+            node_id = ready.pop()
+            for port_id in dict.fromkeys(read.get(node_id, [])):
+                if port_id in (self.nodes[node_id].get("output_ports") or {}):
+                    self.output(node_id, port_id)
+            for r in succ.get(node_id, []):
+                indeg[r] -= 1
+                if indeg[r] == 0:
+                    ready.append(r)
 
     def output(self, node_id: str, port_id: str) -> str:
         """The tensor at an output port, translated once however many edges read it."""
@@ -518,10 +547,12 @@ def _features(shape: Any, where: str) -> int:
     """Features per sample: ``[3]`` -> 3; ``[batch, 3]`` -> 3; ``[batch, 3, 2, 2]`` -> 12."""
     if shape is None:
         raise SchemaError(f"{where} has no shape; mdfx needs it to size the input")
-    dims = [int(d) for d in shape]
+    if not isinstance(shape, list | tuple):
+        raise SchemaError(f"{where}: shape {shape!r:.40} is not a list of sizes")
+    dims = [validate.node_size(d, where) for d in shape]
     if len(dims) <= 1:
         return dims[0] if dims else 1
-    return int(np.prod(dims[1:]))
+    return validate.node_size(math.prod(dims[1:]), where)
 
 
 def _shape_text(port: dict) -> str:
