@@ -25,3 +25,15 @@ class UnsupportedError(SchemaError):
 
 class DataError(MdfxError):
     """Inputs or targets that do not fit the model (missing node, wrong shape, NaN)."""
+
+
+class CompositionError(GraphError):
+    """PsyNeuLink's name for a composition that cannot be built or learned as asked."""
+
+
+class AutodiffCompositionError(CompositionError):
+    """PsyNeuLink's name for an AutodiffComposition-specific refusal."""
+
+
+class ParameterError(MdfxError):
+    """A parameter given a value it cannot take (PsyNeuLink's ParameterError)."""

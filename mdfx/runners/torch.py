@@ -102,6 +102,30 @@ def make_update(optimizer: str, params: Sequence[Tensor], lr: float, weight_deca
     return adam
 
 
+def _grouped_update(spec: LearnSpec, params: Sequence[Tensor], names: Sequence[str]) -> Update:
+    """One update over every parameter; parameters with their own learning rate
+    (``spec.param_learning_rates``) are stepped in a group per rate."""
+    groups: dict[float, list[int]] = {}
+    for i, name in enumerate(names):
+        groups.setdefault(spec.rate(name), []).append(i)
+    if len(groups) <= 1:
+        lr = next(iter(groups), spec.learning_rate)
+        return make_update(spec.optimizer, params, lr, spec.weight_decay, spec.optimizer_state, names)
+    parts = [(idx, make_update(spec.optimizer, [params[i] for i in idx], lr, spec.weight_decay,
+                               spec.optimizer_state, [names[i] for i in idx])) for lr, idx in groups.items()]
+
+    def update(grads: Sequence[Tensor]) -> None:
+        for idx, part in parts:
+            part([grads[i] for i in idx])
+
+    def save() -> None:
+        for _, part in parts:
+            getattr(part, "save", lambda: None)()
+
+    update.save = save  # type: ignore[attr-defined]
+    return update
+
+
 def _tensors(arrays: Mapping[str, np.ndarray], net: Net, names: Sequence[str], what: str,
              dtype: torch.dtype, device: torch.device) -> dict[str, Tensor]:
     """``arrays[name]`` for each node name as a (trials, size) tensor; errors name the node."""
@@ -144,8 +168,7 @@ def train(net: Net, spec: LearnSpec, device: str = "cpu") -> LearnResult:
     loss_fn = loss_rule(spec.loss)
     names = list(learnable_params(net))
     params = [module.tensor(name) for name in names]
-    update = make_update(spec.optimizer, params, spec.learning_rate, spec.weight_decay,
-                         spec.optimizer_state, names)
+    update = _grouped_update(spec, params, names)
     inputs = _tensors(spec.inputs, net, net.inputs, "inputs", dtype, dev)
     targets = _tensors(spec.targets, net, net.outputs, "targets", dtype, dev)
     outputs = list(net.outputs)
@@ -165,12 +188,13 @@ def train(net: Net, spec: LearnSpec, device: str = "cpu") -> LearnResult:
     pending: list[Tensor] = []  # losses still on the device: read once per epoch at most, not per minibatch
     epoch_outputs: list[dict[str, Tensor]] = []
     last_order = np.arange(0)
+    every: list[dict[str, np.ndarray]] = []
     epochs_run = 0
     for epoch in range(epochs):
         if shuffled:
             in_batches, tgt_batches = _batches(inputs, index[epoch], mb), _batches(targets, index[epoch], mb)
         # outputs are kept only where they may end up in last_outputs
-        keep_outputs = spec.patience is not None or epoch == epochs - 1
+        keep_outputs = spec.patience is not None or epoch == epochs - 1 or spec.keep_epoch_outputs
         epoch_outputs = []
         for b, (x, t) in enumerate(zip(in_batches, tgt_batches, strict=True)):
             if before:
@@ -191,6 +215,8 @@ def train(net: Net, spec: LearnSpec, device: str = "cpu") -> LearnResult:
                 after()
         epochs_run = epoch + 1
         last_order = orders[epoch]
+        if spec.keep_epoch_outputs:
+            every.append({name: _in_trial_order([o[name] for o in epoch_outputs], last_order) for name in outputs})
         if spec.patience is not None or spec.on_epoch is not None:
             epoch_losses = torch.stack(pending).tolist()
             losses.extend(epoch_losses)
@@ -206,7 +232,7 @@ def train(net: Net, spec: LearnSpec, device: str = "cpu") -> LearnResult:
     last = {name: _in_trial_order([o[name] for o in epoch_outputs], last_order)
             for name in outputs} if epoch_outputs else {}
     params_out = {name: array.copy() for name, array in learnable_params(net).items()}
-    return LearnResult(params_out, losses, epochs_run, last)
+    return LearnResult(params_out, losses, epochs_run, last, every)
 
 
 def run(net: Net, inputs: Mapping[str, np.ndarray], device: str = "cpu", dtype: str = "float64",

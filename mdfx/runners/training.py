@@ -66,6 +66,15 @@ class LearnSpec:
     dtype: str = "float64"
     #: carried across learn() calls; None starts a fresh optimizer
     optimizer_state: OptimizerState | None = None
+    #: learning rate of a learnable parameter by name (projection name, "<node>.bias"); a name
+    #: absent here trains at ``learning_rate``. Frozen parameters are not learnable in the Net.
+    param_learning_rates: dict[str, float] = field(default_factory=dict)
+    #: also return every epoch's outputs (LearnResult.epoch_outputs), not only the last epoch's
+    keep_epoch_outputs: bool = False
+
+    def rate(self, name: str) -> float:
+        """The learning rate of parameter ``name``."""
+        return float(self.param_learning_rates.get(name, self.learning_rate))
 
     _orders: np.ndarray | None = field(default=None, repr=False)
 
@@ -89,6 +98,8 @@ class LearnResult:
     epochs_run: int
     #: outputs of the OUTPUT nodes for every trial of the last epoch, in trial order (trials, size)
     last_outputs: dict[str, np.ndarray] = field(default_factory=dict)
+    #: with LearnSpec.keep_epoch_outputs: each epoch's outputs, as last_outputs (the last one included)
+    epoch_outputs: list[dict[str, np.ndarray]] = field(default_factory=list)
 
 
 def trial_orders(num_trials: int, epochs: int, randomize: bool, seed: int | None) -> np.ndarray:
@@ -164,6 +175,7 @@ def train_reference(net: Net, spec: LearnSpec) -> LearnResult:
     step = carried.step
     epochs_run = 0
     last: dict[str, np.ndarray] = {}
+    every: list[dict[str, np.ndarray]] = []
     for epoch, order in enumerate(spec.orders()):
         epoch_losses = []
         last = {name: np.zeros_like(spec.targets[name]) for name in net.outputs}
@@ -177,7 +189,7 @@ def train_reference(net: Net, spec: LearnSpec) -> LearnResult:
             step += 1
             carried.step = step
             for name, w in params.items():
-                optimizer.step(w, grads[name], state[name], spec.learning_rate, spec.weight_decay, step,
+                optimizer.step(w, grads[name], state[name], spec.rate(name), spec.weight_decay, step,
                                **optimizer.hyper)
             if spec.on_values:
                 spec.on_values(trace.y)
@@ -190,8 +202,10 @@ def train_reference(net: Net, spec: LearnSpec) -> LearnResult:
             if spec.call_after_minibatch:
                 spec.call_after_minibatch()
         epochs_run = epoch + 1
+        if spec.keep_epoch_outputs:
+            every.append(last)
         if spec.on_epoch:
             spec.on_epoch(epoch, float(np.mean(epoch_losses)))
         if stopper.step(float(np.mean(epoch_losses))):
             break
-    return LearnResult({k: v.copy() for k, v in params.items()}, losses, epochs_run, last)
+    return LearnResult({k: v.copy() for k, v in params.items()}, losses, epochs_run, last, every)
