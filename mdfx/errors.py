@@ -70,3 +70,13 @@ def reading(source: object, what: str = "model") -> Iterator[None]:
     except _MALFORMED as exc:
         kind = "too deeply nested" if isinstance(exc, RecursionError) else "malformed"
         raise SchemaError(f"{name}: {kind} {what} ({type(exc).__name__}: {one_line(exc)})") from exc
+class CompositionError(GraphError):
+    """PsyNeuLink's name for a composition that cannot be built or learned as asked."""
+
+
+class AutodiffCompositionError(CompositionError):
+    """PsyNeuLink's name for an AutodiffComposition-specific refusal."""
+
+
+class ParameterError(MdfxError):
+    """A parameter given a value it cannot take (PsyNeuLink's ParameterError)."""

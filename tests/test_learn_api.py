@@ -127,7 +127,7 @@ def test_bad_targets_are_refused_with_the_node_named() -> None:
     assert str(err.value) == "target for node 'xor_out' has shape (4, 2); expected (trials, 1)"
     with pytest.raises(pnl.DataError) as err:
         comp.learn(inputs=x)
-    assert str(err.value) == "'xor'.learn(): no targets given (targets={output node: trials})"
+    assert str(err.value) == "'xor'.learn(): no targets given (targets={output node: trials} or the inputs of its TARGET nodes)"
     with pytest.raises(pnl.DataError) as err:
         comp.learn(inputs=x, targets=t, minibatch_size=5)
     assert str(err.value) == "minibatch_size (5) cannot be greater than the number of trials (4)"

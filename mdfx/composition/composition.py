@@ -18,10 +18,19 @@ from typing import Any
 import numpy as np
 
 from mdfx import limits
-from mdfx.composition.enums import ExecutionMode, NodeRole
+from mdfx.composition.enums import ExecutionMode, Loss, NodeRole
+from mdfx.composition.learning_pathway import (
+    BackPropagation,
+    LearningMechanism,
+    ObjectiveMechanism,
+    Pathway,
+    TargetMechanism,
+    learning_components,
+)
 from mdfx.composition.mechanisms import TransferMechanism
+from mdfx.composition.parameters import Parameters, attribute
 from mdfx.composition.projections import MappingProjection
-from mdfx.errors import DataError, GraphError, UnsupportedError
+from mdfx.errors import CompositionError, DataError, GraphError, UnsupportedError
 from mdfx.schema import validate
 from mdfx.schema.graph import Graph
 from mdfx.schema.net import Net, NodeSpec, ProjectionSpec, TrainingSpec, _topological
@@ -36,26 +45,67 @@ class Composition:
     """
 
     _autodiff = False
+    #: PsyNeuLink's default learning rate of a Composition's learning pathways
+    default_learning_rate = 0.05
 
-    def __init__(self, pathways: object = None, name: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, pathways: object = None, name: str | None = None, nodes: object = None,
+                 learning_rate: object = None) -> None:
         self.name = name if name is not None else type(self).__name__
         self._nodes: list[TransferMechanism | Composition] = []
         self._projections: list[MappingProjection] = []
         self.results: list[list[np.ndarray]] = []
         #: (structure key, Net, Graph) of the last lowering; see _lowered()
         self._lowering: tuple[tuple, Net, Graph] | None = None
+        #: the learning pathways' TARGET, objective and LearningMechanism nodes (not executed)
+        self._learning_nodes: list[Any] = []
+        self.pathways: list[Pathway] = []
+        self.learning_results: list[list[np.ndarray]] = []
+        #: mean loss of each minibatch, across learn() calls (PsyNeuLink's ``losses``)
+        self.losses: list[float] = []
+        self.learning_rate = learning_rate  # validated by the setter (number, bool, None or dict)
+        self.parameters = Parameters(self, learning_rate=attribute(self, "learning_rate"),
+                                     results=attribute(self, "results", writable=False),
+                                     learning_results=attribute(self, "learning_results", writable=False))
+        if nodes is not None:
+            self.add_nodes(nodes if isinstance(nodes, list | tuple) else [nodes])  # type: ignore[list-item]
         for pathway in _as_pathways(pathways):
             self.add_linear_processing_pathway(pathway)
+
+    @property
+    def learning_rate(self) -> object:
+        """The composition's learning rate: a number, ``None`` (the default), ``False`` (no
+        learning unless a projection says so), or PsyNeuLink's dict ``{DEFAULT_LEARNING_RATE: x,
+        projection or its name: rate}``."""
+        return self._learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value: object) -> None:
+        from mdfx.composition.learning_rates import check_rate
+
+        self._learning_rate = check_rate(value, f"{self.name!r}: learning_rate")
 
     # --- building -----------------------------------------------------------------
 
     @property
-    def nodes(self) -> list[TransferMechanism | Composition]:
-        return list(self._nodes)
+    def nodes(self) -> list[Any]:
+        """Every node: mechanisms and nested compositions, then the learning pathways' nodes."""
+        return [*self._nodes, *self._learning_nodes]
 
     @property
-    def projections(self) -> list[MappingProjection]:
-        return list(self._projections)
+    def projections(self) -> ProjectionList:
+        """The projections; ``comp.projections["name"]`` finds one by name (KeyError if none)."""
+        return ProjectionList(self._projections)
+
+    @property
+    def learning_components(self) -> list[Any]:
+        """The learning pathways' TARGET, objective and LearningMechanism nodes, in PsyNeuLink's order."""
+        return list(self._learning_nodes)
+
+    @property
+    def output_values(self) -> list[np.ndarray]:
+        """The OUTPUT nodes' values after the last trial run."""
+        return [np.asarray(n.value)[0] for n in self.get_nodes_by_role(NodeRole.OUTPUT)
+                if isinstance(n, TransferMechanism)]
 
     def add_node(self, node: TransferMechanism | Composition, required_roles: object = None,
                  **kwargs: Any) -> TransferMechanism | Composition:
@@ -75,7 +125,11 @@ class Composition:
 
     def add_nodes(self, nodes: Iterable[TransferMechanism | Composition], required_roles: object = None
                   ) -> list[TransferMechanism | Composition]:
-        return [self.add_node(n) for n in nodes]
+        return [self.add_node(n, required_roles) for n in nodes]
+
+    def add_projections(self, projections: Iterable[MappingProjection]) -> list[MappingProjection]:
+        """Add each projection (its sender and receiver must be nodes already)."""
+        return [self.add_projection(p) for p in projections]
 
     def add_projection(self, projection: MappingProjection | None = None,
                        sender: TransferMechanism | None = None, receiver: TransferMechanism | None = None,
@@ -137,11 +191,12 @@ class Composition:
             self._index_key = key
         return self._graph_index
 
-    def add_linear_processing_pathway(self, pathway: list, *args: Any, **kwargs: Any) -> list:
-        """Add mechanisms in order, joining consecutive ones by a projection.
+    def add_linear_processing_pathway(self, pathway: list, name: str | None = None) -> Pathway:
+        """Add mechanisms in order, joining consecutive ones by a projection; returns the Pathway.
 
         Items between two mechanisms may be a MappingProjection or a matrix
-        (array-like); otherwise PsyNeuLink's default matrix is used.
+        (array-like); otherwise PsyNeuLink's default matrix is used. The
+        returned :class:`Pathway` lists the mechanisms and the projections made.
         """
         items = list(pathway)
         mechs = [i for i in items if isinstance(i, TransferMechanism)]
@@ -149,28 +204,108 @@ class Composition:
             self.add_node(m)
         prev: TransferMechanism | None = None
         pending: object = None
+        made: list = []
         for item in items:
             if isinstance(item, TransferMechanism):
                 if prev is not None:
                     if isinstance(pending, MappingProjection):
-                        self.add_projection(pending, sender=prev, receiver=item)
+                        made.append(self.add_projection(pending, sender=prev, receiver=item))
                     else:
-                        self.add_projection(MappingProjection(sender=prev, receiver=item, matrix=pending))
+                        made.append(self.add_projection(MappingProjection(sender=prev, receiver=item,
+                                                                          matrix=pending)))
+                made.append(item)
                 prev, pending = item, None
             else:
                 pending = item
-        return items
+        result = Pathway(made, name=name)
+        self.pathways.append(result)
+        return result
+
+    def add_backpropagation_learning_pathway(self, pathway: list, learning_rate: object = None,
+                                             loss_spec: Loss | str | None = None, name: str | None = None,
+                                             learning_function: object = BackPropagation) -> Pathway:
+        """Add ``pathway`` (as add_linear_processing_pathway) and make its projections learn.
+
+        Adds PsyNeuLink's learning nodes: ``TARGET for <last node>`` (give targets as
+        its inputs to learn()), an objective node and a LearningMechanism per
+        projection; returns the Pathway with its ``learning_components``.
+        ``learning_rate`` applies to this pathway's projections (a projection's own
+        rate wins); ``loss_spec`` defaults to ``Loss.MSE``.
+        """
+        if learning_function is not BackPropagation:
+            raise UnsupportedError(f"{self.name!r}: learning_function={learning_function!r}; mdfx learns by "
+                                   "backpropagation only (pnl.BackPropagation)")
+        from mdfx.composition.learning_rates import check_rate
+
+        result = self.add_linear_processing_pathway(pathway, name=name)
+        result.learning_rate = check_rate(learning_rate, f"pathway of {self.name!r}: learning_rate")
+        result.loss_spec = loss_spec  # type: ignore[attr-defined]
+        mechs = [i for i in result if isinstance(i, TransferMechanism)]
+        projs = [i for i in result if isinstance(i, MappingProjection)]
+        sample = mechs[-1]
+        target = self._target_for(sample)
+        objective = next((n for n in self._learning_nodes if isinstance(n, ObjectiveMechanism)
+                          and n.sample is sample.output_port), None)
+        if objective is None:
+            objective = ObjectiveMechanism("Comparator", sample, target)
+            self._learning_nodes.append(objective)
+        lms = []
+        for proj in reversed(projs):  # PsyNeuLink lists them from the output backwards
+            lm = self._learning_mechanism(proj)
+            if lm is None:
+                rate = result.learning_rate if _is_number(result.learning_rate) else None
+                lm = LearningMechanism(proj, rate)
+                self._learning_nodes.append(lm)
+            lms.append(lm)
+        result.learning_components = learning_components(result, sample, target, objective,
+                                                         list(reversed(projs)), lms)
+        return result
+
+    def add_linear_learning_pathway(self, pathway: list, learning_function: object = BackPropagation,
+                                    learning_rate: object = None, loss_spec: Loss | str | None = None,
+                                    name: str | None = None) -> Pathway:
+        """PsyNeuLink's general form; mdfx supports ``learning_function=BackPropagation``."""
+        return self.add_backpropagation_learning_pathway(pathway, learning_rate=learning_rate,
+                                                         loss_spec=loss_spec, name=name,
+                                                         learning_function=learning_function)
+
+    def _target_for(self, sample: TransferMechanism) -> TargetMechanism:
+        for node in self._learning_nodes:
+            if isinstance(node, TargetMechanism) and node.sample is sample:
+                return node
+        target = TargetMechanism(sample)
+        self._learning_nodes.append(target)
+        return target
+
+    def _learning_mechanism(self, proj: MappingProjection) -> LearningMechanism | None:
+        return next((n for n in self._learning_nodes if isinstance(n, LearningMechanism)
+                     and n.learned_projection is proj), None)
+
+    @property
+    def target_input_mechanisms(self) -> list[TargetMechanism]:
+        """The TARGET nodes whose inputs are targets (one per OUTPUT node that learns)."""
+        return [n for n in self._learning_nodes if isinstance(n, TargetMechanism)]
 
     # --- roles and the Net ----------------------------------------------------------
 
     def _mechanisms(self) -> list[TransferMechanism]:
         return [n for n in self._nodes if isinstance(n, TransferMechanism)]
 
-    def get_nodes_by_role(self, role: NodeRole) -> list[TransferMechanism | Composition]:
+    def get_nodes_by_role(self, role: NodeRole) -> list[Any]:
         receivers = {id(p.receiver) for p in self._projections}
         senders = {id(p.sender) for p in self._projections}
+        targets = [n for n in self._learning_nodes if isinstance(n, TargetMechanism)]
         if role in (NodeRole.INPUT, NodeRole.ORIGIN):
-            return [n for n in self._nodes if id(n) not in receivers]
+            # as PsyNeuLink, the TARGET nodes are INPUT nodes too
+            return [*(n for n in self._nodes if id(n) not in receivers), *targets]
+        if role is NodeRole.LEARNING:
+            return list(self._learning_nodes)
+        if role is NodeRole.TARGET_INPUT:
+            return targets
+        if role is NodeRole.SAMPLE:
+            return [t.sample for t in targets]
+        if role is NodeRole.LEARNING_OBJECTIVE:
+            return [n for n in self._learning_nodes if isinstance(n, ObjectiveMechanism)]
         if role in (NodeRole.OUTPUT, NodeRole.TERMINAL):
             return [n for n in self._nodes if id(n) not in senders]
         if role is NodeRole.INTERNAL:
@@ -264,18 +399,20 @@ class Composition:
     # --- running --------------------------------------------------------------------
 
     def run(self, inputs: Mapping | None = None, num_trials: int | None = None,
-            execution_mode: ExecutionMode = ExecutionMode.Python, **kwargs: Any) -> np.ndarray:
+            execution_mode: ExecutionMode = ExecutionMode.Python, context: object = None) -> np.ndarray:
         """Run every trial; return the last trial's output values (one row per OUTPUT node).
 
         Every trial's outputs are appended to ``results``. ``inputs`` maps each
-        INPUT node to its trials, ``[[...], ...]`` (a single trial may be given flat).
+        INPUT node to its trials, ``[[...], ...]`` (a single trial may be given flat);
+        with no inputs, each INPUT node's default value is used (as PsyNeuLink).
+        ``context`` is accepted for PsyNeuLink compatibility (mdfx has one context).
         """
         nested = [n for n in self._nodes if isinstance(n, Composition)]
         if nested:
             return self._run_nested(inputs or {}, num_trials, execution_mode)
         net, graph = self._lowered()
         io = self._io()
-        arrays = parse_inputs(io, inputs or {}, num_trials)
+        arrays = parse_inputs(io, self._run_inputs(inputs), num_trials)
         outputs, values = _run_net(net, graph, arrays, execution_mode, getattr(self, "device", "cpu"))
         mechanisms = {m.name: m for m in self._mechanisms()}
         for name, value in values.items():
@@ -285,6 +422,19 @@ class Composition:
         for t in range(trials):
             self.results.append([_copy(outputs[name][t]) for name in io.outputs])
         return pnl_value(self.results[-1])
+
+    def _run_inputs(self, inputs: Any) -> Any:
+        """run()'s inputs without those of TARGET nodes; none given: every INPUT node's default value."""
+        if inputs is None:
+            return {m.name: np.atleast_2d(m.default_input()) for m in self._mechanisms()
+                    if not any(p.receiver is m for p in self._projections)}
+        if callable(inputs) or (hasattr(inputs, "__next__") and not isinstance(inputs, Mapping)):
+            raise UnsupportedError(f"{self.name!r}.run(): inputs given as a function or generator are not "
+                                   "supported; give a dict {node: trials}")
+        if isinstance(inputs, Mapping):
+            return {k: v for k, v in inputs.items() if not isinstance(k, TargetMechanism)
+                    and not any(k == t.name for t in self.target_input_mechanisms)}
+        return inputs
 
     def _run_nested(self, inputs: Mapping, num_trials: int | None, mode: ExecutionMode) -> list[np.ndarray]:
         last: list[np.ndarray] = []
@@ -301,25 +451,95 @@ class Composition:
         self.results.append(last)
         return pnl_value(last)
 
-    def learn(self, inputs: Mapping | None = None, **kwargs: Any) -> Any:
-        """Train the nested AutodiffCompositions, each on the dict given for it.
+    def learn(self, inputs: Any = None, targets: Mapping | None = None, num_trials: int | None = None,
+              epochs: int = 1, learning_rate: object = None,
+              execution_mode: ExecutionMode = ExecutionMode.Python, **options: Any) -> Any:
+        """Train the learning pathways (``add_backpropagation_learning_pathway``), or else the
+        nested AutodiffCompositions, each on the dict given for it.
 
+        Learning pathways train on AutodiffComposition's engine in every mode (SGD,
+        the pathway's loss, minibatches of one trial by default, learning rate 0.05
+        unless given); projections outside learning pathways stay fixed. Targets
+        are the inputs of ``pathway.target`` (or ``targets={output node: trials}``).
+        ``options`` are AutodiffComposition.learn()'s other arguments; an unknown one
+        raises TypeError. For nested AutodiffCompositions:
         ``inputs={autodiff: {"inputs": ..., "targets": ..., "epochs": ...}}``, as in
         PsyNeuLink's nested-execution example.
         """
         from mdfx.composition.autodiff import AutodiffComposition
 
+        if any(p.learning_components for p in self.pathways) and not any(
+                isinstance(n, Composition) for n in self._nodes):
+            engine = self._learning_engine()
+            fixed = [p for p in self._projections if p.learnable and not any(
+                any(i is p for i in pw) for pw in self.pathways if pw.learning_components)]
+            for p in fixed:
+                p.learnable = False
+            before, losses_before = len(engine.results), len(engine.losses)
+            try:
+                value = engine.learn(inputs=inputs, targets=targets, num_trials=num_trials, epochs=epochs,
+                                     learning_rate=learning_rate, execution_mode=execution_mode, **options)
+            finally:
+                for p in fixed:
+                    p.learnable = True
+            self.results.extend(engine.results[before:])
+            self.losses.extend(engine.losses[losses_before:])
+            self.learning_results = engine.learning_results
+            return value
         result = None
         nested = [n for n in self._nodes if isinstance(n, AutodiffComposition)]
         if not nested:
-            raise GraphError(f"{self.name!r} has no AutodiffComposition to learn; "
-                             "use AutodiffComposition for learning")
+            raise CompositionError(f"{self.name!r} has nothing to learn: add a learning pathway "
+                                   "(add_backpropagation_learning_pathway) or use AutodiffComposition")
         for node in nested:
             given = _lookup(inputs or {}, node)
             if given is None:
                 raise DataError(f"{self.name!r}.learn(): no inputs for {node.name!r}")
-            result = node.learn(inputs=given, **kwargs)
+            result = node.learn(inputs=given, targets=targets, num_trials=num_trials, epochs=epochs,
+                                learning_rate=learning_rate, execution_mode=execution_mode, **options)
         return result
+
+    def _learning_engine(self) -> Any:
+        """An AutodiffComposition over this composition's own nodes and projections (shared
+        objects, so training updates them), kept while the structure stays the same."""
+        from mdfx.composition.autodiff import AutodiffComposition, as_loss
+
+        key = (tuple(map(id, self._nodes)), tuple(map(id, self._projections)))
+        engine = getattr(self, "_engine", None)
+        if engine is None or engine._engine_key != key:
+            losses = {as_loss(p.loss_spec) for p in self.pathways
+                      if p.learning_components and getattr(p, "loss_spec", None) is not None}
+            if len(losses) > 1:
+                raise UnsupportedError(f"{self.name!r}: learning pathways with different loss_spec "
+                                       f"({', '.join(sorted(x.name for x in losses))}) cannot learn together")
+            engine = AutodiffComposition(name=self.name, loss_spec=losses.pop() if losses else Loss.MSE)
+            engine.default_learning_rate = self.default_learning_rate
+            engine.add_nodes(self._mechanisms())
+            for p in self._projections:
+                engine.add_projection(p)
+            engine._learning_nodes = self._learning_nodes
+            engine.pathways = self.pathways
+            engine._engine_key = key
+            self._engine = engine
+        engine.learning_rate = self.learning_rate
+        return engine
+
+
+def _is_number(value: object) -> bool:
+    return value is not None and not isinstance(value, bool)
+
+
+class ProjectionList(list):
+    """A composition's projections; also indexed by projection name, as PsyNeuLink's list."""
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, str):
+            for p in self:
+                if p.name == key:
+                    return p
+            raise KeyError(f"{key!r} is not the name of a projection (projections: "
+                           f"{', '.join(repr(p.name) for p in self)})")
+        return super().__getitem__(key)
 
 
 def pnl_value(outputs: list[np.ndarray]) -> np.ndarray:

@@ -186,13 +186,14 @@ def train(model: Graph | Any, spec: LearnSpec, device: str = "cpu") -> LearnResu
     pending: list[Tensor] = []  # losses still on the device: read once per epoch at most, not per minibatch
     epoch_outputs: list[dict[str, Tensor]] = []
     last_order = np.arange(0)
+    every: list[dict[str, np.ndarray]] = []
     epochs_run = 0
     flat = {name: len(graph.features(name)) != 1 for name in outputs}
     for epoch in range(epochs):
         if shuffled:
             in_batches, tgt_batches = _batches(inputs, index[epoch], mb), _batches(targets, index[epoch], mb)
         # outputs are kept only where they may end up in last_outputs
-        keep_outputs = spec.patience is not None or epoch == epochs - 1
+        keep_outputs = spec.patience is not None or epoch == epochs - 1 or spec.keep_epoch_outputs
         epoch_outputs = []
         for b, (x, t) in enumerate(zip(in_batches, tgt_batches, strict=True)):
             if before:
@@ -216,6 +217,9 @@ def train(model: Graph | Any, spec: LearnSpec, device: str = "cpu") -> LearnResu
                 after()
         epochs_run = epoch + 1
         last_order = orders[epoch]
+        if spec.keep_epoch_outputs:
+            every.append({back.get(name, name): _in_trial_order([o[name] for o in epoch_outputs], last_order)
+                          for name in outputs})
         if spec.patience is not None or spec.on_epoch is not None:
             epoch_losses = torch.stack(pending).tolist()
             losses.extend(epoch_losses)
@@ -231,7 +235,7 @@ def train(model: Graph | Any, spec: LearnSpec, device: str = "cpu") -> LearnResu
     last = {back.get(name, name): _in_trial_order([o[name] for o in epoch_outputs], last_order)
             for name in outputs} if epoch_outputs else {}
     params_out = {name: array.copy() for name, array in graph.learnable().items()}
-    return LearnResult(params_out, losses, epochs_run, last)
+    return LearnResult(params_out, losses, epochs_run, last, every)
 
 
 def run(model: Graph | Any, inputs: Mapping[str, np.ndarray], device: str = "cpu", dtype: str = "float64",
