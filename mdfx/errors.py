@@ -25,3 +25,7 @@ class UnsupportedError(SchemaError):
 
 class DataError(MdfxError):
     """Inputs or targets that do not fit the model (missing node, wrong shape, NaN)."""
+
+
+class GridError(MdfxError):
+    """A sweep's grid, seeds or settings that cannot be run (unknown option, empty list, wrong type)."""
