@@ -503,11 +503,13 @@ def _replicas_pay(opts: Mapping[str, Any], group: int) -> bool:
     return group >= 2 and opts["execution_mode"] != "LLVMRun"
 
 
-def _tasks(template: Any, runs: list[Run], replicas: bool | str, workers: int, init: str
-           ) -> list[tuple[list[Run], bool]]:
-    """Runs grouped into tasks: (runs, as replicas?). Groups are split so every worker gets work."""
-    if replicas is False:
-        return [([r], False) for r in runs]
+def _tasks(template: Any, runs: list[Run], replicas: bool | str, workers: int) -> list[tuple[list[Run], bool]]:
+    """Runs grouped into tasks: (runs, as replicas?).
+
+    Replica groups are split so every worker gets a share. Runs trained one by one
+    go several to a task (about four tasks per worker, at most 16 runs each): a
+    Dask task costs a few milliseconds of scheduling, as much as a small run.
+    """
     from mdfx.runners import replicas as rep
 
     groups: dict[tuple, list[Run]] = {}
@@ -515,18 +517,23 @@ def _tasks(template: Any, runs: list[Run], replicas: bool | str, workers: int, i
         key = (run.dataset, tuple((k, v) for k, v in run.options if k != "learning_rate"))
         groups.setdefault(key, []).append(run)
     tasks: list[tuple[list[Run], bool]] = []
+    single: dict[str, list[Run]] = {}
     for group in groups.values():
         opts = group[0].opts
-        why = rep.unsupported(template, opts)
-        use = why is None and len(group) > 1 and (replicas is True or _replicas_pay(opts, len(group)))
+        why = None if replicas is False else rep.unsupported(template, opts)
         if replicas is True and why is not None and len(group) > 1:
             raise MdfxError(f"replicas=True, but these runs cannot train as replicas: {why}")
+        use = replicas is not False and why is None and len(group) > 1 and \
+            (replicas is True or _replicas_pay(opts, len(group)))
         if not use:
-            tasks += [([r], False) for r in group]
+            single.setdefault(group[0].dataset, []).extend(group)
             continue
         pieces = max(1, min(workers, len(group) // 2))
         size = -(-len(group) // pieces)
         tasks += [(group[i:i + size], True) for i in range(0, len(group), size)]
+    for one_by_one in single.values():
+        size = max(1, min(16, len(one_by_one) // (4 * workers)))
+        tasks += [(one_by_one[i:i + size], False) for i in range(0, len(one_by_one), size)]
     return tasks
 
 
@@ -671,7 +678,7 @@ def sweep(model: Any, data: Any, grid: Mapping[str, Any] | None = None, seeds: i
     try:
         if todo:
             if workers == 0 and client is None and scheduler is None:
-                for chunk, batched in _tasks(template, todo, replicas, 1, init):
+                for chunk, batched in _tasks(template, todo, replicas, 1):
                     for record in _task(template, datasets[chunk[0].dataset], chunk, init, batched):
                         collect(record)
             else:
@@ -725,7 +732,7 @@ def _run_dask(template: Any, datasets: Mapping[str, Dataset], todo: list[Run], i
         model_f, data_f = futures_in[0], dict(zip(names, futures_in[1:], strict=True))
         token = uuid.uuid4().hex[:8]
         futures = {}
-        for i, (chunk, batched) in enumerate(_tasks(template, todo, replicas, n_workers, init)):
+        for i, (chunk, batched) in enumerate(_tasks(template, todo, replicas, n_workers)):
             fut = client.submit(_task, model_f, data_f[chunk[0].dataset], chunk, init, batched, pure=False,
                                 retries=retries, key=f"mdfx-sweep-{token}-{i}")
             futures[fut.key] = (fut, chunk)
