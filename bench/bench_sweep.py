@@ -18,7 +18,8 @@ compilation are not counted; the LocalCluster's start-up is reported on its own)
 * ``loop learn() LLVMRun`` / ``loop learn() Python``: a plain Python loop over
   copy, re-draw, ``learn()``, as a user writes it (Python mode on a subset: it is slow);
 * ``sweep serial``: ``mdfx.sweep(workers=0, replicas=False)``, LLVMRun, in this process;
-* ``sweep 1 worker`` / ``sweep 2 workers``: the same on a LocalCluster (one thread per worker);
+* ``sweep 1 worker`` / ``sweep 2 workers``: the same on the LocalCluster a sweep starts
+  (:func:`mdfx.sweep.local_cluster`: one single-threaded process per worker);
 * ``replicas serial`` / ``replicas 2 workers``: batched replicas (numpy, Python-mode numbers);
 * ``PsyNeuLink loop LLVMRun``: PsyNeuLink 0.21's way, a loop that builds each
   composition and calls ``learn(execution_mode=LLVMRun)`` (its fastest mode; its
@@ -49,7 +50,7 @@ import numpy as np
 from bench.networks import BenchCase, digits, xor
 from mdfx.composition.build import composition_from_net
 from mdfx.composition.enums import ExecutionMode
-from mdfx.sweep import init_weights, sweep, weights_of
+from mdfx.sweep import init_weights, local_cluster, sweep, weights_of
 
 WEIGHT_TOL = 1e-9
 
@@ -233,7 +234,7 @@ def main() -> None:
                         help="an interpreter with psyneulink 0.21; 'not measured' when it is absent")
     args = parser.parse_args()
 
-    from dask.distributed import Client, LocalCluster
+    from dask.distributed import Client
 
     logging.getLogger("distributed").setLevel(logging.WARNING)
     cases = [(xor(epochs=50), 16), (digits(1, samples=100, epochs=1), 8)] if args.quick else \
@@ -242,8 +243,7 @@ def main() -> None:
     clients, clusters, start_s = {}, [], {}
     for k in (1, 2):
         t = time.perf_counter()
-        cluster = LocalCluster(n_workers=k, threads_per_worker=1, processes=True, dashboard_address=":0",
-                               silence_logs=logging.ERROR)
+        cluster = local_cluster(k)
         clients[k] = Client(cluster)
         start_s[k] = time.perf_counter() - t
         clusters.append(cluster)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import logging
 import math
 import os
 import signal
@@ -18,7 +17,7 @@ from helpers import ROOT, assert_close, xor_composition
 
 import mdfx as pnl
 from mdfx.cli import main
-from mdfx.sweep import best, init_weights, run_name
+from mdfx.sweep import best, init_weights, local_cluster, run_name
 
 distributed = pytest.importorskip("dask.distributed")
 
@@ -27,8 +26,7 @@ XOR_GRID = {"learning_rate": [0.1, 0.5, 2.0], "optimizer": ["sgd", "adam"], "epo
 
 @pytest.fixture(scope="module")
 def client():
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       dashboard_address=":0", silence_logs=logging.ERROR)
+    cluster = local_cluster(2)
     c = distributed.Client(cluster)
     yield c
     c.close()
