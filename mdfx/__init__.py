@@ -32,12 +32,17 @@ from mdfx.errors import (
     CompositionError,
     DataError,
     GraphError,
+    GridError,
     MdfxError,
     ParameterError,
     SchemaError,
     UnsupportedError,
 )
 from mdfx.io import load, save
+
+# The module mdfx.sweep is light (dask and pandas load when a sweep runs); importing its
+# function here keeps `mdfx.sweep(...)` the function, not the module.
+from mdfx.sweep import sweep
 
 __version__ = "0.1.0"
 
@@ -94,8 +99,8 @@ def get_mdf_serialized(composition: Composition, fmt: str = "json") -> str:
 __all__ = [
     "AutodiffCompositionError", "BackPropagation", "CompositionError", "LogCondition", "LossFunction",
     "ParameterError", "Pathway", "ProcessingMechanism",
-    "AutodiffComposition", "Composition", "DataError", "ExecutionMode", "Exponential", "GraphError",
+    "AutodiffComposition", "Composition", "DataError", "ExecutionMode", "Exponential", "GraphError", "GridError",
     "Identity", "Linear", "Logistic", "Loss", "MappingProjection", "MdfxError", "NodeRole", "ReLU",
     "ReportProgress", "SchemaError", "from_mdf_with_weights", "from_torch", "validate", "SoftMax", "Tanh", "TransferFunction", "TransferMechanism",
-    "UnsupportedError", "get_mdf_serialized", "load", "load_mdf", "save", "save_mdf",
+    "UnsupportedError", "get_mdf_serialized", "load", "load_mdf", "save", "save_mdf", "sweep",
 ]

@@ -1,4 +1,4 @@
-"""``mdfx`` command line: info | run | train | export | validate | convert.
+"""``mdfx`` command line: info | run | train | export | validate | convert | sweep.
 
 Data files (``--inputs``, ``--data``) are JSON or ``.npz``:
 
@@ -358,6 +358,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", help="also write the table as JSON")
     p.set_defaults(func=cmd_validate)
+
+    from mdfx.sweep import add_parser as add_sweep_parser  # `mdfx sweep` lives beside its code
+
+    add_sweep_parser(sub)
     return parser
 
 

@@ -80,3 +80,7 @@ class AutodiffCompositionError(CompositionError):
 
 class ParameterError(MdfxError):
     """A parameter given a value it cannot take (PsyNeuLink's ParameterError)."""
+
+
+class GridError(MdfxError):
+    """A sweep's grid, seeds or settings that cannot be run (unknown option, empty list, wrong type)."""

@@ -54,8 +54,7 @@ class TransferMechanism:
         self.output_ports = [OutputPort(self, n) for n in names]
         self.input_ports = [InputPort(self, "InputPort-0")]
         self.parameters = Parameters(
-            self, value=(lambda: self.value, None), variable=(lambda: self.variable, None),
-            function=(lambda: self.function, None))
+            self, value=("value", False), variable=("variable", False), function=("function", False))
 
     @property
     def input_shapes(self) -> int:
