@@ -7,6 +7,7 @@ into the projections, so ``run()``, ``to_mdf()`` and ``mdfx.save()`` all see the
 
 from __future__ import annotations
 
+import copy
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -178,8 +179,17 @@ class AutodiffComposition(Composition):
         bar = _progress(report_progress, spec.epochs, self.name)
         if bar is not None:
             spec.on_epoch = lambda epoch, loss: (bar.update(1), bar.set_postfix(loss=f"{loss:.6g}"))
+        # A callback that raises, a diverging run or Ctrl-C mid-learn() leaves every mode in
+        # the same state: the weights and the optimizer state of before the call.
+        weights = {k: v.copy() for k, v in graph.learnable().items()}
+        optimizer_state = copy.deepcopy(self.optimizer_state)
         try:
-            result = _train(net, self._graph(), spec, mode, self.device)
+            result = _train(net, graph, spec, mode, self.device)
+        except BaseException:
+            for k, v in graph.learnable().items():
+                v[...] = weights[k]
+            self.optimizer_state = optimizer_state
+            raise
         finally:
             if bar is not None:
                 bar.close()
