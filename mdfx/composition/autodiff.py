@@ -241,6 +241,16 @@ def _train(net: Net | None, graph: Any, spec: LearnSpec, mode: ExecutionMode, de
         result = train_reference(graph, replace(spec, targets={tensors[k]: v for k, v in spec.targets.items()}))
         result.last_outputs = {back[k]: v for k, v in result.last_outputs.items()}
         return result
+    if mode is ExecutionMode.LLVMRun:
+        from mdfx.runners import llvm
+
+        tensors = graph.meta.get("node_tensors") or {}
+        back = {tensors.get(k, k): k for k in spec.targets}
+        # the same trial orders object: learn() reads spec.orders() after training
+        result = llvm.train(graph, replace(spec, targets={tensors.get(k, k): v for k, v in spec.targets.items()},
+                                           _orders=spec.orders()))
+        result.last_outputs = {back[k]: v for k, v in result.last_outputs.items()}
+        return result
     if net is None:
         raise MdfxError(f"learn() of {graph.name!r} in {mode.name} mode: not available yet for graphs brought "
                         "from other tools; use ExecutionMode.Python")
@@ -248,10 +258,6 @@ def _train(net: Net | None, graph: Any, spec: LearnSpec, mode: ExecutionMode, de
         from mdfx.runners import torch as torch_runner
 
         return torch_runner.train(net, spec, device=device)
-    if mode is ExecutionMode.LLVMRun:
-        from mdfx.runners import llvm
-
-        return llvm.train(net, spec)
     raise MdfxError(f"learn() does not support execution_mode {mode!r}; "
                     "use ExecutionMode.Python, PyTorch or LLVMRun")
 
