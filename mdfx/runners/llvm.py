@@ -74,8 +74,8 @@ def train(model: Graph | Any, spec: LearnSpec) -> LearnResult:
 
     start = time.perf_counter()
     graph = as_graph(model)
-    if graph is not model:  # a Net: targets by node name -> by tensor
-        tensors = graph.meta["node_tensors"]
+    tensors = graph.meta.get("node_tensors", {}) if graph is not model else {}
+    if any(tensors.get(k, k) != k for k in spec.targets):  # a Net whose OUTPUT node has another tensor
         back = {tensors.get(k, k): k for k in spec.targets}
         result = train(graph, replace(spec, targets={tensors.get(k, k): v for k, v in spec.targets.items()},
                                       _orders=spec.orders()))
@@ -88,6 +88,8 @@ def train(model: Graph | Any, spec: LearnSpec) -> LearnResult:
     loss = ops.loss_op(spec.loss).name
     optimizer = ops.optimizer_op(spec.optimizer).name
     batch = _whole(spec.minibatch_size, "minibatch_size", minimum=1)
+    if batch > _INT64_MAX:
+        raise DataError(f"minibatch_size must be an integer in [1, 2**63 - 1], got {batch}")
     epochs = _whole(spec.epochs, "epochs", minimum=0)
     targets = list(spec.targets)
     for t in targets:

@@ -53,6 +53,20 @@ class Ctx:
     batched: bool  #: the output has a batch axis (attribute axes count it)
     dy: ir.Value | None = None
     dxs: list[ir.Value | None] = field(default_factory=list)
+    #: per input: an optimizer step to apply in place instead of accumulating a gradient
+    #: (single-trial kernels, a param only this node reads, each element reached once)
+    fused: list[Fused | None] = field(default_factory=list)
+
+    def wants(self, i: int) -> bool:
+        """True when input ``i`` takes a gradient (accumulated, or a fused optimizer step)."""
+        return (i < len(self.dxs) and self.dxs[i] is not None) or (i < len(self.fused) and self.fused[i] is not None)
+
+    def put(self, i: int) -> Callable[[ir.Value | int, ir.Value], None]:
+        """``put(idx, g)``: input ``i``'s gradient at flat ``idx`` is ``g`` (added, or stepped on)."""
+        f = self.fused[i] if i < len(self.fused) else None
+        if f is None:
+            return lambda idx, v: _add_into(self.e, self.dxs[i], idx, v)
+        return lambda idx, v: f.step(self.e, self.xs[i], idx, v)
 
     def axis(self, a: int, rank: int) -> int:
         """An attribute axis of a tensor of per-sample rank ``rank``, as a per-sample axis."""
@@ -61,6 +75,21 @@ class Ctx:
 
     def refuse(self, why: str) -> UnsupportedError:
         return UnsupportedError(f"node {self.node!r} ({self.op}): the LLVM backend {why}")
+
+
+@dataclass
+class Fused:
+    """An optimizer step applied where the gradient is computed: w[idx] = update(w[idx], g)."""
+
+    rule: Any  #: rules.SgdRule / AdamRule
+    state: list[ir.Value]
+    scalars: Any  #: rules.StepScalars
+    hyper: dict[str, float]
+
+    def step(self, e: Emitter, w: ir.Value, idx: ir.Value | int, g: ir.Value) -> None:
+        wp = e.at(w, idx)
+        e.b.store(self.rule.update(e, e.b.load(wp), g, tuple(e.at(p, idx) for p in self.state), self.scalars,
+                                   self.hyper), wp)
 
 
 def size(shape: Shape | None) -> int:
@@ -197,6 +226,34 @@ def _softplus(e: Emitter, x: ir.Value, attrs: dict[str, Any]) -> ir.Value:
     return b.select(b.fcmp_ordered(">", x, c(0.0)), pos, neg)
 
 
+def _clip(e: Emitter, x: ir.Value, lo: float, hi: float) -> ir.Value:
+    """np.clip: min(max(x, lo), hi), NaN kept."""
+    return e.math("minimum", e.maximum(x, e.const(lo)), e.const(hi))
+
+
+def _hard_sigmoid(e: Emitter, x: ir.Value, attrs: dict[str, Any]) -> ir.Value:
+    b = e.b
+    return _clip(e, b.fadd(b.fmul(e.const(float(attrs["alpha"])), x), e.const(float(attrs["beta"]))), 0.0, 1.0)
+
+
+def _d_hard_sigmoid(e: Emitter, x: ir.Value, y: ir.Value, attrs: dict[str, Any]) -> ir.Value:
+    b = e.b
+    z = b.fadd(b.fmul(e.const(float(attrs["alpha"])), x), e.const(float(attrs["beta"])))
+    inside = b.and_(b.fcmp_ordered(">", z, e.const(0.0)), b.fcmp_ordered("<", z, e.const(1.0)))
+    return b.select(inside, e.const(float(attrs["alpha"])), e.const(0.0))
+
+
+def _clip_rule(e: Emitter, x: ir.Value, attrs: dict[str, Any]) -> ir.Value:
+    return _clip(e, x, float(attrs["min"]), float(attrs["max"]))
+
+
+def _d_clip(e: Emitter, x: ir.Value, y: ir.Value, attrs: dict[str, Any]) -> ir.Value:
+    b = e.b
+    inside = b.and_(b.fcmp_ordered(">=", x, e.const(float(attrs["min"]))),
+                    b.fcmp_ordered("<=", x, e.const(float(attrs["max"]))))
+    return b.select(inside, e.const(1.0), e.const(0.0))
+
+
 # --- broadcasting binary ops ---------------------------------------------------------------------
 
 
@@ -215,39 +272,57 @@ class Binary:
 
     def backward(self, c: Ctx) -> None:
         e, b = c.e, c.e.b
-        da, db = c.dxs
+        wa, wb = c.wants(0), c.wants(1)
+        pa, pb = c.put(0), c.put(1)
         sa, sb = (bstrides(s, c.yshape) for s in c.xshapes)
         with nd_loop(e, c.yshape, strides(c.yshape), sa, sb) as (o, ia, ib):
             g = e.load(c.dy, o)
             if self.kind in ("Add", "Sub"):
-                if da is not None:
-                    _add_into(e, da, ia, g)
-                if db is not None:
-                    _add_into(e, db, ib, g if self.kind == "Add" else b.fneg(g))
+                if wa:
+                    pa(ia, g)
+                if wb:
+                    pb(ib, g if self.kind == "Add" else b.fneg(g))
             elif self.kind == "Mul":
-                if da is not None:
-                    _add_into(e, da, ia, b.fmul(g, e.load(c.xs[1], ib)))
-                if db is not None:
-                    _add_into(e, db, ib, b.fmul(g, e.load(c.xs[0], ia)))
+                av, bv = e.load(c.xs[0], ia), e.load(c.xs[1], ib)  # both read before either may step
+                if wa:
+                    pa(ia, b.fmul(g, bv))
+                if wb:
+                    pb(ib, b.fmul(g, av))
             else:  # Div: (g / b, -g * a / (b * b))
-                bv = e.load(c.xs[1], ib)
-                if da is not None:
-                    _add_into(e, da, ia, b.fdiv(g, bv))
-                if db is not None:
-                    _add_into(e, db, ib, b.fdiv(b.fmul(b.fneg(g), e.load(c.xs[0], ia)), b.fmul(bv, bv)))
+                av, bv = e.load(c.xs[0], ia), e.load(c.xs[1], ib)
+                if wa:
+                    pa(ia, b.fdiv(g, bv))
+                if wb:
+                    pb(ib, b.fdiv(b.fmul(b.fneg(g), av), b.fmul(bv, bv)))
+
+    def fusable(self, c: Ctx, i: int) -> bool:
+        """Each element of input ``i`` gets one gradient term per sample: no broadcast."""
+        return _strip(c.xshapes[i]) == _strip(c.yshape)
+
+
+def _strip(shape: Shape) -> Shape:
+    shape = tuple(shape)
+    while shape and shape[0] == 1:
+        shape = shape[1:]
+    return shape
 
 
 # --- matrix products -----------------------------------------------------------------------------
 
 
-def mm(e: Emitter, a: ir.Value, bm: ir.Value, cm: ir.Value, m: int, k: int, n: int, ta: bool, tb: bool,
-       alpha: float = 1.0, accumulate: bool = False) -> None:
+def mm(e: Emitter, a: ir.Value, bm: ir.Value, cm: ir.Value | None, m: int, k: int, n: int, ta: bool, tb: bool,
+       alpha: float = 1.0, accumulate: bool = False,
+       put: Callable[[ir.Value, ir.Value], None] | None = None) -> None:
     """C (m, n) [+]= alpha * op(A) @ op(B), A stored (m, k) or (k, m) when ``ta``, B (k, n) or (n, k) when ``tb``.
 
     The innermost loop runs over contiguous memory: over C's row (vectorised by LLVM)
-    when B is not transposed, else a vectorised dot product of two rows.
+    when B is not transposed, else a vectorised dot product of two rows. ``put(idx, v)``,
+    when given, receives each term instead of C (with k == 1 each element gets one).
     """
     b = e.b
+    if put is not None:
+        if k != 1 and not tb:
+            raise UnsupportedError("a fused update needs one term per element")
 
     def a_at(i: ir.Value, p: ir.Value) -> ir.Value:
         return e.load(a, _lin(e, p, m, i) if ta else _lin(e, i, k, p))
@@ -257,14 +332,18 @@ def mm(e: Emitter, a: ir.Value, bm: ir.Value, cm: ir.Value, m: int, k: int, n: i
             with e.loop(m * n, "z") as z:
                 e.store(e.const(0.0), cm, z)
         with e.loop(m, "i") as i:
-            crow = e.row(cm, i, n)
             with e.loop(k, "p") as p:
                 aip = a_at(i, p)
                 if alpha != 1.0:
                     aip = b.fmul(e.const(alpha), aip)
                 brow = e.row(bm, p, n)
-                with e.loop(n, "j") as j:
-                    e.store(b.fadd(e.load(crow, j), b.fmul(aip, e.load(brow, j))), crow, j)
+                if put is not None:
+                    with e.loop(n, "j") as j:
+                        put(_lin(e, i, n, j), b.fmul(aip, e.load(brow, j)))
+                else:
+                    crow = e.row(cm, i, n)
+                    with e.loop(n, "j") as j:
+                        e.store(b.fadd(e.load(crow, j), b.fmul(aip, e.load(brow, j))), crow, j)
         return
     with e.loop(m, "i") as i:
         with e.loop(n, "j") as j:
@@ -279,7 +358,10 @@ def mm(e: Emitter, a: ir.Value, bm: ir.Value, cm: ir.Value, m: int, k: int, n: i
             if alpha != 1.0:
                 s = b.fmul(e.const(alpha), s)
             idx = _lin(e, i, n, j)
-            e.store(b.fadd(e.load(cm, idx), s) if accumulate else s, cm, idx)
+            if put is not None:
+                put(idx, s)
+            else:
+                e.store(b.fadd(e.load(cm, idx), s) if accumulate else s, cm, idx)
 
 
 def _lin(e: Emitter, i: ir.Value | int, width: int, j: ir.Value | int) -> ir.Value:
@@ -316,14 +398,21 @@ class MatMulRule:
         lead, pa, pb, m, k, n = self._plan(c)
         e = c.e
         da, db = c.dxs
+        fused_b = len(c.fused) > 1 and c.fused[1] is not None
         with nd_loop(e, lead, _mat_strides(pa, lead, m * k), _mat_strides(pb, lead, k * n),
                      strides(lead) if lead else []) as (oa, ob, oc):
             oc = e.b.mul(oc, e.i64(m * n)) if lead else oc
             g = _offset(e, c.dy, oc)
-            if da is not None:  # dA += dC @ B^T
+            if da is not None:  # dA += dC @ B^T (B read before it may step)
                 mm(e, g, _offset(e, c.xs[1], ob), _offset(e, da, oa), m, n, k, False, True, accumulate=True)
-            if db is not None:  # dB += A^T @ dC
+            if fused_b:  # one sample, one product: each element of B gets one term
+                mm(e, c.xs[0], g, None, k, m, n, True, False, accumulate=True, put=c.put(1))
+            elif db is not None:  # dB += A^T @ dC
                 mm(e, _offset(e, c.xs[0], oa), g, _offset(e, db, ob), k, m, n, True, False, accumulate=True)
+
+    def fusable(self, c: Ctx, i: int) -> bool:
+        lead, *_ = self._plan(c)
+        return i == 1 and not lead and len(c.xshapes[0]) == 1 and len(c.xshapes[1]) == 2
 
 
 def _mat_strides(lead_of: Shape, lead: Shape, block: int) -> list[int]:
@@ -369,15 +458,22 @@ class GemmRule:
                 mm(e, g, bm, da, m, n, k, False, not tb, alpha, True)
             else:  # dA (k, m) += alpha * op(B) @ dY^T
                 mm(e, bm, g, da, k, n, m, tb, True, alpha, True)
-        if db is not None:
+        if c.wants(1):
+            put = c.put(1) if len(c.fused) > 1 and c.fused[1] is not None else None
             if not tb:  # dB (k, n) += alpha * op(A)^T @ dY
-                mm(e, a, g, db, k, m, n, not ta, False, alpha, True)
+                mm(e, a, g, db, k, m, n, not ta, False, alpha, True, put)
             else:  # dB (n, k) += alpha * dY^T @ op(A)
-                mm(e, g, a, db, n, m, k, True, ta, alpha, True)
-        if len(c.dxs) > 2 and c.dxs[2] is not None:
+                mm(e, g, a, db, n, m, k, True, ta, alpha, True, put)
+        if c.wants(2):
             sc = bstrides(c.xshapes[2], c.yshape)
+            pc = c.put(2)
             with nd_loop(e, c.yshape, strides(c.yshape), sc) as (o, ic):
-                _add_into(e, c.dxs[2], ic, b.fmul(e.const(beta), e.load(g, o)))
+                pc(ic, b.fmul(e.const(beta), e.load(g, o)))
+
+    def fusable(self, c: Ctx, i: int) -> bool:
+        if i == 2:
+            return _strip(c.xshapes[2]) == _strip(c.yshape)
+        return i == 1 and len(c.xshapes[0]) == 1
 
 
 # --- layout ops ----------------------------------------------------------------------------------
@@ -742,6 +838,9 @@ def _elementwise_rules() -> dict[str, Elementwise]:
         "Erf": Elementwise(forward_fn=_erf, derivative_expr=ops.GRAPH_OPS["Erf"].dexpr),
         "Gelu": Elementwise(forward_fn=_gelu, derivative_fn=_d_gelu),
         "Softplus": Elementwise(forward_fn=_softplus, derivative_expr=ops.GRAPH_OPS["Softplus"].dexpr),
+        # the op table writes these with min/max, which mdfx.expr does not have
+        "HardSigmoid": Elementwise(forward_fn=_hard_sigmoid, derivative_fn=_d_hard_sigmoid),
+        "Clip": Elementwise(forward_fn=_clip_rule, derivative_fn=_d_clip),
     }
     rules: dict[str, Elementwise] = {}
     for name, op in ops.GRAPH_OPS.items():

@@ -35,7 +35,7 @@ from llvmlite import ir
 
 from mdfx import ops
 from mdfx.converters.llvm.emit import F64, FLOAT_TYPES, I32, I64, Emitter
-from mdfx.converters.llvm.graph_rules import GRAPH_RULES, Ctx, is_host, size
+from mdfx.converters.llvm.graph_rules import GRAPH_RULES, Ctx, Fused, is_host, size
 from mdfx.converters.llvm.rules import LOSS_RULES, OPTIMIZER_RULES
 from mdfx.errors import UnsupportedError
 from mdfx.schema.graph import Graph, Node
@@ -138,31 +138,62 @@ class _Builder:
         self.functions[key] = fn
         return fn, True
 
-    def node_call(self, b: ir.IRBuilder, node: Node, kind: str, bufs: dict[str, ir.Value],
-                  grads: dict[str, ir.Value], nrows: ir.Value) -> None:
-        """Call the node's forward (``kind="fwd"``) or backward function on the minibatch."""
+    def shapes(self, node: Node) -> tuple:
         g = self.g
+        return tuple((t, g.per_sample(t), g.batched[t]) if t else None for t in node.inputs)
+
+    def fusable(self, node: Node, i: int) -> bool:
+        """Whether input ``i``'s optimizer step can run inside the node's backward (one sample)."""
+        rule = GRAPH_RULES[node.op]
+        if not hasattr(rule, "fusable"):
+            return False
+        g = self.g
+        shapes = self.shapes(node)
+        c = Ctx(None, node.name, node.op, dict(node.attrs), [], [s[1] if s else None for s in shapes], None,
+                g.per_sample(node.output), g.batched[node.output])
+        return bool(rule.fusable(c, i))
+
+    def node_call(self, b: ir.IRBuilder, node: Node, kind: str, bufs: dict[str, ir.Value],
+                  grads: dict[str, ir.Value], nrows: ir.Value, fused: dict[str, tuple] | None = None,
+                  step: tuple | None = None) -> None:
+        """Call the node's forward (``kind="fwd"``) or backward function on the minibatch.
+
+        ``fused[param] = (state pointers, learning rate)``: params whose optimizer step runs
+        inside this backward; ``step = (optimizer, weight_decay flag, wd, step number)``.
+        """
+        g = self.g
+        fused = fused or {}
         ins = [t for t in node.inputs if t]
         out = node.output
-        shapes = tuple((t, g.per_sample(t), g.batched[t]) if t else None for t in node.inputs)
+        shapes = self.shapes(node)
         shape_key = tuple((s[1], s[2]) if s else None for s in shapes)
         out_key = (g.per_sample(out), g.batched[out])
         attrs_key = repr(sorted((k, v.tolist() if isinstance(v, np.ndarray) else v) for k, v in node.attrs.items()))
-        dx_flags = tuple(bool(t) and t in grads for t in node.inputs) if kind == "bwd" else ()
+        fuse_flags = tuple(bool(t) and t in fused for t in node.inputs) if kind == "bwd" else ()
+        dx_flags = tuple(bool(t) and t in grads and t not in fused for t in node.inputs) if kind == "bwd" else ()
         dup = len(set(ins)) != len(ins)
-        key = (kind, node.op, attrs_key, shape_key, out_key, dx_flags, dup)
+        opt_key = step[:2] if any(fuse_flags) else None
+        key = (kind, node.op, attrs_key, shape_key, out_key, dx_flags, fuse_flags, opt_key, dup)
         n_dx = sum(dx_flags)
-        args = [self.fptr] * (len(ins) + 1 + (1 + n_dx if kind == "bwd" else 0)) + [I64]
-        noalias = [not (dup and kind == "bwd")] * (len(args) - 1)
+        n_state = len(OPTIMIZER_RULES[step[0]].state) if opt_key else 0
+        args = [self.fptr] * (len(ins) + 1 + (1 + n_dx if kind == "bwd" else 0))
+        args += [self.fptr] * (n_state * sum(fuse_flags))
+        noalias = [not (dup and kind == "bwd")] * len(args)
+        args += [F64] * sum(fuse_flags) + ([F64, I64] if opt_key else []) + [I64]
         fn, new = self._function(key, args, noalias)
         if new:
-            self._emit_node(fn, node, kind, shapes, dx_flags)
+            self._emit_node(fn, node, kind, shapes, dx_flags, fuse_flags, opt_key, n_state)
         call_args = [bufs[t] for t in ins] + [bufs[out]]
         if kind == "bwd":
             call_args += [grads[out]] + [grads[t] for t, f in zip(node.inputs, dx_flags, strict=True) if f]
+            fz = [t for t, f in zip(node.inputs, fuse_flags, strict=True) if f]
+            call_args += [p for t in fz for p in fused[t][0]] + [fused[t][1] for t in fz]
+            if opt_key:
+                call_args += [step[2], step[3]]
         b.call(fn, [*call_args, nrows])
 
-    def _emit_node(self, fn: ir.Function, node: Node, kind: str, shapes: tuple, dx_flags: tuple) -> None:
+    def _emit_node(self, fn: ir.Function, node: Node, kind: str, shapes: tuple, dx_flags: tuple,
+                   fuse_flags: tuple = (), opt_key: tuple | None = None, n_state: int = 0) -> None:
         g = self.g
         e = Emitter(self.module, fn, self.fty)
         b = e.b
@@ -172,6 +203,18 @@ class _Builder:
         y_base = args.pop(0)
         dy_base = args.pop(0) if kind == "bwd" else None
         dx_base = [args.pop(0) if f else None for f in dx_flags]
+        fused: list[Fused | None] = [None] * len(shapes)
+        if opt_key:
+            states = [[args.pop(0) for _ in range(n_state)] if f else None for f in fuse_flags]
+            lrs = [args.pop(0) if f else None for f in fuse_flags]
+            wd, step = args.pop(0), args.pop(0)
+            optimizer, with_wd = opt_key
+            rule = OPTIMIZER_RULES[optimizer]
+            hyper = dict(ops.optimizer_op(optimizer).hyper)
+            for i, f in enumerate(fuse_flags):
+                if f:
+                    scalars = rule.prepare(e, step, lrs[i], wd if with_wd else None, hyper)
+                    fused[i] = Fused(rule, states[i], scalars, hyper)
         out_shape, out_batched = g.per_sample(node.output), g.batched[node.output]
         rule = GRAPH_RULES[node.op]
 
@@ -190,6 +233,7 @@ class _Builder:
             else:
                 c.dy = row(dy_base, r, out_batched, out_shape)
                 c.dxs = [row(p, r, s[2], s[1]) if s else None for p, s in zip(dx_base, shapes, strict=True)]
+                c.fused = fused
                 rule.backward(c)
         b.ret_void()
 
@@ -330,6 +374,20 @@ def build_learn(graph: Graph, targets: list[str], dtype: str, loss: str, optimiz
     trained = learnable
 
     bld = _Builder(g, dtype)
+    # single-trial kernels step a param inside the backward of the one node that reads it,
+    # where each of its elements gets exactly one gradient term (a dense layer's weight and
+    # bias): no gradient buffer, no zeroing, one pass over the weights, as hand-written C
+    fused_at: dict[str, Node] = {}
+    if single:
+        readers: dict[str, list[tuple[Node, int]]] = {}
+        for n in g.nodes:
+            for i, t in enumerate(n.inputs):
+                if t:
+                    readers.setdefault(t, []).append((n, i))
+        for k in learnable:
+            uses = readers.get(k, [])
+            if len(uses) == 1 and uses[0][0] in backward_nodes and bld.fusable(*uses[0]):
+                fused_at[k] = uses[0][0]
     layout = _Layout()
     _value_layout(g, layout)
     grads_at = (layout.rows, layout.fixed)
@@ -337,7 +395,8 @@ def build_learn(graph: Graph, targets: list[str], dtype: str, loss: str, optimiz
         n = size(g.per_sample(t))
         layout.add(f"g:{t}", n if g.batched[t] else 0, 0 if g.batched[t] else n)
     for k in trained:
-        layout.add(f"g:{k}", 0, size(graph.params[k].shape))
+        if k not in fused_at:
+            layout.add(f"g:{k}", 0, size(graph.params[k].shape))
     grads_size = (layout.rows - grads_at[0], layout.fixed - grads_at[1])
 
     opt = OPTIMIZER_RULES[optimizer]
@@ -415,11 +474,18 @@ def build_learn(graph: Graph, targets: list[str], dtype: str, loss: str, optimiz
             value = value if divisor is None else b.fdiv(value, divisor)
             total = value if total is None else b.fadd(total, value)  # batch_loss: summed over targets
         e.store(total if total is not None else e.const(0.0), losses, kk)
-        for node in reversed(backward_nodes):
-            bld.node_call(b, node, "bwd", bufs, grads, nrows)
         step = b.add(b.add(kk, e.i64(1)), step0)
+
+        def lr_of(k: str) -> ir.Value:
+            return b.load(b.gep(lrs, [e.i64(lr_index[k])], inbounds=True))
+
+        for node in reversed(backward_nodes):
+            fused = {k: ([state[(k, s)] for s in opt.state], lr_of(k)) for k, n in fused_at.items() if n is node}
+            bld.node_call(b, node, "bwd", bufs, grads, nrows, fused, (optimizer, weight_decay, wd, step))
         for k in trained:
-            lr = b.load(b.gep(lrs, [e.i64(lr_index[k])], inbounds=True))
+            if k in fused_at:
+                continue
+            lr = lr_of(k)
             bld.update_call(b, optimizer, weight_decay, size(graph.params[k].shape), params[k], grads[k],
                             [state[(k, s)] for s in opt.state], lr, wd, step)
     b.ret(ir.Constant(I32, OK))
