@@ -83,22 +83,34 @@ def test_torch_forward_and_gradients_equal_the_reference(case):
         assert_close(gt.numpy(), ref[n], rtol=1e-10, atol=1e-12, what=f"{case}: gradient of {n}")
 
 
+@pytest.mark.parametrize("mode", [mdfx.ExecutionMode.PyTorch, mdfx.ExecutionMode.LLVMRun], ids=["PyTorch", "LLVMRun"])
 @pytest.mark.parametrize("case", IDS)
-def test_training_in_pytorch_mode_equals_python_mode(case):
-    pytest.importorskip("torch")
+def test_training_in_each_mode_equals_python_mode(case, mode):
+    pytest.importorskip("torch" if mode is mdfx.ExecutionMode.PyTorch else "llvmlite")
     results = {}
-    for mode in (mdfx.ExecutionMode.Python, mdfx.ExecutionMode.PyTorch):
+    for each in (mdfx.ExecutionMode.Python, mode):
         g, x = CASES[case]()
         comp = GraphComposition(g)
         out = reference.run(g, x)
         targets = {k: np.asarray(v) * 0.5 + 0.1 for k, v in out.items()}
         comp.learn(inputs=x, targets=targets, epochs=3, minibatch_size=2, learning_rate=0.05,
-                   execution_mode=mode)
-        results[mode] = ({k: v.copy() for k, v in g.learnable().items()}, list(comp.losses))
+                   execution_mode=each)
+        results[each] = ({k: v.copy() for k, v in g.learnable().items()}, list(comp.losses))
     (p_py, l_py), (p_pt, l_pt) = results.values()
-    assert_close(l_pt, l_py, rtol=1e-10, what=f"{case}: per-minibatch losses, PyTorch vs Python")
+    assert_close(l_pt, l_py, rtol=1e-10, what=f"{case}: per-minibatch losses, {mode.name} vs Python")
     for k in p_py:
-        assert_close(p_pt[k], p_py[k], rtol=1e-10, atol=1e-13, what=f"{case}: trained {k}, PyTorch vs Python")
+        assert_close(p_pt[k], p_py[k], rtol=1e-10, atol=1e-13, what=f"{case}: trained {k}, {mode.name} vs Python")
+
+
+@pytest.mark.parametrize("case", IDS)
+def test_llvm_run_equals_the_reference(case):
+    pytest.importorskip("llvmlite")
+    from mdfx.runners import llvm
+
+    g, x = CASES[case]()
+    got, want = llvm.run(g, x), reference.run(g, x)
+    for k in g.outputs:
+        assert_close(got[k], want[k], rtol=1e-12, atol=1e-14, what=f"{case}: LLVM run() of {k}")
 
 
 def test_ops_that_take_no_gradient_run_in_every_mode_and_train_through_probabilities():

@@ -27,6 +27,7 @@ from mdfx.converters.llvm.emit import F64, Emitter  # noqa: E402
 from mdfx.errors import DataError, UnsupportedError  # noqa: E402
 from mdfx.runners import llvm, reference  # noqa: E402
 from mdfx.runners.training import LearnResult, LearnSpec, train_reference  # noqa: E402
+from mdfx.schema.graph import Graph, Node, Param, as_graph  # noqa: E402
 from mdfx.schema.net import Net, NodeSpec, ProjectionSpec  # noqa: E402
 
 #: Agreement with the float64 reference. float64 differs from numpy only by summation
@@ -180,19 +181,18 @@ def test_converging_inputs_skip_connections_and_two_outputs(optimizer: str) -> N
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_wide_layers_vector_dot_products_and_heap_scratch(dtype: str) -> None:
+def test_wide_layers_vector_dot_products(dtype: str) -> None:
     """Rows of 21, 90 and 100 units take the vectorised dot product (whole blocks, a spare
-    vector, a scalar tail); minibatch 3 sums 100 x 90 gradients, in float64 more scratch than the
-    stack gets (malloc'd)."""
+    vector, a scalar tail); minibatch 3 sums 100 x 90 gradients in the workspace."""
     net = make_net([node("in", 5, "linear"), node("h1", 100, "tanh", node_bias=np.zeros(100)),
                     node("h2", 90, "logistic"), node("out", 21, "linear")],
                    [("in", "h1"), ("h1", "h2"), ("h2", "out")], seed=3)
     x, t = data(net, 7)
     spec = LearnSpec(x, t, epochs=3, minibatch_size=3, learning_rate=0.01, optimizer="adam")
     check_agrees(net, spec, dtype=dtype)
-    kernel = jit.learn_kernel(net, dtype, "MSE", "adam", 3, False)
+    kernel = jit.learn_kernel(as_graph(net), ["out"], dtype, "MSE", "adam", False, False)
     assert ("<4 x double>" if dtype == "float64" else "<8 x float>") in kernel.ir_text
-    assert ('@"malloc"' in kernel.ir_text) == (dtype == "float64")  # 91 kB of float64 sums; float32: 46 kB
+    assert '@"malloc"' not in kernel.ir_text  # scratch is the runner's workspace
 
 
 # --- the loop: early stopping, callbacks, dtypes -------------------------------------------------
@@ -282,8 +282,7 @@ def test_second_train_on_the_same_structure_does_not_compile() -> None:
     net = make_net([node("cache_in", 3, "linear"), node("cache_out", 2, "tanh")], [("cache_in", "cache_out")])
     x, t = data(net, 5)
     llvm.train(net.copy(), LearnSpec(x, t, epochs=2))
-    assert jit.last_compile_stats["cached"] is False
-    assert set(jit.last_compile_stats) >= {"ir_s", "opt_s", "codegen_s", "total_s"}
+    assert set(jit.last_compile_stats) >= {"ir_s", "opt_s", "codegen_s", "total_s", "cached"}
     count = jit.compile_count
     other = make_net([node("cache_in", 3, "linear"), node("cache_out", 2, "tanh")], [("cache_in", "cache_out")],
                      seed=99)  # other weights, other data, other lr: same code
@@ -291,23 +290,52 @@ def test_second_train_on_the_same_structure_does_not_compile() -> None:
     llvm.train(other, LearnSpec(x2, t2, epochs=3, learning_rate=0.3, weight_decay=0.0))
     assert jit.compile_count == count and jit.last_compile_stats["cached"] is True
     assert llvm.last_train_stats["compile_s"] == 0.0
-    llvm.train(other, LearnSpec(x2, t2, epochs=1, minibatch_size=2))  # the minibatch size is compiled in
+    llvm.train(other, LearnSpec(x2, t2, epochs=1, minibatch_size=2))  # minibatch 1 has its own kernel
     assert jit.compile_count == count + 1
-    renamed = other.copy()  # projection names are not part of the structure: the kernel is reused
-    renamed.projections[0].name = "renamed"
-    _, actual = check_agrees(renamed, LearnSpec(x2, t2, epochs=2, minibatch_size=2))
-    assert jit.compile_count == count + 1 and list(actual.params) == ["renamed"]
+    llvm.train(other, LearnSpec(x2, t2, epochs=1, minibatch_size=5))  # the size itself is an argument
+    assert jit.compile_count == count + 1
+    poisoned = other.copy()  # a NaN weight is a value, not structure: the key holds no values
+    poisoned.projections[0].matrix[0, 0] = np.nan
+    llvm.train(poisoned, LearnSpec(x2, t2, epochs=1, minibatch_size=2))
+    assert jit.compile_count == count + 1
+
+
+def test_the_kernel_cache_is_bounded_lru(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(jit, "CACHE_SIZE", 2)
+    jit.clear_cache()
+    graphs = [as_graph(make_net([node("a", k, "linear"), node("b", 2, "tanh")], [("a", "b")])) for k in (2, 3, 4)]
+    x = [{"a": np.ones((3, k))} for k in (2, 3, 4)]
+    for g, xi in zip(graphs[:2], x[:2], strict=True):
+        llvm.run(g, xi)
+    llvm.run(graphs[0], x[0])  # used again: now the most recent
+    count = jit.compile_count
+    llvm.run(graphs[2], x[2])  # evicts graphs[1], the least recently used
+    assert jit.cache_len() == 2 and jit.compile_count == count + 1
+    llvm.run(graphs[0], x[0])
+    assert jit.compile_count == count + 1
+    llvm.run(graphs[1], x[1])
+    assert jit.compile_count == count + 2 and jit.cache_len() == 2
+
+
+def test_cache_size_comes_from_the_environment() -> None:
+    code = "from mdfx.converters.llvm import jit; print(jit.CACHE_SIZE)"
+    env = {**__import__("os").environ, "MDFX_LLVM_CACHE": "5"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.strip() == "5", out.stdout + out.stderr
+    env["MDFX_LLVM_CACHE"] = "0"
+    bad = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert bad.returncode != 0 and "MDFX_LLVM_CACHE must be a whole number of kernels >= 1, got '0'" in bad.stderr
 
 
 # --- bad input never reaches the kernel --------------------------------------------------------
 
 
 @pytest.mark.parametrize(("change", "message"), [
-    (lambda x, t: x.update({"in": np.zeros((4, 3))}), r"input for node 'in' has shape \(4, 3\); expected"),
+    (lambda x, t: x.update({"in": np.zeros((4, 3))}), r"input for node 'in' has shape \(4, 3\); expected \(trials, 2\)"),
     (lambda x, t: x.update({"in": np.zeros(8)}), r"input for node 'in' has shape \(8,\)"),
     (lambda x, t: x.update({"in": [["a", "b"]] * 4}), r"input for node 'in' is not numeric"),
     (lambda x, t: t.update({"out": np.zeros((3, 1))}), r"target for node 'out' has 3 trials; the inputs have 4"),
-    (lambda x, t: t.pop("out"), r"no target for node 'out'; give an array of shape \(trials, 1\)"),
+    (lambda x, t: t.update({"hid": np.zeros((4, 10))}), r"target 'hid' is not an output of 'test' \(outputs: out\)"),
     (lambda x, t: x.pop("in"), r"no input for node 'in'"),
 ])
 def test_bad_data_raises_data_error(change, message: str) -> None:
@@ -329,10 +357,10 @@ def test_bad_options_and_shared_weights_are_refused() -> None:
     shared.node("hid").bias = shared.projection("in->hid").matrix[0]  # a view into another weight
     with pytest.raises(DataError, match="share memory"):
         llvm.train(shared, LearnSpec(x, t))
-    resized = net.copy()
-    resized.projection("hid->out").matrix = np.zeros((2, 1))  # replaced after Net.build checked it
-    for call in (lambda: llvm.train(resized, LearnSpec(x, t)), lambda: llvm.run(resized, x)):
-        with pytest.raises(DataError, match=r"weight 'hid->out' has shape \(2, 1\); the network needs \(10, 1\)"):
+    g = as_graph(net.copy())
+    g.params["hid->out"].value = np.zeros((2, 1))  # replaced after Graph.build checked it
+    for call in (lambda: llvm.train(g, LearnSpec(x, t)), lambda: llvm.run(g, x)):
+        with pytest.raises(DataError, match=r"param 'hid->out' has shape \(2, 1\); the graph needs \(10, 1\)"):
             call()
 
 
@@ -400,3 +428,282 @@ def test_logistic_derivative_ir_golden() -> None:
         '%".7" = fmul double %".4", %".6"',
         'ret double %".7"',
     ], "\n".join(body)
+
+
+# --- graph ops: every op of mdfx.ops.GRAPH_OPS against the reference, run and training ----------------
+
+
+def _p(rng: np.random.Generator, name: str, shape: tuple[int, ...], learnable: bool = True, low: float = -0.5,
+       high: float = 0.5) -> Param:
+    return Param(name, rng.uniform(low, high, shape), learnable)
+
+
+def around(op: str, attrs: dict | None = None, positive: bool = False) -> Graph:
+    """x (batch, 4) -> MatMul -> [a positive shift] -> ``op`` -> MatMul -> out (batch, 3)."""
+    rng = np.random.default_rng(len(op))
+    params = [_p(rng, "w1", (4, 5)), _p(rng, "w2", (5, 3)), Param("half", np.array([0.5]), False)]
+    nodes = [Node("l1", "MatMul", ["x", "w1"], "h")]
+    x = "h"
+    if positive:
+        nodes += [Node("sig", "Sigmoid", ["h"], "s"), Node("shift", "Add", ["s", "half"], "p")]
+        x = "p"
+    nodes += [Node("op", op, [x], "a", dict(attrs or {})), Node("l2", "MatMul", ["a", "w2"], "out")]
+    return Graph.build(f"around_{op}", {"x": (4,)}, params, nodes, ["out"])
+
+
+POSITIVE = {"Log", "Sqrt", "Reciprocal", "Pow"}
+ELEMENTWISE_CASES: list[tuple[str, dict]] = [
+    (name, {"Pow": {"exponent": 1.5}, "LeakyRelu": {"alpha": 0.2}, "Elu": {"alpha": 0.7},
+            "HardSigmoid": {"alpha": 0.3, "beta": 0.4}, "Clip": {"min": -0.3, "max": 0.4}}.get(name, {}))
+    for name, op in ops.GRAPH_OPS.items() if op.elementwise
+] + [("Gelu", {"approximate": "tanh"}), ("Pow", {"exponent": 3.0})]
+
+
+def check_graph(g: Graph, minibatch: int = 3, trials: int = 7, dtype: str = "float64", optimizer: str = "sgd",
+                weight_decay: float = 0.0, rates: dict | None = None, epochs: int = 3, lr: float = 0.05) -> None:
+    """run() and train() of ``g`` against the reference, every output, in ``dtype``."""
+    rng = np.random.default_rng(21)
+    x = {k: rng.uniform(-1, 1, (trials, *s)) for k, s in g.inputs.items()}
+    tol = TOL[dtype]
+    expected = reference.run(g, x)
+    actual = llvm.run(g, x, dtype=dtype)
+    assert list(actual) == list(expected)
+    for k, v in expected.items():
+        if v.dtype.kind == "f":
+            assert_close(actual[k], v, **tol, what=f"{g.name}: run() output {k}")
+        else:
+            assert actual[k].tolist() == v.tolist(), (k, actual[k], v)
+    t = {o: rng.uniform(-1, 1, (trials, *g.features(o))) for o in g.outputs if g.differentiable(o)}
+    spec = LearnSpec(x, t, epochs=epochs, minibatch_size=minibatch, randomize_minibatch=True, seed=5,
+                     learning_rate=lr, optimizer=optimizer, weight_decay=weight_decay,
+                     param_learning_rates=rates or {})
+    ref_g, llvm_g = g.copy(), g.copy()
+    want = train_reference(ref_g, spec)
+    spec.dtype = dtype
+    got = llvm.train(llvm_g, spec)
+    assert got.epochs_run == want.epochs_run
+    assert_close(got.losses, want.losses, **tol, what=f"{g.name}: losses")
+    assert set(got.params) == set(want.params)
+    for k, v in want.params.items():
+        assert_close(got.params[k], v, **tol, what=f"{g.name}: trained {k}")
+        assert_close(llvm_g.params[k].value, ref_g.params[k].value, **tol, what=f"{g.name}: {k} in place")
+    for k, v in want.last_outputs.items():
+        assert got.last_outputs[k].shape == v.shape
+        assert_close(got.last_outputs[k], v, **tol, what=f"{g.name}: last outputs {k}")
+
+
+@pytest.mark.parametrize(("op", "attrs"), ELEMENTWISE_CASES, ids=[f"{o}{a or ''}" for o, a in ELEMENTWISE_CASES])
+def test_every_elementwise_graph_op(op: str, attrs: dict) -> None:
+    check_graph(around(op, attrs, positive=op in POSITIVE))
+
+
+def graph_broadcast(rng: np.random.Generator) -> Graph:
+    params = [_p(rng, "p3", (3,)), _p(rng, "p21", (2, 1)), _p(rng, "p13", (1, 3)), Param("half", np.ones(1), False),
+              _p(rng, "w", (6, 2))]
+    nodes = [Node("a", "Add", ["x", "p3"], "a"), Node("m", "Mul", ["a", "p21"], "m"),
+             Node("s", "Sub", ["m", "p13"], "s"), Node("sg", "Sigmoid", ["x"], "sg"),
+             Node("d0", "Add", ["sg", "half"], "d0"), Node("d", "Div", ["s", "d0"], "d"),
+             Node("silu", "Mul", ["d", "sg"], "silu"), Node("sq", "Mul", ["silu", "silu"], "sq"),
+             Node("f", "Flatten", ["sq"], "f"), Node("out", "MatMul", ["f", "w"], "out")]
+    return Graph.build("broadcast", {"x": (2, 3)}, params, nodes, ["out"])
+
+
+def graph_matmul(rng: np.random.Generator) -> Graph:
+    params = [_p(rng, "w", (4, 3)), _p(rng, "p", (2, 2)), _p(rng, "v", (4,))]
+    nodes = [Node("h", "MatMul", ["x", "w"], "h"), Node("ph", "MatMul", ["p", "h"], "ph"),
+             Node("t", "Transpose", ["ph"], "t", {"perm": [0, 2, 1]}), Node("q", "MatMul", ["h", "t"], "q"),
+             Node("o1", "Reshape", ["q"], "out1", {"shape": [0, 4]}), Node("o2", "MatMul", ["x", "v"], "out2")]
+    return Graph.build("matmul", {"x": (2, 4)}, params, nodes, ["out1", "out2"])
+
+
+def graph_gemm(rng: np.random.Generator) -> Graph:
+    params = [_p(rng, "w", (3, 4)), _p(rng, "c", (3,)), _p(rng, "p1", (4, 3)), _p(rng, "p2", (2, 4)),
+              _p(rng, "c2", (1, 2)), _p(rng, "c3", (1,))]
+    nodes = [Node("h", "Gemm", ["x", "w", "c"], "h", {"transB": 1, "alpha": 0.7, "beta": 1.3}),
+             Node("t", "Tanh", ["h"], "t"),
+             Node("m", "Gemm", ["p1", "p2"], "m", {"transA": 1, "transB": 1, "alpha": 0.5}),
+             Node("o", "Gemm", ["t", "m", "c2"], "o", {"beta": 0.5}),
+             Node("o2", "Gemm", ["o", "m", "c3"], "out", {"transB": 1})]
+    return Graph.build("gemm", {"x": (4,)}, params, nodes, ["out"])
+
+
+def graph_layout(rng: np.random.Generator) -> Graph:
+    params = [_p(rng, "w1", (6, 4)), _p(rng, "w2", (7, 2)), _p(rng, "w3", (10, 2))]
+    nodes = [Node("a", "MatMul", ["x", "w1"], "a"), Node("b", "Tanh", ["x"], "b"),
+             Node("c", "Concat", ["a", "b"], "c", {"axis": 1}),
+             Node("s1", "Slice", ["c"], "s1", {"starts": [1], "ends": [9], "axes": [1], "steps": [2]}),
+             Node("s2", "Slice", ["c"], "s2", {"starts": [8], "ends": [0], "axes": [-1], "steps": [-3]}),
+             Node("cc", "Concat", ["s1", "s2"], "cc", {"axis": -1}), Node("o1", "MatMul", ["cc", "w2"], "out1"),
+             Node("r", "Reshape", ["a"], "r", {"shape": [0, 2, 2]}),
+             Node("r2", "Reshape", ["x"], "r2", {"shape": [-1, 2, 3]}),
+             Node("c3", "Concat", ["r", "r2"], "c3", {"axis": 2}),
+             Node("u", "Unsqueeze", ["c3"], "u", {"axes": [1]}), Node("sq", "Squeeze", ["u"], "sq", {"axes": [1]}),
+             Node("tr", "Transpose", ["sq"], "tr", {"perm": [0, 2, 1]}), Node("fl", "Flatten", ["tr"], "fl"),
+             Node("id", "Identity", ["fl"], "id"), Node("o2", "MatMul", ["id", "w3"], "out2")]
+    return Graph.build("layout", {"x": (6,)}, params, nodes, ["out1", "out2"])
+
+
+def graph_reduce(rng: np.random.Generator) -> Graph:
+    params = [_p(rng, "p", (3, 4)), _p(rng, "w", (17, 2))]
+    nodes = [Node("h", "Mul", ["x", "p"], "h"),
+             Node("rs", "ReduceSum", ["h"], "rs", {"axes": [2], "keepdims": 0}),
+             Node("rm", "ReduceMean", ["h"], "rm", {"axes": [1, 3], "keepdims": 1}),
+             Node("rx", "ReduceMax", ["h"], "rx", {"axes": [-1], "keepdims": 0}),
+             Node("f1", "Flatten", ["rs"], "f1"), Node("f2", "Flatten", ["rm"], "f2"), Node("f3", "Flatten", ["rx"], "f3"),
+             Node("c", "Concat", ["f1", "f2", "f3"], "c", {"axis": 1}), Node("o", "MatMul", ["c", "w"], "out")]
+    return Graph.build("reduce", {"x": (2, 3, 4)}, params, nodes, ["out"])
+
+
+def graph_softmax(rng: np.random.Generator) -> Graph:
+    params = [_p(rng, "p", (2, 3)), _p(rng, "w", (6, 2))]
+    nodes = [Node("h", "Add", ["x", "p"], "h"), Node("s", "Softmax", ["h"], "s", {"axis": 1}),
+             Node("l", "LogSoftmax", ["h"], "l", {"axis": -1}), Node("m", "Mul", ["s", "l"], "m"),
+             Node("f", "Flatten", ["m"], "f"), Node("o", "MatMul", ["f", "w"], "out1"),
+             Node("fh", "Flatten", ["h"], "fh"), Node("ps", "pnl.SoftMax", ["fh"], "out2", {"gain": 1.7})]
+    return Graph.build("softmax", {"x": (2, 3)}, params, nodes, ["out1", "out2"])
+
+
+def graph_norm(rng: np.random.Generator) -> Graph:
+    params = [_p(rng, "w", (4, 4)), _p(rng, "g1", (4,), low=0.5, high=1.5), _p(rng, "b1", (4,)),
+              _p(rng, "g2", (4,), low=0.5, high=1.5), _p(rng, "bs", (3,), low=0.5, high=1.5), _p(rng, "bb", (3,)),
+              _p(rng, "mean", (3,), learnable=False), _p(rng, "var", (3,), learnable=False, low=0.5, high=2.0),
+              _p(rng, "wo", (8, 2)), _p(rng, "wb", (6, 2)), _p(rng, "px", (3, 2))]
+    nodes = [Node("h", "MatMul", ["x", "w"], "h"),
+             Node("ln1", "LayerNormalization", ["h", "g1", "b1"], "ln1", {"epsilon": 1e-3}),
+             Node("ln2", "LayerNormalization", ["h", "g2"], "ln2", {"axis": 1}),
+             Node("ln3", "LayerNormalization", ["h"], "ln3"),
+             Node("s1", "Add", ["ln1", "ln2"], "s1"), Node("s2", "Add", ["s1", "ln3"], "s2"),
+             Node("f", "Flatten", ["s2"], "f"), Node("o1", "MatMul", ["f", "wo"], "out1"),
+             Node("hx", "Reshape", ["h"], "hx", {"shape": [0, 8]}),
+             Node("sl", "Slice", ["hx"], "sl", {"starts": [0], "ends": [6], "axes": [1], "steps": [1]}),
+             Node("r", "Reshape", ["sl"], "r", {"shape": [0, 3, 2]}), Node("m", "Mul", ["r", "px"], "m"),
+             Node("bn", "BatchNormalization", ["m", "bs", "bb", "mean", "var"], "bn"),
+             Node("fb", "Flatten", ["bn"], "fb"), Node("o2", "MatMul", ["fb", "wb"], "out2")]
+    return Graph.build("norm", {"x": (2, 4)}, params, nodes, ["out1", "out2"])
+
+
+STRUCTURES = {"broadcast": graph_broadcast, "matmul": graph_matmul, "gemm": graph_gemm, "layout": graph_layout,
+              "reduce": graph_reduce, "softmax": graph_softmax, "norm": graph_norm}
+
+
+@pytest.mark.parametrize("minibatch", [1, 3, 10])
+@pytest.mark.parametrize("name", sorted(STRUCTURES))
+def test_graph_structures_run_and_train_like_the_reference(name: str, minibatch: int) -> None:
+    """Minibatch 1 (steps fused into the backward), 3 (7 trials: a partial last one) and 10 (more than the data)."""
+    g = STRUCTURES[name](np.random.default_rng(3))
+    check_graph(g, minibatch=minibatch, lr=0.01 if name == "norm" else 0.05)  # norm diverges at 0.05
+
+
+@pytest.mark.parametrize("name", ["matmul", "norm", "gemm"])
+def test_graph_adam_weight_decay_per_param_rates(name: str) -> None:
+    g = STRUCTURES[name](np.random.default_rng(4))
+    first = next(k for k, p in g.params.items() if p.learnable)
+    check_graph(g, minibatch=2, optimizer="adam", weight_decay=0.01, rates={first: 0.2})
+    check_graph(g, minibatch=1, optimizer="adam", weight_decay=0.01, rates={first: 0.0})
+
+
+@pytest.mark.parametrize("name", ["matmul", "norm", "softmax"])
+def test_graph_float32(name: str) -> None:
+    check_graph(STRUCTURES[name](np.random.default_rng(5)), minibatch=2, dtype="float32")
+
+
+def test_ops_without_gradient_run_on_the_host() -> None:
+    rng = np.random.default_rng(6)
+    params = [_p(rng, "w", (3, 4)), _p(rng, "b", (3,))]
+    nodes = [Node("logits", "Gemm", ["x", "w", "b"], "logits", {"transB": 1}),
+             Node("probs", "Softmax", ["logits"], "probs"),
+             Node("label", "ArgMax", ["probs"], "label", {"axis": 1, "keepdims": 0})]
+    g = Graph.build("classifier", {"x": (4,)}, params, nodes, ["label", "probs"])
+    check_graph(g, minibatch=2)
+    assert llvm.run(g, {"x": rng.uniform(-1, 1, (5, 4))})["label"].dtype == np.int64
+    with pytest.raises(UnsupportedError, match="'label' of 'classifier' is computed by an op that takes no gradient"):
+        llvm.train(g, LearnSpec({"x": np.zeros((2, 4))}, {"label": np.zeros((2,))}))
+
+
+def test_a_deep_chain_trains_like_the_reference() -> None:
+    """100 layers of like shape share a few compiled functions (see bench/bench_llvm.py --deep for 1000)."""
+    rng = np.random.default_rng(7)
+    params, nodes, x = [], [], "x"
+    for i in range(100):
+        params += [_p(rng, f"w{i}", (3, 3), low=-0.9, high=0.9), _p(rng, f"b{i}", (3,))]
+        nodes += [Node(f"m{i}", "MatMul", [x, f"w{i}"], f"m{i}"), Node(f"a{i}", "Add", [f"m{i}", f"b{i}"], f"a{i}"),
+                  Node(f"t{i}", "Tanh", [f"a{i}"], f"t{i}")]
+        x = f"t{i}"
+    g = Graph.build("deep", {"x": (3,)}, params, nodes, [x])
+    check_graph(g, minibatch=2, epochs=2)
+    kernel = jit.learn_kernel(g, [x], "float64", "MSE", "sgd", False, False)
+    assert kernel.ir_text.count("define internal void") < 12  # shared per op and shape, not per layer
+
+
+def test_more_arrays_than_ctypes_arguments() -> None:
+    """1100 params: one pointer table, not one argument per array (ctypes stops at 1024)."""
+    rng = np.random.default_rng(8)
+    params = [_p(rng, f"b{i}", (2,), low=-0.01, high=0.01) for i in range(1100)]
+    nodes, x = [], "x"
+    for i in range(1100):
+        nodes.append(Node(f"a{i}", "Add", [x, f"b{i}"], f"a{i}"))
+        x = f"a{i}"
+    g = Graph.build("wide", {"x": (2,)}, params, nodes, [x])
+    check_graph(g, minibatch=1, epochs=1, trials=3)
+
+
+@pytest.mark.parametrize("minibatch", [2**63 - 1, 2**63 - 3, 2**62 + 5])
+def test_huge_minibatch_sizes_train_as_one_minibatch(minibatch: int) -> None:
+    net, x, t = xor_net()
+    spec = LearnSpec(x, t, epochs=3, minibatch_size=minibatch, learning_rate=0.5)
+    expected, actual = check_agrees(net, spec)
+    assert len(actual.losses) == 3
+
+
+def test_minibatch_size_past_int64_is_refused() -> None:
+    net, x, t = xor_net()
+    with pytest.raises(DataError, match=r"minibatch_size must be an integer >= 1 and <= 9223372036854775807, got 9223372036854775808"):
+        llvm.train(net, LearnSpec(x, t, minibatch_size=2**63))
+
+
+def test_the_kernel_checks_its_own_counts_and_indices() -> None:
+    """Called directly with bad counts, the kernel returns a status; it never divides by zero or reads out of range."""
+    from mdfx.converters.llvm.graphgen import BAD_ARGUMENT, BAD_INDEX, OK
+
+    net, x, t = xor_net()
+    g = as_graph(net)
+    for single in (True, False):
+        kernel = jit.learn_kernel(g, ["out"], "float64", "MSE", "sgd", single, False)
+        sig = kernel.signature
+        weights = [p.value.copy() for p in g.params.values()]
+        order = np.array([[0, 1, 2, 3]], dtype=np.int64)
+        losses, last = np.zeros(4), np.zeros((4, 1))
+        ws = np.zeros(4 * sig.ws_rows + sig.ws_fixed)
+        bufs = [*weights, x["in"].copy(), t["out"].copy(), order, losses, last, np.full(2, 0.1), ws]
+        table = (ctypes.c_void_p * len(bufs))(*[b.ctypes.data for b in bufs])
+
+        def call(ntrials=4, batch=1, k0=0, k1=4, epochs=1, step0=0, cap=4, ws_len=ws.size, kernel=kernel,
+                 table=table) -> int:
+            return kernel.cfunc(table, ntrials, batch, k0, k1, epochs, step0, cap, ws_len, 0.0)
+
+        assert call() == OK
+        assert call(batch=0) == BAD_ARGUMENT  # would divide by zero
+        assert call(ntrials=0) == BAD_ARGUMENT
+        assert call(k1=5) == BAD_ARGUMENT  # past the last minibatch of the only epoch
+        assert call(k0=3, k1=2) == BAD_ARGUMENT
+        assert call(cap=0) == BAD_ARGUMENT
+        assert call(cap=2**62) == BAD_ARGUMENT  # cap * rows would overflow the workspace check
+        assert call(ws_len=3) == BAD_ARGUMENT
+        assert call(step0=2**63 - 2) == BAD_ARGUMENT  # the step number would wrap
+        if not single:
+            assert call(batch=2**63 - 1, k1=1) == OK
+            assert call(batch=2**63 - 3, k1=1, epochs=1) == OK
+        order[0, 2] = 7
+        assert call() == BAD_INDEX
+        order[0, 2] = -1
+        assert call() == BAD_INDEX
+        order[0, 2] = 2
+
+
+def test_a_bad_status_becomes_an_mdfx_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    net, x, t = xor_net()
+    spec = LearnSpec(x, t, epochs=1)
+    spec.orders()[0, 1] = 9  # past the validation in Python, as a corrupted buffer would be
+    monkeypatch.setattr(llvm, "_orders", lambda orders, epochs, ntrials: orders)
+    with pytest.raises(DataError, match=r"refused a trial index outside \[0, trials\)"):
+        llvm.train(net, spec)

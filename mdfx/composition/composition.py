@@ -706,14 +706,16 @@ def _run_net(net: Net | None, graph: Graph, arrays: dict[str, np.ndarray], mode:
             env = torch_runner.run_all(graph, arrays, list(tensors.values()), device=device)
         values = {node: env[tensor] for node, tensor in tensors.items()}
         return {n: values[n] for n in outputs}, values
-    if net is None:
-        raise UnsupportedError(f"run() of {graph.name!r} in {mode.name} mode: not available yet for graphs "
-                               "brought from other tools; use ExecutionMode.Python or PyTorch")
     if mode is ExecutionMode.LLVMRun:
         from mdfx.runners import llvm
 
-        outputs = llvm.run(net, arrays)
-    elif mode is ExecutionMode.ONNX:
+        by_tensor = llvm.run(graph, arrays)
+        outputs = {n: by_tensor[tensors[n]] for n in (net.outputs if net is not None else graph.outputs)}
+        return outputs, dict(outputs)
+    if net is None:
+        raise UnsupportedError(f"run() of {graph.name!r} in {mode.name} mode: not available yet for graphs "
+                               "brought from other tools; use ExecutionMode.Python or PyTorch")
+    if mode is ExecutionMode.ONNX:
         from mdfx.converters.onnx_export import to_onnx
         from mdfx.runners import ort
 

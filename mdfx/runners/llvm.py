@@ -1,83 +1,121 @@
-"""ExecutionMode.LLVMRun: train and run a Net with kernels compiled by :mod:`mdfx.converters.llvm`.
+"""ExecutionMode.LLVMRun: train and run an op graph with kernels compiled by :mod:`mdfx.converters.llvm`.
 
 :func:`train` has exactly the semantics of :func:`mdfx.runners.training.train_reference`
-(same trial orders, minibatches, losses, optimizer steps, early stopping and
-callbacks); only the arithmetic runs in machine code. How often Python
-regains control is the only thing that varies:
+(same trial orders, minibatches, losses, optimizer steps, per-param learning
+rates, early stopping and callbacks); only the arithmetic runs in machine code.
+How often Python regains control is the only thing that varies:
 
 * no callbacks and no ``patience``: one kernel call runs the whole learn();
 * ``patience`` or ``on_epoch`` set: one call per epoch, then :class:`EarlyStopper` decides;
 * any per-minibatch callback set: one call per minibatch, the callbacks around it.
 
 Every buffer the kernel touches is a contiguous numpy array that is checked
-here (shape, dtype, contiguity, no overlap) before its address is handed over:
-bad data raises :class:`~mdfx.errors.DataError` and never reaches compiled code.
-Weights are the net's own arrays when they already have the kernel's layout
-(float64, C-contiguous), so training writes into them directly; otherwise
-(float32, or an odd layout) the kernel trains a copy that is written back.
-So a callback that edits a weight in place is seen by the next minibatch (as
-in the reference) in float64; one that replaces a net's array is not.
+here (shape, dtype, contiguity, no overlap) before its address goes into the
+kernel's pointer table: bad data raises :class:`~mdfx.errors.DataError` and
+never reaches compiled code, and the kernel checks its counts again (a bad one
+comes back as a status, turned into a DataError here). Params are the graph's
+own arrays when they already have the kernel's layout (float64, C-contiguous),
+so training writes into them directly; otherwise (float32, or an odd layout)
+the kernel trains a copy that is written back. So a callback that edits a
+weight in place is seen by the next minibatch (as in the reference) in float64.
+
+Ops that take no gradient (ArgMax, the ai.onnx.ml tails, CastLabel) run after the
+kernel with the numpy rule of :mod:`mdfx.runners.reference` on the float tensors
+the kernel computed.
 """
 
 from __future__ import annotations
 
+import ctypes
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from mdfx import ops
 from mdfx.errors import DataError, UnsupportedError
-from mdfx.runners.training import EarlyStopper, LearnResult, LearnSpec, learnable_params
+from mdfx.runners.training import EarlyStopper, LearnResult, LearnSpec, learning_rate_of
 from mdfx.schema import validate
-from mdfx.schema.net import Net
+from mdfx.schema.graph import Graph, as_graph
 
 DTYPES: dict[str, type] = {"float64": np.float64, "float32": np.float32}
+
+#: Trial rows the infer kernel forwards at a time (its workspace holds this many rows).
+INFER_ROWS = 256
 
 #: Timing of the last :func:`train` / :func:`run` (seconds): ``compile_s`` (0 on a cache hit),
 #: ``kernel_s`` (time inside compiled code), ``total_s`` (the whole call), and ``kernel_calls``.
 last_train_stats: dict[str, float] = {}
 
+_INT64_MAX = 2**63 - 1
 
-def train(net: Net, spec: LearnSpec) -> LearnResult:
-    """Run ``spec``'s learn() on ``net`` with compiled code; trains ``net`` in place.
 
-    Returns the trained parameters (copies), the loss of every minibatch, the
-    number of epochs run and the OUTPUT values of the last epoch, exactly as
-    :func:`~mdfx.runners.training.train_reference` does, in ``spec.dtype``.
+def _status_error(status: int, what: str) -> DataError:
+    from mdfx.converters.llvm.graphgen import BAD_ARGUMENT, BAD_INDEX
+
+    if status == BAD_INDEX:
+        return DataError(f"the LLVM {what} kernel refused a trial index outside [0, trials) in the trial order")
+    if status == BAD_ARGUMENT:
+        return DataError(f"the LLVM {what} kernel refused its counts (minibatch size, epochs, trials or "
+                         "workspace size out of range)")
+    return DataError(f"the LLVM {what} kernel returned status {status}")
+
+
+def train(model: Graph | Any, spec: LearnSpec) -> LearnResult:
+    """Run ``spec``'s learn() on ``model`` (a Graph, or a Net) with compiled code; trains it in place.
+
+    ``spec.inputs`` are keyed by graph input, ``spec.targets`` by trained output tensor
+    (for a Net: by node name). Returns the trained parameters (copies), the loss of
+    every minibatch, the number of epochs run and the trained outputs of the last epoch,
+    exactly as :func:`~mdfx.runners.training.train_reference` does, in ``spec.dtype``.
     """
     from mdfx.converters.llvm import jit  # llvmlite is imported only when this backend runs
-    from mdfx.converters.llvm.codegen import signature
 
     # The shared check first: minibatch sizes near 2**63 once wrapped the kernel's
     # int64 arithmetic (SIGFPE / out-of-range reads); NaN rates and bad arrays never reach it.
-    validate.learn_spec(net, spec)
+    validate.learn_spec(model, spec)
     start = time.perf_counter()
+    graph = as_graph(model)
+    tensors = graph.meta.get("node_tensors", {}) if graph is not model else {}
+    if any(tensors.get(k, k) != k for k in spec.targets):  # a Net whose OUTPUT node has another tensor
+        back = {tensors.get(k, k): k for k in spec.targets}
+        result = train(graph, replace(spec, targets={tensors.get(k, k): v for k, v in spec.targets.items()},
+                                      _orders=spec.orders()))
+        result.last_outputs = {back[k]: v for k, v in result.last_outputs.items()}
+        result.epoch_outputs = [{back[k]: v for k, v in e.items()} for e in result.epoch_outputs]
+        return result
     if spec.on_values is not None:
         raise UnsupportedError("per-minibatch node values (logging) exist only in ExecutionMode.Python; "
-                               "the LLVM kernel keeps them in registers")
+                               "the LLVM kernel keeps them in its workspace")
     dtype = _dtype(spec.dtype)
     loss = ops.loss_op(spec.loss).name
     optimizer = ops.optimizer_op(spec.optimizer).name
     batch = _whole(spec.minibatch_size, "minibatch_size", minimum=1)
+    if batch > _INT64_MAX:
+        raise DataError(f"minibatch_size must be an integer in [1, 2**63 - 1], got {batch}")
     epochs = _whole(spec.epochs, "epochs", minimum=0)
-    inputs, ntrials = _node_arrays(net, spec.inputs, net.inputs, "input", dtype, None)
-    targets, _ = _node_arrays(net, spec.targets, net.outputs, "target", dtype, ntrials)
+    targets = list(spec.targets)
+    for t in targets:
+        if t not in graph.outputs:
+            raise DataError(f"target {t!r} is not an output of {graph.name!r} (outputs: {', '.join(graph.outputs)})")
+    inputs, ntrials = _arrays(graph, spec.inputs, list(graph.inputs), "input", dtype, None)
+    target_arrays, _ = _arrays(graph, spec.targets, targets, "target", dtype, ntrials)
     if ntrials == 0:
-        raise DataError("learn() got 0 trials; give inputs of shape (trials, size) with at least one trial")
-    orders = _orders(spec.orders(), epochs, ntrials)
+        raise DataError("learn() got 0 trials; give inputs of shape (trials, features) with at least one trial")
+    learnable = [k for k, p in graph.params.items() if p.learnable]
     if epochs == 0:
-        return LearnResult({k: v.copy() for k, v in learnable_params(net).items()}, [], 0, {})
+        return LearnResult({k: graph.params[k].value.copy() for k in learnable}, [], 0, {})
+    orders = _orders(spec.orders(), epochs, ntrials)
 
     compile_start = time.perf_counter()
-    kernel = jit.learn_kernel(net, spec.dtype, loss, optimizer, batch, bool(spec.weight_decay))
+    kernel = jit.learn_kernel(graph, targets, spec.dtype, loss, optimizer, batch == 1, bool(spec.weight_decay))
     compile_s = time.perf_counter() - compile_start
-    # The cached kernel may have been built for another net of this structure (other names):
-    # arguments are matched by position, which the structure key fixes, never by name.
-    sig = signature(net, optimizer)
-    weights = _Weights(net, dtype, read_only=False)
-    _check_no_overlap(weights, [*inputs, *targets])
+    cached = bool(jit.last_compile_stats.get("cached"))
+    sig = kernel.signature
+    weights = _Weights(graph, dtype, read_only=False)
+    _check_no_overlap(weights, [*inputs, *target_arrays])
     per_epoch = -(-ntrials // batch)
     carried = spec.optimizer_state
     state = [np.zeros_like(weights.arrays[name]) for name, _ in sig.state]
@@ -87,10 +125,13 @@ def train(net: Net, spec: LearnSpec) -> LearnResult:
                 array[...] = carried.slots[name][slot]
     step0 = carried.step if carried is not None else 0
     losses = np.zeros(epochs * per_epoch, dtype=dtype)
-    last = [np.zeros((ntrials, net.node(name).size), dtype=dtype) for name in sig.outputs]
-    buffers = [*weights.arrays.values(), *state, *inputs, *targets, orders, losses, *last]
-    pointers = [_address(a) for a in buffers]
-    lr, wd = _uniform_rate(net, spec), float(spec.weight_decay)
+    last = [np.zeros((ntrials, graph.size(t)), dtype=dtype) for t in targets]
+    rates = np.array([learning_rate_of(spec, k) for k in sig.learnable], dtype=np.float64)
+    cap = min(batch, ntrials)
+    workspace = np.zeros(cap * sig.ws_rows + sig.ws_fixed, dtype=dtype)
+    buffers = [*weights.arrays.values(), *state, *inputs, *target_arrays, orders, losses, *last, rates, workspace]
+    table = _table(buffers)
+    wd = float(spec.weight_decay)
     calls = 0
     steps_done = 0
     kernel_s = 0.0
@@ -98,12 +139,12 @@ def train(net: Net, spec: LearnSpec) -> LearnResult:
     def run_minibatches(k0: int, k1: int) -> None:
         nonlocal calls, kernel_s, steps_done
         t = time.perf_counter()
-        status = kernel.cfunc(*pointers, ntrials, k0, k1, lr, wd, step0)
+        status = kernel.cfunc(table, ntrials, batch, k0, k1, epochs, step0, cap, workspace.size, wd)
         kernel_s += time.perf_counter() - t
         calls += 1
-        steps_done = k1
         if status != 0:
-            raise MemoryError("the LLVM learn kernel could not allocate its scratch arrays")
+            raise _status_error(status, "learn")
+        steps_done = k1
 
     callbacks = spec.call_before_minibatch or spec.call_after_minibatch or spec.on_minibatch
     stopper = EarlyStopper(spec.patience, spec.min_delta)
@@ -129,7 +170,8 @@ def train(net: Net, spec: LearnSpec) -> LearnResult:
                     run_minibatches(first, first + per_epoch)
                 epochs_run = epoch + 1
                 if spec.keep_epoch_outputs:
-                    every.append({name: out.astype(np.float64) for name, out in zip(sig.outputs, last, strict=True)})
+                    every.append({t: out.astype(np.float64).reshape(np.shape(spec.targets[t]))
+                                  for t, out in zip(targets, last, strict=True)})
                 epoch_loss = float(np.mean(losses[first:first + per_epoch], dtype=np.float64))
                 if spec.on_epoch:
                     spec.on_epoch(epoch, epoch_loss)
@@ -142,41 +184,68 @@ def train(net: Net, spec: LearnSpec) -> LearnResult:
             for (name, slot), array in zip(sig.state, state, strict=True):
                 carried.slots.setdefault(name, {})[slot] = array.astype(np.float64)
     last_train_stats.clear()
-    last_train_stats.update(compile_s=compile_s if not jit.last_compile_stats.get("cached") else 0.0,
-                            kernel_s=kernel_s, total_s=time.perf_counter() - start, kernel_calls=calls)
+    last_train_stats.update(compile_s=0.0 if cached else compile_s, kernel_s=kernel_s,
+                            total_s=time.perf_counter() - start, kernel_calls=calls)
     return LearnResult(
-        {k: v.copy() for k, v in learnable_params(net).items()},
+        {k: graph.params[k].value.copy() for k in learnable},
         losses[:epochs_run * per_epoch].astype(np.float64).tolist(),
         epochs_run,
-        {name: out.astype(np.float64) for name, out in zip(sig.outputs, last, strict=True)},
+        {t: out.astype(np.float64).reshape(np.shape(spec.targets[t])) for t, out in zip(targets, last, strict=True)},
         every,
     )
 
 
-def run(net: Net, inputs: Mapping[str, Any], dtype: str = "float64") -> dict[str, np.ndarray]:
-    """Outputs of the OUTPUT nodes for every trial, by name, each (trials, size) float64.
+def run(model: Graph | Any, inputs: Mapping[str, Any], dtype: str = "float64") -> dict[str, np.ndarray]:
+    """The graph's outputs for every trial, by name (a Net's: by OUTPUT node name).
 
-    ``inputs[name]`` has shape (trials, size) for every INPUT node; one kernel call runs them all.
+    ``inputs[name]`` has shape (trials, *features) (or (trials, size)) for every graph
+    input; one kernel call runs them all. Float outputs come back float64 with shape
+    (trials, *features); outputs of ops that take no gradient as their numpy rule gives them.
     """
     from mdfx.converters.llvm import jit
+    from mdfx.converters.llvm.graph_rules import is_host
+    from mdfx.runners.reference import RULES
 
-    validate.run_inputs(net, inputs, allow_empty=True)
+    validate.run_inputs(model, inputs, allow_empty=True)
     start = time.perf_counter()
+    graph = as_graph(model)
     np_dtype = _dtype(dtype)
-    arrays, ntrials = _node_arrays(net, inputs, net.inputs, "input", np_dtype, None)
-    outputs = [np.zeros((ntrials, net.node(name).size), dtype=np_dtype) for name in net.outputs]
-    if ntrials:
-        kernel = jit.infer_kernel(net, dtype)
-        weights = _Weights(net, np_dtype, read_only=True)
-        buffers = [*weights.arrays.values(), *arrays, *outputs]
+    arrays, ntrials = _arrays(graph, inputs, list(graph.inputs), "input", np_dtype, None)
+    host: list = []
+    host_tensors: set[str] = set()
+    for node in graph.nodes:
+        if is_host(node.op) or any(t in host_tensors for t in node.inputs):
+            host.append(node)
+            host_tensors.add(node.output)
+    computed = {n.output for n in graph.nodes} - host_tensors
+    wanted = [t for t in graph.outputs if t in computed]
+    wanted += [t for n in host for t in n.inputs if t in computed and t not in wanted]
+    wanted = list(dict.fromkeys(wanted))
+    outs = [np.zeros((ntrials, graph.size(t)), dtype=np_dtype) for t in wanted]
+    last_train_stats.clear()
+    if ntrials and wanted:
+        kernel = jit.infer_kernel(graph, wanted, dtype)
+        weights = _Weights(graph, np_dtype, read_only=True)
+        cap = min(ntrials, INFER_ROWS)
+        workspace = np.zeros(cap * kernel.signature.ws_rows + kernel.signature.ws_fixed, dtype=np_dtype)
+        table = _table([*weights.arrays.values(), *arrays, *outs, workspace])
         t = time.perf_counter()
-        status = kernel.cfunc(*[_address(a) for a in buffers], ntrials)
-        last_train_stats.clear()
+        status = kernel.cfunc(table, ntrials, cap, workspace.size)
         last_train_stats.update(kernel_s=time.perf_counter() - t, kernel_calls=1)
         if status != 0:
-            raise MemoryError("the LLVM infer kernel could not allocate its scratch arrays")
+            raise _status_error(status, "infer")
+    env: dict[str, Any] = {k: p.value for k, p in graph.params.items()}
+    env.update({k: a.astype(np.float64).reshape((ntrials, *graph.inputs[k])) for k, a in zip(graph.inputs, arrays,
+                                                                                           strict=True)})
+    env.update({t: o.astype(np.float64, copy=False).reshape((ntrials, *graph.features(t)))
+                for t, o in zip(wanted, outs, strict=True)})
+    for node in host:  # the tail that takes no gradient, in numpy (reference rules)
+        env[node.output] = RULES[node.op][0]([env[t] if t else None for t in node.inputs], **node.attrs)
     last_train_stats.update(total_s=time.perf_counter() - start)
-    return {name: out.astype(np.float64, copy=False) for name, out in zip(net.outputs, outputs, strict=True)}
+    if graph is not model:
+        tensors = graph.meta["node_tensors"]
+        return {n: env[tensors[n]] for n in model.outputs}
+    return {t: env[t] for t in graph.outputs}
 
 
 # --- validation: nothing reaches the kernel unchecked ---------------------------------------
@@ -194,26 +263,31 @@ def _whole(value: object, what: str, minimum: int) -> int:
     return int(value)
 
 
-def _node_arrays(net: Net, given: Mapping[str, Any], nodes: list[str], role: str, dtype: type,
-                 ntrials: int | None) -> tuple[list[np.ndarray], int]:
-    """One C-contiguous (trials, size) array of ``dtype`` per node, in ``nodes`` order, all with one trial count."""
+def _arrays(graph: Graph, given: Mapping[str, Any], names: list[str], role: str, dtype: type,
+            ntrials: int | None) -> tuple[list[np.ndarray], int]:
+    """One C-contiguous (trials, size) array of ``dtype`` per tensor, in ``names`` order, all with one trial count.
+
+    Each may be given as (trials, *features) or flattened to (trials, size).
+    """
     arrays = []
-    for name in nodes:
-        size = net.node(name).size
+    for name in names:
+        feats = graph.features(name)
+        n = graph.size(name)
         if name not in given:
-            raise DataError(f"no {role} for node {name!r}; give an array of shape (trials, {size}) "
+            raise DataError(f"no {role} for {name!r}; give an array of shape (trials, {', '.join(map(str, feats))}) "
                             f"(the {role}s given are for: {', '.join(map(repr, given)) or 'nothing'})")
         try:
             array = np.require(np.asarray(given[name]), dtype=dtype, requirements=["C_CONTIGUOUS", "ALIGNED"])
         except (TypeError, ValueError) as exc:
-            raise DataError(f"{role} for node {name!r} is not numeric: {exc}") from None
-        if array.ndim != 2 or array.shape[1] != size:
-            raise DataError(f"{role} for node {name!r} has shape {array.shape}; expected (trials, {size})")
+            raise DataError(f"{role} for {name!r} is not numeric: {exc}") from None
+        if array.ndim < 1 or (array.shape[1:] != tuple(feats) and array.shape[1:] != (n,)):
+            raise DataError(f"{role} for {name!r} has shape {array.shape}; expected "
+                            f"(trials, {', '.join(map(str, feats))})")
         if ntrials is None:
             ntrials = array.shape[0]
         elif array.shape[0] != ntrials:
-            raise DataError(f"{role} for node {name!r} has {array.shape[0]} trials; the inputs have {ntrials}")
-        arrays.append(array)
+            raise DataError(f"{role} for {name!r} has {array.shape[0]} trials; the inputs have {ntrials}")
+        arrays.append(np.ascontiguousarray(array.reshape(array.shape[0], n)))
     return arrays, ntrials or 0
 
 
@@ -228,54 +302,44 @@ def _orders(orders: np.ndarray, epochs: int, ntrials: int) -> np.ndarray:
 
 
 class _Weights:
-    """The arrays the kernel reads (and trains) for every weight of the net, in the kernel's order.
+    """The arrays the kernel reads (and trains): every param of the graph, in the graph's order.
 
-    Projections, then node biases: the order of :func:`mdfx.converters.llvm.codegen.signature`.
-    The net's own array is used when it already is C-contiguous, aligned and of the
+    The graph's own array is used when it already is C-contiguous, aligned and of the
     kernel's dtype (and writeable, for training); otherwise a copy, written back after.
     """
 
-    def __init__(self, net: Net, dtype: type, read_only: bool) -> None:
-        size = {n.name: n.size for n in net.nodes}
-        entries = [(p.name, p.matrix, (size[p.sender], size[p.receiver])) for p in net.projections]
-        entries += [(f"{n.name}.bias", n.bias, (n.size,)) for n in net.nodes if n.bias is not None]
+    def __init__(self, graph: Graph, dtype: type, read_only: bool) -> None:
         self.arrays: dict[str, np.ndarray] = {}
         self.copied: dict[str, np.ndarray] = {}
-        for name, original, shape in entries:
+        for name, p in graph.params.items():
+            original = p.value
+            shape = graph.shapes[name]
             if not isinstance(original, np.ndarray) or original.shape != shape:
-                raise DataError(f"weight {name!r} has shape {np.shape(original)}; the network needs {shape} "
-                                "(was the array replaced after the net was built?)")
+                raise DataError(f"param {name!r} has shape {np.shape(original)}; the graph needs {shape} "
+                                "(was the array replaced after the graph was built?)")
             if original.dtype.kind != "f":
-                raise DataError(f"weight {name!r} has dtype {original.dtype}; it must be a float array")
+                raise DataError(f"param {name!r} has dtype {original.dtype}; it must be a float array")
             flags = original.flags
             if (original.dtype == dtype and flags.c_contiguous and flags.aligned
                     and (read_only or flags.writeable)):
                 self.arrays[name] = original
             else:
                 self.arrays[name] = np.ascontiguousarray(original, dtype=dtype)
-                self.copied[name] = original
+                if not read_only and p.learnable:
+                    self.copied[name] = original
 
     def write_back(self) -> None:
         for name, original in self.copied.items():
             original[...] = self.arrays[name]
 
 
+def _table(buffers: list[np.ndarray]) -> ctypes.Array:
+    """The kernel's one pointer argument: the buffers' addresses, in the signature's order."""
+    return (ctypes.c_void_p * len(buffers))(*[_address(a) for a in buffers])
+
+
 def _address(array: np.ndarray) -> int:
     return array.__array_interface__["data"][0]
-
-
-def _uniform_rate(net: Net, spec: LearnSpec) -> float:
-    """The one learning rate the kernel takes (a scalar argument, so a change never recompiles).
-
-    Per-parameter rates that differ are refused: the kernel has no per-parameter rate yet.
-    """
-    rates = {name: spec.rate(name) for name in learnable_params(net)}
-    if len(set(rates.values())) > 1:
-        raise UnsupportedError(
-            "ExecutionMode.LLVMRun trains every parameter at one learning rate, but these differ: "
-            + ", ".join(f"{n!r}: {r:g}" for n, r in rates.items())
-            + "; use ExecutionMode.PyTorch or Python for per-projection learning rates")
-    return next(iter(rates.values()), float(spec.learning_rate))
 
 
 def _check_no_overlap(weights: _Weights, others: list[np.ndarray]) -> None:
@@ -283,20 +347,18 @@ def _check_no_overlap(weights: _Weights, others: list[np.ndarray]) -> None:
 
     Every buffer is C-contiguous here, so it spans [address, address + nbytes).
     """
-    spans = [(name, _address(w), _address(w) + w.nbytes) for name, w in weights.arrays.items()]
+    spans = [(name, _address(w), _address(w) + w.nbytes) for name, w in weights.arrays.items() if w.nbytes]
     other_spans = [(None, _address(o), _address(o) + o.nbytes) for o in others]
     for i, (name, start, end) in enumerate(spans):
         for other, o_start, o_end in spans[i + 1:] + other_spans:
             if start < o_end and o_start < end:
                 if other is None:
-                    raise DataError(f"weight {name!r} shares memory with an input or target array; pass a copy")
-                raise DataError(f"weights {name!r} and {other!r} share memory; the LLVM backend trains "
-                                "each weight array on its own: give each its own array (e.g. net.copy())")
+                    raise DataError(f"param {name!r} shares memory with an input or target array; pass a copy")
+                raise DataError(f"params {name!r} and {other!r} share memory; the LLVM backend trains "
+                                "each weight array on its own: give each its own array (e.g. graph.copy())")
 
 
-def validation_runner(net: Net, dtype: str) -> Callable[[Mapping[str, Any]], dict[str, np.ndarray]]:
+def validation_runner(model: Graph | Any, dtype: str) -> Callable[[Mapping[str, Any]], dict[str, np.ndarray]]:
     """The ``llvm`` rows of ``mdfx validate``: compiled inference over all trials."""
-    from mdfx.converters.llvm import jit
-
-    jit.infer_kernel(net, dtype)  # compile now, so the table's time per trial is the run alone
-    return lambda inputs: run(net, inputs, dtype=dtype)
+    graph = as_graph(model)
+    return lambda inputs: run(graph if graph is model else model, inputs, dtype=dtype)

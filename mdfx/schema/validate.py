@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from mdfx import limits
-from mdfx.errors import DataError, SchemaError
+from mdfx.errors import DataError, SchemaError, UnsupportedError
 
 #: numpy kinds accepted as numbers: bool, signed and unsigned integers, floats.
 _REAL_KINDS = "biuf"
@@ -143,11 +143,15 @@ def finite(value: Any, what: str, minimum: float | None = 0.0) -> float:
 
 def learn_options(*, trials: int, epochs: Any, minibatch_size: Any, learning_rate: Any,
                   weight_decay: Any = 0.0, patience: Any = None, min_delta: Any = 0.0,
-                  min_epochs: int = 1) -> None:
-    """Refuse learn() options that cannot train or would overflow (see the module docstring)."""
+                  min_epochs: int = 1, max_minibatch: int | None = None) -> None:
+    """Refuse learn() options that cannot train or would overflow (see the module docstring).
+
+    ``max_minibatch`` defaults to ``trials`` (learn() refuses a larger minibatch, as
+    PsyNeuLink does); the runners accept any size up to 2**63 - 1 (one minibatch of everything).
+    """
     trials = whole(trials, "the number of trials", 1)
     epochs = whole(epochs, "epochs", min_epochs)
-    whole(minibatch_size, "minibatch_size", 1, trials)
+    whole(minibatch_size, "minibatch_size", 1, trials if max_minibatch is None else max_minibatch)
     limits.check_order_table(epochs, trials)
     finite(learning_rate, "learning_rate")
     finite(weight_decay, "weight_decay")
@@ -200,11 +204,16 @@ def learn_spec(net: Any, spec: Any, min_epochs: int = 0) -> None:
         if unknown or not spec.targets:
             raise DataError(f"targets given for {', '.join(map(repr, spec.targets)) or 'nothing'}; give targets "
                             f"for one or more outputs of {net.name!r}: {', '.join(map(repr, outputs))}")
+        for k in spec.targets:
+            if not net.differentiable(k):
+                raise UnsupportedError(f"target {k!r}: output {k!r} of {net.name!r} is computed by an op that takes "
+                                       "no gradient (ArgMax, ZipMap, a label lookup); train a differentiable output")
         outputs = [k for k in outputs if k in spec.targets]
     node_arrays(_rows(spec.targets, net), outputs, sizes(net), "target", trials=trials)
     learn_options(trials=trials, epochs=spec.epochs, minibatch_size=spec.minibatch_size,
                   learning_rate=spec.learning_rate, weight_decay=spec.weight_decay,
-                  patience=spec.patience, min_delta=spec.min_delta, min_epochs=min_epochs)
+                  patience=spec.patience, min_delta=spec.min_delta, min_epochs=min_epochs,
+                  max_minibatch=2**63 - 1)
 
 
 # --- what a model file declares ---------------------------------------------------------

@@ -1,14 +1,15 @@
-"""The LLVM backend: a Net compiled, with llvmlite, into kernels that run a whole learn().
+"""The LLVM backend: a Graph compiled, with llvmlite, into kernels that run a whole learn().
 
-``codegen`` builds the IR (forward, loss, backward, optimizer, the loops over
-epochs, minibatches and trials) from this backend's rules in ``rules`` (one per
-transfer op, loss and optimizer, the elementwise ones lowered from the op
-table's expressions by ``emit``); ``jit`` compiles it with MCJIT and caches
-the result. ``mdfx.runners.llvm`` validates data and calls the kernels.
+``graphgen`` builds the IR (the loops over epochs and minibatches, forward, loss,
+backward, optimizer) from this backend's rule per graph op in ``graph_rules``
+(:data:`GRAPH_RULES`; the elementwise ones lowered from the op table's expressions
+by ``emit``) and per loss and optimizer in ``rules``; ``jit`` compiles it with MCJIT
+and caches the result. ``mdfx.runners.llvm`` validates data and calls the kernels.
 
 Importing this package imports llvmlite; ``import mdfx`` does not import it.
 """
 
+from mdfx.converters.llvm.graph_rules import GRAPH_RULES
 from mdfx.converters.llvm.rules import LOSS_RULES, OPTIMIZER_RULES, TRANSFER_RULES
 
-__all__ = ["LOSS_RULES", "OPTIMIZER_RULES", "TRANSFER_RULES"]
+__all__ = ["GRAPH_RULES", "LOSS_RULES", "OPTIMIZER_RULES", "TRANSFER_RULES"]

@@ -32,7 +32,7 @@ FLOAT_TYPES: dict[str, ir.Type] = {"float64": ir.DoubleType(), "float32": ir.Flo
 #: LLVM, so it is a libm call (see :data:`_LIBM`).
 _INTRINSICS = {"exp": "exp", "log": "log", "sqrt": "sqrt", "abs": "fabs", "sin": "sin", "cos": "cos",
                "maximum": "maximum", "minimum": "minimum", "pow": "pow"}
-_LIBM = {"tanh": ("tanh", "tanhf")}
+_LIBM = {"tanh": ("tanh", "tanhf"), "erf": ("erf", "erff"), "log1p": ("log1p", "log1pf")}
 _ARITY = {"maximum": 2, "minimum": 2, "pow": 2, "where": 3}
 _CMP = {ast.Gt: ">", ast.GtE: ">=", ast.Lt: "<", ast.LtE: "<="}
 

@@ -1,4 +1,4 @@
-"""LLVM IR -> machine code with MCJIT, and the in-memory cache of compiled kernels.
+"""LLVM IR -> machine code with MCJIT, and the in-memory, LRU-bounded cache of compiled kernels.
 
 Compilation has three timed stages, recorded in :data:`last_compile_stats`:
 ``ir_s`` (build the llvmlite IR and parse/verify it), ``opt_s`` (the new pass
@@ -6,42 +6,63 @@ manager's pipeline, see :data:`TUNING`) and ``codegen_s`` (MCJIT: machine code, 
 No fast-math flags are set anywhere: they would reorder float operations and
 break agreement with the numpy reference.
 
-Kernels are cached by the network's structure key plus every option that
-changes the generated code; the engine (which owns the machine code) lives as
-long as its cache entry.
+Kernels are cached by the graph's :meth:`~mdfx.schema.graph.Graph.structure_key`
+(never the param values: a NaN weight cannot defeat the key) plus every option that
+changes the generated code. The cache keeps the :data:`CACHE_SIZE` most recently used
+kernels (``MDFX_LLVM_CACHE``, default 32; about 1 MB of machine code and engine each);
+the engine that owns a kernel's machine code lives as long as its entry, and a runner
+holding a kernel keeps it alive past its eviction.
 """
 
 from __future__ import annotations
 
 import ctypes
+import os
 import threading
 import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import llvmlite.binding as llvm
+from llvmlite import ir
 
-from mdfx.converters.llvm import codegen
-from mdfx.converters.llvm.codegen import Signature
-from mdfx.schema.net import Net
+from mdfx.converters.llvm import graphgen
+from mdfx.converters.llvm.graphgen import Signature
+from mdfx.errors import DataError
+from mdfx.schema.graph import Graph
 
 #: Stages of the last compilation (seconds) and whether it was a cache hit.
 last_compile_stats: dict[str, Any] = {}
 #: Number of kernels compiled by this process (tests check that a cache hit compiles nothing).
 compile_count = 0
 
-_CACHE: dict[tuple, Kernel] = {}
+
+def _cache_size() -> int:
+    text = os.environ.get("MDFX_LLVM_CACHE", "32")
+    try:
+        value = int(text)
+    except ValueError:
+        raise DataError(f"MDFX_LLVM_CACHE must be a whole number of kernels >= 1, got {text!r}") from None
+    if value < 1:
+        raise DataError(f"MDFX_LLVM_CACHE must be a whole number of kernels >= 1, got {text!r}")
+    return value
+
+
+#: Most kernels kept (least recently used dropped first); ``MDFX_LLVM_CACHE`` sets it at import.
+CACHE_SIZE = _cache_size()
+
+_CACHE: OrderedDict[tuple, Kernel] = OrderedDict()
 _LOCK = threading.Lock()
 _INITIALISED = False
 
 
 @dataclass
 class Kernel:
-    """A compiled kernel: the C-callable function, its argument layout, and what keeps it alive."""
+    """A compiled kernel: the C-callable function, its table layout, and what keeps it alive."""
 
-    cfunc: Any  #: ctypes function
-    #: argument layout, named after the net it was built for; any net of the same
-    #: structure key binds its arrays by position (codegen.signature(net) gives its names)
+    cfunc: Any  #: ctypes function: (pointer table, scalars...) -> int32 status
     signature: Signature
     stats: dict[str, float]
     engine: llvm.ExecutionEngine = field(repr=False)
@@ -49,17 +70,22 @@ class Kernel:
     ir_text: str = field(repr=False, default="")
 
 
-def learn_kernel(net: Net, dtype: str, loss: str, optimizer: str, minibatch: int, weight_decay: bool) -> Kernel:
-    """The compiled ``learn`` kernel (see :mod:`.codegen`), from the cache when built before."""
-    key = ("learn", net.structure_key(), dtype, loss, optimizer, minibatch, weight_decay)
-    return _cached(key, lambda: codegen.build_learn(net, dtype, loss, optimizer, minibatch, weight_decay),
-                   "learn", [ctypes.c_int64] * 3 + [ctypes.c_double] * 2 + [ctypes.c_int64])
+def learn_kernel(graph: Graph, targets: list[str], dtype: str, loss: str, optimizer: str, single: bool,
+                 weight_decay: bool) -> Kernel:
+    """The compiled ``learn`` kernel (see :mod:`.graphgen`), from the cache when built before."""
+    key = ("learn", graph.structure_key(), tuple(targets), dtype, loss, optimizer, single, weight_decay)
+    return _cached(key, lambda: graphgen.build_learn(graph, targets, dtype, loss, optimizer, single, weight_decay),
+                   "learn", [ctypes.c_int64] * 8 + [ctypes.c_double])
 
 
-def infer_kernel(net: Net, dtype: str) -> Kernel:
+def infer_kernel(graph: Graph, outputs: list[str], dtype: str) -> Kernel:
     """The compiled ``infer`` kernel, from the cache when built before."""
-    key = ("infer", net.structure_key(), dtype)
-    return _cached(key, lambda: codegen.build_infer(net, dtype), "infer", [ctypes.c_int64])
+    key = ("infer", graph.structure_key(), tuple(outputs), dtype)
+    return _cached(key, lambda: graphgen.build_infer(graph, outputs, dtype), "infer", [ctypes.c_int64] * 3)
+
+
+def cache_len() -> int:
+    return len(_CACHE)
 
 
 def clear_cache() -> None:
@@ -68,21 +94,23 @@ def clear_cache() -> None:
         _CACHE.clear()
 
 
-def _cached(key: tuple, build, name: str, scalar_types: list) -> Kernel:
+def _cached(key: tuple, build: Callable[[], tuple[ir.Module, Signature]], name: str, scalar_types: list) -> Kernel:
     global compile_count
     with _LOCK:
         kernel = _CACHE.get(key)
         if kernel is None:
             kernel = _compile(build, name, scalar_types)
             _CACHE[key] = kernel
+            while len(_CACHE) > CACHE_SIZE:
+                _CACHE.popitem(last=False)
             compile_count += 1
             last_compile_stats.clear()
             last_compile_stats.update(kernel.stats, cached=False)
         else:
+            _CACHE.move_to_end(key)
             last_compile_stats.clear()
             last_compile_stats.update(kernel.stats, cached=True)
         return kernel
-
 
 def _target_machine() -> llvm.TargetMachine:
     """A fresh host TargetMachine. MCJIT takes ownership of the one it gets, so never share one."""
@@ -118,14 +146,13 @@ def _tuning() -> llvm.PipelineTuningOptions:
     return pto
 
 
-def _compile(build, name: str, scalar_types: list) -> Kernel:
+def _compile(build: Callable[[], tuple[ir.Module, Signature]], name: str, scalar_types: list) -> Kernel:
     t0 = time.perf_counter()
     module, sig = build()
     text = str(module)
     engine, tm, times = compile_ir(text)
     address = engine.get_function_address(name)
-    n_ptrs = len(module.get_global(name).args) - len(scalar_types)
-    cfunc = ctypes.CFUNCTYPE(ctypes.c_int32, *([ctypes.c_void_p] * n_ptrs), *scalar_types)(address)
+    cfunc = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, *scalar_types)(address)
     total = time.perf_counter() - t0
     stats = {"ir_s": total - times["opt_s"] - times["codegen_s"], **times, "total_s": total}
     return Kernel(cfunc, sig, stats, engine, tm, text)
