@@ -62,6 +62,11 @@ def _split(net: Any, inputs: dict, targets: dict) -> tuple[dict, dict]:
 def cmd_info(args: argparse.Namespace) -> int:
     from mdfx.io import load_net
 
+    if _is_onnx(args.model):
+        from mdfx.converters.onnx_import import load_onnx
+
+        print(load_onnx(args.model))  # the op graph prints itself
+        return 0
     net = load_net(args.model)
     print(f"model {net.name!r} ({'AutodiffComposition' if net.autodiff else 'Composition'})")
     print("nodes:")
@@ -80,9 +85,17 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _is_onnx(path: str) -> bool:
+    return Path(path).suffix.lower() == ".onnx"
+
+
 def _comp(model: str, weights: str | None = None) -> Any:
     from mdfx.composition.build import composition_from_net
 
+    if _is_onnx(model) and not weights:
+        from mdfx.io import load
+
+        return load(model)  # a GraphComposition over the file's op graph
     return composition_from_net(load_with_weights(model, weights))
 
 
@@ -90,7 +103,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from mdfx.composition.enums import ExecutionMode
 
     comp = _comp(args.model, args.weights)
-    net = comp._net()
+    net = comp._io()
     inputs, _ = read_data(args.inputs)
     inputs, _ = _split(net, inputs, {})
     comp.run(inputs=inputs, execution_mode=ExecutionMode[MODES[args.mode]])
@@ -132,7 +145,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             comp.loss_spec = Loss[args.loss.upper()]
         except KeyError:
             raise MdfxError(f"unknown loss {args.loss!r}; choose from {', '.join(m.name for m in Loss)}") from None
-    net = comp._net()
+    net = comp._io()
     inputs, targets = _split(net, *read_data(args.data))
     comp.learn(inputs=inputs, targets=targets, epochs=args.epochs, learning_rate=args.lr,
                minibatch_size=args.minibatch_size, randomize_minibatch=args.randomize, seed=args.seed,
@@ -175,7 +188,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     if not (args.onnx or args.state_dict or args.mdf):
         raise MdfxError("nothing to export: give --onnx FILE, --state-dict FILE and/or --mdf FILE")
-    net = load_net(args.model)
+    net = _comp(args.model) if _is_onnx(args.model) else load_net(args.model)
     if args.onnx:
         print(f"wrote {save(net, args.onnx, dtype=args.dtype, opset=args.opset)}")
     if args.state_dict:
@@ -211,15 +224,15 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from mdfx.io import load_net
     from mdfx.runners import compare
 
-    net = load_net(args.model)
+    graph, original = compare.model_graph(args.model)
     inputs = None
     if args.inputs:
-        inputs, _ = _split(net, *read_data(args.inputs))
+        inputs, _ = _split(graph, *read_data(args.inputs))
     dtypes = [args.dtype] if args.dtype else ["float64", "float32"]
-    rows = compare.validate(net, inputs=inputs, trials=args.trials, dtype=dtypes, seed=args.seed)
+    rows = compare.validate(graph, inputs=inputs, trials=args.trials, dtype=dtypes, seed=args.seed,
+                            original=original)
     print(compare.format_table(rows))
     if args.json:
         from mdfx.io import atomic_write
@@ -267,7 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model")
     p.add_argument("--onnx")
     p.add_argument("--opset", type=int, default=17)
-    p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    p.add_argument("--dtype", choices=["float32", "float64"], default=None,
+                   help="default: an ONNX file's own dtype; float32 for other models")
     p.add_argument("--state-dict")
     p.add_argument("--mdf")
     p.set_defaults(func=cmd_export)

@@ -448,7 +448,12 @@ def _pow(e: _Export, node: Node, xs: list[str], out: str) -> None:
 
 @_export_rule("Reshape")
 def _reshape(e: _Export, node: Node, xs: list[str], out: str) -> None:
-    e.emit("Reshape", [*xs, e.ints(f"{out}_shape", node.attrs["shape"])], out, node.name,
+    shape = list(node.attrs["shape"])
+    if shape and shape[0] == 0 and not node.attrs["allowzero"] and all(d > 0 for d in shape[1:]):
+        # the batch as -1 (what is left): the same here, and right also where a runtime shapes a
+        # tensor differently (onnxruntime's ArrayFeatureExtractor returns (1, n) for a lookup)
+        shape[0] = -1
+    e.emit("Reshape", [*xs, e.ints(f"{out}_shape", shape)], out, node.name,
            allowzero=node.attrs["allowzero"] or None)
 
 
