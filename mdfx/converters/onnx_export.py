@@ -281,13 +281,17 @@ class _Export:
         self.tensor: dict[str, str] = {t: self.names.fresh(t, keep=not composition) for t in g.inputs}
         self.outputs: dict[str, str] = {}
         extra = set(g.meta.get("extra_outputs", ()))
+        # a composition's outputs are named after their mechanisms (not the tensors "<node>:value")
+        owner = {v: k for k, v in (g.meta.get("node_tensors") or {}).items()} if composition else {}
         for t in g.outputs:
             if t in extra:
                 continue
-            if t in self.tensor or t in self.outputs:  # an input (or output twice) needs its own name
-                self.outputs[t] = self.names.fresh(f"{t}_output")
+            base = owner.get(t, t)
+            if t in self.tensor or t in self.outputs or base in self.names.used:
+                # an input that is an output too (or an output given twice) needs a name of its own
+                self.outputs[t] = self.names.fresh(f"{base}_output")
             else:
-                self.outputs[t] = self.tensor[t] = self.names.fresh(t, keep=not composition)
+                self.outputs[t] = self.tensor[t] = self.names.fresh(base, keep=not composition)
         for k in g.params:
             self.tensor[k] = self.names.fresh(k, keep=True)
 

@@ -89,7 +89,7 @@ def _max_folded() -> int:
 #: Names that torch's and other exporters generate for constants and buffers (never learnable).
 _GENERATED = re.compile(
     r"^(onnx::|/|_?val_\d|_?v_?\d+$|scalar_tensor|_tensor_constant|lifted_tensor|c_lifted|_?const(ant)?(_|\d|$)"
-    r"|Constant|initializer|_param_constant)"
+    r"|Constant|initializer|_param_constant|clone(_\d+)?$|_to_copy)"
     r"|(running_mean|running_var|num_batches_tracked)$|_output_\d+$",
     re.IGNORECASE,
 )
@@ -358,6 +358,14 @@ class _Importer:
         if constant and (op == "Shape" or not any(t in self.learnable for t in ins)):
             self.consts[out] = self.fold(op, ins, attrs, name)
             return
+        if op in ("Min", "Max") and len(ins) == 2 and sum(t in self.consts for t in ins) == 1:
+            # min(x, c) / max(x, c) with a constant scalar: torch.clamp as the dynamo exporter writes it
+            x, c = (ins[0], ins[1]) if ins[1] in self.consts else (ins[1], ins[0])
+            if np.size(self.consts[c]) == 1:
+                bound = self.scalar(c, name, "bound")
+                self.emit(name, "Clip", [x], out, {"min": -np.inf, "max": bound} if op == "Min"
+                          else {"min": bound, "max": np.inf})
+                return
         if op in _CONSTANT_ONLY:
             if op == "Shape":
                 self.consts[out] = self.shape_of(ins[0], attrs)
@@ -530,6 +538,9 @@ class _Importer:
                                        "statistics; mdfx imports the inference form (export the module in eval())")
             stats = [self.frozen(t) for t in ins[3:5]]
             self.emit(name, op, [*ins[:3], *stats], out, {k: attrs[k] for k in ("epsilon", "momentum") if k in attrs})
+        elif op == "Transpose":
+            rank = len(self._shape(ins[0]))
+            self.emit(name, op, ins, out, {"perm": list(attrs.get("perm", range(rank - 1, -1, -1)))})
         elif op in _DIRECT:
             keep = ops.graph_op(op).attrs
             if op == "LayerNormalization":

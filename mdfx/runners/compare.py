@@ -235,8 +235,9 @@ def _nanmax(a: np.ndarray) -> float:
 # --- the whole validation -----------------------------------------------------------
 
 
-def random_inputs(graph: Graph, trials: int, seed: int) -> dict[str, np.ndarray]:
+def random_inputs(graph: Graph | object, trials: int, seed: int) -> dict[str, np.ndarray]:
     """Seeded uniform inputs in [-1, 1], shape (trials, *features), for each graph input in order."""
+    graph = as_graph(graph)
     rng = np.random.default_rng(seed)
     return {name: rng.uniform(-1.0, 1.0, size=(trials, *feats)) for name, feats in graph.inputs.items()}
 
