@@ -17,6 +17,7 @@ TABLES: list[tuple[str, str, str, str | None]] = [
     ("graph", "mdfx.runners.reference", "RULES", None),
     ("transfer", "mdfx.schema.writer", "TRANSFER_RULES", None),
     ("transfer", "mdfx.converters.onnx_export", "TRANSFER_RULES", "onnx"),
+    ("graph", "mdfx.converters.onnx_export", "EXPORT_RULES", "onnx"),
     ("transfer", "mdfx.converters.torch", "TRANSFER_RULES", "torch"),
     ("transfer", "mdfx.converters.llvm.rules", "TRANSFER_RULES", "llvmlite"),
     ("loss", "mdfx.converters.torch", "LOSS_RULES", "torch"),

@@ -166,7 +166,8 @@ def _softmax(p: dict[str, float], dtype: str) -> list[Step | None]:
 
 # --- names ------------------------------------------------------------------------
 
-_PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:/\-]*$|^[/][A-Za-z0-9_.:/\-]*$")
+#: Names written as they are: anything printable without spaces (torch's "0.weight", "onnx::Mul_12").
+_PLAIN = re.compile(r"^[!-~]+$")
 
 
 def onnx_name(name: str) -> str:
@@ -410,11 +411,17 @@ def _export_rule(*names: str) -> Callable[[ExportRule], ExportRule]:
 #: Ops written as the ONNX op of the same name with the same attributes.
 _SAME = ("Add", "Sub", "Mul", "Div", "Neg", "MatMul", "Gemm", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Exp",
          "Log", "Sqrt", "Abs", "Reciprocal", "Erf", "Softplus", "Elu", "Selu", "HardSigmoid", "Identity",
-         "Softmax", "LogSoftmax", "Concat", "Flatten", "Transpose", "ArgMax", "BatchNormalization")
+         "Softmax", "LogSoftmax", "Concat", "Flatten", "Transpose", "BatchNormalization")
 
 
 @_export_rule(*_SAME)
 def _same(e: _Export, node: Node, xs: list[str], out: str) -> None:
+    e.emit(node.op, xs, out, node.name, **node.attrs)
+
+
+@_export_rule("ArgMax")
+def _argmax(e: _Export, node: Node, xs: list[str], out: str) -> None:
+    e.types[node.output] = TensorProto.INT64
     e.emit(node.op, xs, out, node.name, **node.attrs)
 
 

@@ -35,6 +35,7 @@ class _Port:
     name: str  #: the Net node name, or the ONNX name when the model has no record
     dtype: type[np.floating] | None  #: None: an output that is not a float tensor
     width: int | str | None  #: the last dimension: an int, a symbolic name, or unknown
+    features: tuple[int | str | None, ...] = ()  #: every dimension after the batch
 
 
 class OrtModel:
@@ -71,12 +72,16 @@ class OrtModel:
                 raise DataError(f"missing input {p.name!r} for the ONNX model; "
                                 f"it needs {', '.join(q.name for q in self.inputs)}")
             array = np.asarray(inputs[key])
-            if array.ndim != 2:
+            feats = p.features
+            if array.ndim == 2 and len(feats) > 1 and all(isinstance(d, int) for d in feats) \
+                    and array.shape[1] == int(np.prod(feats)):
+                array = array.reshape((array.shape[0], *feats))  # (trials, size) of a (batch, d1, d2...) input
+            if array.ndim != 1 + len(feats) or array.ndim < 2:
                 raise DataError(f"input {p.name!r} has shape {array.shape}; expected (trials, "
-                                f"{p.width}) (reshape a single trial with .reshape(1, -1))")
-            if isinstance(p.width, int) and array.shape[1] != p.width:
+                                f"{', '.join(map(str, feats))}) (reshape a single trial with .reshape(1, -1))")
+            if any(isinstance(d, int) and d != a for d, a in zip(feats, array.shape[1:], strict=True)):
                 raise DataError(f"input {p.name!r} has width {array.shape[1]} (shape {array.shape}); "
-                                f"the ONNX model expects (trials, {p.width})")
+                                f"the ONNX model expects (trials, {', '.join(map(str, feats))})")
             feed[p.onnx_name] = np.ascontiguousarray(array, dtype=p.dtype)
         return feed
 
@@ -120,7 +125,7 @@ def _port(arg: Any, names: Mapping[str, str], output: bool = False) -> _Port:
         raise SchemaError(f"ONNX input {arg.name!r} has type {arg.type}; "
                           f"mdfx feeds models with {', '.join(_NUMPY_TYPES)} inputs only")
     width = arg.shape[-1] if arg.shape else None
-    return _Port(arg.name, names.get(arg.name, arg.name), dtype, width)
+    return _Port(arg.name, names.get(arg.name, arg.name), dtype, width, tuple(arg.shape[1:]) if arg.shape else ())
 
 
 def _output(value: Any) -> Any:
