@@ -14,14 +14,20 @@ original model (DESIGN rule 2):
   tensor read as an operand of a computing op (a weight, bias or scale) and its
   name is not one an exporter generates. torch's exporters name parameters by
   module path (``l1.weight``, ``bn.bias``) and give constants generated names
-  (``onnx::Mul_12``, ``/Constant_output_0``, ``_val_3``, ``scalar_tensor_default``...),
-  skl2onnx names coefficients ``coefficient``, ``intercepts``, ``coefficient1``...
+  (``onnx::Mul_12``, ``/Constant_output_0``, ``_val_3``, ``scalar_tensor_default``,
+  ``clone`` for a tensor built in ``forward``...). In a file written by skl2onnx only
+  ``coefficient``, ``intercepts``, ``coefficient1``... learn (its ``unity``,
+  ``shape_tensor``, ``classes`` are constants).
   Constant nodes, folded constants, BatchNormalization's mean and variance and
   torch buffers named ``running_mean`` / ``running_var`` / ``num_batches_tracked``
   are always frozen. A buffer the module registered under a name of its own (say
   ``self.register_buffer("mean", ...)``) cannot be told from a parameter in the
   file: pass ``learnable=`` to say exactly which initializers learn, as a list of
   names or as ``callable(name, array) -> bool`` (see :func:`load_onnx`).
+  torch's exporters store parameters with equal values once: the legacy exporter
+  names the others ``ln.weight = Identity(bn.weight)``, and each name becomes its
+  own param again; the dynamo exporter shares one initializer, which then trains
+  as one tensor (initialise the module's parameters differently to avoid it).
 * **Constant inputs become attributes.** Reshape's shape, Slice's
   starts/ends/axes/steps, Clip's bounds, Pow's exponent, Squeeze/Unsqueeze axes,
   Reduce axes (inputs from opset 18, ReduceSum from 13), Dropout's ratio: the
@@ -32,7 +38,13 @@ original model (DESIGN rule 2):
   batch on axis 0 gets ``0`` there. A fixed-batch export's Reshape whose axis 0
   is the literal batch size of the graph input is normalised the same way.
 * **Folding.** An op whose inputs are all frozen constants is computed once at
-  import (never through a learnable param), up to :data:`MAX_FOLDED` elements.
+  import (never through a learnable param), up to :data:`MAX_FOLDED` elements. A
+  constant shaped by the batch (``torch.zeros(x.size(0), n)``, ``c.expand(x.size(0), n)``)
+  keeps 1 there and broadcasts.
+* **Spelled with graph ops**, computing exactly the same: ``Min``/``Max`` of a tensor and
+  a constant scalar (the dynamo exporter's ``clamp``) as Clip, Expand of a computed
+  tensor as ``x + zeros(shape)``, HardSwish as ``x * HardSigmoid(x)``, Mish as
+  ``x * tanh(softplus(x))``, ReduceL2 as ``sqrt(ReduceSum(x * x))``.
 * **Refused**, with one error that names every unsupported op type and its nodes:
   what the IR cannot represent (convolutions, recurrence, control flow, ops that
   move the batch axis) and ops it does not have.
@@ -114,10 +126,12 @@ _DIRECT = (
 #: Ops that only compute shapes or constants here (evaluated at import; never on a batched tensor).
 _CONSTANT_ONLY = ("Shape", "Size", "ConstantOfShape", "Range", "Equal", "Where", "Expand", "Tile", "Less",
                   "Greater", "Not", "Min", "Max", "Floor", "Ceil")
+#: Ops written as a few graph ops that compute exactly the same (see _Importer.composite).
+_COMPOSITE = ("HardSwish", "Mish", "ReduceL2")
 #: Every ONNX op type (default domain) the import reads.
 SUPPORTED: tuple[str, ...] = tuple(sorted({
-    *_DIRECT, *_CONSTANT_ONLY, "Constant", "Cast", "Clip", "Pow", "Reshape", "Squeeze", "Unsqueeze", "Slice",
-    "Split", "Gather", "ReduceSum", "ReduceMean", "ReduceMax", "Dropout",
+    *_DIRECT, *_CONSTANT_ONLY, *_COMPOSITE, "Constant", "Cast", "Clip", "Pow", "Reshape", "Squeeze", "Unsqueeze",
+    "Slice", "Split", "Gather", "ReduceSum", "ReduceMean", "ReduceMax", "Dropout",
 }))
 SUPPORTED_ML: tuple[str, ...] = ("ArrayFeatureExtractor", "ZipMap")
 
@@ -366,6 +380,12 @@ class _Importer:
                 self.emit(name, "Clip", [x], out, {"min": -np.inf, "max": bound} if op == "Min"
                           else {"min": bound, "max": np.inf})
                 return
+        if op == "Expand" and ins[0] not in self.consts:
+            self.expand(name, ins, out)
+            return
+        if op in _COMPOSITE:
+            self.composite(op, name, ins, out, attrs)
+            return
         if op in _CONSTANT_ONLY:
             if op == "Shape":
                 self.consts[out] = self.shape_of(ins[0], attrs)
@@ -582,6 +602,32 @@ class _Importer:
         if scalar:
             self.emit(f"{name}:squeeze", "Squeeze", [sliced], out, {"axes": [axis]})
 
+    def expand(self, name: str, ins: list[str], out: str) -> None:
+        """Expand of a computed tensor: ``x + zeros(shape)``, the same values and gradient."""
+        target = self.ints(ins[1], name, "shape", batch_ok=True)
+        assert target is not None
+        shape = [1 if d == _SYM else d for d in target]
+        zeros = f"{out}:zeros"
+        self.consts[zeros] = np.zeros(shape)
+        self.emit(name, "Add", [ins[0], zeros], out, {})
+
+    def composite(self, op: str, name: str, ins: list[str], out: str, attrs: dict[str, Any]) -> None:
+        """ONNX ops the graph IR spells as a few of its own, computing exactly the same."""
+        x = ins[0]
+        if op == "HardSwish":  # x * max(0, min(1, x / 6 + 1 / 2))
+            self.emit(f"{name}:gate", "HardSigmoid", [x], f"{out}:gate", {"alpha": 1.0 / 6.0, "beta": 0.5})
+            self.emit(name, "Mul", [x, f"{out}:gate"], out, {})
+        elif op == "Mish":  # x * tanh(softplus(x))
+            self.emit(f"{name}:softplus", "Softplus", [x], f"{out}:softplus", {})
+            self.emit(f"{name}:tanh", "Tanh", [f"{out}:softplus"], f"{out}:tanh", {})
+            self.emit(name, "Mul", [x, f"{out}:tanh"], out, {})
+        else:  # ReduceL2: sqrt(sum(x * x))
+            axes = self.ints(ins[1], name, "axes") if len(ins) > 1 and ins[1] else attrs.get("axes")
+            self.emit(f"{name}:square", "Mul", [x, x], f"{out}:square", {})
+            self.emit(f"{name}:sum", "ReduceSum", [f"{out}:square"], f"{out}:sum",
+                      {"axes": list(axes) if axes else None, "keepdims": int(attrs.get("keepdims", 1))})
+            self.emit(name, "Sqrt", [f"{out}:sum"], out, {})
+
     def split(self, name: str, ins: list[str], outs: list[str], attrs: dict[str, Any]) -> None:
         """Split becomes one Slice per (used) output."""
         x = self._shape(ins[0])
@@ -666,9 +712,10 @@ def _evaluate(op: str, xs: list[np.ndarray | None], attrs: dict[str, Any], opset
         return np.array(np.shape(x)[attrs.get("start", 0):attrs.get("end")], dtype=np.int64)
     if op == "Size":
         return np.array(np.size(x), dtype=np.int64)
-    if op == "ConstantOfShape":
+    if op == "ConstantOfShape":  # a batch-sized constant (torch.zeros(x.size(0), n)) broadcasts from 1
         value = attrs.get("value", np.zeros(1, np.float32))
-        return np.full([int(v) for v in x], np.asarray(value).reshape(-1)[0], dtype=np.asarray(value).dtype)
+        shape = [1 if int(v) == _SYM else int(v) for v in x]
+        return np.full(shape, np.asarray(value).reshape(-1)[0], dtype=np.asarray(value).dtype)
     if op == "Range":
         return np.arange(xs[0], xs[1], xs[2])
     if op == "Gather":
@@ -698,8 +745,8 @@ def _evaluate(op: str, xs: list[np.ndarray | None], attrs: dict[str, Any], opset
         shape = [int(v) for v in (xs[1] if len(xs) > 1 else attrs["shape"])]
         shape = [np.shape(x)[i] if v == 0 and not attrs.get("allowzero") else v for i, v in enumerate(shape)]
         return np.reshape(x, shape)
-    if op == "Expand":
-        shape = [int(v) for v in xs[1]]
+    if op == "Expand":  # as ConstantOfShape: the batch axis stays 1 and broadcasts
+        shape = [1 if int(v) == _SYM else int(v) for v in xs[1]]
         return np.broadcast_to(x, np.broadcast_shapes(np.shape(x), tuple(shape))).copy()
     if op == "Tile":
         return np.tile(x, [int(v) for v in xs[1]])
