@@ -179,14 +179,14 @@ from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 from mdfx.schema.graph import Graph, Node, Param  # noqa: E402
 
 
-def _onnx_file(path, dtype: int = TensorProto.DOUBLE, scale: float = 2.0) -> str:
+def _onnx_file(path, dtype: int = TensorProto.DOUBLE, scale: float = 2.0, batch: int | str = "n") -> str:
     np_dtype = np.float64 if dtype == TensorProto.DOUBLE else np.float32
     w = np.arange(6, dtype=np_dtype).reshape(3, 2) / 7
     nodes = [helper.make_node("Gemm", ["x", "l.weight", "l.bias"], ["h"], name="/l/Gemm"),
              helper.make_node("Mul", ["h", "onnx::Mul_3"], ["m"], name="/Mul"),
              helper.make_node("Tanh", ["m"], ["y"], name="/Tanh")]
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", dtype, ["n", 3])],
-                              [helper.make_tensor_value_info("y", dtype, ["n", 2])],
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", dtype, [batch, 3])],
+                              [helper.make_tensor_value_info("y", dtype, [batch, 2])],
                               [numpy_helper.from_array(w, "l.weight"),
                                numpy_helper.from_array(np.array([0.1, -0.2], np_dtype), "l.bias"),
                                numpy_helper.from_array(np.array(scale, np_dtype), "onnx::Mul_3")])
@@ -241,3 +241,11 @@ def test_zipmap_outputs_compare_as_numbers() -> None:
     out = np.empty(2, dtype=object)
     out[:] = [{0: 0.25, 1: 0.75}, {0: 0.5, 1: 0.5}]
     np.testing.assert_array_equal(compare._numeric(out), [[0.25, 0.75], [0.5, 0.5]])
+
+
+def test_a_fixed_batch_original_runs_in_batches_of_its_size(tmp_path) -> None:
+    path = _onnx_file(tmp_path, batch=2)
+    rows = by_key(validate(path, trials=6, dtype="float64", runners=["onnxruntime"]))
+    assert rows[(compare.ORIGINAL, "float64")].status == "PASS", rows[(compare.ORIGINAL, "float64")].note
+    odd = by_key(validate(path, trials=3, dtype="float64", runners=["onnxruntime"]))[(compare.ORIGINAL, "float64")]
+    assert odd.status == "ERROR" and "takes batches of exactly 2; give a multiple of 2 trials" in odd.note, odd.note

@@ -397,15 +397,29 @@ def _ort_fn(proto_or_path: object, graph: Graph, dtype: str | None) -> RunFn:
         raise MdfxError(f"the ONNX model has {len(model.inputs)} inputs and {len(model.outputs)} outputs; "
                         f"the graph has {len(graph.inputs)} and {len(outputs)}")
 
-    def run(inputs: Inputs) -> Outputs:
+    from mdfx.runners.ort import _output
+
+    fixed = model.session.get_inputs()[0].shape[0]  # a fixed-batch export takes batches of that size
+    fixed = fixed if isinstance(fixed, int) and fixed > 0 else None
+
+    def run_batch(inputs: Inputs) -> list:
         feed = {}
         for port, t in zip(model.inputs, graph.inputs, strict=True):
             x = np.asarray(inputs[t])
             feed[port.onnx_name] = np.ascontiguousarray(x, dtype=port.dtype or dtype)
-        results = model.session.run([p.onnx_name for p in model.outputs], feed)
-        from mdfx.runners.ort import _output
+        return model.session.run([p.onnx_name for p in model.outputs], feed)
 
-        return {t: _output(r) for t, r in zip(outputs, results, strict=True)}
+    def run(inputs: Inputs) -> Outputs:
+        n = _trials(inputs)
+        if fixed is None or n == fixed:
+            results = [_output(r) for r in run_batch(inputs)]
+        else:
+            if n % fixed:
+                raise DataError(f"the ONNX file takes batches of exactly {fixed}; give a multiple of {fixed} trials")
+            parts = [[_output(r) for r in run_batch({k: np.asarray(v)[i:i + fixed] for k, v in inputs.items()})]
+                     for i in range(0, n, fixed)]
+            results = [np.concatenate([p[j] for p in parts]) for j in range(len(outputs))]
+        return dict(zip(outputs, results, strict=True))
 
     return run
 
