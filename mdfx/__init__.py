@@ -66,18 +66,17 @@ def from_mdf_with_weights(path: Any, weights: Any) -> Any:
 def validate(model: Any, inputs: Any = None, trials: int = 8, dtype: Any = ("float64", "float32"),
              seed: int = 0) -> list:
     """Run ``model`` (a composition, or a .json/.yaml/.onnx path) through every runner against
-    the numpy reference; the rows of ``mdfx validate``'s table (``row.ok`` per runner).
+    the numpy reference; the rows of ``mdfx validate``'s table (``row.ok`` per runner). An
+    ONNX file also runs as it is in onnxruntime (the ``onnxruntime (original)`` row).
 
     ``inputs`` maps INPUT nodes (or their names) to trials; by default ``trials``
     seeded random rows in [-1, 1].
     """
-    from mdfx.io import to_net
     from mdfx.runners import compare
 
-    net = to_net(model)
     if inputs is not None:
         inputs = {getattr(k, "name", k): np.asarray(v, dtype=np.float64) for k, v in inputs.items()}
-    return compare.validate(net, inputs=inputs, trials=trials, dtype=dtype, seed=seed)
+    return compare.validate(model, inputs=inputs, trials=trials, dtype=dtype, seed=seed)
 
 
 def load_mdf(path: str) -> Any:

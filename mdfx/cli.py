@@ -108,6 +108,11 @@ def _split(net: Any, inputs: dict, targets: dict) -> tuple[dict, dict]:
 def cmd_info(args: argparse.Namespace) -> int:
     from mdfx.io import load_net
 
+    if _is_onnx(args.model):
+        from mdfx.converters.onnx_import import load_onnx
+
+        print(load_onnx(args.model))  # the op graph prints itself
+        return 0
     net = load_net(args.model)
     lines = [f"model {net.name!r} ({'AutodiffComposition' if net.autodiff else 'Composition'})", "nodes:"]
     for n in net.nodes:
@@ -126,9 +131,17 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _is_onnx(path: str) -> bool:
+    return Path(path).suffix.lower() == ".onnx"
+
+
 def _comp(model: str, weights: str | None = None) -> Any:
     from mdfx.composition.build import composition_from_net
 
+    if _is_onnx(model) and not weights:
+        from mdfx.io import load
+
+        return load(model)  # a GraphComposition over the file's op graph
     return composition_from_net(load_with_weights(model, weights))
 
 
@@ -137,7 +150,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     check_destinations([("--out", args.out, (".json", ".npz"))])
     comp = _comp(args.model, args.weights)
-    net = comp._net()
+    net = comp._io()
     inputs, _ = read_data(args.inputs, _names(net))
     inputs, _ = _split(net, inputs, {})
     comp.run(inputs=inputs, execution_mode=ExecutionMode[MODES[args.mode]])
@@ -183,7 +196,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             comp.loss_spec = Loss[args.loss.upper()]
         except KeyError:
             raise MdfxError(f"unknown loss {args.loss!r}; choose from {', '.join(m.name for m in Loss)}") from None
-    net = comp._net()
+    net = comp._io()
     inputs, targets = _split(net, *read_data(args.data, _names(net)))
     comp.learn(inputs=inputs, targets=targets, epochs=args.epochs, learning_rate=args.lr,
                minibatch_size=args.minibatch_size, randomize_minibatch=args.randomize, seed=args.seed,
@@ -240,7 +253,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise MdfxError("nothing to export: give --onnx FILE, --state-dict FILE and/or --mdf FILE")
     check_destinations([("--onnx", args.onnx, (".onnx",)), ("--state-dict", args.state_dict, STATE_DICT_SUFFIXES),
                         ("--mdf", args.mdf, MDF_SUFFIXES)])
-    net = load_net(args.model)
+    net = _comp(args.model) if _is_onnx(args.model) else load_net(args.model)
     if args.onnx:
         from mdfx.converters.onnx_export import to_onnx
 
@@ -281,16 +294,16 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from mdfx.io import load_net
     from mdfx.runners import compare
 
     check_destinations([("--json", args.json, (".json",))])
-    net = load_net(args.model)
+    graph, original = compare.model_graph(args.model)
     inputs = None
     if args.inputs:
-        inputs, _ = _split(net, *read_data(args.inputs, _names(net)))
+        inputs, _ = _split(graph, *read_data(args.inputs, _names(graph)))
     dtypes = [args.dtype] if args.dtype else ["float64", "float32"]
-    rows = compare.validate(net, inputs=inputs, trials=args.trials, dtype=dtypes, seed=args.seed)
+    rows = compare.validate(graph, inputs=inputs, trials=args.trials, dtype=dtypes, seed=args.seed,
+                            original=original)
     _print(compare.format_table(rows))
     if args.json:
         from mdfx.io import atomic_write
@@ -338,7 +351,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model")
     p.add_argument("--onnx")
     p.add_argument("--opset", type=int, default=17)
-    p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    p.add_argument("--dtype", choices=["float32", "float64"], default=None,
+                   help="default: an ONNX file's own dtype; float32 for other models")
     p.add_argument("--state-dict")
     p.add_argument("--mdf")
     p.set_defaults(func=cmd_export)
@@ -394,7 +408,10 @@ def check_destinations(outputs: Sequence[tuple[str, str | None, Sequence[str]]])
 
 
 def _names(net: Any) -> list[str]:
-    return [n.name for n in net.nodes]
+    """The names a data file may hold: a Net's nodes, or a graph's (or IO's) inputs and outputs."""
+    if hasattr(net, "nodes") and all(hasattr(n, "size") for n in net.nodes):
+        return [n.name for n in net.nodes]
+    return [*net.inputs, *net.outputs]
 
 
 def _json(value: Any, what: str, indent: int | None = None) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from mdfx import limits
-from mdfx.errors import MdfxError, SchemaError, one_line, reading
+from mdfx.errors import MdfxError, SchemaError, one_line
 from mdfx.schema.net import Net
 
 MDF_SUFFIXES = (".json", ".yaml", ".yml")
@@ -139,13 +139,13 @@ def to_net(obj: Any) -> Net:
 def save(obj: Any, path: str | Path, **options: Any) -> Path:
     """Write a composition (or Net) to ``path``; the suffix picks the format."""
     suffix = Path(path).suffix.lower()
+    if suffix == ".onnx":  # through the op graph: compositions, imported graphs and Nets alike
+        from mdfx.converters.onnx_export import save_onnx
+
+        return save_onnx(obj, path, **options)
     net = to_net(obj)
     if suffix in MDF_SUFFIXES:
         return save_mdf(net, path)
-    if suffix == ".onnx":
-        from mdfx.converters.onnx_export import save_onnx
-
-        return save_onnx(net, path, **options)
     if suffix in STATE_DICT_SUFFIXES:
         return save_state_dict(net, path)
     raise MdfxError(f"{path}: unknown suffix {suffix!r}; use .json, .yaml, .onnx or .pt")
@@ -177,22 +177,39 @@ def load_net(path: str | Path) -> Net:
 
         return reader.from_mdf(path)
     if suffix == ".onnx":
-        try:
-            from mdfx.converters.onnx_import import load_onnx
-        except ImportError as exc:
-            raise MdfxError(f"{path}: ONNX import is not available ({exc})") from None
-        with reading(path, "ONNX model"):
-            return load_onnx(path)
+        raise SchemaError(f"{path}: an ONNX file is an op graph, not a PsyNeuLink-shaped network; load it "
+                          "with mdfx.load(path)")
     raise SchemaError(f"{path}: cannot load a model from {suffix!r} files; use .json, .yaml or .onnx "
                       "(a .pt state_dict holds weights only: load it into a model with "
                       "composition.load(path=...))")
 
 
-def load(path: str | Path) -> Any:
-    """Read a model file into an AutodiffComposition (or a Composition, if so written)."""
+def load(path: str | Path, learnable: Any = None) -> Any:
+    """Read a model file into an AutodiffComposition (or a Composition, if so written).
+
+    An ONNX file becomes a :class:`~mdfx.composition.graph_model.GraphComposition`
+    over its op graph; ``learnable`` (ONNX only) says which initializers train:
+    None (the rule in :mod:`mdfx.converters.onnx_import`), a list of names, or
+    ``callable(name, array) -> bool``.
+    """
+    if Path(path).suffix.lower() == ".onnx":
+        return load_graph(path, learnable)
+    if learnable is not None:
+        raise MdfxError(f"{path}: learnable= applies to ONNX files; MDF files say which weights learn")
     from mdfx.composition.build import composition_from_net
 
     return composition_from_net(load_net(path))
+
+
+def load_graph(path: str | Path, learnable: Any = None) -> Any:
+    """An ONNX file as a GraphComposition (see :func:`load`)."""
+    try:
+        from mdfx.converters.onnx_import import load_onnx
+    except ImportError as exc:
+        raise MdfxError(f"{path}: ONNX import is not available ({exc})") from None
+    from mdfx.composition.graph_model import GraphComposition
+
+    return GraphComposition(load_onnx(path, learnable=learnable))
 
 
 def state_dict(net: Net) -> dict[str, Any]:

@@ -170,3 +170,82 @@ def test_table_lines_up() -> None:
     assert lines[0].split()[:3] == ["runner", "dtype", "status"]
     assert lines[2].startswith("torch") and lines[2].endswith("unavailable: No module named 'torch'")
     assert lines[0].index("status") == lines[1].index("REF") == lines[2].index("SKIP"), "\n".join(lines)
+
+
+# --- ONNX files: the original file beside the re-export -----------------------------------------
+
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+from mdfx.schema.graph import Graph, Node, Param  # noqa: E402
+
+
+def _onnx_file(path, dtype: int = TensorProto.DOUBLE, scale: float = 2.0, batch: int | str = "n") -> str:
+    np_dtype = np.float64 if dtype == TensorProto.DOUBLE else np.float32
+    w = np.arange(6, dtype=np_dtype).reshape(3, 2) / 7
+    nodes = [helper.make_node("Gemm", ["x", "l.weight", "l.bias"], ["h"], name="/l/Gemm"),
+             helper.make_node("Mul", ["h", "onnx::Mul_3"], ["m"], name="/Mul"),
+             helper.make_node("Tanh", ["m"], ["y"], name="/Tanh")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", dtype, [batch, 3])],
+                              [helper.make_tensor_value_info("y", dtype, [batch, 2])],
+                              [numpy_helper.from_array(w, "l.weight"),
+                               numpy_helper.from_array(np.array([0.1, -0.2], np_dtype), "l.bias"),
+                               numpy_helper.from_array(np.array(scale, np_dtype), "onnx::Mul_3")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    (path / "m.onnx").write_bytes(model.SerializeToString())
+    return str(path / "m.onnx")
+
+
+@pytest.mark.parametrize(("elem", "own", "other"), [(TensorProto.DOUBLE, "float64", "float32"),
+                                                    (TensorProto.FLOAT, "float32", "float64")])
+def test_an_onnx_file_gets_a_row_for_the_original(tmp_path, elem: int, own: str, other: str) -> None:
+    rows = by_key(validate(_onnx_file(tmp_path, elem), trials=5, runners=["onnxruntime"]))
+    assert rows[(compare.ORIGINAL, own)].status == "PASS", format_table(list(rows.values()))
+    assert rows[(compare.ORIGINAL, other)].status == "SKIP"
+    assert rows[(compare.ORIGINAL, other)].note == f"the original file computes in {own}"
+    assert rows[("onnxruntime", "float64")].status == rows[("onnxruntime", "float32")].status == "PASS"
+
+
+def test_the_original_row_catches_a_difference(tmp_path, registry) -> None:
+    """A graph that differs from its file (here: another scale) fails the original's row only."""
+    from mdfx.converters.onnx_import import load_onnx
+
+    path = _onnx_file(tmp_path)
+    graph = load_onnx(path)
+    graph.params["onnx::Mul_3"].value[...] = 3.0
+    rows = by_key(validate(graph, trials=4, dtype="float64", runners=["onnxruntime"], original=path))
+    assert rows[("onnxruntime", "float64")].status == "PASS"
+    bad = rows[(compare.ORIGINAL, "float64")]
+    assert bad.status == "FAIL" and "values of 'y' outside tolerance" in bad.note, bad.note
+
+
+def test_backends_that_take_no_graph_show_skip(registry) -> None:
+    """A module whose run() reads a Net's attributes shows SKIP with the reason, not an error."""
+    import sys
+    import types
+
+    fake = types.ModuleType("mdfx_fake_backend")
+    fake.run = lambda net, inputs, dtype="float64": {n: inputs[n] for n in net.inputs_by_node}
+    sys.modules["mdfx_fake_backend"] = fake
+    try:
+        compare.register_runner("fake", compare._ModuleRunner("mdfx_fake_backend"))
+        g = Graph.build("g", {"x": (2,)}, [Param("b", np.ones(2))], [Node("add", "Add", ["x", "b"], "y")], ["y"])
+        rows = by_key(validate(g, trials=2, dtype="float64", runners=["fake"]))
+    finally:
+        del sys.modules["mdfx_fake_backend"]
+    row = rows[("fake", "float64")]
+    assert row.status == "SKIP" and "does not take an op graph yet (AttributeError" in row.note, row.note
+
+
+def test_zipmap_outputs_compare_as_numbers() -> None:
+    out = np.empty(2, dtype=object)
+    out[:] = [{0: 0.25, 1: 0.75}, {0: 0.5, 1: 0.5}]
+    np.testing.assert_array_equal(compare._numeric(out), [[0.25, 0.75], [0.5, 0.5]])
+
+
+def test_a_fixed_batch_original_runs_in_batches_of_its_size(tmp_path) -> None:
+    path = _onnx_file(tmp_path, batch=2)
+    rows = by_key(validate(path, trials=6, dtype="float64", runners=["onnxruntime"]))
+    assert rows[(compare.ORIGINAL, "float64")].status == "PASS", rows[(compare.ORIGINAL, "float64")].note
+    odd = by_key(validate(path, trials=3, dtype="float64", runners=["onnxruntime"]))[(compare.ORIGINAL, "float64")]
+    assert odd.status == "ERROR" and "takes batches of exactly 2; give a multiple of 2 trials" in odd.note, odd.note

@@ -18,6 +18,7 @@ TABLES: list[tuple[str, str, str, str | None]] = [
     ("graph_grad", "mdfx.converters.torch", "GRAPH_RULES", "torch"),
     ("transfer", "mdfx.schema.writer", "TRANSFER_RULES", None),
     ("transfer", "mdfx.converters.onnx_export", "TRANSFER_RULES", "onnx"),
+    ("graph", "mdfx.converters.onnx_export", "EXPORT_RULES", "onnx"),
     ("transfer", "mdfx.converters.torch", "TRANSFER_RULES", "torch"),
     ("transfer", "mdfx.converters.llvm.rules", "TRANSFER_RULES", "llvmlite"),
     ("graph", "mdfx.converters.llvm.graph_rules", "GRAPH_RULES", "llvmlite"),

@@ -96,3 +96,42 @@ def test_missing_and_broken_files_are_schema_errors(tmp_path) -> None:
     bad.write_bytes(b"not a model")
     with pytest.raises(SchemaError, match="onnxruntime cannot load .*bad.onnx"):
         ort.run(bad, {})
+
+
+# --- a graph's export in one cached session --------------------------------------------------------
+
+
+def test_run_graph_builds_one_session_and_reads_the_current_weights() -> None:
+    from helpers import xor_composition
+
+    import mdfx
+
+    comp, x, t = xor_composition()
+    graph = comp._graph()
+    arrays = {"xor_in": np.asarray(x[comp.nodes[0]], dtype=float)}
+    first = ort.run_graph(graph, arrays)["xor_out"]
+    sessions = len(ort._SESSIONS)  # another test may have built this structure's session already
+    from mdfx.runners import reference
+
+    np.testing.assert_allclose(first, reference.run(graph, arrays)["xor_out"], rtol=1e-12, atol=1e-14)
+    comp.learn(inputs=x, targets=t, epochs=3, execution_mode=mdfx.ExecutionMode.Python)
+    got = comp.run(inputs=x, execution_mode=mdfx.ExecutionMode.ONNX)
+    want = comp.run(inputs=x, execution_mode=mdfx.ExecutionMode.Python)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14, err_msg="ONNX mode runs the trained weights")
+    assert not np.allclose(ort.run_graph(graph, arrays)["xor_out"], first), "weights are read at each call"
+    assert len(ort._SESSIONS) == sessions, "one session for the structure, whatever the weights"
+
+
+def test_onnx_mode_runs_an_imported_graph(tmp_path) -> None:
+    import mdfx
+    from mdfx.composition.graph_model import GraphComposition
+    from mdfx.schema.graph import Graph, Node, Param
+
+    g = Graph.build("g", {"x": (3,)}, [Param("w", np.arange(6.0).reshape(3, 2) / 5), Param("c", np.array(0.5), False)],
+                    [Node("mm", "MatMul", ["x", "w"], "h"), Node("mul", "Mul", ["h", "c"], "m"),
+                     Node("sm", "Softmax", ["m"], "y", {"axis": -1})], ["y"])
+    comp = GraphComposition(g)
+    x = np.random.default_rng(0).normal(size=(4, 3))
+    got = comp.run(inputs={"x": x}, execution_mode=mdfx.ExecutionMode.ONNX)
+    want = comp.run(inputs={"x": x}, execution_mode=mdfx.ExecutionMode.Python)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)

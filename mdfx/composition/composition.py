@@ -380,11 +380,14 @@ class Composition:
 
         return writer.to_mdf(self._spec())
 
-    def to_onnx(self, dtype: str = "float32", opset: int = 17) -> Any:
-        """The inference graph as an ``onnx.ModelProto`` with the current (trained) weights."""
+    def to_onnx(self, dtype: str | None = None, opset: int = 17) -> Any:
+        """The inference graph as an ``onnx.ModelProto`` with the current (trained) weights.
+
+        ``dtype`` None: float32 for a composition, a file's own dtype for an imported graph.
+        """
         from mdfx.converters.onnx_export import to_onnx
 
-        return to_onnx(self._net(), dtype=dtype, opset=opset)
+        return to_onnx(self._graph(), dtype=dtype, opset=opset)
 
     def _net(self) -> Net:
         """The composition as a Net (cached with the graph; arrays shared with the composition)."""
@@ -712,15 +715,12 @@ def _run_net(net: Net | None, graph: Graph, arrays: dict[str, np.ndarray], mode:
         by_tensor = llvm.run(graph, arrays)
         outputs = {n: by_tensor[tensors[n]] for n in (net.outputs if net is not None else graph.outputs)}
         return outputs, dict(outputs)
-    if net is None:
-        raise UnsupportedError(f"run() of {graph.name!r} in {mode.name} mode: not available yet for graphs "
-                               "brought from other tools; use ExecutionMode.Python or PyTorch")
     if mode is ExecutionMode.ONNX:
-        from mdfx.converters.onnx_export import to_onnx
         from mdfx.runners import ort
 
-        # float64 so ONNX mode gives the reference's numbers; export float32 with mdfx.save.
-        outputs = ort.run(to_onnx(net, dtype="float64"), arrays)
-    else:
-        raise ValueError(f"unsupported execution_mode {mode!r}")
-    return outputs, dict(outputs)
+        # float64 so ONNX mode gives the reference's numbers (export float32 with mdfx.save); one
+        # session per structure, fed the current weights
+        by_tensor = ort.run_graph(graph, {tensors.get(n, n): a for n, a in arrays.items()}, dtype="float64")
+        outputs = {n: by_tensor[tensors.get(n, n)] for n in (net.outputs if net is not None else graph.outputs)}
+        return outputs, dict(outputs)
+    raise ValueError(f"unsupported execution_mode {mode!r}")

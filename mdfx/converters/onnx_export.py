@@ -1,17 +1,29 @@
-"""Export a :class:`~mdfx.schema.net.Net` to ONNX, built directly with ``onnx.helper``.
+"""Export an op :class:`~mdfx.schema.graph.Graph` to ONNX, built directly with ``onnx.helper``.
 
-The graph mirrors the reference forward pass (:mod:`mdfx.runners.reference`)
-step by step, so onnxruntime reproduces its numbers:
+Every graph op becomes the ONNX op of the same name, so the file is the graph:
 
-* one graph input per INPUT node and one graph output per OUTPUT node, named
-  after the nodes, each of shape ``("batch", size)``;
-* a ``MatMul`` per projection, ``Add`` to sum converging projections (in the
-  reference's order) and to add a node's bias;
-* the node's transfer op, lowered by its rule in :data:`TRANSFER_RULES`.
+* graph inputs, outputs, initializers and nodes keep the graph's names (a model
+  imported from ONNX comes back with its own names: ``l1.weight``,
+  ``/l1/Gemm``); names that are not plain (spaces, say) are written as C
+  identifiers, and ``metadata_props`` maps each graph input and output back;
+* params are initializers in their layout (a Gemm ``transB=1`` weight stays
+  ``(out, in)``), with their current (trained) values, in the export dtype;
+* attributes that an opset takes as constant inputs (Reshape's shape, Slice's
+  bounds, Clip's bounds, Pow's exponent, Squeeze/Unsqueeze and Reduce axes,
+  Dropout's ratio) are re-emitted as initializers; LayerNormalization below
+  opset 17 and Gelu below opset 20 are written as the primitives they compute;
+* PsyNeuLink's transfer functions (``pnl.*``) are lowered to primitives by the
+  rules of :data:`TRANSFER_RULES`; ``ai.onnx.ml`` ops import the ``ai.onnx.ml`` opset.
 
-Weights are initializers holding the Net's current values, cast to the
-requested dtype. ``onnx`` is imported here at module level; ``import mdfx``
-does not import this module (DESIGN rule 5).
+A composition built with the Composition API exports through its graph (the
+lowering :func:`~mdfx.schema.graph.from_net`): inputs and outputs are named
+after its INPUT and OUTPUT mechanisms and ``mdfx.layers`` names each hidden
+layer by its first ONNX node, so an import restores the names.
+
+``dtype``: a graph brought from a file exports in its own dtype (a float64 file
+stays float64); a composition exports float32 (DESIGN); either on request.
+``onnx`` is imported here at module level; ``import mdfx`` does not import this
+module (DESIGN rule 5).
 """
 
 from __future__ import annotations
@@ -22,6 +34,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -30,27 +43,30 @@ from onnx import TensorProto, helper, numpy_helper
 from mdfx import ops
 from mdfx.errors import MdfxError
 from mdfx.io import atomic_write
-from mdfx.schema.net import Net
+from mdfx.schema.graph import Graph, Node, as_graph
 
 #: The opsets the export is tested with (Softmax's per-axis semantics need 13).
 OPSETS = range(13, 22)
 DEFAULT_OPSET = 17
+#: The ai.onnx.ml opset written when the graph has ArrayFeatureExtractor / ZipMap.
+ML_OPSET = 1
 
 DTYPES: dict[str, tuple[int, type[np.floating]]] = {
     "float32": (TensorProto.FLOAT, np.float32),
     "float64": (TensorProto.DOUBLE, np.float64),
+    "float16": (TensorProto.FLOAT16, np.float16),
 }
 
-#: ``metadata_props`` keys holding JSON maps ``{onnx name: Net node name}``, so a
-#: runner can speak in Net names even where a name had to be sanitized.
+#: ``metadata_props`` keys holding JSON maps ``{onnx name: mdfx name}`` of graph
+#: inputs and outputs, so a runner and an import speak in the composition's names.
 INPUT_NAMES_KEY = "mdfx.inputs"
 OUTPUT_NAMES_KEY = "mdfx.outputs"
-#: ``{name of the first ONNX node of a layer: Net node name}``, for hidden layers.
+#: ``{name of the first ONNX node of a layer: layer (mechanism) name}``, for hidden layers.
 LAYER_NAMES_KEY = "mdfx.layers"
 
 
 class ExportError(MdfxError):
-    """A Net or an export option that the ONNX export cannot handle."""
+    """A graph or an export option that the ONNX export cannot handle."""
 
 
 # --- lowering rules: one per transfer op ----------------------------------------
@@ -150,6 +166,9 @@ def _softmax(p: dict[str, float], dtype: str) -> list[Step | None]:
 
 # --- names ------------------------------------------------------------------------
 
+#: Names written as they are: anything printable without spaces (torch's "0.weight", "onnx::Mul_12").
+_PLAIN = re.compile(r"^[!-~]+$")
+
 
 def onnx_name(name: str) -> str:
     """``name`` as a C identifier (the ONNX IR's rule for names), unchanged when it is one."""
@@ -160,13 +179,13 @@ def onnx_name(name: str) -> str:
 
 
 class _Names:
-    """Hands out unique tensor names: ``base``, then ``base_1``, ``base_2``..."""
+    """Hands out unique tensor names: the graph's own where plain, then ``base_1``, ``base_2``..."""
 
     def __init__(self) -> None:
         self.used: set[str] = set()
 
-    def fresh(self, base: str) -> str:
-        base = onnx_name(base)
+    def fresh(self, base: str, keep: bool = False) -> str:
+        base = base if keep and _PLAIN.match(base) else onnx_name(base)
         name, i = base, 0
         while name in self.used:
             i += 1
@@ -175,104 +194,62 @@ class _Names:
         return name
 
 
-class _Builder:
-    """Collects nodes and initializers of one graph in one dtype."""
-
-    def __init__(self, dtype: str) -> None:
-        self.np_dtype = DTYPES[dtype][1]
-        self.names = _Names()
-        self.nodes: list[onnx.NodeProto] = []
-        self.initializers: list[onnx.TensorProto] = []
-
-    def const(self, base: str, value: np.ndarray | float) -> str:
-        name = self.names.fresh(base)
-        array = np.asarray(value, dtype=self.np_dtype)
-        self.initializers.append(numpy_helper.from_array(array, name))
-        return name
-
-    def node(self, op: str, inputs: list[str], base: str, output: str | None = None,
-             attrs: dict[str, object] | None = None) -> str:
-        out = output or self.names.fresh(f"{base}_{op}")
-        self.nodes.append(helper.make_node(op, inputs, [out], name=out, **(attrs or {})))
-        return out
-
-
 # --- the export -------------------------------------------------------------------
 
 
-def to_onnx(net: Net, dtype: str = "float32", opset: int = DEFAULT_OPSET) -> onnx.ModelProto:
-    """Build an ONNX model computing ``net``'s forward pass with its current weights.
+def to_onnx(model: Graph | Any, dtype: str | None = None, opset: int = DEFAULT_OPSET,
+            params_as_inputs: bool = False) -> onnx.ModelProto:
+    """An ONNX model computing ``model``'s forward pass with its current weights.
 
-    ``dtype`` is ``"float32"`` (default) or ``"float64"``; ``opset`` is the
-    default-domain opset, 13 to 21. Inputs and outputs are named after the
-    INPUT and OUTPUT nodes (sanitized to C identifiers where needed; the map
-    is kept in the model's ``metadata_props``) and have a dynamic ``batch``
-    dimension. The model passes ``onnx.checker.check_model(full_check=True)``.
+    ``model`` is a :class:`Graph`, a composition (exported through its graph) or a
+    Net. ``dtype`` is ``"float32"``, ``"float64"`` or ``"float16"``; None keeps a
+    file's graph in its own dtype and writes a composition as float32. ``opset``
+    is the default-domain opset, 13 to 21. Inputs and outputs have a dynamic
+    ``batch`` dimension. ``params_as_inputs`` also lists every float param as a
+    graph input (an overridable initializer), so one onnxruntime session can be
+    fed new weights. The model passes ``onnx.checker.check_model(full_check=True)``.
+    """
+    graph = _graph_of(model)
+    composition = graph.meta.get("source") == "composition"
+    if dtype is None:
+        dtype = "float32" if composition or graph.dtype not in DTYPES else graph.dtype
+    _check_options(dtype, opset)
+    return _Export(graph, dtype, opset, composition, params_as_inputs).model()
+
+
+def export_for_session(graph: Graph, dtype: str, opset: int = DEFAULT_OPSET
+                       ) -> tuple[onnx.ModelProto, tuple[dict[str, str], dict[str, str], dict[str, str]]]:
+    """The export that :func:`mdfx.runners.ort.run_graph` runs: float params as overridable inputs.
+
+    Returns the model and the ONNX names of the graph inputs, the float params and
+    the outputs, each keyed by the graph's tensor name.
     """
     _check_options(dtype, opset)
-    elem_type = DTYPES[dtype][0]
-    b = _Builder(dtype)
-
-    # Reserve the graph's input and output names first so they stay exactly the
-    # node names; a node that is both gets "<name>_output" for its output.
-    input_names = {name: b.names.fresh(name) for name in net.inputs}
-    output_names = {name: b.names.fresh(f"{name}_output" if name in input_names else name)
-                    for name in net.outputs}
-
-    values: dict[str, str] = {}  # node name -> tensor holding its value
-    layers: dict[str, str] = {}  # first ONNX node of a hidden layer -> its Net node name
-    for node in net.nodes:
-        first = len(b.nodes)
-        x = _net_input(b, net, node.name, input_names, values)
-        if node.name not in input_names and len(b.nodes) > first:
-            layers[b.nodes[first].name] = node.name
-        if node.bias is not None:
-            x = b.node("Add", [x, b.const(f"{node.name}_bias", node.bias)], node.name)
-        steps = _steps(node.name, node.op, node.params, dtype)
-        out = output_names.get(node.name)
-        if not steps and out is None:
-            values[node.name] = x  # identity on an inner node: no op needed
-            continue
-        if out is None:
-            out = b.names.fresh(f"{node.name}_value" if node.name in input_names else node.name)
-        values[node.name] = _emit(b, node.name, steps or [Step("Identity")], x, out)
-
-    graph = helper.make_graph(
-        b.nodes,
-        onnx_name(net.name),
-        [_value_info(input_names[n], elem_type, net.node(n).size) for n in net.inputs],
-        [_value_info(output_names[n], elem_type, net.node(n).size) for n in net.outputs],
-        initializer=b.initializers,
-    )
-    opset_ids = [helper.make_opsetid("", opset)]
-    model = helper.make_model(
-        graph,
-        opset_imports=opset_ids,
-        producer_name="mdfx",
-        doc_string=f"mdfx export of {net.name!r} ({dtype})",
-        # The oldest IR version that carries this opset, so older runtimes load it.
-        ir_version=helper.find_min_ir_version_for(opset_ids),
-    )
-    helper.set_model_props(model, {
-        INPUT_NAMES_KEY: json.dumps({input_names[n]: n for n in net.inputs}),
-        OUTPUT_NAMES_KEY: json.dumps({output_names[n]: n for n in net.outputs}),
-        LAYER_NAMES_KEY: json.dumps(layers),
-    })
-    onnx.checker.check_model(model, full_check=True)
-    return model
+    export = _Export(graph, dtype, opset, graph.meta.get("source") == "composition", True)
+    proto = export.model()
+    params = {k: export.tensor[k] for k, p in graph.params.items() if p.value.dtype.kind == "f"}
+    return proto, ({t: export.tensor[t] for t in graph.inputs}, params, dict(export.outputs))
 
 
-def save_onnx(net: Net, path: str | os.PathLike[str], dtype: str = "float32",
+def save_onnx(model: Graph | Any, path: str | os.PathLike[str], dtype: str | None = None,
               opset: int = DEFAULT_OPSET) -> Path:
-    """Export ``net`` (see :func:`to_onnx`) and write it to ``path`` atomically.
+    """Export ``model`` (see :func:`to_onnx`) and write it to ``path`` atomically.
 
     The model is written to a temporary file in the same directory and renamed
     over ``path``, so a failure leaves neither a partial file nor the temp file.
     """
-    model = to_onnx(net, dtype=dtype, opset=opset)
+    proto = to_onnx(model, dtype=dtype, opset=opset)
     target = Path(path)
-    atomic_write(target, lambda tmp: onnx.save_model(model, str(tmp)))
+    atomic_write(target, lambda tmp: onnx.save_model(proto, str(tmp)))
     return target
+
+
+def _graph_of(model: Any) -> Graph:
+    from mdfx.composition.composition import Composition
+
+    if isinstance(model, Composition):
+        return model._graph()
+    return as_graph(model)
 
 
 def _check_options(dtype: str, opset: int) -> None:
@@ -285,44 +262,319 @@ def _check_options(dtype: str, opset: int) -> None:
         )
 
 
-def _net_input(b: _Builder, net: Net, name: str, input_names: dict[str, str],
-               values: dict[str, str]) -> str:
-    """The tensor of a node's net input, before its bias: as the reference computes it."""
-    if name in input_names:
-        return input_names[name]
-    incoming = net.incoming(name)
-    if not incoming:
-        raise ExportError(
-            f"node {name!r} of {net.name!r} has no incoming projection and is not an INPUT node "
-            f"(inputs: {', '.join(net.inputs)}); add it to the inputs or connect it"
-        )
-    terms = [b.node("MatMul", [values[p.sender], b.const(p.name, p.matrix)], name) for p in incoming]
-    total = terms[0]
-    for term in terms[1:]:  # left to right, as Python's sum() in the reference
-        total = b.node("Add", [total, term], name)
-    return total
+#: ONNX element type of an ai.onnx.ml lookup's labels, by numpy kind.
+_LABEL_TYPES = {"i": TensorProto.INT64, "U": TensorProto.STRING, "O": TensorProto.STRING, "S": TensorProto.STRING}
 
 
-def _steps(name: str, op: str, params: dict[str, float], dtype: str) -> list[Step]:
-    """The op's lowering, without the no-op steps."""
-    rule = TRANSFER_RULES.get(op)
-    if rule is None:
-        raise ExportError(f"node {name!r}: no ONNX rule for transfer op {op!r}; "
-                          f"rules exist for {', '.join(TRANSFER_RULES)}")
-    filled = ops.fill_params(ops.transfer_op(op), params)
-    return [s for s in rule(filled, dtype) if s is not None]
+class _Export:
+    """One graph at one dtype and opset: names, initializers, nodes, then the model."""
+
+    def __init__(self, g: Graph, dtype: str, opset: int, composition: bool, params_as_inputs: bool) -> None:
+        self.g, self.dtype, self.opset, self.composition = g, dtype, opset, composition
+        self.elem, self.np_dtype = DTYPES[dtype]
+        self.params_as_inputs = params_as_inputs
+        self.names = _Names()
+        self.nodes: list[onnx.NodeProto] = []
+        self.initializers: list[onnx.TensorProto] = []
+        self.types: dict[str, int] = {}  # ONNX element type of tensors that are not the export dtype
+        self.ml = False
+        # graph inputs and outputs first, so they keep their names
+        self.tensor: dict[str, str] = {t: self.names.fresh(t, keep=not composition) for t in g.inputs}
+        self.outputs: dict[str, str] = {}
+        extra = set(g.meta.get("extra_outputs", ()))
+        # a composition's outputs are named after their mechanisms (not the tensors "<node>:value")
+        owner = {v: k for k, v in (g.meta.get("node_tensors") or {}).items()} if composition else {}
+        for t in g.outputs:
+            if t in extra:
+                continue
+            base = owner.get(t, t)
+            if t in self.tensor or t in self.outputs or base in self.names.used:
+                # an input that is an output too (or an output given twice) needs a name of its own
+                self.outputs[t] = self.names.fresh(f"{base}_output")
+            else:
+                self.outputs[t] = self.tensor[t] = self.names.fresh(base, keep=not composition)
+        for k in g.params:
+            self.tensor[k] = self.names.fresh(k, keep=True)
+
+    def name(self, t: str) -> str:
+        if t not in self.tensor:
+            self.tensor[t] = self.names.fresh(t, keep=True)
+        return self.tensor[t]
+
+    def const(self, base: str, value: Any, dtype: Any = None) -> str:
+        name = self.names.fresh(base)
+        self.initializers.append(numpy_helper.from_array(np.asarray(value, dtype=dtype or self.np_dtype), name))
+        return name
+
+    def ints(self, base: str, values: Any) -> str:
+        return self.const(base, np.asarray(values, dtype=np.int64).reshape(-1), np.int64)
+
+    def emit(self, op: str, inputs: list[str], output: str, name: str, domain: str = "", **attrs: Any) -> str:
+        self.nodes.append(helper.make_node(op, inputs, [output], name=name, domain=domain or None,
+                                           **{k: v for k, v in attrs.items() if v is not None}))
+        return output
+
+    def temp(self, base: str) -> str:
+        return self.names.fresh(base)
+
+    # --- the walk ------------------------------------------------------------------------
+
+    def model(self) -> onnx.ModelProto:
+        g = self.g
+        for k, p in g.params.items():
+            value = p.value if p.value.dtype.kind != "f" else p.value.astype(self.np_dtype)
+            if p.value.dtype.kind in "iu":
+                value = p.value.astype(np.int64)
+            self.initializers.append(numpy_helper.from_array(np.asarray(value), self.tensor[k]))
+            if p.value.dtype.kind != "f":
+                self.types[k] = _LABEL_TYPES.get(p.value.dtype.kind, TensorProto.INT64)
+        for node in g.nodes:
+            self.node(node)
+        for t, out in self.outputs.items():
+            if self.tensor[t] != out:
+                self.emit("Identity", [self.tensor[t]], out, out)
+        inputs = [helper.make_tensor_value_info(self.tensor[t], self.elem, ["batch", *shape])
+                  for t, shape in g.inputs.items()]
+        if self.params_as_inputs:
+            inputs += [helper.make_tensor_value_info(self.tensor[k], self.elem, list(p.shape))
+                       for k, p in g.params.items() if p.value.dtype.kind == "f"]
+        outputs = [self._value_info(t, out) for t, out in self.outputs.items()]
+        graph = helper.make_graph(self.nodes, g.name, inputs, outputs, initializer=self.initializers)
+        opset_ids = [helper.make_opsetid("", self.opset)]
+        if self.ml:
+            opset_ids.append(helper.make_opsetid("ai.onnx.ml", ML_OPSET))
+        proto = helper.make_model(graph, opset_imports=opset_ids, producer_name="mdfx",
+                                  doc_string=f"mdfx export of {g.name!r} ({self.dtype})",
+                                  # the oldest IR version that carries these opsets, so older runtimes load it
+                                  ir_version=helper.find_min_ir_version_for(opset_ids))
+        helper.set_model_props(proto, self._names_meta())
+        onnx.checker.check_model(proto, full_check=True)
+        return proto
+
+    def _value_info(self, t: str, out: str) -> onnx.ValueInfoProto:
+        shape = ["batch", *self.g.shapes[t][1:]]
+        node = next((n for n in self.g.nodes if n.output == t), None)
+        if node is not None and node.op == "ai.onnx.ml.ZipMap":
+            key = TensorProto.INT64 if node.attrs.get("classlabels_int64s") is not None else TensorProto.STRING
+            value = helper.make_map_type_proto(key, helper.make_tensor_type_proto(TensorProto.FLOAT, []))
+            return helper.make_value_info(out, helper.make_sequence_type_proto(value))
+        return helper.make_tensor_value_info(out, self.types.get(t, self.elem), shape)
+
+    def _names_meta(self) -> dict[str, str]:
+        g = self.g
+        tensors = g.meta.get("node_tensors") or {}
+        by_tensor = {v: k for k, v in tensors.items()}
+        ins = {self.tensor[t]: by_tensor.get(t, t) for t in g.inputs}
+        outs = {out: by_tensor.get(t, t) for t, out in self.outputs.items()}
+        if self.composition:
+            layers = {}
+            hidden = [k for k in tensors if k not in g.inputs]
+            for mech in hidden:
+                first = next((n for n in g.nodes if n.name == mech or n.name.startswith(f"{mech}/")), None)
+                if first is not None:
+                    layers[first.name] = mech
+        else:
+            layers = dict(g.meta.get("layers") or {})
+        props = {LAYER_NAMES_KEY: json.dumps(layers)} if layers or self.composition else {}
+        if self.composition or any(k != v for k, v in {**ins, **outs}.items()):
+            props.update({INPUT_NAMES_KEY: json.dumps(ins), OUTPUT_NAMES_KEY: json.dumps(outs)})
+        return props
+
+    def node(self, node: Node) -> None:
+        rule = EXPORT_RULES.get(node.op)
+        if rule is None:
+            raise ExportError(f"node {node.name!r}: no ONNX rule for op {node.op!r}; rules exist for "
+                              f"{', '.join(sorted(EXPORT_RULES))}")
+        xs = [self.name(t) if t else "" for t in node.inputs]
+        rule(self, node, xs, self.name(node.output))
 
 
-def _emit(b: _Builder, name: str, steps: list[Step], x: str, out: str) -> str:
-    """Apply ``steps`` to ``x``; the last one writes the tensor ``out``."""
-    for i, step in enumerate(steps):
-        inputs = [x]
-        if step.param is not None:
-            inputs.append(b.const(f"{name}_{step.param}", step.value))
-        x = b.node(step.op, inputs, name, output=out if i == len(steps) - 1 else None,
-                   attrs=step.attrs)
-    return x
+# --- rules: one per graph op ------------------------------------------------------
+
+ExportRule = Callable[[_Export, Node, list[str], str], None]
+#: This backend's rule per graph op: ``rule(export, node, input names, output name)``.
+EXPORT_RULES: dict[str, ExportRule] = {}
 
 
-def _value_info(name: str, elem_type: int, size: int) -> onnx.ValueInfoProto:
-    return helper.make_tensor_value_info(name, elem_type, ["batch", size])
+def _export_rule(*names: str) -> Callable[[ExportRule], ExportRule]:
+    def register(fn: ExportRule) -> ExportRule:
+        for name in names:
+            if name in EXPORT_RULES:
+                raise ValueError(f"ONNX export rule for {name!r} registered twice")
+            ops.graph_op(name)  # refuse a rule for an op the table does not know
+            EXPORT_RULES[name] = fn
+        return fn
+
+    return register
+
+
+#: Ops written as the ONNX op of the same name with the same attributes.
+_SAME = ("Add", "Sub", "Mul", "Div", "Neg", "MatMul", "Gemm", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Exp",
+         "Log", "Sqrt", "Abs", "Reciprocal", "Erf", "Softplus", "Elu", "Selu", "HardSigmoid", "Identity",
+         "Softmax", "LogSoftmax", "Concat", "Flatten", "Transpose", "BatchNormalization")
+
+
+@_export_rule(*_SAME)
+def _same(e: _Export, node: Node, xs: list[str], out: str) -> None:
+    e.emit(node.op, xs, out, node.name, **node.attrs)
+
+
+@_export_rule("ArgMax")
+def _argmax(e: _Export, node: Node, xs: list[str], out: str) -> None:
+    e.types[node.output] = TensorProto.INT64
+    e.emit(node.op, xs, out, node.name, **node.attrs)
+
+
+@_export_rule("Cast")
+def _cast(e: _Export, node: Node, xs: list[str], out: str) -> None:
+    # the graph computes in one float dtype: a float Cast keeps the export's dtype
+    e.emit("Cast", xs, out, node.name, to=e.elem)
+
+
+@_export_rule("CastLabel")
+def _cast_label(e: _Export, node: Node, xs: list[str], out: str) -> None:
+    e.types[node.output] = int(node.attrs["to"])
+    e.emit("Cast", xs, out, node.name, to=int(node.attrs["to"]))
+
+
+@_export_rule("Dropout")
+def _dropout(e: _Export, node: Node, xs: list[str], out: str) -> None:
+    ratio = e.const(f"{out}_ratio", node.attrs["ratio"])
+    e.emit("Dropout", [*xs, ratio], out, node.name)
+
+
+@_export_rule("Clip")
+def _clip(e: _Export, node: Node, xs: list[str], out: str) -> None:
+    lo, hi = node.attrs["min"], node.attrs["max"]
+    bounds = [e.const(f"{out}_min", lo) if np.isfinite(lo) else "", e.const(f"{out}_max", hi) if np.isfinite(hi) else ""]
+    while bounds and not bounds[-1]:
+        bounds.pop()
+    e.emit("Clip", [*xs, *bounds], out, node.name)
+
+
+@_export_rule("Pow")
+def _pow(e: _Export, node: Node, xs: list[str], out: str) -> None:
+    e.emit("Pow", [*xs, e.const(f"{out}_exponent", node.attrs["exponent"])], out, node.name)
+
+
+@_export_rule("Reshape")
+def _reshape(e: _Export, node: Node, xs: list[str], out: str) -> None:
+    shape = list(node.attrs["shape"])
+    if shape and shape[0] == 0 and not node.attrs["allowzero"] and all(d > 0 for d in shape[1:]):
+        # the batch as -1 (what is left): the same here, and right also where a runtime shapes a
+        # tensor differently (onnxruntime's ArrayFeatureExtractor returns (1, n) for a lookup)
+        shape[0] = -1
+    e.emit("Reshape", [*xs, e.ints(f"{out}_shape", shape)], out, node.name,
+           allowzero=node.attrs["allowzero"] or None)
+
+
+@_export_rule("Slice")
+def _slice(e: _Export, node: Node, xs: list[str], out: str) -> None:
+    a = node.attrs
+    extra = [e.ints(f"{out}_starts", a["starts"]), e.ints(f"{out}_ends", a["ends"])]
+    if a["axes"] is not None or a["steps"] is not None:
+        extra.append(e.ints(f"{out}_axes", a["axes"] if a["axes"] is not None else range(len(a["starts"]))))
+    if a["steps"] is not None:
+        extra.append(e.ints(f"{out}_steps", a["steps"]))
+    e.emit("Slice", [*xs, *extra], out, node.name)
+
+
+@_export_rule("Squeeze", "Unsqueeze")
+def _squeeze(e: _Export, node: Node, xs: list[str], out: str) -> None:
+    e.emit(node.op, [*xs, e.ints(f"{out}_axes", node.attrs["axes"])], out, node.name)
+
+
+@_export_rule("ReduceSum", "ReduceMean", "ReduceMax")
+def _reduce(e: _Export, node: Node, xs: list[str], out: str) -> None:
+    axes, keepdims = node.attrs["axes"], node.attrs["keepdims"]
+    if e.opset >= (13 if node.op == "ReduceSum" else 18):
+        extra = [e.ints(f"{out}_axes", axes)] if axes is not None else []
+        e.emit(node.op, [*xs, *extra], out, node.name, keepdims=keepdims)
+    else:
+        e.emit(node.op, xs, out, node.name, keepdims=keepdims, axes=None if axes is None else list(axes))
+
+
+@_export_rule("LayerNormalization")
+def _layer_norm(e: _Export, node: Node, xs: list[str], out: str) -> None:
+    axis, eps = node.attrs["axis"], node.attrs["epsilon"]
+    if e.opset >= 17:
+        e.emit("LayerNormalization", xs, out, node.name, axis=axis, epsilon=eps)
+        return
+    # the primitives it computes: (x - mean) / sqrt(var + eps) * scale + bias
+    rank = len(e.g.shapes[node.inputs[0]])
+    axes = list(range(axis % rank, rank))
+    x = xs[0]
+    mean = e.emit("ReduceMean", [x], e.temp(f"{out}_mean"), f"{node.name}/mean", axes=axes, keepdims=1)
+    d = e.emit("Sub", [x, mean], e.temp(f"{out}_centred"), f"{node.name}/centre")
+    sq = e.emit("Mul", [d, d], e.temp(f"{out}_sq"), f"{node.name}/square")
+    var = e.emit("ReduceMean", [sq], e.temp(f"{out}_var"), f"{node.name}/var", axes=axes, keepdims=1)
+    veps = e.emit("Add", [var, e.const(f"{out}_epsilon", eps)], e.temp(f"{out}_var_eps"), f"{node.name}/eps")
+    std = e.emit("Sqrt", [veps], e.temp(f"{out}_std"), f"{node.name}/sqrt")
+    rest = [t for t in xs[1:] if t]
+    y = e.emit("Div", [d, std], out if not rest else e.temp(f"{out}_normed"), f"{node.name}/div")
+    if len(xs) > 1 and xs[1]:
+        y = e.emit("Mul", [y, xs[1]], out if len(xs) < 3 or not xs[2] else e.temp(f"{out}_scaled"),
+                   f"{node.name}/scale")
+    if len(xs) > 2 and xs[2]:
+        e.emit("Add", [y, xs[2]], out, f"{node.name}/bias")
+
+
+@_export_rule("Gelu")
+def _gelu(e: _Export, node: Node, xs: list[str], out: str) -> None:
+    approximate = node.attrs["approximate"]
+    if e.opset >= 20:
+        e.emit("Gelu", xs, out, node.name, approximate=approximate)
+        return
+    x = xs[0]
+    if approximate == "tanh":  # 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+        x3 = e.emit("Mul", [x, e.emit("Mul", [x, x], e.temp(f"{out}_x2"), f"{node.name}/x2")], e.temp(f"{out}_x3"),
+                    f"{node.name}/x3")
+        inner = e.emit("Add", [x, e.emit("Mul", [x3, e.const(f"{out}_c", 0.044715)], e.temp(f"{out}_cx3"),
+                                         f"{node.name}/cx3")], e.temp(f"{out}_inner"), f"{node.name}/inner")
+        scaled = e.emit("Mul", [inner, e.const(f"{out}_k", np.sqrt(2.0 / np.pi))], e.temp(f"{out}_scaled"),
+                        f"{node.name}/k")
+        core = e.emit("Tanh", [scaled], e.temp(f"{out}_tanh"), f"{node.name}/tanh")
+    else:  # 0.5 x (1 + erf(x / sqrt 2))
+        scaled = e.emit("Div", [x, e.const(f"{out}_sqrt2", np.sqrt(2.0))], e.temp(f"{out}_scaled"), f"{node.name}/div")
+        core = e.emit("Erf", [scaled], e.temp(f"{out}_erf"), f"{node.name}/erf")
+    one = e.emit("Add", [core, e.const(f"{out}_one", 1.0)], e.temp(f"{out}_one_plus"), f"{node.name}/add")
+    half = e.emit("Mul", [x, e.const(f"{out}_half", 0.5)], e.temp(f"{out}_half_x"), f"{node.name}/half")
+    e.emit("Mul", [half, one], out, f"{node.name}/mul")
+
+
+@_export_rule("ai.onnx.ml.ArrayFeatureExtractor")
+def _array_feature_extractor(e: _Export, node: Node, xs: list[str], out: str) -> None:
+    e.ml = True
+    table = node.inputs[0]
+    if table in e.types:
+        e.types[node.output] = e.types[table]
+    e.emit("ArrayFeatureExtractor", xs, out, node.name, domain="ai.onnx.ml")
+
+
+@_export_rule("ai.onnx.ml.ZipMap")
+def _zipmap(e: _Export, node: Node, xs: list[str], out: str) -> None:
+    e.ml = True
+    x = xs[0]
+    if e.elem != TensorProto.FLOAT:  # ZipMap reads float32 only
+        x = e.emit("Cast", [x], e.temp(f"{out}_float"), f"{node.name}/cast", to=TensorProto.FLOAT)
+    labels = {k: v for k, v in node.attrs.items() if v is not None}
+    e.emit("ZipMap", [x], out, node.name, domain="ai.onnx.ml", **labels)
+
+
+def _pnl_rule(key: str) -> ExportRule:
+    def rule(e: _Export, node: Node, xs: list[str], out: str) -> None:
+        filled = ops.fill_params(ops.transfer_op(key), node.attrs)
+        steps = [s for s in TRANSFER_RULES[key](filled, e.dtype) if s is not None] or [Step("Identity")]
+        x = xs[0]
+        for i, step in enumerate(steps):
+            inputs = [x]
+            if step.param is not None:
+                inputs.append(e.const(f"{node.name}_{step.param}", step.value))
+            target = out if i == len(steps) - 1 else e.temp(f"{node.name}_{step.op}")
+            x = e.emit(step.op, inputs, target, node.name if i == len(steps) - 1 else target, **step.attrs)
+
+    return rule
+
+
+for _key in TRANSFER_RULES:
+    EXPORT_RULES[ops.PNL_GRAPH_OP[_key]] = _pnl_rule(_key)

@@ -1,18 +1,61 @@
-"""Import an ONNX model (a feed-forward MLP) as a trainable :class:`~mdfx.schema.net.Net`.
+"""Import an ONNX model as an op :class:`~mdfx.schema.graph.Graph`, faithfully.
 
-Supported: MatMul, Gemm (alpha, beta, transB, bias C; transA=0), Add / Sub /
-Mul / Div / Neg with constants (biases, scales), Relu, LeakyRelu, Sigmoid,
-Tanh, Softmax (over the features), Exp, Identity, Flatten / Reshape / Cast that
-keep ``(batch, features)``, Constant, Transpose of constants, initializers.
-Default-domain opsets 9-21, float32 / float64 / float16 models, any batch size.
-Weights are read with ``onnx.numpy_helper.to_array`` and kept as float64.
+Each ONNX node becomes the graph op of the same name (:data:`mdfx.ops.GRAPH_OPS`),
+keeping the original parametrisation, so that training the graph is training the
+original model (DESIGN rule 2):
 
-The graph is restated as an :class:`~mdfx.schema.opgraph.OpGraph` and lowered
-by :func:`mdfx.schema.opgraph.lower`: each Gemm / MatMul (+ Add bias)
-(+ activation) becomes a projection into a new node whose op is the
-activation (identity without one); the INPUT node is named after the graph
-input, OUTPUT nodes after the graph outputs.
+* **Params.** Every initializer that an op reads as a tensor becomes a
+  :class:`~mdfx.schema.graph.Param` under its original name, in its original
+  layout (a Gemm ``transB=1`` weight stays ``(out, in)``), as float64 values, with
+  ``dtype`` the file's. Constant nodes become frozen params. Nothing is folded into
+  a trainable tensor: two biased branches stay two biases, ``(x - mean) / std``
+  keeps its frozen constants, ``x / 4`` and ``l1(x) * 2`` keep their scales.
+* **Which params learn.** An initializer is *learnable* when it is a float
+  tensor read as an operand of a computing op (a weight, bias or scale) and its
+  name is not one an exporter generates. torch's exporters name parameters by
+  module path (``l1.weight``, ``bn.bias``) and give constants generated names
+  (``onnx::Mul_12``, ``/Constant_output_0``, ``_val_3``, ``scalar_tensor_default``,
+  ``clone`` for a tensor built in ``forward``...). In a file written by skl2onnx only
+  ``coefficient``, ``intercepts``, ``coefficient1``... learn (its ``unity``,
+  ``shape_tensor``, ``classes`` are constants).
+  Constant nodes, folded constants, BatchNormalization's mean and variance and
+  torch buffers named ``running_mean`` / ``running_var`` / ``num_batches_tracked``
+  are always frozen. A buffer the module registered under a name of its own (say
+  ``self.register_buffer("mean", ...)``) cannot be told from a parameter in the
+  file: pass ``learnable=`` to say exactly which initializers learn, as a list of
+  names or as ``callable(name, array) -> bool`` (see :func:`load_onnx`).
+  torch's exporters store parameters with equal values once: the legacy exporter
+  names the others ``ln.weight = Identity(bn.weight)``, and each name becomes its
+  own param again; the dynamo exporter shares one initializer, which then trains
+  as one tensor (initialise the module's parameters differently to avoid it).
+* **Constant inputs become attributes.** Reshape's shape, Slice's
+  starts/ends/axes/steps, Clip's bounds, Pow's exponent, Squeeze/Unsqueeze axes,
+  Reduce axes (inputs from opset 18, ReduceSum from 13), Dropout's ratio: the
+  importer reads them from constants. Split becomes one Slice per output.
+* **Shape sub-graphs** (Shape, Gather, Concat, Unsqueeze, Slice, Cast, Range,
+  ConstantOfShape... as dynamic-batch exports compute ``x.view(x.size(0), -1)``)
+  are evaluated at import with the batch as a symbol; a Reshape target with the
+  batch on axis 0 gets ``0`` there. A fixed-batch export's Reshape whose axis 0
+  is the literal batch size of the graph input is normalised the same way.
+* **Folding.** An op whose inputs are all frozen constants is computed once at
+  import (never through a learnable param), up to :data:`MAX_FOLDED` elements. A
+  constant shaped by the batch (``torch.zeros(x.size(0), n)``, ``c.expand(x.size(0), n)``)
+  keeps 1 there and broadcasts.
+* **Spelled with graph ops**, computing exactly the same: ``Min``/``Max`` of a tensor and
+  a constant scalar (the dynamo exporter's ``clamp``) as Clip, Expand of a computed
+  tensor as ``x + zeros(shape)``, HardSwish as ``x * HardSigmoid(x)``, Mish as
+  ``x * tanh(softplus(x))``, ReduceL2 as ``sqrt(ReduceSum(x * x))``.
+* **Refused**, with one error that names every unsupported op type and its nodes:
+  what the IR cannot represent (convolutions, recurrence, control flow, ops that
+  move the batch axis) and ops it does not have.
+* **Names.** Graph inputs and outputs, initializers and node names (torch's
+  ``/l1/Gemm``) are kept. A file written by mdfx's own export carries the names
+  of its composition (``mdfx.inputs``, ``mdfx.outputs``, ``mdfx.layers``
+  metadata); the import restores the input and output names and keeps the layer
+  map in ``graph.meta["layers"]``.
 
+Default-domain opsets 9-21 and ``ai.onnx.ml`` (ArrayFeatureExtractor, ZipMap: the
+tails of skl2onnx classifiers; Cast to int or string becomes ``CastLabel``).
 ``onnx`` is imported when a model is loaded, not when this module is.
 """
 
@@ -20,76 +63,144 @@ from __future__ import annotations
 
 import json
 import os
+import re
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mdfx import limits
-from mdfx.errors import SchemaError, UnsupportedError
+from mdfx import limits, ops
+from mdfx.errors import GraphError, SchemaError, UnsupportedError
+from mdfx.ops import BATCH
 from mdfx.schema import validate
-from mdfx.schema.net import Net
-from mdfx.schema.opgraph import Op, OpGraph, check_supported, lower
+from mdfx.schema.graph import Graph, Node, Param
 
 #: Default-domain opsets the import reads.
 OPSETS = range(9, 22)
-#: ONNX element types of model inputs: FLOAT, FLOAT16, DOUBLE.
-_FLOAT_INPUTS = {1: "float32", 10: "float16", 11: "float64"}
-#: Keys of ``metadata_props`` where mdfx's ONNX export keeps the Net's own names:
-#: of the graph's inputs and outputs, and of each layer by the op that opens it.
-_NAME_KEYS = ("mdfx.inputs", "mdfx.outputs")
-_LAYER_KEY = "mdfx.layers"
+#: ONNX element types of float tensors, and their numpy names.
+FLOAT_TYPES = {1: "float32", 10: "float16", 11: "float64", 16: "bfloat16"}
+#: Keys of ``metadata_props`` where mdfx's ONNX export keeps the composition's names.
+INPUT_NAMES_KEY, OUTPUT_NAMES_KEY, LAYER_NAMES_KEY = "mdfx.inputs", "mdfx.outputs", "mdfx.layers"
+
+#: ``learnable=`` of :func:`load_onnx`: None (the rule of the module docstring), the
+#: names that learn, or ``callable(name, array) -> bool`` asked for every float initializer.
+Learnable = None | Iterable[str] | Callable[[str, np.ndarray], bool]
 
 
-def load_onnx(model: str | os.PathLike[str] | Any) -> Net:
-    """Read an ONNX file (or ``onnx.ModelProto``) into a Net whose weights are all trainable.
+#: The largest tensor the import computes from constants, unless mdfx.limits says otherwise.
+MAX_FOLDED = 10**7
+
+
+def _max_folded() -> int:
+    return min(MAX_FOLDED, limits.current().max_tensor_elements)
+
+#: Names that torch's and other exporters generate for constants and buffers (never learnable).
+_GENERATED = re.compile(
+    r"^(onnx::|/|_?val_\d|_?v_?\d+$|scalar_tensor|_tensor_constant|lifted_tensor|c_lifted|_?const(ant)?(_|\d|$)"
+    r"|Constant|initializer|_param_constant|clone(_\d+)?$|_to_copy)"
+    r"|(running_mean|running_var|num_batches_tracked)$|_output_\d+$",
+    re.IGNORECASE,
+)
+
+#: skl2onnx's names for an MLP's parameters (its other initializers are constants).
+_SKL2ONNX_PARAM = re.compile(r"^(coefficient|intercepts?)\d*$")
+
+#: Input positions that an op reads as constants (folded into attributes), per ONNX op.
+_ATTRIBUTE_INPUTS: dict[str, tuple[int, ...]] = {
+    "Reshape": (1,), "Slice": (1, 2, 3, 4), "Clip": (1, 2), "Pow": (1,), "Squeeze": (1,), "Unsqueeze": (1,),
+    "ReduceSum": (1,), "ReduceMean": (1,), "ReduceMax": (1,), "Split": (1,), "Dropout": (1, 2),
+    "Expand": (1,), "ConstantOfShape": (0,), "Range": (0, 1, 2), "Gather": (1,), "Tile": (1,),
+}
+
+#: ONNX ops that map one-to-one onto the graph op of the same name (attributes as ONNX's).
+_DIRECT = (
+    "Add", "Sub", "Mul", "Div", "Neg", "MatMul", "Gemm", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Exp", "Log",
+    "Sqrt", "Abs", "Reciprocal", "Erf", "Gelu", "Softplus", "Elu", "Selu", "HardSigmoid", "Identity",
+    "Softmax", "LogSoftmax", "LayerNormalization", "BatchNormalization", "Concat", "Flatten", "Transpose",
+    "ArgMax",
+)
+#: Ops that only compute shapes or constants here (evaluated at import; never on a batched tensor).
+_CONSTANT_ONLY = ("Shape", "Size", "ConstantOfShape", "Range", "Equal", "Where", "Expand", "Tile", "Less",
+                  "Greater", "Not", "Min", "Max", "Floor", "Ceil")
+#: Ops written as a few graph ops that compute exactly the same (see _Importer.composite).
+_COMPOSITE = ("HardSwish", "Mish", "ReduceL2")
+#: Every ONNX op type (default domain) the import reads.
+SUPPORTED: tuple[str, ...] = tuple(sorted({
+    *_DIRECT, *_CONSTANT_ONLY, *_COMPOSITE, "Constant", "Cast", "Clip", "Pow", "Reshape", "Squeeze", "Unsqueeze",
+    "Slice", "Split", "Gather", "ReduceSum", "ReduceMean", "ReduceMax", "Dropout",
+}))
+SUPPORTED_ML: tuple[str, ...] = ("ArrayFeatureExtractor", "ZipMap")
+
+#: Ops the graph IR cannot represent, and why (named in the refusal).
+_NOT_REPRESENTABLE = {
+    "Conv": "convolution", "ConvTranspose": "convolution", "MaxPool": "pooling", "AveragePool": "pooling",
+    "GlobalAveragePool": "pooling", "LSTM": "recurrence", "GRU": "recurrence", "RNN": "recurrence",
+    "Loop": "control flow", "Scan": "control flow", "If": "control flow",
+}
+
+#: The batch size in a shape computed at import (any value no real shape has).
+_SYM = -(1 << 40)
+
+
+def load_onnx(model: str | os.PathLike[str] | Any, learnable: Learnable = None) -> Graph:
+    """Read an ONNX file (or ``onnx.ModelProto``) into a :class:`Graph` (see the module docstring).
+
+    ``learnable``: None applies the documented rule; a list of initializer names
+    makes exactly those learnable; ``callable(name, float64 array) -> bool`` is
+    asked for every float initializer an op reads. BatchNormalization statistics
+    stay frozen whatever it says.
 
     Raises :class:`~mdfx.errors.UnsupportedError` naming every unsupported op
-    type with its nodes (and listing the supported ones), or the node and
-    attribute of an unsupported pattern (``Gemm`` with ``transA=1``, a product
-    of two computed tensors, a Softmax over the batch, ...).
+    type with its nodes (and listing the supported ones), or the node of an
+    unsupported pattern; :class:`~mdfx.errors.SchemaError` for an unreadable file.
     """
-    source = str(model) if isinstance(model, str | os.PathLike) else "ONNX model"
-    net = lower(to_opgraph(_load(model)))
-    validate.net_values(net, source)
-    return net
+    from mdfx.errors import reading
+
+    proto, where = _load(model)
+    # fail closed: a malformed graph is one error naming the file; overflow while folding
+    # constants is no warning (a non-finite weight that results is refused below)
+    with reading(where, "ONNX model"), np.errstate(all="ignore"):
+        graph = _Importer(proto, where, learnable).run()
+        for name, p in graph.params.items():
+            validate.weights(p.value, f"{where}: param {name!r}")
+    return graph
 
 
-def read_model(path: str | os.PathLike[str]) -> Any:
-    """An ONNX file as an ``onnx.ModelProto`` (an mdfx error naming the file if it is not one)."""
-    return _load(path)
-
-
-def initializers(model: Any, source: str = "ONNX model") -> dict[str, np.ndarray]:
-    """The graph's initializers as arrays, checked before and after decoding: unique names,
-    declared sizes within :mod:`mdfx.limits`, real and finite values."""
+def initializers(model: Any, where: str) -> dict[str, np.ndarray]:
+    """The graph's initializers as arrays in their own dtypes, checked before and after decoding:
+    unique names, declared sizes within :mod:`mdfx.limits`, no complex numbers, finite floats.
+    (Strings and integers stay: skl2onnx keeps class labels and shapes in initializers.)"""
     from onnx import numpy_helper
 
     out: dict[str, np.ndarray] = {}
-    budget = limits.Budget(source)
+    budget = limits.Budget(where)
     for t in model.graph.initializer:
-        where = f"initializer {t.name!r}"
+        label = f"{where}: initializer {t.name!r}"
         if t.name in out:
-            raise SchemaError(f"{source}: two initializers are named {t.name!r}; ONNX names each tensor once")
-        if t.data_type in _NON_REAL:
-            raise SchemaError(f"{source}: {where} has ONNX element type {t.data_type} "
-                              f"({_NON_REAL[t.data_type]}); mdfx weights are real numbers")
-        budget.take(tuple(t.dims), where)  # before decoding: dims are declared, not yet allocated
-        out[t.name] = validate.weights(numpy_helper.to_array(t), f"{source}: {where}")
+            raise SchemaError(f"{where}: two initializers are named {t.name!r}; ONNX names each tensor once")
+        if t.data_type in _COMPLEX:
+            raise SchemaError(f"{label} has ONNX element type {t.data_type} ({_COMPLEX[t.data_type]}); mdfx "
+                              "weights are real numbers")
+        budget.take(tuple(t.dims), label)  # before decoding: dims are declared, not yet allocated
+        array = numpy_helper.to_array(t)
+        if array.dtype.kind == "f":
+            validate.weights(array, label)  # finite
+        out[t.name] = array
     return out
 
 
-#: ONNX element types that are not real numbers: STRING, COMPLEX64, COMPLEX128.
-_NON_REAL = {8: "string", 14: "complex64", 15: "complex128"}
+#: ONNX element types that are not real numbers (strings are labels, allowed where ops read labels).
+_COMPLEX = {14: "complex64", 15: "complex128"}
 
 
-def _check_ssa(graph: Any) -> None:
+def _check_ssa(graph: Any, where: str) -> None:
     """Each tensor is written once (ONNX's single assignment; onnxruntime refuses the rest)."""
     written: dict[str, str] = {v.name: "a graph input" for v in graph.input}
     for t in graph.initializer:
         written.setdefault(t.name, "an initializer")
     for i, node in enumerate(graph.node):
-        label = f"node {node.name or i!r} ({node.op_type})"
+        label = f"{where}: node {node.name or i!r} ({node.op_type})"
         for out in node.output:
             if not out:
                 continue
@@ -102,113 +213,678 @@ def _check_ssa(graph: Any) -> None:
             written[out] = f"written by {label}"
 
 
-def to_opgraph(model: Any) -> OpGraph:
-    """An ``onnx.ModelProto`` restated as an OpGraph (checks opset, dtypes and op types)."""
-    from onnx import helper, numpy_helper
-
-    graph = model.graph
-    _check_opset(model)
-    limits.check_count(len(graph.node), f"ONNX graph {graph.name!r}: ops")
-    constants = initializers(model)
-    _check_ssa(graph)
-    ops = []
-    for i, node in enumerate(graph.node):
-        name = node.name or (node.output[0] if node.output else f"{node.op_type}_{i}")
-        if node.domain not in ("", "ai.onnx"):
-            ops.append(Op(f"{node.domain}.{node.op_type}", list(node.input), "", name))
-            continue
-        used_outputs = [o for o in node.output[1:] if o]
-        if used_outputs:
-            raise UnsupportedError(f"node {name!r} ({node.op_type}): extra outputs {used_outputs} are not "
-                                   "supported; mdfx imports ops with one output")
-        attrs = {a.name: _attribute(helper.get_attribute_value(a), numpy_helper) for a in node.attribute}
-        ops.append(Op(node.op_type, list(node.input), node.output[0] if node.output else "", name, attrs))
-    check_supported(ops)
-    names = _mdfx_names(model, _NAME_KEYS)
-    inputs = {}
-    for value in graph.input:
-        if value.name in constants:  # IR < 4 lists initializers as inputs too
-            continue
-        inputs[value.name] = _features(value)
-    if not inputs:
-        raise UnsupportedError(f"ONNX graph {graph.name!r} has no inputs; mdfx imports networks that "
-                               "compute outputs from inputs")
-    return OpGraph(
-        name=graph.name or "onnx_model",
-        inputs=inputs,
-        outputs=[v.name for v in graph.output],
-        constants=constants,
-        ops=ops,
-        node_names=names,
-        layer_names=_mdfx_names(model, (_LAYER_KEY,)),
-    )
+def is_generated_name(name: str) -> bool:
+    """True for names exporters give constants and buffers (``onnx::Mul_12``, ``/Constant_output_0``...)."""
+    return bool(_GENERATED.search(name))
 
 
-def _load(model: str | os.PathLike[str] | Any) -> Any:
+def _load(model: str | os.PathLike[str] | Any) -> tuple[Any, str]:
     import onnx
 
     if not isinstance(model, str | os.PathLike):
-        return model
+        return model, f"ONNX model {model.graph.name!r}"
     path = Path(model)
     if not path.is_file():
         raise SchemaError(f"{path}: no such file")
     limits.check_file_size(path.stat().st_size, path)
     try:
-        return onnx.load(str(path))
+        return onnx.load(str(path)), str(path)
     except Exception as exc:  # protobuf raises its own DecodeError
         raise SchemaError(f"{path}: not a readable ONNX model ({type(exc).__name__}: {exc})") from None
 
 
-def _check_opset(model: Any) -> None:
-    versions = {o.domain or "ai.onnx": o.version for o in model.opset_import}
-    version = versions.get("ai.onnx")
-    if version is None or version not in OPSETS:
-        raise UnsupportedError(f"ONNX model uses default-domain opset {version}; mdfx imports opsets "
-                               f"{OPSETS.start}-{OPSETS.stop - 1} (re-export it, e.g. "
-                               "torch.onnx.export(..., opset_version=17))")
+class _Importer:
+    """One pass over the ONNX nodes (which ONNX keeps in topological order)."""
+
+    def __init__(self, model: Any, where: str, learnable: Learnable) -> None:
+        from onnx import numpy_helper
+
+        self.model, self.where, self.g = model, where, model.graph
+        self.opset = self._check_opset()
+        self.to_array = numpy_helper.to_array
+        limits.check_count(len(self.g.node), f"{where}: ONNX graph {self.g.name!r}: ops")
+        _check_ssa(self.g, where)
+        #: values known at import: initializers, Constant outputs, folded results, shapes
+        self.consts: dict[str, np.ndarray] = initializers(model, where)
+        self.const_dtype = {t.name: _dtype_name(self.consts[t.name]) for t in self.g.initializer}
+        self.initializers = set(self.consts)
+        self.params: dict[str, Param] = {}
+        self.nodes: list[Node] = []
+        self.shapes: dict[str, tuple[int, ...]] = {}
+        self.renames = _mdfx_names(model, INPUT_NAMES_KEY) | _mdfx_names(model, OUTPUT_NAMES_KEY)
+        self._check_ops()
+        self.aliases = self._untie()
+        self.learnable = self._learnable(learnable)
+        self.inputs = self._inputs()
+        self.batch_size = self._fixed_batch()
+
+    # --- checks -----------------------------------------------------------------------
+
+    def _check_opset(self) -> int:
+        versions = {o.domain or "ai.onnx": o.version for o in self.model.opset_import}
+        version = versions.get("ai.onnx")
+        if version is None or version not in OPSETS:
+            raise UnsupportedError(f"{self.where} uses default-domain opset {version}; mdfx imports opsets "
+                                   f"{OPSETS.start}-{OPSETS.stop - 1} (re-export it, e.g. "
+                                   "torch.onnx.export(..., opset_version=17))")
+        return version
+
+    def _check_ops(self) -> None:
+        """One error naming every op type the import cannot take, with its nodes."""
+        bad: dict[str, list[str]] = {}
+        for i, node in enumerate(self.g.node):
+            domain = node.domain or "ai.onnx"
+            ok = node.op_type in SUPPORTED if domain == "ai.onnx" else (
+                domain == "ai.onnx.ml" and node.op_type in SUPPORTED_ML)
+            if not ok:
+                key = node.op_type if domain == "ai.onnx" else f"{domain}.{node.op_type}"
+                bad.setdefault(key, []).append(_node_name(node, i))
+        if bad:
+            parts = []
+            for op, names in bad.items():
+                why = _NOT_REPRESENTABLE.get(op)
+                shown = ", ".join(map(repr, names[:5])) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+                parts.append(f"{op}{f' ({why})' if why else ''} at node{'s' if len(names) > 1 else ''} {shown}")
+            raise UnsupportedError(
+                f"{self.where}: unsupported ops: {'; '.join(parts)}. mdfx's graph IR runs feed-forward "
+                "networks whose batch stays on axis 0 (no convolution, recurrence or control flow). "
+                f"Supported ONNX ops: {', '.join(SUPPORTED)}; ai.onnx.ml: {', '.join(SUPPORTED_ML)}")
+
+    def _inputs(self) -> dict[str, tuple[int, ...]]:
+        inputs: dict[str, tuple[int, ...]] = {}
+        for value in self.g.input:
+            if value.name in self.initializers:  # IR < 4 lists initializers as inputs too
+                continue
+            t = value.type.tensor_type
+            if t.elem_type not in FLOAT_TYPES:
+                raise UnsupportedError(f"{self.where}: graph input {value.name!r} has ONNX element type "
+                                       f"{t.elem_type}; mdfx imports float inputs ({', '.join(FLOAT_TYPES.values())})")
+            dims = list(t.shape.dim)
+            if not dims:
+                raise UnsupportedError(f"{self.where}: graph input {value.name!r} has no batch axis; mdfx imports "
+                                       "inputs shaped (batch, features...)")
+            sizes = [d.dim_value if d.HasField("dim_value") else None for d in dims[1:]]
+            if any(s is None or s < 1 for s in sizes):
+                raise UnsupportedError(f"{self.where}: graph input {value.name!r} has a symbolic feature dimension "
+                                       f"{[d.dim_param or d.dim_value for d in dims]}; only the batch (axis 0) may vary")
+            inputs[value.name] = tuple(int(s) for s in sizes)  # type: ignore[arg-type]
+            self.shapes[value.name] = (BATCH, *inputs[value.name])
+        if not inputs:
+            raise UnsupportedError(f"{self.where}: the graph has no inputs; mdfx imports networks that compute "
+                                   "outputs from inputs")
+        return inputs
+
+    def _fixed_batch(self) -> int | None:
+        """The batch size when every graph input fixes the same one (a fixed-batch export)."""
+        sizes = set()
+        for value in self.g.input:
+            if value.name in self.inputs:
+                d = value.type.tensor_type.shape.dim[0]
+                sizes.add(d.dim_value if d.HasField("dim_value") else None)
+        return sizes.pop() if len(sizes) == 1 and None not in sizes else None
+
+    def _untie(self) -> set[str]:
+        """Identity nodes that give an initializer a second name: each name its own param.
+
+        torch's legacy exporter stores equal parameters once and names the others by
+        ``ln.weight = Identity(bn.weight)``; in the module they are separate
+        parameters, so they train separately here too (each starts from the value).
+        """
+        aliases = set()
+        for node in self.g.node:
+            if node.op_type == "Identity" and node.input[0] in self.initializers and node.output[0]:
+                out = node.output[0]
+                self.consts[out] = self.consts[node.input[0]].copy()
+                self.const_dtype[out] = self.const_dtype[node.input[0]]
+                self.initializers.add(out)
+                aliases.add(out)
+        return aliases
+
+    def _learnable(self, rule: Learnable) -> set[str]:
+        """Names of the initializers that train (the module docstring's rule, or the user's)."""
+        operands: set[str] = set()
+        stats: set[str] = set()
+        for node in self.g.node:
+            skip = _ATTRIBUTE_INPUTS.get(node.op_type, ())
+            for i, t in enumerate(node.input):
+                if t in self.initializers and i not in skip and node.op_type not in _CONSTANT_ONLY:
+                    (stats if node.op_type == "BatchNormalization" and i >= 3 else operands).add(t)
+        floats = {k for k in self.initializers if self.consts[k].dtype.kind == "f"}
+        # a tensor read both as statistics and as an operand gets a frozen copy for the statistics
+        candidates = operands & floats
+        if rule is None:
+            if self.model.producer_name == "skl2onnx":  # its own constants: unity, shape_tensor...
+                return {k for k in candidates if _SKL2ONNX_PARAM.match(k)}
+            return {k for k in candidates if not is_generated_name(k)}
+        if callable(rule):
+            return {k for k in candidates if rule(k, self.consts[k].astype(np.float64))}
+        names = {str(n) for n in rule}  # type: ignore[union-attr]
+        unknown = sorted(names - floats)
+        if unknown:
+            raise GraphError(f"{self.where}: learnable names {unknown} are not float initializers of the file; "
+                             f"it has {', '.join(sorted(floats)) or 'none'}")
+        return names
+
+    # --- the walk ------------------------------------------------------------------------
+
+    def run(self) -> Graph:
+        for i, node in enumerate(self.g.node):
+            self.node(node, _node_name(node, i))
+        outputs = [v.name for v in self.g.output]
+        for t in outputs:
+            if t in self.consts:
+                raise UnsupportedError(f"{self.where}: graph output {t!r} does not depend on the inputs; mdfx "
+                                       "runs networks whose outputs are computed per sample")
+        dtype = FLOAT_TYPES[self.g.input[[v.name for v in self.g.input].index(next(iter(self.inputs)))]
+                            .type.tensor_type.elem_type]
+        meta: dict[str, Any] = {
+            "source": "onnx", "opset": self.opset, "producer": f"{self.model.producer_name} "
+            f"{self.model.producer_version}".strip(), "file": self.where,
+        }
+        layers = _mdfx_names(self.model, LAYER_NAMES_KEY)
+        if layers:
+            meta["layers"] = layers
+        # a ZipMap output (dicts) takes no gradient: its probability tensor becomes an output too,
+        # so the classifier trains through it (exports leave it out again)
+        extra = [n.inputs[0] for n in self.nodes if n.op == "ai.onnx.ml.ZipMap" and n.output in outputs
+                 and n.inputs[0] not in outputs]
+        if extra:
+            meta["extra_outputs"] = extra
+            outputs = outputs + extra
+        inputs, params, nodes = dict(self.inputs), list(self.params.values()), self.nodes
+        if self.renames:
+            inputs, nodes, outputs = _rename(inputs, nodes, outputs, self.renames, set(self.params))
+        return Graph.build(self.g.name or "onnx_model", inputs, params, nodes, outputs,
+                           dtype="float64" if dtype == "float64" else ("float16" if dtype == "float16" else "float32"),
+                           meta=meta)
+
+    def node(self, node: Any, name: str) -> None:
+        op, ins = node.op_type, list(node.input)
+        attrs = {a.name: _attribute(a, self.to_array) for a in node.attribute}
+        outs = list(node.output)
+        if op == "Constant":
+            self.consts[outs[0]] = _constant(attrs, name)
+            return
+        if op == "Identity" and outs[0] in self.aliases:
+            return  # a second name of an initializer: its own param (see _untie)
+        if node.domain == "ai.onnx.ml":
+            self.ml(node, op, ins, outs, attrs, name)
+            return
+        if op in ("Dropout", "BatchNormalization", "LayerNormalization"):
+            for extra in outs[1:]:
+                if extra and self._used(extra):
+                    raise UnsupportedError(f"node {name!r} ({op}): its output {extra!r} (training statistics / "
+                                           "mask) is used; mdfx imports the inference form")
+            outs = outs[:1]
+        if op == "Split":
+            self.split(name, ins, outs, attrs)
+            return
+        if len([o for o in outs if o]) > 1 and op not in ("Split",):
+            raise UnsupportedError(f"node {name!r} ({op}): {len(outs)} outputs; mdfx imports ops with one output")
+        out = outs[0]
+        constant = all(not t or t in self.consts for t in ins)
+        if constant and (op == "Shape" or not any(t in self.learnable for t in ins)):
+            self.consts[out] = self.fold(op, ins, attrs, name)
+            return
+        if op in ("Min", "Max") and len(ins) == 2 and sum(t in self.consts for t in ins) == 1:
+            # min(x, c) / max(x, c) with a constant scalar: torch.clamp as the dynamo exporter writes it
+            x, c = (ins[0], ins[1]) if ins[1] in self.consts else (ins[1], ins[0])
+            if np.size(self.consts[c]) == 1:
+                bound = self.scalar(c, name, "bound")
+                self.emit(name, "Clip", [x], out, {"min": -np.inf, "max": bound} if op == "Min"
+                          else {"min": bound, "max": np.inf})
+                return
+        if op == "Expand" and ins[0] not in self.consts:
+            self.expand(name, ins, out)
+            return
+        if op in _COMPOSITE:
+            self.composite(op, name, ins, out, attrs)
+            return
+        if op in _CONSTANT_ONLY:
+            if op == "Shape":
+                self.consts[out] = self.shape_of(ins[0], attrs)
+                return
+            if op == "Size" and self._shape(ins[0]) and self._shape(ins[0])[0] == BATCH:
+                raise UnsupportedError(f"node {name!r} (Size) of batched {ins[0]!r}: the element count "
+                                       "depends on the batch")
+            raise UnsupportedError(f"node {name!r} ({op}) computes on a tensor that depends on the inputs "
+                                   f"({', '.join(t for t in ins if t not in self.consts)}); mdfx evaluates {op} "
+                                   "only on constants and shapes")
+        self.translate(node, op, ins, out, attrs, name)
+
+    def _used(self, tensor: str) -> bool:
+        return any(tensor in n.input for n in self.g.node) or any(tensor == v.name for v in self.g.output)
+
+    # --- constants and params ----------------------------------------------------------
+
+    def tensor(self, t: str, name: str, op: str) -> str:
+        """``t`` as a tensor the graph can read: a param for a constant (made on first use)."""
+        if not t or t not in self.consts:
+            return t
+        if t not in self.params:
+            value = np.asarray(self.consts[t])
+            if value.dtype.kind == "i" and _SYM in value:
+                raise UnsupportedError(f"node {name!r} ({op}) reads {t!r}, a value computed from the batch size; "
+                                       "mdfx computes per sample")
+            learn = t in self.learnable
+            if value.dtype.kind == "f" or (value.dtype.kind in "iub" and op != "ai.onnx.ml.ArrayFeatureExtractor"):
+                arr = np.array(value, dtype=np.float64)
+            else:
+                arr = np.array(value)  # class labels (int64 or strings) that a lookup returns as they are
+            self.params[t] = Param(t, arr, learn, self.const_dtype.get(t, _dtype_name(value)))
+            self.shapes[t] = arr.shape
+        return t
+
+    def frozen(self, t: str) -> str:
+        """``t`` for a slot that never trains (BatchNormalization statistics): a frozen copy if ``t`` learns."""
+        if t not in self.learnable:
+            return t
+        copy = f"{t}:frozen"
+        if copy not in self.consts:
+            self.consts[copy], self.const_dtype[copy] = self.consts[t].copy(), self.const_dtype[t]
+        return copy
+
+    def fold(self, op: str, ins: list[str], attrs: dict[str, Any], name: str) -> np.ndarray:
+        """``op`` over constants, computed now (never through a learnable param)."""
+        xs = [self.consts[t] if t else None for t in ins]
+        # before computing: a tiny file can declare a huge product of two small constants
+        limits.check_fold(op, [np.shape(x) for x in xs if x is not None], f"{self.where}: node {name!r}", attrs)
+        try:
+            value = _evaluate(op, xs, attrs, self.opset)
+        except UnsupportedError:
+            raise
+        except Exception as exc:  # numpy's complaint about a malformed constant sub-graph
+            raise UnsupportedError(f"node {name!r} ({op}): cannot compute it from its constant inputs "
+                                   f"({type(exc).__name__}: {exc})") from None
+        value = np.asarray(value)
+        if value.size > _max_folded():
+            raise UnsupportedError(f"node {name!r} ({op}): computing it from constants gives {value.size} elements, "
+                                   f"more than the limit of {_max_folded()}; mdfx refuses to fold tensors that large")
+        return value
+
+    def shape_of(self, t: str, attrs: dict[str, Any]) -> np.ndarray:
+        shape = [(_SYM if d == BATCH else d) for d in self._shape(t)]
+        start, end = attrs.get("start", 0), attrs.get("end")
+        return np.array(shape[start:end], dtype=np.int64)
+
+    def _shape(self, t: str) -> tuple[int, ...]:
+        if t in self.consts:
+            return tuple(np.shape(self.consts[t]))
+        return self.shapes[t]
+
+    def ints(self, t: str, name: str, what: str, batch_ok: bool = False) -> list[int] | None:
+        """A constant int input (an attribute in the graph IR), or None when omitted."""
+        if not t:
+            return None
+        if t not in self.consts:
+            raise UnsupportedError(f"node {name!r}: its {what} ({t!r}) is computed from the inputs; mdfx needs "
+                                   "it constant")
+        values = [int(v) for v in np.asarray(self.consts[t]).reshape(-1)]
+        if not batch_ok and _SYM in values:
+            raise UnsupportedError(f"node {name!r}: its {what} depends on the batch size")
+        return values
+
+    def scalar(self, t: str, name: str, what: str) -> float | None:
+        if not t:
+            return None
+        if t not in self.consts:
+            raise UnsupportedError(f"node {name!r}: its {what} ({t!r}) is computed from the inputs; mdfx needs "
+                                   "it constant")
+        value = np.asarray(self.consts[t])
+        if value.size != 1:
+            raise UnsupportedError(f"node {name!r}: its {what} has shape {value.shape}; mdfx takes a scalar")
+        return float(value.reshape(-1)[0])
+
+    # --- ops -----------------------------------------------------------------------------
+
+    def emit(self, name: str, op: str, inputs: list[str], output: str, attrs: dict[str, Any]) -> None:
+        """Add a graph node and infer its shape now (later translations read shapes)."""
+        gop = ops.graph_op(op)
+        tensors = [self.tensor(t, name, op) for t in inputs]
+        where = f"node {name!r} ({op}): "
+        filled = gop.fill(attrs, where)
+        try:
+            shape = gop.infer([self.shapes[t] if t else None for t in tensors], **filled)
+        except ops.ShapeError as exc:
+            shapes = ", ".join(f"{t}: {ops._fmt(self.shapes[t])}" for t in tensors if t)
+            raise UnsupportedError(f"{where}{exc}; input shapes: {shapes}") from None
+        if op == "Reshape" and shape and shape[0] == BATCH:
+            # the resolved target: the batch as 0 (copied from the input), every other size spelled out
+            filled["shape"], filled["allowzero"] = [0, *shape[1:]], 0
+        self.shapes[output] = tuple(int(d) for d in shape)
+        self.nodes.append(Node(name, op, tensors, output, filled))
+
+    def translate(self, node: Any, op: str, ins: list[str], out: str, attrs: dict[str, Any], name: str) -> None:
+        legacy = self.opset < 13
+        if op in ("Softmax", "LogSoftmax"):
+            axis = attrs.get("axis", 1 if legacy else -1)
+            if legacy and len(self._shape(ins[0])) > (axis % len(self._shape(ins[0]))) + 1:
+                raise UnsupportedError(f"node {name!r} ({op}, opset {self.opset}): axis {axis} of a rank "
+                                       f"{len(self._shape(ins[0]))} tensor flattens the trailing axes (opset < 13 "
+                                       "semantics); re-export at opset 13 or later")
+            self.emit(name, op, ins, out, {"axis": axis})
+        elif op == "Cast":
+            to = int(attrs["to"])
+            if to in FLOAT_TYPES:
+                self.emit(name, "Cast", ins, out, {"to": to})
+            else:
+                self.emit(name, "CastLabel", ins, out, {"to": to})
+        elif op == "Clip":
+            lo = self.scalar(ins[1], name, "min") if len(ins) > 1 else attrs.get("min")
+            hi = self.scalar(ins[2], name, "max") if len(ins) > 2 else attrs.get("max")
+            self.emit(name, "Clip", ins[:1], out, {"min": -np.inf if lo is None else float(lo),
+                                                   "max": np.inf if hi is None else float(hi)})
+        elif op == "Pow":
+            exponent = self.scalar(ins[1], name, "exponent")
+            self.emit(name, "Pow", ins[:1], out, {"exponent": exponent})
+        elif op == "Reshape":
+            self.reshape(name, ins, out, attrs)
+        elif op in ("Squeeze", "Unsqueeze"):
+            axes = self.ints(ins[1], name, "axes") if len(ins) > 1 else attrs.get("axes")
+            if axes is None and op == "Squeeze":
+                axes = [i for i, d in enumerate(self._shape(ins[0])) if d == 1]
+            self.emit(name, op, ins[:1], out, {"axes": list(axes or [])})
+        elif op == "Slice":
+            if len(ins) > 1:
+                starts, ends = self.ints(ins[1], name, "starts"), self.ints(ins[2], name, "ends")
+                axes = self.ints(ins[3], name, "axes") if len(ins) > 3 else None
+                steps = self.ints(ins[4], name, "steps") if len(ins) > 4 else None
+            else:
+                starts, ends, axes, steps = attrs["starts"], attrs["ends"], attrs.get("axes"), None
+            rank = len(self._shape(ins[0]))
+            axes = list(axes) if axes is not None else list(range(len(starts or [])))
+            self.emit(name, "Slice", ins[:1], out, {"starts": _clamp(starts), "ends": _clamp(ends),
+                                                    "axes": [a % rank for a in axes], "steps": steps})
+        elif op in ("ReduceSum", "ReduceMean", "ReduceMax"):
+            as_input = self.opset >= (13 if op == "ReduceSum" else 18)
+            axes = self.ints(ins[1], name, "axes") if as_input and len(ins) > 1 else attrs.get("axes")
+            if not axes and attrs.get("noop_with_empty_axes", 0):
+                self.emit(name, "Identity", ins[:1], out, {})
+                return
+            self.emit(name, op, ins[:1], out, {"axes": list(axes) if axes else None,
+                                               "keepdims": int(attrs.get("keepdims", 1))})
+        elif op == "Dropout":
+            ratio = self.scalar(ins[1], name, "ratio") if len(ins) > 1 and ins[1] else attrs.get("ratio", 0.5)
+            self.emit(name, "Dropout", ins[:1], out, {"ratio": float(ratio)})
+        elif op == "Gather":
+            self.gather(name, ins, out, attrs)
+        elif op == "BatchNormalization":
+            if attrs.get("training_mode", 0):
+                raise UnsupportedError(f"node {name!r} (BatchNormalization): training_mode=1 computes batch "
+                                       "statistics; mdfx imports the inference form (export the module in eval())")
+            stats = [self.frozen(t) for t in ins[3:5]]
+            self.emit(name, op, [*ins[:3], *stats], out, {k: attrs[k] for k in ("epsilon", "momentum") if k in attrs})
+        elif op == "Transpose":
+            rank = len(self._shape(ins[0]))
+            self.emit(name, op, ins, out, {"perm": list(attrs.get("perm", range(rank - 1, -1, -1)))})
+        elif op in _DIRECT:
+            keep = ops.graph_op(op).attrs
+            if op == "LayerNormalization":
+                keep = {"axis": -1, "epsilon": 1e-5}
+            self.emit(name, op, ins, out, {k: v for k, v in attrs.items() if k in keep})
+        else:  # pragma: no cover - SUPPORTED and this dispatch are kept in step
+            raise UnsupportedError(f"node {name!r}: op {op} is not translated")
+
+    def reshape(self, name: str, ins: list[str], out: str, attrs: dict[str, Any]) -> None:
+        target = self.ints(ins[1], name, "target shape", batch_ok=True) if len(ins) > 1 else attrs["shape"]
+        x = self._shape(ins[0])
+        batched = bool(x) and x[0] == BATCH
+        if _SYM in target[1:]:
+            raise UnsupportedError(f"node {name!r} (Reshape): the batch size lands on axis "
+                                   f"{target[1:].index(_SYM) + 1}; mdfx keeps the batch on axis 0")
+        if target and target[0] == _SYM:
+            target[0], attrs["allowzero"] = 0, 0
+        elif batched and target and self.batch_size is not None and target[0] == self.batch_size:
+            target[0] = 0  # a fixed-batch export writes its batch size literally
+        self.emit(name, "Reshape", ins[:1], out, {"shape": target, "allowzero": int(attrs.get("allowzero", 0))})
+
+    def gather(self, name: str, ins: list[str], out: str, attrs: dict[str, Any]) -> None:
+        """Gather of constant indices along a feature axis: Slice (and Squeeze for a scalar index)."""
+        x = self._shape(ins[0])
+        axis = int(attrs.get("axis", 0)) % len(x)
+        idx = self.ints(ins[1], name, "indices")
+        scalar = np.ndim(self.consts[ins[1]]) == 0
+        assert idx is not None
+        idx = [i % x[axis] for i in idx]
+        if x[0] == BATCH and axis == 0:
+            raise UnsupportedError(f"node {name!r} (Gather) picks samples of the batch (axis 0); mdfx keeps "
+                                   "the batch whole")
+        if np.ndim(self.consts[ins[1]]) > 1 or idx != list(range(idx[0], idx[0] + len(idx))):
+            raise UnsupportedError(f"node {name!r} (Gather): indices {idx} are not one index or a contiguous "
+                                   "range; mdfx gathers those as slices")
+        sliced = out if not scalar else f"{out}:slice"
+        self.emit(name, "Slice", ins[:1], sliced, {"starts": [idx[0]], "ends": [idx[-1] + 1], "axes": [axis],
+                                                  "steps": None})
+        if scalar:
+            self.emit(f"{name}:squeeze", "Squeeze", [sliced], out, {"axes": [axis]})
+
+    def expand(self, name: str, ins: list[str], out: str) -> None:
+        """Expand of a computed tensor: ``x + zeros(shape)``, the same values and gradient."""
+        target = self.ints(ins[1], name, "shape", batch_ok=True)
+        assert target is not None
+        shape = [1 if d == _SYM else d for d in target]
+        zeros = f"{out}:zeros"
+        self.consts[zeros] = np.zeros(shape)
+        self.emit(name, "Add", [ins[0], zeros], out, {})
+
+    def composite(self, op: str, name: str, ins: list[str], out: str, attrs: dict[str, Any]) -> None:
+        """ONNX ops the graph IR spells as a few of its own, computing exactly the same."""
+        x = ins[0]
+        if op == "HardSwish":  # x * max(0, min(1, x / 6 + 1 / 2))
+            self.emit(f"{name}:gate", "HardSigmoid", [x], f"{out}:gate", {"alpha": 1.0 / 6.0, "beta": 0.5})
+            self.emit(name, "Mul", [x, f"{out}:gate"], out, {})
+        elif op == "Mish":  # x * tanh(softplus(x))
+            self.emit(f"{name}:softplus", "Softplus", [x], f"{out}:softplus", {})
+            self.emit(f"{name}:tanh", "Tanh", [f"{out}:softplus"], f"{out}:tanh", {})
+            self.emit(name, "Mul", [x, f"{out}:tanh"], out, {})
+        else:  # ReduceL2: sqrt(sum(x * x))
+            axes = self.ints(ins[1], name, "axes") if len(ins) > 1 and ins[1] else attrs.get("axes")
+            self.emit(f"{name}:square", "Mul", [x, x], f"{out}:square", {})
+            self.emit(f"{name}:sum", "ReduceSum", [f"{out}:square"], f"{out}:sum",
+                      {"axes": list(axes) if axes else None, "keepdims": int(attrs.get("keepdims", 1))})
+            self.emit(name, "Sqrt", [f"{out}:sum"], out, {})
+
+    def split(self, name: str, ins: list[str], outs: list[str], attrs: dict[str, Any]) -> None:
+        """Split becomes one Slice per (used) output."""
+        x = self._shape(ins[0])
+        axis = int(attrs.get("axis", 0)) % len(x)
+        sizes = self.ints(ins[1], name, "split") if len(ins) > 1 and ins[1] else attrs.get("split")
+        if not sizes:
+            n = int(attrs.get("num_outputs", len(outs)))
+            if x[axis] == BATCH:
+                raise UnsupportedError(f"node {name!r} (Split) splits the batch axis; mdfx keeps it whole")
+            chunk = -(-x[axis] // n)
+            sizes = [min(chunk, x[axis] - i * chunk) for i in range(n)]
+        if all(t in self.consts for t in ins[:1]):
+            parts = np.split(self.consts[ins[0]], np.cumsum(sizes)[:-1], axis=axis)
+            self.consts.update({o: p for o, p in zip(outs, parts, strict=False) if o})
+            return
+        start = 0
+        for i, (o, size) in enumerate(zip(outs, sizes, strict=False)):
+            if o:
+                self.emit(name if i == 0 else f"{name}:{i}", "Slice", ins[:1], o,
+                          {"starts": [start], "ends": [start + int(size)], "axes": [axis], "steps": None})
+            start += int(size)
+
+    def ml(self, node: Any, op: str, ins: list[str], outs: list[str], attrs: dict[str, Any], name: str) -> None:
+        if op == "ArrayFeatureExtractor":
+            self.emit(name, "ai.onnx.ml.ArrayFeatureExtractor", ins, outs[0], {})
+        else:
+            labels = {k: attrs.get(k) for k in ("classlabels_int64s", "classlabels_strings")}
+            self.emit(name, "ai.onnx.ml.ZipMap", ins, outs[0], {k: None if v is None else list(v)
+                                                                for k, v in labels.items()})
 
 
-def _attribute(value: Any, numpy_helper: Any) -> Any:
-    """Attribute values as Python / numpy (tensors -> arrays, bytes -> str)."""
+# --- helpers ---------------------------------------------------------------------------
+
+
+def _node_name(node: Any, i: int) -> str:
+    return node.name or (node.output[0] if node.output else f"{node.op_type}_{i}")
+
+
+def _dtype_name(value: np.ndarray) -> str:
+    return "str" if value.dtype.kind in "OSU" else str(value.dtype)
+
+
+def _clamp(values: Sequence[int] | None) -> list[int] | None:
+    """Slice bounds as Python ints (exporters write INT64_MAX for "to the end": Python slices take it)."""
+    return None if values is None else [int(v) for v in values]
+
+
+def _attribute(attr: Any, to_array: Callable[[Any], np.ndarray]) -> Any:
+    """An attribute value as Python / numpy (tensors -> arrays, bytes -> str)."""
+    from onnx import helper
+
+    value = helper.get_attribute_value(attr)
     if hasattr(value, "dims") and hasattr(value, "data_type"):
-        if value.data_type in _NON_REAL:
+        if value.data_type in _COMPLEX:
             raise SchemaError(f"tensor attribute {value.name!r} has ONNX element type {value.data_type} "
-                              f"({_NON_REAL[value.data_type]}); mdfx reads real numbers")
+                              f"({_COMPLEX[value.data_type]}); mdfx reads real numbers")
         limits.check_elements(tuple(value.dims), f"tensor attribute {value.name!r}")
-        array = validate.real_array(numpy_helper.to_array(value), f"tensor attribute {value.name!r}")
-        validate.weights(array, f"tensor attribute {value.name!r}")  # finite
+        array = to_array(value)
+        if array.dtype.kind == "f":
+            validate.weights(array, f"tensor attribute {value.name!r}")  # finite
         return array
     if isinstance(value, bytes):
         return value.decode()
     if isinstance(value, list):
-        return [_attribute(v, numpy_helper) for v in value]
+        return [v.decode() if isinstance(v, bytes) else v for v in value]
     return value
 
 
-def _features(value: Any) -> int:
-    """Features per sample of a graph input ``(batch, d1, d2, ...)``: d1 * d2 * ..."""
-    t = value.type.tensor_type
-    if t.elem_type not in _FLOAT_INPUTS:
-        raise UnsupportedError(f"graph input {value.name!r} has ONNX element type {t.elem_type}; mdfx "
-                               f"imports float inputs ({', '.join(_FLOAT_INPUTS.values())})")
-    dims = list(t.shape.dim)
-    if len(dims) < 2:
-        raise UnsupportedError(f"graph input {value.name!r} has rank {len(dims)}; mdfx imports inputs "
-                               "shaped (batch, features, ...)")
-    sizes = [d.dim_value if d.HasField("dim_value") else None for d in dims[1:]]
-    if any(s is None for s in sizes):
-        raise UnsupportedError(f"graph input {value.name!r} has a symbolic feature dimension "
-                               f"{[d.dim_param or d.dim_value for d in dims]}; only the batch (axis 0) may vary")
-    return int(np.prod(sizes))
+def _constant(attrs: dict[str, Any], name: str) -> np.ndarray:
+    for key, dtype in (("value", None), ("value_float", np.float32), ("value_floats", np.float32),
+                       ("value_int", np.int64), ("value_ints", np.int64), ("value_string", object),
+                       ("value_strings", object)):
+        if key in attrs:
+            return np.asarray(attrs[key], dtype=dtype)
+    raise UnsupportedError(f"node {name!r} (Constant): no value attribute mdfx reads ({', '.join(attrs)})")
 
 
-def _mdfx_names(model: Any, keys: tuple[str, ...]) -> dict[str, str]:
-    """The Net names that mdfx's own export recorded under ``keys``, so a round trip keeps them."""
-    names: dict[str, str] = {}
+def _evaluate(op: str, xs: list[np.ndarray | None], attrs: dict[str, Any], opset: int) -> np.ndarray:
+    """An op over constants, in numpy: shape arithmetic exactly, float ops with the reference rules."""
+    x = xs[0]
+    if op == "Identity" or op == "Dropout":
+        return x
+    if op == "Cast":
+        to = int(attrs["to"])
+        np_types = {1: np.float32, 10: np.float16, 11: np.float64, 6: np.int32, 7: np.int64, 9: np.bool_,
+                    2: np.uint8, 3: np.int8, 8: object}
+        return np.asarray(x).astype(np_types.get(to, np.float64))
+    if op == "Shape":
+        return np.array(np.shape(x)[attrs.get("start", 0):attrs.get("end")], dtype=np.int64)
+    if op == "Size":
+        return np.array(np.size(x), dtype=np.int64)
+    if op == "ConstantOfShape":  # a batch-sized constant (torch.zeros(x.size(0), n)) broadcasts from 1
+        value = attrs.get("value", np.zeros(1, np.float32))
+        shape = [1 if int(v) == _SYM else int(v) for v in x]
+        return np.full(shape, np.asarray(value).reshape(-1)[0], dtype=np.asarray(value).dtype)
+    if op == "Range":
+        return np.arange(xs[0], xs[1], xs[2])
+    if op == "Gather":
+        return np.take(x, np.asarray(xs[1]).astype(np.int64), axis=int(attrs.get("axis", 0)))
+    if op == "Unsqueeze":
+        axes = attrs.get("axes") if len(xs) < 2 or xs[1] is None else [int(a) for a in np.asarray(xs[1]).ravel()]
+        rank = np.ndim(x) + len(axes)
+        return np.expand_dims(x, tuple(sorted(a % rank for a in axes)))
+    if op == "Squeeze":
+        axes = attrs.get("axes") if len(xs) < 2 or xs[1] is None else [int(a) for a in np.asarray(xs[1]).ravel()]
+        return np.squeeze(x, None if axes is None else tuple(axes))
+    if op == "Concat":
+        return np.concatenate([np.atleast_1d(v) for v in xs if v is not None], axis=int(attrs["axis"]))
+    if op == "Slice":
+        if len(xs) > 1:
+            starts, ends = list(np.ravel(xs[1])), list(np.ravel(xs[2]))
+            axes = list(np.ravel(xs[3])) if len(xs) > 3 and xs[3] is not None else list(range(len(starts)))
+            steps = list(np.ravel(xs[4])) if len(xs) > 4 and xs[4] is not None else [1] * len(starts)
+        else:
+            starts, ends = attrs["starts"], attrs["ends"]
+            axes, steps = attrs.get("axes", list(range(len(starts)))), [1] * len(starts)
+        index = [slice(None)] * np.ndim(x)
+        for s, e, a, st in zip(starts, ends, axes, steps, strict=True):
+            index[int(a)] = slice(int(s), int(e), int(st))
+        return np.asarray(x)[tuple(index)]
+    if op == "Reshape":
+        shape = [int(v) for v in (xs[1] if len(xs) > 1 else attrs["shape"])]
+        shape = [np.shape(x)[i] if v == 0 and not attrs.get("allowzero") else v for i, v in enumerate(shape)]
+        return np.reshape(x, shape)
+    if op == "Expand":  # as ConstantOfShape: the batch axis stays 1 and broadcasts
+        shape = [1 if int(v) == _SYM else int(v) for v in xs[1]]
+        return np.broadcast_to(x, np.broadcast_shapes(np.shape(x), tuple(shape))).copy()
+    if op == "Tile":
+        return np.tile(x, [int(v) for v in xs[1]])
+    if op == "Equal":
+        return np.equal(xs[0], xs[1])
+    if op == "Less":
+        return np.less(xs[0], xs[1])
+    if op == "Greater":
+        return np.greater(xs[0], xs[1])
+    if op == "Not":
+        return np.logical_not(x)
+    if op == "Where":
+        return np.where(xs[0], xs[1], xs[2])
+    if op in ("Min", "Max"):
+        fn = np.minimum if op == "Min" else np.maximum
+        out = xs[0]
+        for v in xs[1:]:
+            out = fn(out, v)
+        return out
+    if op in ("Floor", "Ceil"):
+        return np.floor(x) if op == "Floor" else np.ceil(x)
+    ints = all(v is None or np.asarray(v).dtype.kind in "iub" for v in xs)
+    if ints and op in ("Add", "Sub", "Mul", "Div", "Neg", "Abs"):
+        a = np.asarray(xs[0])
+        if _SYM in np.asarray(xs[0]).ravel().tolist() + (np.asarray(xs[1]).ravel().tolist() if len(xs) > 1 else []):
+            raise UnsupportedError(f"{op} of a shape holding the batch size: mdfx keeps the batch symbolic")
+        if op == "Neg":
+            return -a
+        if op == "Abs":
+            return np.abs(a)
+        b = np.asarray(xs[1])
+        if op == "Div":
+            return (np.trunc(a / b)).astype(np.result_type(a, b))  # ONNX integer division truncates
+        return {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply}[op](a, b)
+    # float ops: the reference rules, in float64, on the given dtype's values
+    floats = [None if v is None else np.asarray(v, dtype=np.float64) for v in xs]
+    graph_op = {"Pow": "Pow", "Clip": "Clip"}.get(op, op)
+    if op == "Pow":
+        return np.power(floats[0], floats[1])
+    if op == "Clip":
+        lo = floats[1] if len(floats) > 1 and floats[1] is not None else attrs.get("min", -np.inf)
+        hi = floats[2] if len(floats) > 2 and floats[2] is not None else attrs.get("max", np.inf)
+        return np.clip(floats[0], lo, hi)
+    if op in ("ReduceSum", "ReduceMean", "ReduceMax"):
+        axes = [int(a) for a in np.ravel(xs[1])] if len(xs) > 1 and xs[1] is not None else attrs.get("axes")
+        return ops.graph_op(op).forward([floats[0]], axes=axes, keepdims=int(attrs.get("keepdims", 1)))
+    if graph_op not in ops.GRAPH_OPS:
+        raise UnsupportedError(f"{op} of constants is not computed at import")
+    gop = ops.graph_op(graph_op)
+    given = {k: v for k, v in attrs.items() if k in gop.attrs}
+    if op in ("Softmax", "LogSoftmax") and opset < 13:
+        given.setdefault("axis", 1)
+    return gop.forward([f for f in floats if f is not None], **gop.fill(given))
+
+
+def _mdfx_names(model: Any, key: str) -> dict[str, str]:
+    """A ``{onnx name: mdfx name}`` map that mdfx's own export recorded under ``key``."""
     for prop in model.metadata_props:
-        if prop.key in keys:
+        if prop.key == key:
             try:
-                names.update({str(k): str(v) for k, v in json.loads(prop.value).items()})
+                return {str(k): str(v) for k, v in json.loads(prop.value).items()}
             except (ValueError, AttributeError):
-                continue  # someone else's metadata under our key: ignore, names stay ONNX's
-    return names
+                return {}  # someone else's metadata under our key: names stay ONNX's
+    return {}
+
+
+def _rename(inputs: dict[str, tuple[int, ...]], nodes: list[Node], outputs: list[str], renames: dict[str, str],
+            taken: set[str]) -> tuple[dict[str, tuple[int, ...]], list[Node], list[str]]:
+    """Graph inputs and outputs under the names mdfx's export recorded (a round trip keeps them)."""
+    used = taken | {n.output for n in nodes} | set(inputs)
+    safe = {k: v for k, v in renames.items() if k != v and v not in used and (k in inputs or k in outputs)}
+    if len(set(safe.values())) != len(safe):
+        return inputs, nodes, outputs
+    new_inputs = {safe.get(k, k): v for k, v in inputs.items()}
+    for n in nodes:
+        n.inputs = [safe.get(t, t) for t in n.inputs]
+        n.output = safe.get(n.output, n.output)
+    return new_inputs, nodes, [safe.get(t, t) for t in outputs]

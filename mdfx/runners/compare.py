@@ -1,9 +1,15 @@
 """Cross-runner validation: every runner's outputs against the reference, in one table.
 
 Runners are found through :data:`RUNNERS`, a registry of *factories*:
-``factory(net, dtype)`` does the slow, untimed setup (export, compile, build a
-session) and returns ``run(inputs) -> outputs``, which is timed. Inputs and
-outputs are dicts of ``(trials, size)`` arrays keyed by Net node names.
+``factory(graph, dtype)`` does the slow, untimed setup (export, compile, build a
+session) and returns ``run(inputs) -> outputs``, which is timed. ``graph`` is the
+model's :class:`~mdfx.schema.graph.Graph`; inputs and outputs are dicts of
+``(trials, *features)`` arrays keyed by its input and output tensor names.
+
+Validating an ONNX file adds a row for onnxruntime on the **original file**
+beside the row for mdfx's re-export, so a difference between the file and what
+mdfx made of it shows. Outputs that are not float tensors (labels, ZipMap's
+dicts) are compared as numbers (a dict row as its values in label order).
 
 A registry entry is a callable or a ``"module:function"`` string imported on
 first use, so backends with heavy dependencies (torch, llvmlite) register
@@ -29,12 +35,12 @@ from mdfx import limits
 from mdfx.errors import DataError, MdfxError
 from mdfx.runners import reference
 from mdfx.schema import validate as checks
-from mdfx.schema.net import Net
+from mdfx.schema.graph import Graph, as_graph
 
 Inputs = Mapping[str, np.ndarray]
 Outputs = Mapping[str, np.ndarray]
 RunFn = Callable[[Inputs], Outputs]
-Factory = Callable[[Net, str], RunFn]
+Factory = Callable[[Graph, str], RunFn]
 
 #: Per dtype, how close a runner must be to the float64 reference (np.allclose's rule:
 #: ``|out - ref| <= atol + rtol * |ref|``). The one place tolerances are set.
@@ -46,12 +52,12 @@ TOLERANCES: dict[str, dict[str, float]] = {
 DTYPES = tuple(TOLERANCES)
 
 #: Runner name -> factory, or ``"module:function"`` naming one. The conventional
-#: factory name in a runner module is ``validation_runner(net, dtype)``.
+#: factory name in a runner module is ``validation_runner(graph, dtype)``.
 RUNNERS: dict[str, Factory | str] = {}
 
 
 def register_runner(name: str, factory: Factory | str, *, replace: bool = False) -> None:
-    """Add a runner to :func:`validate`: ``factory(net, dtype) -> run(inputs) -> outputs``.
+    """Add a runner to :func:`validate`: ``factory(graph, dtype) -> run(inputs) -> outputs``.
 
     ``factory`` may be a ``"module:function"`` string, imported when first used.
     Registering a name twice is an error unless ``replace=True``.
@@ -110,11 +116,11 @@ class Row:
 # --- building and running runners -------------------------------------------------
 
 
-def make_runner(name: str, factory: Factory | str, net: Net, dtype: str) -> Runner:
-    """Resolve ``factory`` and set it up for ``net`` at ``dtype``, timing the setup."""
+def make_runner(name: str, factory: Factory | str, graph: Graph, dtype: str) -> Runner:
+    """Resolve ``factory`` and set it up for ``graph`` at ``dtype``, timing the setup."""
     start = time.perf_counter()
     try:
-        fn = _resolve(factory)(net, dtype)
+        fn = _resolve(factory)(graph, dtype)
     except ImportError as e:
         return Runner(name, dtype, skip=f"unavailable: {e}")
     except NotImplementedError as e:
@@ -138,7 +144,7 @@ def execute(runner: Runner, inputs: Inputs) -> Result:
     except Exception as e:
         return Result(runner, None, 0.0, trials, f"{type(e).__name__}: {e}")
     seconds = time.perf_counter() - start
-    return Result(runner, {k: np.asarray(v) for k, v in outputs.items()}, seconds, trials)
+    return Result(runner, {k: _numeric(v) for k, v in outputs.items()}, seconds, trials)
 
 
 def _resolve(factory: Factory | str) -> Factory:
@@ -153,6 +159,14 @@ def _resolve(factory: Factory | str) -> Factory:
     return fn
 
 
+def _numeric(value: object) -> np.ndarray:
+    """An output as numbers: ZipMap's dicts as rows of their values, labels as they are."""
+    a = np.asarray(value)
+    if a.dtype == object and a.size and isinstance(a.flat[0], dict):
+        return np.array([list(d.values()) for d in a.ravel()], dtype=np.float64)
+    return a
+
+
 def _trials(inputs: Inputs) -> int:
     return int(np.shape(next(iter(inputs.values())))[0]) if inputs else 0
 
@@ -160,16 +174,17 @@ def _trials(inputs: Inputs) -> int:
 # --- comparing --------------------------------------------------------------------
 
 
-def compare(reference_outputs: Outputs, results: Sequence[Result]) -> list[Row]:
+def compare(reference_outputs: Outputs, results: Sequence[Result], float32_outputs: Sequence[str] = ()) -> list[Row]:
     """One :class:`Row` per result: max abs/rel difference, tolerance, PASS/FAIL, time per trial.
 
     Each output is checked for presence, then shape, then closeness with the
-    tolerance of the runner's dtype; the note names the worst element.
+    tolerance of the runner's dtype (float32's for ``float32_outputs``, which
+    are float32 whatever the model's dtype: ZipMap's); the note names the worst element.
     """
-    return [_row(reference_outputs, r) for r in results]
+    return [_row(reference_outputs, r, set(float32_outputs)) for r in results]
 
 
-def _row(ref: Outputs, result: Result) -> Row:
+def _row(ref: Outputs, result: Result, float32_outputs: set[str] | None = None) -> Row:
     runner = result.runner
     tol = TOLERANCES.get(runner.dtype)
     row = Row(runner.name, runner.dtype, "PASS", setup_ms=runner.setup_s * 1e3 if runner.fn else None)
@@ -191,13 +206,14 @@ def _row(ref: Outputs, result: Result) -> Row:
         if got is None:
             problems.append(f"missing output {name!r} (has {', '.join(result.outputs) or 'none'})")
             continue
-        expected = np.asarray(expected, dtype=np.float64)
+        expected = np.asarray(_numeric(expected), dtype=np.float64)
         if got.shape != expected.shape:
             problems.append(f"output {name!r} has shape {got.shape}, reference {expected.shape}")
             continue
+        t = TOLERANCES["float32"] if name in (float32_outputs or ()) else tol
         diff = np.abs(got.astype(np.float64) - expected)
         rel = diff / np.where(expected != 0, np.abs(expected), np.inf)
-        bad = ~(diff <= tol["atol"] + tol["rtol"] * np.abs(expected))  # NaN counts as bad
+        bad = ~(diff <= t["atol"] + t["rtol"] * np.abs(expected))  # NaN counts as bad
         worst_abs = max(worst_abs, _nanmax(diff))
         worst_rel = max(worst_rel, _nanmax(rel))
         if bad.any():
@@ -221,36 +237,77 @@ def _nanmax(a: np.ndarray) -> float:
 # --- the whole validation -----------------------------------------------------------
 
 
-def random_inputs(net: Net, trials: int, seed: int) -> dict[str, np.ndarray]:
-    """Seeded uniform inputs in [-1, 1], shape (trials, size), for each INPUT node in order."""
+def random_inputs(graph: Graph | object, trials: int, seed: int) -> dict[str, np.ndarray]:
+    """Seeded uniform inputs in [-1, 1], shape (trials, *features), for each graph input in order."""
+    graph = as_graph(graph)
     trials = checks.whole(trials, "trials", 1)
-    for name in net.inputs:  # refused before allocating: a file may declare a huge size
-        limits.check_elements((trials, net.node(name).size), f"random inputs for node {name!r}")
+    for name, feats in graph.inputs.items():  # refused before allocating: a file may declare a huge size
+        limits.check_elements((trials, *feats), f"random inputs for {name!r}")
     rng = np.random.default_rng(seed)
-    return {name: rng.uniform(-1.0, 1.0, size=(trials, net.node(name).size)) for name in net.inputs}
+    return {name: rng.uniform(-1.0, 1.0, size=(trials, *feats)) for name, feats in graph.inputs.items()}
 
 
-def validate(net: Net, inputs: Inputs | None = None, trials: int = 10,
+def model_graph(model: object) -> tuple[Graph, str | None]:
+    """The graph of a composition, Net, Graph or model file; and the path of an ONNX file given."""
+    graph, path, _ = _model(model)
+    return graph, path
+
+
+def _model(model: object) -> tuple[Graph, str | None, object]:
+    """(graph, path of an ONNX file given, the Net of a PsyNeuLink-shaped model or None)."""
+    from pathlib import Path
+
+    from mdfx.composition.composition import Composition
+    from mdfx.composition.graph_model import GraphComposition
+    from mdfx.schema.net import Net
+
+    if isinstance(model, str | Path):
+        if Path(model).suffix.lower() == ".onnx":
+            from mdfx.converters.onnx_import import load_onnx
+
+            return load_onnx(model), str(model), None
+        from mdfx.io import load_net
+
+        net = load_net(model)
+        return as_graph(net), None, net
+    if isinstance(model, GraphComposition):
+        return model.graph, None, None
+    if isinstance(model, Composition):
+        net, graph = model._lowered()
+        return graph, None, net
+    if isinstance(model, Net):
+        return as_graph(model), None, model
+    return as_graph(model), None, None
+
+
+def validate(model: object, inputs: Inputs | None = None, trials: int = 10,
              dtype: str | Sequence[str] = DTYPES, seed: int = 0,
-             runners: Sequence[str] | None = None) -> list[Row]:
+             runners: Sequence[str] | None = None, original: str | None = None) -> list[Row]:
     """Run the numpy reference and every registered runner at each dtype; compare.
 
-    ``inputs`` (Net input name -> (trials, size)) defaults to
-    :func:`random_inputs` with ``trials`` and ``seed``. ``dtype`` is one dtype
-    or several (default both). ``runners`` restricts the registry to some
-    names. The first row is the reference (float64) with its time per trial.
+    ``model`` is a Graph, a composition, a Net or a model file. ``inputs`` (graph
+    input name -> (trials, *features)) defaults to :func:`random_inputs` with
+    ``trials`` and ``seed``. ``dtype`` is one dtype or several (default both).
+    ``runners`` restricts the registry to some names. ``original``: the ONNX file
+    the graph came from (set for you when ``model`` is a path), run in onnxruntime
+    as the ``onnxruntime (original)`` row. The first row is the reference
+    (float64) with its time per trial.
     """
+    graph, path, net = _model(model)
+    original = original or path
     dtypes = (dtype,) if isinstance(dtype, str) else tuple(dtype)
     for d in dtypes:
         if d not in TOLERANCES:
             raise DataError(f"dtype {d!r} is not supported; use {', '.join(TOLERANCES)}")
     if inputs is None:
-        inputs = random_inputs(net, trials, seed)
-    inputs = _check_inputs(net, inputs)
+        inputs = random_inputs(graph, trials, seed)
+    inputs = _check_inputs(graph, inputs)
     n = _trials(inputs)
 
     start = time.perf_counter()
-    ref = reference.run(net, inputs)
+    ref = reference.run(graph, inputs)
+    for extra in graph.meta.get("extra_outputs", ()):  # the import's addition (ZipMap's input): not in files
+        ref.pop(extra, None)
     ref_row = Row("reference", "float64", "REF", 0.0, 0.0,
                   ms_per_trial=(time.perf_counter() - start) / max(n, 1) * 1e3, note="numpy")
 
@@ -258,21 +315,34 @@ def validate(net: Net, inputs: Inputs | None = None, trials: int = 10,
     unknown = [r for r in names if r not in RUNNERS]
     if unknown:
         raise MdfxError(f"unknown runner {', '.join(map(repr, unknown))}; registered: {', '.join(RUNNERS)}")
-    results = [execute(make_runner(name, RUNNERS[name], net, d), inputs)
+    def factory(name: str) -> Factory | str:
+        f = RUNNERS[name]
+        # a backend not ported to graphs yet may still run the composition's Net
+        return (lambda g, d: f(g, d, net)) if isinstance(f, _ModuleRunner) and net is not None else f
+
+    results = [execute(make_runner(name, factory(name), graph, d), inputs)
                for name in names for d in dtypes]
-    return [ref_row, *compare(ref, results)]
+    if original is not None and (runners is None or "onnxruntime" in names):
+        results += [execute(make_runner(ORIGINAL, _original_factory(original), graph, d), inputs)
+                    for d in dtypes]
+    zipmaps = [n.output for n in graph.nodes if n.op == "ai.onnx.ml.ZipMap"]
+    return [ref_row, *compare(ref, results, zipmaps)]
 
 
-def _check_inputs(net: Net, inputs: Inputs) -> dict[str, np.ndarray]:
-    missing = [n for n in net.inputs if n not in inputs]
-    unknown = [n for n in inputs if n not in net.inputs]
+def _check_inputs(graph: Graph, inputs: Inputs) -> dict[str, np.ndarray]:
+    missing = [n for n in graph.inputs if n not in inputs]
+    unknown = [n for n in inputs if n not in graph.inputs]
     if missing or unknown:
-        raise DataError(f"inputs must be given for exactly the INPUT nodes {', '.join(net.inputs)}; "
+        raise DataError(f"inputs must be given for exactly the graph inputs {', '.join(graph.inputs)}; "
                         f"missing: {', '.join(missing) or 'none'}, unknown: {', '.join(unknown) or 'none'}")
     checked: dict[str, np.ndarray] = {}
-    for name in net.inputs:
+    for name, feats in graph.inputs.items():
+        size = int(np.prod(feats))
+        array = np.asarray(inputs[name]) if not isinstance(inputs[name], np.ma.MaskedArray) else inputs[name]
+        if isinstance(array, np.ndarray) and array.ndim > 2 and array.shape[1:] == tuple(feats):
+            array = array.reshape(len(array), size)
         # the shared check: real, finite, (trials >= 1, size); NaN inputs would PASS every runner
-        checked[name] = checks.trials_array(inputs[name], f"input {name!r}", net.node(name).size)
+        checked[name] = checks.trials_array(array, f"input {name!r}", size).reshape((-1, *feats))
     if len({a.shape[0] for a in checked.values()}) > 1:
         shapes = {k: a.shape for k, a in checked.items()}
         raise DataError(f"inputs have different numbers of trials: {shapes}")
@@ -312,17 +382,112 @@ def _num(v: float | None, fmt: str = "{:.3g}") -> str:
 
 # --- the runners this package provides or knows by convention ---------------------
 
+#: The row of onnxruntime running the ONNX file that was validated, as it is.
+ORIGINAL = "onnxruntime (original)"
 
-def _onnxruntime(net: Net, dtype: str) -> RunFn:
-    """Export with :func:`~mdfx.converters.onnx_export.to_onnx` and run in onnxruntime."""
-    from mdfx.converters.onnx_export import to_onnx
+
+def _ort_fn(proto_or_path: object, graph: Graph, dtype: str | None) -> RunFn:
+    """onnxruntime on a model whose inputs and outputs are the graph's, in order."""
+    from mdfx.errors import SchemaError
     from mdfx.runners.ort import prepare
 
-    return prepare(to_onnx(net, dtype=dtype))
+    try:
+        model = prepare(proto_or_path)
+    except SchemaError as e:
+        if "NOT_IMPLEMENTED" in str(e):  # e.g. onnxruntime has no float64 Erf: a gap of the runtime
+            raise NotImplementedError(f"onnxruntime lacks a kernel: {str(e).split('NOT_IMPLEMENTED : ')[-1]}") from None
+        raise
+    outputs = [t for t in graph.outputs if t not in set(graph.meta.get("extra_outputs", ()))]
+    if len(model.outputs) != len(outputs) or len(model.inputs) != len(graph.inputs):
+        raise MdfxError(f"the ONNX model has {len(model.inputs)} inputs and {len(model.outputs)} outputs; "
+                        f"the graph has {len(graph.inputs)} and {len(outputs)}")
+
+    from mdfx.runners.ort import _output
+
+    fixed = model.session.get_inputs()[0].shape[0]  # a fixed-batch export takes batches of that size
+    fixed = fixed if isinstance(fixed, int) and fixed > 0 else None
+
+    def run_batch(inputs: Inputs) -> list:
+        feed = {}
+        for port, t in zip(model.inputs, graph.inputs, strict=True):
+            x = np.asarray(inputs[t])
+            feed[port.onnx_name] = np.ascontiguousarray(x, dtype=port.dtype or dtype)
+        return model.session.run([p.onnx_name for p in model.outputs], feed)
+
+    def run(inputs: Inputs) -> Outputs:
+        n = _trials(inputs)
+        if fixed is None or n == fixed:
+            results = [_output(r) for r in run_batch(inputs)]
+        else:
+            if n % fixed:
+                raise DataError(f"the ONNX file takes batches of exactly {fixed}; give a multiple of {fixed} trials")
+            parts = [[_output(r) for r in run_batch({k: np.asarray(v)[i:i + fixed] for k, v in inputs.items()})]
+                     for i in range(0, n, fixed)]
+            results = [np.concatenate([p[j] for p in parts]) for j in range(len(outputs))]
+        return dict(zip(outputs, results, strict=True))
+
+    return run
+
+
+def _onnxruntime(graph: Graph, dtype: str) -> RunFn:
+    """Export with :func:`~mdfx.converters.onnx_export.to_onnx` and run in onnxruntime."""
+    from mdfx.converters.onnx_export import to_onnx
+
+    return _ort_fn(to_onnx(graph, dtype=dtype), graph, dtype)
+
+
+def _original_factory(path: str) -> Factory:
+    """onnxruntime on the ONNX file itself, at the file's own dtype."""
+    def factory(graph: Graph, dtype: str) -> RunFn:
+        own = graph.dtype if graph.dtype in TOLERANCES else "float32"
+        if dtype != own:
+            raise NotImplementedError(f"the original file computes in {own}")
+        return _ort_fn(path, graph, dtype)
+
+    return factory
+
+
+class _ModuleRunner:
+    """A backend through its module's ``run(model, inputs, dtype=...)`` (or its ``validation_runner``).
+
+    One trial runs at setup. A backend that does not take an op graph yet (it reads
+    a Net's attributes) runs the composition's Net instead when there is one (its
+    outputs mapped to the graph's tensors), and shows as SKIP with the reason otherwise.
+    """
+
+    def __init__(self, module: str, factory_name: str | None = None) -> None:
+        self.module, self.factory_name = module, factory_name
+
+    def __call__(self, graph: Graph, dtype: str, net: object = None) -> RunFn:
+        try:
+            return self._probe(graph, dtype, graph)
+        except NotImplementedError:
+            if net is None:
+                raise
+        tensors = graph.meta.get("node_tensors") or {}
+        fn = self._probe(net, dtype, graph)
+
+        def run(inputs: Inputs) -> Outputs:
+            return {tensors.get(k, k): v for k, v in fn(inputs).items()}
+
+        return run
+
+    def _probe(self, model: object, dtype: str, graph: Graph) -> RunFn:
+        mod = importlib.import_module(self.module)
+        try:
+            if self.factory_name is None:
+                def fn(inputs: Inputs) -> Outputs:
+                    return mod.run(model, inputs, dtype=dtype)
+            else:
+                fn = getattr(mod, self.factory_name)(model, dtype)
+            fn(random_inputs(graph, 1, 0))
+        except (TypeError, AttributeError, KeyError) as e:
+            raise NotImplementedError(f"{self.module} does not take an op graph yet ({type(e).__name__}: {e})"
+                                      ) from None
+        return fn
 
 
 register_runner("onnxruntime", _onnxruntime)
-# Other backends define ``validation_runner(net, dtype)`` in their runner module.
-register_runner("torch", "mdfx.runners.torch:validation_runner")
-register_runner("llvm", "mdfx.runners.llvm:validation_runner")
-register_runner("mdf_engine", "mdfx.runners.mdf_engine:validation_runner")
+register_runner("torch", _ModuleRunner("mdfx.runners.torch"))
+register_runner("llvm", _ModuleRunner("mdfx.runners.llvm"))
+register_runner("mdf_engine", _ModuleRunner("mdfx.runners.mdf_engine", "validation_runner"))

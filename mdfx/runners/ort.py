@@ -33,8 +33,9 @@ _NUMPY_TYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64}
 class _Port:
     onnx_name: str
     name: str  #: the Net node name, or the ONNX name when the model has no record
-    dtype: type[np.floating]
+    dtype: type[np.floating] | None  #: None: an output that is not a float tensor
     width: int | str | None  #: the last dimension: an int, a symbolic name, or unknown
+    features: tuple[int | str | None, ...] = ()  #: every dimension after the batch
 
 
 class OrtModel:
@@ -50,13 +51,13 @@ class OrtModel:
         in_names = json.loads(meta.get(INPUT_NAMES_KEY, "{}"))
         out_names = json.loads(meta.get(OUTPUT_NAMES_KEY, "{}"))
         self.inputs = [_port(arg, in_names) for arg in session.get_inputs()]
-        self.outputs = [_port(arg, out_names) for arg in session.get_outputs()]
+        self.outputs = [_port(arg, out_names, output=True) for arg in session.get_outputs()]
 
     def __call__(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run one batch: ``inputs[name]`` of shape (trials, size) -> outputs by name."""
         feed = self._feed(inputs)
         results = self.session.run([p.onnx_name for p in self.outputs], feed)
-        return {p.name: r for p, r in zip(self.outputs, results, strict=True)}
+        return {p.name: _output(r) for p, r in zip(self.outputs, results, strict=True)}
 
     def _feed(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         known = {p.name for p in self.inputs} | {p.onnx_name for p in self.inputs}
@@ -71,12 +72,16 @@ class OrtModel:
                 raise DataError(f"missing input {p.name!r} for the ONNX model; "
                                 f"it needs {', '.join(q.name for q in self.inputs)}")
             array = np.asarray(inputs[key])
-            if array.ndim != 2:
+            feats = p.features
+            if array.ndim == 2 and len(feats) > 1 and all(isinstance(d, int) for d in feats) \
+                    and array.shape[1] == int(np.prod(feats)):
+                array = array.reshape((array.shape[0], *feats))  # (trials, size) of a (batch, d1, d2...) input
+            if array.ndim != 1 + len(feats) or array.ndim < 2:
                 raise DataError(f"input {p.name!r} has shape {array.shape}; expected (trials, "
-                                f"{p.width}) (reshape a single trial with .reshape(1, -1))")
-            if isinstance(p.width, int) and array.shape[1] != p.width:
+                                f"{', '.join(map(str, feats))}) (reshape a single trial with .reshape(1, -1))")
+            if any(isinstance(d, int) and d != a for d, a in zip(feats, array.shape[1:], strict=True)):
                 raise DataError(f"input {p.name!r} has width {array.shape[1]} (shape {array.shape}); "
-                                f"the ONNX model expects (trials, {p.width})")
+                                f"the ONNX model expects (trials, {', '.join(map(str, feats))})")
             feed[p.onnx_name] = np.ascontiguousarray(array, dtype=p.dtype)
         return feed
 
@@ -114,10 +119,65 @@ def run(model_or_path: Any, inputs: Mapping[str, np.ndarray]) -> dict[str, np.nd
     return prepare(model_or_path)(inputs)
 
 
-def _port(arg: Any, names: Mapping[str, str]) -> _Port:
+def _port(arg: Any, names: Mapping[str, str], output: bool = False) -> _Port:
     dtype = _NUMPY_TYPES.get(arg.type)
-    if dtype is None:
-        raise SchemaError(f"ONNX input/output {arg.name!r} has type {arg.type}; "
-                          f"mdfx runs models with {', '.join(_NUMPY_TYPES)} only")
+    if dtype is None and not output:  # outputs may be labels (int64, strings) or ZipMap's dicts
+        raise SchemaError(f"ONNX input {arg.name!r} has type {arg.type}; "
+                          f"mdfx feeds models with {', '.join(_NUMPY_TYPES)} inputs only")
     width = arg.shape[-1] if arg.shape else None
-    return _Port(arg.name, names.get(arg.name, arg.name), dtype, width)
+    return _Port(arg.name, names.get(arg.name, arg.name), dtype, width, tuple(arg.shape[1:]) if arg.shape else ())
+
+
+def _output(value: Any) -> Any:
+    """An output as an array; ZipMap's list of dicts as an object array of dicts (as the reference)."""
+    if isinstance(value, list):
+        out = np.empty(len(value), dtype=object)
+        out[:] = value
+        return out
+    return value
+
+
+# --- a graph's export, one session per structure ---------------------------------------
+
+#: (structure key, dtype) -> (session, graph input -> ONNX name, param -> ONNX name, output -> ONNX name)
+_SESSIONS: dict[tuple, tuple[Any, dict[str, str], dict[str, str], dict[str, str]]] = {}
+_MAX_SESSIONS = 16
+
+
+def run_graph(graph: Any, inputs: Mapping[str, np.ndarray], dtype: str = "float64") -> dict[str, np.ndarray]:
+    """Run a :class:`~mdfx.schema.graph.Graph`'s ONNX export in onnxruntime; outputs by tensor name.
+
+    The session is built once per graph structure and dtype; the params are fed
+    at each call as overridable initializers, so the current (trained) weights run
+    without rebuilding anything. Inputs ``(trials, *features)`` keyed by graph input.
+    """
+    import onnxruntime as ort
+
+    key = (graph.structure_key(), dtype)
+    entry = _SESSIONS.get(key)
+    if entry is None:
+        from mdfx.converters.onnx_export import export_for_session
+
+        proto, names = export_for_session(graph, dtype)
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        try:
+            session = ort.InferenceSession(proto.SerializeToString(), sess_options=options,
+                                           providers=["CPUExecutionProvider"])
+        except Exception as e:  # onnxruntime raises its own exception types
+            raise SchemaError(f"onnxruntime cannot run the export of {graph.name!r}: {e}") from e
+        if len(_SESSIONS) >= _MAX_SESSIONS:
+            _SESSIONS.pop(next(iter(_SESSIONS)))
+        entry = _SESSIONS[key] = (session, *names)
+    session, in_names, param_names, out_names = entry
+    np_dtype = np.float64 if dtype == "float64" else np.float32
+    feed: dict[str, np.ndarray] = {}
+    for t, name in in_names.items():
+        if t not in inputs:
+            raise DataError(f"no input given for {t!r} of {graph.name!r} (inputs: {', '.join(in_names)})")
+        x = np.ascontiguousarray(inputs[t], dtype=np_dtype)
+        feed[name] = x.reshape((x.shape[0], *graph.inputs[t]))
+    for k, name in param_names.items():
+        feed[name] = np.ascontiguousarray(graph.params[k].value, dtype=np_dtype)
+    results = session.run(list(out_names.values()), feed)
+    return {t: _output(r) for t, r in zip(out_names, results, strict=True)}

@@ -110,7 +110,9 @@ class Graph:
         for p in plist:
             if p.name in pmap or p.name in ins:
                 raise GraphError(f"graph {name!r}: two tensors are named {p.name!r}")
-            if not isinstance(p.value, np.ndarray) or p.value.dtype.kind != "f":
+            # a frozen table of labels (int64 or strings) is allowed: skl2onnx's classes, read by a
+            # lookup that takes no gradient; everything a gradient flows through is float
+            if not isinstance(p.value, np.ndarray) or (p.value.dtype.kind != "f" and p.learnable):
                 raise GraphError(f"graph {name!r}: param {p.name!r} is not a float array "
                                  f"({type(p.value).__name__} {getattr(p.value, 'dtype', '')})")
             pmap[p.name] = p
