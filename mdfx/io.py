@@ -2,8 +2,13 @@
 
 ``.json`` / ``.yaml`` / ``.yml``: ModECI MDF (our dialect on write; any supported
 dialect on read). ``.onnx``: ONNX (export; import with the Import converters).
-``.pt`` / ``.pth``: a torch state_dict of the weights, keyed by projection name
-(and ``"<node>.bias"`` for biases), loaded with ``torch.load(weights_only=True)``.
+``.pt`` / ``.pth``: a torch state_dict of the weights, loaded with
+``torch.load(weights_only=True)``. A composition built with mechanisms writes its
+projections by name (and ``"<node>.bias"`` for biases); a graph brought from
+elsewhere (a :class:`~mdfx.composition.graph_model.GraphComposition`) writes its
+params under their original names, layouts and dtypes, plus the state it keeps
+aside (BatchNorm's ``num_batches_tracked``), so the original torch module loads
+the file with ``load_state_dict(..., strict=True)``.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from mdfx.errors import MdfxError, SchemaError
+from mdfx.schema.graph import Graph
 from mdfx.schema.net import Net
 
 MDF_SUFFIXES = (".json", ".yaml", ".yml")
@@ -46,12 +52,16 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     return path
 
 
-def to_net(obj: Any) -> Net:
-    """A Composition, a Net, an MDF model/dict, or a path -> Net."""
+def to_net(obj: Any) -> Net | Graph:
+    """A Composition, a Net, a Graph, an MDF model/dict, or a path -> its Net (a Graph where the
+    model is an op graph: a GraphComposition, or foreign MDF / ONNX / torch)."""
     from mdfx.composition.composition import Composition
 
-    if isinstance(obj, Net):
+    if isinstance(obj, Net | Graph):
         return obj
+    graph = getattr(obj, "graph", None)
+    if isinstance(graph, Graph):  # a GraphComposition
+        return graph
     if isinstance(obj, Composition):
         return obj._net()
     if isinstance(obj, str | Path):
@@ -62,21 +72,21 @@ def to_net(obj: Any) -> Net:
 
 
 def save(obj: Any, path: str | Path, **options: Any) -> Path:
-    """Write a composition (or Net) to ``path``; the suffix picks the format."""
+    """Write a composition (or Net, or Graph) to ``path``; the suffix picks the format."""
     suffix = Path(path).suffix.lower()
-    net = to_net(obj)
+    model = to_net(obj)
     if suffix in MDF_SUFFIXES:
-        return save_mdf(net, path)
+        return save_mdf(model, path)
     if suffix == ".onnx":
         from mdfx.converters.onnx_export import save_onnx
 
-        return save_onnx(net, path, **options)
+        return save_onnx(model, path, **options)
     if suffix in STATE_DICT_SUFFIXES:
-        return save_state_dict(net, path)
+        return save_state_dict(model, path)
     raise MdfxError(f"{path}: unknown suffix {suffix!r}; use .json, .yaml, .onnx or .pt")
 
 
-def save_mdf(net: Net, path: str | Path) -> Path:
+def save_mdf(net: Net | Graph, path: str | Path) -> Path:
     from mdfx.schema import writer
 
     model = writer.to_mdf(net)
@@ -94,8 +104,8 @@ def save_mdf(net: Net, path: str | Path) -> Path:
     return atomic_write(path, write)
 
 
-def load_net(path: str | Path) -> Net:
-    """Read any supported file into a Net."""
+def load_net(path: str | Path) -> Net | Graph:
+    """Read any supported file: a Net (PsyNeuLink-style MDF) or a Graph (everything else)."""
     suffix = Path(path).suffix.lower()
     if suffix in MDF_SUFFIXES:
         from mdfx.schema import reader
@@ -113,30 +123,63 @@ def load_net(path: str | Path) -> Net:
 
 
 def load(path: str | Path) -> Any:
-    """Read a model file into an AutodiffComposition (or a Composition, if so written)."""
+    """Read a model file into an AutodiffComposition (or a Composition, if so written); a model
+    that is an op graph (foreign MDF, ONNX, a graph mdfx wrote) into a GraphComposition."""
+    model = load_net(path)
+    if isinstance(model, Graph):
+        from mdfx.composition.graph_model import GraphComposition
+
+        return GraphComposition(model)
     from mdfx.composition.build import composition_from_net
 
-    return composition_from_net(load_net(path))
+    return composition_from_net(model)
 
 
-def state_dict(net: Net) -> dict[str, Any]:
-    """The learnable-or-not weights as torch tensors keyed by projection name and "<node>.bias"."""
+# --- torch state_dicts --------------------------------------------------------------------
+
+
+def state_dict(model: Net | Graph) -> dict[str, Any]:
+    """The weights as torch tensors.
+
+    A Net: keyed by projection name and ``"<node>.bias"`` (float64). A Graph: every
+    param under its own name, in its source dtype; a graph imported from torch
+    writes exactly the module's state_dict keys (``meta["state_dict_keys"]``, tied
+    tensors under each of their names) with the state it keeps aside
+    (``meta["extra_state"]``).
+    """
     import torch
 
-    out = {p.name: torch.from_numpy(p.matrix.copy()) for p in net.projections}
-    out.update({f"{n.name}.bias": torch.from_numpy(n.bias.copy()) for n in net.nodes if n.bias is not None})
+    if isinstance(model, Graph):
+        arrays = _state_arrays(model)
+        return {k: torch.from_numpy(np.array(v, copy=True)) for k, v in arrays.items()}
+    out = {p.name: torch.from_numpy(p.matrix.copy()) for p in model.projections}
+    out.update({f"{n.name}.bias": torch.from_numpy(n.bias.copy()) for n in model.nodes if n.bias is not None})
     return out
 
 
-def save_state_dict(net: Net, path: str | Path) -> Path:
+def _state_arrays(g: Graph) -> dict[str, np.ndarray]:
+    """A graph's state_dict as numpy arrays in their source dtypes (see :func:`state_dict`)."""
+    keys: dict[str, str] = g.meta.get("state_dict_keys") or {k: k for k in g.params}
+    extra: dict[str, Any] = g.meta.get("extra_state") or {}
+    out: dict[str, np.ndarray] = {}
+    for key, pname in keys.items():
+        if pname:
+            p = g.params[pname]
+            out[key] = p.value.astype(p.dtype)
+        else:
+            out[key] = np.asarray(extra[key])
+    return out
+
+
+def save_state_dict(model: Net | Graph, path: str | Path) -> Path:
     import torch
 
-    sd = state_dict(net)
+    sd = state_dict(model)
     return atomic_write(path, lambda tmp: torch.save(sd, tmp))
 
 
-def load_state_dict(net: Net, path: str | Path) -> None:
-    """Load weights into ``net`` in place; names and shapes must match exactly."""
+def load_state_dict(model: Net | Graph, path: str | Path) -> None:
+    """Load weights into ``model`` in place; names and shapes must match exactly."""
     import torch
 
     path = Path(path)
@@ -146,16 +189,39 @@ def load_state_dict(net: Net, path: str | Path) -> None:
         sd = torch.load(path, weights_only=True, map_location="cpu")
     except Exception as exc:  # torch raises several types for a bad or unsafe file
         raise MdfxError(f"{path}: not a loadable state_dict ({type(exc).__name__}: {exc})") from None
-    targets: dict[str, np.ndarray] = {p.name: p.matrix for p in net.projections}
-    targets.update({f"{n.name}.bias": n.bias for n in net.nodes if n.bias is not None})
+    if not isinstance(sd, dict):
+        raise MdfxError(f"{path}: holds a {type(sd).__name__}, not a state_dict")
+    if isinstance(model, Graph):
+        _load_graph_state(model, sd, str(path))
+        return
+    targets: dict[str, np.ndarray] = {p.name: p.matrix for p in model.projections}
+    targets.update({f"{n.name}.bias": n.bias for n in model.nodes if n.bias is not None})
+    _fit(targets, sd, model.name, str(path))
+    for name, arr in targets.items():
+        arr[...] = sd[name].detach().cpu().numpy().astype(np.float64)
+
+
+def _fit(targets: dict[str, np.ndarray], sd: dict[str, Any], name: str, where: str) -> None:
     missing = sorted(set(targets) - set(sd))
     extra = sorted(set(sd) - set(targets))
     if missing or extra:
-        raise MdfxError(f"{path}: state_dict does not fit {net.name!r}: missing {missing or 'none'}, "
+        raise MdfxError(f"{where}: state_dict does not fit {name!r}: missing {missing or 'none'}, "
                         f"unexpected {extra or 'none'}")
-    for name, arr in targets.items():
-        value = sd[name].detach().cpu().numpy()
-        if value.shape != arr.shape:
-            raise MdfxError(f"{path}: {name!r} has shape {tuple(value.shape)} in the file but "
-                            f"{arr.shape} in {net.name!r}")
-        arr[...] = value.astype(np.float64)
+    for key, arr in targets.items():
+        shape = tuple(sd[key].shape)
+        if shape != arr.shape:
+            raise MdfxError(f"{where}: {key!r} has shape {shape} in the file but {arr.shape} in {name!r}")
+
+
+def _load_graph_state(g: Graph, sd: dict[str, Any], where: str) -> None:
+    """A state_dict into a graph's param arrays, in place (the arrays stay the user's)."""
+    keys: dict[str, str] = g.meta.get("state_dict_keys") or {k: k for k in g.params}
+    extra: dict[str, Any] = g.meta.get("extra_state") or {}
+    targets = {k: (g.params[p].value if p else np.asarray(extra[k])) for k, p in keys.items()}
+    _fit(targets, sd, g.name, where)
+    for key, pname in keys.items():
+        value = sd[key].detach().cpu().numpy()
+        if pname:
+            g.params[pname].value[...] = value.astype(np.float64)
+        else:
+            extra[key] = value.copy()
