@@ -1,4 +1,10 @@
-"""The one parser (DESIGN rule 2): MDF in any supported dialect -> ``Net``.
+"""The one parser (DESIGN rule 2): MDF in any supported dialect -> ``Net`` or ``Graph``.
+
+PsyNeuLink's dialects (0.21 and 0.9) and compositions mdfx wrote give a
+PsyNeuLink-shaped :class:`~mdfx.schema.net.Net` (it becomes a composition of
+mechanisms); everything else (pure MDF, ``onnx::`` ops, Keras, pytorch_to_mdf,
+op graphs mdfx wrote) gives an op :class:`~mdfx.schema.graph.Graph` that keeps
+the file's parametrisation (it becomes a GraphComposition).
 
 Reads a ``modeci_mdf.mdf.Model``, a dict in modeci-mdf's ``to_dict()`` shape, or
 a ``.json``/``.yaml`` file. Each dialect is one module in
@@ -16,6 +22,7 @@ from typing import Any
 from mdfx.errors import SchemaError, UnsupportedError
 from mdfx.schema.dialects import mdfx as mdfx_dialect
 from mdfx.schema.dialects import modeci, pnl_v01, psyneulink
+from mdfx.schema.graph import Graph
 from mdfx.schema.net import Net
 
 #: Dialects in the order they are tried.
@@ -58,8 +65,8 @@ def as_dict(model: Any) -> dict[str, Any]:
     raise SchemaError(f"cannot read {type(model).__name__} as MDF")
 
 
-def from_mdf(model: Any) -> Net:
-    """Any supported MDF (object, dict or path) -> a validated ``Net``."""
+def from_mdf(model: Any) -> Net | Graph:
+    """Any supported MDF (object, dict or path) -> a validated ``Net`` or ``Graph`` (see above)."""
     data = as_dict(model)
     model_id, body = next(iter(data.items()))
     graphs = body.get("graphs") or {}
