@@ -52,7 +52,9 @@ SUPPORTED_FUNCTIONS = ("relu, leaky_relu, sigmoid, tanh, elu, selu, softplus, ge
                        "slices, reshape, view, flatten, unsqueeze, squeeze, transpose, permute, "
                        "+ - * / with constants and tensors, pow by a constant, exp, log, sqrt, abs, clamp, "
                        "sum, mean, amax over feature dims")
-_UNARY_MODULES = {"ReLU": "Relu", "Sigmoid": "Sigmoid", "Tanh": "Tanh", "Identity": "Identity", "SELU": "Selu"}
+_UNARY_MODULES = {"ReLU": "Relu", "Sigmoid": "Sigmoid", "Tanh": "Tanh", "Identity": "Identity"}
+#: torch's SELU constants in double precision (ONNX's defaults are them rounded to float32)
+_SELU = {"alpha": 1.6732632423543772848170429916717, "gamma": 1.0507009873554804934193349852946}
 
 
 class _Batch:
@@ -151,7 +153,11 @@ class _Tracer:
     def graph(self, name: str) -> Graph:
         outputs: list[str] = []
         placeholders = 0
+        refused: set[str] = set()
         for node in self.traced.graph.nodes:
+            if any(n.name in refused for n in node.all_input_nodes):
+                refused.add(node.name)  # downstream of a refused node: reported once, at its source
+                continue
             try:
                 if node.op == "placeholder":
                     self._input(node, placeholders)
@@ -166,6 +172,7 @@ class _Tracer:
                     outputs = self._outputs(node.args[0])
             except _Refused as exc:
                 self.unsupported.append(str(exc))
+                refused.add(node.name)
         if self.unsupported:
             raise UnsupportedError(
                 f"{name} uses what mdfx cannot import: {'; '.join(self.unsupported)}. mdfx imports modules "
@@ -317,6 +324,8 @@ class _Tracer:
             self._emit(node, _UNARY_MODULES[kind], [x])
         elif kind == "LeakyReLU":
             self._emit(node, "LeakyRelu", [x], {"alpha": float(mod.negative_slope)})
+        elif kind == "SELU":
+            self._emit(node, "Selu", [x], dict(_SELU))
         elif kind == "ELU":
             self._emit(node, "Elu", [x], {"alpha": float(mod.alpha)})
         elif kind == "Softplus":
@@ -708,7 +717,7 @@ def _rules() -> tuple[dict[Any, Rule], dict[str, Rule]]:
     hardsigmoid = _unary("HardSigmoid", lambda a: {"alpha": 1.0 / 6.0, "beta": 0.5})
     unary = {"Relu": (torch.relu, F.relu), "Sigmoid": (torch.sigmoid, F.sigmoid),
              "Tanh": (torch.tanh, F.tanh), "Exp": (torch.exp,), "Log": (torch.log,), "Sqrt": (torch.sqrt,),
-             "Abs": (torch.abs, operator.abs), "Neg": (torch.neg, operator.neg), "Selu": (torch.selu, F.selu),
+             "Abs": (torch.abs, operator.abs), "Neg": (torch.neg, operator.neg),
              "Identity": (operator.pos,)}
     binary = {"Add": (operator.add, torch.add), "Sub": (operator.sub, torch.sub),
               "Mul": (operator.mul, torch.mul), "Div": (operator.truediv, torch.div),
@@ -716,7 +725,8 @@ def _rules() -> tuple[dict[Any, Rule], dict[str, Rule]]:
     functions: dict[Any, Rule] = {fn: _unary(op) for op, fns in unary.items() for fn in fns}
     functions.update({fn: _binary(op) for op, fns in binary.items() for fn in fns})
     functions.update({
-        F.leaky_relu: leaky, F.elu: elu, F.gelu: gelu, F.hardsigmoid: hardsigmoid,
+        F.leaky_relu: leaky, F.elu: elu, torch.selu: _unary("Selu", lambda a: dict(_SELU)),
+        F.selu: _unary("Selu", lambda a: dict(_SELU)), F.gelu: gelu, F.hardsigmoid: hardsigmoid,
         F.softplus: _softplus_fn, F.silu: _silu_fn,
         F.softmax: _softmax_rule(False), torch.softmax: _softmax_rule(False),
         F.log_softmax: _softmax_rule(True), torch.log_softmax: _softmax_rule(True),
