@@ -63,6 +63,10 @@ def cmd_info(args: argparse.Namespace) -> int:
     from mdfx.io import load_net
 
     net = load_net(args.model)
+    if not hasattr(net, "projections"):  # an op graph (foreign MDF, a torch import): its ops and params
+        print(f"model {net.name!r} (GraphComposition)")
+        print(net)
+        return 0
     print(f"model {net.name!r} ({'AutodiffComposition' if net.autodiff else 'Composition'})")
     print("nodes:")
     for n in net.nodes:
@@ -82,15 +86,18 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def _comp(model: str, weights: str | None = None) -> Any:
     from mdfx.composition.build import composition_from_net
+    from mdfx.composition.graph_model import GraphComposition
+    from mdfx.schema.graph import Graph
 
-    return composition_from_net(load_with_weights(model, weights))
+    loaded = load_with_weights(model, weights)
+    return GraphComposition(loaded) if isinstance(loaded, Graph) else composition_from_net(loaded)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from mdfx.composition.enums import ExecutionMode
 
     comp = _comp(args.model, args.weights)
-    net = comp._net()
+    net = comp._io()
     inputs, _ = read_data(args.inputs)
     inputs, _ = _split(net, inputs, {})
     comp.run(inputs=inputs, execution_mode=ExecutionMode[MODES[args.mode]])
@@ -132,7 +139,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             comp.loss_spec = Loss[args.loss.upper()]
         except KeyError:
             raise MdfxError(f"unknown loss {args.loss!r}; choose from {', '.join(m.name for m in Loss)}") from None
-    net = comp._net()
+    net = comp._io()
     inputs, targets = _split(net, *read_data(args.data))
     comp.learn(inputs=inputs, targets=targets, epochs=args.epochs, learning_rate=args.lr,
                minibatch_size=args.minibatch_size, randomize_minibatch=args.randomize, seed=args.seed,
