@@ -242,7 +242,7 @@ def graph_to_mdf(g: Any) -> Any:
     for name, shape in g.inputs.items():
         mdf_graph.nodes.append(Node(
             id=ids[name], metadata={DIALECT: {"kind": "input", "name": name}},
-            input_ports=[InputPort(id="input", shape=(-1, *shape), type=g.dtype)],
+            input_ports=[InputPort(id="input", shape=tuple(shape), type=g.dtype)],
             output_ports=[OutputPort(id="output", value="input")]))
         producer[name] = ids[name]
     edge_ids: set[str] = set()
@@ -292,7 +292,8 @@ def _op_functions(g: Any, node: Any, refs: list[str]) -> list[FunctionSpec]:
 
 
 def _shape(shape: tuple[int, ...]) -> tuple[int, ...]:
-    return tuple(int(d) for d in shape)
+    """A port's shape as the Net writer gives it: per sample (without the batch axis)."""
+    return tuple(int(d) for d in (shape[1:] if shape and shape[0] == ops.BATCH else shape))
 
 
 def _json(value: Any) -> Any:
