@@ -264,6 +264,8 @@ def graph_to_mdf(g: Any) -> Any:
             p = g.params[t]
             mdf_node.parameters.append(Parameter(id=pid, value=p.value.tolist(), metadata={DIALECT: {
                 "name": p.name, "learnable": p.learnable, "dtype": p.dtype}}))
+        if node.op == ops.PNL_GRAPH_OP["softmax"]:  # the standard-function SoftMax sums with e @ ones
+            mdf_node.parameters.append(Parameter(id="ones", value=[1.0] * g.features(node.inputs[0])[-1]))
         refs = [ports.get(t) or pids.get(t) or "" for t in node.inputs]
         for fid, kwargs in _op_functions(g, node, refs):
             mdf_node.functions.append(Function(id=fid, **kwargs))
