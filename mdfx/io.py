@@ -220,8 +220,8 @@ def _load_graph_state(g: Graph, sd: dict[str, Any], where: str) -> None:
     targets = {k: (g.params[p].value if p else np.asarray(extra[k])) for k, p in keys.items()}
     _fit(targets, sd, g.name, where)
     for key, pname in keys.items():
-        value = sd[key].detach().cpu().numpy()
+        value = np.asarray(sd[key].detach().cpu().numpy() if hasattr(sd[key], "detach") else sd[key])
         if pname:
             g.params[pname].value[...] = value.astype(np.float64)
-        else:
-            extra[key] = value.copy()
+        else:  # kept in the dtype the graph has for it (an int64 counter stays int64)
+            extra[key] = value.astype(np.asarray(extra[key]).dtype)

@@ -259,6 +259,7 @@ class _Reader:
     def build(self) -> Graph:
         self.check()
         self.find_inputs()
+        self._resolve_in_order()
         has_out = {e["sender"] for e in (self.graph.get("edges") or {}).values()}
         outputs: list[str] = []
         names: dict[str, str] = {}
@@ -278,6 +279,33 @@ class _Reader:
                 ports = self.nodes[node_id].get("output_ports") or {}
                 names[tensor] = node_id if len(ports) == 1 else f"{node_id}.{key[len('output port '):]}"
         return self._graph(outputs, names)
+
+    def _resolve_in_order(self) -> None:
+        """Translate the output ports that edges read, senders first (Kahn's order).
+
+        The walk is recursive and demand-driven (an output pulls in its senders), so a
+        long chain would nest one call stack per layer; resolving in topological order
+        first leaves every recursive pull one layer deep. A cycle is left to the walk,
+        which names it.
+        """
+        edges = list((self.graph.get("edges") or {}).values())
+        read: dict[str, list[str]] = {}
+        succ: dict[str, list[str]] = {}
+        indeg = dict.fromkeys(self.nodes, 0)
+        for e in edges:
+            read.setdefault(e["sender"], []).append(e["sender_port"])
+            succ.setdefault(e["sender"], []).append(e["receiver"])
+            indeg[e["receiver"]] += 1
+        ready = [n for n, d in indeg.items() if d == 0]
+        while ready:
+            node_id = ready.pop()
+            for port_id in dict.fromkeys(read.get(node_id, [])):
+                if port_id in (self.nodes[node_id].get("output_ports") or {}):
+                    self.output(node_id, port_id)
+            for r in succ.get(node_id, []):
+                indeg[r] -= 1
+                if indeg[r] == 0:
+                    ready.append(r)
 
     def _graph(self, outputs: list[str], names: dict[str, str]) -> Graph:
         rename = dict(self.input_names)
@@ -673,6 +701,8 @@ def _features(shape: Any, where: str) -> tuple[int, ...]:
     """The feature shape: ``[3]`` -> (3,); ``[batch, 3]`` -> (3,); ``[batch, 3, 2, 2]`` -> (3, 2, 2)."""
     if shape is None:
         raise SchemaError(f"{where} has no shape; mdfx needs it to size the input")
+    if not isinstance(shape, list | tuple):
+        raise SchemaError(f"{where}: shape {shape!r:.40} is not a list of sizes")
     dims = [int(d) for d in shape]
     if len(dims) <= 1:
         return (dims[0],) if dims else (1,)
