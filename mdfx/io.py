@@ -60,8 +60,8 @@ def to_net(obj: Any) -> Net | Graph:
     if isinstance(obj, Net | Graph):
         return obj
     graph = getattr(obj, "graph", None)
-    if isinstance(graph, Graph):  # a GraphComposition
-        return graph
+    if isinstance(graph, Graph):  # a GraphComposition: its graph, with its current training settings
+        return with_training(graph, obj)
     if isinstance(obj, Composition):
         return obj._net()
     if isinstance(obj, str | Path):
@@ -69,6 +69,16 @@ def to_net(obj: Any) -> Net | Graph:
     from mdfx.schema import reader
 
     return reader.from_mdf(obj)
+
+
+def with_training(graph: Graph, comp: Any) -> Graph:
+    """``graph`` (sharing its arrays) with ``comp``'s loss, optimizer and rates in its meta, so a
+    saved file keeps them."""
+    from dataclasses import replace
+
+    from mdfx.composition.autodiff import AutodiffComposition
+
+    return replace(graph, meta={**graph.meta, "training": AutodiffComposition._training_spec(comp)})
 
 
 def save(obj: Any, path: str | Path, **options: Any) -> Path:

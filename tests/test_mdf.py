@@ -248,6 +248,16 @@ def test_graph_round_trip_is_identical(tmp_path: Path, suffix: str) -> None:
         assert ra[k].tobytes() == rb[k].tobytes(), k
 
 
+def test_graph_composition_keeps_its_training_settings(tmp_path: Path) -> None:
+    from mdfx.composition.graph_model import GraphComposition
+
+    comp = GraphComposition(many_ops_graph(), learning_rate=0.3, optimizer_type="adam", loss_spec=pnl.Loss.L1,
+                            weight_decay=0.01)
+    back = pnl.load(pnl.save(comp, tmp_path / "g.json"))
+    assert (back.learning_rate, back.optimizer_type, back.loss_spec, back.weight_decay) == \
+        (0.3, "adam", pnl.Loss.L1, 0.01)
+
+
 def test_graph_file_is_mdf_with_onnx_functions() -> None:
     from mdfx.schema import writer
 

@@ -127,9 +127,10 @@ class GraphComposition(AutodiffComposition):
 
     def to_mdf(self) -> Any:
         """The graph as a ``modeci_mdf.mdf.Model``: one MDF node per op, params with their values."""
+        from mdfx.io import with_training
         from mdfx.schema import writer
 
-        return writer.to_mdf(self.graph)
+        return writer.to_mdf(with_training(self.graph, self))
 
     def __repr__(self) -> str:
         return f"GraphComposition(name={self.name!r}, {len(self.graph.nodes)} ops, {len(self.graph.params)} params)"
