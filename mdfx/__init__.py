@@ -21,17 +21,30 @@ from mdfx.composition.functions import (
     Tanh,
     TransferFunction,
 )
-from mdfx.composition.mechanisms import TransferMechanism
+from mdfx.composition.keywords import *  # noqa: F403  (PsyNeuLink's keyword constants, its public names)
+from mdfx.composition.keywords import LogCondition
+from mdfx.composition.learning_pathway import BackPropagation, Pathway
+from mdfx.composition.loss_functions import LossFunction
+from mdfx.composition.mechanisms import ProcessingMechanism, TransferMechanism
 from mdfx.composition.projections import MappingProjection
-from mdfx.errors import DataError, GraphError, MdfxError, SchemaError, UnsupportedError
+from mdfx.errors import (
+    AutodiffCompositionError,
+    CompositionError,
+    DataError,
+    GraphError,
+    GridError,
+    MdfxError,
+    ParameterError,
+    SchemaError,
+    UnsupportedError,
+)
 from mdfx.io import load, save
 
-__version__ = "0.1.0"
+# The module mdfx.sweep is light (dask and pandas load when a sweep runs); importing its
+# function here keeps `mdfx.sweep(...)` the function, not the module.
+from mdfx.sweep import sweep
 
-# PsyNeuLink's keyword constants that feed-forward scripts use.
-IDENTITY_MATRIX = "IDENTITY_MATRIX"
-FULL_CONNECTIVITY_MATRIX = "FULL_CONNECTIVITY_MATRIX"
-RANDOM_CONNECTIVITY_MATRIX = "RANDOM_CONNECTIVITY_MATRIX"
+__version__ = "0.1.0"
 
 
 def from_torch(module: Any, example_input: Any, input_names: Any = None, output_names: Any = None) -> Any:
@@ -88,8 +101,10 @@ def get_mdf_serialized(composition: Composition, fmt: str = "json") -> str:
 
 
 __all__ = [
-    "AutodiffComposition", "Composition", "DataError", "ExecutionMode", "Exponential", "GraphError",
+    "AutodiffCompositionError", "BackPropagation", "CompositionError", "LogCondition", "LossFunction",
+    "ParameterError", "Pathway", "ProcessingMechanism",
+    "AutodiffComposition", "Composition", "DataError", "ExecutionMode", "Exponential", "GraphError", "GridError",
     "Identity", "Linear", "Logistic", "Loss", "MappingProjection", "MdfxError", "NodeRole", "ReLU",
     "ReportProgress", "SchemaError", "from_mdf_with_weights", "from_torch", "validate", "SoftMax", "Tanh", "TransferFunction", "TransferMechanism",
-    "UnsupportedError", "get_mdf_serialized", "load", "load_mdf", "save", "save_mdf",
+    "UnsupportedError", "get_mdf_serialized", "load", "load_mdf", "save", "save_mdf", "sweep",
 ]

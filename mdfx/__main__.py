@@ -1,7 +1,5 @@
 """``python -m mdfx`` is the ``mdfx`` command."""
 
-import sys
+from mdfx.cli import entry
 
-from mdfx.cli import main
-
-sys.exit(main())
+entry()

@@ -1,4 +1,4 @@
-"""``mdfx`` command line: info | run | train | export | validate | convert.
+"""``mdfx`` command line: info | run | train | export | validate | convert | sweep.
 
 Data files (``--inputs``, ``--data``) are JSON or ``.npz``:
 
@@ -15,41 +15,87 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mdfx.errors import DataError, MdfxError
+from mdfx import limits
+from mdfx.errors import DataError, MdfxError, one_line
+from mdfx.io import MDF_SUFFIXES, STATE_DICT_SUFFIXES
 
 MODES = {"python": "Python", "torch": "PyTorch", "llvm": "LLVMRun", "onnx": "ONNX"}
 
 
-def read_data(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(inputs, targets) by node name; flat files are split later by node role."""
+def read_data(path: str | Path, nodes: Collection[str] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(inputs, targets) by node name; flat files are split later by node role.
+
+    ``nodes``: the model's node names; a ``.npz`` then has only their members read
+    (a large unused member is never inflated), each member's size checked against
+    :mod:`mdfx.limits` before it is read.
+    """
     path = Path(path)
-    if not path.exists():
+    if not path.is_file():
         raise DataError(f"{path}: no such file")
+    limits.check_file_size(path.stat().st_size, path)
     if path.suffix.lower() == ".npz":
-        with np.load(path, allow_pickle=False) as z:
-            flat = {k: z[k] for k in z.files}
+        flat = _read_npz(path, nodes)
     elif path.suffix.lower() == ".json":
         try:
-            flat = json.loads(path.read_text())
-        except ValueError as exc:
-            raise DataError(f"{path}: not valid JSON: {exc}") from None
+            flat = json.loads(path.read_text(encoding="utf-8"))
+        except RecursionError:
+            raise DataError(f"{path}: not valid JSON: nested too deeply") from None
+        except (ValueError, UnicodeError) as exc:
+            raise DataError(f"{path}: not valid JSON: {one_line(exc)}") from None
         if not isinstance(flat, dict):
             raise DataError(f"{path}: expected a JSON object keyed by node name")
     else:
         raise DataError(f"{path}: data files are .json or .npz")
     if "inputs" in flat and isinstance(flat["inputs"], dict):
-        return dict(flat["inputs"]), dict(flat.get("targets") or {})
+        targets = flat.get("targets") or {}
+        if not isinstance(targets, dict):
+            raise DataError(f"{path}: 'targets' must be an object keyed by node name")
+        return dict(flat["inputs"]), dict(targets)
     inputs = {k.split("/", 1)[1]: v for k, v in flat.items() if k.startswith("inputs/")}
     targets = {k.split("/", 1)[1]: v for k, v in flat.items() if k.startswith("targets/")}
     rest = {k: v for k, v in flat.items() if "/" not in k}
     return {**rest, **inputs}, {**rest, **targets}
+
+
+def _read_npz(path: Path, nodes: Collection[str] | None) -> dict[str, np.ndarray]:
+    """The wanted members of a ``.npz``, each checked (declared and inflated size) before reading."""
+    import zipfile
+
+    wanted = None if nodes is None else {k for n in nodes for k in (n, f"inputs/{n}", f"targets/{n}")}
+    budget = limits.Budget(str(path))
+    flat: dict[str, np.ndarray] = {}
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                key = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+                if wanted is not None and key not in wanted:
+                    continue  # never inflated
+                # the member's inflated size, from the zip directory, before inflating it
+                budget.take(info.file_size // 8 + 1, f"member {key!r} ({info.file_size} bytes inflated)")
+                with archive.open(info) as member:
+                    version = np.lib.format.read_magic(member)
+                    read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                                   else np.lib.format.read_array_header_2_0)
+                    shape, _, dtype = read_header(member)
+                    limits.check_elements(shape, f"{path}: member {key!r}")
+                    if dtype.hasobject:
+                        raise DataError(f"{path}: member {key!r} holds Python objects; mdfx reads numbers only")
+                with archive.open(info) as member:
+                    flat[key] = np.lib.format.read_array(member, allow_pickle=False)
+    except MdfxError:
+        raise
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
+        raise DataError(f"{path}: not a readable .npz ({type(exc).__name__}: {one_line(exc)})") from None
+    return flat
 
 
 def _split(net: Any, inputs: dict, targets: dict) -> tuple[dict, dict]:
@@ -64,23 +110,22 @@ def cmd_info(args: argparse.Namespace) -> int:
 
     net = load_net(args.model)
     if not hasattr(net, "projections"):  # an op graph (foreign MDF, a torch import): its ops and params
-        print(f"model {net.name!r} (GraphComposition)")
-        print(net)
+        _print(f"model {net.name!r} (GraphComposition)\n{net}")
         return 0
-    print(f"model {net.name!r} ({'AutodiffComposition' if net.autodiff else 'Composition'})")
-    print("nodes:")
+    lines = [f"model {net.name!r} ({'AutodiffComposition' if net.autodiff else 'Composition'})", "nodes:"]
     for n in net.nodes:
         roles = [r for r, names in (("INPUT", net.inputs), ("OUTPUT", net.outputs)) if n.name in names]
         params = ", ".join(f"{k}={v:g}" for k, v in n.params.items())
         bias = f", bias[{n.size}]" if n.bias is not None else ""
-        print(f"  {n.name}: size {n.size}, {n.op}({params}){bias}  {' '.join(roles)}")
-    print("projections:")
+        lines.append(f"  {n.name}: size {n.size}, {n.op}({params}){bias}  {' '.join(roles)}")
+    lines.append("projections:")
     for p in net.projections:
         flag = "" if p.learnable else "  (fixed)"
-        print(f"  {p.name}: {p.sender} -> {p.receiver}, matrix {p.matrix.shape[0]}x{p.matrix.shape[1]}{flag}")
+        lines.append(f"  {p.name}: {p.sender} -> {p.receiver}, matrix {p.matrix.shape[0]}x{p.matrix.shape[1]}{flag}")
     t = net.training
-    print(f"training: loss {t.loss}, optimizer {t.optimizer}, learning_rate {t.learning_rate:g}, "
-          f"weight_decay {t.weight_decay:g}")
+    lines.append(f"training: loss {t.loss}, optimizer {t.optimizer}, learning_rate {t.learning_rate:g}, "
+                 f"weight_decay {t.weight_decay:g}")
+    _print("\n".join(lines))
     return 0
 
 
@@ -96,9 +141,10 @@ def _comp(model: str, weights: str | None = None) -> Any:
 def cmd_run(args: argparse.Namespace) -> int:
     from mdfx.composition.enums import ExecutionMode
 
+    check_destinations([("--out", args.out, (".json", ".npz"))])
     comp = _comp(args.model, args.weights)
     net = comp._io()
-    inputs, _ = read_data(args.inputs)
+    inputs, _ = read_data(args.inputs, list(net.sizes))
     inputs, _ = _split(net, inputs, {})
     comp.run(inputs=inputs, execution_mode=ExecutionMode[MODES[args.mode]])
     outputs = {name: np.array([trial[i] for trial in comp.results]) for i, name in enumerate(net.outputs)}
@@ -108,7 +154,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _write_outputs(outputs: dict[str, np.ndarray], out: str | None) -> None:
     if out is None:
-        print(json.dumps({k: v.tolist() for k, v in outputs.items()}, indent=1))
+        _print(_json({k: v.tolist() for k, v in outputs.items()}, "the outputs", indent=1))
         return
     from mdfx.io import atomic_write
 
@@ -119,14 +165,18 @@ def _write_outputs(outputs: dict[str, np.ndarray], out: str | None) -> None:
 
         atomic_write(out, write_npz)
     else:
-        atomic_write(out, lambda tmp: tmp.write_text(json.dumps({k: v.tolist() for k, v in outputs.items()})))
-    print(f"wrote {out}")
+        text = _json({k: v.tolist() for k, v in outputs.items()}, "the outputs")
+        atomic_write(out, lambda tmp: tmp.write_text(text))
+    _print(f"wrote {out}")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from mdfx.composition.enums import ExecutionMode, Loss
     from mdfx.io import save
 
+    check_destinations([("--out", args.out, (*MDF_SUFFIXES, ".onnx")),
+                        ("--state-dict", args.state_dict, STATE_DICT_SUFFIXES),
+                        ("--plot", args.plot, (".png",))])
     comp = _comp(args.model, args.weights)
     if not hasattr(comp, "learn"):
         raise MdfxError(f"{args.model}: not an AutodiffComposition; nothing to train")
@@ -140,19 +190,31 @@ def cmd_train(args: argparse.Namespace) -> int:
         except KeyError:
             raise MdfxError(f"unknown loss {args.loss!r}; choose from {', '.join(m.name for m in Loss)}") from None
     net = comp._io()
-    inputs, targets = _split(net, *read_data(args.data))
+    inputs, targets = _split(net, *read_data(args.data, list(net.sizes)))
     comp.learn(inputs=inputs, targets=targets, epochs=args.epochs, learning_rate=args.lr,
                minibatch_size=args.minibatch_size, randomize_minibatch=args.randomize, seed=args.seed,
                execution_mode=ExecutionMode[MODES[args.mode]], report_progress=not args.quiet)
     losses = comp.losses
-    print(f"trained {len(losses)} minibatches; loss {losses[0]:.6g} -> {losses[-1]:.6g}")
+    _check_finite_losses(losses, comp.last_learn.epochs_run if comp.last_learn else 1)
+    _print(f"trained {len(losses)} minibatches; loss {losses[0]:.6g} -> {losses[-1]:.6g}")
     if args.out:
-        print(f"wrote {save(comp, args.out)}")
+        _print(f"wrote {save(comp, args.out)}")
     if args.state_dict:
-        print(f"wrote {save(comp, args.state_dict)}")
+        _print(f"wrote {save(comp, args.state_dict)}")
     if args.plot:
-        print(f"wrote {plot_losses(losses, args.plot, title=net.name)}")
+        _print(f"wrote {plot_losses(losses, args.plot, title=net.name)}")
     return 0
+
+
+def _check_finite_losses(losses: Sequence[float], epochs: int) -> None:
+    """A diverged run (loss NaN or inf) is an error naming where it diverged; nothing is written."""
+    bad = next((i for i, loss in enumerate(losses) if not np.isfinite(loss)), None)
+    if bad is None:
+        return
+    per_epoch = max(len(losses) // max(epochs, 1), 1)
+    raise MdfxError(f"training diverged: the loss became {losses[bad]!r} at epoch {bad // per_epoch} "
+                    f"minibatch {bad % per_epoch} (minibatch {bad} overall); nothing was written. "
+                    "Lower the learning rate (--lr) or check the data")
 
 
 def plot_losses(losses: Sequence[float], path: str | Path, title: str = "") -> Path:
@@ -182,13 +244,19 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     if not (args.onnx or args.state_dict or args.mdf):
         raise MdfxError("nothing to export: give --onnx FILE, --state-dict FILE and/or --mdf FILE")
+    check_destinations([("--onnx", args.onnx, (".onnx",)), ("--state-dict", args.state_dict, STATE_DICT_SUFFIXES),
+                        ("--mdf", args.mdf, MDF_SUFFIXES)])
     net = load_net(args.model)
     if args.onnx:
-        print(f"wrote {save(net, args.onnx, dtype=args.dtype, opset=args.opset)}")
+        from mdfx.converters.onnx_export import to_onnx
+
+        to_onnx(net, dtype=args.dtype, opset=args.opset)  # refuses bad options before any file is written
+    if args.onnx:
+        _print(f"wrote {save(net, args.onnx, dtype=args.dtype, opset=args.opset)}")
     if args.state_dict:
-        print(f"wrote {save(net, args.state_dict)}")
+        _print(f"wrote {save(net, args.state_dict)}")
     if args.mdf:
-        print(f"wrote {save_mdf(net, args.mdf)}")
+        _print(f"wrote {save_mdf(net, args.mdf)}")
     return 0
 
 
@@ -213,7 +281,8 @@ def load_with_weights(model: str, weights: str | None) -> Any:
 def cmd_convert(args: argparse.Namespace) -> int:
     from mdfx.io import save
 
-    print(f"wrote {save(load_with_weights(args.input, args.weights), args.output)}")
+    check_destinations([("OUT", args.output, (*MDF_SUFFIXES, ".onnx", *STATE_DICT_SUFFIXES))])
+    _print(f"wrote {save(load_with_weights(args.input, args.weights), args.output)}")
     return 0
 
 
@@ -221,18 +290,19 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from mdfx.io import load_net
     from mdfx.runners import compare
 
+    check_destinations([("--json", args.json, (".json",))])
     net = load_net(args.model)
     inputs = None
     if args.inputs:
-        inputs, _ = _split(net, *read_data(args.inputs))
+        inputs, _ = _split(net, *read_data(args.inputs, _names(net)))
     dtypes = [args.dtype] if args.dtype else ["float64", "float32"]
     rows = compare.validate(net, inputs=inputs, trials=args.trials, dtype=dtypes, seed=args.seed)
-    print(compare.format_table(rows))
+    _print(compare.format_table(rows))
     if args.json:
         from mdfx.io import atomic_write
 
         atomic_write(args.json, lambda tmp: tmp.write_text(compare.rows_to_json(rows)))
-        print(f"wrote {args.json}")
+        _print(f"wrote {args.json}")
     return 0 if all(r.ok for r in rows) else 1
 
 
@@ -294,21 +364,117 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", help="also write the table as JSON")
     p.set_defaults(func=cmd_validate)
+
+    from mdfx.sweep import add_parser as add_sweep_parser  # `mdfx sweep` lives beside its code
+
+    add_sweep_parser(sub)
     return parser
+
+
+def check_destinations(outputs: Sequence[tuple[str, str | None, Sequence[str]]]) -> None:
+    """Before anything is computed or written: each output's suffix fits its option, its
+    directory exists and is writable, it is not a directory, and no two outputs are one file.
+
+    ``outputs`` is ``(option, path or None, allowed suffixes)``; a command that writes
+    several files thus fails before writing the first.
+    """
+    seen: dict[Path, str] = {}
+    for option, path, suffixes in outputs:
+        if path is None:
+            continue
+        p = Path(path)
+        if p.suffix.lower() not in suffixes:
+            raise MdfxError(f"{option} {path}: the file name must end in {' or '.join(suffixes)} "
+                            f"(got {p.suffix or 'no suffix'!r})")
+        parent = p.parent
+        if not parent.is_dir():
+            raise MdfxError(f"{option} {path}: directory {str(parent)!r} does not exist")
+        if not os.access(parent, os.W_OK):
+            raise MdfxError(f"{option} {path}: directory {str(parent)!r} is not writable")
+        if p.is_dir():
+            raise MdfxError(f"{option} {path}: is a directory")
+        key = p.resolve()
+        if key in seen:
+            raise MdfxError(f"{option} {path}: {seen[key]} writes the same file")
+        seen[key] = option
+
+
+def _names(net: Any) -> list[str]:
+    return [n.name for n in net.nodes]
+
+
+def _json(value: Any, what: str, indent: int | None = None) -> str:
+    try:
+        return json.dumps(value, indent=indent, allow_nan=False)
+    except ValueError:
+        raise MdfxError(f"{what} contain NaN or infinite values, which JSON cannot hold; "
+                        "write them to a .npz file instead") from None
+
+
+#: Control characters (and other invisible format characters) shown escaped, so a
+#: name from a file cannot move the cursor, recolour or retitle the user's terminal.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]")
+
+
+def escape_controls(text: str, keep_newlines: bool = True) -> str:
+    """``text`` with control characters written as ``\\xNN`` / ``\\uNNNN`` escapes."""
+    def esc(m: re.Match[str]) -> str:
+        c = m.group()
+        return f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}"
+
+    text = _CONTROL.sub(esc, text)
+    return text if keep_newlines else text.replace("\n", "\\n")
+
+
+def _print(text: str) -> None:
+    print(escape_controls(text), flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except BrokenPipeError:
+        # `mdfx info x | head`: the reader left; stop quietly, and keep Python from
+        # complaining again when it flushes stdout at exit.
+        _silence_stdout()
+        return 0
+    except KeyboardInterrupt:
+        print("mdfx: interrupted", file=sys.stderr)
+        return 130
     except MdfxError as exc:
-        print(f"mdfx: error: {exc}", file=sys.stderr)
-        return 1
-    except (OSError, ValueError) as exc:
+        return _error(exc)
+    except (OSError, ValueError, OverflowError, MemoryError) as exc:
         # Bad paths and bad values given on the command line are user errors too.
-        print(f"mdfx: error: {exc}", file=sys.stderr)
-        return 1
+        return _error(exc)
+
+
+def _error(exc: BaseException) -> int:
+    text = str(exc) if isinstance(exc, MdfxError) else f"{type(exc).__name__}: {exc}"
+    try:
+        print(f"mdfx: error: {escape_controls(one_line(text, 2000), keep_newlines=False)}", file=sys.stderr)
+    except (BrokenPipeError, OSError):
+        pass
+    return 1
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def entry() -> None:
+    """The console script: exit with main()'s status, quietly on a closed pipe."""
+    status = main()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+    sys.exit(status)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -19,7 +19,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from mdfx.errors import SchemaError
+from mdfx import limits
+from mdfx.errors import LimitError, SchemaError
 
 #: Functions an expression may call, with their numpy meaning.
 FUNCTIONS: dict[str, Callable[..., np.ndarray]] = {
@@ -93,13 +94,53 @@ def _check(node: ast.AST, text: str) -> None:
         )
 
 
-@lru_cache(maxsize=1024)
+def _shown(text: str) -> str:
+    """The expression as error messages quote it: long ones cut, so the message stays one line."""
+    return repr(text) if len(text) <= 80 else f"{text[:60]!r}... ({len(text)} characters)"
+
+
+def _depth(tree: ast.AST) -> int:
+    """Nesting depth of ``tree``, walked without recursion (the tree may be deep)."""
+    deepest = 0
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    return deepest
+
+
 def parse(text: str) -> ast.expr:
-    """Parse and validate ``text``; return the expression tree (never executed by Python)."""
+    """Parse and validate ``text``; return the expression tree (never executed by Python).
+
+    Expressions longer than ``mdfx.limits`` ``max_expression_length`` characters or
+    nested deeper than ``max_expression_depth`` are refused before the recursive
+    checks and evaluation below could exhaust the stack.
+    """
+    if not isinstance(text, str):
+        raise SchemaError(f"expression {text!r:.80}: expected text, got {type(text).__name__}")
+    return _parse(text, limits.current())
+
+
+@lru_cache(maxsize=1024)
+def _parse(text: str, lim: limits.Limits) -> ast.expr:
+    """:func:`parse` after the type check, cached per text and limits (Limits is frozen)."""
+    if len(text) > lim.max_expression_length:
+        raise LimitError(f"expression {_shown(text)} is longer than {lim.max_expression_length} characters; "
+                         "raise it with mdfx.limits.set(max_expression_length=...)")
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:
-        raise SchemaError(f"expression {text!r} is not valid: {exc.msg}") from None
+        raise SchemaError(f"expression {_shown(text)} is not valid: {exc.msg}") from None
+    except ValueError as exc:  # e.g. a NUL character
+        raise SchemaError(f"expression {_shown(text)} is not valid: {exc}") from None
+    except (RecursionError, MemoryError) as exc:  # CPython's parser on absurd nesting
+        raise LimitError(f"expression {_shown(text)} is nested too deeply to parse "
+                         f"({type(exc).__name__})") from None
+    depth = _depth(tree)
+    if depth > lim.max_expression_depth + 1:  # +1: the Expression wrapper
+        raise LimitError(f"expression {_shown(text)} is nested {depth - 1} levels deep; the limit is "
+                         f"{lim.max_expression_depth} (raise it with mdfx.limits.set(max_expression_depth=...))")
     _check(tree, text)
     return tree.body
 

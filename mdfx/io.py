@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from mdfx.errors import MdfxError, SchemaError
+from mdfx import limits
+from mdfx.errors import MdfxError, SchemaError, one_line, reading
 from mdfx.schema.graph import Graph
 from mdfx.schema.net import Net
 
@@ -30,26 +32,99 @@ MDF_SUFFIXES = (".json", ".yaml", ".yml")
 STATE_DICT_SUFFIXES = (".pt", ".pth", ".pnl")
 
 
-def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp)`` on a temp file beside ``path``, then rename it into place.
+#: Temp files are ``.<name>.mdfx-tmp.<pid>.<random>``: the next write to ``<name>``
+#: finds those of writers that no longer run (killed mid-write) and removes them.
+_TMP_MARK = ".mdfx-tmp."
 
-    A failure leaves neither a partial ``path`` nor the temp file, and an existing
-    ``path`` untouched. The directory must exist (the error names it).
+
+def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp)`` on a temp file beside ``path``, then rename it into place, durably.
+
+    * a failure (or ``kill -9``) leaves either the old complete ``path`` or the new
+      complete one, never a partial file;
+    * the file, then its directory, are fsynced, so the rename survives a power cut;
+    * each writer has its own temp file and ``os.replace`` is atomic, so concurrent
+      writers to one path never interleave (the last rename wins);
+    * temp files left by killed writers of the same path are removed first;
+    * the file mode follows the umask (``0o666 & ~umask``), like any file the user writes.
+
+    The directory must exist (the error names it).
     """
     path = Path(path)
     if not path.parent.is_dir():
         raise MdfxError(f"cannot write {str(path)!r}: directory {str(path.parent)!r} does not exist")
-    tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+    if path.is_dir():
+        raise MdfxError(f"cannot write {str(path)!r}: it is a directory")
+    _remove_stale_temps(path)
+    tmp = path.parent / f".{path.name}{_TMP_MARK}{os.getpid()}.{secrets.token_hex(4)}"
     # os.open with mode 0o666 (not tempfile.mkstemp's 0o600), so the file gets the
     # user's umask like any other file they write.
     os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     try:
         write(tmp)
+        _fsync(tmp)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    _fsync_dir(path.parent)
     return path
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # a platform without directory handles: the rename is still atomic
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _remove_stale_temps(path: Path) -> None:
+    """Remove ``path``'s temp files whose writer process is gone (a ``kill -9`` mid-save)."""
+    prefix = f".{path.name}{_TMP_MARK}"
+    try:
+        entries = [e for e in os.scandir(path.parent) if e.name.startswith(prefix)]
+    except OSError:
+        return
+    for entry in entries:
+        pid_text = entry.name[len(prefix):].split(".", 1)[0]
+        if pid_text.isdigit() and not _alive(int(pid_text)):
+            try:
+                os.unlink(entry.path)
+            except OSError:
+                pass  # another writer removed it first
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True  # our own: a concurrent write from another thread
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True  # exists but is another user's (or an odd name): leave it alone
+    return True
+
+
+def safe_filename(name: str, default: str = "model") -> str:
+    """A model's name as a file name that stays in its folder: no separators, no ``..``,
+    no leading dot, no control characters (a file named ``../../x`` or ``/abs/p``)."""
+    cleaned = re.sub(r"[^\w.\-]", "_", str(name)).lstrip(".")
+    return cleaned or default
 
 
 def to_net(obj: Any) -> Net | Graph:
@@ -115,18 +190,20 @@ def save_mdf(net: Net | Graph, path: str | Path) -> Path:
 
 
 def load_net(path: str | Path) -> Net | Graph:
-    """Read any supported file: a Net (PsyNeuLink-style MDF) or a Graph (everything else)."""
+    """Read any supported file: a Net (PsyNeuLink-style MDF) or a Graph (everything else); a malformed
+    file raises an mdfx error naming it."""
     suffix = Path(path).suffix.lower()
     if suffix in MDF_SUFFIXES:
         from mdfx.schema import reader
 
-        return reader.from_mdf(reader.read_file(path))
+        return reader.from_mdf(path)
     if suffix == ".onnx":
         try:
             from mdfx.converters.onnx_import import load_onnx
         except ImportError as exc:
             raise MdfxError(f"{path}: ONNX import is not available ({exc})") from None
-        return load_onnx(path)
+        with reading(path, "ONNX model"):
+            return load_onnx(path)
     raise SchemaError(f"{path}: cannot load a model from {suffix!r} files; use .json, .yaml or .onnx "
                       "(a .pt state_dict holds weights only: load it into a model with "
                       "composition.load(path=...))")
@@ -190,17 +267,10 @@ def save_state_dict(model: Net | Graph, path: str | Path) -> Path:
 
 def load_state_dict(model: Net | Graph, path: str | Path) -> None:
     """Load weights into ``model`` in place; names and shapes must match exactly."""
-    import torch
-
     path = Path(path)
-    if not path.exists():
+    if not path.is_file():
         raise MdfxError(f"{path}: no such file")
-    try:
-        sd = torch.load(path, weights_only=True, map_location="cpu")
-    except Exception as exc:  # torch raises several types for a bad or unsafe file
-        raise MdfxError(f"{path}: not a loadable state_dict ({type(exc).__name__}: {exc})") from None
-    if not isinstance(sd, dict):
-        raise MdfxError(f"{path}: holds a {type(sd).__name__}, not a state_dict")
+    sd = read_state_dict(path)
     if isinstance(model, Graph):
         _load_graph_state(model, sd, str(path))
         return
@@ -208,7 +278,7 @@ def load_state_dict(model: Net | Graph, path: str | Path) -> None:
     targets.update({f"{n.name}.bias": n.bias for n in model.nodes if n.bias is not None})
     _fit(targets, sd, model.name, str(path))
     for name, arr in targets.items():
-        arr[...] = sd[name].detach().cpu().numpy().astype(np.float64)
+        arr[...] = sd[name]
 
 
 def _fit(targets: dict[str, np.ndarray], sd: dict[str, Any], name: str, where: str) -> None:
@@ -230,8 +300,40 @@ def _load_graph_state(g: Graph, sd: dict[str, Any], where: str) -> None:
     targets = {k: (g.params[p].value if p else np.asarray(extra[k])) for k, p in keys.items()}
     _fit(targets, sd, g.name, where)
     for key, pname in keys.items():
-        value = np.asarray(sd[key].detach().cpu().numpy() if hasattr(sd[key], "detach") else sd[key])
+        value = np.asarray(sd[key])
         if pname:
             g.params[pname].value[...] = value.astype(np.float64)
         else:  # kept in the dtype the graph has for it (an int64 counter stays int64)
             extra[key] = value.astype(np.asarray(extra[key]).dtype)
+
+
+def read_state_dict(path: str | Path) -> dict[str, np.ndarray]:
+    """A ``.pt`` state_dict as float64 arrays by name, checked: ``torch.load(weights_only=True)``
+    (no pickled code runs), a mapping of names to real, finite tensors within :mod:`mdfx.limits`."""
+    import torch
+
+    from mdfx.schema import validate
+
+    path = Path(path)
+    limits.check_file_size(path.stat().st_size, path)
+    try:
+        sd = torch.load(path, weights_only=True, map_location="cpu")
+    except Exception as exc:  # torch raises several types for a bad or unsafe file
+        raise SchemaError(f"{path}: not a loadable state_dict ({type(exc).__name__}: {one_line(exc)})") from None
+    if not isinstance(sd, dict):
+        raise SchemaError(f"{path}: holds a {type(sd).__name__}, not a state_dict (a dict of tensors)")
+    out: dict[str, np.ndarray] = {}
+    budget = limits.Budget(str(path))
+    for name, value in sd.items():
+        if not isinstance(name, str):
+            raise SchemaError(f"{path}: state_dict key {name!r:.60} is not a string")
+        if not isinstance(value, torch.Tensor):
+            raise SchemaError(f"{path}: {name!r} is a {type(value).__name__}, not a tensor")
+        if value.is_complex():
+            raise SchemaError(f"{path}: {name!r} holds complex numbers ({value.dtype}); weights are real")
+        if not (value.is_floating_point() or value.dtype in (torch.int8, torch.int16, torch.int32,
+                                                              torch.int64, torch.uint8, torch.bool)):
+            raise SchemaError(f"{path}: {name!r} has dtype {value.dtype}; weights are real numbers")
+        budget.take(tuple(value.shape), repr(name))
+        out[name] = validate.weights(value.detach().cpu().double().numpy(), f"{path}: {name!r}")
+    return out

@@ -330,6 +330,7 @@ def optimizer_op(name: str) -> OptimizerOp:
 # no gradient (ArgMax, the ai.onnx.ml tails); such ops may only feed outputs.
 
 BATCH = -1  #: the batch axis in a static shape
+REQUIRED = object()  #: an attribute default meaning "must be given"
 Shape = tuple[int, ...]
 
 
@@ -343,7 +344,7 @@ class GraphOp:
 
     name: str
     inputs: tuple[str, ...]  #: input names; a trailing ``?`` marks an optional input
-    attrs: MappingProxyType  #: attribute -> default (``None``: required)
+    attrs: MappingProxyType  #: attribute -> default (:data:`REQUIRED`: must be given)
     infer: Callable[..., Shape]
     forward: Callable[..., Any]
     vjp: Callable[..., list[Any]] | None
@@ -366,7 +367,7 @@ class GraphOp:
         for k, default in self.attrs.items():
             if k in given:
                 out[k] = given[k]
-            elif default is None:
+            elif default is REQUIRED:
                 raise UnsupportedError(f"{where}{self.name} needs attribute {k!r}")
             else:
                 out[k] = default
@@ -557,7 +558,7 @@ for _u in [
            notes="bounds are attributes (folded from ONNX's constant inputs); gradient 1 inside [min, max] "
                  "as torch.clamp"),
     _unary("Pow", lambda x, exponent: np.power(x, exponent),
-           lambda x, y, exponent: exponent * np.power(x, exponent - 1.0), {"exponent": None},
+           lambda x, y, exponent: exponent * np.power(x, exponent - 1.0), {"exponent": REQUIRED},
            expr="x ** exponent", dexpr="exponent * x ** (exponent - 1)",
            notes="the exponent is a constant (an attribute); a computed exponent is refused"),
     _unary("Cast", lambda x, to: x.copy(), lambda x, y, to: np.ones_like(x), {"to": 11},
@@ -723,7 +724,7 @@ def _concat_vjp(xs: list[Array], y: Array, g: Array, axis: int) -> list[Array]:
     return list(np.split(g, cuts, axis=ax))
 
 
-register_graph_op(GraphOp("Concat", ("inputs...",), MappingProxyType({"axis": None}), _concat_infer,
+register_graph_op(GraphOp("Concat", ("inputs...",), MappingProxyType({"axis": REQUIRED}), _concat_infer,
                           lambda xs, axis: np.concatenate(xs, axis=axis), _concat_vjp,
                           notes="any number of inputs, all batched or all not"))
 
@@ -759,7 +760,7 @@ def _slice_vjp(xs: list[Array], y: Array, g: Array, **a: Any) -> list[Array]:
 
 
 register_graph_op(GraphOp(
-    "Slice", ("data",), MappingProxyType({"starts": None, "ends": None, "axes": None, "steps": None}),
+    "Slice", ("data",), MappingProxyType({"starts": REQUIRED, "ends": REQUIRED, "axes": None, "steps": None}),
     _slice_infer, lambda xs, **a: xs[0][_slices(xs[0].shape, **a)].copy(), _slice_vjp,
     notes="starts/ends/axes/steps are attributes (folded from ONNX's constant inputs); Split is lowered "
           "to one Slice per output"))
@@ -806,7 +807,7 @@ def _np_reshape(xs: list[Array], shape: list[int], allowzero: int) -> Array:
 
 
 register_graph_op(GraphOp(
-    "Reshape", ("data",), MappingProxyType({"shape": None, "allowzero": 0}), _reshape_infer, _np_reshape,
+    "Reshape", ("data",), MappingProxyType({"shape": REQUIRED, "allowzero": 0}), _reshape_infer, _np_reshape,
     lambda xs, y, g, **a: [g.reshape(xs[0].shape)],
     notes="a batched tensor keeps its batch: axis 0 of the target is 0 or -1 (the importer rewrites a "
           "fixed batch size there)"))
@@ -852,12 +853,12 @@ def _unsqueeze_infer(shapes: list[Shape | None], axes: list[int]) -> Shape:
 
 
 register_graph_op(GraphOp(
-    "Squeeze", ("data",), MappingProxyType({"axes": None}), _squeeze_infer,
+    "Squeeze", ("data",), MappingProxyType({"axes": REQUIRED}), _squeeze_infer,
     lambda xs, axes: np.squeeze(xs[0], axis=tuple(axes)),
     lambda xs, y, g, axes: [g.reshape(xs[0].shape)],
     notes="axes are an attribute (folded from ONNX 13's input); the batch axis is never squeezed"))
 register_graph_op(GraphOp(
-    "Unsqueeze", ("data",), MappingProxyType({"axes": None}), _unsqueeze_infer,
+    "Unsqueeze", ("data",), MappingProxyType({"axes": REQUIRED}), _unsqueeze_infer,
     lambda xs, axes: np.expand_dims(xs[0], axis=tuple(axes)),
     lambda xs, y, g, axes: [g.reshape(xs[0].shape)]))
 

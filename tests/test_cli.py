@@ -114,7 +114,7 @@ def test_unsupported_model_is_one_line_without_traceback() -> None:
     path = CORPUS / "modeci-examples" / "MDF_States.json"
     proc = subprocess.run([sys.executable, "-m", "mdfx", "info", str(path)], capture_output=True, text=True)
     assert proc.returncode == 1
-    assert proc.stderr == ("mdfx: error: node 'sine_node': parameter 'level' has a time derivative "
+    assert proc.stderr == (f"mdfx: error: {path}: node 'sine_node': parameter 'level' has a time derivative "
                            "(a stateful, time-stepped node); mdfx supports feed-forward networks only\n")
     assert "Traceback" not in proc.stderr
 

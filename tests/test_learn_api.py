@@ -127,7 +127,7 @@ def test_bad_targets_are_refused_with_the_node_named() -> None:
     assert str(err.value) == "target for node 'xor_out' has shape (4, 2); expected (trials, 1)"
     with pytest.raises(pnl.DataError) as err:
         comp.learn(inputs=x)
-    assert str(err.value) == "'xor'.learn(): no targets given (targets={output node: trials})"
+    assert str(err.value) == "'xor'.learn(): no targets given (targets={output node: trials} or the inputs of its TARGET nodes)"
     with pytest.raises(pnl.DataError) as err:
         comp.learn(inputs=x, targets=t, minibatch_size=5)
     assert str(err.value) == "minibatch_size (5) cannot be greater than the number of trials (4)"
@@ -177,3 +177,40 @@ def test_validate_api_on_a_composition_and_a_file(tmp_path: Path) -> None:
     assert {"onnxruntime", "torch", "llvm", "mdf_engine"} <= ran, ran
     rows = pnl.validate(pnl.save(comp, tmp_path / "xor.onnx"), trials=3, dtype="float32")
     assert all(r.ok for r in rows), [(r.runner, r.status, r.note) for r in rows]
+
+
+@pytest.mark.parametrize("mode", [pnl.ExecutionMode.Python, pnl.ExecutionMode.PyTorch, pnl.ExecutionMode.LLVMRun])
+def test_a_callback_that_raises_rolls_back_weights_and_adam_state_in_every_mode(mode):
+    comp, x, t = xor_composition(seed=3)
+    comp.optimizer_type = "adam"
+    comp.learn(inputs=x, targets=t, epochs=2, execution_mode=pnl.ExecutionMode.Python)
+    before = [p.matrix.copy() for p in comp.projections]
+    slots = {k: {m: v.copy() for m, v in s.items()} for k, s in comp.optimizer_state.slots.items()}
+    step = comp.optimizer_state.step
+    calls = []
+
+    def boom(**kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("stop here")
+
+    with pytest.raises(RuntimeError, match="stop here"):
+        comp.learn(inputs=x, targets=t, epochs=5, call_after_minibatch=boom, execution_mode=mode)
+    for p, w in zip(comp.projections, before, strict=True):
+        np.testing.assert_array_equal(p.matrix, w, err_msg=f"{p.name} after the aborted learn() in {mode}")
+    assert comp.optimizer_state.step == step, (comp.optimizer_state.step, step)
+    for k, s in slots.items():
+        for m, v in s.items():
+            np.testing.assert_array_equal(comp.optimizer_state.slots[k][m], v, err_msg=f"Adam {m} of {k}")
+
+
+def test_compositions_pickle_and_train_the_same_after():
+    import pickle
+
+    comp, x, t = xor_composition(seed=4)
+    twin = pickle.loads(pickle.dumps(comp))
+    comp.learn(inputs=x, targets=t, epochs=3, execution_mode=pnl.ExecutionMode.Python)
+    twin.learn(inputs={twin.nodes[0]: x[next(iter(x))]}, targets={twin.nodes[2]: t[next(iter(t))]}, epochs=3,
+               execution_mode=pnl.ExecutionMode.Python)
+    for a, b in zip(comp.projections, twin.projections, strict=True):
+        np.testing.assert_array_equal(a.matrix, b.matrix, err_msg=a.name)

@@ -225,7 +225,7 @@ def test_missing_targets_name_the_node():
     net = chain_net()
     spec = make_spec(net)
     spec.targets = {}
-    with pytest.raises(DataError, match="no targets given for node 'out'"):
+    with pytest.raises(DataError, match=r"no target for node 'out'; give an array of shape \(trials, 2\)"):
         torch_runner.train(net, spec)
 
 

@@ -7,19 +7,20 @@ into the projections, so ``run()``, ``to_mdf()`` and ``mdfx.save()`` all see the
 
 from __future__ import annotations
 
+import copy
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from mdfx import ops
-from mdfx.composition.composition import IO, Composition, parse_inputs, pnl_value
+from mdfx.composition.composition import IO, Composition, _is_number, parse_inputs, pnl_value
 from mdfx.composition.enums import ExecutionMode, Loss
-from mdfx.errors import DataError, MdfxError
+from mdfx.errors import DataError, MdfxError, UnsupportedError
 from mdfx.runners.training import LearnResult, LearnSpec, OptimizerState
+from mdfx.schema import validate
 from mdfx.schema.net import Net, TrainingSpec
 
 
@@ -27,18 +28,21 @@ class AutodiffComposition(Composition):
     """PsyNeuLink's AutodiffComposition: same constructor, learn(), run(), save(), load()."""
 
     _autodiff = True
+    default_learning_rate = 0.001
 
-    def __init__(self, pathways: object = None, learning_rate: float | None = None,
-                 optimizer_type: str = "sgd", weight_decay: float = 0, loss_spec: Loss | str = Loss.MSE,
+    def __init__(self, pathways: object = None, learning_rate: object = None,
+                 optimizer_type: str = "sgd", weight_decay: float = 0, loss_spec: object = Loss.MSE,
                  disable_learning: bool = False, refresh_losses: bool = False, disable_cuda: bool = True,
                  cuda_index: int | None = None, force_no_retain_graph: bool = False,
-                 name: str | None = None, device: str | None = None, **kwargs: Any) -> None:
-        super().__init__(pathways=pathways, name=name or "autodiff_composition")
-        self.learning_rate = 0.001 if learning_rate is None else float(learning_rate)
+                 name: str | None = None, device: str | None = None, nodes: object = None) -> None:
+        super().__init__(pathways=pathways, name=name or "autodiff_composition", nodes=nodes,
+                         learning_rate=learning_rate)
         self.optimizer_type = ops.optimizer_op(optimizer_type).name
         self.weight_decay = float(weight_decay)
-        self.loss_spec = loss_spec if isinstance(loss_spec, Loss) else Loss[str(loss_spec).upper()]
+        self.loss_spec = as_loss(loss_spec)
         ops.loss_op(self.loss_spec.value)  # refuses a loss with no rule, at construction
+        #: PsyNeuLink's handle on the torch module; mdfx builds one per learn() and keeps none
+        self.pytorch_representation = None
         self.disable_learning = disable_learning
         self.refresh_losses = refresh_losses
         if device is None:
@@ -52,23 +56,65 @@ class AutodiffComposition(Composition):
         self.optimizer_state = OptimizerState()
 
     def _training_spec(self) -> TrainingSpec:
-        return TrainingSpec(self.loss_spec.value, self.optimizer_type, self.learning_rate,
+        return TrainingSpec(self.loss_spec.value, self.optimizer_type, self.default_rate(),
                             self.weight_decay, self.disable_learning)
 
     def _trained_outputs(self, io: IO, targets: Mapping) -> list[str]:
         """The outputs the loss is summed over: every OUTPUT node (PsyNeuLink's rule)."""
         return list(io.outputs)
 
+    def default_rate(self) -> float:
+        """The composition's default learning rate as a number (its own, else PsyNeuLink's 0.001)."""
+        from mdfx.composition.learning_rates import split
+
+        rate, _ = split(self.learning_rate)
+        return float(rate) if _is_number(rate) else self.default_learning_rate
+
     # --- learning -------------------------------------------------------------------
 
     def learn(self, inputs: Mapping | None = None, targets: Mapping | None = None,
-              num_trials: int | None = None, epochs: int = 1, learning_rate: float | None = None,
+              num_trials: int | None = None, epochs: int = 1, learning_rate: object = None,
               minibatch_size: int = 1, randomize_minibatch: bool = False, patience: int | None = None,
               min_delta: float = 0, call_before_minibatch: Callable | None = None,
               call_after_minibatch: Callable | None = None,
               execution_mode: ExecutionMode = ExecutionMode.PyTorch, report_progress: object = None,
               seed: int | None = None, dtype: str = "float64", randomize_minibatches: bool | None = None,
-              **kwargs: Any) -> np.ndarray:
+              context: object = None, synch_results_with_torch: object = None,
+              batched_results: bool = False, results: str = "all") -> np.ndarray:
+        """Train on ``inputs``/``targets``; return the output of the last trial trained (as PsyNeuLink).
+
+        Besides :meth:`_learn_plain`'s arguments: targets may also be given in
+        ``inputs`` as the inputs of the TARGET nodes (``pathway.target``,
+        ``target_input_mechanisms``); ``learning_rate`` may be PsyNeuLink's dict
+        ``{DEFAULT_LEARNING_RATE: x, projection: rate}``, and each projection's rate
+        follows :mod:`mdfx.composition.learning_rates` (``False``/``0`` freezes it for
+        this call). ``results="all"`` (PsyNeuLink's behaviour) appends every trial of
+        every epoch to ``results``; ``results="last_epoch"`` keeps only the last
+        epoch's (bounded memory). ``context`` is accepted for PsyNeuLink
+        compatibility: mdfx has one execution context. ``synch_results_with_torch``
+        may be None or ``"run"`` (mdfx always synchronises results at the end of the
+        call); ``batched_results=True`` is refused.
+        """
+        from mdfx.composition.learning_session import learn
+
+        return learn(self, inputs=inputs, targets=targets, num_trials=num_trials, epochs=epochs,
+                     learning_rate=learning_rate, minibatch_size=minibatch_size,
+                     randomize_minibatch=randomize_minibatch, patience=patience, min_delta=min_delta,
+                     call_before_minibatch=call_before_minibatch, call_after_minibatch=call_after_minibatch,
+                     execution_mode=execution_mode, report_progress=report_progress, seed=seed, dtype=dtype,
+                     randomize_minibatches=randomize_minibatches, context=context,
+                     synch_results_with_torch=synch_results_with_torch, batched_results=batched_results,
+                     results=results)
+
+    def _learn_plain(self, inputs: Mapping | None = None, targets: Mapping | None = None,
+                     num_trials: int | None = None, epochs: int = 1, learning_rate: float | None = None,
+                     minibatch_size: int = 1, randomize_minibatch: bool = False, patience: int | None = None,
+                     min_delta: float = 0, call_before_minibatch: Callable | None = None,
+                     call_after_minibatch: Callable | None = None,
+                     execution_mode: ExecutionMode = ExecutionMode.PyTorch, report_progress: object = None,
+                     seed: int | None = None, dtype: str = "float64", randomize_minibatches: bool | None = None,
+                     param_learning_rates: dict[str, float] | None = None,
+                     keep_all_epochs: bool = False) -> np.ndarray:
         """Train on ``inputs``/``targets``; return the output of the last trial trained (as PsyNeuLink).
 
         ``inputs`` is ``{input node: trials}`` with ``targets={output node: trials}``, or
@@ -96,13 +142,16 @@ class AutodiffComposition(Composition):
         if len(next(iter(x.values()))) != len(next(iter(t.values()))):
             raise DataError(f"{len(next(iter(x.values())))} input trials but "
                             f"{len(next(iter(t.values())))} target trials")
-        for name, value in (("epochs", epochs), ("minibatch_size", minibatch_size)):
-            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-                raise DataError(f"{name} must be a positive integer, got {value!r}")
         trials = len(next(iter(t.values())))
-        if minibatch_size > trials:
+        if minibatch_size is not None and isinstance(minibatch_size, int | np.integer) \
+                and not isinstance(minibatch_size, bool) and minibatch_size > trials >= 1:
             raise DataError(f"minibatch_size ({minibatch_size}) cannot be greater than the number of "
                             f"trials ({trials})")
+        # The one shared check (mdfx.schema.validate): integer ranges in Python ints, the
+        # trial-order table within mdfx.limits, a finite non-negative learning rate and decay.
+        validate.learn_options(trials=trials, epochs=epochs, minibatch_size=minibatch_size,
+                               learning_rate=self.learning_rate if learning_rate is None else learning_rate,
+                               weight_decay=self.weight_decay, patience=patience, min_delta=min_delta)
         if self.disable_learning:
             outputs, _ = _forward(graph, x, io.outputs)
             self.results.extend([outputs[n][i].copy() for n in io.outputs] for i in range(trials))
@@ -113,10 +162,11 @@ class AutodiffComposition(Composition):
         spec = LearnSpec(
             inputs=x, targets=t, epochs=int(epochs), minibatch_size=int(minibatch_size),
             randomize_minibatch=bool(randomize_minibatch), seed=seed,
-            learning_rate=self.learning_rate if learning_rate is None else float(learning_rate),
+            learning_rate=self.default_rate() if learning_rate is None else float(learning_rate),
             loss=self.loss_spec.value, optimizer=self.optimizer_type, weight_decay=self.weight_decay,
             patience=patience, min_delta=float(min_delta),
             call_before_minibatch=call_before_minibatch, dtype=dtype, optimizer_state=self.optimizer_state,
+            param_learning_rates=dict(param_learning_rates or {}), keep_epoch_outputs=keep_all_epochs,
         )
         if call_after_minibatch is not None:
             spec.on_minibatch = _after_minibatch_hook(call_after_minibatch, -(-trials // minibatch_size))
@@ -129,8 +179,17 @@ class AutodiffComposition(Composition):
         bar = _progress(report_progress, spec.epochs, self.name)
         if bar is not None:
             spec.on_epoch = lambda epoch, loss: (bar.update(1), bar.set_postfix(loss=f"{loss:.6g}"))
+        # A callback that raises, a diverging run or Ctrl-C mid-learn() leaves every mode in
+        # the same state: the weights and the optimizer state of before the call.
+        weights = {k: v.copy() for k, v in graph.learnable().items()}
+        optimizer_state = copy.deepcopy(self.optimizer_state)
         try:
-            result = _train(net, self._graph(), spec, mode, self.device)
+            result = _train(net, graph, spec, mode, self.device)
+        except BaseException:
+            for k, v in graph.learnable().items():
+                v[...] = weights[k]
+            self.optimizer_state = optimizer_state
+            raise
         finally:
             if bar is not None:
                 bar.close()
@@ -140,6 +199,8 @@ class AutodiffComposition(Composition):
         self.losses.extend(result.losses)
         order = spec.orders()[result.epochs_run - 1]
         final = [[result.last_outputs[n][i].copy() for n in trained] for i in order]
+        for epoch, outputs in enumerate(result.epoch_outputs[:-1]):  # PsyNeuLink keeps every epoch's
+            self.results.extend([outputs[n][i].copy() for n in trained] for i in spec.orders()[epoch])
         self.results.extend(final)
         self.learning_results = final
         return pnl_value(final[-1])
@@ -200,6 +261,30 @@ class AutodiffComposition(Composition):
         self._write_back(net)
 
 
+def as_loss(loss_spec: object) -> Loss:
+    """A Loss member from a member, its name, or a torch.nn loss instance (``torch.nn.MSELoss()``)."""
+    if isinstance(loss_spec, Loss):
+        return loss_spec
+    if isinstance(loss_spec, str):
+        return Loss[loss_spec.upper()]
+    cls = type(loss_spec).__name__
+    by_torch = {"MSELoss": Loss.MSE, "L1Loss": Loss.L1, "CrossEntropyLoss": Loss.CROSS_ENTROPY,
+                "BCELoss": Loss.BINARY_CROSS_ENTROPY, "KLDivLoss": Loss.KL_DIV, "NLLLoss": Loss.NLL,
+                "PoissonNLLLoss": Loss.POISSON_NLL}
+    if cls in by_torch and type(loss_spec).__module__.startswith("torch.nn"):
+        reduction = getattr(loss_spec, "reduction", "mean")
+        if cls == "MSELoss" and reduction == "sum":
+            return Loss.SSE
+        want = {Loss.MSE: "mean", Loss.L1: "sum", Loss.CROSS_ENTROPY: "mean", Loss.BINARY_CROSS_ENTROPY: "mean",
+                Loss.KL_DIV: "sum", Loss.NLL: "sum", Loss.POISSON_NLL: "sum"}[by_torch[cls]]
+        if reduction == want:
+            return by_torch[cls]
+        raise UnsupportedError(f"loss_spec {loss_spec!r}: reduction={reduction!r}; mdfx's {by_torch[cls].name} "
+                               f"uses reduction={want!r}")
+    raise UnsupportedError(f"loss_spec {loss_spec!r} is not a Loss member, a Loss name or a torch.nn loss "
+                           f"mdfx knows ({', '.join(by_torch)})")
+
+
 def _after_minibatch_hook(callback: Callable, num_minibatches: int) -> Callable[[int, int, float], None]:
     """Call ``callback`` as PsyNeuLink does: with keywords, or with none if it takes none."""
     def hook(epoch: int, minibatch: int, loss: float) -> None:
@@ -215,7 +300,12 @@ def _weights_path(comp: AutodiffComposition, path: str | Path | None, directory:
                   filename: str | None) -> Path:
     if path is not None:
         return Path(path)
-    return Path(directory or ".") / (filename or f"{comp.name}_matrix_wts.pnl")
+    if filename is None:
+        from mdfx.io import safe_filename
+
+        # the composition's name may come from a file: it must not pick the folder
+        filename = f"{safe_filename(comp.name)}_matrix_wts.pnl"
+    return Path(directory or ".") / filename
 
 
 def _forward(graph: Any, x: dict[str, np.ndarray], outputs: list[str]
@@ -232,22 +322,20 @@ def _forward(graph: Any, x: dict[str, np.ndarray], outputs: list[str]
 def _train(net: Net | None, graph: Any, spec: LearnSpec, mode: ExecutionMode, device: str) -> LearnResult:
     """One backend's training; ``spec`` is keyed by node names, the graph runners by tensor names."""
     if mode is ExecutionMode.Python:
-        from mdfx.runners.training import train_reference
+        from mdfx.runners.training import by_tensor, train_reference
 
-        tensors = graph.meta.get("node_tensors") or {}
-        if all(tensors.get(k, k) == k for k in spec.targets):
-            return train_reference(graph, spec)
-        back = {tensors[k]: k for k in spec.targets}
-        result = train_reference(graph, replace(spec, targets={tensors[k]: v for k, v in spec.targets.items()}))
-        result.last_outputs = {back[k]: v for k, v in result.last_outputs.items()}
+        keyed, back = by_tensor(graph, spec)
+        result = train_reference(graph, keyed)
+        result.last_outputs = {back.get(k, k): v for k, v in result.last_outputs.items()}
+        result.epoch_outputs = [{back.get(k, k): v for k, v in e.items()} for e in result.epoch_outputs]
         return result
-    if net is None:
-        raise MdfxError(f"learn() of {graph.name!r} in {mode.name} mode: not available yet for graphs brought "
-                        "from other tools; use ExecutionMode.Python")
     if mode is ExecutionMode.PyTorch:
         from mdfx.runners import torch as torch_runner
 
-        return torch_runner.train(net, spec, device=device)
+        return torch_runner.train(graph, spec, device=device)
+    if net is None:
+        raise MdfxError(f"learn() of {graph.name!r} in {mode.name} mode: not available yet for graphs brought "
+                        "from other tools; use ExecutionMode.Python or PyTorch")
     if mode is ExecutionMode.LLVMRun:
         from mdfx.runners import llvm
 

@@ -12,15 +12,26 @@ tests prove that the MDF round trip is exact, so what runs is what is saved.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from mdfx.composition.enums import ExecutionMode, NodeRole
+from mdfx import limits
+from mdfx.composition.enums import ExecutionMode, Loss, NodeRole
+from mdfx.composition.learning_pathway import (
+    BackPropagation,
+    LearningMechanism,
+    ObjectiveMechanism,
+    Pathway,
+    TargetMechanism,
+    learning_components,
+)
 from mdfx.composition.mechanisms import TransferMechanism
+from mdfx.composition.parameters import Parameters, attribute
 from mdfx.composition.projections import MappingProjection
-from mdfx.errors import DataError, GraphError, UnsupportedError
+from mdfx.errors import CompositionError, DataError, GraphError, UnsupportedError
+from mdfx.schema import validate
 from mdfx.schema.graph import Graph
 from mdfx.schema.net import Net, NodeSpec, ProjectionSpec, TrainingSpec, _topological
 
@@ -34,42 +45,91 @@ class Composition:
     """
 
     _autodiff = False
+    #: PsyNeuLink's default learning rate of a Composition's learning pathways
+    default_learning_rate = 0.05
 
-    def __init__(self, pathways: object = None, name: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, pathways: object = None, name: str | None = None, nodes: object = None,
+                 learning_rate: object = None) -> None:
         self.name = name if name is not None else type(self).__name__
         self._nodes: list[TransferMechanism | Composition] = []
         self._projections: list[MappingProjection] = []
         self.results: list[list[np.ndarray]] = []
         #: (structure key, Net, Graph) of the last lowering; see _lowered()
         self._lowering: tuple[tuple, Net, Graph] | None = None
+        #: the learning pathways' TARGET, objective and LearningMechanism nodes (not executed)
+        self._learning_nodes: list[Any] = []
+        self.pathways: list[Pathway] = []
+        self.learning_results: list[list[np.ndarray]] = []
+        #: mean loss of each minibatch, across learn() calls (PsyNeuLink's ``losses``)
+        self.losses: list[float] = []
+        self.learning_rate = learning_rate  # validated by the setter (number, bool, None or dict)
+        self.parameters = Parameters(self, learning_rate=attribute(self, "learning_rate"),
+                                     results=attribute(self, "results", writable=False),
+                                     learning_results=attribute(self, "learning_results", writable=False))
+        if nodes is not None:
+            self.add_nodes(nodes if isinstance(nodes, list | tuple) else [nodes])  # type: ignore[list-item]
         for pathway in _as_pathways(pathways):
             self.add_linear_processing_pathway(pathway)
+
+    @property
+    def learning_rate(self) -> object:
+        """The composition's learning rate: a number, ``None`` (the default), ``False`` (no
+        learning unless a projection says so), or PsyNeuLink's dict ``{DEFAULT_LEARNING_RATE: x,
+        projection or its name: rate}``."""
+        return self._learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value: object) -> None:
+        from mdfx.composition.learning_rates import check_rate
+
+        self._learning_rate = check_rate(value, f"{self.name!r}: learning_rate")
 
     # --- building -----------------------------------------------------------------
 
     @property
-    def nodes(self) -> list[TransferMechanism | Composition]:
-        return list(self._nodes)
+    def nodes(self) -> list[Any]:
+        """Every node: mechanisms and nested compositions, then the learning pathways' nodes."""
+        return [*self._nodes, *self._learning_nodes]
 
     @property
-    def projections(self) -> list[MappingProjection]:
-        return list(self._projections)
+    def projections(self) -> ProjectionList:
+        """The projections; ``comp.projections["name"]`` finds one by name (KeyError if none)."""
+        return ProjectionList(self._projections)
+
+    @property
+    def learning_components(self) -> list[Any]:
+        """The learning pathways' TARGET, objective and LearningMechanism nodes, in PsyNeuLink's order."""
+        return list(self._learning_nodes)
+
+    @property
+    def output_values(self) -> list[np.ndarray]:
+        """The OUTPUT nodes' values after the last trial run."""
+        return [np.asarray(n.value)[0] for n in self.get_nodes_by_role(NodeRole.OUTPUT)
+                if isinstance(n, TransferMechanism)]
 
     def add_node(self, node: TransferMechanism | Composition, required_roles: object = None,
                  **kwargs: Any) -> TransferMechanism | Composition:
         """Add a mechanism (or a nested composition); adding the same node twice is a no-op."""
-        if any(n is node for n in self._nodes):
+        index = self._index()
+        if id(node) in index.node_ids:
             return node
         if not isinstance(node, TransferMechanism | Composition):
             raise GraphError(f"{self.name!r}: cannot add {node!r}; nodes are TransferMechanisms or Compositions")
-        if any(n.name == node.name for n in self._nodes):
+        # the name set is a fast "no"; a hit is confirmed on the list (names can be changed later)
+        if node.name in index.node_names and any(n.name == node.name for n in self._nodes):
             raise GraphError(f"{self.name!r} already has a node named {node.name!r}; names must be unique")
         self._nodes.append(node)
+        index.add_node(node)
+        self._index_key = (len(self._nodes), len(self._projections))
         return node
 
     def add_nodes(self, nodes: Iterable[TransferMechanism | Composition], required_roles: object = None
                   ) -> list[TransferMechanism | Composition]:
-        return [self.add_node(n) for n in nodes]
+        return [self.add_node(n, required_roles) for n in nodes]
+
+    def add_projections(self, projections: Iterable[MappingProjection]) -> list[MappingProjection]:
+        """Add each projection (its sender and receiver must be nodes already)."""
+        return [self.add_projection(p) for p in projections]
 
     def add_projection(self, projection: MappingProjection | None = None,
                        sender: TransferMechanism | None = None, receiver: TransferMechanism | None = None,
@@ -86,8 +146,9 @@ class Composition:
         s, r = projection.sender, projection.receiver
         if s is None or r is None:
             raise GraphError(f"projection {projection.name!r} needs both a sender and a receiver")
+        index = self._index()
         for end, role in ((s, "sender"), (r, "receiver")):
-            if not any(n is end for n in self._nodes):
+            if id(end) not in index.node_ids:
                 raise GraphError(
                     f"projection {projection.name!r} from {s.name!r} to {r.name!r}: {role} {end.name!r} "
                     f"is not a node of {self.name!r}; add it with add_node() first"
@@ -101,21 +162,41 @@ class Composition:
                 f"projection {projection.name!r} from {s.name!r} (size {s.size}) to {r.name!r} "
                 f"(size {r.size}) has a matrix of shape {projection.matrix.shape}; expected {want}"
             )
-        if any(p is projection for p in self._projections):
+        if id(projection) in index.projection_ids:
             return projection
-        if any(p.name == projection.name for p in self._projections):
-            raise GraphError(f"{self.name!r} already has a projection named {projection.name!r}")
-        specs = [_node_stub(n) for n in self._mechanisms()]
-        edges = [_proj_stub(p) for p in [*self._projections, projection]]
-        _topological(specs, edges)  # raises GraphError naming the cycle
+        name = projection.name
+        if name in index.projection_names and any(p.name == name for p in self._projections):
+            raise GraphError(f"{self.name!r} already has a projection named {name!r}")
+        if s is r or _reaches(index.successors, r, s):
+            # Only now pay for the full sort: it names the whole cycle in the error.
+            specs = [_node_stub(n) for n in self._mechanisms()]
+            edges = [_proj_stub(p) for p in [*self._projections, projection]]
+            _topological(specs, edges)  # raises GraphError naming the cycle
         self._projections.append(projection)
+        index.add_projection(projection, name)
+        self._index_key = (len(self._nodes), len(self._projections))
         return projection
 
-    def add_linear_processing_pathway(self, pathway: list, *args: Any, **kwargs: Any) -> list:
-        """Add mechanisms in order, joining consecutive ones by a projection.
+    def _index(self) -> _GraphIndex:
+        """The lookup sets of add_node / add_projection, kept between calls so a pathway of
+        N layers costs O(N) work, not a scan and a full sort per projection (was O(N^3)).
+        Rebuilt whenever the node or projection lists changed by other means."""
+        key = (len(self._nodes), len(self._projections))
+        if getattr(self, "_index_key", None) != key:
+            self._graph_index = _GraphIndex()
+            for n in self._nodes:
+                self._graph_index.add_node(n)
+            for p in self._projections:
+                self._graph_index.add_projection(p, p.name)
+            self._index_key = key
+        return self._graph_index
+
+    def add_linear_processing_pathway(self, pathway: list, name: str | None = None) -> Pathway:
+        """Add mechanisms in order, joining consecutive ones by a projection; returns the Pathway.
 
         Items between two mechanisms may be a MappingProjection or a matrix
-        (array-like); otherwise PsyNeuLink's default matrix is used.
+        (array-like); otherwise PsyNeuLink's default matrix is used. The
+        returned :class:`Pathway` lists the mechanisms and the projections made.
         """
         items = list(pathway)
         mechs = [i for i in items if isinstance(i, TransferMechanism)]
@@ -123,28 +204,108 @@ class Composition:
             self.add_node(m)
         prev: TransferMechanism | None = None
         pending: object = None
+        made: list = []
         for item in items:
             if isinstance(item, TransferMechanism):
                 if prev is not None:
                     if isinstance(pending, MappingProjection):
-                        self.add_projection(pending, sender=prev, receiver=item)
+                        made.append(self.add_projection(pending, sender=prev, receiver=item))
                     else:
-                        self.add_projection(MappingProjection(sender=prev, receiver=item, matrix=pending))
+                        made.append(self.add_projection(MappingProjection(sender=prev, receiver=item,
+                                                                          matrix=pending)))
+                made.append(item)
                 prev, pending = item, None
             else:
                 pending = item
-        return items
+        result = Pathway(made, name=name)
+        self.pathways.append(result)
+        return result
+
+    def add_backpropagation_learning_pathway(self, pathway: list, learning_rate: object = None,
+                                             loss_spec: Loss | str | None = None, name: str | None = None,
+                                             learning_function: object = BackPropagation) -> Pathway:
+        """Add ``pathway`` (as add_linear_processing_pathway) and make its projections learn.
+
+        Adds PsyNeuLink's learning nodes: ``TARGET for <last node>`` (give targets as
+        its inputs to learn()), an objective node and a LearningMechanism per
+        projection; returns the Pathway with its ``learning_components``.
+        ``learning_rate`` applies to this pathway's projections (a projection's own
+        rate wins); ``loss_spec`` defaults to ``Loss.MSE``.
+        """
+        if learning_function is not BackPropagation:
+            raise UnsupportedError(f"{self.name!r}: learning_function={learning_function!r}; mdfx learns by "
+                                   "backpropagation only (pnl.BackPropagation)")
+        from mdfx.composition.learning_rates import check_rate
+
+        result = self.add_linear_processing_pathway(pathway, name=name)
+        result.learning_rate = check_rate(learning_rate, f"pathway of {self.name!r}: learning_rate")
+        result.loss_spec = loss_spec  # type: ignore[attr-defined]
+        mechs = [i for i in result if isinstance(i, TransferMechanism)]
+        projs = [i for i in result if isinstance(i, MappingProjection)]
+        sample = mechs[-1]
+        target = self._target_for(sample)
+        objective = next((n for n in self._learning_nodes if isinstance(n, ObjectiveMechanism)
+                          and n.sample is sample.output_port), None)
+        if objective is None:
+            objective = ObjectiveMechanism("Comparator", sample, target)
+            self._learning_nodes.append(objective)
+        lms = []
+        for proj in reversed(projs):  # PsyNeuLink lists them from the output backwards
+            lm = self._learning_mechanism(proj)
+            if lm is None:
+                rate = result.learning_rate if _is_number(result.learning_rate) else None
+                lm = LearningMechanism(proj, rate)
+                self._learning_nodes.append(lm)
+            lms.append(lm)
+        result.learning_components = learning_components(result, sample, target, objective,
+                                                         list(reversed(projs)), lms)
+        return result
+
+    def add_linear_learning_pathway(self, pathway: list, learning_function: object = BackPropagation,
+                                    learning_rate: object = None, loss_spec: Loss | str | None = None,
+                                    name: str | None = None) -> Pathway:
+        """PsyNeuLink's general form; mdfx supports ``learning_function=BackPropagation``."""
+        return self.add_backpropagation_learning_pathway(pathway, learning_rate=learning_rate,
+                                                         loss_spec=loss_spec, name=name,
+                                                         learning_function=learning_function)
+
+    def _target_for(self, sample: TransferMechanism) -> TargetMechanism:
+        for node in self._learning_nodes:
+            if isinstance(node, TargetMechanism) and node.sample is sample:
+                return node
+        target = TargetMechanism(sample)
+        self._learning_nodes.append(target)
+        return target
+
+    def _learning_mechanism(self, proj: MappingProjection) -> LearningMechanism | None:
+        return next((n for n in self._learning_nodes if isinstance(n, LearningMechanism)
+                     and n.learned_projection is proj), None)
+
+    @property
+    def target_input_mechanisms(self) -> list[TargetMechanism]:
+        """The TARGET nodes whose inputs are targets (one per OUTPUT node that learns)."""
+        return [n for n in self._learning_nodes if isinstance(n, TargetMechanism)]
 
     # --- roles and the Net ----------------------------------------------------------
 
     def _mechanisms(self) -> list[TransferMechanism]:
         return [n for n in self._nodes if isinstance(n, TransferMechanism)]
 
-    def get_nodes_by_role(self, role: NodeRole) -> list[TransferMechanism | Composition]:
+    def get_nodes_by_role(self, role: NodeRole) -> list[Any]:
         receivers = {id(p.receiver) for p in self._projections}
         senders = {id(p.sender) for p in self._projections}
+        targets = [n for n in self._learning_nodes if isinstance(n, TargetMechanism)]
         if role in (NodeRole.INPUT, NodeRole.ORIGIN):
-            return [n for n in self._nodes if id(n) not in receivers]
+            # as PsyNeuLink, the TARGET nodes are INPUT nodes too
+            return [*(n for n in self._nodes if id(n) not in receivers), *targets]
+        if role is NodeRole.LEARNING:
+            return list(self._learning_nodes)
+        if role is NodeRole.TARGET_INPUT:
+            return targets
+        if role is NodeRole.SAMPLE:
+            return [t.sample for t in targets]
+        if role is NodeRole.LEARNING_OBJECTIVE:
+            return [n for n in self._learning_nodes if isinstance(n, ObjectiveMechanism)]
         if role in (NodeRole.OUTPUT, NodeRole.TERMINAL):
             return [n for n in self._nodes if id(n) not in senders]
         if role is NodeRole.INTERNAL:
@@ -238,26 +399,42 @@ class Composition:
     # --- running --------------------------------------------------------------------
 
     def run(self, inputs: Mapping | None = None, num_trials: int | None = None,
-            execution_mode: ExecutionMode = ExecutionMode.Python, **kwargs: Any) -> np.ndarray:
+            execution_mode: ExecutionMode = ExecutionMode.Python, context: object = None) -> np.ndarray:
         """Run every trial; return the last trial's output values (one row per OUTPUT node).
 
         Every trial's outputs are appended to ``results``. ``inputs`` maps each
-        INPUT node to its trials, ``[[...], ...]`` (a single trial may be given flat).
+        INPUT node to its trials, ``[[...], ...]`` (a single trial may be given flat);
+        with no inputs, each INPUT node's default value is used (as PsyNeuLink).
+        ``context`` is accepted for PsyNeuLink compatibility (mdfx has one context).
         """
         nested = [n for n in self._nodes if isinstance(n, Composition)]
         if nested:
             return self._run_nested(inputs or {}, num_trials, execution_mode)
         net, graph = self._lowered()
         io = self._io()
-        arrays = parse_inputs(io, inputs or {}, num_trials)
-        outputs, values = _run_net(net, graph, arrays, execution_mode)
+        arrays = parse_inputs(io, self._run_inputs(inputs), num_trials)
+        outputs, values = _run_net(net, graph, arrays, execution_mode, getattr(self, "device", "cpu"))
+        mechanisms = {m.name: m for m in self._mechanisms()}
         for name, value in values.items():
-            if name in io.sizes:
-                self._mechanism(name).value = value[-1:].copy()
+            if name in mechanisms:
+                mechanisms[name].value = value[-1:].copy()
         trials = len(next(iter(outputs.values())))
         for t in range(trials):
             self.results.append([_copy(outputs[name][t]) for name in io.outputs])
         return pnl_value(self.results[-1])
+
+    def _run_inputs(self, inputs: Any) -> Any:
+        """run()'s inputs without those of TARGET nodes; none given: every INPUT node's default value."""
+        if inputs is None:
+            return {m.name: np.atleast_2d(m.default_input()) for m in self._mechanisms()
+                    if not any(p.receiver is m for p in self._projections)}
+        if callable(inputs) or (hasattr(inputs, "__next__") and not isinstance(inputs, Mapping)):
+            raise UnsupportedError(f"{self.name!r}.run(): inputs given as a function or generator are not "
+                                   "supported; give a dict {node: trials}")
+        if isinstance(inputs, Mapping):
+            return {k: v for k, v in inputs.items() if not isinstance(k, TargetMechanism)
+                    and not any(k == t.name for t in self.target_input_mechanisms)}
+        return inputs
 
     def _run_nested(self, inputs: Mapping, num_trials: int | None, mode: ExecutionMode) -> list[np.ndarray]:
         last: list[np.ndarray] = []
@@ -274,25 +451,95 @@ class Composition:
         self.results.append(last)
         return pnl_value(last)
 
-    def learn(self, inputs: Mapping | None = None, **kwargs: Any) -> Any:
-        """Train the nested AutodiffCompositions, each on the dict given for it.
+    def learn(self, inputs: Any = None, targets: Mapping | None = None, num_trials: int | None = None,
+              epochs: int = 1, learning_rate: object = None,
+              execution_mode: ExecutionMode = ExecutionMode.Python, **options: Any) -> Any:
+        """Train the learning pathways (``add_backpropagation_learning_pathway``), or else the
+        nested AutodiffCompositions, each on the dict given for it.
 
+        Learning pathways train on AutodiffComposition's engine in every mode (SGD,
+        the pathway's loss, minibatches of one trial by default, learning rate 0.05
+        unless given); projections outside learning pathways stay fixed. Targets
+        are the inputs of ``pathway.target`` (or ``targets={output node: trials}``).
+        ``options`` are AutodiffComposition.learn()'s other arguments; an unknown one
+        raises TypeError. For nested AutodiffCompositions:
         ``inputs={autodiff: {"inputs": ..., "targets": ..., "epochs": ...}}``, as in
         PsyNeuLink's nested-execution example.
         """
         from mdfx.composition.autodiff import AutodiffComposition
 
+        if any(p.learning_components for p in self.pathways) and not any(
+                isinstance(n, Composition) for n in self._nodes):
+            engine = self._learning_engine()
+            fixed = [p for p in self._projections if p.learnable and not any(
+                any(i is p for i in pw) for pw in self.pathways if pw.learning_components)]
+            for p in fixed:
+                p.learnable = False
+            before, losses_before = len(engine.results), len(engine.losses)
+            try:
+                value = engine.learn(inputs=inputs, targets=targets, num_trials=num_trials, epochs=epochs,
+                                     learning_rate=learning_rate, execution_mode=execution_mode, **options)
+            finally:
+                for p in fixed:
+                    p.learnable = True
+            self.results.extend(engine.results[before:])
+            self.losses.extend(engine.losses[losses_before:])
+            self.learning_results = engine.learning_results
+            return value
         result = None
         nested = [n for n in self._nodes if isinstance(n, AutodiffComposition)]
         if not nested:
-            raise GraphError(f"{self.name!r} has no AutodiffComposition to learn; "
-                             "use AutodiffComposition for learning")
+            raise CompositionError(f"{self.name!r} has nothing to learn: add a learning pathway "
+                                   "(add_backpropagation_learning_pathway) or use AutodiffComposition")
         for node in nested:
             given = _lookup(inputs or {}, node)
             if given is None:
                 raise DataError(f"{self.name!r}.learn(): no inputs for {node.name!r}")
-            result = node.learn(inputs=given, **kwargs)
+            result = node.learn(inputs=given, targets=targets, num_trials=num_trials, epochs=epochs,
+                                learning_rate=learning_rate, execution_mode=execution_mode, **options)
         return result
+
+    def _learning_engine(self) -> Any:
+        """An AutodiffComposition over this composition's own nodes and projections (shared
+        objects, so training updates them), kept while the structure stays the same."""
+        from mdfx.composition.autodiff import AutodiffComposition, as_loss
+
+        key = (tuple(map(id, self._nodes)), tuple(map(id, self._projections)))
+        engine = getattr(self, "_engine", None)
+        if engine is None or engine._engine_key != key:
+            losses = {as_loss(p.loss_spec) for p in self.pathways
+                      if p.learning_components and getattr(p, "loss_spec", None) is not None}
+            if len(losses) > 1:
+                raise UnsupportedError(f"{self.name!r}: learning pathways with different loss_spec "
+                                       f"({', '.join(sorted(x.name for x in losses))}) cannot learn together")
+            engine = AutodiffComposition(name=self.name, loss_spec=losses.pop() if losses else Loss.MSE)
+            engine.default_learning_rate = self.default_learning_rate
+            engine.add_nodes(self._mechanisms())
+            for p in self._projections:
+                engine.add_projection(p)
+            engine._learning_nodes = self._learning_nodes
+            engine.pathways = self.pathways
+            engine._engine_key = key
+            self._engine = engine
+        engine.learning_rate = self.learning_rate
+        return engine
+
+
+def _is_number(value: object) -> bool:
+    return value is not None and not isinstance(value, bool)
+
+
+class ProjectionList(list):
+    """A composition's projections; also indexed by projection name, as PsyNeuLink's list."""
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, str):
+            for p in self:
+                if p.name == key:
+                    return p
+            raise KeyError(f"{key!r} is not the name of a projection (projections: "
+                           f"{', '.join(repr(p.name) for p in self)})")
+        return super().__getitem__(key)
 
 
 def pnl_value(outputs: list[np.ndarray]) -> np.ndarray:
@@ -310,6 +557,39 @@ def _lookup(mapping: Mapping, node: Any) -> Any:
         if key is node or key == getattr(node, "name", None):
             return value
     return None
+
+
+class _GraphIndex:
+    """Ids and names of a composition's nodes and projections, and sender id -> receivers."""
+
+    def __init__(self) -> None:
+        self.node_ids: set[int] = set()
+        self.node_names: set[str] = set()
+        self.projection_ids: set[int] = set()
+        self.projection_names: set[str] = set()
+        self.successors: dict[int, list] = {}
+
+    def add_node(self, node: Any) -> None:
+        self.node_ids.add(id(node))
+        self.node_names.add(node.name)
+
+    def add_projection(self, projection: MappingProjection, name: str) -> None:
+        self.projection_ids.add(id(projection))
+        self.projection_names.add(name)
+        self.successors.setdefault(id(projection.sender), []).append(projection.receiver)
+
+
+def _reaches(successors: dict[int, list], start: Any, goal: Any) -> bool:
+    """Whether ``goal`` is reachable from ``start`` along projections (iterative DFS)."""
+    stack, seen = [start], {id(start)}
+    while stack:
+        for nxt in successors.get(id(stack.pop()), ()):
+            if nxt is goal:
+                return True
+            if id(nxt) not in seen:
+                seen.add(id(nxt))
+                stack.append(nxt)
+    return False
 
 
 def _node_stub(m: TransferMechanism) -> NodeSpec:
@@ -337,6 +617,8 @@ class IO:
     inputs: list[str]
     outputs: list[str]
     sizes: dict[str, int]
+    #: feature shapes of tensors with several feature axes (others are (size,))
+    shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, net: Net) -> IO:
@@ -371,17 +653,21 @@ def parse_inputs(net: Net | IO, inputs: Mapping, num_trials: int | None = None,
         if name not in by_name:
             raise DataError(f"no {what} given for node {name!r} of {net.name!r}")
         size = net.sizes[name]
-        try:
-            arr = np.array(by_name[name], dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise DataError(f"{what} for node {name!r} is not a numeric array: {exc}") from None
+        # the shared check refuses complex, masked and string arrays a float cast would hide
+        arr = np.array(validate.real_array(by_name[name], f"{what} for node {name!r}"), dtype=np.float64)
+        feats = net.shapes.get(name, (size,))
+        if arr.ndim == 1 + len(feats) and len(feats) > 1 and arr.shape[1:] == feats:
+            arr = arr.reshape(len(arr), size)  # (trials, *features) of a multi-axis tensor, as rows
         if arr.ndim == 3 and arr.shape[1] == 1:
             arr = arr[:, 0, :]  # PsyNeuLink's per-input-port nesting: [[[...]], ...]
         if arr.ndim == 1:
             arr = arr[None, :]
         if arr.ndim != 2 or arr.shape[1] != size:
             raise DataError(f"{what} for node {name!r} has shape {np.shape(by_name[name])}; "
-                            f"expected (trials, {size})")
+                            f"expected (trials, {size})" + (f" or (trials, {', '.join(map(str, feats))})"
+                                                            if len(feats) > 1 else ""))
+        if len(arr) == 0:
+            raise DataError(f"{what} for node {name!r} has 0 trials; give at least one row")
         if not np.all(np.isfinite(arr)):
             raise DataError(f"{what} for node {name!r} contains NaN or infinite values")
         arrays[name] = arr
@@ -389,6 +675,8 @@ def parse_inputs(net: Net | IO, inputs: Mapping, num_trials: int | None = None,
     if len(set(counts.values())) > 1:
         raise DataError(f"{what}s have different numbers of trials: {counts}")
     if num_trials is not None:
+        validate.whole(num_trials, "num_trials", 1)
+        limits.check_elements(num_trials * sum(net.sizes[k] for k in arrays), f"{num_trials} trials of {what}s")
         n = len(next(iter(arrays.values())))
         reps = np.arange(num_trials) % n
         arrays = {name: a[reps] for name, a in arrays.items()}
@@ -399,8 +687,8 @@ def _copy(value: Any) -> Any:
     return value.copy() if hasattr(value, "copy") else value
 
 
-def _run_net(net: Net | None, graph: Graph, arrays: dict[str, np.ndarray], mode: ExecutionMode
-             ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+def _run_net(net: Net | None, graph: Graph, arrays: dict[str, np.ndarray], mode: ExecutionMode,
+             device: str = "cpu") -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Outputs by OUTPUT node, and every node's values (all of them where the backend gives them).
 
     ``net`` is None for a graph brought from elsewhere (its nodes are its tensors).
@@ -408,10 +696,15 @@ def _run_net(net: Net | None, graph: Graph, arrays: dict[str, np.ndarray], mode:
     from mdfx.runners import reference
 
     tensors = graph.meta.get("node_tensors") or {t: t for t in [*graph.inputs, *graph.outputs]}
+    outputs = net.outputs if net is not None else graph.outputs
     if mode in (ExecutionMode.Python, ExecutionMode.PyTorch):
-        env = reference.forward(graph, arrays)
+        if mode is ExecutionMode.Python:
+            env = reference.forward(graph, arrays)
+        else:
+            from mdfx.runners import torch as torch_runner
+
+            env = torch_runner.run_all(graph, arrays, list(tensors.values()), device=device)
         values = {node: env[tensor] for node, tensor in tensors.items()}
-        outputs = net.outputs if net is not None else graph.outputs
         return {n: values[n] for n in outputs}, values
     if net is None:
         raise UnsupportedError(f"run() of {graph.name!r} in {mode.name} mode: not available yet for graphs "

@@ -81,7 +81,9 @@ class GraphComposition(AutodiffComposition):
 
     def _io(self) -> IO:
         g = self.graph
-        return IO(g.name, list(g.inputs), list(g.outputs), {k: g.size(k) for k in [*g.inputs, *g.outputs]})
+        names = [*g.inputs, *g.outputs]
+        return IO(g.name, list(g.inputs), list(g.outputs), {k: g.size(k) for k in names},
+                  {k: g.features(k) for k in names if len(g.features(k)) > 1})
 
     def _trained_outputs(self, io: IO, targets: Mapping) -> list[str]:
         """The outputs that have targets; each must take a gradient."""

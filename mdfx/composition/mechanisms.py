@@ -7,6 +7,8 @@ import itertools
 import numpy as np
 
 from mdfx.composition.functions import TransferFunction, as_function
+from mdfx.composition.parameters import Parameters
+from mdfx.errors import UnsupportedError
 
 _counter = itertools.count()
 
@@ -19,9 +21,16 @@ class TransferMechanism:
     extension; PsyNeuLink has none) adds a trainable vector to the net input.
     """
 
+    _default_port = "RESULT"  # PsyNeuLink's name of the primary OutputPort
+
     def __init__(self, default_variable: object = None, size: int | None = None,
                  input_shapes: int | None = None, function: object = None, name: str | None = None,
-                 bias: object = None, learnable_bias: bool = True) -> None:
+                 bias: object = None, learnable_bias: bool = True, integrator_mode: bool = False,
+                 initial_value: object = None, output_ports: object = None) -> None:
+        if integrator_mode:
+            raise UnsupportedError(f"mechanism {name!r}: integrator_mode=True makes the mechanism stateful "
+                                   "(a time integrator); mdfx builds stateless feed-forward layers only")
+        names = _output_port_names(output_ports, name, self._default_port)
         given = [v for v in (size, input_shapes) if v is not None]
         if len(given) == 2 and _as_size(size) != _as_size(input_shapes):
             raise ValueError(f"size={size!r} and input_shapes={input_shapes!r} disagree")
@@ -32,19 +41,128 @@ class TransferMechanism:
         else:
             self.size = 1
         self.function: TransferFunction = as_function(function)
-        self.name = name if name is not None else f"TransferMechanism-{next(_counter)}"
+        self.name = name if name is not None else f"{type(self).__name__}-{next(_counter)}"
+        #: PsyNeuLink's initial_value: only an integrator's starting state, which mdfx never has
+        self.initial_value = initial_value
+        self.default_variable = None if default_variable is None else np.asarray(default_variable, dtype=float)
         self.bias = None if bias is None else np.array(bias, dtype=np.float64).reshape(self.size)
         self.learnable_bias = learnable_bias
         #: the last value computed, shape (1, size) as PsyNeuLink's ``value``
         self.value = np.zeros((1, self.size))
         self.log = _Log()
+        self.integrator_mode = False
+        self.output_ports = [OutputPort(self, n) for n in names]
+        self.input_ports = [InputPort(self, "InputPort-0")]
+        self.parameters = Parameters(
+            self, value=("value", False), variable=("variable", False), function=("function", False))
 
     @property
     def input_shapes(self) -> int:
         return self.size
 
+    @property
+    def output_port(self) -> OutputPort:
+        """The primary OutputPort (PsyNeuLink's ``RESULT``): the mechanism's value."""
+        return self.output_ports[0]
+
+    @property
+    def input_port(self) -> InputPort:
+        return self.input_ports[0]
+
+    @property
+    def output_values(self) -> list[np.ndarray]:
+        return [p.value for p in self.output_ports]
+
+    @property
+    def variable(self) -> np.ndarray:
+        return np.zeros((1, self.size))
+
+    def default_input(self) -> np.ndarray:
+        """The input run() uses when none is given: ``default_variable``, else zeros."""
+        if self.default_variable is not None and self.default_variable.size == self.size:
+            return self.default_variable.reshape(1, self.size)
+        return np.zeros((1, self.size))
+
+    def set_log_conditions(self, items: object, log_condition: object = None) -> None:
+        """Log ``items`` (``"value"``) during learn(), as ``mechanism.log.set_log_conditions``."""
+        self.log.set_log_conditions(items, log_condition)
+
+    def execute(self, variable: object = None) -> np.ndarray:
+        """The function applied to ``variable`` (default zeros), as PsyNeuLink's ``execute``: shape (1, size)."""
+        x = np.zeros((1, self.size)) if variable is None else np.atleast_2d(np.asarray(variable, dtype=np.float64))
+        self.value = np.asarray(self.function(x), dtype=np.float64)
+        return self.value
+
     def __repr__(self) -> str:
         return f"TransferMechanism(name={self.name!r}, size={self.size}, function={self.function!r})"
+
+
+class ProcessingMechanism(TransferMechanism):
+    """PsyNeuLink's general mechanism: a TransferMechanism (default function Linear).
+
+    ``function`` may also be a :class:`~mdfx.composition.loss_functions.LossFunction`
+    (or another reducing function): such a mechanism can only be executed on its own
+    and cannot join a composition's network.
+    """
+
+    _default_port = "OutputPort-0"
+
+    def __init__(self, default_variable: object = None, size: int | None = None,
+                 input_shapes: int | None = None, function: object = None, name: str | None = None,
+                 bias: object = None, learnable_bias: bool = True, integrator_mode: bool = False,
+                 initial_value: object = None, output_ports: object = None) -> None:
+        reducer = function if callable(getattr(function, "reduces", None)) else None
+        super().__init__(default_variable=default_variable if reducer is None else None, size=size,
+                         input_shapes=input_shapes, function=None if reducer else function, name=name,
+                         bias=bias, learnable_bias=learnable_bias, integrator_mode=integrator_mode,
+                         initial_value=initial_value, output_ports=output_ports)
+        self._reducer = reducer
+        self.default_variable = None if default_variable is None else np.asarray(default_variable, dtype=float)
+        if reducer is not None:
+            self.function = reducer  # type: ignore[assignment]
+
+    def execute(self, variable: object = None) -> np.ndarray:
+        if self._reducer is None:
+            return super().execute(variable)
+        x = self.default_variable if variable is None else np.asarray(variable, dtype=np.float64)
+        self.value = np.atleast_2d(self._reducer(x))
+        return self.value
+
+
+class OutputPort:
+    """A mechanism's OutputPort: its name, owner and value (every port carries the mechanism's value)."""
+
+    def __init__(self, owner: TransferMechanism, name: str) -> None:
+        self.owner = owner
+        self.name = name
+
+    @property
+    def value(self) -> np.ndarray:
+        return np.asarray(self.owner.value)[0]
+
+    def __repr__(self) -> str:
+        return f"(OutputPort {self.name})"
+
+
+class InputPort:
+    """A mechanism's (single) InputPort."""
+
+    def __init__(self, owner: TransferMechanism, name: str) -> None:
+        self.owner = owner
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"(InputPort {self.name})"
+
+
+def _output_port_names(output_ports: object, name: str | None, default: str) -> list[str]:
+    if output_ports is None:
+        return [default]
+    names = [output_ports] if isinstance(output_ports, str) else list(output_ports)  # type: ignore[call-overload]
+    if len(names) != 1:
+        raise UnsupportedError(f"mechanism {name!r}: output_ports={names!r}; mdfx mechanisms have one "
+                               "OutputPort (their value)")
+    return [str(getattr(names[0], "name", names[0]))]
 
 
 def _as_size(value: object) -> int:
@@ -61,6 +179,12 @@ class _Log:
     def __init__(self) -> None:
         self.entries: dict[str, list[np.ndarray]] = {}
         self.logged: set[str] = set()
+
+    def default_input(self) -> np.ndarray:
+        """The input run() uses when none is given: ``default_variable``, else zeros."""
+        if self.default_variable is not None and self.default_variable.size == self.size:
+            return self.default_variable.reshape(1, self.size)
+        return np.zeros((1, self.size))
 
     def set_log_conditions(self, items: object, log_condition: object = None) -> None:
         names = [items] if isinstance(items, str) else list(items)  # type: ignore[arg-type]

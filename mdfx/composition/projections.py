@@ -5,23 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from mdfx.composition.mechanisms import TransferMechanism, _Log
-
-
-class _MatrixParameter:
-    def __init__(self, projection: MappingProjection) -> None:
-        self._projection = projection
-
-    def get(self, context: object = None) -> np.ndarray:
-        """The current matrix (``context`` is accepted for PsyNeuLink compatibility)."""
-        return self._projection.matrix
-
-    def set(self, value: object, context: object = None) -> None:
-        self._projection.matrix = value  # type: ignore[assignment]
-
-
-class _Parameters:
-    def __init__(self, projection: MappingProjection) -> None:
-        self.matrix = _MatrixParameter(projection)
+from mdfx.composition.parameters import Parameters, attribute
+from mdfx.errors import ParameterError
 
 
 class MappingProjection:
@@ -32,17 +17,33 @@ class MappingProjection:
     """
 
     def __init__(self, sender: TransferMechanism | None = None, receiver: TransferMechanism | None = None,
-                 matrix: object = None, name: str | None = None, learnable: bool = True) -> None:
-        self.sender = sender
-        self.receiver = receiver
+                 matrix: object = None, name: str | None = None, learnable: bool = True,
+                 learning_rate: float | bool | None = None) -> None:
+        self.sender = _owner(sender)
+        self.receiver = _owner(receiver)
         self._matrix: np.ndarray | None = None
         if matrix is not None and not isinstance(matrix, str):
             self.matrix = matrix  # type: ignore[assignment]
         self._matrix_spec = matrix if isinstance(matrix, str) else None
         self._name = name
         self.learnable = learnable
-        self.parameters = _Parameters(self)
+        self.learning_rate = learning_rate
+        self.parameters = Parameters(self, matrix=attribute(self, "matrix"),
+                                     learning_rate=attribute(self, "learning_rate"))
         self.log = _Log()
+
+    @property
+    def learning_rate(self) -> float | bool | None:
+        """This projection's own learning rate: a number, ``None``/``True`` (the composition's or
+        learn()'s rate), or ``False``/``0`` (frozen: not trained)."""
+        return self._learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value: float | bool | None) -> None:
+        if not (value is None or isinstance(value, bool | int | float | np.number)):
+            raise ParameterError(f"projection {self.name!r}: learning_rate must be a number, True, False "
+                                 f"or None, got {value!r}")
+        self._learning_rate = value
 
     @property
     def name(self) -> str:
@@ -50,7 +51,8 @@ class MappingProjection:
             return self._name
         s = self.sender.name if self.sender else "?"
         r = self.receiver.name if self.receiver else "?"
-        return f"MappingProjection from {s}[RESULT] to {r}[InputPort-0]"
+        port = self.sender.output_port.name if self.sender is not None else "RESULT"
+        return f"MappingProjection from {s}[{port}] to {r}[InputPort-0]"
 
     @name.setter
     def name(self, value: str) -> None:
@@ -82,16 +84,22 @@ class MappingProjection:
         return f"MappingProjection(name={self.name!r})"
 
 
+def _owner(end: object) -> object:
+    """A port given as sender/receiver stands for its mechanism (mdfx mechanisms have one port each)."""
+    return getattr(end, "owner", end)
+
+
 def default_matrix(projection: MappingProjection) -> np.ndarray:
     """PsyNeuLink's AUTO_ASSIGN_MATRIX: identity when sender and receiver have the same size, else all ones."""
     rows, cols = projection._size("sender"), projection._size("receiver")
     if projection._matrix_spec is not None:
-        spec = projection._matrix_spec.upper()
-        if spec in ("IDENTITY_MATRIX", "IDENTITY") and rows == cols:
+        # PsyNeuLink's spelling ("IdentityMatrix") and the constant-style one ("IDENTITY_MATRIX")
+        spec = projection._matrix_spec.upper().replace("_", "")
+        if spec in ("IDENTITYMATRIX", "IDENTITY") and rows == cols:
             return np.eye(rows)
-        if spec in ("FULL_CONNECTIVITY_MATRIX", "FULL_CONNECTIVITY"):
+        if spec in ("FULLCONNECTIVITYMATRIX", "FULLCONNECTIVITY"):
             return np.ones((rows, cols))
-        if spec in ("RANDOM_CONNECTIVITY_MATRIX", "RANDOM"):
+        if spec in ("RANDOMCONNECTIVITYMATRIX", "RANDOM"):
             return np.random.random((rows, cols))
         raise ValueError(f"projection {projection.name!r}: unknown matrix spec {projection._matrix_spec!r}")
     return np.eye(rows) if rows == cols else np.ones((rows, cols))

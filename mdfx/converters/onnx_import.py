@@ -25,7 +25,9 @@ from typing import Any
 
 import numpy as np
 
+from mdfx import limits
 from mdfx.errors import SchemaError, UnsupportedError
+from mdfx.schema import validate
 from mdfx.schema.net import Net
 from mdfx.schema.opgraph import Op, OpGraph, check_supported, lower
 
@@ -47,7 +49,57 @@ def load_onnx(model: str | os.PathLike[str] | Any) -> Net:
     attribute of an unsupported pattern (``Gemm`` with ``transA=1``, a product
     of two computed tensors, a Softmax over the batch, ...).
     """
-    return lower(to_opgraph(_load(model)))
+    source = str(model) if isinstance(model, str | os.PathLike) else "ONNX model"
+    net = lower(to_opgraph(_load(model)))
+    validate.net_values(net, source)
+    return net
+
+
+def read_model(path: str | os.PathLike[str]) -> Any:
+    """An ONNX file as an ``onnx.ModelProto`` (an mdfx error naming the file if it is not one)."""
+    return _load(path)
+
+
+def initializers(model: Any, source: str = "ONNX model") -> dict[str, np.ndarray]:
+    """The graph's initializers as arrays, checked before and after decoding: unique names,
+    declared sizes within :mod:`mdfx.limits`, real and finite values."""
+    from onnx import numpy_helper
+
+    out: dict[str, np.ndarray] = {}
+    budget = limits.Budget(source)
+    for t in model.graph.initializer:
+        where = f"initializer {t.name!r}"
+        if t.name in out:
+            raise SchemaError(f"{source}: two initializers are named {t.name!r}; ONNX names each tensor once")
+        if t.data_type in _NON_REAL:
+            raise SchemaError(f"{source}: {where} has ONNX element type {t.data_type} "
+                              f"({_NON_REAL[t.data_type]}); mdfx weights are real numbers")
+        budget.take(tuple(t.dims), where)  # before decoding: dims are declared, not yet allocated
+        out[t.name] = validate.weights(numpy_helper.to_array(t), f"{source}: {where}")
+    return out
+
+
+#: ONNX element types that are not real numbers: STRING, COMPLEX64, COMPLEX128.
+_NON_REAL = {8: "string", 14: "complex64", 15: "complex128"}
+
+
+def _check_ssa(graph: Any) -> None:
+    """Each tensor is written once (ONNX's single assignment; onnxruntime refuses the rest)."""
+    written: dict[str, str] = {v.name: "a graph input" for v in graph.input}
+    for t in graph.initializer:
+        written.setdefault(t.name, "an initializer")
+    for i, node in enumerate(graph.node):
+        label = f"node {node.name or i!r} ({node.op_type})"
+        for out in node.output:
+            if not out:
+                continue
+            if out in node.input:
+                raise SchemaError(f"{label} writes {out!r}, which is also its own input; ONNX graphs "
+                                  "assign each tensor once")
+            if out in written:
+                raise SchemaError(f"{label} writes {out!r}, which is already {written[out]}; ONNX graphs "
+                                  "assign each tensor once")
+            written[out] = f"written by {label}"
 
 
 def to_opgraph(model: Any) -> OpGraph:
@@ -56,7 +108,9 @@ def to_opgraph(model: Any) -> OpGraph:
 
     graph = model.graph
     _check_opset(model)
-    constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    limits.check_count(len(graph.node), f"ONNX graph {graph.name!r}: ops")
+    constants = initializers(model)
+    _check_ssa(graph)
     ops = []
     for i, node in enumerate(graph.node):
         name = node.name or (node.output[0] if node.output else f"{node.op_type}_{i}")
@@ -98,6 +152,7 @@ def _load(model: str | os.PathLike[str] | Any) -> Any:
     path = Path(model)
     if not path.is_file():
         raise SchemaError(f"{path}: no such file")
+    limits.check_file_size(path.stat().st_size, path)
     try:
         return onnx.load(str(path))
     except Exception as exc:  # protobuf raises its own DecodeError
@@ -116,7 +171,13 @@ def _check_opset(model: Any) -> None:
 def _attribute(value: Any, numpy_helper: Any) -> Any:
     """Attribute values as Python / numpy (tensors -> arrays, bytes -> str)."""
     if hasattr(value, "dims") and hasattr(value, "data_type"):
-        return numpy_helper.to_array(value)
+        if value.data_type in _NON_REAL:
+            raise SchemaError(f"tensor attribute {value.name!r} has ONNX element type {value.data_type} "
+                              f"({_NON_REAL[value.data_type]}); mdfx reads real numbers")
+        limits.check_elements(tuple(value.dims), f"tensor attribute {value.name!r}")
+        array = validate.real_array(numpy_helper.to_array(value), f"tensor attribute {value.name!r}")
+        validate.weights(array, f"tensor attribute {value.name!r}")  # finite
+        return array
     if isinstance(value, bytes):
         return value.decode()
     if isinstance(value, list):

@@ -32,6 +32,7 @@ Importing this module imports torch; ``import mdfx`` does not (DESIGN rule 5).
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from itertools import chain
 from typing import Any
@@ -43,7 +44,7 @@ from torch import Tensor, nn
 
 from mdfx import ops
 from mdfx.errors import MdfxError
-from mdfx.schema.net import Net
+from mdfx.schema.graph import Graph, as_graph
 
 DTYPES: Mapping[str, torch.dtype] = {"float64": torch.float64, "float32": torch.float32}
 
@@ -179,46 +180,166 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return dev
 
 
+# --- graph op rules: one per op of ops.GRAPH_OPS that takes a gradient ------------------------
+
+
+def _gemm(xs: list[Tensor | None], alpha: float, beta: float, transA: int, transB: int) -> Tensor:
+    a, b = xs[0], xs[1]
+    c = xs[2] if len(xs) > 2 else None
+    a = a.t() if transA else a
+    b = b.t() if transB else b
+    if c is not None and alpha == 1.0 and beta == 1.0 and c.dim() <= 2:
+        return torch.addmm(c, a, b)  # one kernel, as torch's own nn.Linear
+    y = a @ b
+    if alpha != 1.0:
+        y = y * alpha
+    return y if c is None else y + (c if beta == 1.0 else beta * c)
+
+
+def _slice(x: Tensor, starts: list[int], ends: list[int], axes: list[int] | None, steps: list[int] | None
+           ) -> Tensor:
+    index = [slice(None)] * x.dim()
+    for i, ax in enumerate(axes if axes is not None else range(len(starts))):
+        step = int(steps[i]) if steps else 1
+        if step < 1:
+            raise MdfxError(f"the torch backend slices with positive steps only (got step {step})")
+        index[int(ax) % x.dim()] = slice(*slice(int(starts[i]), int(ends[i]), step).indices(x.shape[int(ax)]))
+    return x[tuple(index)]
+
+
+def _reshape(x: Tensor, shape: list[int], allowzero: int) -> Tensor:
+    return x.reshape([x.shape[i] if int(v) == 0 and not allowzero else int(v) for i, v in enumerate(shape)])
+
+
+def _unsqueeze(x: Tensor, axes: list[int]) -> Tensor:
+    rank = x.dim() + len(axes)
+    for a in sorted(int(a) % rank for a in axes):
+        x = x.unsqueeze(a)
+    return x
+
+
+def _dims(x: Tensor, axes: list[int] | None) -> tuple[int, ...]:
+    return tuple(range(x.dim())) if axes is None else tuple(int(a) % x.dim() for a in axes)
+
+
+def _layer_norm(xs: list[Tensor | None], axis: int, epsilon: float) -> Tensor:
+    x = xs[0]
+    scale = xs[1] if len(xs) > 1 else None
+    bias = xs[2] if len(xs) > 2 else None
+    norm = tuple(x.shape[axis % x.dim():])
+    if (scale is None or tuple(scale.shape) == norm) and (bias is None or tuple(bias.shape) == norm):
+        return F.layer_norm(x, norm, scale, bias, epsilon)
+    dims = tuple(range(axis % x.dim(), x.dim()))
+    mu = x.mean(dim=dims, keepdim=True)
+    y = (x - mu) / torch.sqrt(((x - mu) ** 2).mean(dim=dims, keepdim=True) + epsilon)
+    y = y if scale is None else y * scale
+    return y if bias is None else y + bias
+
+
+def _unary(fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
+    return lambda xs, **a: fn(xs[0], **a)
+
+
+#: This backend's rule per graph op: ``fn(inputs, **attrs) -> tensor`` (ops that take no gradient
+#: run with the numpy reference rule; tests/test_ops_coverage checks the keys).
+GRAPH_RULES: dict[str, Callable[..., Tensor]] = {
+    "Add": lambda xs: xs[0] + xs[1],
+    "Sub": lambda xs: xs[0] - xs[1],
+    "Mul": lambda xs: xs[0] * xs[1],
+    "Div": lambda xs: xs[0] / xs[1],
+    "Identity": lambda xs: xs[0],
+    "Neg": _unary(torch.neg),
+    "Relu": _unary(torch.relu),
+    "LeakyRelu": lambda xs, alpha: F.leaky_relu(xs[0], alpha),
+    "Sigmoid": _unary(torch.sigmoid),
+    "Tanh": _unary(torch.tanh),
+    "Exp": _unary(torch.exp),
+    "Log": _unary(torch.log),
+    "Sqrt": _unary(torch.sqrt),
+    "Abs": _unary(torch.abs),
+    "Reciprocal": _unary(torch.reciprocal),
+    "Erf": _unary(torch.erf),
+    "Gelu": lambda xs, approximate: F.gelu(xs[0], approximate=approximate),
+    # log(1 + e^x) exactly, as ONNX's Softplus and the reference (F.softplus turns linear above 20)
+    "Softplus": lambda xs: torch.logaddexp(xs[0], torch.zeros((), dtype=xs[0].dtype, device=xs[0].device)),
+    "Elu": lambda xs, alpha: F.elu(xs[0], alpha),
+    "Selu": lambda xs, alpha, gamma: gamma * F.elu(xs[0], alpha),
+    "HardSigmoid": lambda xs, alpha, beta: torch.clamp(alpha * xs[0] + beta, 0.0, 1.0),
+    "Clip": lambda xs, min, max: torch.clamp(xs[0], min, max),
+    "Pow": lambda xs, exponent: torch.pow(xs[0], exponent),
+    "Cast": lambda xs, to: xs[0],
+    "Dropout": lambda xs, ratio: xs[0],
+    "Softmax": lambda xs, axis: torch.softmax(xs[0], dim=axis),
+    "LogSoftmax": lambda xs, axis: torch.log_softmax(xs[0], dim=axis),
+    "MatMul": lambda xs: torch.matmul(xs[0], xs[1]),
+    "Gemm": _gemm,
+    "Concat": lambda xs, axis: torch.cat(xs, dim=axis),
+    "Slice": lambda xs, **a: _slice(xs[0], **a),
+    "Reshape": lambda xs, shape, allowzero: _reshape(xs[0], shape, allowzero),
+    "Flatten": lambda xs, axis: xs[0].reshape(int(np.prod(xs[0].shape[:axis])), -1),
+    "Squeeze": lambda xs, axes: xs[0].squeeze(_dims(xs[0], axes)),
+    "Unsqueeze": lambda xs, axes: _unsqueeze(xs[0], axes),
+    "Transpose": lambda xs, perm: xs[0].permute(list(range(xs[0].dim()))[::-1] if perm is None else perm),
+    "ReduceSum": lambda xs, axes, keepdims: torch.sum(xs[0], dim=_dims(xs[0], axes), keepdim=bool(keepdims)),
+    "ReduceMean": lambda xs, axes, keepdims: torch.mean(xs[0], dim=_dims(xs[0], axes), keepdim=bool(keepdims)),
+    "ReduceMax": lambda xs, axes, keepdims: torch.amax(xs[0], dim=_dims(xs[0], axes), keepdim=bool(keepdims)),
+    "LayerNormalization": _layer_norm,
+    "BatchNormalization": lambda xs, epsilon, momentum: F.batch_norm(xs[0], xs[3], xs[4], xs[1], xs[2],
+                                                                     training=False, eps=epsilon),
+}
+GRAPH_RULES.update({ops.PNL_GRAPH_OP[k]: _unary(rule) for k, rule in TRANSFER_RULES.items()})
+
+#: ops that take no gradient: run with the reference's numpy rule on the computed values
+HOST_OPS = frozenset(k for k, op in ops.GRAPH_OPS.items() if op.vjp is None)
+
+
 # --- the module ----------------------------------------------------------------------------
 
-#: One node of the forward plan: name, rule, params, bias key or None,
-#: incoming (sender, weight key) pairs, or None for an INPUT node.
-_Step = tuple[str, Callable[..., Tensor], dict[str, float], str | None, tuple[tuple[str, str], ...] | None]
+#: One step of the forward plan: node output, rule, input tensor names, attrs
+_Step = tuple[str, Callable[..., Any], tuple[str, ...], dict[str, Any]]
 
 
-class NetModule(nn.Module):
-    """A :class:`~mdfx.schema.net.Net` as a ``torch.nn.Module``; build it with :func:`to_module`.
+class GraphModule(nn.Module):
+    """A :class:`~mdfx.schema.graph.Graph` as a ``torch.nn.Module``; build it with :func:`to_module`.
 
-    ``forward(inputs)`` takes ``{input node: tensor (B, size)}`` and returns
-    ``{output node: tensor (B, size)}``. See the module docstring for the
-    state_dict keys.
+    ``forward(inputs)`` takes ``{graph input: tensor (B, *features)}`` and returns the
+    graph's outputs (or the tensors named in ``outputs``). Learnable params are
+    ``nn.Parameter`` s, frozen ones buffers, in the graph's param order; the state
+    dict is keyed by the params' own names.
+
+    With ``share=True`` (float64 on the CPU), every tensor *is* its numpy array
+    (``torch.from_numpy``): training updates the graph's arrays in place and
+    nothing is copied, per call or at the end. Otherwise the arrays are copied in
+    (:meth:`load_arrays`) and written back (:meth:`copy_into`).
     """
 
-    def __init__(self, net: Net, dtype: torch.dtype, device: torch.device) -> None:
+    def __init__(self, graph: Graph, dtype: torch.dtype, device: torch.device, share: bool = False) -> None:
         super().__init__()
-        self.net_name = net.name
-        self.input_names: tuple[str, ...] = tuple(net.inputs)
-        self.output_names: tuple[str, ...] = tuple(net.outputs)
-        #: real name (projection name or "<node>.bias") -> attribute name of its tensor
+        self.graph_name = graph.name
+        self.input_names: tuple[str, ...] = tuple(graph.inputs)
+        self.output_names: tuple[str, ...] = tuple(graph.outputs)
+        self.node_tensors: dict[str, str] = dict(graph.meta.get("node_tensors") or {})
+        self.shared = share and dtype == torch.float64 and device.type == "cpu"
+        #: real name (the param's) -> attribute name of its tensor
         self.names: dict[str, str] = {}
-        self._empty = torch.empty(0, dtype=dtype, device=device)  # dtype and device of a net without weights
-        for p in net.projections:
-            self._register(p.name, p.matrix, p.learnable, dtype, device)
-        for n in net.nodes:
-            if n.bias is not None:
-                self._register(f"{n.name}.bias", n.bias, n.bias_learnable, dtype, device)
+        self._arrays: dict[str, np.ndarray] = {}
+        self._empty = torch.empty(0, dtype=dtype, device=device)  # dtype and device of a graph without params
+        for p in graph.params.values():
+            self._register(p.name, p.value, p.learnable, dtype, device)
         self._plan: list[_Step] = []
-        for n in net.nodes:
-            if n.op not in TRANSFER_RULES:
-                raise MdfxError(f"node {n.name!r}: the torch backend has no rule for transfer op {n.op!r}; "
-                                f"it has {', '.join(TRANSFER_RULES)}")
-            incoming = None if n.name in net.inputs else tuple(
-                (p.sender, self.names[p.name]) for p in net.incoming(n.name))
-            if incoming == ():
-                raise MdfxError(f"node {n.name!r} has no incoming projection and is not an input node "
-                                f"(inputs: {', '.join(net.inputs)})")
-            bias = self.names[f"{n.name}.bias"] if n.bias is not None else None
-            self._plan.append((n.name, TRANSFER_RULES[n.op], dict(n.params), bias, incoming))
+        for node in graph.nodes:
+            host = node.op in HOST_OPS
+            if not host and node.op not in GRAPH_RULES:
+                raise MdfxError(f"node {node.name!r}: the torch backend has no rule for op {node.op!r}; it has "
+                                f"{', '.join(sorted(GRAPH_RULES))}")
+            rule = _host_rule(node.op) if host else GRAPH_RULES[node.op]
+            self._plan.append((node.output, rule, tuple(node.inputs), dict(node.attrs)))
+        self._plans: dict[tuple[str, ...], list[_Step]] = {}
+        self._tensors: dict[str, Tensor] | None = None
+
+    def _apply(self, fn: Any, recurse: bool = True) -> GraphModule:
+        self._tensors = None
+        return super()._apply(fn, recurse)
 
     def _register(self, name: str, array: np.ndarray, learnable: bool,
                   dtype: torch.dtype, device: torch.device) -> None:
@@ -228,44 +349,86 @@ class NetModule(nn.Module):
             k += 1
             attr = f"{base}_{k}"
         self.names[name] = attr
-        tensor = torch.tensor(array, dtype=dtype, device=device)
+        self._arrays[name] = array
+        if self.shared:
+            tensor = torch.from_numpy(_shareable(array))
+        else:
+            tensor = torch.tensor(array, dtype=dtype, device=device)
         if learnable:
             self.register_parameter(attr, nn.Parameter(tensor))
         else:
             self.register_buffer(attr, tensor)
 
     def tensor(self, name: str) -> Tensor:
-        """The parameter or buffer of a projection name or ``"<node>.bias"``."""
+        """The parameter or buffer of a param name."""
         attr = self.names[name]
         t = self._parameters.get(attr)
         return self._buffers[attr] if t is None else t
 
-    def forward(self, inputs: Mapping[str, Tensor], all_nodes: bool = False) -> dict[str, Tensor]:
-        """Values of the OUTPUT nodes (or of every node, with ``all_nodes``), each (B, size)."""
-        # looked up per call rather than captured at build time: .to() replaces buffers
-        t = self._parameters | self._buffers
-        values: dict[str, Tensor] = {}
-        for name, rule, params, bias, incoming in self._plan:
-            if incoming is None:
-                x = inputs[name] if bias is None else inputs[name] + t[bias]
+    def bind(self, graph: Graph) -> None:
+        """Point the module at ``graph``'s current arrays (same structure): zero-copy when shared."""
+        for name, p in graph.params.items():
+            if self._arrays.get(name) is p.value:
+                continue
+            self._arrays[name] = p.value
+            self._tensors = None
+            t = self.tensor(name)
+            if self.shared:
+                t.data = torch.from_numpy(_shareable(p.value))
             else:
-                sender, w = incoming[0]
-                x = values[sender] @ t[w] if bias is None else torch.addmm(t[bias], values[sender], t[w])
-                for sender, w in incoming[1:]:
-                    x = torch.addmm(x, values[sender], t[w])
-            values[name] = rule(x, **params)
-        return values if all_nodes else {name: values[name] for name in self.output_names}
+                with torch.no_grad():
+                    t.copy_(torch.as_tensor(p.value))
 
-    def copy_into(self, net: Net, names: Iterable[str] | None = None) -> None:
-        """Write this module's weights into ``net``'s arrays, in place, as float64.
+    def load_arrays(self) -> None:
+        """Copy the bound arrays into the module's tensors (the copying case: float32 or a GPU)."""
+        if self.shared:
+            return
+        with torch.no_grad():
+            for name, array in self._arrays.items():
+                self.tensor(name).copy_(torch.as_tensor(array))
 
-        ``names`` limits the copy to some projection / ``"<node>.bias"`` names
-        (training writes back only what it trained, so a float32 run leaves
-        frozen arrays untouched); by default every array is copied.
+    def _plan_for(self, outputs: tuple[str, ...]) -> list[_Step]:
+        """Only the steps ``outputs`` depend on (a classifier's label tail is skipped in training)."""
+        plan = self._plans.get(outputs)
+        if plan is None:
+            needed = set(outputs)
+            keep = []
+            for step in reversed(self._plan):
+                if step[0] in needed:
+                    keep.append(step)
+                    needed.update(t for t in step[2] if t)
+            plan = self._plans[outputs] = keep[::-1]
+        return plan
+
+    def forward(self, inputs: Mapping[str, Tensor], outputs: Iterable[str] | None = None,
+                all_nodes: bool = False) -> dict[str, Any]:
+        """The graph's outputs (or ``outputs``; or every composition node's value, with ``all_nodes``)."""
+        if self._tensors is None:  # dropped by .to() / bind(), which replace tensors
+            t = self._parameters | self._buffers
+            self._tensors = {k: t[a] for k, a in self.names.items()}
+        env: dict[str, Any] = dict(self._tensors)
+        env.update(inputs)
+        wanted = tuple(self.output_names if outputs is None else outputs)
+        if all_nodes:
+            wanted = tuple(self.node_tensors.values()) or tuple(self.output_names)
+        for out, rule, ins, attrs in self._plan_for(wanted):
+            xs = [env[t] if t else None for t in ins]
+            env[out] = rule(xs, **attrs)
+        if all_nodes and self.node_tensors:
+            return {node: env[t] for node, t in self.node_tensors.items()}
+        return {name: env[name] for name in wanted}
+
+    def copy_into(self, model: Any = None, names: Iterable[str] | None = None) -> None:
+        """Write the module's tensors into the bound arrays, in place, as float64 (no-op when shared).
+
+        ``names`` limits the copy (training writes back only what it trained, so a
+        float32 run leaves frozen arrays untouched). ``model`` (a Net or Graph whose
+        arrays differ from the bound ones) receives the values instead.
         """
-        arrays = {p.name: p.matrix for p in net.projections}
-        arrays.update({f"{n.name}.bias": n.bias for n in net.nodes if n.bias is not None})
+        arrays = self._arrays if model is None else _arrays_of(model)
         for name in self.names if names is None else names:
+            if self.shared and arrays[name] is self._arrays[name]:
+                continue
             arrays[name][...] = self.tensor(name).detach().cpu().numpy()
 
     # state_dict keyed by the real names (see the module docstring)
@@ -302,14 +465,66 @@ class NetModule(nn.Module):
         return next(chain(self._parameters.values(), self._buffers.values()), self._empty).device
 
     def extra_repr(self) -> str:
-        return f"net={self.net_name!r}, inputs={list(self.input_names)}, outputs={list(self.output_names)}"
+        return f"graph={self.graph_name!r}, inputs={list(self.input_names)}, outputs={list(self.output_names)}"
 
 
-def to_module(net: Net, dtype: str = "float64", device: str = "cpu") -> NetModule:
-    """Build a trainable :class:`NetModule` from ``net``; its arrays are copied, not shared.
+#: PsyNeuLink-era name of the module class
+NetModule = GraphModule
+
+
+def _shareable(array: np.ndarray) -> np.ndarray:
+    if not (array.flags.c_contiguous and array.flags.writeable and array.dtype == np.float64):
+        raise MdfxError("a shared torch tensor needs a writeable, C-contiguous float64 array")
+    return array
+
+
+def _host_rule(op: str) -> Callable[..., Any]:
+    """An op that takes no gradient, run with the reference's numpy rule on detached values."""
+    forward = ops.graph_op(op).forward
+
+    def rule(xs: list[Any], **attrs: Any) -> Any:
+        arrays = [x.detach().cpu().numpy() if isinstance(x, Tensor) else x for x in xs]
+        return forward(arrays, **attrs)
+
+    return rule
+
+
+def _arrays_of(model: Any) -> dict[str, np.ndarray]:
+    return {k: p.value for k, p in as_graph(model).params.items()}
+
+
+def to_module(model: Any, dtype: str = "float64", device: str = "cpu", share: bool = False) -> GraphModule:
+    """Build a trainable :class:`GraphModule` from a Graph (or a Net).
 
     ``dtype`` is ``"float64"`` (default, as PsyNeuLink) or ``"float32"``; ``device``
     is ``"cpu"``, ``"cuda"`` or ``"cuda:N"``. A CUDA device on a machine without
-    CUDA raises :class:`~mdfx.errors.MdfxError` naming the device.
+    CUDA raises :class:`~mdfx.errors.MdfxError` naming the device. With ``share``
+    (float64 on the CPU) the module's tensors are the graph's arrays; otherwise copies.
     """
-    return NetModule(net, resolve_dtype(dtype), resolve_device(device))
+    return GraphModule(as_graph(model), resolve_dtype(dtype), resolve_device(device), share)
+
+
+#: compiled modules by (structure, dtype, device), most recently used last
+_CACHE: OrderedDict[tuple, GraphModule] = OrderedDict()
+#: how many modules the cache keeps (each holds its graph's tensors when not sharing)
+CACHE_SIZE = 16
+
+
+def cached_module(graph: Graph, dtype: str = "float64", device: str = "cpu") -> GraphModule:
+    """The module for ``graph``'s structure, built once and re-pointed at the graph's arrays.
+
+    Float64 on the CPU shares the arrays (nothing copied); float32 or a GPU copies
+    the current values in at each call.
+    """
+    key = (graph.structure_key(), dtype, str(device))
+    module = _CACHE.get(key)
+    if module is None:
+        module = to_module(graph, dtype, device, share=True)
+        _CACHE[key] = module
+        while len(_CACHE) > CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    else:
+        _CACHE.move_to_end(key)
+        module.bind(graph)
+    module.load_arrays()
+    return module

@@ -794,10 +794,17 @@ def from_mdf_with_weights(mdf: str | os.PathLike[str] | Mapping[str, Any],
     match the MDF's weight ports with ``.`` read as ``_`` (``fc1.weight`` ->
     ``fc1_weight``); the graph's params keep the weights' own names and layouts.
     """
+    from mdfx.errors import reading
     from mdfx.schema import reader
     from mdfx.schema.dialects import modeci
 
-    return modeci.read_with_weights(reader.as_dict(mdf), _weights(weights))
+    source = str(mdf) if isinstance(mdf, str | os.PathLike) else "MDF model"
+    data = reader.as_dict(mdf)
+    given = _weights(weights)
+    with reading(f"{source} with weights {weights if isinstance(weights, str | os.PathLike) else ''}".strip()):
+        graph = modeci.read_with_weights(data, given)
+        reader._graph_values(graph, source)
+    return graph
 
 
 def _weights(source: str | os.PathLike[str] | Mapping[str, Any]) -> Mapping[str, Any]:
@@ -807,17 +814,9 @@ def _weights(source: str | os.PathLike[str] | Mapping[str, Any]) -> Mapping[str,
     if not path.is_file():
         raise SchemaError(f"{path}: no such file")
     if path.suffix.lower() == ".onnx":
-        import onnx
-        from onnx import numpy_helper
+        from mdfx.converters.onnx_import import initializers, read_model
 
-        model = onnx.load(str(path))
-        return {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
-    import torch
+        return initializers(read_model(path), str(path))
+    from mdfx.io import read_state_dict
 
-    try:
-        sd = torch.load(path, weights_only=True, map_location="cpu")
-    except Exception as exc:  # torch raises several types for a bad or unsafe file
-        raise SchemaError(f"{path}: not a loadable state_dict ({type(exc).__name__}: {exc})") from None
-    if not isinstance(sd, Mapping):
-        raise SchemaError(f"{path}: holds a {type(sd).__name__}, not a state_dict")
-    return sd
+    return read_state_dict(path)

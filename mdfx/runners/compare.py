@@ -25,8 +25,10 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from mdfx import limits
 from mdfx.errors import DataError, MdfxError
 from mdfx.runners import reference
+from mdfx.schema import validate as checks
 from mdfx.schema.net import Net
 
 Inputs = Mapping[str, np.ndarray]
@@ -221,6 +223,9 @@ def _nanmax(a: np.ndarray) -> float:
 
 def random_inputs(net: Net, trials: int, seed: int) -> dict[str, np.ndarray]:
     """Seeded uniform inputs in [-1, 1], shape (trials, size), for each INPUT node in order."""
+    trials = checks.whole(trials, "trials", 1)
+    for name in net.inputs:  # refused before allocating: a file may declare a huge size
+        limits.check_elements((trials, net.node(name).size), f"random inputs for node {name!r}")
     rng = np.random.default_rng(seed)
     return {name: rng.uniform(-1.0, 1.0, size=(trials, net.node(name).size)) for name in net.inputs}
 
@@ -266,11 +271,8 @@ def _check_inputs(net: Net, inputs: Inputs) -> dict[str, np.ndarray]:
                         f"missing: {', '.join(missing) or 'none'}, unknown: {', '.join(unknown) or 'none'}")
     checked: dict[str, np.ndarray] = {}
     for name in net.inputs:
-        array = np.asarray(inputs[name], dtype=np.float64)
-        size = net.node(name).size
-        if array.ndim != 2 or array.shape[1] != size:
-            raise DataError(f"input {name!r} has shape {array.shape}; expected (trials, {size})")
-        checked[name] = array
+        # the shared check: real, finite, (trials >= 1, size); NaN inputs would PASS every runner
+        checked[name] = checks.trials_array(inputs[name], f"input {name!r}", net.node(name).size)
     if len({a.shape[0] for a in checked.values()}) > 1:
         shapes = {k: a.shape for k, a in checked.items()}
         raise DataError(f"inputs have different numbers of trials: {shapes}")

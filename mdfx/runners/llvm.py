@@ -30,6 +30,7 @@ import numpy as np
 from mdfx import ops
 from mdfx.errors import DataError, UnsupportedError
 from mdfx.runners.training import EarlyStopper, LearnResult, LearnSpec, learnable_params
+from mdfx.schema import validate
 from mdfx.schema.net import Net
 
 DTYPES: dict[str, type] = {"float64": np.float64, "float32": np.float32}
@@ -49,6 +50,9 @@ def train(net: Net, spec: LearnSpec) -> LearnResult:
     from mdfx.converters.llvm import jit  # llvmlite is imported only when this backend runs
     from mdfx.converters.llvm.codegen import signature
 
+    # The shared check first: minibatch sizes near 2**63 once wrapped the kernel's
+    # int64 arithmetic (SIGFPE / out-of-range reads); NaN rates and bad arrays never reach it.
+    validate.learn_spec(net, spec)
     start = time.perf_counter()
     if spec.on_values is not None:
         raise UnsupportedError("per-minibatch node values (logging) exist only in ExecutionMode.Python; "
@@ -86,7 +90,7 @@ def train(net: Net, spec: LearnSpec) -> LearnResult:
     last = [np.zeros((ntrials, net.node(name).size), dtype=dtype) for name in sig.outputs]
     buffers = [*weights.arrays.values(), *state, *inputs, *targets, orders, losses, *last]
     pointers = [_address(a) for a in buffers]
-    lr, wd = float(spec.learning_rate), float(spec.weight_decay)
+    lr, wd = _uniform_rate(net, spec), float(spec.weight_decay)
     calls = 0
     steps_done = 0
     kernel_s = 0.0
@@ -104,8 +108,9 @@ def train(net: Net, spec: LearnSpec) -> LearnResult:
     callbacks = spec.call_before_minibatch or spec.call_after_minibatch or spec.on_minibatch
     stopper = EarlyStopper(spec.patience, spec.min_delta)
     epochs_run = 0
+    every: list[dict[str, np.ndarray]] = []
     try:
-        if not callbacks and spec.patience is None and spec.on_epoch is None:
+        if not callbacks and spec.patience is None and spec.on_epoch is None and not spec.keep_epoch_outputs:
             run_minibatches(0, epochs * per_epoch)
             epochs_run = epochs
         else:
@@ -123,6 +128,8 @@ def train(net: Net, spec: LearnSpec) -> LearnResult:
                 else:
                     run_minibatches(first, first + per_epoch)
                 epochs_run = epoch + 1
+                if spec.keep_epoch_outputs:
+                    every.append({name: out.astype(np.float64) for name, out in zip(sig.outputs, last, strict=True)})
                 epoch_loss = float(np.mean(losses[first:first + per_epoch], dtype=np.float64))
                 if spec.on_epoch:
                     spec.on_epoch(epoch, epoch_loss)
@@ -142,6 +149,7 @@ def train(net: Net, spec: LearnSpec) -> LearnResult:
         losses[:epochs_run * per_epoch].astype(np.float64).tolist(),
         epochs_run,
         {name: out.astype(np.float64) for name, out in zip(sig.outputs, last, strict=True)},
+        every,
     )
 
 
@@ -152,6 +160,7 @@ def run(net: Net, inputs: Mapping[str, Any], dtype: str = "float64") -> dict[str
     """
     from mdfx.converters.llvm import jit
 
+    validate.run_inputs(net, inputs, allow_empty=True)
     start = time.perf_counter()
     np_dtype = _dtype(dtype)
     arrays, ntrials = _node_arrays(net, inputs, net.inputs, "input", np_dtype, None)
@@ -253,6 +262,20 @@ class _Weights:
 
 def _address(array: np.ndarray) -> int:
     return array.__array_interface__["data"][0]
+
+
+def _uniform_rate(net: Net, spec: LearnSpec) -> float:
+    """The one learning rate the kernel takes (a scalar argument, so a change never recompiles).
+
+    Per-parameter rates that differ are refused: the kernel has no per-parameter rate yet.
+    """
+    rates = {name: spec.rate(name) for name in learnable_params(net)}
+    if len(set(rates.values())) > 1:
+        raise UnsupportedError(
+            "ExecutionMode.LLVMRun trains every parameter at one learning rate, but these differ: "
+            + ", ".join(f"{n!r}: {r:g}" for n, r in rates.items())
+            + "; use ExecutionMode.PyTorch or Python for per-projection learning rates")
+    return next(iter(rates.values()), float(spec.learning_rate))
 
 
 def _check_no_overlap(weights: _Weights, others: list[np.ndarray]) -> None:

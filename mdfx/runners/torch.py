@@ -1,4 +1,4 @@
-"""ExecutionMode.PyTorch: train and run a :class:`~mdfx.schema.net.Net` with torch.
+"""ExecutionMode.PyTorch: train and run a :class:`~mdfx.schema.graph.Graph` with torch.
 
 :func:`train` has exactly the semantics of :func:`mdfx.runners.training.train_reference`
 (the spec): the same trial orders, consecutive minibatches with a shorter last
@@ -13,8 +13,10 @@ a second), and its per-step bookkeeping costs more than the update on small
 networks. ``tests/test_torch_backend.py`` checks the update against
 ``torch.optim`` to 1e-12.
 
-Performance (DESIGN "Performance design"): the module is built once per call;
-all data lives on the device as tensors; an epoch's minibatches are views
+Performance (DESIGN "Performance design"): the module is built once per graph
+structure and cached (:func:`~mdfx.converters.torch.cached_module`); in float64
+on the CPU its tensors are the graph's own arrays, so nothing is copied per call
+and training updates the user's arrays in place. All data lives on the device as tensors; an epoch's minibatches are views
 (``split``) of the data, gathered once per epoch in that epoch's trial order;
 losses stay on the device until the end (one transfer per epoch with
 ``patience``, a ``.item()`` per minibatch only when ``on_minibatch`` asks).
@@ -23,35 +25,38 @@ losses stay on the device until the end (one transfer per epoch with
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from mdfx import ops
-from mdfx.converters.torch import NetModule, loss_rule, to_module
+from mdfx.converters.torch import GraphModule, cached_module, loss_rule
 from mdfx.errors import DataError
 from mdfx.runners.training import (
     EarlyStopper,
     LearnResult,
     LearnSpec,
     OptimizerState,
-    learnable_params,
+    by_tensor,
+    learning_rate_of,
 )
-from mdfx.schema.net import Net
+from mdfx.schema import validate
+from mdfx.schema.graph import Graph, as_graph
 
 Update = Callable[[Sequence[Tensor]], None]
 
 
-def make_update(optimizer: str, params: Sequence[Tensor], lr: float, weight_decay: float = 0.0,
+def make_update(optimizer: str, params: Sequence[Tensor], lr: float | Sequence[float], weight_decay: float = 0.0,
                 state: OptimizerState | None = None, names: Sequence[str] = ()) -> Update:
     """An in-place optimizer step ``update(grads)`` for ``params``, as torch.optim computes it.
 
     ``optimizer`` is a key of :data:`mdfx.ops.OPTIMIZERS` (``"sgd"``, ``"adam"``,
-    with torch's default hyper-parameters); ``weight_decay`` is added to the
-    gradient (L2), as torch.optim's ``weight_decay`` does. With ``state`` (and the
-    params' ``names``), Adam starts from the carried moments and step count; call
-    ``update.save()`` after training to write them back.
+    with torch's default hyper-parameters); ``lr`` one rate, or one per param;
+    ``weight_decay`` is added to the gradient (L2), as torch.optim's ``weight_decay``
+    does. With ``state`` (and the params' ``names``), Adam starts from the carried
+    moments and step count; call ``update.save()`` after training to write them back.
     """
     op = ops.optimizer_op(optimizer)
     # updates write through detached aliases: same storage, no autograd bookkeeping, no no_grad()
@@ -62,10 +67,18 @@ def make_update(optimizer: str, params: Sequence[Tensor], lr: float, weight_deca
     def decayed(grads: Sequence[Tensor]) -> Sequence[Tensor]:
         return torch._foreach_add(grads, data, alpha=weight_decay) if weight_decay else grads
 
+    rates = [float(lr)] * len(data) if isinstance(lr, int | float) else [float(r) for r in lr]
+    uniform = len(set(rates)) == 1
     if op.name == "sgd":
-        def sgd(grads: Sequence[Tensor]) -> None:
-            torch._foreach_add_(data, decayed(grads), alpha=-lr)
-        return sgd
+        if uniform:
+            def sgd(grads: Sequence[Tensor]) -> None:
+                torch._foreach_add_(data, decayed(grads), alpha=-rates[0])
+            return sgd
+
+        def sgd_rates(grads: Sequence[Tensor]) -> None:
+            for d, g, r in zip(data, decayed(grads), rates, strict=True):
+                d.add_(g, alpha=-r)
+        return sgd_rates
 
     beta1, beta2, eps = op.hyper["beta1"], op.hyper["beta2"], op.hyper["eps"]
     slots = [state.slots.get(n, {}) for n in names] if state is not None else [{} for _ in data]
@@ -83,12 +96,15 @@ def make_update(optimizer: str, params: Sequence[Tensor], lr: float, weight_deca
         torch._foreach_lerp_(exp_avg, grads, 1 - beta1)
         torch._foreach_mul_(exp_avg_sq, beta2)
         torch._foreach_addcmul_(exp_avg_sq, grads, grads, value=1 - beta2)
-        step_size = lr / (1 - beta1**step)
         bias_correction2_sqrt = (1 - beta2**step) ** 0.5
         denom = torch._foreach_sqrt(exp_avg_sq)
         torch._foreach_div_(denom, bias_correction2_sqrt)
         torch._foreach_add_(denom, eps)
-        torch._foreach_addcdiv_(data, exp_avg, denom, value=-step_size)
+        if uniform:
+            torch._foreach_addcdiv_(data, exp_avg, denom, value=-rates[0] / (1 - beta1**step))
+        else:
+            for d, m, v, r in zip(data, exp_avg, denom, rates, strict=True):
+                d.addcdiv_(m, v, value=-r / (1 - beta1**step))
 
     def save() -> None:
         if state is None:
@@ -102,18 +118,19 @@ def make_update(optimizer: str, params: Sequence[Tensor], lr: float, weight_deca
     return adam
 
 
-def _tensors(arrays: Mapping[str, np.ndarray], net: Net, names: Sequence[str], what: str,
+def _tensors(arrays: Mapping[str, np.ndarray], graph: Graph, names: Sequence[str], what: str,
              dtype: torch.dtype, device: torch.device) -> dict[str, Tensor]:
-    """``arrays[name]`` for each node name as a (trials, size) tensor; errors name the node."""
+    """``arrays[name]`` for each tensor name as a (trials, *features) tensor; errors name the tensor."""
     out = {}
     for name in names:
         if name not in arrays:
-            raise DataError(f"no {what} given for node {name!r} (given: {', '.join(arrays) or 'none'})")
+            raise DataError(f"no {what} given for {name!r} (given: {', '.join(arrays) or 'none'})")
         a = np.asarray(arrays[name], dtype=np.float64)
-        size = net.node(name).size
-        if a.ndim != 2 or a.shape[1] != size:
-            raise DataError(f"{what} for node {name!r} has shape {a.shape}; expected (trials, {size})")
-        out[name] = torch.as_tensor(a, dtype=dtype, device=device)
+        feats = graph.features(name)
+        size = int(np.prod(feats))
+        if a.ndim < 2 or len(a) == 0 or int(np.prod(a.shape[1:])) != size:
+            raise DataError(f"{what} for {name!r} has shape {a.shape}; expected (trials, {size})")
+        out[name] = torch.as_tensor(a.reshape((len(a), *feats)), dtype=dtype, device=device)
     return out
 
 
@@ -132,23 +149,27 @@ def _in_trial_order(batches: list[Tensor], order: np.ndarray) -> np.ndarray:
     return out
 
 
-def train(net: Net, spec: LearnSpec, device: str = "cpu") -> LearnResult:
-    """ExecutionMode.PyTorch: the whole learn() loop of ``spec`` on ``device``; trains ``net`` in place.
+def train(model: Graph | Any, spec: LearnSpec, device: str = "cpu") -> LearnResult:
+    """ExecutionMode.PyTorch: the whole learn() loop of ``spec`` on ``device``; trains the graph in place.
 
-    The learnable arrays of ``net`` receive the trained values when training
-    ends (callbacks during training see the initial ones); the result holds
-    copies, keyed as :func:`~mdfx.runners.training.learnable_params`.
+    ``model`` is a Graph (or a Net); ``spec`` is keyed by its tensor names (a
+    Net's: by node names). In float64 on the CPU the module trains the graph's
+    own arrays; otherwise they receive the trained values when training ends
+    (callbacks during training then see the initial ones). The result holds copies.
     """
-    module = to_module(net, spec.dtype, device)
+    validate.learn_spec(model, spec)
+    graph = as_graph(model)
+    spec, back = by_tensor(graph, spec)
+    module = cached_module(graph, spec.dtype, device)
     dtype, dev = module.dtype, module.device
     loss_fn = loss_rule(spec.loss)
-    names = list(learnable_params(net))
+    names = list(graph.learnable())
     params = [module.tensor(name) for name in names]
-    update = make_update(spec.optimizer, params, spec.learning_rate, spec.weight_decay,
+    update = make_update(spec.optimizer, params, [learning_rate_of(spec, n) for n in names], spec.weight_decay,
                          spec.optimizer_state, names)
-    inputs = _tensors(spec.inputs, net, net.inputs, "inputs", dtype, dev)
-    targets = _tensors(spec.targets, net, net.outputs, "targets", dtype, dev)
-    outputs = list(net.outputs)
+    inputs = _tensors(spec.inputs, graph, list(graph.inputs), "inputs", dtype, dev)
+    outputs = list(spec.targets)
+    targets = _tensors(spec.targets, graph, outputs, "targets", dtype, dev)
     orders = spec.orders()
     epochs, mb = len(orders), spec.minibatch_size
     shuffled = spec.randomize_minibatch
@@ -165,20 +186,25 @@ def train(net: Net, spec: LearnSpec, device: str = "cpu") -> LearnResult:
     pending: list[Tensor] = []  # losses still on the device: read once per epoch at most, not per minibatch
     epoch_outputs: list[dict[str, Tensor]] = []
     last_order = np.arange(0)
+    every: list[dict[str, np.ndarray]] = []
     epochs_run = 0
+    flat = {name: len(graph.features(name)) != 1 for name in outputs}
     for epoch in range(epochs):
         if shuffled:
             in_batches, tgt_batches = _batches(inputs, index[epoch], mb), _batches(targets, index[epoch], mb)
         # outputs are kept only where they may end up in last_outputs
-        keep_outputs = spec.patience is not None or epoch == epochs - 1
+        keep_outputs = spec.patience is not None or epoch == epochs - 1 or spec.keep_epoch_outputs
         epoch_outputs = []
         for b, (x, t) in enumerate(zip(in_batches, tgt_batches, strict=True)):
             if before:
                 before()
-            y = forward(x)
-            loss = loss_fn(y[outputs[0]], t[outputs[0]])
-            for name in outputs[1:]:
-                loss = loss + loss_fn(y[name], t[name])
+            y = forward(x, outputs)
+            loss = None
+            for name in outputs:
+                yo, to = y[name], t[name]
+                if flat[name]:  # losses see (B, features) rows, as the reference's
+                    yo, to = yo.reshape(len(yo), -1), to.reshape(len(to), -1)
+                loss = loss_fn(yo, to) if loss is None else loss + loss_fn(yo, to)
             if params:
                 update(torch.autograd.grad(loss, params, allow_unused=True, materialize_grads=True))
             loss = loss.detach()
@@ -191,6 +217,9 @@ def train(net: Net, spec: LearnSpec, device: str = "cpu") -> LearnResult:
                 after()
         epochs_run = epoch + 1
         last_order = orders[epoch]
+        if spec.keep_epoch_outputs:
+            every.append({back.get(name, name): _in_trial_order([o[name] for o in epoch_outputs], last_order)
+                          for name in outputs})
         if spec.patience is not None or spec.on_epoch is not None:
             epoch_losses = torch.stack(pending).tolist()
             losses.extend(epoch_losses)
@@ -202,28 +231,48 @@ def train(net: Net, spec: LearnSpec, device: str = "cpu") -> LearnResult:
     if pending:
         losses.extend(torch.stack(pending).tolist())
     getattr(update, "save", lambda: None)()
-    module.copy_into(net, names)
-    last = {name: _in_trial_order([o[name] for o in epoch_outputs], last_order)
+    module.copy_into(None, names)
+    last = {back.get(name, name): _in_trial_order([o[name] for o in epoch_outputs], last_order)
             for name in outputs} if epoch_outputs else {}
-    params_out = {name: array.copy() for name, array in learnable_params(net).items()}
-    return LearnResult(params_out, losses, epochs_run, last)
+    params_out = {name: array.copy() for name, array in graph.learnable().items()}
+    return LearnResult(params_out, losses, epochs_run, last, every)
 
 
-def run(net: Net, inputs: Mapping[str, np.ndarray], device: str = "cpu", dtype: str = "float64",
-        module: NetModule | None = None) -> dict[str, np.ndarray]:
-    """Inference: OUTPUT node values by name, each (trials, size) float64.
+def run(model: Graph | Any, inputs: Mapping[str, np.ndarray], device: str = "cpu", dtype: str = "float64",
+        module: GraphModule | None = None) -> dict[str, np.ndarray]:
+    """Inference: the graph's outputs by name (a Net's: by OUTPUT node), float64 arrays.
 
-    ``inputs[name]`` is (trials, size) for each INPUT node. Pass a ``module``
-    built by :func:`~mdfx.converters.torch.to_module` to reuse it across calls.
+    ``inputs[name]`` is (trials, *features) for each graph input. The module is
+    cached per structure; pass one built by :func:`~mdfx.converters.torch.to_module`
+    to use it instead.
     """
-    module = module or to_module(net, dtype, device)
-    x = _tensors(inputs, net, net.inputs, "inputs", module.dtype, module.device)
+    validate.run_inputs(model, inputs, allow_empty=True)
+    graph = as_graph(model)
+    module = module or cached_module(graph, dtype, device)
+    x = _tensors(inputs, graph, list(graph.inputs), "inputs", module.dtype, module.device)
     with torch.no_grad():
         y = module(x)
-    return {name: v.cpu().numpy().astype(np.float64) for name, v in y.items()}
+    out = {name: v.cpu().numpy().astype(np.float64) if isinstance(v, Tensor) else v for name, v in y.items()}
+    if graph is not model:  # a Net: outputs by node name
+        tensors = graph.meta["node_tensors"]
+        return {node: out[tensors[node]] for node in model.outputs}
+    return out
 
 
-def validation_runner(net: Net, dtype: str) -> Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]]:
+def run_all(graph: Graph, inputs: Mapping[str, np.ndarray], tensors: Sequence[str], device: str = "cpu",
+            dtype: str = "float64") -> dict[str, Any]:
+    """The values of ``tensors`` (any of the graph's: node values, not only outputs), as numpy."""
+    module = cached_module(graph, dtype, device)
+    x = _tensors(inputs, graph, list(graph.inputs), "inputs", module.dtype, module.device)
+    with torch.no_grad():
+        y = module(x, outputs=tuple(tensors))
+    return {name: v.cpu().numpy().astype(np.float64) if isinstance(v, Tensor) else v for name, v in y.items()}
+
+
+def validation_runner(model: Graph | Any, dtype: str) -> Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]]:
     """The :mod:`mdfx.runners.compare` factory: build the module once, return ``run(inputs)``."""
-    module = to_module(net, dtype)
-    return lambda inputs: run(net, inputs, module=module)
+    graph = as_graph(model)
+    from mdfx.converters.torch import to_module
+
+    module = to_module(graph, dtype)
+    return lambda inputs: run(model, inputs, module=module)

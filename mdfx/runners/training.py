@@ -15,7 +15,7 @@ one optimizer step per learnable array.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -71,8 +71,15 @@ class LearnSpec:
     dtype: str = "float64"
     #: carried across learn() calls; None starts a fresh optimizer
     optimizer_state: OptimizerState | None = None
-    #: learning rate per learnable param name, where it differs from ``learning_rate``
+    #: learning rate of a learnable parameter by name (projection name, "<node>.bias"); a name
+    #: absent here trains at ``learning_rate``. Frozen parameters are not learnable in the Net.
     param_learning_rates: dict[str, float] = field(default_factory=dict)
+    #: also return every epoch's outputs (LearnResult.epoch_outputs), not only the last epoch's
+    keep_epoch_outputs: bool = False
+
+    def rate(self, name: str) -> float:
+        """The learning rate of parameter ``name``."""
+        return float(self.param_learning_rates.get(name, self.learning_rate))
 
     _orders: np.ndarray | None = field(default=None, repr=False)
 
@@ -96,6 +103,8 @@ class LearnResult:
     epochs_run: int
     #: the trained outputs for every trial of the last epoch run, in trial order (trials, *features)
     last_outputs: dict[str, np.ndarray] = field(default_factory=dict)
+    #: with LearnSpec.keep_epoch_outputs: each epoch's outputs, as last_outputs (the last one included)
+    epoch_outputs: list[dict[str, np.ndarray]] = field(default_factory=list)
 
 
 def trial_orders(num_trials: int, epochs: int, randomize: bool, seed: int | None) -> np.ndarray:
@@ -149,6 +158,23 @@ def learnable_params(g: Graph | Any) -> dict[str, np.ndarray]:
     return params
 
 
+def by_tensor(g: Graph, spec: LearnSpec) -> tuple[LearnSpec, dict[str, str]]:
+    """``spec`` with its inputs and targets keyed by ``g``'s tensor names, and the way back.
+
+    A composition's data is keyed by node names; a mechanism's value is the tensor
+    named after it except for an INPUT node that computes something
+    (``g.meta["node_tensors"]``). Graphs from elsewhere are keyed by tensor already.
+    """
+    spec.orders()  # drawn once, before the copy, so both see the same shuffles
+    tensors = g.meta.get("node_tensors") or {}
+    if all(tensors.get(k, k) == k for k in [*spec.inputs, *spec.targets]):
+        return spec, {}
+    inputs = {k: v for k, v in spec.inputs.items()}  # INPUT nodes are named as their graph inputs
+    targets = {tensors.get(k, k): v for k, v in spec.targets.items()}
+    back = {tensors.get(k, k): k for k in spec.targets}
+    return replace(spec, inputs=inputs, targets=targets), back
+
+
 def learning_rate_of(spec: LearnSpec, name: str) -> float:
     """The learning rate of one param: its own, or the call's."""
     return spec.param_learning_rates.get(name, spec.learning_rate)
@@ -170,6 +196,9 @@ def batch_loss(spec: LearnSpec, outputs: dict[str, np.ndarray], idx: np.ndarray
 
 def train_reference(g: Graph | Any, spec: LearnSpec) -> LearnResult:
     """ExecutionMode.Python: the whole learn() loop in numpy, float64. Trains ``g``'s params in place."""
+    from mdfx.schema import validate
+
+    validate.learn_spec(g, spec)
     g = as_graph(g)
     optimizer = ops.optimizer_op(spec.optimizer)
     params = learnable_params(g)
@@ -181,6 +210,7 @@ def train_reference(g: Graph | Any, spec: LearnSpec) -> LearnResult:
     step = carried.step
     epochs_run = 0
     last: dict[str, np.ndarray] = {}
+    every: list[dict[str, np.ndarray]] = []
     for epoch, order in enumerate(spec.orders()):
         epoch_losses = []
         last = {name: np.zeros_like(spec.targets[name]) for name in spec.targets}
@@ -207,8 +237,10 @@ def train_reference(g: Graph | Any, spec: LearnSpec) -> LearnResult:
             if spec.call_after_minibatch:
                 spec.call_after_minibatch()
         epochs_run = epoch + 1
+        if spec.keep_epoch_outputs:
+            every.append(last)
         if spec.on_epoch:
             spec.on_epoch(epoch, float(np.mean(epoch_losses)))
         if stopper.step(float(np.mean(epoch_losses))):
             break
-    return LearnResult({k: v.copy() for k, v in params.items()}, losses, epochs_run, last)
+    return LearnResult({k: v.copy() for k, v in params.items()}, losses, epochs_run, last, every)

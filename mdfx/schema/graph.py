@@ -95,6 +95,7 @@ class Graph:
     meta: dict[str, Any] = field(default_factory=dict)
     #: static shape of every tensor, BATCH on axis 0 for batched ones (filled by build)
     shapes: dict[str, Shape] = field(default_factory=dict)
+    _key: tuple | None = field(default=None, repr=False, compare=False)
 
     # --- building ---------------------------------------------------------------------
 
@@ -193,7 +194,16 @@ class Graph:
         return node is None or ops.graph_op(node.op).vjp is not None
 
     def structure_key(self) -> tuple:
-        """What a compiled form depends on: everything but the param values."""
+        """What a compiled form depends on: everything but the param values.
+
+        Computed once: a built graph's structure does not change (backends key their
+        caches by it at every call).
+        """
+        if self._key is None:
+            self._key = self._structure_key()
+        return self._key
+
+    def _structure_key(self) -> tuple:
         return (
             tuple(self.inputs.items()),
             tuple((k, p.shape, p.learnable) for k, p in self.params.items()),

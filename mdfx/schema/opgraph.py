@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from mdfx import ops
+from mdfx import limits, ops
 from mdfx.errors import UnsupportedError
 from mdfx.schema.net import Net, NodeSpec, ProjectionSpec
 
@@ -536,6 +536,7 @@ _FOLDS: dict[str, Callable[..., np.ndarray]] = {
 
 
 def _fold(op: Op, args: list[Any]) -> np.ndarray:
+    limits.check_fold(op.type, [np.shape(a) for a in args if a is not None], op.label(), op.attrs)
     if op.type == "Transpose":
         perm = op.attrs.get("perm")
         return np.transpose(args[0], None if perm is None else [int(p) for p in perm])

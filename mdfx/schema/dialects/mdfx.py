@@ -12,6 +12,7 @@ import numpy as np
 
 from mdfx import ops
 from mdfx.errors import SchemaError
+from mdfx.schema import validate
 from mdfx.schema.graph import Graph, Node, Param
 from mdfx.schema.net import Net, NodeSpec, ProjectionSpec, TrainingSpec
 from mdfx.schema.writer import DIALECT, FORMAT_VERSION, GRAPH_FORMAT_VERSION, GRAPH_KIND
@@ -35,8 +36,9 @@ def read(model: dict[str, Any], graph: dict[str, Any]) -> Net | Graph:
         op = ops.transfer_op(m["function"])
         bias = (node.get("parameters") or {}).get("node_bias")
         nodes.append(NodeSpec(
-            name=m["name"], size=int(m["size"]), op=op.name, params=ops.fill_params(op, m.get("params", {})),
-            bias=None if bias is None else np.array(bias["value"], dtype=np.float64),
+            name=m["name"], size=validate.node_size(m["size"], f"node {node_id!r}"), op=op.name,
+            params=ops.fill_params(op, m.get("params", {})),
+            bias=None if bias is None else validate.weights(bias["value"], f"node {node_id!r} bias"),
             bias_learnable=bool(m.get("bias_learnable", True)),
         ))
     names = {node_id: _meta(node, f"node {node_id!r}")["name"] for node_id, node in nodes_by_id.items()}
@@ -53,7 +55,7 @@ def read(model: dict[str, Any], graph: dict[str, Any]) -> Net | Graph:
                               f"{m['matrix']!r}")
         projections.append(ProjectionSpec(
             name=m["name"], sender=names[edge["sender"]], receiver=names[edge["receiver"]],
-            matrix=np.array(param["value"], dtype=np.float64), learnable=bool(m.get("learnable", True)),
+            matrix=validate.weights(param["value"], f"edge {edge_id!r} matrix"), learnable=bool(m.get("learnable", True)),
         ))
     t = meta.get("training", {})
     training = TrainingSpec(
@@ -89,7 +91,7 @@ def read_graph(graph: dict[str, Any]) -> Graph:
             pm = (p.get("metadata") or {}).get(DIALECT)
             if pm is None or pm["name"] in params:
                 continue  # an attribute, or a param already read from an earlier op
-            params[pm["name"]] = Param(pm["name"], np.array(p["value"], dtype=np.float64),
+            params[pm["name"]] = Param(pm["name"], validate.weights(p["value"], f"node {node_id!r} param {pm['name']!r}"),
                                        bool(pm.get("learnable", True)), str(pm.get("dtype", "float64")))
         nodes.append(Node(m["name"], m["op"], list(m["inputs"]), m["output"], dict(m.get("attrs") or {})))
     order = meta.get("params") or list(params)
@@ -106,7 +108,7 @@ def _meta_in(meta: dict[str, Any]) -> dict[str, Any]:
     """The graph's meta as the writer stored it: extra state as arrays, training settings as TrainingSpec."""
     out = dict(meta)
     if "extra_state" in meta:
-        out["extra_state"] = {k: np.array(v["value"], dtype=v["dtype"]) for k, v in meta["extra_state"].items()}
+        out["extra_state"] = {k: np.array(v["value"], dtype=np.dtype(str(v["dtype"]))) for k, v in meta["extra_state"].items()}
     t = meta.get("training")
     if isinstance(t, dict) and t.get("dataclass") == "TrainingSpec":
         out["training"] = TrainingSpec(**{k: v for k, v in t.items() if k != "dataclass"})

@@ -32,6 +32,7 @@ state_dict-like mapping, keeping their own names, layouts and dtypes.
 from __future__ import annotations
 
 import ast
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ import numpy as np
 
 from mdfx import expr, ops
 from mdfx.errors import SchemaError, UnsupportedError
+from mdfx.schema import validate
 from mdfx.schema.dialects.pnl_v01 import scheduling_conditions
 from mdfx.schema.graph import Graph, Node, Param
 
@@ -703,9 +705,10 @@ def _features(shape: Any, where: str) -> tuple[int, ...]:
         raise SchemaError(f"{where} has no shape; mdfx needs it to size the input")
     if not isinstance(shape, list | tuple):
         raise SchemaError(f"{where}: shape {shape!r:.40} is not a list of sizes")
-    dims = [int(d) for d in shape]
+    dims = [validate.node_size(d, where) for d in shape]
     if len(dims) <= 1:
         return (dims[0],) if dims else (1,)
+    validate.node_size(math.prod(dims[1:]), where)
     return tuple(dims[1:])
 
 

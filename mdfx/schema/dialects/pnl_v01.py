@@ -16,6 +16,7 @@ and conditions that change what runs when are refused, naming them.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -23,6 +24,7 @@ import numpy as np
 
 from mdfx import ops
 from mdfx.errors import SchemaError, UnsupportedError
+from mdfx.schema import validate
 from mdfx.schema.net import Net, NodeSpec, ProjectionSpec
 
 #: MDF function name -> PsyNeuLink Function, for functions without metadata.
@@ -115,7 +117,8 @@ def _shape_size(text: Any, where: str) -> int:
     dims = [int(d) for d in re.findall(r"\d+", text)] if isinstance(text, str) else list(text or [])
     if not dims:
         raise SchemaError(f"{where} has no shape; mdfx needs it to size the mechanism")
-    return int(np.prod(dims[1:])) if len(dims) > 1 else int(dims[0])
+    dims = [validate.node_size(d, where) for d in dims]
+    return validate.node_size(math.prod(dims[1:]) if len(dims) > 1 else dims[0], where)
 
 
 def _node(node_id: str, node: dict) -> NodeSpec:

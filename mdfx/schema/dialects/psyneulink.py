@@ -32,6 +32,7 @@ import numpy as np
 
 from mdfx import ops
 from mdfx.errors import UnsupportedError
+from mdfx.schema import validate
 from mdfx.schema.net import Net, NodeSpec, ProjectionSpec, TrainingSpec
 
 #: Node types that PsyNeuLink adds for learning; they are not part of the network.
@@ -109,7 +110,7 @@ def _mechanism(node_id: str, node: dict, pnl_semantics: bool = True) -> NodeSpec
                                "by PsyNeuLink (modeci-mdf puts offset inside the exponent) is not supported")
     params = ops.fill_params(op, _fold(op.name, args, node_id))
     shape = result.get("shape") or next(iter((node.get("input_ports") or {}).values()), {}).get("shape")
-    size = int(np.prod(shape[-1:])) if shape else 1
+    size = validate.node_size(shape[-1], f"node {node_id!r} shape") if shape else 1
     return NodeSpec(node_id, size, op.name, params, _vector_bias(op.name, vectors, params, node_id, size))
 
 

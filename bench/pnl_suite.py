@@ -1,0 +1,139 @@
+"""PsyNeuLink 0.21's own tests against mdfx (issue 11). Not part of CI: it downloads the sdist.
+
+    .venv/bin/python -m bench.pnl_suite                       # mdfx, through bench/pnl_shim
+    .venv/bin/python -m bench.pnl_suite --reference /tmp/pnlvenv/bin/python   # + real PsyNeuLink's column
+
+Fetches ``psyneulink==0.21.0.0``'s sdist (``pip download --no-binary :all:``) into
+``--cache`` (default ~/.cache/mdfx/pnl-suite), extracts the test files below,
+puts our ``bench/pnl_shim/conftest.py`` at their root (the sdist ships none) and
+runs them with pytest, ``import psyneulink`` resolving to mdfx through
+``bench/pnl_shim/psyneulink``. ``autodiff_mode`` runs over Python, PyTorch and
+LLVMRun. The reference run (real PsyNeuLink, in its own venv) is cached in
+``--cache`` and reused. Prints, and writes to ``--cache``/report.md, a table per
+file and mode and each failure's first cause, grouped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIM = ROOT / "bench" / "pnl_shim"
+SDIST = "psyneulink-0.21.0.0"
+FILES = ["composition/test_autodiffcomposition.py", "composition/test_learning.py",
+         "functions/test_loss.py", "api/test_api.py"]
+#: PsyNeuLink runs autodiff_mode over these; "Python" is mdfx's extra column
+OWN_MODES = ("PyTorch", "LLVMRun")
+MODE_IDS = ("Python", "PyTorch", "LLVMRun", "LLVM")
+
+
+def fetch(cache: Path) -> Path:
+    """The extracted test tree with our conftest at its root."""
+    cache.mkdir(parents=True, exist_ok=True)
+    tarball = cache / f"{SDIST}.tar.gz"
+    if not tarball.exists():
+        subprocess.run([sys.executable, "-m", "pip", "download", "psyneulink==0.21.0.0", "--no-deps",
+                        "--no-binary", ":all:", "-d", str(cache)], check=True)
+    work = cache / "suite"
+    shutil.rmtree(work, ignore_errors=True)
+    with tarfile.open(tarball) as tar:
+        for f in FILES:
+            member = tar.getmember(f"{SDIST}/tests/{f}")
+            target = work / "tests" / f
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(tar.extractfile(member).read())  # type: ignore[union-attr]
+    shutil.copy(SHIM / "conftest.py", work / "conftest.py")
+    return work
+
+
+def run_suite(python: str, work: Path, out: Path, shim: bool, extra: list[str]) -> dict[str, dict]:
+    env = dict(os.environ, PNL_SUITE_OUT=str(out), OPENBLAS_NUM_THREADS="1")
+    if shim:
+        env["PYTHONPATH"] = os.pathsep.join([str(SHIM), str(ROOT), env.get("PYTHONPATH", "")])
+    cmd = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(work), "-rN", "--continue-on-collection-errors",
+           *[str(work / "tests" / f) for f in FILES], *extra]
+    subprocess.run(cmd, cwd=work, env=env, stdout=subprocess.DEVNULL, check=False)
+    return json.loads(out.read_text())
+
+
+def mode_of(nodeid: str) -> str:
+    params = nodeid.partition("[")[2].rstrip("]").split("-")
+    return next((p for p in params if p in MODE_IDS), "-")
+
+
+def file_of(nodeid: str) -> str:
+    return nodeid.split("::")[0].split("tests/")[-1]
+
+
+def cause_group(cause: str) -> str:
+    """Failures with the same first cause up to numbers and array contents."""
+    cause = re.sub(r"\[[^\]]*\]", "[...]", cause)
+    cause = re.sub(r"\d+(\.\d+)?(e[-+]?\d+)?", "#", cause)
+    cause = re.sub(r"at 0x[0-9a-f]+", "", cause)
+    return cause[:160]
+
+
+def report(mdfx: dict[str, dict], ref: dict[str, dict] | None) -> str:
+    lines = ["| file | mode | tests | PsyNeuLink passes | mdfx passes | of those PsyNeuLink passes | failed | errors | skipped |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    keys = sorted({(file_of(k), mode_of(k)) for k in mdfx})
+    totals: Counter = Counter()
+    for f, m in keys:
+        ids = [k for k in mdfx if file_of(k) == f and mode_of(k) == m]
+        c = Counter(mdfx[k]["outcome"] for k in ids)
+        ref_pass = [k for k in ids if ref and ref.get(k, {}).get("outcome") == "passed"]
+        both = sum(mdfx[k]["outcome"] == "passed" for k in ref_pass)
+        lines.append(f"| {f} | {m} | {len(ids)} | {len(ref_pass) if ref else '?'} | {c['passed']} | "
+                     f"{both if ref else '?'} | {c['failed']} | {c['error']} | {c['skipped']} |")
+        group = "Python" if m == "Python" else "own"
+        totals[(group, "ref")] += len(ref_pass)
+        totals[(group, "both")] += both
+        totals[(group, "mdfx")] += c["passed"]
+        totals[(group, "n")] += len(ids)
+    lines.append("")
+    for group, label in (("own", "PsyNeuLink's own modes (PyTorch, LLVMRun, and tests without a mode)"),
+                         ("Python", "autodiff_mode=Python")):
+        lines.append(f"{label}: {totals[(group, 'n')]} tests; PsyNeuLink passes {totals[(group, 'ref')]}; "
+                     f"mdfx passes {totals[(group, 'mdfx')]}, {totals[(group, 'both')]} of PsyNeuLink's passes")
+    causes = Counter(cause_group(v["cause"]) for v in mdfx.values() if v["outcome"] in ("failed", "error"))
+    lines += ["", "| failures | first cause |", "|---|---|"]
+    lines += [f"| {n} | {c.replace('|', '/')} |" for c, n in causes.most_common()]
+    if ref:
+        lost = Counter(cause_group(mdfx[k]["cause"]) for k, v in ref.items()
+                       if v["outcome"] == "passed" and k in mdfx and mdfx[k]["outcome"] != "passed"
+                       and mode_of(k) != "Python")
+        lines += ["", "Among tests PsyNeuLink passes in its own modes:", "", "| failures | first cause |", "|---|---|"]
+        lines += [f"| {n} | {c.replace('|', '/')} |" for c, n in lost.most_common()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "mdfx" / "pnl-suite")
+    ap.add_argument("--reference", metavar="PYTHON", help="interpreter with psyneulink 0.21 installed; "
+                    "reruns the reference column (else the cached one is used)")
+    ap.add_argument("pytest_args", nargs="*", help="extra pytest arguments (e.g. -k name)")
+    args = ap.parse_args(argv)
+    work = fetch(args.cache)
+    ref_file = args.cache / "reference.json"
+    if args.reference:
+        run_suite(args.reference, work, ref_file, shim=False, extra=args.pytest_args)
+    ref = json.loads(ref_file.read_text()) if ref_file.exists() else None
+    mdfx = run_suite(sys.executable, work, args.cache / "mdfx.json", shim=True, extra=args.pytest_args)
+    text = report(mdfx, ref)
+    (args.cache / "report.md").write_text(text + "\n")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

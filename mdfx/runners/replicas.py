@@ -1,0 +1,267 @@
+"""Batched replicas: R copies of one network trained side by side in one vectorised loop.
+
+A sweep over seeds (initial weights) and learning rates trains the same
+network many times on the same data. Here every weight gets a leading replica
+axis -- a projection's matrix is ``(R, sender, receiver)``, a minibatch's values
+``(R, B, size)`` -- so one ``np.matmul`` per projection trains all replicas at
+once, and numpy's per-call overhead is paid once per minibatch instead of once
+per replica.
+
+The arithmetic is the Python-mode learn() (:func:`mdfx.runners.training.train_reference`)
+with that extra axis: the same op-table forward and VJP per node, the same loss,
+the same optimizer step (``ops.OPTIMIZERS``, whose update broadcasts a per-replica
+learning rate), the same trial orders. Each replica equals its own learn() to
+rounding (tested to 1e-12 against every execution mode).
+
+What it supports, read from the composition through its public API
+(``nodes``, ``projections``, each mechanism's ``function``, ``bias``):
+an AutodiffComposition of TransferMechanisms joined by MappingProjections
+(converging projections, skip connections, several inputs and outputs, biases);
+every transfer function of the op table; every loss (MSE and SSE vectorised,
+the others per replica); SGD and Adam with weight decay; minibatches;
+shuffling (each replica its own order). Replicas differ in their weights and
+learning rate only. :func:`unsupported` says why a composition or an option
+set is refused (float32, early stopping, nested compositions, an optimizer
+state carried from an earlier learn()); the sweep then trains those runs one
+by one with learn().
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from mdfx import ops
+from mdfx.errors import UnsupportedError
+
+
+@dataclass
+class _Node:
+    name: str
+    size: int
+    op: ops.TransferOp
+    params: dict[str, float]
+    bias: bool
+    bias_learnable: bool
+    incoming: list[_Proj] = field(default_factory=list)
+
+
+@dataclass
+class _Proj:
+    name: str
+    sender: str
+    receiver: str
+    learnable: bool
+
+
+@dataclass
+class Structure:
+    """The network as the replica loop walks it: nodes in topological order, roles."""
+
+    nodes: list[_Node]
+    projections: list[_Proj]
+    inputs: list[str]
+    outputs: list[str]
+
+    def param_names(self) -> list[str]:
+        """Every weight (projection matrices, then node biases), learnable or not."""
+        return [p.name for p in self.projections] + [f"{n.name}.bias" for n in self.nodes if n.bias]
+
+    def learnable(self) -> list[str]:
+        return ([p.name for p in self.projections if p.learnable]
+                + [f"{n.name}.bias" for n in self.nodes if n.bias and n.bias_learnable])
+
+
+def structure(comp: Any) -> Structure:
+    """Read a composition's structure; :class:`UnsupportedError` says what does not fit."""
+    from mdfx.composition.mechanisms import TransferMechanism
+    from mdfx.composition.projections import MappingProjection
+
+    if not hasattr(comp, "learn") or not hasattr(comp, "projections"):
+        raise UnsupportedError(f"{comp!r} is not an AutodiffComposition")
+    mechs = list(comp.nodes)
+    odd = [getattr(m, "name", repr(m)) for m in mechs if not isinstance(m, TransferMechanism)]
+    if odd:
+        raise UnsupportedError(f"{comp.name!r} has nodes that are not TransferMechanisms ({', '.join(odd)})")
+    nodes = {m.name: _Node(m.name, m.size, m.function.op, dict(m.function.params), m.bias is not None,
+                           bool(m.learnable_bias)) for m in mechs}
+    projs = []
+    for p in comp.projections:
+        if not isinstance(p, MappingProjection):
+            raise UnsupportedError(f"{comp.name!r}: projection {p!r} is not a MappingProjection")
+        proj = _Proj(p.name, p.sender.name, p.receiver.name, bool(p.learnable))
+        nodes[proj.receiver].incoming.append(proj)
+        projs.append(proj)
+    receivers = {p.receiver for p in projs}
+    senders = {p.sender for p in projs}
+    order = _topological([m.name for m in mechs], projs)
+    return Structure([nodes[n] for n in order], projs, [m.name for m in mechs if m.name not in receivers],
+                     [m.name for m in mechs if m.name not in senders])
+
+
+def _topological(names: list[str], projs: list[_Proj]) -> list[str]:
+    """Kahn's algorithm, stable in the composition's node order (as the reference orders nodes)."""
+    indeg = dict.fromkeys(names, 0)
+    for p in projs:
+        indeg[p.receiver] += 1
+    position = {n: i for i, n in enumerate(names)}
+    ready = [n for n in names if indeg[n] == 0]
+    order = []
+    while ready:
+        ready.sort(key=position.__getitem__)
+        current = ready.pop(0)
+        order.append(current)
+        for p in projs:
+            if p.sender == current:
+                indeg[p.receiver] -= 1
+                if indeg[p.receiver] == 0:
+                    ready.append(p.receiver)
+    return order
+
+
+def unsupported(comp: Any, options: Mapping[str, Any]) -> str | None:
+    """Why these learn() options on ``comp`` cannot train as replicas; None when they can."""
+    try:
+        structure(comp)
+    except UnsupportedError as exc:
+        return str(exc)
+    if options.get("dtype", "float64") != "float64":
+        return "replicas compute in float64 only"
+    if options.get("patience") is not None:
+        return "early stopping (patience) stops each run at its own epoch"
+    state = getattr(comp, "optimizer_state", None)
+    if state is not None and (state.step or state.slots):
+        return "the model carries optimizer state from an earlier learn()"
+    try:
+        ops.optimizer_op(str(options.get("optimizer", "sgd")))
+        ops.loss_op(str(options.get("loss", "MSE")))
+    except UnsupportedError as exc:
+        return str(exc)
+    return None
+
+
+@dataclass
+class ReplicaResult:
+    """One replica's trained weights (by name, as learn() leaves them) and its minibatch losses."""
+
+    params: dict[str, np.ndarray]
+    losses: list[float]
+
+
+def train(comp: Any, weights: Sequence[Mapping[str, np.ndarray]], learning_rates: Sequence[float],
+          inputs: Mapping[str, np.ndarray], targets: Mapping[str, np.ndarray], orders: np.ndarray,
+          minibatch_size: int, loss: str, optimizer: str, weight_decay: float = 0.0) -> list[ReplicaResult]:
+    """Train R replicas of ``comp``'s structure at once.
+
+    ``weights[r]`` holds replica r's initial weights by name (every name of
+    :meth:`Structure.param_names`); ``learning_rates[r]`` its learning rate;
+    ``orders`` is (R, epochs, trials): replica r's trial order per epoch.
+    ``inputs``/``targets`` are (trials, size) float64 arrays by node name.
+    ``comp`` is read, never changed.
+    """
+    net = structure(comp)
+    n_rep = len(weights)
+    if n_rep == 0 or len(learning_rates) != n_rep or orders.ndim != 3 or orders.shape[0] != n_rep:
+        raise ValueError(f"replicas.train: {n_rep} weight sets, {len(learning_rates)} learning rates and "
+                         f"orders of shape {orders.shape}; expected one of each per replica")
+    w = {name: np.stack([np.asarray(ws[name], dtype=np.float64) for ws in weights]) for name in net.param_names()}
+    learnable = net.learnable()
+    opt = ops.optimizer_op(optimizer)
+    loss_op = ops.loss_op(loss)
+    lrs = np.asarray(learning_rates, dtype=np.float64)
+    state: dict[str, dict] = {name: {} for name in learnable}
+    x_all = {k: np.asarray(v, dtype=np.float64) for k, v in inputs.items()}
+    t_all = {k: np.asarray(v, dtype=np.float64) for k, v in targets.items()}
+    _, epochs, trials = orders.shape
+    # All replicas in the same order (no shuffling): one (1, B, n) slice broadcasts over them.
+    shared = bool(np.all(orders == orders[:1]))
+    losses = np.zeros((n_rep, 0)).tolist()
+    step = 0
+    for epoch in range(epochs):
+        for start in range(0, trials, minibatch_size):
+            idx = orders[:1, epoch, start:start + minibatch_size] if shared else \
+                orders[:, epoch, start:start + minibatch_size]
+            x_in = {k: v[idx] for k, v in x_all.items()}
+            t_in = {k: v[idx] for k, v in t_all.items()}
+            xs, ys = _forward(net, w, x_in)
+            total, grad_out = _loss(net, loss_op, ys, t_in)
+            grads = _backward(net, w, xs, ys, grad_out)
+            step += 1
+            for name in learnable:
+                lr = lrs.reshape((n_rep,) + (1,) * (w[name].ndim - 1))
+                opt.step(w[name], grads[name], state[name], lr, weight_decay, step, **opt.hyper)
+            for r in range(n_rep):
+                losses[r].append(float(total[r]))
+    return [ReplicaResult({name: w[name][r].copy() for name in learnable}, losses[r]) for r in range(n_rep)]
+
+
+def _forward(net: Structure, w: dict[str, np.ndarray], inputs: dict[str, np.ndarray]
+             ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Net inputs and values per node, each (R or 1, B, size)."""
+    xs: dict[str, np.ndarray] = {}
+    ys: dict[str, np.ndarray] = {}
+    for node in net.nodes:
+        if node.name in net.inputs:
+            x = inputs[node.name]
+        else:
+            x = sum(ys[p.sender] @ w[p.name] for p in node.incoming)
+        if node.bias:
+            x = x + w[f"{node.name}.bias"][:, None, :]
+        xs[node.name] = x
+        ys[node.name] = node.op.forward(x, **node.params)
+    return xs, ys
+
+
+def _loss(net: Structure, loss_op: ops.LossOp, ys: dict[str, np.ndarray], targets: dict[str, np.ndarray]
+          ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Each replica's minibatch loss (summed over OUTPUT nodes, as the reference) and d(loss)/d(output)."""
+    total: np.ndarray | float = 0.0
+    grads = {}
+    for name in net.outputs:
+        y, t = ys[name], targets[name]
+        if t.shape[0] != y.shape[0]:
+            t = np.broadcast_to(t, y.shape)
+        if loss_op.name == "MSE":
+            value, grad = np.mean((y - t) ** 2, axis=(1, 2)), 2.0 * (y - t) / float(y[0].size)
+        elif loss_op.name == "SSE":
+            value, grad = np.sum((y - t) ** 2, axis=(1, 2)), 2.0 * (y - t)
+        else:  # the op table's own loss, replica by replica
+            value = np.array([loss_op.forward(y[r], t[r]) for r in range(len(y))])
+            grad = np.stack([loss_op.grad(y[r], t[r]) for r in range(len(y))])
+        total = total + value
+        grads[name] = grad
+    return np.asarray(total), grads
+
+
+def _backward(net: Structure, w: dict[str, np.ndarray], xs: dict[str, np.ndarray], ys: dict[str, np.ndarray],
+              grad_outputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Gradients of every learnable weight, (R, ...) each; the reference's backward with a replica axis."""
+    grad_y = dict(grad_outputs)
+    grads: dict[str, np.ndarray] = {}
+    needs_grad = _needs_grad(net)
+    for node in reversed(net.nodes):
+        g = grad_y.get(node.name)
+        if g is None:
+            continue
+        grad_x = node.op.vjp(xs[node.name], ys[node.name], g, **node.params)
+        if node.bias and node.bias_learnable:
+            grads[f"{node.name}.bias"] = grad_x.sum(axis=1)
+        for p in node.incoming:
+            if p.learnable:
+                grads[p.name] = np.swapaxes(ys[p.sender], 1, 2) @ grad_x
+            if p.sender in needs_grad:
+                upstream = grad_x @ np.swapaxes(w[p.name], 1, 2)
+                grad_y[p.sender] = grad_y[p.sender] + upstream if p.sender in grad_y else upstream
+    return grads
+
+
+def _needs_grad(net: Structure) -> set[str]:
+    """Nodes whose value's gradient reaches a learnable weight (others need no upstream product)."""
+    needs: set[str] = set()
+    for node in net.nodes:  # topological: a node's senders are decided before it
+        if (node.bias and node.bias_learnable) or any(p.learnable or p.sender in needs for p in node.incoming):
+            needs.add(node.name)
+    return needs

@@ -1,0 +1,268 @@
+"""The one check of data and learn() options in front of every runner (DESIGN rule 6).
+
+Every entry point — ``learn()``/``run()``, ``mdfx.runners.*.train``/``run``,
+``train_reference``, ``mdfx.validate`` and the CLI — calls these before any
+array reaches numpy loops, torch or compiled code, so all of them refuse the
+same things with the same message:
+
+* :func:`trials_array`: a ``(trials, size)`` array of real numbers: no complex
+  numbers (the imaginary part would be dropped), no masked arrays (the mask
+  would be dropped), no strings (``"1.5"`` would be parsed), no objects; finite;
+  at least one trial; within :mod:`mdfx.limits`. Returns a C-contiguous copy
+  or view of the requested float dtype.
+* :func:`learn_options`: integer ranges of epochs, minibatch size and trial
+  counts in Python integers (no int64 wrap-around can reach a kernel), the
+  trial-order table within the limits, a finite non-negative learning rate and
+  weight decay.
+* :func:`learn_spec`: both of the above for a runner's ``(net, LearnSpec)``.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from mdfx import limits
+from mdfx.errors import DataError, SchemaError
+
+#: numpy kinds accepted as numbers: bool, signed and unsigned integers, floats.
+_REAL_KINDS = "biuf"
+
+
+def real_array(value: Any, what: str) -> np.ndarray:
+    """``value`` as a numpy array of real numbers, refusing what a float conversion would hide."""
+    if isinstance(value, np.ma.MaskedArray):
+        raise DataError(f"{what} is a masked array; give a plain array (fill or drop the masked values)")
+    if isinstance(value, str | bytes):
+        raise DataError(f"{what} is a string ({value[:40]!r}); give numbers")
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise DataError(f"{what} is not a numeric array: {exc}") from None
+    kind = array.dtype.kind
+    if kind == "c":
+        raise DataError(f"{what} holds complex numbers ({array.dtype}); mdfx computes with real numbers")
+    if kind in "USa":
+        raise DataError(f"{what} is not numeric: it holds strings ({array.dtype}); give numbers, not text")
+    if kind == "O":
+        # Nested lists of unequal length or mixed content; try the float conversion that
+        # names the problem, but still refuse strings and complex values inside.
+        flat = _flatten_objects(array, what)
+        try:
+            array = np.asarray(flat, dtype=np.float64).reshape(array.shape)
+        except (TypeError, ValueError) as exc:
+            raise DataError(f"{what} is not a numeric array: {exc}") from None
+    elif kind not in _REAL_KINDS:
+        raise DataError(f"{what} has dtype {array.dtype}; give real numbers")
+    return array
+
+
+def _flatten_objects(array: np.ndarray, what: str) -> list[float]:
+    out = []
+    for item in array.ravel():
+        if isinstance(item, bool | np.bool_) or not isinstance(item, numbers.Real):
+            raise DataError(f"{what} is not a numeric array: it holds {type(item).__name__} {item!r:.40}")
+        out.append(float(item))
+    return out
+
+
+def trials_array(value: Any, what: str, size: int | None = None, dtype: Any = np.float64,
+                 allow_empty: bool = False) -> np.ndarray:
+    """A validated ``(trials, size)`` C-contiguous array of ``dtype`` (see the module docstring)."""
+    array = real_array(value, what)
+    if array.ndim != 2 or (size is not None and array.shape[1] != size):
+        expected = f"(trials, {size})" if size is not None else "(trials, features)"
+        raise DataError(f"{what} has shape {array.shape}; expected {expected}")
+    limits.check_elements(array.shape, what)
+    if array.shape[0] == 0 and not allow_empty:
+        raise DataError(f"{what} has 0 trials; give at least one row")
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = np.require(array, dtype=dtype, requirements=["C_CONTIGUOUS", "ALIGNED"])
+    if out.size and not np.isfinite(out).all():
+        bad = np.argwhere(~np.isfinite(out))[0]
+        note = ""
+        if np.isfinite(np.asarray(array[tuple(bad)], dtype=np.float64)):
+            note = f" after conversion to {np.dtype(dtype).name} (it overflows)"
+        raise DataError(f"{what} contains NaN or infinite values{note}, first at row {bad[0]}, "
+                        f"column {bad[1]}: {array[tuple(bad)]!r}")
+    return out
+
+
+def node_arrays(given: Mapping[str, Any], nodes: Sequence[str], sizes: Mapping[str, int], role: str,
+                dtype: Any = np.float64, allow_empty: bool = False, trials: int | None = None
+                ) -> dict[str, np.ndarray]:
+    """One checked ``(trials, size)`` array per node name in ``nodes``, all with one trial count
+    (``trials`` when given: the inputs' count, for targets)."""
+    others = "the inputs have" if trials is not None else "the others have"
+    if not isinstance(given, Mapping):
+        raise DataError(f"{role}s must be a dict {{node name: (trials, size) array}}, "
+                        f"got {type(given).__name__}")
+    out: dict[str, np.ndarray] = {}
+    for name in nodes:
+        if name not in given:
+            raise DataError(f"no {role} for node {name!r}; give an array of shape (trials, {sizes[name]}) "
+                            f"(the {role}s given are for: {', '.join(map(repr, given)) or 'nothing'})")
+        array = trials_array(given[name], f"{role} for node {name!r}", sizes[name], dtype, allow_empty)
+        if trials is None:
+            trials = array.shape[0]
+        elif array.shape[0] != trials:
+            raise DataError(f"{role} for node {name!r} has {array.shape[0]} trials; {others} {trials}")
+        out[name] = array
+    return out
+
+
+# --- learn() options ------------------------------------------------------------------
+
+
+def whole(value: Any, what: str, minimum: int, maximum: int | None = None) -> int:
+    """An integer (Python or numpy, not bool, not float) in [minimum, maximum]."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral):
+        raise DataError(f"{what} must be an integer >= {minimum}, got {value!r}")
+    value = int(value)
+    if value < minimum or (maximum is not None and value > maximum):
+        upper = f" and <= {maximum}" if maximum is not None else ""
+        raise DataError(f"{what} must be an integer >= {minimum}{upper}, got {value}")
+    return value
+
+
+def finite(value: Any, what: str, minimum: float | None = 0.0) -> float:
+    """A finite real number (not bool, not complex, not a string) >= ``minimum``."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        raise DataError(f"{what} must be a real number, got {value!r}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise DataError(f"{what} must be finite, got {number!r}")
+    if minimum is not None and number < minimum:
+        raise DataError(f"{what} must be >= {minimum:g}, got {number!r}")
+    return number
+
+
+def learn_options(*, trials: int, epochs: Any, minibatch_size: Any, learning_rate: Any,
+                  weight_decay: Any = 0.0, patience: Any = None, min_delta: Any = 0.0,
+                  min_epochs: int = 1) -> None:
+    """Refuse learn() options that cannot train or would overflow (see the module docstring)."""
+    trials = whole(trials, "the number of trials", 1)
+    epochs = whole(epochs, "epochs", min_epochs)
+    whole(minibatch_size, "minibatch_size", 1, trials)
+    limits.check_order_table(epochs, trials)
+    finite(learning_rate, "learning_rate")
+    finite(weight_decay, "weight_decay")
+    if patience is not None:
+        whole(patience, "patience", 0)
+    finite(min_delta, "min_delta", minimum=None)
+
+
+def _is_graph(model: Any) -> bool:
+    return hasattr(model, "params") and hasattr(model, "shapes")
+
+
+def sizes(net: Any) -> dict[str, int]:
+    """Features per sample of every node (a Net) or graph input and output (a Graph)."""
+    if _is_graph(net):
+        return {t: net.size(t) for t in [*net.inputs, *net.outputs]}
+    return {n.name: n.size for n in net.nodes}
+
+
+def _rows(given: Any, model: Any) -> Any:
+    """A graph's (trials, *features) arrays as the (trials, size) rows the checks read."""
+    if not _is_graph(model) or not isinstance(given, Mapping):
+        return given
+    out = {}
+    for k, v in given.items():
+        a = np.asarray(v) if not isinstance(v, np.ma.MaskedArray) else v
+        if k in model.shapes and a.ndim > 2 and a.shape[1:] == model.features(k):
+            a = a.reshape(len(a), -1)
+        out[k] = a
+    return out
+
+
+def run_inputs(net: Any, inputs: Mapping[str, Any], allow_empty: bool = False) -> None:
+    """Check a runner's ``run(model, inputs)`` data: one (trials, size) real array per input."""
+    node_arrays(_rows(inputs, net), list(net.inputs), sizes(net), "input", allow_empty=allow_empty)
+
+
+def learn_spec(net: Any, spec: Any, min_epochs: int = 0) -> None:
+    """Check a runner's ``(model, LearnSpec)`` whoever built it: data arrays and options.
+
+    Runners call this first, so ``mdfx.runners.*.train`` is as safe as ``learn()``.
+    A Net's targets are for every OUTPUT node; a Graph's for the outputs trained
+    (at least one, each a graph output).
+    """
+    x = node_arrays(_rows(spec.inputs, net), list(net.inputs), sizes(net), "input")
+    trials = len(next(iter(x.values())))
+    outputs = list(net.outputs)
+    if _is_graph(net):
+        unknown = [k for k in spec.targets if k not in outputs]
+        if unknown or not spec.targets:
+            raise DataError(f"targets given for {', '.join(map(repr, spec.targets)) or 'nothing'}; give targets "
+                            f"for one or more outputs of {net.name!r}: {', '.join(map(repr, outputs))}")
+        outputs = [k for k in outputs if k in spec.targets]
+    node_arrays(_rows(spec.targets, net), outputs, sizes(net), "target", trials=trials)
+    learn_options(trials=trials, epochs=spec.epochs, minibatch_size=spec.minibatch_size,
+                  learning_rate=spec.learning_rate, weight_decay=spec.weight_decay,
+                  patience=spec.patience, min_delta=spec.min_delta, min_epochs=min_epochs)
+
+
+# --- what a model file declares ---------------------------------------------------------
+
+
+def node_size(value: Any, where: str) -> int:
+    """A declared layer size: a whole number >= 1 (``3.0`` is 3; ``2.7`` and ``"3"`` are refused),
+    within ``max_tensor_elements``."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        raise SchemaError(f"{where}: size {value!r:.40} is not a number")
+    if isinstance(value, numbers.Integral):
+        size = int(value)
+    else:
+        number = float(value)
+        if not math.isfinite(number) or number != int(number):
+            raise SchemaError(f"{where}: size {number!r} is not a whole number")
+        size = int(number)
+    if size < 1:
+        raise SchemaError(f"{where}: size {size} must be at least 1")
+    limits.check_elements(size, f"{where}: size")
+    return size
+
+
+def weights(value: Any, where: str) -> np.ndarray:
+    """A weight, bias or parameter array from a file: real (no complex, strings, masks) and finite."""
+    array = real_array(value, where)
+    limits.check_elements(array.shape, where)
+    out = np.asarray(array, dtype=np.float64)
+    if not np.isfinite(out).all():
+        bad = np.argwhere(~np.isfinite(out))
+        at = f" at {tuple(int(i) for i in bad[0])}" if out.ndim else ""
+        raise SchemaError(f"{where} holds NaN or infinite values{at}; a model cannot train from them")
+    return out
+
+
+def net_values(net: Any, source: str) -> None:
+    """Refuse a loaded network with non-finite weights or parameters, or sizes over the limits.
+
+    ``source`` names the file (or object) in the message. Called by every loader
+    after the dialect built the network, so each dialect need not repeat it.
+    """
+    budget = limits.Budget(source)
+    limits.check_count(len(net.nodes) + len(net.projections), f"{source}: nodes and projections")
+    for node in net.nodes:
+        node_size(node.size, f"{source}: node {node.name!r}")
+        budget.take(node.size, f"node {node.name!r}")
+        for key, value in node.params.items():
+            if isinstance(value, numbers.Real) and not isinstance(value, bool) and not math.isfinite(value):
+                raise SchemaError(f"{source}: node {node.name!r} parameter {key!r} is {value!r}; "
+                                  "parameters must be finite")
+        if node.bias is not None:
+            weights(node.bias, f"{source}: node {node.name!r} bias")
+    for p in net.projections:
+        budget.take(p.matrix.shape, f"projection {p.name!r}")
+        weights(p.matrix, f"{source}: projection {p.name!r} matrix")
+    t = getattr(net, "training", None)
+    if t is not None:
+        for key in ("learning_rate", "weight_decay"):
+            value = getattr(t, key)
+            if not math.isfinite(value) or value < 0:
+                raise SchemaError(f"{source}: training {key} is {value!r}; it must be finite and >= 0")

@@ -1,0 +1,154 @@
+"""Every graph op against the spec, driven by one table (tests/graph_cases.py).
+
+For each case: the numpy VJP equals central finite differences; torch's forward
+and autograd equal the reference; training the graph in PyTorch mode equals
+Python mode. Shape errors name the node, the op and the shapes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from graph_cases import CASES, HOST_CASES
+from helpers import assert_close
+
+import mdfx
+from mdfx import ops
+from mdfx.composition.graph_model import GraphComposition
+from mdfx.errors import GraphError
+from mdfx.runners import reference
+from mdfx.schema.graph import Graph, Node, Param
+
+IDS = sorted(CASES)
+
+
+def test_every_op_has_a_case():
+    covered = {k.split("/")[0].split("+")[0] for k in [*CASES, *HOST_CASES]}
+    covered |= {"Squeeze", "Unsqueeze", "ArgMax", "ai.onnx.ml.ArrayFeatureExtractor", "ai.onnx.ml.ZipMap",
+                "CastLabel"} & ({"Squeeze", "Unsqueeze"} if "Squeeze+Unsqueeze" in CASES else set()) | {
+        "ArgMax", "ai.onnx.ml.ArrayFeatureExtractor", "ai.onnx.ml.ZipMap", "CastLabel"}
+    missing = sorted(set(ops.GRAPH_OPS) - covered)
+    assert not missing, f"graph ops without a test case in tests/graph_cases.py: {missing}"
+
+
+def _loss_weights(g: Graph, inputs: dict) -> dict[str, np.ndarray]:
+    out = reference.run(g, inputs)
+    r = np.random.default_rng(7)
+    return {k: r.normal(size=np.shape(v)) for k, v in out.items()}
+
+
+def _loss(g: Graph, inputs: dict, weights: dict) -> float:
+    out = reference.run(g, inputs)
+    return float(sum(np.sum(out[k] * w) for k, w in weights.items()))
+
+
+@pytest.mark.parametrize("case", IDS)
+def test_vjp_equals_finite_differences(case):
+    g, x = CASES[case]()
+    weights = _loss_weights(g, x)
+    grads = reference.backward(g, reference.forward(g, x), weights)
+    assert set(grads) == set(g.learnable()), f"gradients for {sorted(grads)}, params {sorted(g.learnable())}"
+    eps = 1e-6
+    for name, w in g.learnable().items():
+        numeric = np.zeros_like(w)
+        for i in np.ndindex(w.shape):
+            old = w[i]
+            w[i] = old + eps
+            up = _loss(g, x, weights)
+            w[i] = old - eps
+            down = _loss(g, x, weights)
+            w[i] = old
+            numeric[i] = (up - down) / (2 * eps)
+        assert_close(grads[name], numeric, rtol=1e-5, atol=1e-7, what=f"{case}: d loss / d {name}")
+
+
+@pytest.mark.parametrize("case", IDS)
+def test_torch_forward_and_gradients_equal_the_reference(case):
+    torch = pytest.importorskip("torch")
+    from mdfx.converters.torch import to_module
+
+    g, x = CASES[case]()
+    module = to_module(g)
+    tx = {k: torch.tensor(v) for k, v in x.items()}
+    out = module(tx)
+    want = reference.run(g, x)
+    for k in g.outputs:
+        assert_close(out[k].detach().numpy(), want[k], rtol=1e-12, atol=1e-14, what=f"{case}: forward {k}")
+    weights = _loss_weights(g, x)
+    loss = sum((out[k] * torch.tensor(w)).sum() for k, w in weights.items())
+    names = list(g.learnable())
+    got = torch.autograd.grad(loss, [module.tensor(n) for n in names], allow_unused=True, materialize_grads=True)
+    ref = reference.backward(g, reference.forward(g, x), weights)
+    for n, gt in zip(names, got, strict=True):
+        assert_close(gt.numpy(), ref[n], rtol=1e-10, atol=1e-12, what=f"{case}: gradient of {n}")
+
+
+@pytest.mark.parametrize("case", IDS)
+def test_training_in_pytorch_mode_equals_python_mode(case):
+    pytest.importorskip("torch")
+    results = {}
+    for mode in (mdfx.ExecutionMode.Python, mdfx.ExecutionMode.PyTorch):
+        g, x = CASES[case]()
+        comp = GraphComposition(g)
+        out = reference.run(g, x)
+        targets = {k: np.asarray(v) * 0.5 + 0.1 for k, v in out.items()}
+        comp.learn(inputs=x, targets=targets, epochs=3, minibatch_size=2, learning_rate=0.05,
+                   execution_mode=mode)
+        results[mode] = ({k: v.copy() for k, v in g.learnable().items()}, list(comp.losses))
+    (p_py, l_py), (p_pt, l_pt) = results.values()
+    assert_close(l_pt, l_py, rtol=1e-10, what=f"{case}: per-minibatch losses, PyTorch vs Python")
+    for k in p_py:
+        assert_close(p_pt[k], p_py[k], rtol=1e-10, atol=1e-13, what=f"{case}: trained {k}, PyTorch vs Python")
+
+
+def test_ops_that_take_no_gradient_run_in_every_mode_and_train_through_probabilities():
+    pytest.importorskip("torch")
+    g, x = HOST_CASES["ArgMax+labels"]()
+    comp = GraphComposition(g)
+    want = reference.run(g, x)
+    probs = want["probabilities"]
+    assert want["label"].dtype == np.int64
+    np.testing.assert_array_equal(want["label"], np.array([10, 20, 30])[np.argmax(probs, axis=1)])
+    assert want["zipped"][0] == {10: probs[0, 0], 20: probs[0, 1], 30: probs[0, 2]}
+    from mdfx.runners import torch as torch_runner
+
+    got = torch_runner.run(g, x)
+    np.testing.assert_array_equal(got["label"], want["label"])
+    assert_close(got["probabilities"], probs, rtol=1e-12, what="torch probabilities")
+    with pytest.raises(mdfx.DataError, match="output 'label' of 'Classifier' takes no gradient"):
+        comp.learn(inputs=x, targets={"label": np.zeros((3, 1))}, execution_mode=mdfx.ExecutionMode.Python)
+    w0 = g.params["W"].value.copy()
+    comp.learn(inputs=x, targets={"probabilities": np.eye(3)}, epochs=2, learning_rate=0.5,
+               execution_mode=mdfx.ExecutionMode.PyTorch)
+    assert np.abs(g.params["W"].value - w0).max() > 1e-4, "training through the probabilities moved nothing"
+    assert list(g.params["classes"].value) == [10.0, 20.0, 30.0], "a frozen constant was trained"
+
+
+@pytest.mark.parametrize(("nodes", "message"), [
+    ([Node("mm", "MatMul", ["x", "W"], "y")],
+     r"node 'mm' \(MatMul\): MatMul of \(batch, 4\) and \(3, 2\): inner dimensions 4 and 3 differ"),
+    ([Node("g", "Gemm", ["x", "W"], "y", {"transB": 1})],
+     r"node 'g' \(Gemm\): Gemm: A is \(batch, 4\) and B is \(2, 3\) after transA=0, transB=1"),
+    ([Node("s", "ReduceSum", ["x"], "y", {"axes": [0]})], r"reduction over axis 0 .* would mix the samples"),
+    ([Node("t", "Transpose", ["x"], "y")], r"Transpose perm \[1, 0\] of \(batch, 4\) moves the batch off axis 0"),
+    ([Node("a", "Add", ["x", "nope"], "y")], r"node 'a' \(Add\): reads 'nope', which is neither"),
+    ([Node("a", "Frobnicate", ["x"], "y")], r"op 'Frobnicate' is not in the graph IR"),
+    ([Node("a", "Relu", ["y"], "y")], r"node 'a' \(Relu\) reads its own output 'y'"),
+    ([Node("a", "Relu", ["x"], "y"), Node("b", "Relu", ["x"], "y")], r"nodes 'a' and 'b' both write 'y'"),
+    ([Node("a", "Relu", ["z"], "y"), Node("b", "Relu", ["y"], "z")], r"depends on its own output \(a cycle\)"),
+])
+def test_shape_and_structure_errors_name_the_node_and_the_shapes(nodes, message):
+    with pytest.raises(mdfx.MdfxError, match=message):
+        Graph.build("bad", {"x": (4,)}, [Param("W", np.ones((3, 2)))], nodes, ["y"])
+
+
+def test_an_output_that_does_not_depend_on_the_inputs_is_refused():
+    with pytest.raises(GraphError, match=r"output 'y' does not depend on the inputs"):
+        Graph.build("const", {"x": (2,)}, [Param("W", np.ones((2, 2)))], [Node("t", "Relu", ["W"], "y")], ["y"])
+
+
+def test_graph_prints_as_text():
+    g, _ = CASES["Gemm/transB"]()
+    text = str(g)
+    assert "graph Gemm (x: (batch, 4)) -> (y)" in text, text
+    assert "%y = Gemm(%x, %W, %b) {alpha=0.7, beta=1.3, transA=0, transB=1}  # g" in text, text
