@@ -48,19 +48,23 @@ __version__ = "0.1.0"
 
 
 def from_torch(module: Any, example_input: Any, input_names: Any = None, output_names: Any = None) -> Any:
-    """A torch MLP (nn.Sequential or torch.fx-traceable) as an AutodiffComposition with its weights."""
-    from mdfx.composition.build import composition_from_net
+    """A torch module (nn.Sequential or torch.fx-traceable) as a GraphComposition with its own params.
+
+    The graph keeps the module's parametrisation: params under their state_dict keys,
+    layouts and dtypes; ``mdfx.save(comp, "w.pt")`` writes a state_dict the module loads.
+    """
+    from mdfx.composition.graph_model import GraphComposition
     from mdfx.converters.torch_import import from_torch as _from_torch
 
-    return composition_from_net(_from_torch(module, example_input, input_names, output_names))
+    return GraphComposition(_from_torch(module, example_input, input_names, output_names))
 
 
 def from_mdf_with_weights(path: Any, weights: Any) -> Any:
     """MDF written without its weights (pytorch_to_mdf) plus a state_dict, .pt or .onnx file."""
-    from mdfx.composition.build import composition_from_net
+    from mdfx.composition.graph_model import GraphComposition
     from mdfx.converters.torch_import import from_mdf_with_weights as _read
 
-    return composition_from_net(_read(path, weights))
+    return GraphComposition(_read(path, weights))
 
 
 def validate(model: Any, inputs: Any = None, trials: int = 8, dtype: Any = ("float64", "float32"),

@@ -114,6 +114,9 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(load_onnx(args.model))  # the op graph prints itself
         return 0
     net = load_net(args.model)
+    if not hasattr(net, "projections"):  # an op graph (foreign MDF, a torch import): its ops and params
+        _print(f"model {net.name!r} (GraphComposition)\n{net}")
+        return 0
     lines = [f"model {net.name!r} ({'AutodiffComposition' if net.autodiff else 'Composition'})", "nodes:"]
     for n in net.nodes:
         roles = [r for r, names in (("INPUT", net.inputs), ("OUTPUT", net.outputs)) if n.name in names]
@@ -137,12 +140,15 @@ def _is_onnx(path: str) -> bool:
 
 def _comp(model: str, weights: str | None = None) -> Any:
     from mdfx.composition.build import composition_from_net
+    from mdfx.composition.graph_model import GraphComposition
+    from mdfx.schema.graph import Graph
 
     if _is_onnx(model) and not weights:
         from mdfx.io import load
 
         return load(model)  # a GraphComposition over the file's op graph
-    return composition_from_net(load_with_weights(model, weights))
+    loaded = load_with_weights(model, weights)
+    return GraphComposition(loaded) if isinstance(loaded, Graph) else composition_from_net(loaded)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

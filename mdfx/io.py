@@ -2,8 +2,13 @@
 
 ``.json`` / ``.yaml`` / ``.yml``: ModECI MDF (our dialect on write; any supported
 dialect on read). ``.onnx``: ONNX (export; import with the Import converters).
-``.pt`` / ``.pth``: a torch state_dict of the weights, keyed by projection name
-(and ``"<node>.bias"`` for biases), loaded with ``torch.load(weights_only=True)``.
+``.pt`` / ``.pth``: a torch state_dict of the weights, loaded with
+``torch.load(weights_only=True)``. A composition built with mechanisms writes its
+projections by name (and ``"<node>.bias"`` for biases); a graph brought from
+elsewhere (a :class:`~mdfx.composition.graph_model.GraphComposition`) writes its
+params under their original names, layouts and dtypes, plus the state it keeps
+aside (BatchNorm's ``num_batches_tracked``), so the original torch module loads
+the file with ``load_state_dict(..., strict=True)``.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import numpy as np
 
 from mdfx import limits
 from mdfx.errors import MdfxError, SchemaError, one_line
+from mdfx.schema.graph import Graph
 from mdfx.schema.net import Net
 
 MDF_SUFFIXES = (".json", ".yaml", ".yml")
@@ -121,12 +127,16 @@ def safe_filename(name: str, default: str = "model") -> str:
     return cleaned or default
 
 
-def to_net(obj: Any) -> Net:
-    """A Composition, a Net, an MDF model/dict, or a path -> Net."""
+def to_net(obj: Any) -> Net | Graph:
+    """A Composition, a Net, a Graph, an MDF model/dict, or a path -> its Net (a Graph where the
+    model is an op graph: a GraphComposition, or foreign MDF / ONNX / torch)."""
     from mdfx.composition.composition import Composition
 
-    if isinstance(obj, Net):
+    if isinstance(obj, Net | Graph):
         return obj
+    graph = getattr(obj, "graph", None)
+    if isinstance(graph, Graph):  # a GraphComposition: its graph, with its current training settings
+        return with_training(graph, obj)
     if isinstance(obj, Composition):
         return obj._net()
     if isinstance(obj, str | Path):
@@ -136,22 +146,32 @@ def to_net(obj: Any) -> Net:
     return reader.from_mdf(obj)
 
 
+def with_training(graph: Graph, comp: Any) -> Graph:
+    """``graph`` (sharing its arrays) with ``comp``'s loss, optimizer and rates in its meta, so a
+    saved file keeps them."""
+    from dataclasses import replace
+
+    from mdfx.composition.autodiff import AutodiffComposition
+
+    return replace(graph, meta={**graph.meta, "training": AutodiffComposition._training_spec(comp)})
+
+
 def save(obj: Any, path: str | Path, **options: Any) -> Path:
-    """Write a composition (or Net) to ``path``; the suffix picks the format."""
+    """Write a composition (or Net, or Graph) to ``path``; the suffix picks the format."""
     suffix = Path(path).suffix.lower()
     if suffix == ".onnx":  # through the op graph: compositions, imported graphs and Nets alike
         from mdfx.converters.onnx_export import save_onnx
 
         return save_onnx(obj, path, **options)
-    net = to_net(obj)
+    model = to_net(obj)
     if suffix in MDF_SUFFIXES:
-        return save_mdf(net, path)
+        return save_mdf(model, path)
     if suffix in STATE_DICT_SUFFIXES:
-        return save_state_dict(net, path)
+        return save_state_dict(model, path)
     raise MdfxError(f"{path}: unknown suffix {suffix!r}; use .json, .yaml, .onnx or .pt")
 
 
-def save_mdf(net: Net, path: str | Path) -> Path:
+def save_mdf(net: Net | Graph, path: str | Path) -> Path:
     from mdfx.schema import writer
 
     model = writer.to_mdf(net)
@@ -169,8 +189,9 @@ def save_mdf(net: Net, path: str | Path) -> Path:
     return atomic_write(path, write)
 
 
-def load_net(path: str | Path) -> Net:
-    """Read any supported file into a Net; a malformed file raises an mdfx error naming it."""
+def load_net(path: str | Path) -> Net | Graph:
+    """Read any supported file: a Net (PsyNeuLink-style MDF) or a Graph (everything else); a malformed
+    file raises an mdfx error naming it."""
     suffix = Path(path).suffix.lower()
     if suffix in MDF_SUFFIXES:
         from mdfx.schema import reader
@@ -185,20 +206,24 @@ def load_net(path: str | Path) -> Net:
 
 
 def load(path: str | Path, learnable: Any = None) -> Any:
-    """Read a model file into an AutodiffComposition (or a Composition, if so written).
+    """Read a model file into an AutodiffComposition (or a Composition, if so written); a model
+    that is an op graph (ONNX, foreign MDF, a graph mdfx wrote) into a GraphComposition.
 
-    An ONNX file becomes a :class:`~mdfx.composition.graph_model.GraphComposition`
-    over its op graph; ``learnable`` (ONNX only) says which initializers train:
-    None (the rule in :mod:`mdfx.converters.onnx_import`), a list of names, or
-    ``callable(name, array) -> bool``.
+    ``learnable`` (ONNX only) says which initializers train: None (the rule in
+    :mod:`mdfx.converters.onnx_import`), a list of names, or ``callable(name, array) -> bool``.
     """
     if Path(path).suffix.lower() == ".onnx":
         return load_graph(path, learnable)
     if learnable is not None:
         raise MdfxError(f"{path}: learnable= applies to ONNX files; MDF files say which weights learn")
+    model = load_net(path)
+    if isinstance(model, Graph):
+        from mdfx.composition.graph_model import GraphComposition
+
+        return GraphComposition(model)
     from mdfx.composition.build import composition_from_net
 
-    return composition_from_net(load_net(path))
+    return composition_from_net(model)
 
 
 def load_graph(path: str | Path, learnable: Any = None) -> Any:
@@ -212,42 +237,89 @@ def load_graph(path: str | Path, learnable: Any = None) -> Any:
     return GraphComposition(load_onnx(path, learnable=learnable))
 
 
-def state_dict(net: Net) -> dict[str, Any]:
-    """The learnable-or-not weights as torch tensors keyed by projection name and "<node>.bias"."""
+# --- torch state_dicts --------------------------------------------------------------------
+
+
+def state_dict(model: Net | Graph) -> dict[str, Any]:
+    """The weights as torch tensors.
+
+    A Net: keyed by projection name and ``"<node>.bias"`` (float64). A Graph: every
+    param under its own name, in its source dtype; a graph imported from torch
+    writes exactly the module's state_dict keys (``meta["state_dict_keys"]``, tied
+    tensors under each of their names) with the state it keeps aside
+    (``meta["extra_state"]``).
+    """
     import torch
 
-    out = {p.name: torch.from_numpy(p.matrix.copy()) for p in net.projections}
-    out.update({f"{n.name}.bias": torch.from_numpy(n.bias.copy()) for n in net.nodes if n.bias is not None})
+    if isinstance(model, Graph):
+        arrays = _state_arrays(model)
+        return {k: torch.from_numpy(np.array(v, copy=True)) for k, v in arrays.items()}
+    out = {p.name: torch.from_numpy(p.matrix.copy()) for p in model.projections}
+    out.update({f"{n.name}.bias": torch.from_numpy(n.bias.copy()) for n in model.nodes if n.bias is not None})
     return out
 
 
-def save_state_dict(net: Net, path: str | Path) -> Path:
+def _state_arrays(g: Graph) -> dict[str, np.ndarray]:
+    """A graph's state_dict as numpy arrays in their source dtypes (see :func:`state_dict`)."""
+    keys: dict[str, str] = g.meta.get("state_dict_keys") or {k: k for k in g.params}
+    extra: dict[str, Any] = g.meta.get("extra_state") or {}
+    out: dict[str, np.ndarray] = {}
+    for key, pname in keys.items():
+        if pname:
+            p = g.params[pname]
+            out[key] = p.value.astype(p.dtype)
+        else:
+            out[key] = np.asarray(extra[key])
+    return out
+
+
+def save_state_dict(model: Net | Graph, path: str | Path) -> Path:
     import torch
 
-    sd = state_dict(net)
+    sd = state_dict(model)
     return atomic_write(path, lambda tmp: torch.save(sd, tmp))
 
 
-def load_state_dict(net: Net, path: str | Path) -> None:
-    """Load weights into ``net`` in place; names and shapes must match exactly."""
-
+def load_state_dict(model: Net | Graph, path: str | Path) -> None:
+    """Load weights into ``model`` in place; names and shapes must match exactly."""
     path = Path(path)
     if not path.is_file():
         raise MdfxError(f"{path}: no such file")
     sd = read_state_dict(path)
-    targets: dict[str, np.ndarray] = {p.name: p.matrix for p in net.projections}
-    targets.update({f"{n.name}.bias": n.bias for n in net.nodes if n.bias is not None})
+    if isinstance(model, Graph):
+        _load_graph_state(model, sd, str(path))
+        return
+    targets: dict[str, np.ndarray] = {p.name: p.matrix for p in model.projections}
+    targets.update({f"{n.name}.bias": n.bias for n in model.nodes if n.bias is not None})
+    _fit(targets, sd, model.name, str(path))
+    for name, arr in targets.items():
+        arr[...] = sd[name]
+
+
+def _fit(targets: dict[str, np.ndarray], sd: dict[str, Any], name: str, where: str) -> None:
     missing = sorted(set(targets) - set(sd))
     extra = sorted(set(sd) - set(targets))
     if missing or extra:
-        raise MdfxError(f"{path}: state_dict does not fit {net.name!r}: missing {missing or 'none'}, "
+        raise MdfxError(f"{where}: state_dict does not fit {name!r}: missing {missing or 'none'}, "
                         f"unexpected {extra or 'none'}")
-    for name, arr in targets.items():
-        value = sd[name]
-        if value.shape != arr.shape:
-            raise MdfxError(f"{path}: {name!r} has shape {tuple(value.shape)} in the file but "
-                            f"{arr.shape} in {net.name!r}")
-        arr[...] = value.astype(np.float64)
+    for key, arr in targets.items():
+        shape = tuple(sd[key].shape)
+        if shape != arr.shape:
+            raise MdfxError(f"{where}: {key!r} has shape {shape} in the file but {arr.shape} in {name!r}")
+
+
+def _load_graph_state(g: Graph, sd: dict[str, Any], where: str) -> None:
+    """A state_dict into a graph's param arrays, in place (the arrays stay the user's)."""
+    keys: dict[str, str] = g.meta.get("state_dict_keys") or {k: k for k in g.params}
+    extra: dict[str, Any] = g.meta.get("extra_state") or {}
+    targets = {k: (g.params[p].value if p else np.asarray(extra[k])) for k, p in keys.items()}
+    _fit(targets, sd, g.name, where)
+    for key, pname in keys.items():
+        value = np.asarray(sd[key])
+        if pname:
+            g.params[pname].value[...] = value.astype(np.float64)
+        else:  # kept in the dtype the graph has for it (an int64 counter stays int64)
+            extra[key] = value.astype(np.asarray(extra[key]).dtype)
 
 
 def read_state_dict(path: str | Path) -> dict[str, np.ndarray]:

@@ -110,5 +110,29 @@ class GraphComposition(AutodiffComposition):
         """Every param's current array by its original name (learnable and frozen)."""
         return {k: p.value for k, p in self.graph.params.items()}
 
+    def save(self, path: Any = None, directory: str | None = None, filename: str | None = None,
+             **kwargs: Any) -> Any:
+        """Write the params as a torch state_dict under their original names, layouts and dtypes
+        (a module imported with from_torch loads it strictly)."""
+        from mdfx.composition.autodiff import _weights_path
+        from mdfx.io import save_state_dict
+
+        return save_state_dict(self.graph, _weights_path(self, path, directory, filename))
+
+    def load(self, path: Any = None, directory: str | None = None, filename: str | None = None,
+             **kwargs: Any) -> None:
+        """Restore params from a state_dict (the original module's, or one :meth:`save` wrote), in place."""
+        from mdfx.composition.autodiff import _weights_path
+        from mdfx.io import load_state_dict
+
+        load_state_dict(self.graph, _weights_path(self, path, directory, filename))
+
+    def to_mdf(self) -> Any:
+        """The graph as a ``modeci_mdf.mdf.Model``: one MDF node per op, params with their values."""
+        from mdfx.io import with_training
+        from mdfx.schema import writer
+
+        return writer.to_mdf(with_training(self.graph, self))
+
     def __repr__(self) -> str:
         return f"GraphComposition(name={self.name!r}, {len(self.graph.nodes)} ops, {len(self.graph.params)} params)"

@@ -167,7 +167,12 @@ def load_onnx(model: str | os.PathLike[str] | Any, learnable: Learnable = None) 
     return graph
 
 
-def initializers(model: Any, where: str) -> dict[str, np.ndarray]:
+def read_model(path: str | os.PathLike[str]) -> Any:
+    """An ONNX file as an ``onnx.ModelProto`` (an mdfx error naming the file if it is not one)."""
+    return _load(path)[0]
+
+
+def initializers(model: Any, where: str = "ONNX model") -> dict[str, np.ndarray]:
     """The graph's initializers as arrays in their own dtypes, checked before and after decoding:
     unique names, declared sizes within :mod:`mdfx.limits`, no complex numbers, finite floats.
     (Strings and integers stay: skl2onnx keeps class labels and shapes in initializers.)"""

@@ -1,10 +1,26 @@
-"""Import a torch module (an MLP) as a trainable :class:`~mdfx.schema.net.Net`.
+"""Import a torch module as an op :class:`~mdfx.schema.graph.Graph` that keeps its parametrisation.
 
-:func:`from_torch` traces the module with ``torch.fx`` and restates the trace
-as an :class:`~mdfx.schema.opgraph.OpGraph`: ``nn.Linear`` is a Gemm whose
-weight is ``weight.T`` (torch keeps it as (out, in)), so each Linear
-(+ activation) becomes a projection into a node named after the Linear, and
-projection names are the state_dict keys (``"fc1.weight"``).
+:func:`from_torch` traces the module with ``torch.fx`` and writes one graph op
+(or a few) per traced call:
+
+* params are the module's own tensors under their ``state_dict`` keys
+  (``"fc1.weight"``), in their layout (a ``Linear`` weight stays ``(out, in)``
+  and is read by ``Gemm(transB=1)``) and dtype; ``nn.Parameter`` s that require
+  grad are learnable, buffers (BatchNorm's running statistics, a registered
+  ``mean``) and Python constants are frozen;
+* tensors and nodes keep the source's names: a module's node is its path
+  (``"encoder.0"``), every tensor the fx node's name (``"relu_1"``); graph
+  inputs are ``forward``'s arguments, outputs ``"output"`` (``"output_<i>"``);
+* state the graph does not compute with (BatchNorm's ``num_batches_tracked``,
+  unused params) is kept in ``graph.meta["extra_state"]``, and
+  ``graph.meta["state_dict_keys"]`` lists every key, so that
+  :func:`mdfx.io.state_dict` writes a state_dict the original module loads
+  strictly.
+
+Dropout is identity and BatchNorm uses its running statistics (the module in
+``eval()`` mode). Anything else (convolutions, recurrent layers, data-dependent
+control flow) is refused with one error naming each module or function and its
+place in the module.
 
 :func:`from_mdf_with_weights` reads MDF that modeci-mdf's ``pytorch_to_mdf``
 wrote without its weights, taking them from a state_dict or an ONNX file.
@@ -14,6 +30,8 @@ wrote without its weights, taking them from a state_dict or an ONNX file.
 
 from __future__ import annotations
 
+import copy
+import math
 import operator
 import os
 from collections.abc import Callable, Mapping
@@ -24,28 +42,39 @@ from typing import Any
 import numpy as np
 
 from mdfx.errors import SchemaError, UnsupportedError
-from mdfx.schema.net import Net
-from mdfx.schema.opgraph import Op, OpGraph, lower
+from mdfx.schema.graph import FLOAT_DTYPES, Graph, Node, Param
 
-SUPPORTED_MODULES = ("Linear", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "Identity", "Flatten")
-_ACTIVATIONS = {"ReLU": "Relu", "Sigmoid": "Sigmoid", "Tanh": "Tanh", "Identity": "Identity"}
+SUPPORTED_MODULES = ("Linear", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "ELU", "SELU", "Softplus", "GELU",
+                     "SiLU", "Hardsigmoid", "Softmax", "LogSoftmax", "Dropout", "Identity", "Flatten",
+                     "LayerNorm", "BatchNorm1d")
+SUPPORTED_FUNCTIONS = ("relu, leaky_relu, sigmoid, tanh, elu, selu, softplus, gelu, silu, hardsigmoid, "
+                       "softmax, log_softmax, dropout, linear, matmul, cat, split, chunk, indexing with "
+                       "slices, reshape, view, flatten, unsqueeze, squeeze, transpose, permute, "
+                       "+ - * / with constants and tensors, pow by a constant, exp, log, sqrt, abs, clamp, "
+                       "sum, mean, amax over feature dims")
+_UNARY_MODULES = {"ReLU": "Relu", "Sigmoid": "Sigmoid", "Tanh": "Tanh", "Identity": "Identity"}
+#: torch's SELU constants in double precision (ONNX's defaults are them rounded to float32)
+_SELU = {"alpha": 1.6732632423543772848170429916717, "gamma": 1.0507009873554804934193349852946}
+
+
+class _Batch:
+    """The batch size in a traced shape computation (``x.size(0)``)."""
+
+    def __repr__(self) -> str:
+        return "batch"
+
+
+BATCH_SIZE = _Batch()
 
 
 def from_torch(module: Any, example_input: Any, input_names: list[str] | None = None,
-               output_names: list[str] | None = None) -> Net:
-    """Trace ``module`` (an ``nn.Sequential`` or any torch.fx-traceable module) into a Net.
+               output_names: list[str] | None = None) -> Graph:
+    """Trace ``module`` (an ``nn.Sequential`` or any torch.fx-traceable module) into a Graph.
 
     ``example_input`` is a tensor (or a tuple, one per ``forward`` argument)
-    shaped ``(batch, features, ...)``; it only fixes the feature sizes. Modules:
-    ``nn.Linear`` (with or without bias), ``ReLU``, ``LeakyReLU``, ``Sigmoid``,
-    ``Tanh``, ``Softmax(dim=-1)``, ``Identity``, ``Flatten``; the matching
-    functions (``torch.relu``, ``F.softmax``, ...) and ``+ - * /`` with
-    constants. INPUT nodes are named after ``forward``'s arguments (or
-    ``input_names``), OUTPUT nodes ``"output"`` (``"output_<i>"`` for several
-    outputs, or ``output_names``). Weights are copied as float64 and trainable.
-
-    Anything else is refused with an :class:`~mdfx.errors.UnsupportedError`
-    naming each unsupported module or function with its place in the module.
+    shaped ``(batch, features, ...)``; it only fixes the feature shapes (the
+    module is run once on it, on a copy in ``eval()`` mode, to learn them).
+    See the module docstring for names, params and what is supported.
     """
     import torch
     import torch.fx
@@ -56,131 +85,339 @@ def from_torch(module: Any, example_input: Any, input_names: list[str] | None = 
     except Exception as exc:  # fx raises TraceError, TypeError, ... for data-dependent code
         raise UnsupportedError(f"{type(module).__name__} cannot be traced with torch.fx "
                                f"({type(exc).__name__}: {exc}); mdfx imports modules whose forward is "
-                               "a fixed sequence of layers") from None
-    return lower(_Tracer(traced, examples, input_names, output_names).opgraph(type(module).__name__))
+                               "a fixed sequence of layers and tensor functions") from None
+    return _Tracer(module, traced, examples, input_names, output_names).graph(type(module).__name__)
 
 
 class _Tracer:
-    """fx graph -> OpGraph, one rule per kind of fx node."""
+    """fx graph -> Graph, one rule per kind of fx node."""
 
-    def __init__(self, traced: Any, examples: tuple, input_names: list[str] | None,
+    def __init__(self, module: Any, traced: Any, examples: tuple, input_names: list[str] | None,
                  output_names: list[str] | None) -> None:
+        self.module = module
         self.traced = traced
         self.examples = examples
         self.input_names = input_names
         self.output_names = output_names
-        self.ops: list[Op] = []
-        self.constants: dict[str, np.ndarray] = {}
-        self.inputs: dict[str, int] = {}
-        self.names: dict[str, str] = {}
+        self.nodes: list[Node] = []
+        self.params: dict[str, Param] = {}
+        self.inputs: dict[str, tuple[int, ...]] = {}
+        self.tensor: dict[str, str] = {}  # fx node -> graph tensor
+        self.values: dict[str, Any] = {}  # fx node -> a non-tensor value (size, shape, pieces of a split)
+        self.batched: set[str] = set()  # fx nodes whose value has the batch on axis 0
+        self.batched_tensors: set[str] = set()  # the same, as graph tensors
         self.unsupported: list[str] = []
+        self.node_names: set[str] = set()
+        self.state = module.state_dict(keep_vars=True)
+        self.key_of: dict[int, str] = {}
+        for key, t in self.state.items():
+            self.key_of.setdefault(id(t), key)  # a tied tensor is one param, named by its first key
+        self.dtype = _dtype_name(next((t.dtype for t in self.state.values() if t.is_floating_point()), None))
+        self.shapes = self._example_shapes()
 
-    def opgraph(self, name: str) -> OpGraph:
+    # - example shapes -
+
+    def _example_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Each fx node's shape on the example input (a copy of the module in eval() mode runs it)."""
+        import torch
+        from torch.fx.passes.shape_prop import ShapeProp
+
+        placeholders = [n for n in self.traced.graph.nodes if n.op == "placeholder"]
+        if len(self.examples) != len(placeholders):
+            raise SchemaError(f"forward takes {len(placeholders)} argument(s) "
+                              f"({', '.join(str(n.target) for n in placeholders)}) but example_input has "
+                              f"{len(self.examples)} tensor(s); pass one per argument")
+        floating = getattr(torch, self.dtype)
+        examples = []
+        for n, x in zip(placeholders, self.examples, strict=True):
+            if not hasattr(x, "shape") or len(x.shape) < 2:
+                raise SchemaError(f"example input for {str(n.target)!r} has shape {tuple(getattr(x, 'shape', ()))}; "
+                                  "expected (batch, features, ...)")
+            examples.append(x.to(floating) if x.is_floating_point() else x)
+        probe = copy.deepcopy(self.traced).eval()  # BatchNorm in train() mode would update its statistics
+        try:
+            with torch.no_grad():
+                ShapeProp(probe).propagate(*examples)
+        except Exception as exc:  # the module's own error on the example (a shape mismatch, ...)
+            raise SchemaError(f"{type(self.module).__name__} fails on the example input "
+                              f"({type(exc).__name__}: {exc})") from None
+        shapes: dict[str, tuple[int, ...]] = {}
+        for node in probe.graph.nodes:
+            meta = node.meta.get("tensor_meta")
+            if hasattr(meta, "shape"):
+                shapes[node.name] = tuple(int(d) for d in meta.shape)
+        return shapes
+
+    # - the walk -
+
+    def graph(self, name: str) -> Graph:
         outputs: list[str] = []
         placeholders = 0
+        refused: set[str] = set()
         for node in self.traced.graph.nodes:
-            if node.op == "placeholder":
-                self._input(node, placeholders)
-                placeholders += 1
-            elif node.op == "get_attr":
-                self.constants[node.name] = _numpy(_attr(self.traced, node.target))
-            elif node.op == "call_module":
-                self._module(node)
-            elif node.op in ("call_function", "call_method"):
-                self._function(node)
-            elif node.op == "output":
-                outputs = self._outputs(node.args[0])
+            if any(n.name in refused for n in node.all_input_nodes):
+                refused.add(node.name)  # downstream of a refused node: reported once, at its source
+                continue
+            try:
+                if node.op == "placeholder":
+                    self._input(node, placeholders)
+                    placeholders += 1
+                elif node.op == "get_attr":
+                    self._get_attr(node)
+                elif node.op == "call_module":
+                    self._module(node)
+                elif node.op in ("call_function", "call_method"):
+                    self._function(node)
+                elif node.op == "output":
+                    outputs = self._outputs(node.args[0])
+            except _Refused as exc:
+                self.unsupported.append(str(exc))
+                refused.add(node.name)
         if self.unsupported:
             raise UnsupportedError(
                 f"{name} uses what mdfx cannot import: {'; '.join(self.unsupported)}. mdfx imports modules "
-                f"built from nn.{', nn.'.join(SUPPORTED_MODULES)} and the matching torch functions "
-                "(relu, sigmoid, tanh, softmax, leaky_relu, flatten, linear, exp, + - * / with constants)"
+                f"built from nn.{', nn.'.join(SUPPORTED_MODULES)} and the torch functions {SUPPORTED_FUNCTIONS}"
             )
-        return OpGraph(name, self.inputs, outputs, self.constants, self.ops, self.names)
+        used = {t for n in self.nodes for t in n.inputs}
+        order = {k: i for i, k in enumerate(self.state)}  # state_dict order first, then constants
+        params = sorted((p for k, p in self.params.items() if k in used), key=lambda p: order.get(p.name, len(order)))
+        keys: dict[str, str] = {}
+        extra: dict[str, np.ndarray] = {}
+        for key, t in self.state.items():
+            canonical = self.key_of[id(t)]
+            if canonical in self.params and canonical in used:
+                keys[key] = canonical
+            else:
+                keys[key] = ""
+                extra[key] = t.detach().cpu().numpy().copy()
+        meta = {"source": "torch", "module": type(self.module).__name__, "state_dict_keys": keys,
+                "extra_state": extra}
+        return Graph.build(name, self.inputs, params, self.nodes, outputs, dtype=self.dtype, meta=meta)
 
     def _input(self, node: Any, i: int) -> None:
-        if i >= len(self.examples):
-            raise SchemaError(f"forward takes argument {node.name!r} but example_input has "
-                              f"{len(self.examples)} tensor(s); pass one per argument")
-        shape = tuple(self.examples[i].shape)
-        if len(shape) < 2:
-            raise SchemaError(f"example input for {node.name!r} has shape {shape}; expected (batch, features)")
-        self.inputs[node.name] = int(np.prod(shape[1:]))
         # fx renames an argument that shadows a builtin ("input" -> "input_1"); keep forward's name.
-        self.names[node.name] = self.input_names[i] if self.input_names else str(node.target)
+        tensor = self.input_names[i] if self.input_names else str(node.target)
+        self.inputs[tensor] = self.shapes[node.name][1:]
+        self.tensor[node.name] = tensor
+        self.batched.add(node.name)
+        self.batched_tensors.add(tensor)
 
     def _outputs(self, result: Any) -> list[str]:
-        nodes = list(result) if isinstance(result, tuple | list) else [result]
-        outs = []
-        for i, n in enumerate(nodes):
-            if not hasattr(n, "name"):
-                self.unsupported.append(f"output {i} ({type(n).__name__}; forward must return tensors)")
+        items = list(result) if isinstance(result, tuple | list) else [result]
+        outs: list[str] = []
+        for i, item in enumerate(items):
+            name = (self.output_names[i] if self.output_names and i < len(self.output_names)
+                    else "output" if len(items) == 1 else f"output_{i}")
+            if not hasattr(item, "name") or item.name not in self.tensor:
+                self.unsupported.append(f"output {i} ({type(item).__name__}; forward must return tensors)")
                 continue
-            outs.append(n.name)
-            default = "output" if len(nodes) == 1 else f"output_{i}"
-            self.names[n.name] = self.output_names[i] if self.output_names else default
+            outs.append(self._rename(self.tensor[item.name], name, outs))
         return outs
 
-    def _arg(self, node: Any, value: Any, i: int) -> str:
-        """An fx argument as a tensor name: a traced value, or a Python number as a constant."""
-        if hasattr(value, "name"):
-            return value.name
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            name = f"{node.name}.const{i}"
-            self.constants[name] = np.asarray(float(value))
+    def _rename(self, tensor: str, name: str, taken: list[str]) -> str:
+        """Call graph output ``tensor`` ``name``: its producer writes it, or an Identity copies it."""
+        producer = next((n for n in self.nodes if n.output == tensor), None)
+        if producer is None or tensor in taken or tensor == name:
+            if tensor == name:
+                return name
+            self.nodes.append(Node(name, "Identity", [tensor], name))
             return name
-        self.unsupported.append(f"{node.name} ({_what(node)}) with argument {value!r}")
-        return ""
+        producer.output = name
+        for n in self.nodes:
+            n.inputs = [name if t == tensor else t for t in n.inputs]
+        for k, v in self.tensor.items():
+            if v == tensor:
+                self.tensor[k] = name
+        return name
 
-    def _emit(self, node: Any, op_type: str, inputs: list[str], attrs: dict | None = None,
-              name: str | None = None) -> None:
-        self.ops.append(Op(op_type, inputs, node.name, name or str(node.target), attrs or {},
-                           f"{_what(node)} {str(node.target)!r}"))
+    # - values -
+
+    def _get_attr(self, node: Any) -> None:
+        value = _attr(self.traced, node.target)
+        if not hasattr(value, "detach"):
+            self.values[node.name] = value
+            return
+        self.tensor[node.name] = self._param(value, str(node.target))
+
+    def _param(self, value: Any, name: str) -> str:
+        """A module tensor as a param under its state_dict key (a tensor outside the state_dict: its path)."""
+        import torch
+
+        key = self.key_of.get(id(value), name)
+        if key not in self.params:
+            if not value.is_floating_point():
+                raise _Refused(f"tensor {name!r} of dtype {value.dtype} used in a computation (mdfx computes "
+                               "in floats)")
+            learnable = isinstance(value, torch.nn.Parameter) and value.requires_grad and key in self.state
+            array = np.array(value.detach().cpu().to(torch.float64).numpy(), dtype=np.float64, copy=True)
+            self.params[key] = Param(key, array, learnable, _dtype_name(value.dtype))
+        return key
+
+    def _const(self, node: Any, value: float | np.ndarray, i: int) -> str:
+        name = f"{node.name}.const{i}"
+        self.params[name] = Param(name, np.asarray(value, dtype=np.float64).copy(), False, self.dtype)
+        return name
+
+    def _arg(self, node: Any, value: Any, i: int) -> str:
+        """An fx argument as a tensor name: a traced tensor, or a Python number as a frozen constant."""
+        if hasattr(value, "name") and value.name in self.tensor:
+            return self.tensor[value.name]
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return self._const(node, float(value), i)
+        if hasattr(value, "name") and isinstance(self.values.get(value.name), int):
+            return self._const(node, float(self.values[value.name]), i)
+        raise _Refused(f"{_what(node)} {_target_name(node)!r} (node {node.name!r}) with argument "
+                       f"{_describe(value)}")
+
+    def _value(self, node: Any, value: Any) -> Any:
+        """A non-tensor argument with traced sizes resolved (``x.size(0)`` is :data:`BATCH_SIZE`)."""
+        if hasattr(value, "name"):
+            if value.name in self.values:
+                return self.values[value.name]
+            raise _Refused(f"{_what(node)} {_target_name(node)!r} (node {node.name!r}) takes the tensor "
+                           f"{value.name!r} where mdfx needs a constant")
+        if isinstance(value, tuple | list):
+            return type(value)(self._value(node, v) for v in value)
+        return value
+
+    def _shape(self, fx_node: Any) -> tuple[Any, ...]:
+        shape = self.shapes.get(fx_node.name)
+        if shape is None:
+            raise _Refused(f"node {fx_node.name!r}: no shape known")
+        return (BATCH_SIZE, *shape[1:]) if fx_node.name in self.batched else shape
+
+    def _emit(self, node: Any, op: str, inputs: list[str], attrs: dict | None = None, step: str = "") -> str:
+        """One graph op for fx ``node``; ``step`` names an intermediate op of a rule that needs several."""
+        base = str(node.target) if node.op == "call_module" else node.name
+        if base in self.node_names:
+            base = node.name
+        name = f"{base}:{step}" if step else base
+        while name in self.node_names:
+            name = f"{name}_"
+        self.node_names.add(name)
+        out = f"{node.name}:{step}" if step else node.name
+        self.nodes.append(Node(name, op, inputs, out, attrs or {}))
+        if any(t in self.batched_tensors for t in inputs):
+            self.batched_tensors.add(out)
+            if not step:
+                self.batched.add(node.name)
+        if not step:
+            self.tensor[node.name] = out
+        return out
+
+    # - modules -
 
     def _module(self, node: Any) -> None:
         mod = self.traced.get_submodule(node.target)
         kind = type(mod).__name__
+        if kind not in SUPPORTED_MODULES:
+            raise _Refused(f"module {node.target!r} ({kind})")
         x = self._arg(node, node.args[0], 0) if node.args else ""
         if kind == "Linear":
-            weight = f"{node.target}.weight"
-            self.constants[weight] = _numpy(mod.weight)
-            bias = ""
-            if mod.bias is not None:
-                bias = f"{node.target}.bias"
-                self.constants[bias] = _numpy(mod.bias)
-            self._emit(node, "Gemm", [x, weight, bias], {"transB": 1})
-        elif kind in _ACTIVATIONS:
-            self._emit(node, _ACTIVATIONS[kind], [x])
+            bias = [] if mod.bias is None else [self._param(mod.bias, f"{node.target}.bias")]
+            inputs = [x, self._param(mod.weight, f"{node.target}.weight"), *bias]
+            if len(self._shape(node.args[0])) == 2:
+                self._emit(node, "Gemm", inputs, {"transB": 1})
+            else:
+                _linear_nd(self, node, inputs)
+        elif kind in _UNARY_MODULES:
+            self._emit(node, _UNARY_MODULES[kind], [x])
         elif kind == "LeakyReLU":
             self._emit(node, "LeakyRelu", [x], {"alpha": float(mod.negative_slope)})
-        elif kind == "Softmax":
-            self._softmax(node, x, mod.dim)
+        elif kind == "SELU":
+            self._emit(node, "Selu", [x], dict(_SELU))
+        elif kind == "ELU":
+            self._emit(node, "Elu", [x], {"alpha": float(mod.alpha)})
+        elif kind == "Softplus":
+            self._softplus(node, x, float(mod.beta), float(mod.threshold))
+        elif kind == "GELU":
+            self._emit(node, "Gelu", [x], {"approximate": str(mod.approximate)})
+        elif kind == "SiLU":
+            self._silu(node, x)
+        elif kind == "Hardsigmoid":
+            self._emit(node, "HardSigmoid", [x], {"alpha": 1.0 / 6.0, "beta": 0.5})
+        elif kind in ("Softmax", "LogSoftmax"):
+            self._softmax(node, x, mod.dim, kind == "LogSoftmax")
+        elif kind == "Dropout":
+            self._emit(node, "Dropout", [x], {"ratio": float(mod.p)})
         elif kind == "Flatten":
             self._flatten(node, x, mod.start_dim, mod.end_dim)
-        else:
-            self.unsupported.append(f"module {node.target!r} ({kind})")
+        elif kind == "LayerNorm":
+            self._layer_norm(node, x, tuple(mod.normalized_shape), mod.weight, mod.bias, float(mod.eps),
+                             str(node.target))
+        elif kind == "BatchNorm1d":
+            self._batch_norm(node, x, mod)
+
+    def _softplus(self, node: Any, x: str, beta: float, threshold: float) -> None:
+        # torch returns x where beta * x > threshold (20 by default), where log(1 + exp(x)) - x < 2e-9
+        if beta == 1.0:
+            self._emit(node, "Softplus", [x])
+            return
+        scaled = self._emit(node, "Mul", [x, self._const(node, beta, 1)], step="beta_x")
+        soft = self._emit(node, "Softplus", [scaled], step="softplus")
+        self._emit(node, "Div", [soft, self._const(node, beta, 2)])
+
+    def _silu(self, node: Any, x: str) -> None:
+        gate = self._emit(node, "Sigmoid", [x], step="sigmoid")
+        self._emit(node, "Mul", [x, gate])
+
+    def _softmax(self, node: Any, x: str, dim: Any, log: bool) -> None:
+        if dim is None:  # torch's implicit dim (deprecated): 0 for ranks 0, 1 and 3, else 1
+            dim = 0 if len(self.shapes[node.args[0].name]) in (0, 1, 3) else 1
+        self._emit(node, "LogSoftmax" if log else "Softmax", [x], {"axis": int(dim)})
+
+    def _flatten(self, node: Any, x: str, start: int, end: int) -> None:
+        shape = self._shape(node.args[0])
+        rank = len(shape)
+        start, end = start % rank, end % rank
+        if start == 1 and end == rank - 1:
+            self._emit(node, "Flatten", [x], {"axis": 1})
+            return
+        if start == 0 and node.args[0].name in self.batched:
+            raise _Refused(f"{_what(node)} {_target_name(node)!r} (node {node.name!r}) with start_dim=0 "
+                           "(it would merge the batch into the features; mdfx keeps the batch on axis 0)")
+        merged = math.prod(shape[start:end + 1]) if start > 0 or node.args[0].name not in self.batched else 0
+        target = [*shape[:start], merged, *shape[end + 1:]]
+        self._emit(node, "Reshape", [x], {"shape": [0 if d is BATCH_SIZE else int(d) for d in target]})
+
+    def _layer_norm(self, node: Any, x: str, normalized: tuple[int, ...], weight: Any, bias: Any, eps: float,
+                    path: str) -> None:
+        inputs = [x, self._param(weight, f"{path}.weight") if weight is not None else "",
+                  self._param(bias, f"{path}.bias") if bias is not None else ""]
+        self._emit(node, "LayerNormalization", inputs, {"axis": -len(normalized), "epsilon": eps})
+
+    def _batch_norm(self, node: Any, x: str, mod: Any) -> None:
+        if mod.running_mean is None:
+            raise _Refused(f"module {node.target!r} (BatchNorm1d with track_running_stats=False: it normalises "
+                           "with each batch's statistics, which mixes the samples of a batch)")
+        n = int(mod.num_features)
+        scale = self._param(mod.weight, f"{node.target}.weight") if mod.weight is not None else \
+            self._const(node, np.ones(n), 1)
+        shift = self._param(mod.bias, f"{node.target}.bias") if mod.bias is not None else \
+            self._const(node, np.zeros(n), 2)
+        self._emit(node, "BatchNormalization",
+                   [x, scale, shift, self._param(mod.running_mean, f"{node.target}.running_mean"),
+                    self._param(mod.running_var, f"{node.target}.running_var")],
+                   {"epsilon": float(mod.eps), "momentum": 1.0 - float(mod.momentum or 0.1)})
+
+    # - functions and methods -
 
     def _function(self, node: Any) -> None:
         functions, methods = _rules()
-        rule = (functions if node.op == "call_function" else methods).get(node.target)
+        if node.op == "call_method":
+            rule = methods.get(node.target)
+        else:
+            try:
+                rule = functions.get(node.target)
+            except TypeError:  # an unhashable callable
+                rule = None
         if rule is None:
-            self.unsupported.append(f"{_what(node)} {_target_name(node.target)!r} (node {node.name!r})")
-            return
+            raise _Refused(f"{_what(node)} {_target_name(node)!r} (node {node.name!r})")
         rule(self, node, _Args(node))
 
-    def _softmax(self, node: Any, x: str, dim: Any) -> None:
-        if dim not in (-1, 1):
-            self.unsupported.append(f"{node.name} ({_what(node)}) with dim={dim} (mdfx's SoftMax runs over the "
-                                    "features: dim=-1)")
-            return
-        self._emit(node, "Softmax", [x], {"axis": -1})
 
-    def _flatten(self, node: Any, x: str, start: int, end: int) -> None:
-        if start != 1 or end != -1:
-            self.unsupported.append(f"{node.name} ({_what(node)}) with start_dim={start}, end_dim={end} "
-                                    "(mdfx flattens everything but the batch: start_dim=1, end_dim=-1)")
-            return
-        self._emit(node, "Flatten", [x], {"axis": 1})
+class _Refused(Exception):
+    """One unsupported construct; the tracer lists them all in one error."""
 
 
 class _Args:
@@ -192,56 +429,326 @@ class _Args:
     def get(self, i: int, key: str, default: Any = None) -> Any:
         return self.args[i] if i < len(self.args) else self.kwargs.get(key, default)
 
-
-def _unary(op_type: str) -> Callable[[_Tracer, Any, _Args], None]:
-    return lambda t, node, a: t._emit(node, op_type, [t._arg(node, a.get(0, "input"), 0)])
-
-
-def _binary(op_type: str) -> Callable[[_Tracer, Any, _Args], None]:
-    return lambda t, node, a: t._emit(node, op_type, [t._arg(node, a.get(0, "input"), 0),
-                                                      t._arg(node, a.get(1, "other"), 1)])
+    def rest(self, i: int, key: str) -> list[Any]:
+        """``f(x, *dims)`` or ``f(x, dims)`` or ``f(x, key=dims)`` as a list."""
+        if len(self.args) > i + 1:
+            return list(self.args[i:])
+        v = self.get(i, key)
+        return list(v) if isinstance(v, tuple | list) else [v]
 
 
-def _leaky(t: _Tracer, node: Any, a: _Args) -> None:
-    t._emit(node, "LeakyRelu", [t._arg(node, a.get(0, "input"), 0)], {"alpha": float(a.get(1, "negative_slope", 0.01))})
+Rule = Callable[[_Tracer, Any, _Args], None]
 
 
-def _softmax_fn(t: _Tracer, node: Any, a: _Args) -> None:
-    t._softmax(node, t._arg(node, a.get(0, "input"), 0), a.get(1, "dim"))
+def _unary(op: str, attrs: Callable[[_Args], dict] | None = None) -> Rule:
+    def rule(t: _Tracer, node: Any, a: _Args) -> None:
+        t._emit(node, op, [t._arg(node, a.get(0, "input"), 0)], attrs(a) if attrs else None)
+
+    return rule
+
+
+def _binary(op: str) -> Rule:
+    def rule(t: _Tracer, node: Any, a: _Args) -> None:
+        if a.kwargs.get("alpha", 1) != 1:
+            raise _Refused(f"{_what(node)} {_target_name(node)!r} (node {node.name!r}) with alpha="
+                           f"{a.kwargs['alpha']!r}")
+        t._emit(node, op, [t._arg(node, a.get(0, "input"), 0), t._arg(node, a.get(1, "other"), 1)])
+
+    return rule
+
+
+def _pow(t: _Tracer, node: Any, a: _Args) -> None:
+    exponent = a.get(1, "exponent")
+    if hasattr(exponent, "name") or not isinstance(exponent, int | float):
+        raise _Refused(f"{_what(node)} {_target_name(node)!r} (node {node.name!r}) with a computed exponent "
+                       "(mdfx takes pow by a constant)")
+    base = a.get(0, "input")
+    if not hasattr(base, "name"):
+        raise _Refused(f"{_what(node)} {_target_name(node)!r} (node {node.name!r}) of a constant base")
+    t._emit(node, "Pow", [t._arg(node, base, 0)], {"exponent": float(exponent)})
+
+
+def _softplus_fn(t: _Tracer, node: Any, a: _Args) -> None:
+    t._softplus(node, t._arg(node, a.get(0, "input"), 0), float(a.get(1, "beta", 1.0)),
+                float(a.get(2, "threshold", 20.0)))
+
+
+def _silu_fn(t: _Tracer, node: Any, a: _Args) -> None:
+    t._silu(node, t._arg(node, a.get(0, "input"), 0))
+
+
+def _softmax_rule(log: bool) -> Rule:
+    def rule(t: _Tracer, node: Any, a: _Args) -> None:
+        t._softmax(node, t._arg(node, a.get(0, "input"), 0), a.get(1, "dim"), log)
+
+    return rule
 
 
 def _flatten_fn(t: _Tracer, node: Any, a: _Args) -> None:
-    t._flatten(node, t._arg(node, a.get(0, "input"), 0), a.get(1, "start_dim", 0), a.get(2, "end_dim", -1))
+    t._flatten(node, t._arg(node, a.get(0, "input"), 0), int(a.get(1, "start_dim", 0)), int(a.get(2, "end_dim", -1)))
 
 
 def _linear_fn(t: _Tracer, node: Any, a: _Args) -> None:
     bias = a.get(2, "bias")
-    inputs = [t._arg(node, a.get(0, "input"), 0), t._arg(node, a.get(1, "weight"), 1),
-              "" if bias is None else t._arg(node, bias, 2)]
-    t._emit(node, "Gemm", inputs, {"transB": 1}, name=node.name)
+    inputs = [t._arg(node, a.get(0, "input"), 0), t._arg(node, a.get(1, "weight"), 1)]
+    if bias is not None:
+        inputs.append(t._arg(node, bias, 2))
+    if len(t._shape(a.get(0, "input"))) == 2:
+        t._emit(node, "Gemm", inputs, {"transB": 1})
+    else:
+        _linear_nd(t, node, inputs)
+
+
+def _linear_nd(t: _Tracer, node: Any, inputs: list[str]) -> None:
+    """x @ W.T (+ b) for x of rank > 2: a Transpose of the (param) weight, MatMul, Add."""
+    wt = t._emit(node, "Transpose", [inputs[1]], {"perm": [1, 0]}, step="weight_t")
+    if len(inputs) == 2:
+        t._emit(node, "MatMul", [inputs[0], wt])
+        return
+    y = t._emit(node, "MatMul", [inputs[0], wt], step="matmul")
+    t._emit(node, "Add", [y, inputs[2]])
+
+
+def _layer_norm_fn(t: _Tracer, node: Any, a: _Args) -> None:
+    shape = a.get(1, "normalized_shape")
+    weight, bias = a.get(2, "weight"), a.get(3, "bias")
+    inputs = [t._arg(node, a.get(0, "input"), 0), "" if weight is None else t._arg(node, weight, 2),
+              "" if bias is None else t._arg(node, bias, 3)]
+    t._emit(node, "LayerNormalization", inputs, {"axis": -len(t._value(node, shape)),
+                                                 "epsilon": float(a.get(4, "eps", 1e-5))})
+
+
+def _cat(t: _Tracer, node: Any, a: _Args) -> None:
+    tensors = a.get(0, "tensors")
+    t._emit(node, "Concat", [t._arg(node, x, i) for i, x in enumerate(tensors)], {"axis": int(a.get(1, "dim", 0))})
+
+
+def _split(t: _Tracer, node: Any, a: _Args) -> None:
+    """split/chunk make no op: their pieces are Slices, written when getitem picks one."""
+    x = a.get(0, "tensor" if node.op == "call_function" else "self")
+    size = t._shape(x)
+    dim = int(a.get(2, "dim", 0))
+    n = size[dim]
+    if n is BATCH_SIZE:
+        raise _Refused(f"{_what(node)} {_target_name(node)!r} (node {node.name!r}) over the batch axis")
+    if node.target in ("chunk",) or getattr(node.target, "__name__", "") == "chunk":
+        chunks = int(a.get(1, "chunks"))
+        step = -(-n // chunks)
+        sizes = [min(step, n - s) for s in range(0, n, step)]
+    else:
+        given = t._value(node, a.get(1, "split_size_or_sections" if node.op == "call_function" else "split_size"))
+        sizes = list(given) if isinstance(given, list | tuple) else [min(int(given), n - s)
+                                                                    for s in range(0, n, int(given))]
+    starts = np.cumsum([0, *sizes[:-1]])
+    t.values[node.name] = ("pieces", t._arg(node, x, 0), dim,
+                           [(int(s), int(s) + int(k)) for s, k in zip(starts, sizes, strict=True)])
+
+
+def _getitem(t: _Tracer, node: Any, a: _Args) -> None:
+    source, index = node.args
+    held = t.values.get(getattr(source, "name", None), None) if hasattr(source, "name") else None
+    if isinstance(held, tuple) and held and held[0] == "pieces":
+        _, x, dim, pieces = held
+        start, end = pieces[int(index)]
+        t._emit(node, "Slice", [x], {"starts": [start], "ends": [end], "axes": [dim], "steps": [1]})
+        return
+    if held is not None:  # x.shape[i], x.size()[i]
+        t.values[node.name] = held[index]
+        return
+    x = t._arg(node, source, 0)
+    _index(t, node, x, t._shape(source), index if isinstance(index, tuple) else (index,))
+
+
+def _index(t: _Tracer, node: Any, x: str, shape: tuple, index: tuple) -> None:
+    """``x[..., a:b, i]``: one Slice over the sliced axes, then Squeeze of the integer-indexed ones."""
+    if sum(i is Ellipsis for i in index) > 1 or any(i is None or hasattr(i, "name") for i in index):
+        raise _Refused(f"{_what(node)} {_target_name(node)!r} (node {node.name!r}) with index {index!r} "
+                       "(mdfx takes slices, integers and one ...)")
+    if Ellipsis in index:
+        k = index.index(Ellipsis)
+        index = index[:k] + (slice(None),) * (len(shape) - len(index) + 1) + index[k + 1:]
+    starts, ends, axes, steps, squeeze = [], [], [], [], []
+    for axis, i in enumerate(index):
+        if isinstance(i, slice) and i == slice(None):
+            continue
+        if shape[axis] is BATCH_SIZE:
+            raise _Refused(f"{_what(node)} {_target_name(node)!r} (node {node.name!r}) indexes the batch axis "
+                           f"with {i!r} (mdfx keeps every sample of a batch)")
+        if isinstance(i, int):
+            n = shape[axis]
+            start = i % n
+            starts.append(start), ends.append(start + 1), axes.append(axis), steps.append(1), squeeze.append(axis)
+        elif isinstance(i, slice):
+            s, e, st = i.indices(shape[axis])
+            if st < 0:
+                raise _Refused(f"{_what(node)} {_target_name(node)!r} (node {node.name!r}) with a negative step")
+            starts.append(s), ends.append(e), axes.append(axis), steps.append(st)
+        else:
+            raise _Refused(f"{_what(node)} {_target_name(node)!r} (node {node.name!r}) with index {i!r}")
+    if not axes:
+        t._emit(node, "Identity", [x])
+        return
+    attrs = {"starts": starts, "ends": ends, "axes": axes, "steps": steps}
+    if not squeeze:
+        t._emit(node, "Slice", [x], attrs)
+        return
+    sliced = t._emit(node, "Slice", [x], attrs, step="slice")
+    t._emit(node, "Squeeze", [sliced], {"axes": squeeze})
+
+
+def _reshape(t: _Tracer, node: Any, a: _Args) -> None:
+    x = a.get(0, "input" if node.op == "call_function" else "self")
+    dims = t._value(node, a.rest(1, "shape"))
+    if len(dims) == 1 and isinstance(dims[0], list | tuple):
+        dims = list(dims[0])
+    target = []
+    for axis, d in enumerate(dims):
+        if d is BATCH_SIZE:
+            if axis != 0:
+                raise _Refused(f"{_what(node)} {_target_name(node)!r} (node {node.name!r}) moves the batch "
+                               f"size to axis {axis}")
+            target.append(0)
+        elif isinstance(d, int):
+            target.append(d)
+        else:
+            raise _Refused(f"{_what(node)} {_target_name(node)!r} (node {node.name!r}) with size {d!r}")
+    if x.name in t.batched and target and target[0] not in (0, -1):
+        raise _Refused(f"{_what(node)} {_target_name(node)!r} (node {node.name!r}) to {dims}: axis 0 is a fixed "
+                       "size; write x.size(0) or -1 there so the batch stays free")
+    t._emit(node, "Reshape", [t._arg(node, x, 0)], {"shape": target})
+
+
+def _squeeze(t: _Tracer, node: Any, a: _Args) -> None:
+    x = a.get(0, "input" if node.op == "call_function" else "self")
+    dim = a.get(1, "dim")
+    shape = t._shape(x)
+    if dim is None:  # every size-1 axis but the batch
+        axes = [i for i, d in enumerate(shape) if d == 1 and i > 0 or (i == 0 and d == 1 and x.name not in t.batched)]
+    else:
+        axes = [int(d) for d in (dim if isinstance(dim, tuple | list) else [dim])]
+        axes = [d for d in axes if shape[d] == 1]  # torch leaves an axis of another size alone
+    if not axes:
+        t._emit(node, "Identity", [t._arg(node, x, 0)])
+        return
+    t._emit(node, "Squeeze", [t._arg(node, x, 0)], {"axes": axes})
+
+
+def _unsqueeze(t: _Tracer, node: Any, a: _Args) -> None:
+    x = a.get(0, "input" if node.op == "call_function" else "self")
+    t._emit(node, "Unsqueeze", [t._arg(node, x, 0)], {"axes": [int(a.get(1, "dim"))]})
+
+
+def _transpose(t: _Tracer, node: Any, a: _Args) -> None:
+    x = a.get(0, "input" if node.op == "call_function" else "self")
+    rank = len(t._shape(x))
+    d0, d1 = int(a.get(1, "dim0")) % rank, int(a.get(2, "dim1")) % rank
+    perm = list(range(rank))
+    perm[d0], perm[d1] = perm[d1], perm[d0]
+    t._emit(node, "Transpose", [t._arg(node, x, 0)], {"perm": perm})
+
+
+def _permute(t: _Tracer, node: Any, a: _Args) -> None:
+    x = a.get(0, "input" if node.op == "call_function" else "self")
+    rank = len(t._shape(x))
+    dims = t._value(node, a.rest(1, "dims"))
+    t._emit(node, "Transpose", [t._arg(node, x, 0)], {"perm": [int(d) % rank for d in dims]})
+
+
+def _t(t: _Tracer, node: Any, a: _Args) -> None:
+    x = a.get(0, "input" if node.op == "call_function" else "self")
+    t._emit(node, "Transpose", [t._arg(node, x, 0)], {"perm": list(range(len(t._shape(x))))[::-1]})
+
+
+def _reduce(op: str) -> Rule:
+    def rule(t: _Tracer, node: Any, a: _Args) -> None:
+        x = a.get(0, "input" if node.op == "call_function" else "self")
+        dim = a.get(1, "dim")
+        if dim is None:
+            rank = len(t._shape(x))
+            axes = list(range(rank))
+        else:
+            axes = [int(d) for d in (dim if isinstance(dim, tuple | list) else [dim])]
+        if a.kwargs.get("dtype") is not None:
+            raise _Refused(f"{_what(node)} {_target_name(node)!r} (node {node.name!r}) with dtype=")
+        t._emit(node, op, [t._arg(node, x, 0)], {"axes": axes, "keepdims": int(bool(a.get(2, "keepdim", False)))})
+
+    return rule
+
+
+def _clamp(t: _Tracer, node: Any, a: _Args) -> None:
+    lo, hi = a.get(1, "min"), a.get(2, "max")
+    if hasattr(lo, "name") or hasattr(hi, "name"):
+        raise _Refused(f"{_what(node)} {_target_name(node)!r} (node {node.name!r}) with tensor bounds")
+    t._emit(node, "Clip", [t._arg(node, a.get(0, "input"), 0)],
+            {"min": -math.inf if lo is None else float(lo), "max": math.inf if hi is None else float(hi)})
+
+
+def _size(t: _Tracer, node: Any, a: _Args) -> None:
+    x = a.get(0, "self")
+    shape = t._shape(x)
+    dim = a.get(1, "dim")
+    t.values[node.name] = tuple(shape) if dim is None else shape[int(dim)]
+
+
+def _getattr(t: _Tracer, node: Any, a: _Args) -> None:
+    x, attr = node.args
+    if attr != "shape" or not hasattr(x, "name"):
+        raise _Refused(f"attribute {attr!r} of node {getattr(x, 'name', x)!r} (node {node.name!r})")
+    t.values[node.name] = tuple(t._shape(x))
+
+
+def _dropout_fn(t: _Tracer, node: Any, a: _Args) -> None:
+    t._emit(node, "Dropout", [t._arg(node, a.get(0, "input"), 0)], {"ratio": float(a.get(1, "p", 0.5))})
+
+
+def _contiguous(t: _Tracer, node: Any, a: _Args) -> None:
+    t._emit(node, "Identity", [t._arg(node, a.get(0, "self"), 0)])
 
 
 @lru_cache(maxsize=1)
-def _rules() -> tuple[dict[Any, Callable], dict[str, Callable]]:
+def _rules() -> tuple[dict[Any, Rule], dict[str, Rule]]:
     """(function rules, method rules), built on first use: importing this module does not import torch."""
     import torch
     import torch.nn.functional as F  # noqa: N812 - torch's own spelling
 
+    leaky = _unary("LeakyRelu", lambda a: {"alpha": float(a.get(1, "negative_slope", 0.01))})
+    elu = _unary("Elu", lambda a: {"alpha": float(a.get(1, "alpha", 1.0))})
+    gelu = _unary("Gelu", lambda a: {"approximate": str(a.get(1, "approximate", "none"))})
+    hardsigmoid = _unary("HardSigmoid", lambda a: {"alpha": 1.0 / 6.0, "beta": 0.5})
     unary = {"Relu": (torch.relu, F.relu), "Sigmoid": (torch.sigmoid, F.sigmoid),
-             "Tanh": (torch.tanh, F.tanh), "Exp": (torch.exp,), "Neg": (torch.neg, operator.neg)}
+             "Tanh": (torch.tanh, F.tanh), "Exp": (torch.exp,), "Log": (torch.log,), "Sqrt": (torch.sqrt,),
+             "Abs": (torch.abs, operator.abs), "Neg": (torch.neg, operator.neg),
+             "Identity": (operator.pos,)}
     binary = {"Add": (operator.add, torch.add), "Sub": (operator.sub, torch.sub),
               "Mul": (operator.mul, torch.mul), "Div": (operator.truediv, torch.div),
               "MatMul": (operator.matmul, torch.matmul, torch.mm)}
-    functions: dict[Any, Callable] = {fn: _unary(op) for op, fns in unary.items() for fn in fns}
+    functions: dict[Any, Rule] = {fn: _unary(op) for op, fns in unary.items() for fn in fns}
     functions.update({fn: _binary(op) for op, fns in binary.items() for fn in fns})
-    functions.update({F.leaky_relu: _leaky, F.softmax: _softmax_fn, torch.softmax: _softmax_fn,
-                      torch.flatten: _flatten_fn, F.linear: _linear_fn})
-    methods = {"relu": _unary("Relu"), "sigmoid": _unary("Sigmoid"), "tanh": _unary("Tanh"),
-               "exp": _unary("Exp"), "neg": _unary("Neg"), "add": _binary("Add"), "sub": _binary("Sub"),
-               "mul": _binary("Mul"), "div": _binary("Div"), "matmul": _binary("MatMul"),
-               "softmax": lambda t, node, a: t._softmax(node, t._arg(node, a.get(0, "self"), 0), a.get(1, "dim")),
-               "flatten": lambda t, node, a: t._flatten(node, t._arg(node, a.get(0, "self"), 0),
-                                                        a.get(1, "start_dim", 0), a.get(2, "end_dim", -1))}
+    functions.update({
+        F.leaky_relu: leaky, F.elu: elu, torch.selu: _unary("Selu", lambda a: dict(_SELU)),
+        F.selu: _unary("Selu", lambda a: dict(_SELU)), F.gelu: gelu, F.hardsigmoid: hardsigmoid,
+        F.softplus: _softplus_fn, F.silu: _silu_fn,
+        F.softmax: _softmax_rule(False), torch.softmax: _softmax_rule(False),
+        F.log_softmax: _softmax_rule(True), torch.log_softmax: _softmax_rule(True),
+        torch.flatten: _flatten_fn, F.linear: _linear_fn, F.layer_norm: _layer_norm_fn, F.dropout: _dropout_fn,
+        torch.cat: _cat, torch.concat: _cat, torch.split: _split, torch.chunk: _split, operator.getitem: _getitem,
+        torch.reshape: _reshape, torch.squeeze: _squeeze, torch.unsqueeze: _unsqueeze,
+        torch.transpose: _transpose, torch.permute: _permute, torch.t: _t,
+        torch.pow: _pow, operator.pow: _pow, torch.clamp: _clamp, torch.clip: _clamp,
+        torch.sum: _reduce("ReduceSum"), torch.mean: _reduce("ReduceMean"), torch.amax: _reduce("ReduceMax"),
+        getattr: _getattr,
+    })
+    methods: dict[str, Rule] = {
+        "relu": _unary("Relu"), "sigmoid": _unary("Sigmoid"), "tanh": _unary("Tanh"), "exp": _unary("Exp"),
+        "log": _unary("Log"), "sqrt": _unary("Sqrt"), "abs": _unary("Abs"), "neg": _unary("Neg"),
+        "add": _binary("Add"), "sub": _binary("Sub"), "mul": _binary("Mul"), "div": _binary("Div"),
+        "matmul": _binary("MatMul"), "pow": _pow, "clamp": _clamp, "clip": _clamp,
+        "softmax": _softmax_rule(False), "log_softmax": _softmax_rule(True),
+        "flatten": _flatten_fn, "reshape": _reshape, "view": _reshape, "squeeze": _squeeze,
+        "unsqueeze": _unsqueeze, "transpose": _transpose, "permute": _permute, "t": _t,
+        "split": _split, "chunk": _split, "sum": _reduce("ReduceSum"), "mean": _reduce("ReduceMean"),
+        "amax": _reduce("ReduceMax"), "size": _size, "contiguous": _contiguous,
+    }
     return functions, methods
 
 
@@ -249,10 +756,17 @@ def _what(node: Any) -> str:
     return {"call_module": "module", "call_function": "function", "call_method": "method"}.get(node.op, node.op)
 
 
-def _target_name(target: Any) -> str:
+def _target_name(node: Any) -> str:
+    target = node.target
+    if isinstance(target, str):
+        return target
     module = getattr(target, "__module__", None) or ""
     name = getattr(target, "__name__", str(target))
-    return f"{module}.{name}" if module and module not in ("_operator", "operator") else name
+    return f"{module}.{name}" if module and module not in ("_operator", "operator", "builtins") else name
+
+
+def _describe(value: Any) -> str:
+    return f"node {value.name!r}" if hasattr(value, "name") else repr(value)
 
 
 def _attr(module: Any, target: str) -> Any:
@@ -261,34 +775,36 @@ def _attr(module: Any, target: str) -> Any:
     return module
 
 
-def _numpy(tensor: Any) -> np.ndarray:
-    return tensor.detach().cpu().double().numpy()
+def _dtype_name(dtype: Any) -> str:
+    """torch.float32 -> "float32"; float64 where the module has no float tensors."""
+    name = str(dtype).removeprefix("torch.") if dtype is not None else "float64"
+    return name if name in FLOAT_DTYPES else "float64"
 
 
 # --- MDF written by pytorch_to_mdf, with weights from elsewhere -------------------------
 
 
 def from_mdf_with_weights(mdf: str | os.PathLike[str] | Mapping[str, Any],
-                          weights: str | os.PathLike[str] | Mapping[str, Any]) -> Net:
+                          weights: str | os.PathLike[str] | Mapping[str, Any]) -> Graph:
     """Read MDF whose weights are missing (modeci-mdf's ``pytorch_to_mdf`` output), adding ``weights``.
 
     ``weights`` is a state_dict (a mapping of names to tensors or arrays), a
     ``.pt`` / ``.pth`` file of one (loaded with ``torch.load(weights_only=True)``)
     or the ``.onnx`` file the model was exported to (its initializers). Names
     match the MDF's weight ports with ``.`` read as ``_`` (``fc1.weight`` ->
-    ``fc1_weight``).
+    ``fc1_weight``); the graph's params keep the weights' own names and layouts.
     """
     from mdfx.errors import reading
-    from mdfx.schema import reader, validate
+    from mdfx.schema import reader
     from mdfx.schema.dialects import modeci
 
     source = str(mdf) if isinstance(mdf, str | os.PathLike) else "MDF model"
     data = reader.as_dict(mdf)
     given = _weights(weights)
     with reading(f"{source} with weights {weights if isinstance(weights, str | os.PathLike) else ''}".strip()):
-        net = modeci.read_with_weights(data, given)
-        validate.net_values(net, source)
-    return net
+        graph = modeci.read_with_weights(data, given)
+        reader._graph_values(graph, source)
+    return graph
 
 
 def _weights(source: str | os.PathLike[str] | Mapping[str, Any]) -> Mapping[str, Any]:

@@ -1,4 +1,10 @@
-"""The one parser (DESIGN rule 2): MDF in any supported dialect -> ``Net``.
+"""The one parser (DESIGN rule 2): MDF in any supported dialect -> ``Net`` or ``Graph``.
+
+PsyNeuLink's dialects (0.21 and 0.9) and compositions mdfx wrote give a
+PsyNeuLink-shaped :class:`~mdfx.schema.net.Net` (it becomes a composition of
+mechanisms); everything else (pure MDF, ``onnx::`` ops, Keras, pytorch_to_mdf,
+op graphs mdfx wrote) gives an op :class:`~mdfx.schema.graph.Graph` that keeps
+the file's parametrisation (it becomes a GraphComposition).
 
 Reads a ``modeci_mdf.mdf.Model``, a dict in modeci-mdf's ``to_dict()`` shape, or
 a ``.json``/``.yaml`` file. Each dialect is one module in
@@ -18,6 +24,7 @@ from mdfx.errors import LimitError, MdfxError, SchemaError, UnsupportedError, on
 from mdfx.schema import validate
 from mdfx.schema.dialects import mdfx as mdfx_dialect
 from mdfx.schema.dialects import modeci, pnl_v01, psyneulink
+from mdfx.schema.graph import Graph
 from mdfx.schema.net import Net
 
 #: Dialects in the order they are tried.
@@ -131,8 +138,8 @@ def as_dict(model: Any) -> dict[str, Any]:
     raise SchemaError(f"cannot read {type(model).__name__} as MDF")
 
 
-def from_mdf(model: Any) -> Net:
-    """Any supported MDF (object, dict or path) -> a validated ``Net``.
+def from_mdf(model: Any) -> Net | Graph:
+    """Any supported MDF (object, dict or path) -> a validated ``Net`` or ``Graph`` (see above).
 
     Fails closed: whatever is malformed raises a :class:`~mdfx.errors.SchemaError`
     naming the file (or model) and the node or field; NaN/inf weights and
@@ -145,11 +152,26 @@ def from_mdf(model: Any) -> Net:
             else "MDF model"
     with reading(source):
         net = _from_dict(data)
-        validate.net_values(net, source)
+        if isinstance(net, Graph):
+            _graph_values(net, source)
+        else:
+            validate.net_values(net, source)
     return net
 
 
-def _from_dict(data: Any) -> Net:
+def _graph_values(g: Graph, source: str) -> None:
+    """A loaded op graph's params finite and its sizes within :mod:`mdfx.limits` (the graph
+    builder checked its structure and shapes)."""
+    budget = limits.Budget(source)
+    limits.check_count(len(g.nodes) + len(g.params), f"{source}: ops and params")
+    for name, shape in g.inputs.items():
+        budget.take(shape, f"input {name!r}")
+    for name, p in g.params.items():
+        budget.take(p.shape, f"param {name!r}")
+        validate.weights(p.value, f"{source}: param {name!r}")
+
+
+def _from_dict(data: Any) -> Net | Graph:
     if not isinstance(data, dict) or len(data) != 1 or not isinstance(next(iter(data.values())), dict):
         raise SchemaError("an MDF model is one {model_id: {...}} mapping")
     model_id, body = next(iter(data.items()))

@@ -1,4 +1,8 @@
-"""Net -> ModECI MDF (our dialect), through modeci-mdf's classes.
+"""Net or op Graph -> ModECI MDF (our dialect), through modeci-mdf's classes.
+
+Op graphs (models brought from torch, ONNX or foreign MDF) are written by
+:func:`graph_to_mdf`, one MDF node per op. A Net (a composition built with
+mechanisms) is written PsyNeuLink-style, as follows.
 
 One MDF node per mechanism. A node computes, as MDF ``functions`` listed in
 dependency order (modeci-mdf's engine evaluates them in order):
@@ -95,6 +99,17 @@ TRANSFER_RULES = {
 }
 
 
+def mdf_ids_list(names: list[str], taken: set[str] = frozenset()) -> list[str]:
+    """Like :func:`mdf_ids`, one id per entry of ``names`` (which may repeat)."""
+    used = set(taken)
+    out = []
+    for name in names:
+        (candidate,) = mdf_ids([name], used).values()
+        used.add(candidate)
+        out.append(candidate)
+    return out
+
+
 def mdf_ids(names: list[str], taken: set[str] = frozenset()) -> dict[str, str]:
     """Valid, unique MDF ids for ``names`` (originals are kept in metadata)."""
     out: dict[str, str] = {}
@@ -112,7 +127,7 @@ def mdf_ids(names: list[str], taken: set[str] = frozenset()) -> dict[str, str]:
     return out
 
 
-def to_mdf(net: Net) -> Any:
+def net_to_mdf(net: Net) -> Any:
     """Write ``net`` as a ``modeci_mdf.mdf.Model`` in mdfx's dialect (current weights)."""
     from modeci_mdf.mdf import Edge, Function, Graph, InputPort, Model, Node, OutputPort, Parameter
 
@@ -175,3 +190,146 @@ def _node(net: Net, node: NodeSpec, node_id: str, proj_ids: dict[str, str],
         mdf_node.functions.append(Function(id=fid, **kwargs))
     mdf_node.output_ports.append(OutputPort(id="output", value="value", shape=(node.size,), type="float64"))
     return mdf_node
+
+
+# --- op graphs (models brought from torch, ONNX or foreign MDF) ----------------------------
+
+#: graph metadata ``kind`` of an op graph written by :func:`graph_to_mdf`
+GRAPH_KIND = "Graph"
+GRAPH_FORMAT_VERSION = 1
+
+
+def to_mdf(model: Net | Any) -> Any:
+    """Write a Net (PsyNeuLink-style, mechanisms and projections) or an op Graph as a
+    ``modeci_mdf.mdf.Model`` in mdfx's dialect (current weights)."""
+    from mdfx.schema.graph import Graph
+
+    if isinstance(model, Graph):
+        return graph_to_mdf(model)
+    return net_to_mdf(model)
+
+
+def graph_to_mdf(g: Any) -> Any:
+    """An op :class:`~mdfx.schema.graph.Graph` as MDF: its faithful serialization.
+
+    * each graph input is a node with an ``input`` port passed to its ``output`` port;
+    * each op is a node whose function is the op: ``onnx::<Op>`` with the ONNX
+      input names as args (``pnl.<Function>`` ops are written through modeci-mdf's
+      standard functions, as compositions are), reading its computed inputs
+      through input ports fed by edges and its params as node Parameters with their
+      values (a param several ops read is written on each);
+    * exact names, attributes, param learnable flags and dtypes ride in
+      ``metadata["mdfx"]``; :func:`mdfx.schema.dialects.mdfx.read` rebuilds the
+      identical graph from them.
+    """
+    from modeci_mdf.mdf import Edge, Function, InputPort, Model, Node, OutputPort, Parameter
+    from modeci_mdf.mdf import Graph as MdfGraph
+
+    from mdfx.schema.graph import Graph
+
+    assert isinstance(g, Graph)
+    # one id per input and per op, in order (names may repeat: an input and the op that transforms it)
+    all_ids = mdf_ids_list([*g.inputs, *(n.name for n in g.nodes)])
+    ids = dict(zip(g.inputs, all_ids[:len(g.inputs)], strict=True))
+    node_ids = all_ids[len(g.inputs):]
+    mdf_graph = MdfGraph(id=mdf_ids([g.name])[g.name], metadata={DIALECT: {
+        "format_version": FORMAT_VERSION, "kind": GRAPH_KIND, "graph_format_version": GRAPH_FORMAT_VERSION,
+        "name": g.name, "dtype": g.dtype,
+        "inputs": [[k, list(v)] for k, v in g.inputs.items()], "outputs": list(g.outputs),
+        "params": list(g.params), "meta": _meta_out(g.meta),
+    }})
+    producer: dict[str, str] = {}
+    for name, shape in g.inputs.items():
+        mdf_graph.nodes.append(Node(
+            id=ids[name], metadata={DIALECT: {"kind": "input", "name": name}},
+            input_ports=[InputPort(id="input", shape=tuple(shape), type=g.dtype)],
+            output_ports=[OutputPort(id="output", value="input")]))
+        producer[name] = ids[name]
+    edge_ids: set[str] = set()
+    for node, node_id in zip(g.nodes, node_ids, strict=True):
+        computed = [t for t in dict.fromkeys(node.inputs) if t and t not in g.params]
+        ports = {t: f"in{i}" for i, t in enumerate(computed)}
+        pids = mdf_ids([t for t in dict.fromkeys(node.inputs) if t in g.params],
+                       taken={*ports.values(), *node.attrs, *RESERVED, "output"})
+        mdf_node = Node(id=node_id, metadata={DIALECT: {
+            "kind": "op", "name": node.name, "op": node.op, "inputs": list(node.inputs), "output": node.output,
+            "attrs": _json(node.attrs)}})
+        for t, port in ports.items():
+            mdf_node.input_ports.append(InputPort(id=port, shape=_shape(g.shapes[t]), type=g.dtype))
+            eid = mdf_ids([f"{producer[t]}_{node_id}_{port}"], taken=edge_ids)[f"{producer[t]}_{node_id}_{port}"]
+            edge_ids.add(eid)
+            mdf_graph.edges.append(Edge(id=eid, sender=producer[t], sender_port="output", receiver=node_id,
+                                        receiver_port=port))
+        for t, pid in pids.items():
+            p = g.params[t]
+            mdf_node.parameters.append(Parameter(id=pid, value=p.value.tolist(), metadata={DIALECT: {
+                "name": p.name, "learnable": p.learnable, "dtype": p.dtype}}))
+        if node.op == ops.PNL_GRAPH_OP["softmax"]:  # the standard-function SoftMax sums with e @ ones
+            mdf_node.parameters.append(Parameter(id="ones", value=[1.0] * g.features(node.inputs[0])[-1]))
+        refs = [ports.get(t) or pids.get(t) or "" for t in node.inputs]
+        for fid, kwargs in _op_functions(g, node, refs):
+            mdf_node.functions.append(Function(id=fid, **kwargs))
+        mdf_node.output_ports.append(OutputPort(id="output", value="value", shape=_shape(g.shapes[node.output]),
+                                                type=g.dtype))
+        mdf_graph.nodes.append(mdf_node)
+        producer[node.output] = node_id
+    return Model(id=mdf_graph.id, graphs=[mdf_graph], metadata={DIALECT: {"format_version": FORMAT_VERSION}})
+
+
+def _op_functions(g: Any, node: Any, refs: list[str]) -> list[FunctionSpec]:
+    """The MDF functions computing ``value`` for one op: modeci-mdf's onnx:: convention, or the
+    standard functions of a PsyNeuLink transfer op."""
+    if node.op.startswith("pnl."):
+        key = next(k for k, v in ops.PNL_GRAPH_OP.items() if v == node.op)
+        spec = ops.TRANSFER[key]
+        fns = TRANSFER_RULES[key](refs[0], ops.fill_params(spec, node.attrs), g.size(node.inputs[0]))
+        return fns
+    op = ops.graph_op(node.op)
+    names = [n.rstrip("?").removesuffix("...") for n in op.inputs]
+    if op.inputs and op.inputs[0].endswith("..."):
+        names = [f"{names[0]}{i}" for i in range(len(refs))]
+    args: dict[str, Any] = {n: r for n, r in zip(names, refs, strict=False) if r}
+    args.update({k: v for k, v in _json(node.attrs).items() if isinstance(v, int | float) and not isinstance(v, bool)})
+    return [("value", {"function": f"onnx::{node.op}", "args": args})]
+
+
+def _shape(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """A port's shape as the Net writer gives it: per sample (without the batch axis)."""
+    return tuple(int(d) for d in (shape[1:] if shape and shape[0] == ops.BATCH else shape))
+
+
+def _json(value: Any) -> Any:
+    """Attributes and metadata as JSON/YAML-safe values (arrays and tuples as lists)."""
+    import numpy as np
+
+    if isinstance(value, dict):
+        return {str(k): _json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _json(value.tolist())
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _meta_out(meta: dict[str, Any]) -> dict[str, Any]:
+    """The graph's meta that a file can hold: extra state with its dtype, training settings, plain values."""
+    import json
+    from dataclasses import asdict, is_dataclass
+
+    import numpy as np
+
+    out: dict[str, Any] = {}
+    for k, v in meta.items():
+        if k == "extra_state":
+            out[k] = {key: {"dtype": str(np.asarray(a).dtype), "value": np.asarray(a).tolist()} for key, a in v.items()}
+        elif is_dataclass(v) and not isinstance(v, type):
+            out[k] = {"dataclass": type(v).__name__, **_json(asdict(v))}
+        else:
+            try:
+                json.dumps(_json(v))
+            except (TypeError, ValueError):
+                continue  # runtime-only facts (cached objects) stay in memory
+            out[k] = _json(v)
+    return out

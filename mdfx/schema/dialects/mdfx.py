@@ -1,25 +1,34 @@
-"""Our own dialect, as :mod:`mdfx.schema.writer` writes it: everything exact is in metadata."""
+"""Our own dialect, as :mod:`mdfx.schema.writer` writes it: everything exact is in metadata.
+
+A composition built with mechanisms reads back as a Net; an op graph (graph
+metadata ``kind: "Graph"``) as the identical :class:`~mdfx.schema.graph.Graph`.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from mdfx import ops
 from mdfx.errors import SchemaError
 from mdfx.schema import validate
+from mdfx.schema.graph import Graph, Node, Param
 from mdfx.schema.net import Net, NodeSpec, ProjectionSpec, TrainingSpec
-from mdfx.schema.writer import DIALECT, FORMAT_VERSION
+from mdfx.schema.writer import DIALECT, FORMAT_VERSION, GRAPH_FORMAT_VERSION, GRAPH_KIND
 
 
 def detect(model: dict[str, Any], graph: dict[str, Any]) -> bool:
     return DIALECT in (graph.get("metadata") or {})
 
 
-def read(model: dict[str, Any], graph: dict[str, Any]) -> Net:
+def read(model: dict[str, Any], graph: dict[str, Any]) -> Net | Graph:
     meta = graph["metadata"][DIALECT]
     if meta.get("format_version", 0) > FORMAT_VERSION:
         raise SchemaError(f"this file was written by a newer mdfx (format {meta['format_version']}); "
                           f"this version reads format {FORMAT_VERSION}")
+    if meta.get("kind") == GRAPH_KIND:
+        return read_graph(graph)
     nodes_by_id: dict[str, dict] = graph.get("nodes") or {}
     nodes: list[NodeSpec] = []
     for node_id, node in nodes_by_id.items():
@@ -64,3 +73,43 @@ def _meta(obj: dict, what: str) -> dict:
     if m is None:
         raise SchemaError(f"{what} has no {DIALECT!r} metadata; the file mixes dialects")
     return m
+
+
+def read_graph(graph: dict[str, Any]) -> Graph:
+    """An op graph written by :func:`mdfx.schema.writer.graph_to_mdf`, rebuilt from its metadata."""
+    meta = graph["metadata"][DIALECT]
+    if meta.get("graph_format_version", 0) > GRAPH_FORMAT_VERSION:
+        raise SchemaError(f"this op graph was written by a newer mdfx (graph format "
+                          f"{meta['graph_format_version']}); this version reads {GRAPH_FORMAT_VERSION}")
+    params: dict[str, Param] = {}
+    nodes: list[Node] = []
+    for node_id, node in (graph.get("nodes") or {}).items():
+        m = _meta(node, f"node {node_id!r}")
+        if m.get("kind") != "op":
+            continue
+        for p in (node.get("parameters") or {}).values():
+            pm = (p.get("metadata") or {}).get(DIALECT)
+            if pm is None or pm["name"] in params:
+                continue  # an attribute, or a param already read from an earlier op
+            params[pm["name"]] = Param(pm["name"], validate.weights(p["value"], f"node {node_id!r} param {pm['name']!r}"),
+                                       bool(pm.get("learnable", True)), str(pm.get("dtype", "float64")))
+        nodes.append(Node(m["name"], m["op"], list(m["inputs"]), m["output"], dict(m.get("attrs") or {})))
+    order = meta.get("params") or list(params)
+    missing = [k for k in order if k not in params]
+    if missing:
+        raise SchemaError(f"graph {meta.get('name')!r}: params {', '.join(missing)} are listed but no node holds "
+                          "their values")
+    return Graph.build(meta["name"], {k: tuple(v) for k, v in meta["inputs"]}, [params[k] for k in order],
+                       nodes, meta["outputs"], dtype=meta.get("dtype", "float64"),
+                       meta=_meta_in(meta.get("meta") or {}))
+
+
+def _meta_in(meta: dict[str, Any]) -> dict[str, Any]:
+    """The graph's meta as the writer stored it: extra state as arrays, training settings as TrainingSpec."""
+    out = dict(meta)
+    if "extra_state" in meta:
+        out["extra_state"] = {k: np.array(v["value"], dtype=np.dtype(str(v["dtype"]))) for k, v in meta["extra_state"].items()}
+    t = meta.get("training")
+    if isinstance(t, dict) and t.get("dataclass") == "TrainingSpec":
+        out["training"] = TrainingSpec(**{k: v for k, v in t.items() if k != "dataclass"})
+    return out

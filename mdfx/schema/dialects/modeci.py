@@ -9,18 +9,24 @@ Covers what is not mdfx's own dialect nor PsyNeuLink's:
 * ``onnx::`` ops, one per node, as ``onnx_to_mdf`` and ``pytorch_to_mdf``
   write them (ONNX attributes are the node's other parameters).
 
-Each node's functions and parameters are restated as ops (:mod:`mdfx.schema.opgraph`),
-which :func:`~mdfx.schema.opgraph.lower` turns into a Net. Expressions are
-parsed by :mod:`mdfx.expr`; nothing from the file is ever executed.
+Each function and expression becomes ops of an op :class:`~mdfx.schema.graph.Graph`
+that keeps the file's parametrisation: every node Parameter holding an array
+(a weight, a bias) is a learnable param named ``"<node>.<parameter>"`` in its
+layout; numbers (scalar Parameters, literals in expressions, edge weights) are
+frozen constants; nothing is folded. ONNX inputs that the graph IR keeps as
+attributes (Reshape's shape, Slice's bounds, Clip's bounds, Pow's exponent,
+axes) are read from the constants that feed them. Expressions are parsed by
+:mod:`mdfx.expr`; nothing from the file is ever executed.
 
 Graph inputs are input ports that no edge feeds and, in a node without input
 ports, the Parameter holding its data (the file's sample input, see
 :func:`default_inputs`). Graph outputs are the output ports of nodes without
-outgoing edges. Edge weights multiply, as in modeci-mdf's engine.
+outgoing edges, named after their node. Edge weights multiply, as in
+modeci-mdf's engine.
 
 ``pytorch_to_mdf`` leaves the weights out (they are unconnected input ports);
 :func:`read` then says so, and :func:`read_with_weights` takes them from a
-state_dict-like mapping.
+state_dict-like mapping, keeping their own names, layouts and dtypes.
 """
 
 from __future__ import annotations
@@ -34,12 +40,11 @@ from typing import Any
 
 import numpy as np
 
-from mdfx import expr
+from mdfx import expr, ops
 from mdfx.errors import SchemaError, UnsupportedError
-from mdfx.schema import opgraph, validate
+from mdfx.schema import validate
 from mdfx.schema.dialects.pnl_v01 import scheduling_conditions
-from mdfx.schema.net import Net
-from mdfx.schema.opgraph import INPUT_NAMES, TRANSFER, Op, OpGraph
+from mdfx.schema.graph import Graph, Node, Param
 
 
 class MissingWeightsError(SchemaError):
@@ -50,6 +55,33 @@ class MissingWeightsError(SchemaError):
 STANDARD = {"MatMul": "A", "Relu": "A", "linear": "variable0", "logistic": "variable0",
             "exponential": "variable0", "tanh": "variable0"}
 _ONNX = "onnx::"
+
+#: ONNX input names per op read from ``onnx::`` functions (ONNX's spelling, which the MDF args use).
+INPUT_NAMES: dict[str, tuple[str, ...]] = {
+    "Constant": (), "MatMul": ("A", "B"), "Gemm": ("A", "B", "C"),
+    "Add": ("A", "B"), "Sub": ("A", "B"), "Mul": ("A", "B"), "Div": ("A", "B"), "Neg": ("X",),
+    "Cast": ("input",), "Flatten": ("input",), "Reshape": ("data", "shape"), "Transpose": ("data",),
+    "Relu": ("X",), "LeakyRelu": ("X",), "Sigmoid": ("X",), "Tanh": ("input",), "Exp": ("input",),
+    "Log": ("input",), "Sqrt": ("X",), "Abs": ("X",), "Reciprocal": ("X",), "Erf": ("input",),
+    "Gelu": ("X",), "Softplus": ("X",), "Elu": ("X",), "Selu": ("X",), "HardSigmoid": ("X",),
+    "Softmax": ("input",), "LogSoftmax": ("input",), "Identity": ("input",),
+    "Clip": ("input", "min", "max"), "Pow": ("X", "Y"), "Dropout": ("data", "ratio", "training_mode"),
+    "Concat": ("inputs",), "Slice": ("data", "starts", "ends", "axes", "steps"),
+    "Squeeze": ("data", "axes"), "Unsqueeze": ("data", "axes"),
+    "ReduceSum": ("data", "axes"), "ReduceMean": ("data", "axes"), "ReduceMax": ("data", "axes"),
+    "LayerNormalization": ("X", "Scale", "B"),
+    "BatchNormalization": ("X", "scale", "B", "input_mean", "input_var"),
+}
+#: ONNX inputs that the graph IR holds as attributes (constants folded at read time): input -> attribute
+ATTRIBUTE_INPUTS: dict[str, dict[str, str]] = {
+    "Reshape": {"shape": "shape"}, "Slice": {k: k for k in ("starts", "ends", "axes", "steps")},
+    "Clip": {"min": "min", "max": "max"}, "Pow": {"Y": "exponent"}, "Dropout": {"ratio": "ratio"},
+    "Squeeze": {"axes": "axes"}, "Unsqueeze": {"axes": "axes"}, "ReduceSum": {"axes": "axes"},
+    "ReduceMean": {"axes": "axes"}, "ReduceMax": {"axes": "axes"},
+}
+_SCALAR_ATTRS = {"min", "max", "exponent", "ratio"}
+#: ONNX TensorProto element types that are floats (Cast to these changes nothing here).
+_FLOAT_TYPES = {1, 10, 11, 16}
 
 
 def detect(model: dict[str, Any], graph: dict[str, Any]) -> bool:
@@ -65,25 +97,26 @@ def detect(model: dict[str, Any], graph: dict[str, Any]) -> bool:
     )
 
 
-def read(model: dict[str, Any], graph: dict[str, Any]) -> Net:
-    """The graph as a Net; refuses non-feed-forward constructs and missing weights, naming them."""
-    return opgraph.lower(_Reader(model, graph, None).opgraph())
+def read(model: dict[str, Any], graph: dict[str, Any]) -> Graph:
+    """The graph; refuses non-feed-forward constructs and missing weights, naming them."""
+    return _Reader(model, graph, None).build()
 
 
-def read_with_weights(model: dict[str, Any], weights: Mapping[str, Any]) -> Net:
+def read_with_weights(model: dict[str, Any], weights: Mapping[str, Any]) -> Graph:
     """Like :func:`read`, taking weights that the file lacks from ``weights``.
 
     Keys are matched to the weight ports after turning every non-word
     character into ``_`` (``"fc1.weight"`` -> port ``fc1_weight``), as
-    ``pytorch_to_mdf`` names them. Values are arrays (or torch tensors).
+    ``pytorch_to_mdf`` names them; the params keep the keys as names. Values are
+    arrays (or torch tensors), kept in their layout and dtype.
     """
     graph = _one_graph(model)
-    arrays = {_key(k): _array(v) for k, v in weights.items()}
-    return opgraph.lower(_Reader(model, graph, arrays).opgraph())
+    arrays = {_key(k): (str(k), _array(v)) for k, v in weights.items()}
+    return _Reader(model, graph, arrays).build()
 
 
 def default_inputs(model: dict[str, Any]) -> dict[str, np.ndarray]:
-    """The sample inputs a pure-MDF file keeps as Parameters, by Net input name, (trials, features)."""
+    """The sample inputs a pure-MDF file keeps as Parameters, by graph input name, (trials, features)."""
     reader = _Reader(model, _one_graph(model), None)
     reader.find_inputs()
     return {reader.input_names[t]: v for t, v in reader.defaults.items()}
@@ -96,17 +129,18 @@ def default_inputs(model: dict[str, Any]) -> dict[str, np.ndarray]:
 class _Reader:
     model: dict[str, Any]
     graph: dict[str, Any]
-    weights: dict[str, np.ndarray] | None
-    ops: list[Op] = field(default_factory=list)
-    constants: dict[str, np.ndarray] = field(default_factory=dict)
-    inputs: dict[str, int] = field(default_factory=dict)  # tensor -> features
-    input_names: dict[str, str] = field(default_factory=dict)  # tensor -> Net node name
+    weights: dict[str, tuple[str, np.ndarray]] | None
+    ops: list[Node] = field(default_factory=list)
+    params: dict[str, Param] = field(default_factory=dict)
+    inputs: dict[str, tuple[int, ...]] = field(default_factory=dict)  # tensor -> feature shape
+    input_names: dict[str, str] = field(default_factory=dict)  # tensor -> graph input name
     defaults: dict[str, np.ndarray] = field(default_factory=dict)  # tensor -> sample input
     data_params: dict[tuple[str, str], str] = field(default_factory=dict)  # (node, param) -> tensor
     feeds: dict[tuple[str, str], tuple[str, str, Any]] = field(default_factory=dict)
     memo: dict[tuple[str, str], str] = field(default_factory=dict)
     busy: set[tuple[str, str]] = field(default_factory=set)
     computed: dict[tuple[str, ...], str] = field(default_factory=dict)
+    weight_ports: dict[str, str] = field(default_factory=dict)  # port tensor -> param name
     counter: int = 0
 
     def __post_init__(self) -> None:
@@ -142,7 +176,7 @@ class _Reader:
                     bad.setdefault(name, []).append(f"node {node_id!r}")
         if bad:
             listed = "; ".join(f"{name} ({', '.join(where)})" for name, where in sorted(bad.items()))
-            onnx_ops = ", ".join(_ONNX + t for t in opgraph.SUPPORTED)
+            onnx_ops = ", ".join(_ONNX + t for t in sorted(INPUT_NAMES))
             raise UnsupportedError(f"unsupported MDF function{'s' if len(bad) > 1 else ''}: {listed}. mdfx "
                                    f"imports networks built from {', '.join(STANDARD)}, {onnx_ops} and "
                                    "arithmetic expressions")
@@ -168,18 +202,21 @@ class _Reader:
             for port_id in free:
                 tensor = f"{node_id}.{port_id}"
                 if port_id in weight_ports:
-                    value = None if self.weights is None else self.weights.get(_key(port_id))
+                    given = None if self.weights is None else self.weights.get(_key(port_id))
                     shape = ports[port_id].get("shape")
-                    if value is None:
+                    if given is None:
                         missing.append(f"{port_id} {_shape_text(ports[port_id])} of node {node_id!r}")
-                    elif shape is not None and tuple(value.shape) != tuple(shape):
-                        raise SchemaError(f"weight {port_id!r} of node {node_id!r} has shape {tuple(value.shape)}; "
-                                          f"the MDF port expects {tuple(shape)}")
+                    elif shape is not None and tuple(given[1].shape) != tuple(shape):
+                        raise SchemaError(f"weight {port_id!r} of node {node_id!r} has shape "
+                                          f"{tuple(given[1].shape)}; the MDF port expects {tuple(shape)}")
                     else:
-                        self.constants[tensor] = value
+                        name, value = given
+                        if name not in self.params:
+                            self.params[name] = Param(name, np.array(value, dtype=np.float64), True,
+                                                      _dtype(value))
+                        self.weight_ports[tensor] = name
                     continue
-                size = _features(ports[port_id].get("shape"), f"node {node_id!r} input port {port_id!r}")
-                self.inputs[tensor] = size
+                self.inputs[tensor] = _features(ports[port_id].get("shape"), f"node {node_id!r} input port {port_id!r}")
                 # A node that only passes its port on names the input; otherwise the port does.
                 passes = [o.get("value") for o in (node.get("output_ports") or {}).values()] == [port_id]
                 self.input_names[tensor] = node_id if passes and len(free) == 1 else port_id
@@ -213,7 +250,7 @@ class _Reader:
         data = data.reshape(1, 1) if data.ndim == 0 else data.reshape(1, -1) if data.ndim == 1 \
             else data.reshape(len(data), -1)
         tensor = f"{node_id}.{name}"
-        self.inputs[tensor] = data.shape[1]
+        self.inputs[tensor] = (data.shape[1],)
         # "Input" (a node that only holds the data) names the input; otherwise the Parameter does.
         self.input_names[tensor] = node_id if first == name else name
         self.defaults[tensor] = data
@@ -221,31 +258,37 @@ class _Reader:
 
     # - the walk -
 
-    def opgraph(self) -> OpGraph:
+    def build(self) -> Graph:
         self.check()
         self.find_inputs()
         self._resolve_in_order()
         has_out = {e["sender"] for e in (self.graph.get("edges") or {}).values()}
-        outputs, names = [], dict(self.input_names)
+        outputs: list[str] = []
+        names: dict[str, str] = {}
         # Sinks' output ports are the graph outputs; edges pull in what they need from the others.
         for node_id in [n for n in self.nodes if n not in has_out]:
             ports = self.nodes[node_id].get("output_ports") or {}
             for port_id in ports:
                 tensor = self.output(node_id, port_id)
                 outputs.append(tensor)
-                names[tensor] = node_id if len(ports) == 1 else f"{node_id}.{port_id}"
+                names.setdefault(tensor, node_id if len(ports) == 1 else f"{node_id}.{port_id}")
         if not self.inputs:
             raise UnsupportedError(f"model {self.model_id!r} has no inputs (no unconnected input port and no "
                                    "data Parameter); mdfx imports networks that compute outputs from inputs")
-        return OpGraph(self.model_id, self.inputs, outputs, self.constants, self.ops, names)
+        # every other node's output ports name their tensors too (hidden tensors keep the file's names)
+        for (node_id, key), tensor in self.memo.items():
+            if key.startswith("output port ") and tensor not in names:
+                ports = self.nodes[node_id].get("output_ports") or {}
+                names[tensor] = node_id if len(ports) == 1 else f"{node_id}.{key[len('output port '):]}"
+        return self._graph(outputs, names)
 
     def _resolve_in_order(self) -> None:
         """Translate the output ports that edges read, senders first (Kahn's order).
 
-        The walk below is recursive and demand-driven (an output pulls in its senders),
-        so a long chain would nest one call stack per layer; resolving in topological
-        order first leaves every recursive pull one layer deep (a 500-layer chain used to
-        end in RecursionError). A cycle is left to the walk, which names it.
+        The walk is recursive and demand-driven (an output pulls in its senders), so a
+        long chain would nest one call stack per layer; resolving in topological order
+        first leaves every recursive pull one layer deep. A cycle is left to the walk,
+        which names it.
         """
         edges = list((self.graph.get("edges") or {}).values())
         read: dict[str, list[str]] = {}
@@ -266,6 +309,25 @@ class _Reader:
                 if indeg[r] == 0:
                     ready.append(r)
 
+    def _graph(self, outputs: list[str], names: dict[str, str]) -> Graph:
+        rename = dict(self.input_names)
+        taken = set(self.params) | set(rename.values())
+        for tensor, name in names.items():
+            if tensor in rename or tensor in self.params:
+                continue
+            if name not in taken:
+                rename[tensor] = name
+                taken.add(name)
+        nodes = []
+        for n in self.ops:
+            out = rename.get(n.output, n.output)
+            nodes.append(Node(out, n.op, [rename.get(t, t) for t in n.inputs], out, n.attrs))
+        used = {t for n in nodes for t in n.inputs}
+        params = [p for k, p in self.params.items() if k in used]
+        inputs = {rename[t]: shape for t, shape in self.inputs.items()}
+        outs = [rename.get(t, t) for t in outputs]
+        return Graph.build(self.model_id, inputs, params, nodes, outs, meta={"source": "mdf"})
+
     def output(self, node_id: str, port_id: str) -> str:
         """The tensor at an output port, translated once however many edges read it."""
         key = (node_id, f"output port {port_id}")
@@ -277,8 +339,10 @@ class _Reader:
     def port(self, node_id: str, port_id: str) -> str:
         """The tensor at an input port: an edge's value (times its weight), an input or a weight."""
         tensor = f"{node_id}.{port_id}"
-        if tensor in self.inputs or tensor in self.constants:
+        if tensor in self.inputs:
             return tensor
+        if tensor in self.weight_ports:
+            return self.weight_ports[tensor]
         sender, sender_port, weight = self.feeds[(node_id, port_id)]
         value = self.output(sender, sender_port)
         if _numeric(weight) and np.size(weight) == 1 and float(np.ravel(weight)[0]) == 1.0:
@@ -306,8 +370,13 @@ class _Reader:
             elif name in _functions(node):
                 tensor = self.function(node_id, name, _functions(node)[name])
             elif name in (node.get("parameters") or {}):
-                tensor = self.value(node_id, node["parameters"][name].get("value"),
-                                    f"node {node_id!r} parameter {name!r}", label=f"{node_id}.{name}")
+                value = node["parameters"][name].get("value")
+                where = f"node {node_id!r} parameter {name!r}"
+                if _numeric(value):  # a node Parameter: an array is a weight or bias, a number a constant
+                    array = np.asarray(value, dtype=np.float64)
+                    tensor = self.const(array, f"{node_id}.{name}", learnable=array.ndim >= 1)
+                else:
+                    tensor = self.value(node_id, value, where)
             else:
                 raise SchemaError(f"node {node_id!r}: {name!r} is not an input port, parameter or function "
                                   "of the node")
@@ -342,37 +411,124 @@ class _Reader:
         def number(key: str, default: float) -> float:
             return _scalar(self, node_id, args.get(key, default), f"{where} argument {key!r}")
 
+        def scalar_or_tensor(key: str, default: float) -> float | str:
+            value = args.get(key, default)
+            params = self.nodes[node_id].get("parameters") or {}
+            raw = params[value].get("value") if isinstance(value, str) and value in params else value
+            if _numeric(raw) and np.size(raw) == 1 and np.ndim(raw) == 0:
+                return float(raw)
+            return arg(key)
+
         if name.startswith(_ONNX):
             return self.onnx(node_id, name[len(_ONNX):], args, where)
         if name == "MatMul":
             return self.emit("MatMul", [arg("A"), arg("B")], node_id, where)
         if name == "Relu":
             return self.emit("Relu", [arg("A")], node_id, where)
-        if name == "linear":
-            scaled = self.emit("Mul", [arg("variable0"), arg("slope", 1.0)], node_id, where)
-            return self.emit("Add", [scaled, arg("intercept", 0.0)], node_id, where)
+        if name == "linear":  # slope * x + intercept: numbers as pnl.Linear, arrays as their own params
+            x, slope, intercept = arg("variable0"), scalar_or_tensor("slope", 1.0), scalar_or_tensor("intercept", 0.0)
+            if isinstance(slope, str):
+                x = self.emit("Mul", [x, slope], node_id, where)
+                slope = 1.0
+            if isinstance(intercept, str):
+                x = x if slope == 1.0 else self.emit("pnl.Linear", [x], node_id, where, {"slope": slope})
+                return self.emit("Add", [x, intercept], node_id, where)
+            if slope == 1.0 and intercept == 0.0:
+                return x
+            return self.emit("pnl.Linear", [x], node_id, where, {"slope": slope, "intercept": intercept})
         if name == "logistic":
-            # 1/(1 + exp(-gain*(x + bias) + offset)): a bias array adds to the net input.
-            x = self.emit("Add", [arg("variable0"), arg("bias", 0.0)], node_id, where)
-            params = {"gain": number("gain", 1.0), "offset": number("offset", 0.0)}
-            return self.emit(TRANSFER, [x], node_id, where, {"op": "logistic", "params": params})
+            # modeci-mdf: 1 / (1 + exp(-gain * (x + bias) + offset)); a bias array adds to x as its own param
+            bias = scalar_or_tensor("bias", 0.0)
+            x = arg("variable0")
+            if isinstance(bias, str):
+                x = self.emit("Add", [x, bias], node_id, where)
+                bias = 0.0
+            gain, offset = number("gain", 1.0), number("offset", 0.0)
+            if offset and not gain:
+                raise UnsupportedError(f"{where}: logistic with gain 0 and offset {offset} is a constant")
+            attrs = {"gain": gain, "bias": bias, "x_0": offset / gain if offset else 0.0}
+            return self.emit("pnl.Logistic", [x], node_id, where, attrs)
         if name == "exponential":
             params = {k: number(k, d) for k, d in (("rate", 1.0), ("bias", 0.0), ("scale", 1.0), ("offset", 0.0))}
-            return self.emit(TRANSFER, [arg("variable0")], node_id, where, {"op": "exponential", "params": params})
+            return self.emit("pnl.Exponential", [arg("variable0")], node_id, where, params)
         if name == "tanh":
-            params = {"scale": number("scale", 1.0)}
-            return self.emit(TRANSFER, [arg("variable0")], node_id, where, {"op": "tanh", "params": params})
+            return self.emit("pnl.Tanh", [arg("variable0")], node_id, where, {"scale": number("scale", 1.0)})
         raise UnsupportedError(f"{where}: function {name!r} is not supported")  # pragma: no cover - checked
 
     def onnx(self, node_id: str, op_type: str, args: dict, where: str) -> str:
         node = self.nodes[node_id]
-        inputs = [self.value(node_id, args[n], where, label=f"{node_id}.{n}") if n in args else ""
-                  for n in INPUT_NAMES[op_type]]
+        params = node.get("parameters") or {}
+        names = INPUT_NAMES[op_type]
+        attrs: dict[str, Any] = {}
         used = {v for v in args.values() if isinstance(v, str)}
         # The node's other plain Parameters are the op's ONNX attributes (onnx_to_mdf writes them so).
-        attrs = {pid: p["value"] for pid, p in (node.get("parameters") or {}).items()
-                 if pid not in used and "value" in p and _numeric(p["value"])}
-        return self.emit(op_type, inputs, node_id, where, attrs)
+        for pid, p in params.items():
+            if pid not in used and "value" in p and _numeric(p["value"]):
+                attrs[pid] = p["value"]
+        for k, v in args.items():  # attributes given as args
+            if k not in names and _numeric(v):
+                attrs[k] = v
+        if op_type == "Constant":
+            for key in ("value", "value_float", "value_floats", "value_int", "value_ints"):
+                if key in attrs:
+                    return self.const(np.asarray(attrs[key], dtype=np.float64), f"{node_id}.{key}")
+            raise UnsupportedError(f"{where} (Constant): only numeric value / value_float(s) / value_int(s) "
+                                   "constants are supported")
+        if op_type == "Concat":
+            inputs = [self.value(node_id, v, where) for k, v in args.items() if k.startswith("inputs")]
+        else:
+            inputs = []
+            for n in names:
+                if n not in args:
+                    inputs.append("")
+                    continue
+                target = ATTRIBUTE_INPUTS.get(op_type, {}).get(n)
+                if target is not None:
+                    attrs[target] = self.folded(node_id, args[n], f"{where} input {n!r}", target)
+                elif n != "training_mode":
+                    inputs.append(self.value(node_id, args[n], where, label=f"{node_id}.{n}"))
+        while inputs and not inputs[-1]:
+            inputs.pop()
+        self.mark_weights(op_type, inputs)
+        if op_type == "Cast":
+            to = int(attrs.get("to", 1))
+            return self.emit("Cast" if to in _FLOAT_TYPES else "CastLabel", inputs, node_id, where, {"to": to})
+        op = ops.graph_op(op_type)
+        kept = {k: _attr_value(v) for k, v in attrs.items() if k in op.attrs}
+        return self.emit(op_type, inputs, node_id, where, kept)
+
+    def mark_weights(self, op_type: str, inputs: list[str]) -> None:
+        """An onnx:: op's constant inputs: weights and biases learn, other constants stay frozen.
+
+        ONNX does not say which initializers train; as exporters write layers, the
+        weight and bias of Gemm / MatMul, the affine params of the normalisations, and
+        a constant added to a MatMul's result (a bias) do; a scale ``* 5`` or a shift
+        ``+ 1`` elsewhere does not.
+        """
+        producer = {n.output: n.op for n in self.ops}
+        for i, t in enumerate(inputs):
+            if t not in self.params or t in self.weight_ports.values():
+                continue
+            other = inputs[1 - i] if op_type == "Add" and len(inputs) == 2 else ""
+            self.params[t].learnable = (
+                (op_type in ("Gemm", "MatMul") and i >= 1)
+                or (op_type in ("LayerNormalization", "BatchNormalization") and i in (1, 2))
+                or producer.get(other) in ("MatMul", "Gemm")
+            )
+
+    def folded(self, node_id: str, value: Any, where: str, attr: str) -> Any:
+        """A constant input the graph IR keeps as an attribute (Reshape's shape, Slice's starts, ...)."""
+        if not _numeric(value):
+            tensor = self.value(node_id, value, where)
+            if tensor not in self.params:
+                raise UnsupportedError(f"{where} is a computed tensor; mdfx needs a constant there")
+            value = self.params[tensor].value
+        array = np.asarray(value)
+        if attr in _SCALAR_ATTRS:
+            if array.size != 1:
+                raise UnsupportedError(f"{where} has shape {array.shape}; mdfx needs one number there")
+            return float(array.ravel()[0])
+        return [int(v) for v in array.ravel()]
 
     def emit(self, op_type: str, inputs: list[str], node_id: str, where: str,
              attrs: dict | None = None) -> str:
@@ -382,17 +538,17 @@ class _Reader:
             return self.computed[key]
         self.counter += 1
         out = f"{node_id}#{self.counter}"
-        self.ops.append(Op(op_type, inputs, out, node_id, attrs or {}, where))
+        self.ops.append(Node(out, op_type, inputs, out, attrs or {}))
         if key:
             self.computed[key] = out
         return out
 
-    def const(self, value: np.ndarray, label: str) -> str:
+    def const(self, value: np.ndarray, label: str, learnable: bool = False) -> str:
         name = label
-        while name in self.constants or name in self.inputs:
+        while name in self.params or name in self.inputs:
             self.counter += 1
             name = f"{label}#{self.counter}"
-        self.constants[name] = value
+        self.params[name] = Param(name, np.array(value, dtype=np.float64), learnable)
         return name
 
 
@@ -543,16 +699,17 @@ def _scalar(reader: _Reader, node_id: str, value: Any, where: str) -> float:
     raise UnsupportedError(f"{where} is {value!r}; mdfx needs a single number there")
 
 
-def _features(shape: Any, where: str) -> int:
-    """Features per sample: ``[3]`` -> 3; ``[batch, 3]`` -> 3; ``[batch, 3, 2, 2]`` -> 12."""
+def _features(shape: Any, where: str) -> tuple[int, ...]:
+    """The feature shape: ``[3]`` -> (3,); ``[batch, 3]`` -> (3,); ``[batch, 3, 2, 2]`` -> (3, 2, 2)."""
     if shape is None:
         raise SchemaError(f"{where} has no shape; mdfx needs it to size the input")
     if not isinstance(shape, list | tuple):
         raise SchemaError(f"{where}: shape {shape!r:.40} is not a list of sizes")
     dims = [validate.node_size(d, where) for d in shape]
     if len(dims) <= 1:
-        return dims[0] if dims else 1
-    return validate.node_size(math.prod(dims[1:]), where)
+        return (dims[0],) if dims else (1,)
+    validate.node_size(math.prod(dims[1:]), where)
+    return tuple(dims[1:])
 
 
 def _shape_text(port: dict) -> str:
@@ -564,8 +721,21 @@ def _key(name: str) -> str:
     return re.sub(r"\W", "_", str(name))
 
 
+def _dtype(value: np.ndarray) -> str:
+    """A weight's source dtype as the graph records it (float64 for anything but float32/16)."""
+    name = str(value.dtype)
+    return name if name in ("float32", "float16") else "float64"
+
+
+def _attr_value(value: Any) -> Any:
+    """An ONNX attribute from a JSON value: an int stays an int, a float a float, a list a list."""
+    if isinstance(value, list | tuple):
+        return [_attr_value(v) for v in value]
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _array(value: Any) -> np.ndarray:
-    """As numpy, dtype kept: the lowering casts (and copies) each weight once."""
+    """As numpy, dtype kept: the graph casts (and copies) each weight once."""
     if hasattr(value, "detach"):  # a torch tensor, without importing torch here
         value = value.detach().cpu().numpy()
     return np.asarray(value)
