@@ -79,9 +79,9 @@ def main(outdir: Path) -> int:
         return 1
 
     step("6. import the ONNX file and keep training it")
-    imported = pnl.load(outdir / "xor_trained.onnx")
-    names = [n.name for n in imported.nodes]
-    print(f"  nodes {names}; learnable projections {sum(p.learnable for p in imported.projections)}")
+    imported = pnl.load(outdir / "xor_trained.onnx")  # an op graph with the file's names and layouts
+    print("  " + str(imported.graph).replace("\n", "\n  "))
+    print(f"  learnable params: {', '.join(imported.graph.learnable())}")
     # The ONNX graph's input and output are named after the original nodes.
     x = {"xor_in": next(iter(inputs.values()))}
     t = {"xor_out": next(iter(targets.values()))}
