@@ -180,15 +180,20 @@ class AutodiffComposition(Composition):
         if bar is not None:
             spec.on_epoch = lambda epoch, loss: (bar.update(1), bar.set_postfix(loss=f"{loss:.6g}"))
         # A callback that raises, a diverging run or Ctrl-C mid-learn() leaves every mode in
-        # the same state: the weights and the optimizer state of before the call.
-        weights = {k: v.copy() for k, v in graph.learnable().items()}
-        optimizer_state = copy.deepcopy(self.optimizer_state)
+        # the same state: the weights and the optimizer state of before the call. A call of
+        # one minibatch without callbacks updates all or nothing, so it skips the copy (which
+        # would cost as much as the step on a large net).
+        guarded = (spec.call_before_minibatch or spec.on_minibatch or spec.on_epoch or spec.on_values
+                   or spec.epochs * -(-trials // spec.minibatch_size) > 1)
+        weights = {k: v.copy() for k, v in graph.learnable().items()} if guarded else {}
+        optimizer_state = copy.deepcopy(self.optimizer_state) if guarded else None
         try:
             result = _train(net, graph, spec, mode, self.device)
         except BaseException:
-            for k, v in graph.learnable().items():
-                v[...] = weights[k]
-            self.optimizer_state = optimizer_state
+            if guarded:
+                for k, v in graph.learnable().items():
+                    v[...] = weights[k]
+                self.optimizer_state = optimizer_state
             raise
         finally:
             if bar is not None:

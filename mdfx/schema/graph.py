@@ -165,7 +165,8 @@ class Graph:
                                  f"{', '.join(f'{t}: {ops._fmt(s)}' for t, s in zip(node.inputs, in_shapes, strict=True))}"
                                  ) from None
             if node.op == "Reshape" and out and out[0] == BATCH:
-                node.attrs["shape"] = [0, *out[1:]]  # the batch stays, whatever the source wrote
+                # the batch stays, whatever the source wrote (0 copies it: allowzero off)
+                node.attrs["shape"], node.attrs["allowzero"] = [0, *out[1:]], 0
             shapes[node.output] = tuple(int(d) for d in out)
         for t in self.outputs:
             if t not in shapes:
