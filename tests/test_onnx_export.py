@@ -415,3 +415,28 @@ def test_dropout_with_ratio_and_training_mode_inputs_imports_as_identity() -> No
     assert [(n.op, n.attrs) for n in g.nodes] == [("Dropout", {"ratio": pytest.approx(0.3)})]
     x = np.arange(6.0).reshape(2, 3)
     np.testing.assert_array_equal(reference.run(g, {"x": x})["y"], x)
+
+
+def test_a_float64_leak_that_float32_cannot_hold_survives_the_round_trip() -> None:
+    from mdfx.converters.onnx_import import load_onnx
+
+    g = Graph.build("leaky", {"x": (3,)}, [], [Node("act", "LeakyRelu", ["x"], "y", {"alpha": 0.1})], ["y"])
+    model = to_onnx(g, dtype="float64")
+    assert [n.op_type for n in model.graph.node] == ["PRelu"], "a float32 alpha attribute would round 0.1"
+    back = load_onnx(model)
+    assert [(n.op, n.attrs) for n in back.nodes] == [("LeakyRelu", {"alpha": 0.1})]
+    assert [n.op_type for n in to_onnx(g, dtype="float32").graph.node] == ["LeakyRelu"]
+
+
+def test_the_export_records_which_params_learn() -> None:
+    from mdfx.converters.onnx_import import load_onnx
+
+    g = Graph.build("g", {"x": (3,)}, [Param("w", np.ones((3, 2))), Param("onnx::Mul_1", np.ones((3, 2)) * 2),
+                                       Param("scale", np.array(4.0), learnable=False)],
+                    [Node("mm", "MatMul", ["x", "w"], "h"), Node("mm2", "MatMul", ["x", "onnx::Mul_1"], "h2"),
+                     Node("add", "Add", ["h", "h2"], "s"), Node("mul", "Mul", ["s", "scale"], "y")], ["y"])
+    model = to_onnx(g)
+    props = {p.key: json.loads(p.value) for p in model.metadata_props}
+    assert props[onnx_export.LEARNABLE_KEY] == ["w", "onnx::Mul_1"]
+    back = load_onnx(model)  # the record beats the naming rule ("onnx::Mul_1" looks generated)
+    assert {k: p.learnable for k, p in back.params.items()} == {"w": True, "onnx::Mul_1": True, "scale": False}
