@@ -387,7 +387,7 @@ class _Importer:
                 self.emit(name, "Clip", [x], out, {"min": -np.inf, "max": bound} if op == "Min"
                           else {"min": bound, "max": np.inf})
                 return
-        if op == "Expand" and ins[0] not in self.consts:
+        if op == "Expand" and (ins[0] not in self.consts or ins[0] in self.learnable):
             self.expand(name, ins, out)
             return
         if op in _COMPOSITE:
@@ -400,9 +400,10 @@ class _Importer:
             if op == "Size" and self._shape(ins[0]) and self._shape(ins[0])[0] == BATCH:
                 raise UnsupportedError(f"node {name!r} (Size) of batched {ins[0]!r}: the element count "
                                        "depends on the batch")
-            raise UnsupportedError(f"node {name!r} ({op}) computes on a tensor that depends on the inputs "
-                                   f"({', '.join(t for t in ins if t not in self.consts)}); mdfx evaluates {op} "
-                                   "only on constants and shapes")
+            live = [t for t in ins if t and (t not in self.consts or t in self.learnable)]
+            raise UnsupportedError(f"node {name!r} ({op}) computes on a tensor that depends on the inputs or on a "
+                                   f"learnable param ({', '.join(live)}); mdfx evaluates {op} only on constants "
+                                   "and shapes (the graph IR has no such op)")
         self.translate(node, op, ins, out, attrs, name)
 
     def _used(self, tensor: str) -> bool:
