@@ -168,6 +168,17 @@ class Patterns(nn.Module):
         return torch.softmax(self.l2(h).view(h.size(0), 1, 2), dim=-1).flatten(1)
 
 
+class PReLUNet(nn.Module):
+    """nn.PReLU's slopes are parameters: they train as in torch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.l1, self.act, self.l2, self.act2 = nn.Linear(3, 4), nn.PReLU(4, 0.3), nn.Linear(4, 2), nn.PReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act2(self.l2(self.act(self.l1(x))))
+
+
 def activations() -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
     return {
         "relu": F.relu, "leaky_relu": lambda h: F.leaky_relu(h, 0.2), "sigmoid": torch.sigmoid, "tanh": torch.tanh,
@@ -261,12 +272,12 @@ _RUNS = [("float64", False), ("float32", False), pytest.param("float64", True, m
 
 
 @pytest.mark.parametrize(("dtype", "dynamo"), _RUNS)
-@pytest.mark.parametrize("make", [TwoBranches, Scaled, Mixed, Patterns], ids=lambda c: c.__name__)
+@pytest.mark.parametrize("make", [TwoBranches, Scaled, Mixed, Patterns, PReLUNet], ids=lambda c: c.__name__)
 def test_run_matches_onnxruntime(exported: Callable[..., Path], make: type, dtype: str, dynamo: bool) -> None:
     path = exported(make, dtype, dynamo)
     if make is Patterns and dtype == "float64":
-        # onnxruntime has no float64 Softplus, and its float64 HardSigmoid is float32-precise: the
-        # original module is the yardstick here
+        # onnxruntime has no float64 Softplus kernel, and the dynamo file's float64 HardSwish/Mish in
+        # onnxruntime differ from torch by 3e-9 relative (measured): the original module is the yardstick
         x = data(9)
         want = seeded(make).double().eval()(torch.from_numpy(x)).detach().numpy()
         assert_close(reference.run(load_onnx(path), {"x": x})["y"], want, what="against torch", **TOL[dtype])
@@ -284,7 +295,7 @@ def test_run_matches_onnxruntime_dynamo_float32(exported: Callable[..., Path]) -
 @pytest.mark.parametrize("act", list(activations()))
 def test_activations_at_each_opset(tmp_path: Path, act: str, opset: int) -> None:
     fn = activations()[act]
-    # onnxruntime's float64 Gelu(tanh) (opset 20) is off by 1e-8 relative: its float32 constant
+    # onnxruntime's float64 Gelu(tanh) (opset 20) differs from torch and numpy by 1e-8 relative (measured)
     dtypes = ("float32",) if act == "gelu_tanh" and opset >= 20 else ("float64", "float32")
     for dtype in dtypes:  # onnxruntime lacks float64 kernels for Erf, Elu, Selu, LeakyRelu...
         try:
@@ -328,11 +339,17 @@ def test_two_inputs_fixed_batch(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("dynamo", [False, pytest.param(True, marks=_NEEDS_ONNXSCRIPT)], ids=["legacy", "dynamo"])
 @pytest.mark.parametrize("mb", [1, 4])
-@pytest.mark.parametrize("make", [TwoBranches, Scaled, Mixed, TwoInputs, Patterns], ids=lambda c: c.__name__)
+@pytest.mark.parametrize("make", [TwoBranches, Scaled, Mixed, TwoInputs, Patterns, PReLUNet],
+                         ids=lambda c: c.__name__)
 def test_training_matches_torch(exported: Callable[..., Path], make: type, mb: int, dynamo: bool) -> None:
     m = seeded(make).double()
     widths = (3, 2) if make is TwoInputs else (3,)
     path = exported(make, "float64", dynamo)
+    if make is PReLUNet and dynamo:
+        inits = {i.name for i in onnx.load(str(path)).graph.initializer}
+        assert "act.weight" not in inits, "the dynamo exporter now keeps nn.PReLU's weight: test its training"
+        pytest.skip("the dynamo exporter folds nn.PReLU's weight (through its reshape) into a constant with a "
+                    "generated name: the file no longer holds the parameter")
     comp = mdfx.load(path)
     g = comp.graph
     frozen = {k: p.value.copy() for k, p in g.params.items() if not p.learnable}

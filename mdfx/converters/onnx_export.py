@@ -63,6 +63,8 @@ INPUT_NAMES_KEY = "mdfx.inputs"
 OUTPUT_NAMES_KEY = "mdfx.outputs"
 #: ``{name of the first ONNX node of a layer: layer (mechanism) name}``, for hidden layers.
 LAYER_NAMES_KEY = "mdfx.layers"
+#: A JSON list of the initializers that learn, so an import knows without guessing from names.
+LEARNABLE_KEY = "mdfx.learnable"
 
 
 class ExportError(MdfxError):
@@ -376,6 +378,7 @@ class _Export:
         else:
             layers = dict(g.meta.get("layers") or {})
         props = {LAYER_NAMES_KEY: json.dumps(layers)} if layers or self.composition else {}
+        props[LEARNABLE_KEY] = json.dumps([self.tensor[k] for k, p in g.params.items() if p.learnable])
         if self.composition or any(k != v for k, v in {**ins, **outs}.items()):
             props.update({INPUT_NAMES_KEY: json.dumps(ins), OUTPUT_NAMES_KEY: json.dumps(outs)})
         return props
@@ -409,7 +412,7 @@ def _export_rule(*names: str) -> Callable[[ExportRule], ExportRule]:
 
 
 #: Ops written as the ONNX op of the same name with the same attributes.
-_SAME = ("Add", "Sub", "Mul", "Div", "Neg", "MatMul", "Gemm", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Exp",
+_SAME = ("Add", "Sub", "Mul", "Div", "Neg", "MatMul", "Gemm", "Relu", "Sigmoid", "Tanh", "Exp",
          "Log", "Sqrt", "Abs", "Reciprocal", "Erf", "Softplus", "Elu", "Selu", "HardSigmoid", "Identity",
          "Softmax", "LogSoftmax", "Concat", "Flatten", "Transpose", "BatchNormalization")
 
@@ -417,6 +420,16 @@ _SAME = ("Add", "Sub", "Mul", "Div", "Neg", "MatMul", "Gemm", "Relu", "LeakyRelu
 @_export_rule(*_SAME)
 def _same(e: _Export, node: Node, xs: list[str], out: str) -> None:
     e.emit(node.op, xs, out, node.name, **node.attrs)
+
+
+@_export_rule("LeakyRelu")
+def _leaky_relu(e: _Export, node: Node, xs: list[str], out: str) -> None:
+    alpha = float(node.attrs["alpha"])
+    if e.dtype != "float32" and float(np.float32(alpha)) != alpha:
+        # the float32 attribute would round alpha; PRelu takes the slope as a tensor of the dtype
+        e.emit("PRelu", [*xs, e.const(f"{out}_alpha", alpha)], out, node.name)
+    else:
+        e.emit("LeakyRelu", xs, out, node.name, alpha=alpha)
 
 
 @_export_rule("ArgMax")

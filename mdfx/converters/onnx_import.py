@@ -44,7 +44,8 @@ original model (DESIGN rule 2):
 * **Spelled with graph ops**, computing exactly the same: ``Min``/``Max`` of a tensor and
   a constant scalar (the dynamo exporter's ``clamp``) as Clip, Expand of a computed
   tensor as ``x + zeros(shape)``, HardSwish as ``x * HardSigmoid(x)``, Mish as
-  ``x * tanh(softplus(x))``, ReduceL2 as ``sqrt(ReduceSum(x * x))``.
+  ``x * tanh(softplus(x))``, ReduceL2 as ``sqrt(ReduceSum(x * x))``, PRelu as LeakyRelu (a
+  frozen scalar slope) or ``relu(x) - slope * relu(-x)`` (a slope that trains, torch's ``nn.PReLU``).
 * **Refused**, with one error that names every unsupported op type and its nodes:
   what the IR cannot represent (convolutions, recurrence, control flow, ops that
   move the batch axis) and ops it does not have.
@@ -52,7 +53,8 @@ original model (DESIGN rule 2):
   ``/l1/Gemm``) are kept. A file written by mdfx's own export carries the names
   of its composition (``mdfx.inputs``, ``mdfx.outputs``, ``mdfx.layers``
   metadata); the import restores the input and output names and keeps the layer
-  map in ``graph.meta["layers"]``.
+  map in ``graph.meta["layers"]``; its list of learnable initializers (``mdfx.learnable``)
+  replaces the naming rule.
 
 Default-domain opsets 9-21 and ``ai.onnx.ml`` (ArrayFeatureExtractor, ZipMap: the
 tails of skl2onnx classifiers; Cast to int or string becomes ``CastLabel``).
@@ -82,6 +84,8 @@ OPSETS = range(9, 22)
 FLOAT_TYPES = {1: "float32", 10: "float16", 11: "float64", 16: "bfloat16"}
 #: Keys of ``metadata_props`` where mdfx's ONNX export keeps the composition's names.
 INPUT_NAMES_KEY, OUTPUT_NAMES_KEY, LAYER_NAMES_KEY = "mdfx.inputs", "mdfx.outputs", "mdfx.layers"
+#: ``metadata_props`` key of mdfx's export: a JSON list of the initializers that learn.
+LEARNABLE_KEY = "mdfx.learnable"
 
 #: ``learnable=`` of :func:`load_onnx`: None (the rule of the module docstring), the
 #: names that learn, or ``callable(name, array) -> bool`` asked for every float initializer.
@@ -124,7 +128,7 @@ _DIRECT = (
 _CONSTANT_ONLY = ("Shape", "Size", "ConstantOfShape", "Range", "Equal", "Where", "Expand", "Tile", "Less",
                   "Greater", "Not", "Min", "Max", "Floor", "Ceil")
 #: Ops written as a few graph ops that compute exactly the same (see _Importer.composite).
-_COMPOSITE = ("HardSwish", "Mish", "ReduceL2")
+_COMPOSITE = ("HardSwish", "Mish", "ReduceL2", "PRelu")
 #: Every ONNX op type (default domain) the import reads.
 SUPPORTED: tuple[str, ...] = tuple(sorted({
     *_DIRECT, *_CONSTANT_ONLY, *_COMPOSITE, "Constant", "Cast", "Clip", "Pow", "Reshape", "Squeeze", "Unsqueeze",
@@ -358,6 +362,9 @@ class _Importer:
         # a tensor read both as statistics and as an operand gets a frozen copy for the statistics
         candidates = operands & floats
         if rule is None:
+            recorded = _mdfx_list(self.model, LEARNABLE_KEY)
+            if recorded is not None:  # mdfx's own export says which params learn
+                return set(recorded) & candidates
             if self.model.producer_name == "skl2onnx":  # its own constants: unity, shape_tensor...
                 return {k for k in candidates if _SKL2ONNX_PARAM.match(k)}
             return {k for k in candidates if not is_generated_name(k)}
@@ -439,7 +446,7 @@ class _Importer:
                 self.emit(name, "Clip", [x], out, {"min": -np.inf, "max": bound} if op == "Min"
                           else {"min": bound, "max": np.inf})
                 return
-        if op == "Expand" and ins[0] not in self.consts:
+        if op == "Expand" and (ins[0] not in self.consts or ins[0] in self.learnable):
             self.expand(name, ins, out)
             return
         if op in _COMPOSITE:
@@ -452,9 +459,10 @@ class _Importer:
             if op == "Size" and self._shape(ins[0]) and self._shape(ins[0])[0] == BATCH:
                 raise UnsupportedError(f"node {name!r} (Size) of batched {ins[0]!r}: the element count "
                                        "depends on the batch")
-            raise UnsupportedError(f"node {name!r} ({op}) computes on a tensor that depends on the inputs "
-                                   f"({', '.join(t for t in ins if t not in self.consts)}); mdfx evaluates {op} "
-                                   "only on constants and shapes")
+            live = [t for t in ins if t and (t not in self.consts or t in self.learnable)]
+            raise UnsupportedError(f"node {name!r} ({op}) computes on a tensor that depends on the inputs or on a "
+                                   f"learnable param ({', '.join(live)}); mdfx evaluates {op} only on constants "
+                                   "and shapes (the graph IR has no such op)")
         self.translate(node, op, ins, out, attrs, name)
 
     def _used(self, tensor: str) -> bool:
@@ -682,6 +690,17 @@ class _Importer:
             self.emit(f"{name}:softplus", "Softplus", [x], f"{out}:softplus", {})
             self.emit(f"{name}:tanh", "Tanh", [f"{out}:softplus"], f"{out}:tanh", {})
             self.emit(name, "Mul", [x, f"{out}:tanh"], out, {})
+        elif op == "PRelu":
+            slope = ins[1]
+            if slope in self.consts and slope not in self.learnable and np.size(self.consts[slope]) == 1:
+                self.emit(name, "LeakyRelu", [x], out, {"alpha": float(np.ravel(self.consts[slope])[0])})
+                return
+            # relu(x) - slope * relu(-x): the same values, and the slope may train (torch's nn.PReLU)
+            self.emit(f"{name}:neg", "Neg", [x], f"{out}:neg", {})
+            self.emit(f"{name}:pos", "Relu", [x], f"{out}:pos", {})
+            self.emit(f"{name}:negpart", "Relu", [f"{out}:neg"], f"{out}:negpart", {})
+            self.emit(f"{name}:scaled", "Mul", [slope, f"{out}:negpart"], f"{out}:scaled", {})
+            self.emit(name, "Sub", [f"{out}:pos", f"{out}:scaled"], out, {})
         else:  # ReduceL2: sqrt(sum(x * x))
             axes = self.ints(ins[1], name, "axes") if len(ins) > 1 and ins[1] else attrs.get("axes")
             self.emit(f"{name}:square", "Mul", [x, x], f"{out}:square", {})
@@ -879,6 +898,18 @@ def _mdfx_names(model: Any, key: str) -> dict[str, str]:
             except (ValueError, AttributeError):
                 return {}  # someone else's metadata under our key: names stay ONNX's
     return {}
+
+
+def _mdfx_list(model: Any, key: str) -> list[str] | None:
+    """A JSON list of names that mdfx's own export recorded under ``key`` (None without one)."""
+    for prop in model.metadata_props:
+        if prop.key == key:
+            try:
+                value = json.loads(prop.value)
+            except ValueError:
+                return None
+            return [str(v) for v in value] if isinstance(value, list) else None
+    return None
 
 
 def _rename(inputs: dict[str, tuple[int, ...]], nodes: list[Node], outputs: list[str], renames: dict[str, str],
