@@ -124,7 +124,10 @@ def train(model: Graph | Any, spec: LearnSpec) -> LearnResult:
     rates = np.array([learning_rate_of(spec, k) for k in sig.learnable], dtype=np.float64)
     cap = min(batch, ntrials)
     workspace = np.zeros(cap * sig.ws_rows + sig.ws_fixed, dtype=dtype)
-    buffers = [*weights.arrays.values(), *state, *inputs, *target_arrays, orders, losses, *last, rates, workspace]
+    programs = _programs(kernel, ["fwd", "bwd", "upd"], weights, workspace, cap, dict(zip(sig.state, state, strict=True)),
+                         rates, sig.learnable)
+    buffers = [*weights.arrays.values(), *state, *inputs, *target_arrays, orders, losses, *last, rates, workspace,
+               *programs]
     table = _table(buffers)
     wd = float(spec.weight_decay)
     calls = 0
@@ -217,7 +220,8 @@ def run(model: Graph | Any, inputs: Mapping[str, Any], dtype: str = "float64") -
         weights = _Weights(graph, np_dtype, read_only=True)
         cap = min(ntrials, INFER_ROWS)
         workspace = np.zeros(cap * kernel.signature.ws_rows + kernel.signature.ws_fixed, dtype=np_dtype)
-        table = _table([*weights.arrays.values(), *arrays, *outs, workspace])
+        programs = _programs(kernel, ["fwd"], weights, workspace, cap)
+        table = _table([*weights.arrays.values(), *arrays, *outs, workspace, *programs])
         t = time.perf_counter()
         status = kernel.cfunc(table, ntrials, cap, workspace.size)
         last_train_stats.update(kernel_s=time.perf_counter() - t, kernel_calls=1)
@@ -325,6 +329,39 @@ class _Weights:
 def _table(buffers: list[np.ndarray]) -> ctypes.Array:
     """The kernel's one pointer argument: the buffers' addresses, in the signature's order."""
     return (ctypes.c_void_p * len(buffers))(*[_address(a) for a in buffers])
+
+
+def _programs(kernel: Any, kinds: list[str], weights: _Weights, workspace: np.ndarray, cap: int,
+              state: dict[tuple[str, str], np.ndarray] | None = None, rates: np.ndarray | None = None,
+              learnable: tuple[str, ...] = ()) -> list[np.ndarray]:
+    """The call programs of a big graph's kernel: int64 ``[length, (address, count, pointers...)...]``.
+
+    Each entry names a compiled function and the buffers it works on (see
+    :class:`mdfx.converters.llvm.graphgen.Ref`); every address is resolved here, from
+    arrays this call has checked and allocated.
+    """
+    sig = kernel.signature
+    base, item = _address(workspace), workspace.itemsize
+    index = {k: i for i, k in enumerate(learnable)}
+
+    def address(ref: Any) -> int:
+        if ref.kind == "p":
+            return _address(weights.arrays[ref.name])
+        if ref.kind in ("v", "g"):
+            rows, fixed = sig.layout[f"{ref.kind}:{ref.name}"]
+            return base + (cap * rows + fixed) * item
+        if ref.kind == "s":
+            return _address(state[(ref.name, ref.slot)])
+        return _address(rates) + 8 * index[ref.name]  # "lr"
+
+    out = []
+    for kind in kinds:
+        words = [0]
+        for fn, refs in sig.programs.get(kind, []):
+            words += [kernel.addresses[fn], len(refs), *[address(r) for r in refs]]
+        words[0] = len(words)
+        out.append(np.array(words, dtype=np.uint64).view(np.int64))
+    return out
 
 
 def _address(array: np.ndarray) -> int:
