@@ -190,9 +190,12 @@ def test_wide_layers_vector_dot_products(dtype: str) -> None:
     x, t = data(net, 7)
     spec = LearnSpec(x, t, epochs=3, minibatch_size=3, learning_rate=0.01, optimizer="adam")
     check_agrees(net, spec, dtype=dtype)
-    kernel = jit.learn_kernel(as_graph(net), ["out"], dtype, "MSE", "adam", False, False)
-    assert ("<4 x double>" if dtype == "float64" else "<8 x float>") in kernel.ir_text
-    assert '@"malloc"' not in kernel.ir_text  # scratch is the runner's workspace
+    check_agrees(net, LearnSpec(x, t, epochs=2, minibatch_size=1, learning_rate=0.01), dtype=dtype)
+    single = jit.learn_kernel(as_graph(net), ["out"], dtype, "MSE", "sgd", True, False)
+    assert ("<4 x double>" if dtype == "float64" else "<8 x float>") in single.ir_text  # the explicit dot
+    batched = jit.learn_kernel(as_graph(net), ["out"], dtype, "MSE", "adam", False, False)
+    assert "reassoc" in batched.ir_text  # minibatch products: mdfx.converters.llvm.gemm's loops
+    assert '@"malloc"' not in batched.ir_text  # scratch is the runner's workspace
 
 
 # --- the loop: early stopping, callbacks, dtypes -------------------------------------------------

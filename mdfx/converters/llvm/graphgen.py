@@ -152,6 +152,8 @@ class _Builder:
         self.wrappers: dict[tuple, ir.Function] = {}
         #: big graphs: calls are recorded here as data (a program), not emitted as code
         self.program: list[tuple[str, tuple[Ref, ...]]] | None = None
+        #: dense layers run as one matrix product per minibatch (kernels for minibatches > 1)
+        self.whole_batch = True
 
     def _function(self, key: tuple, args: list[ir.Type], noalias: list[bool]) -> tuple[ir.Function, bool]:
         fn = self.functions.get(key)
@@ -288,6 +290,23 @@ class _Builder:
                 return ptr
             return e.row(ptr, r, size(shape))
 
+        if self.whole_batch and _dense(node, shapes, out_batched):
+            # a dense layer over a minibatch: one matrix product (mdfx.converters.llvm.gemm:
+            # tiled loops, or BLAS when big enough), not one matrix-vector product per row
+            self._dense_products(e, node, kind, xs_base, y_base, dy_base, dx_base, nrows)
+            if node.op == "Gemm" and len(shapes) > 2 and shapes[2] is not None:
+                with e.loop(nrows, "r") as r:  # + beta * C, row by row (the rule's broadcasting)
+                    c = Ctx(e, node.name, node.op, dict(node.attrs), [None, None, row(xs_base[2], r, shapes[2][2],
+                            shapes[2][1])], [None, None, shapes[2][1]], row(y_base, r, True, out_shape), out_shape,
+                            True)
+                    if kind == "fwd":
+                        _add_bias(c)
+                    elif dx_base[2] is not None:
+                        c.dy = row(dy_base, r, True, out_shape)
+                        c.dxs = [None, None, row(dx_base[2], r, shapes[2][2], shapes[2][1])]
+                        _bias_grad(c)
+            b.ret_void()
+            return
         rows = nrows if out_batched else 1
         with e.loop(rows, "r") as r:
             xs = [row(p, r, s[2], s[1]) if s else None for p, s in zip(xs_base, shapes, strict=True)]
@@ -301,6 +320,30 @@ class _Builder:
                 c.fused = fused
                 rule.backward(c)
         b.ret_void()
+
+    def _dense_products(self, e: Emitter, node: Node, kind: str, xs: list, y: ir.Value, dy: ir.Value | None,
+                        dxs: list, nrows: ir.Value) -> None:
+        """Y = alpha * X @ op(W) over the minibatch; backward dX += alpha * dY @ op(W)^T, dW += ..."""
+        from mdfx.converters.llvm.gemm import emit_gemm
+
+        b, dtype = e.b, "float64" if self.fty == F64 else "float32"
+        gemm = node.op == "Gemm"
+        alpha = float(node.attrs["alpha"]) if gemm else 1.0
+        tb = bool(node.attrs["transB"]) if gemm else False
+        wshape = self.g.g.shapes[node.inputs[1]]
+        k, n = (wshape[1], wshape[0]) if tb else wshape
+        ldw = wshape[1]
+        x, w = xs[0], xs[1]
+        if kind == "fwd":
+            emit_gemm(b, dtype, False, tb, nrows, n, k, alpha, x, k, w, ldw, 0.0, y, n)
+            return
+        if dxs[0] is not None:  # dX (rows, k) += alpha * dY @ op(W)^T
+            emit_gemm(b, dtype, False, not tb, nrows, k, n, alpha, dy, n, w, ldw, 1.0, dxs[0], k)
+        if dxs[1] is not None:
+            if not tb:  # dW (k, n) += alpha * X^T @ dY
+                emit_gemm(b, dtype, True, False, k, n, nrows, alpha, x, k, dy, n, 1.0, dxs[1], n)
+            else:  # dW (n, k) += alpha * dY^T @ X
+                emit_gemm(b, dtype, True, False, n, k, nrows, alpha, dy, n, x, k, 1.0, dxs[1], k)
 
     def update_call(self, b: ir.IRBuilder, optimizer: str, weight_decay: bool, n: int, w: ir.Value,
                     grad: ir.Value, state: list[ir.Value], lr: ir.Value, wd: ir.Value, step: ir.Value) -> None:
@@ -491,6 +534,33 @@ class _Main:
             self.e.b.call(fn, [self.table, self.scope.cap, *args])
 
 
+def _dense(node: Node, shapes: tuple, out_batched: bool) -> bool:
+    """A dense layer: a batched vector per sample times a 2-D tensor without a batch."""
+    if node.op not in ("MatMul", "Gemm") or not out_batched or shapes[0] is None or shapes[1] is None:
+        return False
+    if node.op == "Gemm" and node.attrs["transA"]:
+        return False
+    (_, sa, ba), (_, sb, bb) = shapes[0], shapes[1]
+    return ba and len(sa) == 1 and not bb and len(sb) == 2
+
+
+def _add_bias(c: Ctx) -> None:
+    """y += beta * C (Gemm's bias term), C broadcast to one row."""
+    from mdfx.converters.llvm.graph_rules import bstrides, nd_loop, strides
+
+    e, b = c.e, c.e.b
+    with nd_loop(e, c.yshape, strides(c.yshape), bstrides(c.xshapes[2], c.yshape)) as (o, ic):
+        e.store(b.fadd(e.load(c.y, o), b.fmul(e.const(float(c.attrs["beta"])), e.load(c.xs[2], ic))), c.y, o)
+
+
+def _bias_grad(c: Ctx) -> None:
+    from mdfx.converters.llvm.graph_rules import bstrides, nd_loop, strides
+
+    e, b = c.e, c.e.b
+    with nd_loop(e, c.yshape, strides(c.yshape), bstrides(c.xshapes[2], c.yshape)) as (o, ic):
+        e.store(b.fadd(e.load(c.dxs[2], ic), b.fmul(e.const(float(c.attrs["beta"])), e.load(c.dy, o))), c.dxs[2], ic)
+
+
 def _value_layout(g: _Graph, layout: _Layout) -> None:
     for t in [*g.g.inputs, *(n.output for n in g.nodes)]:
         n = size(g.per_sample(t))
@@ -563,6 +633,7 @@ def build_learn(graph: Graph, targets: list[str], dtype: str, loss: str, optimiz
     backward_nodes = [n for n in g.nodes if n.output in needed and n.output in flows]
 
     bld = _Builder(g, dtype)
+    bld.whole_batch = not single
     # single-trial kernels step a param inside the backward of the one node that reads it,
     # where each of its elements gets exactly one gradient term (a dense layer's weight and
     # bias): no gradient buffer, no zeroing, one pass over the weights, as hand-written C
