@@ -710,3 +710,22 @@ def test_a_bad_status_becomes_an_mdfx_error(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(llvm, "_orders", lambda orders, epochs, ntrials: orders)
     with pytest.raises(DataError, match=r"refused a trial index outside \[0, trials\)"):
         llvm.train(net, spec)
+
+
+def test_a_1000_layer_chain_compiles_in_bounded_time() -> None:
+    """Issue 12: compile time no longer grows with depth (bench/bench_llvm.py --deep 1000 gives the
+    numbers: about 1.3 s here); the bound is generous, for a loaded CI machine."""
+    from bench.bench_llvm import deep_chain
+
+    g = deep_chain(1000)
+    out = g.outputs[0]
+    x = {"x": np.random.default_rng(2).uniform(size=(3, 8))}
+    spec = LearnSpec(x, {out: np.random.default_rng(3).uniform(size=(3, 8))}, epochs=1, minibatch_size=2,
+                     learning_rate=0.1)
+    jit.clear_cache()
+    expected = train_reference(g.copy(), spec)
+    actual = llvm.train(g.copy(), spec)
+    assert jit.last_compile_stats["total_s"] < 60, jit.last_compile_stats
+    assert_close(actual.losses, expected.losses, **TOL["float64"], what="1000-layer chain losses")
+    for k in ("w0", "b999", "w500"):
+        assert_close(actual.params[k], expected.params[k], **TOL["float64"], what=f"1000-layer chain {k}")
