@@ -729,3 +729,25 @@ def test_a_1000_layer_chain_compiles_in_bounded_time() -> None:
     assert_close(actual.losses, expected.losses, **TOL["float64"], what="1000-layer chain losses")
     for k in ("w0", "b999", "w500"):
         assert_close(actual.params[k], expected.params[k], **TOL["float64"], what=f"1000-layer chain {k}")
+
+
+def test_a_graph_composition_runs_and_learns_in_llvm_mode() -> None:
+    """A graph brought from elsewhere (no Net behind it): learn() and run() dispatch the graph itself."""
+    from mdfx.composition.graph_model import GraphComposition
+
+    results, params, losses = {}, {}, {}
+    x = np.random.default_rng(9).uniform(-1, 1, (6, 6))
+    t = np.random.default_rng(10).uniform(-1, 1, (6, 2))
+    for mode in (pnl.ExecutionMode.Python, pnl.ExecutionMode.LLVMRun):
+        g = graph_layout(np.random.default_rng(11))
+        comp = GraphComposition(g, learning_rate=0.05)
+        comp.learn(inputs={"x": x}, targets={"out1": t}, epochs=3, minibatch_size=4, execution_mode=mode)
+        results[mode] = comp.run(inputs={"x": x}, execution_mode=mode)
+        params[mode] = {k: v.copy() for k, v in comp.parameters_dict().items()}
+        losses[mode] = list(comp.losses)
+    py, ll = pnl.ExecutionMode.Python, pnl.ExecutionMode.LLVMRun
+    assert_close(losses[ll], losses[py], **TOL["float64"], what="GraphComposition losses")
+    for k, v in params[py].items():
+        assert_close(params[ll][k], v, **TOL["float64"], what=f"GraphComposition {k}")
+    assert_close(np.asarray(results[ll], dtype=float), np.asarray(results[py], dtype=float), **TOL["float64"],
+                 what="GraphComposition run()")
