@@ -751,3 +751,16 @@ def test_a_graph_composition_runs_and_learns_in_llvm_mode() -> None:
         assert_close(params[ll][k], v, **TOL["float64"], what=f"GraphComposition {k}")
     assert_close(np.asarray(results[ll], dtype=float), np.asarray(results[py], dtype=float), **TOL["float64"],
                  what="GraphComposition run()")
+
+
+def test_an_autoencoder_may_use_its_input_as_target() -> None:
+    """Inputs and targets are only read: the same array for both is fine (weights may not share)."""
+    rng = np.random.default_rng(12)
+    g = Graph.build("ae", {"x": (4,)}, [_p(rng, "enc", (4, 2)), _p(rng, "dec", (2, 4))],
+                    [Node("h", "MatMul", ["x", "enc"], "h"), Node("t", "Tanh", ["h"], "t"),
+                     Node("y", "MatMul", ["t", "dec"], "y")], ["y"])
+    x = rng.uniform(-1, 1, (5, 4))
+    spec = LearnSpec({"x": x}, {"y": x}, epochs=2, minibatch_size=2, learning_rate=0.1)
+    expected = train_reference(g.copy(), spec)
+    actual = llvm.train(g.copy(), spec)
+    assert_close(actual.losses, expected.losses, **TOL["float64"], what="autoencoder losses")

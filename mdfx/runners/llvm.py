@@ -110,7 +110,7 @@ def train(model: Graph | Any, spec: LearnSpec) -> LearnResult:
     cached = bool(jit.last_compile_stats.get("cached"))
     sig = kernel.signature
     weights = _Weights(graph, dtype, read_only=False)
-    _check_no_overlap(weights, [*inputs, *target_arrays])
+    _check_no_overlap(weights, [*inputs, *target_arrays], {k for k, p in graph.params.items() if not p.learnable})
     per_epoch = -(-ntrials // batch)
     carried = spec.optimizer_state
     state = [np.zeros_like(weights.arrays[name]) for name, _ in sig.state]
@@ -368,20 +368,30 @@ def _address(array: np.ndarray) -> int:
     return array.__array_interface__["data"][0]
 
 
-def _check_no_overlap(weights: _Weights, others: list[np.ndarray]) -> None:
-    """The kernel assumes distinct buffers (``noalias``); a weight sharing memory is refused.
+def _check_no_overlap(weights: _Weights, others: list[np.ndarray], frozen: set[str] = frozenset()) -> None:
+    """The kernel assumes distinct buffers (``noalias``); a trained param sharing memory is
+    refused (inputs, targets and frozen params may share: none is written).
 
-    Every buffer is C-contiguous here, so it spans [address, address + nbytes).
+    Every buffer is C-contiguous here, so it spans [address, address + nbytes); sorted by
+    start, each is compared with the furthest-reaching one before it (n log n: graphs have
+    thousands of params).
     """
-    spans = [(name, _address(w), _address(w) + w.nbytes) for name, w in weights.arrays.items() if w.nbytes]
-    other_spans = [(None, _address(o), _address(o) + o.nbytes) for o in others]
-    for i, (name, start, end) in enumerate(spans):
-        for other, o_start, o_end in spans[i + 1:] + other_spans:
-            if start < o_end and o_start < end:
-                if other is None:
-                    raise DataError(f"param {name!r} shares memory with an input or target array; pass a copy")
-                raise DataError(f"params {name!r} and {other!r} share memory; the LLVM backend trains "
-                                "each weight array on its own: give each its own array (e.g. graph.copy())")
+    spans = [(_address(w), _address(w) + w.nbytes, name) for name, w in weights.arrays.items() if w.nbytes]
+    spans += [(_address(o), _address(o) + o.nbytes, None) for o in others if o.nbytes]
+    spans.sort(key=lambda s: (s[0], s[1]))
+    reach: tuple[int, int, str | None] | None = None
+    for start, end, name in spans:
+        if reach is not None and start < reach[1]:
+            other = reach[2]
+            read_only = {None, *frozen}  # inputs, targets (a target may be the input) and frozen params
+            if not (name in read_only and other in read_only):
+                if name is None or other is None:
+                    culprit = other if name is None else name
+                    raise DataError(f"param {culprit!r} shares memory with an input or target array; pass a copy")
+                raise DataError(f"params {other!r} and {name!r} share memory; the LLVM backend trains each "
+                                "param array on its own: give each its own array (e.g. graph.copy())")
+        if reach is None or end > reach[1]:
+            reach = (start, end, name)
 
 
 def validation_runner(model: Graph | Any, dtype: str) -> Callable[[Mapping[str, Any]], dict[str, np.ndarray]]:
