@@ -17,6 +17,10 @@ weights) it reports:
 * ``first learn``: a fresh interpreter's first learn(), from ``import
   mdfx.runners.llvm`` (llvmlite included) to the trained weights (ms).
 
+``--deep N`` instead times the compilation of an N-layer chain (MatMul, Add, Relu per
+layer, width 8; issue 12's scaling case): the learn kernel for minibatch 1 and 4 and the
+infer kernel, from a cold cache, each stage in ms.
+
 Rounds are interleaved (C, then llvm, each round) and the table keeps the best
 round of each, which is the least disturbed by other processes; compile times
 and first learns are likewise the best of three. Before timing, the C
@@ -37,6 +41,8 @@ from bench import networks
 from bench.yardstick_c import CFLAGS, c_train
 from mdfx.converters.llvm import jit
 from mdfx.runners import llvm
+from mdfx.runners.training import LearnSpec
+from mdfx.schema.graph import Graph, Node, Param
 
 FIRST_LEARN = r"""
 import sys, time, json
@@ -88,11 +94,45 @@ def measure(case: networks.BenchCase, rounds: int) -> dict[str, float]:
                                                           ("ir_s", "opt_s", "codegen_s", "total_s")}}
 
 
+def deep_chain(depth: int, width: int = 8) -> Graph:
+    """``depth`` layers of MatMul, Add (bias), Relu."""
+    rng = np.random.default_rng(0)
+    params, nodes, x = [], [], "x"
+    for i in range(depth):
+        params += [Param(f"w{i}", rng.uniform(-0.5, 0.5, (width, width))), Param(f"b{i}", np.zeros(width))]
+        nodes += [Node(f"m{i}", "MatMul", [x, f"w{i}"], f"m{i}"), Node(f"a{i}", "Add", [f"m{i}", f"b{i}"], f"a{i}"),
+                  Node(f"r{i}", "Relu", [f"a{i}"], f"r{i}")]
+        x = f"r{i}"
+    return Graph.build(f"chain{depth}", {"x": (width,)}, params, nodes, [x])
+
+
+def deep(depth: int) -> None:
+    g = deep_chain(depth)
+    out = g.outputs[0]
+    x = {"x": np.random.default_rng(1).uniform(size=(4, 8))}
+    print(f"{depth}-layer chain ({len(g.nodes)} nodes, {len(g.params)} params): compile ms, cold cache")
+    print("| kernel | IR | opt | codegen | total |")
+    print("|---|---|---|---|---|")
+    for label, call in [("learn, minibatch 1", lambda: llvm.train(g, LearnSpec(x, {out: np.zeros((4, 8))}))),
+                        ("learn, minibatch 4", lambda: llvm.train(g, LearnSpec(x, {out: np.zeros((4, 8))},
+                                                                               minibatch_size=4))),
+                        ("infer", lambda: llvm.run(g, x))]:
+        jit.clear_cache()
+        call()
+        st = jit.last_compile_stats
+        print(f"| {label} | {st['ir_s'] * 1e3:.0f} | {st['opt_s'] * 1e3:.0f} | {st['codegen_s'] * 1e3:.0f} "
+              f"| {st['total_s'] * 1e3:.0f} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer epochs and rounds: a smoke run")
     parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--deep", type=int, default=0, help="time the compilation of an N-layer chain instead")
     args = parser.parse_args()
+    if args.deep:
+        deep(args.deep)
+        return
     rounds = 3 if args.quick else args.rounds
     cases = networks.cases(quick=args.quick)
     fresh = {"xor": ["xor"], "digits mb1": ["digits", "1"], "digits mb32": ["digits", "32"],

@@ -20,7 +20,6 @@ TABLES: list[tuple[str, str, str, str | None]] = [
     ("transfer", "mdfx.converters.onnx_export", "TRANSFER_RULES", "onnx"),
     ("graph", "mdfx.converters.onnx_export", "EXPORT_RULES", "onnx"),
     ("transfer", "mdfx.converters.torch", "TRANSFER_RULES", "torch"),
-    ("transfer", "mdfx.converters.llvm.rules", "TRANSFER_RULES", "llvmlite"),
     ("graph", "mdfx.converters.llvm.graph_rules", "GRAPH_RULES", "llvmlite"),
     ("loss", "mdfx.converters.torch", "LOSS_RULES", "torch"),
     ("loss", "mdfx.converters.llvm.rules", "LOSS_RULES", "llvmlite"),

@@ -115,7 +115,7 @@ def train(model: Graph | Any, spec: LearnSpec) -> LearnResult:
     cached = bool(jit.last_compile_stats.get("cached"))
     sig = kernel.signature
     weights = _Weights(graph, dtype, read_only=False)
-    _check_no_overlap(weights, [*inputs, *target_arrays])
+    _check_no_overlap(weights, [*inputs, *target_arrays], {k for k, p in graph.params.items() if not p.learnable})
     per_epoch = -(-ntrials // batch)
     carried = spec.optimizer_state
     state = [np.zeros_like(weights.arrays[name]) for name, _ in sig.state]
@@ -129,7 +129,10 @@ def train(model: Graph | Any, spec: LearnSpec) -> LearnResult:
     rates = np.array([learning_rate_of(spec, k) for k in sig.learnable], dtype=np.float64)
     cap = min(batch, ntrials)
     workspace = np.zeros(cap * sig.ws_rows + sig.ws_fixed, dtype=dtype)
-    buffers = [*weights.arrays.values(), *state, *inputs, *target_arrays, orders, losses, *last, rates, workspace]
+    programs = _programs(kernel, ["fwd", "bwd", "upd"], weights, workspace, cap, dict(zip(sig.state, state, strict=True)),
+                         rates, sig.learnable)
+    buffers = [*weights.arrays.values(), *state, *inputs, *target_arrays, orders, losses, *last, rates, workspace,
+               *programs]
     table = _table(buffers)
     wd = float(spec.weight_decay)
     calls = 0
@@ -228,7 +231,8 @@ def run(model: Graph | Any, inputs: Mapping[str, Any], dtype: str = "float64") -
         weights = _Weights(graph, np_dtype, read_only=True)
         cap = min(ntrials, INFER_ROWS)
         workspace = np.zeros(cap * kernel.signature.ws_rows + kernel.signature.ws_fixed, dtype=np_dtype)
-        table = _table([*weights.arrays.values(), *arrays, *outs, workspace])
+        programs = _programs(kernel, ["fwd"], weights, workspace, cap)
+        table = _table([*weights.arrays.values(), *arrays, *outs, workspace, *programs])
         t = time.perf_counter()
         status = kernel.cfunc(table, ntrials, cap, workspace.size)
         last_train_stats.update(kernel_s=time.perf_counter() - t, kernel_calls=1)
@@ -338,24 +342,67 @@ def _table(buffers: list[np.ndarray]) -> ctypes.Array:
     return (ctypes.c_void_p * len(buffers))(*[_address(a) for a in buffers])
 
 
+def _programs(kernel: Any, kinds: list[str], weights: _Weights, workspace: np.ndarray, cap: int,
+              state: dict[tuple[str, str], np.ndarray] | None = None, rates: np.ndarray | None = None,
+              learnable: tuple[str, ...] = ()) -> list[np.ndarray]:
+    """The call programs of a big graph's kernel: int64 ``[length, (address, count, pointers...)...]``.
+
+    Each entry names a compiled function and the buffers it works on (see
+    :class:`mdfx.converters.llvm.graphgen.Ref`); every address is resolved here, from
+    arrays this call has checked and allocated.
+    """
+    sig = kernel.signature
+    base, item = _address(workspace), workspace.itemsize
+    index = {k: i for i, k in enumerate(learnable)}
+
+    def address(ref: Any) -> int:
+        if ref.kind == "p":
+            return _address(weights.arrays[ref.name])
+        if ref.kind in ("v", "g"):
+            rows, fixed = sig.layout[f"{ref.kind}:{ref.name}"]
+            return base + (cap * rows + fixed) * item
+        if ref.kind == "s":
+            return _address(state[(ref.name, ref.slot)])
+        return _address(rates) + 8 * index[ref.name]  # "lr"
+
+    out = []
+    for kind in kinds:
+        words = [0]
+        for fn, refs in sig.programs.get(kind, []):
+            words += [kernel.addresses[fn], len(refs), *[address(r) for r in refs]]
+        words[0] = len(words)
+        out.append(np.array(words, dtype=np.uint64).view(np.int64))
+    return out
+
+
 def _address(array: np.ndarray) -> int:
     return array.__array_interface__["data"][0]
 
 
-def _check_no_overlap(weights: _Weights, others: list[np.ndarray]) -> None:
-    """The kernel assumes distinct buffers (``noalias``); a weight sharing memory is refused.
+def _check_no_overlap(weights: _Weights, others: list[np.ndarray], frozen: set[str] = frozenset()) -> None:
+    """The kernel assumes distinct buffers (``noalias``); a trained param sharing memory is
+    refused (inputs, targets and frozen params may share: none is written).
 
-    Every buffer is C-contiguous here, so it spans [address, address + nbytes).
+    Every buffer is C-contiguous here, so it spans [address, address + nbytes); sorted by
+    start, each is compared with the furthest-reaching one before it (n log n: graphs have
+    thousands of params).
     """
-    spans = [(name, _address(w), _address(w) + w.nbytes) for name, w in weights.arrays.items() if w.nbytes]
-    other_spans = [(None, _address(o), _address(o) + o.nbytes) for o in others]
-    for i, (name, start, end) in enumerate(spans):
-        for other, o_start, o_end in spans[i + 1:] + other_spans:
-            if start < o_end and o_start < end:
-                if other is None:
-                    raise DataError(f"param {name!r} shares memory with an input or target array; pass a copy")
-                raise DataError(f"params {name!r} and {other!r} share memory; the LLVM backend trains "
-                                "each weight array on its own: give each its own array (e.g. graph.copy())")
+    spans = [(_address(w), _address(w) + w.nbytes, name) for name, w in weights.arrays.items() if w.nbytes]
+    spans += [(_address(o), _address(o) + o.nbytes, None) for o in others if o.nbytes]
+    spans.sort(key=lambda s: (s[0], s[1]))
+    reach: tuple[int, int, str | None] | None = None
+    for start, end, name in spans:
+        if reach is not None and start < reach[1]:
+            other = reach[2]
+            read_only = {None, *frozen}  # inputs, targets (a target may be the input) and frozen params
+            if not (name in read_only and other in read_only):
+                if name is None or other is None:
+                    culprit = other if name is None else name
+                    raise DataError(f"param {culprit!r} shares memory with an input or target array; pass a copy")
+                raise DataError(f"params {other!r} and {name!r} share memory; the LLVM backend trains each "
+                                "param array on its own: give each its own array (e.g. graph.copy())")
+        if reach is None or end > reach[1]:
+            reach = (start, end, name)
 
 
 def validation_runner(model: Graph | Any, dtype: str) -> Callable[[Mapping[str, Any]], dict[str, np.ndarray]]:

@@ -10,6 +10,6 @@ Importing this package imports llvmlite; ``import mdfx`` does not import it.
 """
 
 from mdfx.converters.llvm.graph_rules import GRAPH_RULES
-from mdfx.converters.llvm.rules import LOSS_RULES, OPTIMIZER_RULES, TRANSFER_RULES
+from mdfx.converters.llvm.rules import LOSS_RULES, OPTIMIZER_RULES
 
-__all__ = ["GRAPH_RULES", "LOSS_RULES", "OPTIMIZER_RULES", "TRANSFER_RULES"]
+__all__ = ["GRAPH_RULES", "LOSS_RULES", "OPTIMIZER_RULES"]

@@ -62,6 +62,11 @@ class Emitter:
         self.b = ir.IRBuilder(body)
         self.heap: list[ir.Value] = []  #: malloc'd scratch, freed by :meth:`free_heap`
 
+    @property
+    def entry(self) -> ir.IRBuilder:
+        """A builder at the end of the entry block: values placed here dominate the whole function."""
+        return self._entry
+
     # --- constants and conversions ------------------------------------------------
 
     def const(self, value: float) -> ir.Constant:

@@ -68,6 +68,8 @@ class Kernel:
     engine: llvm.ExecutionEngine = field(repr=False)
     target_machine: llvm.TargetMachine = field(repr=False)
     ir_text: str = field(repr=False, default="")
+    #: machine addresses of the functions the signature's programs call, by name
+    addresses: dict[str, int] = field(default_factory=dict)
 
 
 def learn_kernel(graph: Graph, targets: list[str], dtype: str, loss: str, optimizer: str, single: bool,
@@ -153,9 +155,10 @@ def _compile(build: Callable[[], tuple[ir.Module, Signature]], name: str, scalar
     engine, tm, times = compile_ir(text)
     address = engine.get_function_address(name)
     cfunc = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, *scalar_types)(address)
+    addresses = {fn: engine.get_function_address(fn) for prog in sig.programs.values() for fn, _ in prog}
     total = time.perf_counter() - t0
     stats = {"ir_s": total - times["opt_s"] - times["codegen_s"], **times, "total_s": total}
-    return Kernel(cfunc, sig, stats, engine, tm, text)
+    return Kernel(cfunc, sig, stats, engine, tm, text, addresses)
 
 
 def compile_ir(text: str) -> tuple[llvm.ExecutionEngine, llvm.TargetMachine, dict[str, float]]:

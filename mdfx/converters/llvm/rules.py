@@ -1,9 +1,7 @@
-"""The LLVM backend's rule per op (DESIGN rule 3): transfer functions, losses, optimizers.
+"""The LLVM backend's rule per loss and optimizer (DESIGN rule 3); the graph ops' rules are
+:data:`mdfx.converters.llvm.graph_rules.GRAPH_RULES`.
 
-Elementwise transfer ops need no hand-written rule: their forward and
-derivative come from the op table's ``expr``/``dexpr`` and are lowered by
-:meth:`Emitter.expr` ("gradients are data"). Only SoftMax, which mixes a row,
-has its own rule. Losses are a table too: an elementwise loss is one entry
+Losses are a table: an elementwise loss is one entry
 giving the per-element term, its derivative in ``y`` and the reduction; a loss
 that mixes a row (cross-entropy) has its own rule. Each rule mirrors the numpy
 in :mod:`mdfx.ops` operation by operation, so float64 results agree to rounding.
@@ -21,70 +19,9 @@ from types import MappingProxyType
 
 from llvmlite import ir
 
-from mdfx import ops
 from mdfx.converters.llvm.emit import F64, Emitter
 
 Params = Mapping[str, float]
-
-
-# --- transfer functions -------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ElementwiseRule:
-    """y = expr(x), dx = dy * dexpr(x, y): lowered from the op table's expressions."""
-
-    expr: str
-    dexpr: str
-
-    def forward(self, e: Emitter, x: ir.Value, y: ir.Value, size: int, params: Params) -> None:
-        with e.loop(size, "j") as j:
-            e.store(e.expr(self.expr, {**params, "x": e.load(x, j)}), y, j)
-
-    def backward(self, e: Emitter, x: ir.Value, y: ir.Value, dy: ir.Value, dx: ir.Value,
-                 size: int, params: Params) -> None:
-        with e.loop(size, "j") as j:
-            d = e.expr(self.dexpr, {**params, "x": e.load(x, j), "y": e.load(y, j)})
-            e.store(e.b.fmul(e.load(dy, j), d), dx, j)  # ops._elementwise: g * derivative
-
-
-class SoftmaxRule:
-    """ops.softmax / ops.vjp_softmax over one row."""
-
-    def forward(self, e: Emitter, x: ir.Value, y: ir.Value, size: int, params: Params) -> None:
-        b, gain = e.b, e.const(params["gain"])
-        top = e.var(e.const(float("-inf")), "max")
-        with e.loop(size, "j") as j:
-            b.store(e.maximum(b.load(top), b.fmul(gain, e.load(x, j))), top)
-        total = e.var(e.const(0.0), "sum")
-        zmax = b.load(top)
-        with e.loop(size, "j") as j:
-            ej = e.math("exp", b.fsub(b.fmul(gain, e.load(x, j)), zmax))
-            e.store(ej, y, j)
-            e.add_to(total, ej)
-        s = b.load(total)
-        with e.loop(size, "j") as j:
-            e.store(b.fdiv(e.load(y, j), s), y, j)
-
-    def backward(self, e: Emitter, x: ir.Value, y: ir.Value, dy: ir.Value, dx: ir.Value,
-                 size: int, params: Params) -> None:
-        b, gain = e.b, e.const(params["gain"])
-        dot = e.var(e.const(0.0), "gy")
-        with e.loop(size, "j") as j:
-            e.add_to(dot, b.fmul(e.load(dy, j), e.load(y, j)))
-        s = b.load(dot)
-        with e.loop(size, "j") as j:
-            e.store(b.fmul(b.fmul(gain, e.load(y, j)), b.fsub(e.load(dy, j), s)), dx, j)
-
-
-TransferRule = ElementwiseRule | SoftmaxRule
-
-#: Rule per transfer op: every elementwise op from its expressions, plus the hand-written ones.
-TRANSFER_RULES: Mapping[str, TransferRule] = MappingProxyType({
-    **{name: ElementwiseRule(op.expr, op.dexpr)
-       for name, op in ops.TRANSFER.items() if op.elementwise and op.expr and op.dexpr},
-    "softmax": SoftmaxRule(),
-})
 
 
 # --- losses ----------------------------------------------------------------------------
