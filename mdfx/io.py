@@ -205,10 +205,15 @@ def state_dict(net: Net) -> dict[str, Any]:
 
 
 def save_state_dict(net: Net, path: str | Path) -> Path:
+    import io
+
     import torch
 
-    sd = state_dict(net)
-    return atomic_write(path, lambda tmp: torch.save(sd, tmp))
+    # Serialised in memory first: torch's own file writer reports a full disk as a bare
+    # RuntimeError; a plain write raises the OSError (ENOSPC / EFBIG) that names the problem.
+    buffer = io.BytesIO()
+    torch.save(state_dict(net), buffer)
+    return atomic_write(path, lambda tmp: tmp.write_bytes(buffer.getvalue()))
 
 
 def load_state_dict(net: Net, path: str | Path) -> None:

@@ -60,22 +60,23 @@ def read_model(path: str | os.PathLike[str]) -> Any:
     return _load(path)
 
 
-def initializers(model: Any, source: str = "ONNX model") -> dict[str, np.ndarray]:
+def initializers(model: Any, source: str = "") -> dict[str, np.ndarray]:
     """The graph's initializers as arrays, checked before and after decoding: unique names,
     declared sizes within :mod:`mdfx.limits`, real and finite values."""
     from onnx import numpy_helper
 
     out: dict[str, np.ndarray] = {}
-    budget = limits.Budget(source)
+    budget = limits.Budget(source or "ONNX model")
+    at = f"{source}: " if source else ""
     for t in model.graph.initializer:
         where = f"initializer {t.name!r}"
         if t.name in out:
-            raise SchemaError(f"{source}: two initializers are named {t.name!r}; ONNX names each tensor once")
+            raise SchemaError(f"{at}two initializers are named {t.name!r}; ONNX names each tensor once")
         if t.data_type in _NON_REAL:
-            raise SchemaError(f"{source}: {where} has ONNX element type {t.data_type} "
+            raise SchemaError(f"{at}{where} has ONNX element type {t.data_type} "
                               f"({_NON_REAL[t.data_type]}); mdfx weights are real numbers")
         budget.take(tuple(t.dims), where)  # before decoding: dims are declared, not yet allocated
-        out[t.name] = validate.weights(numpy_helper.to_array(t), f"{source}: {where}")
+        out[t.name] = validate.weights(numpy_helper.to_array(t), f"{at}{where}")
     return out
 
 
