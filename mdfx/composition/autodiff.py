@@ -77,8 +77,14 @@ class AutodiffComposition(Composition):
         """
         if randomize_minibatches is not None:
             randomize_minibatch = randomize_minibatches
+        if inputs is not None and not isinstance(inputs, Mapping):
+            raise DataError(f"{self.name!r}.learn(): inputs must be a dict {{input node: trials}} or "
+                            f"{{'inputs': ..., 'targets': ...}}, got {type(inputs).__name__}")
         inputs = dict(inputs or {})
         if "inputs" in inputs:
+            if not isinstance(inputs["inputs"], Mapping):
+                raise DataError(f"{self.name!r}.learn(): inputs['inputs'] must be a dict {{input node: trials}}, "
+                                f"got {type(inputs['inputs']).__name__}")
             targets = inputs.get("targets", targets)
             epochs = inputs.get("epochs", epochs)
             inputs = dict(inputs["inputs"])
