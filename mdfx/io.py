@@ -12,6 +12,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -97,7 +98,10 @@ def _remove_stale_temps(path: Path) -> None:
         pid_text = entry.name[len(prefix):].split(".", 1)[0]
         if pid_text.isdigit() and not _alive(int(pid_text)):
             try:
-                os.unlink(entry.path)
+                if entry.is_dir(follow_symlinks=False):  # an ONNX external-data scratch folder
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    os.unlink(entry.path)
             except OSError:
                 pass  # another writer removed it first
 

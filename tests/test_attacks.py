@@ -606,6 +606,45 @@ def npz_object_member(tmp: Path) -> None:
     cli_fails(tmp, "run", str(model), "--inputs", str(data))
 
 
+def onnx_external_escape(tmp: Path) -> None:
+    import onnx
+    from onnx import TensorProto, helper
+
+    (tmp / "secret.bin").write_bytes(np.arange(4, dtype=np.float64).tobytes())
+    weight = TensorProto(name="w", data_type=TensorProto.DOUBLE, dims=[2, 2],
+                         data_location=TensorProto.EXTERNAL)
+    entry = weight.external_data.add()
+    entry.key, entry.value = "location", "../secret.bin"
+    graph = helper.make_graph([_mm("x", "w", "y")], "g", [helper.make_tensor_value_info("x", TensorProto.DOUBLE,
+                                                                                        ["N", 2])],
+                              [helper.make_tensor_value_info("y", TensorProto.DOUBLE, ["N", 2])], [weight])
+    (tmp / "sub").mkdir()
+    path = tmp / "sub" / "m.onnx"
+    path.write_bytes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString())
+    assert onnx.__version__
+    mdfx.load(path)
+
+
+def onnx_external_writes(tmp: Path) -> None:
+    """A model too big for one protobuf goes to <name>.<random>.data + the .onnx, each write
+    replacing both as a pair; earlier data files are removed (threshold lowered to test it)."""
+    from mdfx.converters import onnx_export
+
+    comp, x, _ = xor_composition()
+    before = onnx_export.EXTERNAL_DATA_BYTES
+    onnx_export.EXTERNAL_DATA_BYTES = 0
+    try:
+        for _ in range(3):
+            mdfx.save(comp, tmp / "m.onnx", dtype="float64")
+    finally:
+        onnx_export.EXTERNAL_DATA_BYTES = before
+    files = sorted(p.name for p in tmp.iterdir())
+    assert len(files) == 2 and files[0] == "m.onnx" and re.fullmatch(r"m\.onnx\.[0-9a-f]{8}\.data", files[1]), files
+    loaded = mdfx.load(tmp / "m.onnx")
+    for p in comp.projections:
+        np.testing.assert_array_equal(loaded._net().projection(p.name).matrix, p.matrix)
+
+
 ATTACKS: list[Attack] = [
     # native crash
     Attack("llvm.train minibatch_size 2**63-1 (was SIGFPE)", "crash", llvm_minibatch(2**63 - 1), DataError,
@@ -705,6 +744,7 @@ ATTACKS: list[Attack] = [
     Attack("train --out a --state-dict /missing/b (wrote a, then failed)", "write", missing_second_output,
            CliError, r"^mdfx: error: --state-dict /missing/dir/b.pt: directory '/missing/dir' does not exist"),
     Attack("file mode follows the umask", "write", umask_mode, None),
+    Attack("ONNX external data written as a pair, old data removed", "write", onnx_external_writes, None),
     Attack("concurrent writers to one path", "write", concurrent_writers, None),
     Attack("kill -9 during saves", "write", kill_during_save, None),
     # CLI
@@ -716,6 +756,8 @@ ATTACKS: list[Attack] = [
            r"rec.yaml: the YAML expands to more than \d+ values through its aliases"),
     Attack("ONNX initializer declaring 2**41 elements", "own", onnx_huge_initializer, Bomb,
            r"^LimitError: .*initializer 'w': shape \(1099511627776, 2\)"),
+    Attack("ONNX external data pointing outside the model's folder", "own", onnx_external_escape, SchemaError,
+           r"m.onnx: not a readable ONNX model .*'../secret.bin' points outside the directory"),
     Attack("binary garbage as .json", "own", garbage_file(".json", b"\xff\xfe\x00garbage"), SchemaError,
            r"garbage.json: not valid JSON"),
     Attack("binary garbage as .yaml", "own", garbage_file(".yaml", b"\x00\x01: [\x02"), SchemaError,
