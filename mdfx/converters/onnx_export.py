@@ -292,7 +292,10 @@ def _save_with_external_data(model: onnx.ModelProto, target: Path) -> Path:
     whose data file is complete; data files of earlier writes that the model no longer
     names are removed afterwards.
     """
-    from onnx.external_data_helper import convert_model_to_external_data, write_external_data_tensors
+    from onnx.external_data_helper import (
+        convert_model_to_external_data,
+        write_external_data_tensors,
+    )
 
     stem = safe_filename(target.name)
     data_name = f"{stem}.{secrets.token_hex(4)}.data"
