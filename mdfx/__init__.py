@@ -63,7 +63,10 @@ def validate(model: Any, inputs: Any = None, trials: int = 8, dtype: Any = ("flo
 
     net = to_net(model)
     if inputs is not None:
-        inputs = {getattr(k, "name", k): np.asarray(v, dtype=np.float64) for k, v in inputs.items()}
+        if not isinstance(inputs, dict):
+            raise DataError(f"validate(): inputs must be a dict {{input node: trials}}, got {type(inputs).__name__}")
+        # checked (real, finite, (trials, size)) by compare.validate's shared check, not cast here
+        inputs = {getattr(k, "name", k): v for k, v in inputs.items()}
     return compare.validate(net, inputs=inputs, trials=trials, dtype=dtype, seed=seed)
 
 

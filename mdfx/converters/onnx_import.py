@@ -49,9 +49,12 @@ def load_onnx(model: str | os.PathLike[str] | Any) -> Net:
     attribute of an unsupported pattern (``Gemm`` with ``transA=1``, a product
     of two computed tensors, a Softmax over the batch, ...).
     """
+    from mdfx.errors import reading
+
     source = str(model) if isinstance(model, str | os.PathLike) else "ONNX model"
-    net = lower(to_opgraph(_load(model)))
-    validate.net_values(net, source)
+    with reading(source, "ONNX model"):  # fail closed: a malformed graph is one error naming the file
+        net = lower(to_opgraph(_load(model)))
+        validate.net_values(net, source)
     return net
 
 
