@@ -6,8 +6,6 @@ Heavy backends (torch, llvmlite, onnxruntime) load only when first used.
 
 from typing import Any
 
-import numpy as np
-
 from mdfx.composition.autodiff import AutodiffComposition
 from mdfx.composition.composition import Composition
 from mdfx.composition.enums import ExecutionMode, Loss, NodeRole, ReportProgress
