@@ -758,6 +758,10 @@ ATTACKS: list[Attack] = [
            r"^LimitError: .*initializer 'w': shape \(1099511627776, 2\)"),
     Attack("ONNX external data pointing outside the model's folder", "own", onnx_external_escape, SchemaError,
            r"m.onnx: not a readable ONNX model .*'../secret.bin' points outside the directory"),
+    Attack("ONNX Div by a zero constant (found by the fuzz)", "own",
+           lambda tmp: mdfx.load(onnx_graph(tmp, [_mm("x", "w", "h"), __import__("onnx").helper.make_node(
+               "Div", ["h", "z"], ["y"], name="div")], [_w("w", np.eye(2)), _w("z", np.array([1.0, 0.0]))])),
+           mdfx.UnsupportedError, r"attack.onnx: node 'div' \(Div\): the constant divisor holds zero or NaN"),
     Attack("binary garbage as .json", "own", garbage_file(".json", b"\xff\xfe\x00garbage"), SchemaError,
            r"garbage.json: not valid JSON"),
     Attack("binary garbage as .yaml", "own", garbage_file(".yaml", b"\x00\x01: [\x02"), SchemaError,

@@ -52,7 +52,9 @@ def load_onnx(model: str | os.PathLike[str] | Any) -> Net:
     from mdfx.errors import reading
 
     source = str(model) if isinstance(model, str | os.PathLike) else "ONNX model"
-    with reading(source, "ONNX model"):  # fail closed: a malformed graph is one error naming the file
+    # fail closed: a malformed graph is one error naming the file; overflow while folding
+    # constants is no warning: a non-finite weight that results is refused by net_values
+    with reading(source, "ONNX model"), np.errstate(all="ignore"):
         net = lower(to_opgraph(_load(model)))
         validate.net_values(net, source)
     return net

@@ -324,7 +324,8 @@ class _Lowering:
             return x
         if isinstance(x, np.ndarray):
             spec = ops.TRANSFER[name]
-            return np.asarray(spec.forward(x.astype(np.float64), **ops.fill_params(spec, params)))
+            with np.errstate(all="ignore"):  # a non-finite result used as a weight is refused at load
+                return np.asarray(spec.forward(x.astype(np.float64), **ops.fill_params(spec, params)))
         return _Out(self._close(self._pre(x, op), op.name, name, params))
 
     def _matmul(self, op: Op, args: list[_State | None]) -> _State:
@@ -416,7 +417,10 @@ class _Lowering:
         if not isinstance(args[1], np.ndarray):
             raise UnsupportedError(f"{op.label()} (Div): the divisor is a computed tensor; mdfx imports "
                                    "division by a constant only")
-        return self._scale(op, args[0], 1.0 / args[1].astype(np.float64))
+        divisor = args[1].astype(np.float64)
+        if not np.all(divisor != 0):  # NaN counts too
+            raise UnsupportedError(f"{op.label()} (Div): the constant divisor holds zero or NaN")
+        return self._scale(op, args[0], 1.0 / divisor)
 
     def _neg(self, op: Op, args: list[_State | None]) -> _State:
         return self._scale(op, args[0], np.array(-1.0))
@@ -537,6 +541,11 @@ _FOLDS: dict[str, Callable[..., np.ndarray]] = {
 
 def _fold(op: Op, args: list[Any]) -> np.ndarray:
     limits.check_fold(op.type, [np.shape(a) for a in args if a is not None], op.label(), op.attrs)
+    with np.errstate(all="ignore"):  # a non-finite result used as a weight is refused at load
+        return _fold_values(op, args)
+
+
+def _fold_values(op: Op, args: list[Any]) -> np.ndarray:
     if op.type == "Transpose":
         perm = op.attrs.get("perm")
         return np.transpose(args[0], None if perm is None else [int(p) for p in perm])
