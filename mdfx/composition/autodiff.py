@@ -97,8 +97,7 @@ class AutodiffComposition(Composition):
             raise DataError(f"{len(next(iter(x.values())))} input trials but "
                             f"{len(next(iter(t.values())))} target trials")
         trials = len(next(iter(t.values())))
-        if minibatch_size is not None and isinstance(minibatch_size, int | np.integer) \
-                and not isinstance(minibatch_size, bool) and minibatch_size > trials >= 1:
+        if validate.whole(minibatch_size, "minibatch_size", 1) > trials:  # PsyNeuLink's message
             raise DataError(f"minibatch_size ({minibatch_size}) cannot be greater than the number of "
                             f"trials ({trials})")
         # The one shared check (mdfx.schema.validate): integer ranges in Python ints, the
