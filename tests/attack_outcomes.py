@@ -92,7 +92,7 @@ def main() -> int:
     sys.path.insert(0, str(HERE))
     import test_attacks
 
-    env = dict(os.environ, PYTHONPATH=f"{args.code}{os.pathsep}{HERE}")
+    env = dict(os.environ, PYTHONPATH=f"{args.code}{os.pathsep}{HERE}", MDFX_ATTACK_CODE=args.code)
     rows = []
     for i, attack in enumerate(test_attacks.ATTACKS):
         code = ONE.replace("TESTS", repr(str(HERE))).replace("INDEX", str(i))

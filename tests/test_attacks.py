@@ -59,7 +59,9 @@ class Attack:
 
 
 def _env() -> dict[str, str]:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    # MDFX_ATTACK_CODE: another checkout to attack (tests/attack_outcomes.py --code)
+    code = os.environ.get("MDFX_ATTACK_CODE", str(ROOT))
+    env = dict(os.environ, PYTHONPATH=code, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
     env.pop("MDFX_FUZZ_FULL", None)
     return env
 
