@@ -6,8 +6,6 @@ Heavy backends (torch, llvmlite, onnxruntime) load only when first used.
 
 from typing import Any
 
-import numpy as np
-
 from mdfx.composition.autodiff import AutodiffComposition
 from mdfx.composition.composition import Composition
 from mdfx.composition.enums import ExecutionMode, Loss, NodeRole, ReportProgress
@@ -79,7 +77,10 @@ def validate(model: Any, inputs: Any = None, trials: int = 8, dtype: Any = ("flo
     from mdfx.runners import compare
 
     if inputs is not None:
-        inputs = {getattr(k, "name", k): np.asarray(v, dtype=np.float64) for k, v in inputs.items()}
+        if not isinstance(inputs, dict):
+            raise DataError(f"validate(): inputs must be a dict {{input node: trials}}, got {type(inputs).__name__}")
+        # checked (real, finite, (trials, size)) by compare.validate's shared check, not cast here
+        inputs = {getattr(k, "name", k): v for k, v in inputs.items()}
     return compare.validate(model, inputs=inputs, trials=trials, dtype=dtype, seed=seed)
 
 

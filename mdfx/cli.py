@@ -204,9 +204,12 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise MdfxError(f"unknown loss {args.loss!r}; choose from {', '.join(m.name for m in Loss)}") from None
     net = comp._io()
     inputs, targets = _split(net, *read_data(args.data, _names(net)))
-    comp.learn(inputs=inputs, targets=targets, epochs=args.epochs, learning_rate=args.lr,
-               minibatch_size=args.minibatch_size, randomize_minibatch=args.randomize, seed=args.seed,
-               execution_mode=ExecutionMode[MODES[args.mode]], report_progress=not args.quiet)
+    # numpy's overflow warnings would interleave with the one error line: a diverged
+    # run is reported below, with the epoch and minibatch where it happened.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        comp.learn(inputs=inputs, targets=targets, epochs=args.epochs, learning_rate=args.lr,
+                   minibatch_size=args.minibatch_size, randomize_minibatch=args.randomize, seed=args.seed,
+                   execution_mode=ExecutionMode[MODES[args.mode]], report_progress=not args.quiet)
     losses = comp.losses
     _check_finite_losses(losses, comp.last_learn.epochs_run if comp.last_learn else 1)
     _print(f"trained {len(losses)} minibatches; loss {losses[0]:.6g} -> {losses[-1]:.6g}")
@@ -444,7 +447,8 @@ def escape_controls(text: str, keep_newlines: bool = True) -> str:
 
 
 def _print(text: str) -> None:
-    print(escape_controls(text), flush=True)
+    if sys.stdout is not None:  # stdout closed (>&-): the command still runs, silently
+        print(escape_controls(text), flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -487,7 +491,8 @@ def entry() -> None:
     """The console script: exit with main()'s status, quietly on a closed pipe."""
     status = main()
     try:
-        sys.stdout.flush()
+        if sys.stdout is not None:  # None when started with stdout closed (>&-)
+            sys.stdout.flush()
     except BrokenPipeError:
         _silence_stdout()
     sys.exit(status)

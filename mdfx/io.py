@@ -17,6 +17,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -103,7 +104,10 @@ def _remove_stale_temps(path: Path) -> None:
         pid_text = entry.name[len(prefix):].split(".", 1)[0]
         if pid_text.isdigit() and not _alive(int(pid_text)):
             try:
-                os.unlink(entry.path)
+                if entry.is_dir(follow_symlinks=False):  # an ONNX external-data scratch folder
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    os.unlink(entry.path)
             except OSError:
                 pass  # another writer removed it first
 
@@ -274,10 +278,15 @@ def _state_arrays(g: Graph) -> dict[str, np.ndarray]:
 
 
 def save_state_dict(model: Net | Graph, path: str | Path) -> Path:
+    import io
+
     import torch
 
-    sd = state_dict(model)
-    return atomic_write(path, lambda tmp: torch.save(sd, tmp))
+    # Serialised in memory first: torch's own file writer reports a full disk as a bare
+    # RuntimeError; a plain write raises the OSError (ENOSPC / EFBIG) that names the problem.
+    buffer = io.BytesIO()
+    torch.save(state_dict(model), buffer)
+    return atomic_write(path, lambda tmp: tmp.write_bytes(buffer.getvalue()))
 
 
 def load_state_dict(model: Net | Graph, path: str | Path) -> None:

@@ -114,7 +114,7 @@ def set(**changes: int) -> _Restore:  # noqa: A001 - the public name asked for: 
     """Change some limits now; used as a context manager, the old ones come back on exit."""
     global _current
     known = {f.name for f in fields(Limits)}
-    unknown = sorted(set(changes) - known)
+    unknown = sorted(changes.keys() - known)
     if unknown:
         raise LimitError(f"unknown limit {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     for name, value in changes.items():

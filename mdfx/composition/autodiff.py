@@ -127,8 +127,14 @@ class AutodiffComposition(Composition):
         """
         if randomize_minibatches is not None:
             randomize_minibatch = randomize_minibatches
+        if inputs is not None and not isinstance(inputs, Mapping):
+            raise DataError(f"{self.name!r}.learn(): inputs must be a dict {{input node: trials}} or "
+                            f"{{'inputs': ..., 'targets': ...}}, got {type(inputs).__name__}")
         inputs = dict(inputs or {})
         if "inputs" in inputs:
+            if not isinstance(inputs["inputs"], Mapping):
+                raise DataError(f"{self.name!r}.learn(): inputs['inputs'] must be a dict {{input node: trials}}, "
+                                f"got {type(inputs['inputs']).__name__}")
             targets = inputs.get("targets", targets)
             epochs = inputs.get("epochs", epochs)
             inputs = dict(inputs["inputs"])
@@ -143,8 +149,7 @@ class AutodiffComposition(Composition):
             raise DataError(f"{len(next(iter(x.values())))} input trials but "
                             f"{len(next(iter(t.values())))} target trials")
         trials = len(next(iter(t.values())))
-        if minibatch_size is not None and isinstance(minibatch_size, int | np.integer) \
-                and not isinstance(minibatch_size, bool) and minibatch_size > trials >= 1:
+        if validate.whole(minibatch_size, "minibatch_size", 1) > trials:  # PsyNeuLink's message
             raise DataError(f"minibatch_size ({minibatch_size}) cannot be greater than the number of "
                             f"trials ({trials})")
         # The one shared check (mdfx.schema.validate): integer ranges in Python ints, the

@@ -31,6 +31,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +44,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from mdfx import ops
 from mdfx.errors import MdfxError
-from mdfx.io import atomic_write
+from mdfx.io import _TMP_MARK, _fsync, atomic_write, safe_filename
 from mdfx.schema.graph import Graph, Node, as_graph
 
 #: The opsets the export is tested with (Softmax's per-axis semantics need 13).
@@ -242,7 +244,48 @@ def save_onnx(model: Graph | Any, path: str | os.PathLike[str], dtype: str | Non
     """
     proto = to_onnx(model, dtype=dtype, opset=opset)
     target = Path(path)
+    if proto.ByteSize() > EXTERNAL_DATA_BYTES:
+        return _save_with_external_data(proto, target)
     atomic_write(target, lambda tmp: onnx.save_model(proto, str(tmp)))
+    return target
+
+
+#: Models larger than this keep their weights in an external data file beside the
+#: ``.onnx`` (protobuf cannot hold 2 GiB in one message).
+EXTERNAL_DATA_BYTES = 2**31 - 2**26
+
+
+def _save_with_external_data(model: onnx.ModelProto, target: Path) -> Path:
+    """Write the weights to ``<name>.<random>.data``, then the model that points at it.
+
+    Each write has its own data file (renamed into place complete and fsynced) and the
+    model file is replaced atomically last, so ``kill -9`` at any moment leaves a model
+    whose data file is complete; data files of earlier writes that the model no longer
+    names are removed afterwards.
+    """
+    from onnx.external_data_helper import (
+        convert_model_to_external_data,
+        write_external_data_tensors,
+    )
+
+    stem = safe_filename(target.name)
+    data_name = f"{stem}.{secrets.token_hex(4)}.data"
+    convert_model_to_external_data(model, all_tensors_to_one_file=True, location=data_name, size_threshold=0)
+    if not target.parent.is_dir():
+        raise MdfxError(f"cannot write {str(target)!r}: directory {str(target.parent)!r} does not exist")
+    # onnx appends the tensors to <folder>/<location>: a private folder, renamed out of when complete
+    scratch = target.parent / f".{target.name}{_TMP_MARK}{os.getpid()}.{secrets.token_hex(4)}.d"
+    scratch.mkdir()
+    try:
+        write_external_data_tensors(model, str(scratch))
+        _fsync(scratch / data_name)
+        os.replace(scratch / data_name, target.parent / data_name)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    atomic_write(target, lambda tmp: onnx.save_model(model, str(tmp)))
+    for old in target.parent.glob(f"{stem}.*.data"):
+        if old.name != data_name and re.fullmatch(re.escape(stem) + r"\.[0-9a-f]{8}\.data", old.name):
+            old.unlink(missing_ok=True)
     return target
 
 

@@ -19,6 +19,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from mdfx import limits
 from mdfx.errors import LimitError, MdfxError, SchemaError, UnsupportedError, one_line, reading
 from mdfx.schema import validate
@@ -150,7 +152,9 @@ def from_mdf(model: Any) -> Net | Graph:
     if source is None:
         source = f"MDF model {one_line(next(iter(data), '?'), 80)!r}" if isinstance(data, dict) and data \
             else "MDF model"
-    with reading(source):
+    # Overflow while a dialect folds constants is not a warning to show: a non-finite
+    # weight or parameter that results is refused by net_values below, naming it.
+    with reading(source), np.errstate(all="ignore"):
         net = _from_dict(data)
         if isinstance(net, Graph):
             _graph_values(net, source)

@@ -27,45 +27,46 @@ from typing import Any
 import numpy as np
 
 from mdfx import limits
-from mdfx.errors import DataError, SchemaError, UnsupportedError
+from mdfx.errors import DataError, MdfxError, SchemaError, UnsupportedError
 
 #: numpy kinds accepted as numbers: bool, signed and unsigned integers, floats.
 _REAL_KINDS = "biuf"
 
 
-def real_array(value: Any, what: str) -> np.ndarray:
-    """``value`` as a numpy array of real numbers, refusing what a float conversion would hide."""
+def real_array(value: Any, what: str, error: type[MdfxError] = DataError) -> np.ndarray:
+    """``value`` as a numpy array of real numbers, refusing what a float conversion would hide
+    (``error``: DataError for data, SchemaError for a model file's contents)."""
     if isinstance(value, np.ma.MaskedArray):
-        raise DataError(f"{what} is a masked array; give a plain array (fill or drop the masked values)")
+        raise error(f"{what} is a masked array; give a plain array (fill or drop the masked values)")
     if isinstance(value, str | bytes):
-        raise DataError(f"{what} is a string ({value[:40]!r}); give numbers")
+        raise error(f"{what} is a string ({value[:40]!r}); give numbers")
     try:
         array = np.asarray(value)
     except (TypeError, ValueError, OverflowError) as exc:
-        raise DataError(f"{what} is not a numeric array: {exc}") from None
+        raise error(f"{what} is not a numeric array: {exc}") from None
     kind = array.dtype.kind
     if kind == "c":
-        raise DataError(f"{what} holds complex numbers ({array.dtype}); mdfx computes with real numbers")
+        raise error(f"{what} holds complex numbers ({array.dtype}); mdfx computes with real numbers")
     if kind in "USa":
-        raise DataError(f"{what} is not numeric: it holds strings ({array.dtype}); give numbers, not text")
+        raise error(f"{what} is not numeric: it holds strings ({array.dtype}); give numbers, not text")
     if kind == "O":
         # Nested lists of unequal length or mixed content; try the float conversion that
         # names the problem, but still refuse strings and complex values inside.
-        flat = _flatten_objects(array, what)
+        flat = _flatten_objects(array, what, error)
         try:
             array = np.asarray(flat, dtype=np.float64).reshape(array.shape)
         except (TypeError, ValueError) as exc:
-            raise DataError(f"{what} is not a numeric array: {exc}") from None
+            raise error(f"{what} is not a numeric array: {exc}") from None
     elif kind not in _REAL_KINDS:
-        raise DataError(f"{what} has dtype {array.dtype}; give real numbers")
+        raise error(f"{what} has dtype {array.dtype}; give real numbers")
     return array
 
 
-def _flatten_objects(array: np.ndarray, what: str) -> list[float]:
+def _flatten_objects(array: np.ndarray, what: str, error: type[MdfxError]) -> list[float]:
     out = []
     for item in array.ravel():
         if isinstance(item, bool | np.bool_) or not isinstance(item, numbers.Real):
-            raise DataError(f"{what} is not a numeric array: it holds {type(item).__name__} {item!r:.40}")
+            raise error(f"{what} is not a numeric array: it holds {type(item).__name__} {item!r:.40}")
         out.append(float(item))
     return out
 
@@ -239,7 +240,7 @@ def node_size(value: Any, where: str) -> int:
 
 def weights(value: Any, where: str) -> np.ndarray:
     """A weight, bias or parameter array from a file: real (no complex, strings, masks) and finite."""
-    array = real_array(value, where)
+    array = real_array(value, where, SchemaError)
     limits.check_elements(array.shape, where)
     out = np.asarray(array, dtype=np.float64)
     if not np.isfinite(out).all():
@@ -257,6 +258,12 @@ def net_values(net: Any, source: str) -> None:
     """
     budget = limits.Budget(source)
     limits.check_count(len(net.nodes) + len(net.projections), f"{source}: nodes and projections")
+    names = {n.name for n in net.nodes}
+    for role, listed in (("INPUT", net.inputs), ("OUTPUT", net.outputs)):
+        missing = [n for n in listed if n not in names]
+        if missing or not listed:
+            raise SchemaError(f"{source}: the {role} nodes {missing or listed!r} are not nodes of the model "
+                              f"({', '.join(sorted(names))})")
     for node in net.nodes:
         node_size(node.size, f"{source}: node {node.name!r}")
         budget.take(node.size, f"node {node.name!r}")
