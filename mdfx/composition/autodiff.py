@@ -32,15 +32,21 @@ class AutodiffComposition(Composition):
                  optimizer_type: str = "sgd", weight_decay: float = 0, loss_spec: object = Loss.MSE,
                  disable_learning: bool = False, refresh_losses: bool = False, disable_cuda: bool = True,
                  cuda_index: int | None = None, force_no_retain_graph: bool = False,
-                 name: str | None = None, device: str | None = None, nodes: object = None) -> None:
+                 name: str | None = None, device: str | None = None, nodes: object = None,
+                 synch_node_variables_with_torch: object = None) -> None:
         super().__init__(pathways=pathways, name=name or "autodiff_composition", nodes=nodes,
-                         learning_rate=learning_rate)
+                         learning_rate=learning_rate,
+                         synch_node_variables_with_torch=synch_node_variables_with_torch)
         self.optimizer_type = ops.optimizer_op(optimizer_type).name
         self.weight_decay = float(weight_decay)
         self.loss_spec = as_loss(loss_spec)
         ops.loss_op(self.loss_spec.value)  # refuses a loss with no rule, at construction
-        #: PsyNeuLink's handle on the torch module; mdfx builds one per learn() and keeps none
-        self.pytorch_representation = None
+        #: the learning rates of the last learn() or _build_pytorch_representation() (PsyNeuLink's
+        #: handle on its torch wrapper; mdfx builds its module per learn() and keeps none)
+        self.pytorch_representation: Any = None
+        self.parameters.add(pytorch_representation=(lambda: self.pytorch_representation, None),
+                            optimizer_type=(lambda: self.optimizer_type, None),
+                            loss_spec=(lambda: self.loss_spec, None))
         self.disable_learning = disable_learning
         self.refresh_losses = refresh_losses
         if device is None:
@@ -56,6 +62,47 @@ class AutodiffComposition(Composition):
     def _training_spec(self) -> TrainingSpec:
         return TrainingSpec(self.loss_spec.value, self.optimizer_type, self.default_rate(),
                             self.weight_decay, self.disable_learning)
+
+    def _build_pytorch_representation(self) -> Any:
+        """Resolve every projection's learning rate as learn() would with no learning_rate given;
+        raises CompositionError when nothing would learn."""
+        from mdfx.composition.learning_session import projection_rates
+        from mdfx.composition.pytorch_representation import PytorchRepresentation
+
+        rates, frozen = projection_rates(self, None)
+        self.pytorch_representation = PytorchRepresentation(self, rates, frozen)
+        return self.pytorch_representation
+
+    @property
+    def target_input_mechanisms(self) -> list[Any]:
+        """A TARGET node for every OUTPUT node (made when first needed, as PsyNeuLink makes them)."""
+        from mdfx.composition.enums import NodeRole
+        from mdfx.composition.learning_pathway import ObjectiveMechanism, TargetMechanism
+
+        outputs = [n for n in self.get_nodes_by_role(NodeRole.OUTPUT) if not isinstance(n, Composition)]
+        stale = [n for n in self._learning_nodes if getattr(n, "auto", False)
+                 and not any(o is n.sample or o.output_port is n.sample for o in outputs)]
+        self._learning_nodes[:] = [n for n in self._learning_nodes if not any(n is x for x in stale)]
+        for out in outputs:
+            if not any(isinstance(n, TargetMechanism) and n.sample is out for n in self._learning_nodes):
+                target = self._target_for(out)
+                target.auto = True  # type: ignore[attr-defined]
+                objective = ObjectiveMechanism(f"LOSS for {out.name}", out, target)
+                objective.auto = True  # type: ignore[attr-defined]
+                self._learning_nodes.append(objective)
+        return super().target_input_mechanisms
+
+    def get_optimizer_param_value(self, name: str) -> Any:
+        """The optimizer's ``learning_rate`` (the composition's default rate) or ``weight_decay``."""
+        values = {"learning_rate": self.default_rate(), "lr": self.default_rate(),
+                  "weight_decay": self.weight_decay}
+        if name not in values:
+            raise KeyError(f"{name!r} is not an optimizer parameter of {self.name!r} ({', '.join(values)})")
+        return values[name]
+
+    def clear_losses(self) -> None:
+        """Forget the recorded minibatch losses (PsyNeuLink's clear_losses)."""
+        self.losses.clear()
 
     def default_rate(self) -> float:
         """The composition's default learning rate as a number (its own, else PsyNeuLink's 0.001)."""

@@ -40,13 +40,20 @@ class Composition:
     default_learning_rate = 0.05
 
     def __init__(self, pathways: object = None, name: str | None = None, nodes: object = None,
-                 learning_rate: object = None) -> None:
+                 learning_rate: object = None, synch_node_variables_with_torch: object = None) -> None:
+        if synch_node_variables_with_torch not in (None, "run"):
+            raise UnsupportedError(f"{name!r}: synch_node_variables_with_torch="
+                                   f"{synch_node_variables_with_torch!r}; mdfx updates node values once, at the "
+                                   "end of each learn() (None or pnl.RUN)")
         self.name = name if name is not None else type(self).__name__
         self._nodes: list[TransferMechanism | Composition] = []
         self._projections: list[MappingProjection] = []
         self.results: list[list[np.ndarray]] = []
         #: the learning pathways' TARGET, objective and LearningMechanism nodes (not executed)
         self._learning_nodes: list[Any] = []
+        #: compositions given as pathway items: their nodes and projections are flattened into
+        #: this one (so one network learns); ``nodes`` shows the composition in their place
+        self._flattened: list[Composition] = []
         self.pathways: list[Pathway] = []
         self.learning_results: list[list[np.ndarray]] = []
         #: mean loss of each minibatch, across learn() calls (PsyNeuLink's ``losses``)
@@ -78,7 +85,22 @@ class Composition:
     @property
     def nodes(self) -> list[Any]:
         """Every node: mechanisms and nested compositions, then the learning pathways' nodes."""
-        return [*self._nodes, *self._learning_nodes]
+        shown: list[Any] = []
+        for node in self._nodes:
+            owner = next((c for c in reversed(self._flattened) if c._contains(node)), node)
+            if not any(n is owner for n in shown):
+                shown.append(owner)
+        return [*shown, *self._learning_nodes]
+
+    def _contains(self, node: Any) -> bool:
+        return any(n is node for n in self._nodes)
+
+    def _owner_chain(self, projection: Any) -> list[Composition]:
+        """The flattened compositions ``projection`` came from, innermost first (empty if its own)."""
+        for comp in self._flattened:
+            if any(p is projection for p in comp._projections):
+                return [*comp._owner_chain(projection), comp]
+        return []
 
     @property
     def projections(self) -> ProjectionList:
@@ -164,20 +186,18 @@ class Composition:
         returned :class:`Pathway` lists the mechanisms and the projections made.
         """
         items = list(pathway)
-        mechs = [i for i in items if isinstance(i, TransferMechanism)]
-        for m in mechs:
-            self.add_node(m)
-        prev: TransferMechanism | None = None
+        for item in items:
+            if isinstance(item, TransferMechanism):
+                self.add_node(item)
+            elif isinstance(item, Composition):
+                self._flatten(item)
+        prev: TransferMechanism | Composition | None = None
         pending: object = None
         made: list = []
         for item in items:
-            if isinstance(item, TransferMechanism):
+            if isinstance(item, TransferMechanism | Composition):
                 if prev is not None:
-                    if isinstance(pending, MappingProjection):
-                        made.append(self.add_projection(pending, sender=prev, receiver=item))
-                    else:
-                        made.append(self.add_projection(MappingProjection(sender=prev, receiver=item,
-                                                                          matrix=pending)))
+                    made.extend(self._join(prev, pending, item))
                 made.append(item)
                 prev, pending = item, None
             else:
@@ -185,6 +205,39 @@ class Composition:
         result = Pathway(made, name=name)
         self.pathways.append(result)
         return result
+
+    def _flatten(self, comp: Composition) -> None:
+        """Take ``comp``'s nodes and projections into this network (a nested composition in a pathway)."""
+        if any(c is comp for c in self._flattened):
+            return
+        if comp._learning_nodes and not comp._autodiff:
+            raise CompositionError(f"{self.name!r}: nested composition {comp.name!r} has learning pathways; "
+                                   "nest AutodiffCompositions or compositions without learning")
+        for node in comp._nodes:
+            if isinstance(node, Composition):
+                raise CompositionError(f"{self.name!r}: {comp.name!r} holds {node.name!r} as a node with its own "
+                                       "inputs; only compositions given as pathway items can be nested for learning")
+            self.add_node(node)
+        for proj in comp._projections:
+            self.add_projection(proj)
+        self._flattened.extend([*comp._flattened, comp])
+
+    def _join(self, prev: Any, pending: object, item: Any) -> list[MappingProjection]:
+        """Projections from ``prev`` to ``item`` (mechanisms or flattened compositions) for a pathway.
+
+        A MappingProjection between them keeps the ends it names (e.g. a node inside a
+        nested composition); otherwise each OUTPUT node of ``prev`` projects to each
+        INPUT node of ``item`` with ``pending`` as the matrix (PsyNeuLink's default if None).
+        """
+        if isinstance(pending, MappingProjection):
+            sender = pending.sender if pending.sender is not None else _single(prev, NodeRole.OUTPUT)
+            receiver = pending.receiver if pending.receiver is not None else _single(item, NodeRole.INPUT)
+            return [self.add_projection(pending, sender=sender, receiver=receiver)]
+        senders = prev.get_nodes_by_role(NodeRole.OUTPUT) if isinstance(prev, Composition) else [prev]
+        receivers = item.get_nodes_by_role(NodeRole.INPUT) if isinstance(item, Composition) else [item]
+        receivers = [r for r in receivers if not isinstance(r, TargetMechanism)]
+        return [self.add_projection(MappingProjection(sender=s, receiver=r, matrix=pending))
+                for s in senders for r in receivers]
 
     def add_backpropagation_learning_pathway(self, pathway: list, learning_rate: object = None,
                                              loss_spec: Loss | str | None = None, name: str | None = None,
@@ -245,6 +298,13 @@ class Composition:
     def _learning_mechanism(self, proj: MappingProjection) -> LearningMechanism | None:
         return next((n for n in self._learning_nodes if isinstance(n, LearningMechanism)
                      and n.learned_projection is proj), None)
+
+    def get_input_format(self) -> dict:
+        """One trial of inputs: each INPUT node's (and TARGET node's) default value."""
+        fmt: dict = {m: m.default_input().tolist() for m in self._mechanisms()
+                     if not any(p.receiver is m for p in self._projections)}
+        fmt.update({t: t.default_input().tolist() for t in self.target_input_mechanisms})
+        return fmt
 
     @property
     def target_input_mechanisms(self) -> list[TargetMechanism]:
@@ -398,6 +458,12 @@ class Composition:
                 any(i is p for i in pw) for pw in self.pathways if pw.learning_components)]
             for p in fixed:
                 p.learnable = False
+            # the rates the LearningMechanisms took when the pathways were made (as PsyNeuLink)
+            rates = [(lm.learned_projection, lm.learned_projection.learning_rate) for lm in self._learning_nodes
+                     if isinstance(lm, LearningMechanism)]
+            for lm in self._learning_nodes:
+                if isinstance(lm, LearningMechanism):
+                    lm.learned_projection.learning_rate = lm.projection_rate
             before, losses_before = len(engine.results), len(engine.losses)
             try:
                 value = engine.learn(inputs=inputs, targets=targets, num_trials=num_trials, epochs=epochs,
@@ -405,6 +471,8 @@ class Composition:
             finally:
                 for p in fixed:
                     p.learnable = True
+                for p, rate in rates:
+                    p.learning_rate = rate
             self.results.extend(engine.results[before:])
             self.losses.extend(engine.losses[losses_before:])
             self.learning_results = engine.learning_results
@@ -446,6 +514,17 @@ class Composition:
             self._engine = engine
         engine.learning_rate = self.learning_rate
         return engine
+
+
+def _single(node: Any, role: NodeRole) -> Any:
+    """A mechanism, or the one node of a composition with ``role``."""
+    if not isinstance(node, Composition):
+        return node
+    found = [n for n in node.get_nodes_by_role(role) if not isinstance(n, TargetMechanism)]
+    if len(found) != 1:
+        raise CompositionError(f"a projection to or from nested composition {node.name!r} must name its "
+                               f"{role.name} node (it has {', '.join(n.name for n in found)})")
+    return found[0]
 
 
 def _is_number(value: object) -> bool:

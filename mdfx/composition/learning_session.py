@@ -51,10 +51,14 @@ def learn(comp: AutodiffComposition, inputs: Any, targets: Mapping | None, num_t
         targets = inputs.get("targets", targets)
         epochs = inputs.get("epochs", epochs)
         inputs = dict(inputs["inputs"])
+    comp.target_input_mechanisms  # noqa: B018  (makes the TARGET nodes learn() inputs may name)
     x, t = split_targets(comp, inputs, targets)
     rates, frozen = projection_rates(comp, learning_rate)
     learn_default, _ = split(learning_rate)
     global_lr = float(learn_default) if _number(learn_default) else comp.default_rate()
+    from mdfx.composition.pytorch_representation import PytorchRepresentation
+
+    comp.pytorch_representation = PytorchRepresentation(comp, rates, frozen)
     saved = [(p, p.learnable) for p in frozen]
     for p in frozen:
         p.learnable = False
@@ -119,8 +123,8 @@ def projection_rates(comp: AutodiffComposition, learning_rate: object) -> tuple[
     for p in comp._projections:
         if not p.learnable:
             continue
-        rate = resolve(p, comp.default_learning_rate, comp.learning_rate, pathway_rate(comp, p), learning_rate,
-                       comp._learning_mechanism(p))
+        levels = [(c.learning_rate, pathway_rate(c, p)) for c in [*comp._owner_chain(p), comp]]
+        rate = resolve(p, comp.default_learning_rate, levels, learning_rate, comp._learning_mechanism(p))
         if rate is False:
             frozen.append(p)
         else:

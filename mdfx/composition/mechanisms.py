@@ -95,7 +95,7 @@ class TransferMechanism:
         return self.value
 
     def __repr__(self) -> str:
-        return f"TransferMechanism(name={self.name!r}, size={self.size}, function={self.function!r})"
+        return f"{type(self).__name__}(name={self.name!r}, size={self.size}, function={self.function!r})"
 
 
 class ProcessingMechanism(TransferMechanism):

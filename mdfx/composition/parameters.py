@@ -60,6 +60,10 @@ class Parameters:
         raise AttributeError(f"{getattr(self._owner, 'name', self._owner)!r} has no parameter {name!r} "
                              f"(it has: {', '.join(params)})")
 
+    def add(self, **params: tuple[Callable[[], Any], Callable[[Any], None] | None]) -> None:
+        """Add parameters (a subclass adds its own to its base class's)."""
+        self._params.update({name: Parameter(self._owner, name, get, set_) for name, (get, set_) in params.items()})
+
     def __contains__(self, name: str) -> bool:
         return name in self._params
 
