@@ -70,7 +70,10 @@ class AutodiffComposition(Composition):
         from mdfx.composition.pytorch_representation import PytorchRepresentation
 
         rates, frozen = projection_rates(self, None)
-        self.pytorch_representation = PytorchRepresentation(self, rates, frozen)
+        if self.pytorch_representation is None:
+            self.pytorch_representation = PytorchRepresentation(self, rates, frozen)
+        else:
+            self.pytorch_representation.update(rates, frozen)
         return self.pytorch_representation
 
     @property
@@ -93,9 +96,12 @@ class AutodiffComposition(Composition):
         return super().target_input_mechanisms
 
     def get_optimizer_param_value(self, name: str) -> Any:
-        """The optimizer's ``learning_rate`` (the composition's default rate) or ``weight_decay``."""
-        values = {"learning_rate": self.default_rate(), "lr": self.default_rate(),
-                  "weight_decay": self.weight_decay}
+        """The optimizer's ``learning_rate`` (the composition's default rate, False when it is
+        False) or ``weight_decay``."""
+        from mdfx.composition.learning_rates import split
+
+        rate = False if split(self.learning_rate)[0] is False else self.default_rate()
+        values = {"learning_rate": rate, "lr": rate, "weight_decay": self.weight_decay}
         if name not in values:
             raise KeyError(f"{name!r} is not an optimizer parameter of {self.name!r} ({', '.join(values)})")
         return values[name]

@@ -97,7 +97,7 @@ class Composition:
 
     def _owner_chain(self, projection: Any) -> list[Composition]:
         """The flattened compositions ``projection`` came from, innermost first (empty if its own)."""
-        for comp in self._flattened:
+        for comp in reversed(self._flattened):  # a directly nested one before those nested in it
             if any(p is projection for p in comp._projections):
                 return [*comp._owner_chain(projection), comp]
         return []

@@ -58,7 +58,10 @@ def learn(comp: AutodiffComposition, inputs: Any, targets: Mapping | None, num_t
     global_lr = float(learn_default) if _number(learn_default) else comp.default_rate()
     from mdfx.composition.pytorch_representation import PytorchRepresentation
 
-    comp.pytorch_representation = PytorchRepresentation(comp, rates, frozen)
+    if comp.pytorch_representation is None:
+        comp.pytorch_representation = PytorchRepresentation(comp, rates, frozen)
+    else:
+        comp.pytorch_representation.update(rates, frozen)
     saved = [(p, p.learnable) for p in frozen]
     for p in frozen:
         p.learnable = False

@@ -16,7 +16,12 @@ class PytorchRepresentation:
 
     def __init__(self, composition: Any, rates: dict[str, float], frozen: list[Any]) -> None:
         self.composition = composition
-        self._rates: dict[str, float | bool] = dict(rates)
+        self._rates: dict[str, float | bool] = {}
+        self.update(rates, frozen)
+
+    def update(self, rates: dict[str, float], frozen: list[Any]) -> None:
+        """The rates of a new learn() (the same object is kept, as PsyNeuLink keeps its wrapper)."""
+        self._rates = dict(rates)
         self._rates.update({p.name: False for p in frozen})
 
     def get_torch_learning_rate_for_projection(self, projection: Any) -> float | bool:
