@@ -236,8 +236,14 @@ class Composition:
         senders = prev.get_nodes_by_role(NodeRole.OUTPUT) if isinstance(prev, Composition) else [prev]
         receivers = item.get_nodes_by_role(NodeRole.INPUT) if isinstance(item, Composition) else [item]
         receivers = [r for r in receivers if not isinstance(r, TargetMechanism)]
-        return [self.add_projection(MappingProjection(sender=s, receiver=r, matrix=pending))
-                for s in senders for r in receivers]
+        made = []
+        for s in senders:
+            for r in receivers:
+                existing = None if pending is not None else next(
+                    (p for p in [*self._projections, *getattr(s, "efferents", [])]
+                     if p.sender is s and p.receiver is r), None)
+                made.append(self.add_projection(existing or MappingProjection(sender=s, receiver=r, matrix=pending)))
+        return made
 
     def add_backpropagation_learning_pathway(self, pathway: list, learning_rate: object = None,
                                              loss_spec: Loss | str | None = None, name: str | None = None,
@@ -610,6 +616,8 @@ def parse_inputs(net: Net, inputs: Mapping, num_trials: int | None = None,
             raise DataError(f"{what} for node {name!r} is not a numeric array: {exc}") from None
         if arr.ndim == 3 and arr.shape[1] == 1:
             arr = arr[:, 0, :]  # PsyNeuLink's per-input-port nesting: [[[...]], ...]
+        if arr.ndim == 0 or (arr.ndim == 1 and size == 1):
+            arr = arr.reshape(-1, 1)  # PsyNeuLink: a number per trial for a one-unit node
         if arr.ndim == 1:
             arr = arr[None, :]
         if arr.ndim != 2 or arr.shape[1] != size:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import numpy as np
 
@@ -52,6 +53,8 @@ class TransferMechanism:
         self.log = _Log()
         self.integrator_mode = False
         self.output_ports = [OutputPort(self, n) for n in names]
+        #: projections made from this mechanism with both ends given (a pathway reuses them)
+        self.efferents: list[Any] = []
         self.input_ports = [InputPort(self, "InputPort-0")]
         self.parameters = Parameters(
             self, value=(lambda: self.value, None), variable=(lambda: self.variable, None),
