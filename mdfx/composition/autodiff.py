@@ -234,7 +234,8 @@ class AutodiffComposition(Composition):
         for epoch, outputs in enumerate(result.epoch_outputs[:-1]):  # PsyNeuLink keeps every epoch's
             self.results.extend([outputs[n][i].copy() for n in net.outputs] for i in spec.orders()[epoch])
         self.results.extend(final)
-        self.learning_results = final
+        # PsyNeuLink 0.21 (measured): one entry per full minibatch, the last trials' outputs
+        self.learning_results = final[len(final) - len(final) // spec.minibatch_size:]
         return pnl_value(final[-1])
 
     @property

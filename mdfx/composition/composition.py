@@ -83,14 +83,16 @@ class Composition:
     # --- building -----------------------------------------------------------------
 
     @property
-    def nodes(self) -> list[Any]:
-        """Every node: mechanisms and nested compositions, then the learning pathways' nodes."""
+    def nodes(self) -> NodeList:
+        """Every node: mechanisms and nested compositions, then the learning pathways' nodes.
+
+        ``comp.nodes["name"]`` finds one by name (KeyError if none)."""
         shown: list[Any] = []
         for node in self._nodes:
             owner = next((c for c in reversed(self._flattened) if c._contains(node)), node)
             if not any(n is owner for n in shown):
                 shown.append(owner)
-        return [*shown, *self._learning_nodes]
+        return NodeList([*shown, *self._learning_nodes])
 
     def _contains(self, node: Any) -> bool:
         return any(n is node for n in self._nodes)
@@ -185,21 +187,23 @@ class Composition:
         (array-like); otherwise PsyNeuLink's default matrix is used. The
         returned :class:`Pathway` lists the mechanisms and the projections made.
         """
-        items = list(pathway)
+        # a set of nodes is a parallel stage: each joins the stages before and after it
+        items = [sorted(i, key=lambda n: getattr(n, '_created', 0)) if isinstance(i, set | frozenset) else i for i in pathway]
         for item in items:
-            if isinstance(item, TransferMechanism):
-                self.add_node(item)
-            elif isinstance(item, Composition):
-                self._flatten(item)
-        prev: TransferMechanism | Composition | None = None
+            for node in item if isinstance(item, list) else [item]:
+                if isinstance(node, TransferMechanism):
+                    self.add_node(node)
+                elif isinstance(node, Composition):
+                    self._flatten(node)
+        prev: list = []
         pending: object = None
         made: list = []
         for item in items:
-            if isinstance(item, TransferMechanism | Composition):
-                if prev is not None:
-                    made.extend(self._join(prev, pending, item))
-                made.append(item)
-                prev, pending = item, None
+            stage = item if isinstance(item, list) else [item]
+            if all(isinstance(n, TransferMechanism | Composition) for n in stage):
+                made.extend(p for a in prev for b in stage for p in self._join(a, pending, b))
+                made.extend(stage)
+                prev, pending = stage, None
             else:
                 pending = item
         result = Pathway(made, name=name)
@@ -537,17 +541,31 @@ def _is_number(value: object) -> bool:
     return value is not None and not isinstance(value, bool)
 
 
-class ProjectionList(list):
-    """A composition's projections; also indexed by projection name, as PsyNeuLink's list."""
+class _NamedList(list):
+    """A list also indexed by its items' names, as PsyNeuLink's lists of components."""
+
+    what = "item"
 
     def __getitem__(self, key: Any) -> Any:
         if isinstance(key, str):
-            for p in self:
-                if p.name == key:
-                    return p
-            raise KeyError(f"{key!r} is not the name of a projection (projections: "
-                           f"{', '.join(repr(p.name) for p in self)})")
+            for item in self:
+                if item.name == key:
+                    return item
+            raise KeyError(f"{key!r} is not the name of a {self.what} ({self.what}s: "
+                           f"{', '.join(repr(i.name) for i in self)})")
         return super().__getitem__(key)
+
+
+class ProjectionList(_NamedList):
+    """A composition's projections; ``projections["name"]`` finds one by name."""
+
+    what = "projection"
+
+
+class NodeList(_NamedList):
+    """A composition's nodes; ``nodes["name"]`` finds one by name."""
+
+    what = "node"
 
 
 def pnl_value(outputs: list[np.ndarray]) -> np.ndarray:
@@ -579,9 +597,12 @@ def _as_pathways(pathways: object) -> list[list]:
     if pathways is None:
         return []
     items = list(pathways)  # type: ignore[call-overload]
-    if items and all(isinstance(i, list | tuple) for i in items):
-        return [list(i) for i in items]
-    return [items]
+    nodes = (TransferMechanism, Composition, MappingProjection)
+    if isinstance(pathways, Pathway) or not any(
+            isinstance(i, list | tuple) and any(isinstance(j, nodes) for j in i) for i in items):
+        return [items]
+    # a list holding a list is a list of pathways (as PsyNeuLink); a lone node is a pathway of one
+    return [list(i) if isinstance(i, list | tuple) else [i] for i in items]
 
 
 def parse_inputs(net: Net, inputs: Mapping, num_trials: int | None = None,

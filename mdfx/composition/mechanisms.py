@@ -12,6 +12,7 @@ from mdfx.composition.parameters import Parameters
 from mdfx.errors import UnsupportedError
 
 _counter = itertools.count()
+_created = itertools.count()  # creation order: sets of mechanisms in a pathway are taken in it
 
 
 class TransferMechanism:
@@ -43,6 +44,7 @@ class TransferMechanism:
             self.size = 1
         self.function: TransferFunction = as_function(function)
         self.name = name if name is not None else f"{type(self).__name__}-{next(_counter)}"
+        self._created = next(_created)
         #: PsyNeuLink's initial_value: only an integrator's starting state, which mdfx never has
         self.initial_value = initial_value
         self.default_variable = None if default_variable is None else np.asarray(default_variable, dtype=float)
