@@ -278,8 +278,6 @@ def test_every_argument_is_honoured_or_refused_by_name() -> None:
         comp.learn(inputs={a: X}, targets={c: T}, batched_results=True)
     with pytest.raises(pnl.UnsupportedError, match="synch_results_with_torch='epoch'"):
         comp.learn(inputs={a: X}, targets={c: T}, synch_results_with_torch="epoch")
-    with pytest.raises(pnl.UnsupportedError, match="function or generator"):
-        comp.learn(inputs=lambda trial: {a: X[0]}, targets={c: T})
     with pytest.raises(pnl.UnsupportedError, match="synch_node_variables_with_torch='minibatch'"):
         pnl.Composition(synch_node_variables_with_torch="minibatch")
     with pytest.raises(pnl.ParameterError, match="learning_rate must be a number"):
@@ -313,3 +311,41 @@ def test_clear_losses_and_mechanism_logging() -> None:
     assert len(comp.losses) == 3 and len(c.log.nparray_dict()["value"]) == 3
     comp.clear_losses()
     assert comp.losses == []
+
+
+def test_inputs_as_a_function_or_a_generator_equal_the_dict() -> None:
+    def trained(inputs: object, **kwargs: object) -> tuple:
+        comp, a, b, c, p1, p2 = linear_chain(learning_rate=0.05)
+        comp.add_linear_processing_pathway([a, p1, b, p2, c])
+        given = inputs(a, c) if callable(inputs) else {"inputs": {a: X}, "targets": {c: T}}
+        value = comp.learn(inputs=given, execution_mode=pnl.ExecutionMode.Python, **kwargs)
+        return value, p1.matrix.copy(), len(comp.results)
+
+    def per_trial(a: object, c: object) -> object:
+        return lambda i: {"inputs": {a: X[i]}, "targets": {c: T[i]}}   # called until IndexError
+
+    def generator(a: object, c: object) -> object:
+        return iter([{"inputs": {a: X[:2]}, "targets": {c: T[:2]}}, {"inputs": {a: X[2:]}, "targets": {c: T[2:]}}])
+
+    def generator_function(a: object, c: object) -> object:
+        def gen() -> object:
+            for i in range(3):
+                yield {"inputs": {a: X[i]}, "targets": {c: T[i]}}
+        return gen
+
+    want = trained(None)
+    for make in (per_trial, generator):
+        got = trained(make)
+        assert_close(got[1], want[1], 0, what=make.__name__)
+        assert got[2] == want[2] == 3
+    got = trained(generator_function)
+    assert_close(got[1], want[1], 0, what="generator function")
+    calls: list[int] = []
+
+    def counted(a: object, c: object) -> object:
+        def f(i: int) -> dict:
+            calls.append(i)
+            return {"inputs": {a: X[i]}, "targets": {c: T[i]}}
+        return f
+    trained(counted, num_trials=2)
+    assert calls == [0, 1]

@@ -95,6 +95,36 @@ class AutodiffComposition(Composition):
                 self._learning_nodes.append(objective)
         return super().target_input_mechanisms
 
+    def infer_backpropagation_learning_pathways(self, execution_mode: ExecutionMode = ExecutionMode.PyTorch
+                                                ) -> list[Any]:
+        """One learning Pathway per OUTPUT node: the mechanisms it depends on, in order, and the
+        projections between them; makes the TARGET nodes. ``execution_mode`` is accepted for
+        PsyNeuLink compatibility (every mode learns the same network)."""
+        from mdfx.composition.learning_pathway import Pathway
+
+        targets = self.target_input_mechanisms
+        pathways = []
+        for target in targets:
+            upstream = {id(target.sample)}
+            for p in reversed(self._projections_in_order()):
+                if id(p.receiver) in upstream:
+                    upstream.add(id(p.sender))
+            items = [n for n in self._nodes if id(n) in upstream]
+            projs = [p for p in self._projections if id(p.receiver) in upstream]
+            pathway = Pathway([*items, *projs])
+            pathway.learning_components = {"TARGET_MECHANISM": target}
+            pathways.append(pathway)
+        return pathways
+
+    def _projections_in_order(self) -> list[Any]:
+        order = {id(n): i for i, n in enumerate(self._net_order())}
+        return sorted(self._projections, key=lambda p: order.get(id(p.receiver), 0))
+
+    def _net_order(self) -> list[Any]:
+        """Mechanisms in execution (topological) order."""
+        names = [n.name for n in self._net().nodes]
+        return [self._mechanism(n) for n in names]
+
     def get_optimizer_param_value(self, name: str) -> Any:
         """The optimizer's ``learning_rate`` (the composition's default rate, False when it is
         False) or ``weight_decay``."""

@@ -246,7 +246,11 @@ class Composition:
                 existing = None if pending is not None else next(
                     (p for p in [*self._projections, *getattr(s, "efferents", [])]
                      if p.sender is s and p.receiver is r), None)
-                made.append(self.add_projection(existing or MappingProjection(sender=s, receiver=r, matrix=pending)))
+                if existing is None:
+                    existing = MappingProjection(sender=s, receiver=r, matrix=pending)
+                    # made by this composition: not for other compositions' pathways to find
+                    s.efferents.remove(existing)
+                made.append(self.add_projection(existing))
         return made
 
     def add_backpropagation_learning_pathway(self, pathway: list, learning_rate: object = None,
@@ -308,6 +312,9 @@ class Composition:
     def _learning_mechanism(self, proj: MappingProjection) -> LearningMechanism | None:
         return next((n for n in self._learning_nodes if isinstance(n, LearningMechanism)
                      and n.learned_projection is proj), None)
+
+    def _analyze_graph(self, context: object = None) -> None:
+        """PsyNeuLink's explicit graph analysis: mdfx checks the graph as it is built, so nothing is left."""
 
     def get_input_format(self) -> dict:
         """One trial of inputs: each INPUT node's (and TARGET node's) default value."""

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mdfx.composition.enums import ExecutionMode
+from mdfx.composition.enums import ExecutionMode, NodeRole
 from mdfx.composition.learning_pathway import TargetMechanism
 from mdfx.composition.learning_rates import resolve, split
 from mdfx.errors import CompositionError, DataError, UnsupportedError
@@ -44,8 +44,7 @@ def learn(comp: AutodiffComposition, inputs: Any, targets: Mapping | None, num_t
 
     check_rate(learning_rate, f"{comp.name!r}.learn(): learning_rate")
     if callable(inputs) or _is_generator(inputs):
-        raise UnsupportedError(f"{comp.name!r}.learn(): inputs given as a function or generator are not "
-                               "supported; give a dict {node: trials}")
+        inputs, num_trials = expand_inputs(comp, inputs, num_trials)
     inputs = dict(inputs or {})
     if "inputs" in inputs:
         targets = inputs.get("targets", targets)
@@ -53,6 +52,7 @@ def learn(comp: AutodiffComposition, inputs: Any, targets: Mapping | None, num_t
         inputs = dict(inputs["inputs"])
     comp.target_input_mechanisms  # noqa: B018  (makes the TARGET nodes learn() inputs may name)
     x, t = split_targets(comp, inputs, targets)
+    fill_default_inputs(comp, x)
     rates, frozen = projection_rates(comp, learning_rate)
     learn_default, _ = split(learning_rate)
     global_lr = float(learn_default) if _number(learn_default) else comp.default_rate()
@@ -80,6 +80,49 @@ def learn(comp: AutodiffComposition, inputs: Any, targets: Mapping | None, num_t
             p.learnable = flag
     del before
     return value
+
+
+def expand_inputs(comp: Composition, inputs: Any, num_trials: int | None) -> tuple[dict, int | None]:
+    """Inputs given as PsyNeuLink allows besides a dict, as one dict of stacked trials.
+
+    A function is called with the trial number, 0, 1, ... (``num_trials`` times, or until
+    it raises IndexError); each call gives one trial. A generator (or a generator
+    function) yields dicts, each of one or more trials. A dict may be ``{node: value}`` or
+    ``{"inputs": ..., "targets": ...}``. Returns the dict and the ``num_trials`` left to apply.
+    """
+    import inspect
+
+    chunks: list[dict] = []
+    if inspect.isgeneratorfunction(inputs):
+        inputs = inputs()
+    if _is_generator(inputs):
+        chunks = [dict(c) for c in inputs]
+        one_trial = False
+    else:
+        one_trial = True
+        trial = 0
+        while num_trials is None or trial < num_trials:
+            try:
+                chunks.append(dict(inputs(trial)))
+            except IndexError:
+                if num_trials is not None:
+                    raise
+                break
+            trial += 1
+        num_trials = None
+    if not chunks:
+        raise DataError(f"{comp.name!r}.learn(): the inputs function or generator gave no trials")
+    merged: dict[str, dict] = {"inputs": {}, "targets": {}}
+    for chunk in chunks:
+        parts = {"inputs": chunk.get("inputs", {}), "targets": chunk.get("targets", {})} \
+            if "inputs" in chunk else {"inputs": chunk, "targets": {}}
+        for part, values in parts.items():
+            for node, value in values.items():
+                rows = np.asarray(value, dtype=np.float64)
+                # one call of a function is one trial; a generator's dict holds trials as rows
+                rows = rows.reshape(1, -1) if one_trial or rows.ndim < 2 else rows.reshape(len(rows), -1)
+                merged[part].setdefault(node, []).extend(rows)
+    return {"inputs": merged["inputs"], "targets": merged["targets"]}, num_trials
 
 
 def _number(value: object) -> bool:
@@ -117,6 +160,18 @@ def split_targets(comp: Composition, inputs: Mapping, targets: Mapping | None) -
         raise DataError(f"{comp.name!r}.learn(): no targets given (targets={{output node: trials}} or the "
                         "inputs of its TARGET nodes)")
     return x, t
+
+
+def fill_default_inputs(comp: Composition, x: dict) -> None:
+    """INPUT nodes given no inputs get their default value on every trial (as PsyNeuLink)."""
+    if not x:
+        return
+    given = {getattr(k, "name", k) for k in x}
+    trials = max(len(np.atleast_1d(np.asarray(v, dtype=object))) for v in x.values())
+    for node in comp.get_nodes_by_role(NodeRole.INPUT):
+        if isinstance(node, TargetMechanism) or node.name in given or not hasattr(node, "default_input"):
+            continue
+        x[node] = np.repeat(node.default_input(), trials, axis=0)
 
 
 def projection_rates(comp: AutodiffComposition, learning_rate: object) -> tuple[dict[str, float], list]:

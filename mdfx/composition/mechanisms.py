@@ -79,6 +79,10 @@ class TransferMechanism:
     def output_values(self) -> list[np.ndarray]:
         return [p.value for p in self.output_ports]
 
+    def get_output_values(self, context: object = None) -> list[np.ndarray]:
+        """The OutputPorts' values (``context`` accepted for PsyNeuLink compatibility)."""
+        return self.output_values
+
     @property
     def variable(self) -> np.ndarray:
         return np.zeros((1, self.size))
