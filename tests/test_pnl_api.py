@@ -349,3 +349,18 @@ def test_inputs_as_a_function_or_a_generator_equal_the_dict() -> None:
         return f
     trained(counted, num_trials=2)
     assert calls == [0, 1]
+
+
+def test_training_set_minibatch_and_smaller_names() -> None:
+    comp, a, b, c, p1, p2 = linear_chain(learning_rate=0.05)
+    comp.add_linear_processing_pathway([a, p1, b, p2, c])
+    twin, ta, tb, tc, t1, t2 = linear_chain(learning_rate=0.05)
+    twin.add_linear_processing_pathway([ta, t1, tb, t2, tc])
+    comp.learn(inputs={a: X}, targets={c: T}, minibatch_size=pnl.TRAINING_SET, execution_mode=pnl.ExecutionMode.Python)
+    twin.learn(inputs={ta: X}, targets={tc: T}, minibatch_size=3, execution_mode=pnl.ExecutionMode.Python)
+    assert_close(p1.matrix, t1.matrix, 0, what="TRAINING_SET is one minibatch of every trial")
+    p1.set_log_conditions(pnl.MATRIX)
+    comp.learn(inputs={a: X}, targets={c: T}, execution_mode=pnl.ExecutionMode.Python)
+    assert len(p1.log.nparray_dict()["matrix"]) == 3
+    with pytest.raises(pnl.UnsupportedError, match=r"input_shapes=\(3, 3\) gives a mechanism several InputPorts"):
+        pnl.ProcessingMechanism(input_shapes=(3, 3))

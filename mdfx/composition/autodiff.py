@@ -63,9 +63,9 @@ class AutodiffComposition(Composition):
         return TrainingSpec(self.loss_spec.value, self.optimizer_type, self.default_rate(),
                             self.weight_decay, self.disable_learning)
 
-    def _build_pytorch_representation(self) -> Any:
+    def _build_pytorch_representation(self, context: object = None) -> Any:
         """Resolve every projection's learning rate as learn() would with no learning_rate given;
-        raises CompositionError when nothing would learn."""
+        raises CompositionError when nothing would learn. ``context``: as learn()'s."""
         from mdfx.composition.learning_session import projection_rates
         from mdfx.composition.pytorch_representation import PytorchRepresentation
 
@@ -136,7 +136,7 @@ class AutodiffComposition(Composition):
             raise KeyError(f"{name!r} is not an optimizer parameter of {self.name!r} ({', '.join(values)})")
         return values[name]
 
-    def clear_losses(self) -> None:
+    def clear_losses(self, context: object = None) -> None:
         """Forget the recorded minibatch losses (PsyNeuLink's clear_losses)."""
         self.losses.clear()
 
@@ -151,7 +151,7 @@ class AutodiffComposition(Composition):
 
     def learn(self, inputs: Mapping | None = None, targets: Mapping | None = None,
               num_trials: int | None = None, epochs: int = 1, learning_rate: object = None,
-              minibatch_size: int = 1, randomize_minibatch: bool = False, patience: int | None = None,
+              minibatch_size: int | str = 1, randomize_minibatch: bool = False, patience: int | None = None,
               min_delta: float = 0, call_before_minibatch: Callable | None = None,
               call_after_minibatch: Callable | None = None,
               execution_mode: ExecutionMode = ExecutionMode.PyTorch, report_progress: object = None,
@@ -165,7 +165,8 @@ class AutodiffComposition(Composition):
         ``target_input_mechanisms``); ``learning_rate`` may be PsyNeuLink's dict
         ``{DEFAULT_LEARNING_RATE: x, projection: rate}``, and each projection's rate
         follows :mod:`mdfx.composition.learning_rates` (``False``/``0`` freezes it for
-        this call). ``results="all"`` (PsyNeuLink's behaviour) appends every trial of
+        this call). ``minibatch_size=TRAINING_SET`` makes every trial one minibatch.
+        ``results="all"`` (PsyNeuLink's behaviour) appends every trial of
         every epoch to ``results``; ``results="last_epoch"`` keeps only the last
         epoch's (bounded memory). ``context`` is accepted for PsyNeuLink
         compatibility: mdfx has one execution context. ``synch_results_with_torch``

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mdfx.composition.enums import ExecutionMode, NodeRole
+from mdfx.composition.keywords import TRAINING_SET
 from mdfx.composition.learning_pathway import TargetMechanism
 from mdfx.composition.learning_rates import resolve, split
 from mdfx.errors import CompositionError, DataError, UnsupportedError
@@ -27,7 +28,7 @@ RESULTS_MODES = ("all", "last_epoch")
 
 
 def learn(comp: AutodiffComposition, inputs: Any, targets: Mapping | None, num_trials: int | None, epochs: int,
-          learning_rate: object, minibatch_size: int, randomize_minibatch: bool, patience: int | None,
+          learning_rate: object, minibatch_size: int | str, randomize_minibatch: bool, patience: int | None,
           min_delta: float, call_before_minibatch: Callable | None, call_after_minibatch: Callable | None,
           execution_mode: ExecutionMode, report_progress: object, seed: int | None, dtype: str,
           randomize_minibatches: bool | None, context: object, synch_results_with_torch: object,
@@ -53,6 +54,9 @@ def learn(comp: AutodiffComposition, inputs: Any, targets: Mapping | None, num_t
     comp.target_input_mechanisms  # noqa: B018  (makes the TARGET nodes learn() inputs may name)
     x, t = split_targets(comp, inputs, targets)
     fill_default_inputs(comp, x)
+    if isinstance(minibatch_size, str) and minibatch_size == TRAINING_SET:
+        # PsyNeuLink's keyword: the whole training set is one minibatch
+        minibatch_size = num_trials or max(len(np.atleast_2d(np.asarray(v, dtype=float))) for v in t.values())
     rates, frozen = projection_rates(comp, learning_rate)
     learn_default, _ = split(learning_rate)
     global_lr = float(learn_default) if _number(learn_default) else comp.default_rate()

@@ -178,6 +178,9 @@ def _output_port_names(output_ports: object, name: str | None, default: str) -> 
 def _as_size(value: object) -> int:
     if isinstance(value, list | tuple) and len(value) == 1:
         value = value[0]
+    if isinstance(value, list | tuple):
+        raise UnsupportedError(f"input_shapes={value!r} gives a mechanism several InputPorts; mdfx "
+                               "mechanisms have one (give one size)")
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
         raise ValueError(f"a mechanism's size must be a positive integer, got {value!r}")
     return int(value)

@@ -36,6 +36,10 @@ class MappingProjection:
             # pathway that lists them without it
             self.sender.efferents.append(self)
 
+    def set_log_conditions(self, items: object, log_condition: object = None) -> None:
+        """Log ``items`` (``"matrix"``) during learn(), as ``projection.log.set_log_conditions``."""
+        self.log.set_log_conditions(items, log_condition)
+
     @property
     def learning_rate(self) -> float | bool | None:
         """This projection's own learning rate: a number, ``None``/``True`` (the composition's or
