@@ -121,8 +121,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "mdfx" / "pnl-suite")
     ap.add_argument("--reference", metavar="PYTHON", help="interpreter with psyneulink 0.21 installed; "
                     "reruns the reference column (else the cached one is used)")
+    ap.add_argument("--report-only", action="store_true",
+                    help="rebuild the report from the last runs' results in --cache, running nothing")
     ap.add_argument("pytest_args", nargs="*", help="extra pytest arguments (e.g. -k name)")
     args = ap.parse_args(argv)
+    if args.report_only:
+        ref_file = args.cache / "reference.json"
+        ref = json.loads(ref_file.read_text()) if ref_file.exists() else None
+        print(report(json.loads((args.cache / "mdfx.json").read_text()), ref))
+        return 0
     work = fetch(args.cache)
     ref_file = args.cache / "reference.json"
     if args.reference:

@@ -106,8 +106,10 @@ class Composition:
 
     @property
     def projections(self) -> ProjectionList:
-        """The projections; ``comp.projections["name"]`` finds one by name (KeyError if none)."""
-        return ProjectionList(self._projections)
+        """The projections; ``comp.projections["name"]`` finds one by name (KeyError if none).
+
+        Those of compositions nested in a pathway stay theirs (as PsyNeuLink lists them)."""
+        return ProjectionList(p for p in self._projections if not self._owner_chain(p))
 
     @property
     def learning_components(self) -> list[Any]:

@@ -36,6 +36,10 @@ class MappingProjection:
             # pathway that lists them without it
             self.sender.efferents.append(self)
 
+    def get_mod_matrix(self, context: object = None) -> np.ndarray:
+        """The matrix in use (PsyNeuLink's modulated matrix; mdfx does not modulate matrices)."""
+        return self.matrix
+
     def set_log_conditions(self, items: object, log_condition: object = None) -> None:
         """Log ``items`` (``"matrix"``) during learn(), as ``projection.log.set_log_conditions``."""
         self.log.set_log_conditions(items, log_condition)
