@@ -245,9 +245,12 @@ class Composition:
         made = []
         for s in senders:
             for r in receivers:
-                existing = None if pending is not None else next(
-                    (p for p in [*self._projections, *getattr(s, "efferents", [])]
-                     if p.sender is s and p.receiver is r), None)
+                # a projection this composition already has between them is kept (as PsyNeuLink,
+                # a second pathway through the same two nodes shares it); else, with no matrix
+                # given, one the user made between them
+                candidates = self._projections if pending is not None else [
+                    *self._projections, *getattr(s, "efferents", [])]
+                existing = next((p for p in candidates if p.sender is s and p.receiver is r), None)
                 if existing is None:
                     existing = MappingProjection(sender=s, receiver=r, matrix=pending)
                     # made by this composition: not for other compositions' pathways to find
