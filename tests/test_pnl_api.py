@@ -364,3 +364,13 @@ def test_training_set_minibatch_and_smaller_names() -> None:
     assert len(p1.log.nparray_dict()["matrix"]) == 3
     with pytest.raises(pnl.UnsupportedError, match=r"input_shapes=\(3, 3\) gives a mechanism several InputPorts"):
         pnl.ProcessingMechanism(input_shapes=(3, 3))
+
+
+def test_constructor_targets_take_external_targets_only() -> None:
+    a, b = pnl.ProcessingMechanism(name="a"), pnl.ProcessingMechanism(name="b")
+    comp = pnl.AutodiffComposition([a, b], targets={b.output_port: pnl.TARGET})
+    assert [t.name for t in comp.target_input_mechanisms] == ["TARGET for b"]
+    with pytest.raises(pnl.UnsupportedError, match=r"targets\['b'\] = 'a'; mdfx takes external targets only"):
+        pnl.AutodiffComposition([a, b], targets={b: a})
+    with pytest.raises(pnl.ParameterError, match="targets='TARGET'"):
+        pnl.AutodiffComposition([a, b], targets=pnl.TARGET)

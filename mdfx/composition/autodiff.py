@@ -33,10 +33,12 @@ class AutodiffComposition(Composition):
                  disable_learning: bool = False, refresh_losses: bool = False, disable_cuda: bool = True,
                  cuda_index: int | None = None, force_no_retain_graph: bool = False,
                  name: str | None = None, device: str | None = None, nodes: object = None,
-                 synch_node_variables_with_torch: object = None) -> None:
+                 synch_node_variables_with_torch: object = None, targets: object = None) -> None:
         super().__init__(pathways=pathways, name=name or "autodiff_composition", nodes=nodes,
                          learning_rate=learning_rate,
                          synch_node_variables_with_torch=synch_node_variables_with_torch)
+        #: OUTPUT nodes that take external targets (PsyNeuLink's ``targets={node: TARGET}``); None: all
+        self._target_samples = _external_targets(self.name, targets)
         self.optimizer_type = ops.optimizer_op(optimizer_type).name
         self.weight_decay = float(weight_decay)
         self.loss_spec = as_loss(loss_spec)
@@ -83,6 +85,8 @@ class AutodiffComposition(Composition):
         from mdfx.composition.learning_pathway import ObjectiveMechanism, TargetMechanism
 
         outputs = [n for n in self.get_nodes_by_role(NodeRole.OUTPUT) if not isinstance(n, Composition)]
+        if self._target_samples is not None:
+            outputs = [n for n in outputs if any(n is s for s in self._target_samples)]
         stale = [n for n in self._learning_nodes if getattr(n, "auto", False)
                  and not any(o is n.sample or o.output_port is n.sample for o in outputs)]
         self._learning_nodes[:] = [n for n in self._learning_nodes if not any(n is x for x in stale)]
@@ -315,6 +319,25 @@ class AutodiffComposition(Composition):
         net = self._net()
         load_state_dict(net, _weights_path(self, path, directory, filename))
         self._write_back(net)
+
+
+def _external_targets(name: str, targets: object) -> list[Any] | None:
+    """The nodes named by ``targets={node or its output port: TARGET, ...}``; other forms refused."""
+    from mdfx.composition.keywords import TARGET
+    from mdfx.errors import ParameterError
+
+    if targets is None:
+        return None
+    if not isinstance(targets, Mapping):
+        raise ParameterError(f"{name!r}: targets={targets!r}; mdfx takes a dict {{output node: pnl.TARGET}}")
+    samples = []
+    for key, value in targets.items():
+        if not (isinstance(value, str) and value == TARGET):
+            raise UnsupportedError(
+                f"{name!r}: targets[{getattr(key, 'name', key)!r}] = {getattr(value, 'name', value)!r}; "
+                "mdfx takes external targets only (pnl.TARGET), not another node's value as the target")
+        samples.append(getattr(key, "owner", key))
+    return samples
 
 
 def as_loss(loss_spec: object) -> Loss:
