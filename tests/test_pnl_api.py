@@ -374,3 +374,14 @@ def test_constructor_targets_take_external_targets_only() -> None:
         pnl.AutodiffComposition([a, b], targets={b: a})
     with pytest.raises(pnl.ParameterError, match="targets='TARGET'"):
         pnl.AutodiffComposition([a, b], targets=pnl.TARGET)
+
+
+def test_enable_learning_false_freezes_a_compositions_own_projections() -> None:
+    comp, a, b, c, p1, p2 = linear_chain()
+    inner = pnl.AutodiffComposition(pathways=[b, p2, c], name="inner", enable_learning=False)
+    outer = pnl.AutodiffComposition(pathways=[a, p1, inner], name="outer", learning_rate=0.05)
+    rep = outer._build_pytorch_representation()
+    assert (rep.get_torch_learning_rate_for_projection(p1), rep.get_torch_learning_rate_for_projection(p2)) == (
+        0.05, False)
+    inner.enable_learning = True
+    assert outer._build_pytorch_representation().get_torch_learning_rate_for_projection(p2) == 0.05

@@ -33,10 +33,13 @@ class AutodiffComposition(Composition):
                  disable_learning: bool = False, refresh_losses: bool = False, disable_cuda: bool = True,
                  cuda_index: int | None = None, force_no_retain_graph: bool = False,
                  name: str | None = None, device: str | None = None, nodes: object = None,
-                 synch_node_variables_with_torch: object = None, targets: object = None) -> None:
+                 synch_node_variables_with_torch: object = None, targets: object = None,
+                 enable_learning: bool = True) -> None:
         super().__init__(pathways=pathways, name=name or "autodiff_composition", nodes=nodes,
                          learning_rate=learning_rate,
                          synch_node_variables_with_torch=synch_node_variables_with_torch)
+        #: False: this composition's own projections (not those of compositions nested in it) do not learn
+        self.enable_learning = bool(enable_learning)
         #: OUTPUT nodes that take external targets (PsyNeuLink's ``targets={node: TARGET}``); None: all
         self._target_samples = _external_targets(self.name, targets)
         self.optimizer_type = ops.optimizer_op(optimizer_type).name

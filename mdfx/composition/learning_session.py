@@ -185,8 +185,11 @@ def projection_rates(comp: AutodiffComposition, learning_rate: object) -> tuple[
     for p in comp._projections:
         if not p.learnable:
             continue
-        levels = [(c.learning_rate, pathway_rate(c, p)) for c in [*comp._owner_chain(p), comp]]
+        chain = [*comp._owner_chain(p), comp]
+        levels = [(c.learning_rate, pathway_rate(c, p)) for c in chain]
         rate = resolve(p, comp.default_learning_rate, levels, learning_rate, comp._learning_mechanism(p))
+        if not getattr(chain[0], "enable_learning", True):
+            rate = False  # the composition that owns it has learning disabled
         if rate is False:
             frozen.append(p)
         else:
