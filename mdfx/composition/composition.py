@@ -180,6 +180,8 @@ class Composition:
         edges = [_proj_stub(p) for p in [*self._projections, projection]]
         _topological(specs, edges)  # raises GraphError naming the cycle
         self._projections.append(projection)
+        if not any(p is projection for p in r.afferents):
+            r.afferents.append(projection)
         return projection
 
     def add_linear_processing_pathway(self, pathway: list, name: str | None = None) -> Pathway:

@@ -57,6 +57,8 @@ class TransferMechanism:
         self.output_ports = [OutputPort(self, n) for n in names]
         #: projections made from this mechanism with both ends given (a pathway reuses them)
         self.efferents: list[Any] = []
+        #: projections that reach this mechanism (made with both ends given, or added to a composition)
+        self.afferents: list[Any] = []
         self.input_ports = [InputPort(self, "InputPort-0")]
         self.parameters = Parameters(
             self, value=(lambda: self.value, None), variable=(lambda: self.variable, None),

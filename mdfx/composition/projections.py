@@ -35,6 +35,7 @@ class MappingProjection:
             # as PsyNeuLink, a projection made between two mechanisms is found again by a
             # pathway that lists them without it
             self.sender.efferents.append(self)
+            self.receiver.afferents.append(self)
 
     def get_mod_matrix(self, context: object = None) -> np.ndarray:
         """The matrix in use (PsyNeuLink's modulated matrix; mdfx does not modulate matrices)."""
