@@ -82,12 +82,6 @@ class AutodiffComposition(Composition):
         return self.pytorch_representation
 
     @property
-    def nodes(self) -> Any:
-        """As Composition's, with the TARGET and LOSS nodes PsyNeuLink makes for the OUTPUT nodes."""
-        self.target_input_mechanisms  # noqa: B018  (makes them)
-        return super().nodes
-
-    @property
     def target_input_mechanisms(self) -> list[Any]:
         """A TARGET node for every OUTPUT node (made when first needed, as PsyNeuLink makes them)."""
         from mdfx.composition.enums import NodeRole
