@@ -269,8 +269,10 @@ class AutodiffComposition(Composition):
         self.losses.extend(result.losses)
         order = spec.orders()[result.epochs_run - 1]
         final = [[result.last_outputs[n][i].copy() for n in net.outputs] for i in order]
-        for epoch, outputs in enumerate(result.epoch_outputs[:-1]):  # PsyNeuLink keeps every epoch's
-            self.results.extend([outputs[n][i].copy() for n in net.outputs] for i in spec.orders()[epoch])
+        # PsyNeuLink keeps every epoch's trials; the backends' arrays are fresh, so rows are views
+        orders = spec.orders()
+        for epoch, outputs in enumerate(result.epoch_outputs[:-1]):
+            self.results.extend([outputs[n][i] for n in net.outputs] for i in orders[epoch])
         self.results.extend(final)
         # PsyNeuLink 0.21 (measured): one entry per full minibatch, the last trials' outputs
         self.learning_results = final[len(final) - len(final) // spec.minibatch_size:]

@@ -17,7 +17,8 @@ import numpy as np
 from mdfx.composition.enums import ExecutionMode, NodeRole
 from mdfx.composition.keywords import TRAINING_SET
 from mdfx.composition.learning_pathway import TargetMechanism
-from mdfx.composition.learning_rates import resolve, split
+from mdfx.composition.learning_rates import check_rate, resolve, split
+from mdfx.composition.pytorch_representation import PytorchRepresentation
 from mdfx.errors import CompositionError, DataError, UnsupportedError
 
 if TYPE_CHECKING:
@@ -33,6 +34,10 @@ def learn(comp: AutodiffComposition, inputs: Any, targets: Mapping | None, num_t
           execution_mode: ExecutionMode, report_progress: object, seed: int | None, dtype: str,
           randomize_minibatches: bool | None, context: object, synch_results_with_torch: object,
           batched_results: bool, results: str) -> np.ndarray:
+    """AutodiffComposition.learn() (see its docstring): PsyNeuLink's argument forms, then the engine.
+
+    ``context`` names PsyNeuLink's execution context; mdfx has one, so any value means it.
+    """
     if batched_results:
         raise UnsupportedError(f"{comp.name!r}.learn(batched_results=True): mdfx appends one result per trial; "
                                "batched results are not supported")
@@ -41,8 +46,6 @@ def learn(comp: AutodiffComposition, inputs: Any, targets: Mapping | None, num_t
                                "mdfx synchronises results once, at the end of learn() (None or 'run')")
     if results not in RESULTS_MODES:
         raise ValueError(f"{comp.name!r}.learn(results={results!r}): expected one of {RESULTS_MODES}")
-    from mdfx.composition.learning_rates import check_rate
-
     check_rate(learning_rate, f"{comp.name!r}.learn(): learning_rate")
     if callable(inputs) or _is_generator(inputs):
         inputs, num_trials = expand_inputs(comp, inputs, num_trials)
@@ -60,8 +63,6 @@ def learn(comp: AutodiffComposition, inputs: Any, targets: Mapping | None, num_t
     rates, frozen = projection_rates(comp, learning_rate)
     learn_default, _ = split(learning_rate)
     global_lr = float(learn_default) if _number(learn_default) else comp.default_rate()
-    from mdfx.composition.pytorch_representation import PytorchRepresentation
-
     if comp.pytorch_representation is None:
         comp.pytorch_representation = PytorchRepresentation(comp, rates, frozen)
     else:
@@ -69,7 +70,6 @@ def learn(comp: AutodiffComposition, inputs: Any, targets: Mapping | None, num_t
     saved = [(p, p.learnable) for p in frozen]
     for p in frozen:
         p.learnable = False
-    before = len(comp.results)
     try:
         value = comp._learn_plain(
             inputs=x, targets=t, num_trials=num_trials, epochs=epochs, learning_rate=global_lr,
@@ -82,7 +82,6 @@ def learn(comp: AutodiffComposition, inputs: Any, targets: Mapping | None, num_t
     finally:
         for p, flag in saved:
             p.learnable = flag
-    del before
     return value
 
 

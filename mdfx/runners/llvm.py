@@ -126,6 +126,8 @@ def train(net: Net, spec: LearnSpec) -> LearnResult:
                 epochs_run = epoch + 1
                 if spec.keep_epoch_outputs:
                     every.append({name: out.astype(np.float64) for name, out in zip(sig.outputs, last, strict=True)})
+                if spec.on_epoch is None and spec.patience is None:
+                    continue  # nobody reads the epoch's loss
                 epoch_loss = float(np.mean(losses[first:first + per_epoch], dtype=np.float64))
                 if spec.on_epoch:
                     spec.on_epoch(epoch, epoch_loss)
