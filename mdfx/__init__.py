@@ -20,7 +20,7 @@ from mdfx.composition.functions import (
     TransferFunction,
 )
 from mdfx.composition.keywords import *  # noqa: F403  (PsyNeuLink's keyword constants, its public names)
-from mdfx.composition.keywords import LogCondition
+from mdfx.composition.keywords import Context, LogCondition, ReportOutput
 from mdfx.composition.learning_pathway import BackPropagation, Pathway
 from mdfx.composition.loss_functions import LossFunction
 from mdfx.composition.mechanisms import ProcessingMechanism, TransferMechanism
@@ -101,7 +101,8 @@ def get_mdf_serialized(composition: Composition, fmt: str = "json") -> str:
 
 
 __all__ = [
-    "AutodiffCompositionError", "BackPropagation", "CompositionError", "LogCondition", "LossFunction",
+    "AutodiffCompositionError", "BackPropagation", "CompositionError", "Context", "LogCondition", "LossFunction",
+    "ReportOutput",
     "ParameterError", "Pathway", "ProcessingMechanism",
     "AutodiffComposition", "Composition", "DataError", "ExecutionMode", "Exponential", "GraphError", "GridError",
     "Identity", "Linear", "Logistic", "Loss", "MappingProjection", "MdfxError", "NodeRole", "ReLU",

@@ -34,15 +34,25 @@ class AutodiffComposition(Composition):
                  optimizer_type: str = "sgd", weight_decay: float = 0, loss_spec: object = Loss.MSE,
                  disable_learning: bool = False, refresh_losses: bool = False, disable_cuda: bool = True,
                  cuda_index: int | None = None, force_no_retain_graph: bool = False,
-                 name: str | None = None, device: str | None = None, nodes: object = None) -> None:
+                 name: str | None = None, device: str | None = None, nodes: object = None,
+                 synch_node_variables_with_torch: object = None, targets: object = None,
+                 enable_learning: bool = True) -> None:
         super().__init__(pathways=pathways, name=name or "autodiff_composition", nodes=nodes,
-                         learning_rate=learning_rate)
+                         learning_rate=learning_rate,
+                         synch_node_variables_with_torch=synch_node_variables_with_torch)
+        #: False: this composition's own projections (not those of compositions nested in it) do not learn
+        self.enable_learning = bool(enable_learning)
+        #: OUTPUT nodes that take external targets (PsyNeuLink's ``targets={node: TARGET}``); None: all
+        self._target_samples = _external_targets(self.name, targets)
         self.optimizer_type = ops.optimizer_op(optimizer_type).name
         self.weight_decay = float(weight_decay)
         self.loss_spec = as_loss(loss_spec)
         ops.loss_op(self.loss_spec.value)  # refuses a loss with no rule, at construction
-        #: PsyNeuLink's handle on the torch module; mdfx builds one per learn() and keeps none
-        self.pytorch_representation = None
+        #: the learning rates of the last learn() or _build_pytorch_representation() (PsyNeuLink's
+        #: handle on its torch wrapper; mdfx builds its module per learn() and keeps none)
+        self.pytorch_representation: Any = None
+        self.parameters.add(pytorch_representation=("pytorch_representation", False),
+                            optimizer_type=("optimizer_type", False), loss_spec=("loss_spec", False))
         self.disable_learning = disable_learning
         self.refresh_losses = refresh_losses
         if device is None:
@@ -63,6 +73,85 @@ class AutodiffComposition(Composition):
         """The outputs the loss is summed over: every OUTPUT node (PsyNeuLink's rule)."""
         return list(io.outputs)
 
+    def _build_pytorch_representation(self, context: object = None) -> Any:
+        """Resolve every projection's learning rate as learn() would with no learning_rate given;
+        raises CompositionError when nothing would learn. ``context``: as learn()'s."""
+        from mdfx.composition.learning_session import projection_rates
+        from mdfx.composition.pytorch_representation import PytorchRepresentation
+
+        rates, frozen = projection_rates(self, None)
+        if self.pytorch_representation is None:
+            self.pytorch_representation = PytorchRepresentation(self, rates, frozen)
+        else:
+            self.pytorch_representation.update(rates, frozen)
+        return self.pytorch_representation
+
+    @property
+    def target_input_mechanisms(self) -> list[Any]:
+        """A TARGET node for every OUTPUT node (made when first needed, as PsyNeuLink makes them)."""
+        from mdfx.composition.enums import NodeRole
+        from mdfx.composition.learning_pathway import ObjectiveMechanism, TargetMechanism
+
+        outputs = [n for n in self.get_nodes_by_role(NodeRole.OUTPUT) if not isinstance(n, Composition)]
+        if self._target_samples is not None:
+            outputs = [n for n in outputs if any(n is s for s in self._target_samples)]
+        stale = [n for n in self._learning_nodes if getattr(n, "auto", False)
+                 and not any(o is n.sample or o.output_port is n.sample for o in outputs)]
+        self._learning_nodes[:] = [n for n in self._learning_nodes if not any(n is x for x in stale)]
+        for out in outputs:
+            if not any(isinstance(n, TargetMechanism) and n.sample is out for n in self._learning_nodes):
+                target = self._target_for(out)
+                target.auto = True  # type: ignore[attr-defined]
+                objective = ObjectiveMechanism(f"LOSS for {out.name}", out, target)
+                objective.auto = True  # type: ignore[attr-defined]
+                self._learning_nodes.append(objective)
+        return super().target_input_mechanisms
+
+    def infer_backpropagation_learning_pathways(self, execution_mode: ExecutionMode = ExecutionMode.PyTorch
+                                                ) -> list[Any]:
+        """One learning Pathway per OUTPUT node: the mechanisms it depends on, in order, and the
+        projections between them; makes the TARGET nodes. ``execution_mode`` is accepted for
+        PsyNeuLink compatibility (every mode learns the same network)."""
+        from mdfx.composition.learning_pathway import Pathway
+
+        targets = self.target_input_mechanisms
+        pathways = []
+        for target in targets:
+            upstream = {id(target.sample)}
+            for p in reversed(self._projections_in_order()):
+                if id(p.receiver) in upstream:
+                    upstream.add(id(p.sender))
+            items = [n for n in self._nodes if id(n) in upstream]
+            projs = [p for p in self._projections if id(p.receiver) in upstream]
+            pathway = Pathway([*items, *projs])
+            pathway.learning_components = {"TARGET_MECHANISM": target}
+            pathways.append(pathway)
+        return pathways
+
+    def _projections_in_order(self) -> list[Any]:
+        order = {id(n): i for i, n in enumerate(self._net_order())}
+        return sorted(self._projections, key=lambda p: order.get(id(p.receiver), 0))
+
+    def _net_order(self) -> list[Any]:
+        """Mechanisms in execution (topological) order."""
+        names = [n.name for n in self._net().nodes]
+        return [self._mechanism(n) for n in names]
+
+    def get_optimizer_param_value(self, name: str) -> Any:
+        """The optimizer's ``learning_rate`` (the composition's default rate, False when it is
+        False) or ``weight_decay``."""
+        from mdfx.composition.learning_rates import split
+
+        rate = False if split(self.learning_rate)[0] is False else self.default_rate()
+        values = {"learning_rate": rate, "lr": rate, "weight_decay": self.weight_decay}
+        if name not in values:
+            raise KeyError(f"{name!r} is not an optimizer parameter of {self.name!r} ({', '.join(values)})")
+        return values[name]
+
+    def clear_losses(self, context: object = None) -> None:
+        """Forget the recorded minibatch losses (PsyNeuLink's clear_losses)."""
+        self.losses.clear()
+
     def default_rate(self) -> float:
         """The composition's default learning rate as a number (its own, else PsyNeuLink's 0.001)."""
         from mdfx.composition.learning_rates import split
@@ -74,7 +163,7 @@ class AutodiffComposition(Composition):
 
     def learn(self, inputs: Mapping | None = None, targets: Mapping | None = None,
               num_trials: int | None = None, epochs: int = 1, learning_rate: object = None,
-              minibatch_size: int = 1, randomize_minibatch: bool = False, patience: int | None = None,
+              minibatch_size: int | str = 1, randomize_minibatch: bool = False, patience: int | None = None,
               min_delta: float = 0, call_before_minibatch: Callable | None = None,
               call_after_minibatch: Callable | None = None,
               execution_mode: ExecutionMode = ExecutionMode.PyTorch, report_progress: object = None,
@@ -88,7 +177,8 @@ class AutodiffComposition(Composition):
         ``target_input_mechanisms``); ``learning_rate`` may be PsyNeuLink's dict
         ``{DEFAULT_LEARNING_RATE: x, projection: rate}``, and each projection's rate
         follows :mod:`mdfx.composition.learning_rates` (``False``/``0`` freezes it for
-        this call). ``results="all"`` (PsyNeuLink's behaviour) appends every trial of
+        this call). ``minibatch_size=TRAINING_SET`` makes every trial one minibatch.
+        ``results="all"`` (PsyNeuLink's behaviour) appends every trial of
         every epoch to ``results``; ``results="last_epoch"`` keeps only the last
         epoch's (bounded memory). ``context`` is accepted for PsyNeuLink
         compatibility: mdfx has one execution context. ``synch_results_with_torch``
@@ -209,10 +299,13 @@ class AutodiffComposition(Composition):
         self.losses.extend(result.losses)
         order = spec.orders()[result.epochs_run - 1]
         final = [[result.last_outputs[n][i].copy() for n in trained] for i in order]
-        for epoch, outputs in enumerate(result.epoch_outputs[:-1]):  # PsyNeuLink keeps every epoch's
-            self.results.extend([outputs[n][i].copy() for n in trained] for i in spec.orders()[epoch])
+        # PsyNeuLink keeps every epoch's trials; the backends' arrays are fresh, so rows are views
+        orders = spec.orders()
+        for epoch, outputs in enumerate(result.epoch_outputs[:-1]):
+            self.results.extend([outputs[n][i] for n in trained] for i in orders[epoch])
         self.results.extend(final)
-        self.learning_results = final
+        # PsyNeuLink 0.21 (measured): one entry per full minibatch, the last trials' outputs
+        self.learning_results = final[len(final) - len(final) // spec.minibatch_size:]
         return pnl_value(final[-1])
 
     @property
@@ -269,6 +362,25 @@ class AutodiffComposition(Composition):
         net = self._net()
         load_state_dict(net, _weights_path(self, path, directory, filename))
         self._write_back(net)
+
+
+def _external_targets(name: str, targets: object) -> list[Any] | None:
+    """The nodes named by ``targets={node or its output port: TARGET, ...}``; other forms refused."""
+    from mdfx.composition.keywords import TARGET
+    from mdfx.errors import ParameterError
+
+    if targets is None:
+        return None
+    if not isinstance(targets, Mapping):
+        raise ParameterError(f"{name!r}: targets={targets!r}; mdfx takes a dict {{output node: pnl.TARGET}}")
+    samples = []
+    for key, value in targets.items():
+        if not (isinstance(value, str) and value == TARGET):
+            raise UnsupportedError(
+                f"{name!r}: targets[{getattr(key, 'name', key)!r}] = {getattr(value, 'name', value)!r}; "
+                "mdfx takes external targets only (pnl.TARGET), not another node's value as the target")
+        samples.append(getattr(key, "owner", key))
+    return samples
 
 
 def as_loss(loss_spec: object) -> Loss:

@@ -49,7 +49,11 @@ class Composition:
     default_learning_rate = 0.05
 
     def __init__(self, pathways: object = None, name: str | None = None, nodes: object = None,
-                 learning_rate: object = None) -> None:
+                 learning_rate: object = None, synch_node_variables_with_torch: object = None) -> None:
+        if synch_node_variables_with_torch not in (None, "run"):
+            raise UnsupportedError(f"{name!r}: synch_node_variables_with_torch="
+                                   f"{synch_node_variables_with_torch!r}; mdfx updates node values once, at the "
+                                   "end of each learn() (None or pnl.RUN)")
         self.name = name if name is not None else type(self).__name__
         self._nodes: list[TransferMechanism | Composition] = []
         self._projections: list[MappingProjection] = []
@@ -58,6 +62,9 @@ class Composition:
         self._lowering: tuple[tuple, Net, Graph] | None = None
         #: the learning pathways' TARGET, objective and LearningMechanism nodes (not executed)
         self._learning_nodes: list[Any] = []
+        #: compositions given as pathway items: their nodes and projections are flattened into
+        #: this one (so one network learns); ``nodes`` shows the composition in their place
+        self._flattened: list[Composition] = []
         self.pathways: list[Pathway] = []
         self.learning_results: list[list[np.ndarray]] = []
         #: mean loss of each minibatch, across learn() calls (PsyNeuLink's ``losses``)
@@ -87,14 +94,33 @@ class Composition:
     # --- building -----------------------------------------------------------------
 
     @property
-    def nodes(self) -> list[Any]:
-        """Every node: mechanisms and nested compositions, then the learning pathways' nodes."""
-        return [*self._nodes, *self._learning_nodes]
+    def nodes(self) -> NodeList:
+        """Every node: mechanisms and nested compositions, then the learning pathways' nodes.
+
+        ``comp.nodes["name"]`` finds one by name (KeyError if none)."""
+        shown: list[Any] = []
+        for node in self._nodes:
+            owner = next((c for c in reversed(self._flattened) if c._contains(node)), node)
+            if not any(n is owner for n in shown):
+                shown.append(owner)
+        return NodeList([*shown, *self._learning_nodes])
+
+    def _contains(self, node: Any) -> bool:
+        return any(n is node for n in self._nodes)
+
+    def _owner_chain(self, projection: Any) -> list[Composition]:
+        """The flattened compositions ``projection`` came from, innermost first (empty if its own)."""
+        for comp in reversed(self._flattened):  # a directly nested one before those nested in it
+            if any(p is projection for p in comp._projections):
+                return [*comp._owner_chain(projection), comp]
+        return []
 
     @property
     def projections(self) -> ProjectionList:
-        """The projections; ``comp.projections["name"]`` finds one by name (KeyError if none)."""
-        return ProjectionList(self._projections)
+        """The projections; ``comp.projections["name"]`` finds one by name (KeyError if none).
+
+        Those of compositions nested in a pathway stay theirs (as PsyNeuLink lists them)."""
+        return ProjectionList(p for p in self._projections if not self._owner_chain(p))
 
     @property
     def learning_components(self) -> list[Any]:
@@ -175,6 +201,8 @@ class Composition:
         self._projections.append(projection)
         index.add_projection(projection, name)
         self._index_key = (len(self._nodes), len(self._projections))
+        if not any(p is projection for p in r.afferents):
+            r.afferents.append(projection)
         return projection
 
     def _index(self) -> _GraphIndex:
@@ -198,28 +226,74 @@ class Composition:
         (array-like); otherwise PsyNeuLink's default matrix is used. The
         returned :class:`Pathway` lists the mechanisms and the projections made.
         """
-        items = list(pathway)
-        mechs = [i for i in items if isinstance(i, TransferMechanism)]
-        for m in mechs:
-            self.add_node(m)
-        prev: TransferMechanism | None = None
+        # a set of nodes is a parallel stage: each joins the stages before and after it
+        items = [sorted(i, key=lambda n: getattr(n, '_created', 0)) if isinstance(i, set | frozenset) else i for i in pathway]
+        for item in items:
+            for node in item if isinstance(item, list) else [item]:
+                if isinstance(node, TransferMechanism):
+                    self.add_node(node)
+                elif isinstance(node, Composition):
+                    self._flatten(node)
+        prev: list = []
         pending: object = None
         made: list = []
         for item in items:
-            if isinstance(item, TransferMechanism):
-                if prev is not None:
-                    if isinstance(pending, MappingProjection):
-                        made.append(self.add_projection(pending, sender=prev, receiver=item))
-                    else:
-                        made.append(self.add_projection(MappingProjection(sender=prev, receiver=item,
-                                                                          matrix=pending)))
-                made.append(item)
-                prev, pending = item, None
+            stage = item if isinstance(item, list) else [item]
+            if all(isinstance(n, TransferMechanism | Composition) for n in stage):
+                made.extend(p for a in prev for b in stage for p in self._join(a, pending, b))
+                made.extend(stage)
+                prev, pending = stage, None
             else:
                 pending = item
         result = Pathway(made, name=name)
         self.pathways.append(result)
         return result
+
+    def _flatten(self, comp: Composition) -> None:
+        """Take ``comp``'s nodes and projections into this network (a nested composition in a pathway)."""
+        if any(c is comp for c in self._flattened):
+            return
+        if comp._learning_nodes and not comp._autodiff:
+            raise CompositionError(f"{self.name!r}: nested composition {comp.name!r} has learning pathways; "
+                                   "nest AutodiffCompositions or compositions without learning")
+        for node in comp._nodes:
+            if isinstance(node, Composition):
+                raise CompositionError(f"{self.name!r}: {comp.name!r} holds {node.name!r} as a node with its own "
+                                       "inputs; only compositions given as pathway items can be nested for learning")
+            self.add_node(node)
+        for proj in comp._projections:
+            self.add_projection(proj)
+        self._flattened.extend([*comp._flattened, comp])
+
+    def _join(self, prev: Any, pending: object, item: Any) -> list[MappingProjection]:
+        """Projections from ``prev`` to ``item`` (mechanisms or flattened compositions) for a pathway.
+
+        A MappingProjection between them keeps the ends it names (e.g. a node inside a
+        nested composition); otherwise each OUTPUT node of ``prev`` projects to each
+        INPUT node of ``item`` with ``pending`` as the matrix (PsyNeuLink's default if None).
+        """
+        if isinstance(pending, MappingProjection):
+            sender = pending.sender if pending.sender is not None else _single(prev, NodeRole.OUTPUT)
+            receiver = pending.receiver if pending.receiver is not None else _single(item, NodeRole.INPUT)
+            return [self.add_projection(pending, sender=sender, receiver=receiver)]
+        senders = prev.get_nodes_by_role(NodeRole.OUTPUT) if isinstance(prev, Composition) else [prev]
+        receivers = item.get_nodes_by_role(NodeRole.INPUT) if isinstance(item, Composition) else [item]
+        receivers = [r for r in receivers if not isinstance(r, TargetMechanism)]
+        made = []
+        for s in senders:
+            for r in receivers:
+                # a projection this composition already has between them is kept (as PsyNeuLink,
+                # a second pathway through the same two nodes shares it); else, with no matrix
+                # given, one the user made between them
+                candidates = self._projections if pending is not None else [
+                    *self._projections, *getattr(s, "efferents", [])]
+                existing = next((p for p in candidates if p.sender is s and p.receiver is r), None)
+                if existing is None:
+                    existing = MappingProjection(sender=s, receiver=r, matrix=pending)
+                    # made by this composition: not for other compositions' pathways to find
+                    s.efferents.remove(existing)
+                made.append(self.add_projection(existing))
+        return made
 
     def add_backpropagation_learning_pathway(self, pathway: list, learning_rate: object = None,
                                              loss_spec: Loss | str | None = None, name: str | None = None,
@@ -280,6 +354,16 @@ class Composition:
     def _learning_mechanism(self, proj: MappingProjection) -> LearningMechanism | None:
         return next((n for n in self._learning_nodes if isinstance(n, LearningMechanism)
                      and n.learned_projection is proj), None)
+
+    def _analyze_graph(self, context: object = None) -> None:
+        """PsyNeuLink's explicit graph analysis: mdfx checks the graph as it is built, so nothing is left."""
+
+    def get_input_format(self) -> dict:
+        """One trial of inputs: each INPUT node's (and TARGET node's) default value."""
+        fmt: dict = {m: m.default_input().tolist() for m in self._mechanisms()
+                     if not any(p.receiver is m for p in self._projections)}
+        fmt.update({t: t.default_input().tolist() for t in self.target_input_mechanisms})
+        return fmt
 
     @property
     def target_input_mechanisms(self) -> list[TargetMechanism]:
@@ -478,6 +562,12 @@ class Composition:
                 any(i is p for i in pw) for pw in self.pathways if pw.learning_components)]
             for p in fixed:
                 p.learnable = False
+            # the rates the LearningMechanisms took when the pathways were made (as PsyNeuLink)
+            rates = [(lm.learned_projection, lm.learned_projection.learning_rate) for lm in self._learning_nodes
+                     if isinstance(lm, LearningMechanism)]
+            for lm in self._learning_nodes:
+                if isinstance(lm, LearningMechanism):
+                    lm.learned_projection.learning_rate = lm.projection_rate
             before, losses_before = len(engine.results), len(engine.losses)
             try:
                 value = engine.learn(inputs=inputs, targets=targets, num_trials=num_trials, epochs=epochs,
@@ -485,6 +575,8 @@ class Composition:
             finally:
                 for p in fixed:
                     p.learnable = True
+                for p, rate in rates:
+                    p.learning_rate = rate
             self.results.extend(engine.results[before:])
             self.losses.extend(engine.losses[losses_before:])
             self.learning_results = engine.learning_results
@@ -528,21 +620,46 @@ class Composition:
         return engine
 
 
+def _single(node: Any, role: NodeRole) -> Any:
+    """A mechanism, or the one node of a composition with ``role``."""
+    if not isinstance(node, Composition):
+        return node
+    found = [n for n in node.get_nodes_by_role(role) if not isinstance(n, TargetMechanism)]
+    if len(found) != 1:
+        raise CompositionError(f"a projection to or from nested composition {node.name!r} must name its "
+                               f"{role.name} node (it has {', '.join(n.name for n in found)})")
+    return found[0]
+
+
 def _is_number(value: object) -> bool:
     return value is not None and not isinstance(value, bool)
 
 
-class ProjectionList(list):
-    """A composition's projections; also indexed by projection name, as PsyNeuLink's list."""
+class _NamedList(list):
+    """A list also indexed by its items' names, as PsyNeuLink's lists of components."""
+
+    what = "item"
 
     def __getitem__(self, key: Any) -> Any:
         if isinstance(key, str):
-            for p in self:
-                if p.name == key:
-                    return p
-            raise KeyError(f"{key!r} is not the name of a projection (projections: "
-                           f"{', '.join(repr(p.name) for p in self)})")
+            for item in self:
+                if item.name == key:
+                    return item
+            raise KeyError(f"{key!r} is not the name of a {self.what} ({self.what}s: "
+                           f"{', '.join(repr(i.name) for i in self)})")
         return super().__getitem__(key)
+
+
+class ProjectionList(_NamedList):
+    """A composition's projections; ``projections["name"]`` finds one by name."""
+
+    what = "projection"
+
+
+class NodeList(_NamedList):
+    """A composition's nodes; ``nodes["name"]`` finds one by name."""
+
+    what = "node"
 
 
 def pnl_value(outputs: list[np.ndarray]) -> np.ndarray:
@@ -607,9 +724,12 @@ def _as_pathways(pathways: object) -> list[list]:
     if pathways is None:
         return []
     items = list(pathways)  # type: ignore[call-overload]
-    if items and all(isinstance(i, list | tuple) for i in items):
-        return [list(i) for i in items]
-    return [items]
+    nodes = (TransferMechanism, Composition, MappingProjection)
+    if isinstance(pathways, Pathway) or not any(
+            isinstance(i, list | tuple) and any(isinstance(j, nodes) for j in i) for i in items):
+        return [items]
+    # a list holding a list is a list of pathways (as PsyNeuLink); a lone node is a pathway of one
+    return [list(i) if isinstance(i, list | tuple) else [i] for i in items]
 
 
 @dataclass
@@ -663,6 +783,8 @@ def parse_inputs(net: Net | IO, inputs: Mapping, num_trials: int | None = None,
             arr = arr.reshape(len(arr), size)  # (trials, *features) of a multi-axis tensor, as rows
         if arr.ndim == 3 and arr.shape[1] == 1:
             arr = arr[:, 0, :]  # PsyNeuLink's per-input-port nesting: [[[...]], ...]
+        if arr.ndim == 0 or (arr.ndim == 1 and size == 1):
+            arr = arr.reshape(-1, 1)  # PsyNeuLink: a number per trial for a one-unit node
         if arr.ndim == 1:
             arr = arr[None, :]
         if arr.ndim != 2 or arr.shape[1] != size:

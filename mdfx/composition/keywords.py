@@ -7,7 +7,7 @@ strings must equal PsyNeuLink's.
 
 from __future__ import annotations
 
-from enum import IntFlag
+from enum import IntEnum, IntFlag
 
 ALL = "all"
 ARRAY = "ARRAY"
@@ -55,3 +55,26 @@ class LogCondition(IntFlag):
     SIMULATION = 1048576
     TRIAL = 2097152
     RUN = 4194304
+
+
+class ReportOutput(IntEnum):
+    """How much a run reports as it goes (PsyNeuLink's values); mdfx reports nothing per trial."""
+
+    OFF = 0
+    TERSE = 1
+    USE_PREFS = 2
+    FULL = 3
+
+
+class Context:
+    """PsyNeuLink's execution context, accepted where PsyNeuLink takes one.
+
+    mdfx keeps one set of values per composition: every context names that one,
+    so two contexts do not hold separate results or weights.
+    """
+
+    def __init__(self, execution_id: object = None) -> None:
+        self.execution_id = execution_id
+
+    def __repr__(self) -> str:
+        return f"Context(execution_id={self.execution_id!r})"

@@ -100,9 +100,12 @@ class LearningMechanism:
         self.name = f"Learning Mechanism for {projection.name}"
         self.learned_projection = projection
         self._rate = learning_rate
+        #: the projection's own rate when the pathway was made: what a Composition's learning uses
+        #: (PsyNeuLink 0.21 ignores later assignments to ``projection.learning_rate`` there)
+        self.projection_rate = projection.learning_rate
         self.overridden = False
-        self.learning_rate = Parameter(self, "learning_rate", lambda: self._rate, self._set_rate)
-        self.parameters = Parameters(self, learning_rate=(lambda: self._rate, self._set_rate))
+        self.learning_rate = Parameter(self, "learning_rate", "_rate", "_set_rate")
+        self.parameters = Parameters(self, learning_rate=("_rate", "_set_rate"))
         self.log = projection.log.__class__()
 
     def _set_rate(self, value: object) -> None:

@@ -1,18 +1,19 @@
 """Which learning rate each projection trains at: PsyNeuLink's precedence, resolved per learn().
 
-A rate may be a number, ``None`` (not given: the next level decides), ``True``
-(the next level's number, but never frozen by a ``False`` above it) or
-``False``/``0`` (frozen: the projection does not learn in this learn()).
-Precedence, first decisive wins (measured in PsyNeuLink 0.21, see facts.md):
+A rate may be a number, ``None`` (not given here), ``True`` (not given here, and
+protected against a ``False`` default) or ``False``/``0`` (frozen: the projection
+does not learn in this learn()). A projection belongs to a chain of levels, its
+own composition first, then each composition it is nested in (a learning
+pathway's rate counts as part of its composition's level). First decisive wins
+(measured in PsyNeuLink 0.21's own tests and runs, see facts.md):
 
 1. a LearningMechanism's rate set by the user;
-2. learn()'s dict entry for the projection (``None`` there: learn()'s default);
-3. the projection's own ``learning_rate`` (a number, or ``False``/``0``);
-4. learn()'s ``learning_rate`` (number or the dict's ``DEFAULT_LEARNING_RATE``);
-5. the composition's dict entry for the projection;
-6. the learning pathway's ``learning_rate``;
-7. the composition's ``learning_rate`` (``False`` freezes unless the projection says ``True``);
-8. the default (0.05 for a Composition, 0.001 for an AutodiffComposition).
+2. learn()'s dict entry for the projection (``None`` there: skip to 5, ``True``: protected);
+3. the levels' dict entries for the projection, innermost first (``True``: protected for good);
+4. the projection's own ``learning_rate`` (``True``: protected, except from the outermost level);
+5. learn()'s ``learning_rate`` (a number, or the dict's ``DEFAULT_LEARNING_RATE``);
+6. the levels' pathway rate, then default, innermost first; a ``False`` freezes unless protected;
+7. the default (0.05 for a Composition, 0.001 for an AutodiffComposition).
 """
 
 from __future__ import annotations
@@ -61,40 +62,43 @@ def _number(value: object) -> bool:
     return value is not None and not isinstance(value, bool)
 
 
-def resolve(projection: Any, default: float, comp_spec: object, pathway_rate: object, learn_spec: object,
+def resolve(projection: Any, default: float, levels: list[tuple[object, object]], learn_spec: object,
             mechanism: Any = None) -> float | bool:
-    """The rate ``projection`` trains at in this learn(), or False when it is frozen."""
+    """The rate ``projection`` trains at in this learn(), or False when it is frozen.
+
+    ``levels`` is ``[(composition learning_rate spec, pathway rate), ...]``, innermost first.
+    """
     if mechanism is not None and mechanism.overridden:
         return float(mechanism.learning_rate.get())
     learn_default, learn_entries = split(learn_spec)
-    comp_default, comp_entries = split(comp_spec)
+    protected = strong = False
     found, rate = lookup(learn_entries, projection)
-    if found:
-        if _number(rate):
-            return float(rate) if rate else FROZEN  # type: ignore[arg-type]
-        if rate is False:
-            return FROZEN
-    own = projection.learning_rate
-    if _number(own):
-        return float(own) if own else FROZEN
-    if own is False:
-        return FROZEN
-    protected = own is True or (found and rate is True)
-    if learn_default is False and not protected:
-        return FROZEN
-    if _number(learn_default):
-        return float(learn_default) if learn_default else FROZEN  # type: ignore[arg-type]
-    found, rate = lookup(comp_entries, projection)
-    if found and _number(rate):
-        return float(rate) if rate else FROZEN  # type: ignore[arg-type]
-    if found and rate is True:
-        protected = True
-    if _number(pathway_rate):
-        return float(pathway_rate)  # type: ignore[arg-type]
-    if pathway_rate is False and not protected:
-        return FROZEN
-    if _number(comp_default):
-        return float(comp_default) if comp_default else FROZEN  # type: ignore[arg-type]
-    if comp_default is False and not protected:
-        return FROZEN
+    if found and (_number(rate) or rate is False):
+        return _rate(rate)
+    skip_specific = found and rate is None
+    protected = found and rate is True
+    if not skip_specific:
+        for comp_spec, _ in levels:
+            found, rate = lookup(split(comp_spec)[1], projection)
+            if found and (_number(rate) or rate is False):
+                return _rate(rate)
+            if found and rate is True:
+                protected = strong = True
+        own = projection.learning_rate
+        if _number(own) or own is False:
+            return _rate(own)
+        protected = protected or own is True
+    if _number(learn_default) or (learn_default is False and not protected):
+        return _rate(learn_default)
+    for i, (comp_spec, pathway_rate) in enumerate(levels):
+        outermost = i == len(levels) - 1
+        for value in (pathway_rate, split(comp_spec)[0]):
+            if _number(value):
+                return _rate(value)
+            if value is False and not (strong or (protected and not outermost)):
+                return FROZEN
     return float(default)
+
+
+def _rate(value: object) -> float | bool:
+    return float(value) if value else FROZEN  # type: ignore[arg-type]

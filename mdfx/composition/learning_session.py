@@ -14,9 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mdfx.composition.enums import ExecutionMode
+from mdfx.composition.enums import ExecutionMode, NodeRole
+from mdfx.composition.keywords import TRAINING_SET
 from mdfx.composition.learning_pathway import TargetMechanism
-from mdfx.composition.learning_rates import resolve, split
+from mdfx.composition.learning_rates import check_rate, resolve, split
+from mdfx.composition.pytorch_representation import PytorchRepresentation
 from mdfx.errors import CompositionError, DataError, UnsupportedError
 
 if TYPE_CHECKING:
@@ -27,11 +29,15 @@ RESULTS_MODES = ("all", "last_epoch")
 
 
 def learn(comp: AutodiffComposition, inputs: Any, targets: Mapping | None, num_trials: int | None, epochs: int,
-          learning_rate: object, minibatch_size: int, randomize_minibatch: bool, patience: int | None,
+          learning_rate: object, minibatch_size: int | str, randomize_minibatch: bool, patience: int | None,
           min_delta: float, call_before_minibatch: Callable | None, call_after_minibatch: Callable | None,
           execution_mode: ExecutionMode, report_progress: object, seed: int | None, dtype: str,
           randomize_minibatches: bool | None, context: object, synch_results_with_torch: object,
           batched_results: bool, results: str) -> np.ndarray:
+    """AutodiffComposition.learn() (see its docstring): PsyNeuLink's argument forms, then the engine.
+
+    ``context`` names PsyNeuLink's execution context; mdfx has one, so any value means it.
+    """
     if batched_results:
         raise UnsupportedError(f"{comp.name!r}.learn(batched_results=True): mdfx appends one result per trial; "
                                "batched results are not supported")
@@ -40,25 +46,30 @@ def learn(comp: AutodiffComposition, inputs: Any, targets: Mapping | None, num_t
                                "mdfx synchronises results once, at the end of learn() (None or 'run')")
     if results not in RESULTS_MODES:
         raise ValueError(f"{comp.name!r}.learn(results={results!r}): expected one of {RESULTS_MODES}")
-    from mdfx.composition.learning_rates import check_rate
-
     check_rate(learning_rate, f"{comp.name!r}.learn(): learning_rate")
     if callable(inputs) or _is_generator(inputs):
-        raise UnsupportedError(f"{comp.name!r}.learn(): inputs given as a function or generator are not "
-                               "supported; give a dict {node: trials}")
+        inputs, num_trials = expand_inputs(comp, inputs, num_trials)
     inputs = dict(inputs or {})
     if "inputs" in inputs:
         targets = inputs.get("targets", targets)
         epochs = inputs.get("epochs", epochs)
         inputs = dict(inputs["inputs"])
+    comp.target_input_mechanisms  # noqa: B018  (makes the TARGET nodes learn() inputs may name)
     x, t = split_targets(comp, inputs, targets)
+    fill_default_inputs(comp, x)
+    if isinstance(minibatch_size, str) and minibatch_size == TRAINING_SET:
+        # PsyNeuLink's keyword: the whole training set is one minibatch
+        minibatch_size = num_trials or max(len(np.atleast_2d(np.asarray(v, dtype=float))) for v in t.values())
     rates, frozen = projection_rates(comp, learning_rate)
     learn_default, _ = split(learning_rate)
     global_lr = float(learn_default) if _number(learn_default) else comp.default_rate()
+    if comp.pytorch_representation is None:
+        comp.pytorch_representation = PytorchRepresentation(comp, rates, frozen)
+    else:
+        comp.pytorch_representation.update(rates, frozen)
     saved = [(p, p.learnable) for p in frozen]
     for p in frozen:
         p.learnable = False
-    before = len(comp.results)
     try:
         value = comp._learn_plain(
             inputs=x, targets=t, num_trials=num_trials, epochs=epochs, learning_rate=global_lr,
@@ -71,8 +82,50 @@ def learn(comp: AutodiffComposition, inputs: Any, targets: Mapping | None, num_t
     finally:
         for p, flag in saved:
             p.learnable = flag
-    del before
     return value
+
+
+def expand_inputs(comp: Composition, inputs: Any, num_trials: int | None) -> tuple[dict, int | None]:
+    """Inputs given as PsyNeuLink allows besides a dict, as one dict of stacked trials.
+
+    A function is called with the trial number, 0, 1, ... (``num_trials`` times, or until
+    it raises IndexError); each call gives one trial. A generator (or a generator
+    function) yields dicts, each of one or more trials. A dict may be ``{node: value}`` or
+    ``{"inputs": ..., "targets": ...}``. Returns the dict and the ``num_trials`` left to apply.
+    """
+    import inspect
+
+    chunks: list[dict] = []
+    if inspect.isgeneratorfunction(inputs):
+        inputs = inputs()
+    if _is_generator(inputs):
+        chunks = [dict(c) for c in inputs]
+        one_trial = False
+    else:
+        one_trial = True
+        trial = 0
+        while num_trials is None or trial < num_trials:
+            try:
+                chunks.append(dict(inputs(trial)))
+            except IndexError:
+                if num_trials is not None:
+                    raise
+                break
+            trial += 1
+        num_trials = None
+    if not chunks:
+        raise DataError(f"{comp.name!r}.learn(): the inputs function or generator gave no trials")
+    merged: dict[str, dict] = {"inputs": {}, "targets": {}}
+    for chunk in chunks:
+        parts = {"inputs": chunk.get("inputs", {}), "targets": chunk.get("targets", {})} \
+            if "inputs" in chunk else {"inputs": chunk, "targets": {}}
+        for part, values in parts.items():
+            for node, value in values.items():
+                rows = np.asarray(value, dtype=np.float64)
+                # one call of a function is one trial; a generator's dict holds trials as rows
+                rows = rows.reshape(1, -1) if one_trial or rows.ndim < 2 else rows.reshape(len(rows), -1)
+                merged[part].setdefault(node, []).extend(rows)
+    return {"inputs": merged["inputs"], "targets": merged["targets"]}, num_trials
 
 
 def _number(value: object) -> bool:
@@ -112,6 +165,18 @@ def split_targets(comp: Composition, inputs: Mapping, targets: Mapping | None) -
     return x, t
 
 
+def fill_default_inputs(comp: Composition, x: dict) -> None:
+    """INPUT nodes given no inputs get their default value on every trial (as PsyNeuLink)."""
+    if not x:
+        return
+    given = {getattr(k, "name", k) for k in x}
+    trials = max(len(np.atleast_1d(np.asarray(v, dtype=object))) for v in x.values())
+    for node in comp.get_nodes_by_role(NodeRole.INPUT):
+        if isinstance(node, TargetMechanism) or node.name in given or not hasattr(node, "default_input"):
+            continue
+        x[node] = np.repeat(node.default_input(), trials, axis=0)
+
+
 def projection_rates(comp: AutodiffComposition, learning_rate: object) -> tuple[dict[str, float], list]:
     """Each learnable projection's rate for this learn(), and the projections frozen for it."""
     rates: dict[str, float] = {}
@@ -119,8 +184,11 @@ def projection_rates(comp: AutodiffComposition, learning_rate: object) -> tuple[
     for p in comp._projections:
         if not p.learnable:
             continue
-        rate = resolve(p, comp.default_learning_rate, comp.learning_rate, pathway_rate(comp, p), learning_rate,
-                       comp._learning_mechanism(p))
+        chain = [*comp._owner_chain(p), comp]
+        levels = [(c.learning_rate, pathway_rate(c, p)) for c in chain]
+        rate = resolve(p, comp.default_learning_rate, levels, learning_rate, comp._learning_mechanism(p))
+        if not getattr(chain[0], "enable_learning", True):
+            rate = False  # the composition that owns it has learning disabled
         if rate is False:
             frozen.append(p)
         else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import numpy as np
 
@@ -11,6 +12,7 @@ from mdfx.composition.parameters import Parameters
 from mdfx.errors import UnsupportedError
 
 _counter = itertools.count()
+_created = itertools.count()  # creation order: sets of mechanisms in a pathway are taken in it
 
 
 class TransferMechanism:
@@ -42,6 +44,7 @@ class TransferMechanism:
             self.size = 1
         self.function: TransferFunction = as_function(function)
         self.name = name if name is not None else f"{type(self).__name__}-{next(_counter)}"
+        self._created = next(_created)
         #: PsyNeuLink's initial_value: only an integrator's starting state, which mdfx never has
         self.initial_value = initial_value
         self.default_variable = None if default_variable is None else np.asarray(default_variable, dtype=float)
@@ -52,6 +55,10 @@ class TransferMechanism:
         self.log = _Log()
         self.integrator_mode = False
         self.output_ports = [OutputPort(self, n) for n in names]
+        #: projections made from this mechanism with both ends given (a pathway reuses them)
+        self.efferents: list[Any] = []
+        #: projections that reach this mechanism (made with both ends given, or added to a composition)
+        self.afferents: list[Any] = []
         self.input_ports = [InputPort(self, "InputPort-0")]
         self.parameters = Parameters(
             self, value=("value", False), variable=("variable", False), function=("function", False))
@@ -72,6 +79,10 @@ class TransferMechanism:
     @property
     def output_values(self) -> list[np.ndarray]:
         return [p.value for p in self.output_ports]
+
+    def get_output_values(self, context: object = None) -> list[np.ndarray]:
+        """The OutputPorts' values (``context`` accepted for PsyNeuLink compatibility)."""
+        return self.output_values
 
     @property
     def variable(self) -> np.ndarray:
@@ -94,7 +105,7 @@ class TransferMechanism:
         return self.value
 
     def __repr__(self) -> str:
-        return f"TransferMechanism(name={self.name!r}, size={self.size}, function={self.function!r})"
+        return f"{type(self).__name__}(name={self.name!r}, size={self.size}, function={self.function!r})"
 
 
 class ProcessingMechanism(TransferMechanism):
@@ -168,6 +179,9 @@ def _output_port_names(output_ports: object, name: str | None, default: str) -> 
 def _as_size(value: object) -> int:
     if isinstance(value, list | tuple) and len(value) == 1:
         value = value[0]
+    if isinstance(value, list | tuple):
+        raise UnsupportedError(f"input_shapes={value!r} gives a mechanism several InputPorts; mdfx "
+                               "mechanisms have one (give one size)")
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
         raise ValueError(f"a mechanism's size must be a positive integer, got {value!r}")
     return int(value)

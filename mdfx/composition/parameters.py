@@ -17,10 +17,11 @@ class Parameter:
     Plain data (owner, attribute name, flag), so components stay picklable and copyable.
     """
 
-    def __init__(self, owner: object, name: str, attr: str, writable: bool = True) -> None:
+    def __init__(self, owner: object, name: str, attr: str, writable: bool | str = True) -> None:
         self._owner = owner
         self.name = name
         self._attr = attr
+        #: True (assign the attribute), False (read-only) or the name of the owner's setter method
         self._writable = writable
 
     def get(self, context: object = None) -> Any:
@@ -33,7 +34,10 @@ class Parameter:
         if not self._writable:
             raise ParameterError(f"parameter {self.name!r} of {getattr(self._owner, 'name', self._owner)!r} "
                                  "is read-only")
-        setattr(self._owner, self._attr, value)
+        if isinstance(self._writable, str):
+            getattr(self._owner, self._writable)(value)
+        else:
+            setattr(self._owner, self._attr, value)
 
     @property
     def base(self) -> Any:
@@ -50,7 +54,7 @@ class Parameter:
 class Parameters:
     """The ``parameters`` namespace of a component: attribute ``x`` is a :class:`Parameter`."""
 
-    def __init__(self, owner: object, **params: tuple[str, bool]) -> None:
+    def __init__(self, owner: object, **params: tuple[str, bool | str]) -> None:
         self._owner = owner
         self._params = {name: Parameter(owner, name, attr, writable) for name, (attr, writable) in params.items()}
 
@@ -64,6 +68,11 @@ class Parameters:
         raise AttributeError(f"{getattr(owner, 'name', owner)!r} has no parameter {name!r} "
                              f"(it has: {', '.join(params)})")
 
+    def add(self, **params: tuple[str, bool | str]) -> None:
+        """Add parameters (a subclass adds its own to its base class's)."""
+        self._params.update({name: Parameter(self._owner, name, attr, writable)
+                             for name, (attr, writable) in params.items()})
+
     def __contains__(self, name: str) -> bool:
         return name in self._params
 
@@ -71,6 +80,6 @@ class Parameters:
         return list(self._params)
 
 
-def attribute(owner: object, attr: str, writable: bool = True) -> tuple[str, bool]:
+def attribute(owner: object, attr: str, writable: bool | str = True) -> tuple[str, bool | str]:
     """The spec of a parameter that reads (and, if ``writable``, writes) ``owner.attr``."""
     return attr, writable

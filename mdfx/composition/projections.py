@@ -31,6 +31,19 @@ class MappingProjection:
         self.parameters = Parameters(self, matrix=attribute(self, "matrix"),
                                      learning_rate=attribute(self, "learning_rate"))
         self.log = _Log()
+        if self.sender is not None and self.receiver is not None and hasattr(self.sender, "efferents"):
+            # as PsyNeuLink, a projection made between two mechanisms is found again by a
+            # pathway that lists them without it
+            self.sender.efferents.append(self)
+            self.receiver.afferents.append(self)
+
+    def get_mod_matrix(self, context: object = None) -> np.ndarray:
+        """The matrix in use (PsyNeuLink's modulated matrix; mdfx does not modulate matrices)."""
+        return self.matrix
+
+    def set_log_conditions(self, items: object, log_condition: object = None) -> None:
+        """Log ``items`` (``"matrix"``) during learn(), as ``projection.log.set_log_conditions``."""
+        self.log.set_log_conditions(items, log_condition)
 
     @property
     def learning_rate(self) -> float | bool | None:
@@ -61,7 +74,7 @@ class MappingProjection:
     @property
     def matrix(self) -> np.ndarray:
         if self._matrix is None:
-            self._matrix = default_matrix(self)
+            self._matrix = default_matrix(self)[...]
         return self._matrix
 
     @matrix.setter
@@ -72,7 +85,9 @@ class MappingProjection:
             arr = arr * np.ones((self._size("sender"), self._size("receiver")))
         if arr.ndim != 2:
             raise ValueError(f"projection {self.name!r}: a matrix must be 2-D, got shape {arr.shape}")
-        self._matrix = arr
+        # kept as a whole-array view, so that ``matrix.base`` is the matrix too: PsyNeuLink
+        # scripts read ``projection.matrix.base`` (its ParameterPort's base value)
+        self._matrix = arr[...]
 
     def _size(self, end: str) -> int:
         mech = getattr(self, end)

@@ -175,6 +175,8 @@ def train(model: Graph | Any, spec: LearnSpec) -> LearnResult:
                 if spec.keep_epoch_outputs:
                     every.append({t: out.astype(np.float64).reshape(np.shape(spec.targets[t]))
                                   for t, out in zip(targets, last, strict=True)})
+                if spec.on_epoch is None and spec.patience is None:
+                    continue  # nobody reads the epoch's loss
                 epoch_loss = float(np.mean(losses[first:first + per_epoch], dtype=np.float64))
                 if spec.on_epoch:
                     spec.on_epoch(epoch, epoch_loss)

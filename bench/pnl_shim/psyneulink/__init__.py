@@ -24,7 +24,8 @@ class _Submodules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
     def find_spec(self, fullname: str, path: object = None, target: object = None
                   ) -> importlib.machinery.ModuleSpec | None:
-        if fullname.startswith(__name__ + "."):
+        # lower-case parts are PsyNeuLink's modules; a capitalised one is a class mdfx lacks
+        if fullname.startswith(__name__ + ".") and fullname.rpartition(".")[2].islower():
             return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
         return None
 

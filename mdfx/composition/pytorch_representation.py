@@ -1,0 +1,40 @@
+"""PsyNeuLink's ``pytorch_representation``: which projections learn, and at what rate.
+
+PsyNeuLink builds a torch wrapper of the composition and exposes it; mdfx
+builds its torch module inside each learn() and keeps none, so this object is
+the part scripts read: the learning rate each projection trains at (``False``
+when frozen) as of the last ``_build_pytorch_representation()`` or learn().
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class PytorchRepresentation:
+    """The learnable projections of a composition with their resolved learning rates."""
+
+    def __init__(self, composition: Any, rates: dict[str, float], frozen: list[Any]) -> None:
+        self.composition = composition
+        self._rates: dict[str, float | bool] = {}
+        self.update(rates, frozen)
+
+    def update(self, rates: dict[str, float], frozen: list[Any]) -> None:
+        """The rates of a new learn() (the same object is kept, as PsyNeuLink keeps its wrapper)."""
+        self._rates = dict(rates)
+        self._rates.update({p.name: False for p in frozen})
+
+    def get_torch_learning_rate_for_projection(self, projection: Any) -> float | bool:
+        """The rate ``projection`` (object or name) trains at; False when it does not learn."""
+        name = getattr(projection, "name", projection)
+        if name not in self._rates:
+            raise KeyError(f"{name!r} is not a learnable projection of {self.composition.name!r} "
+                           f"({', '.join(repr(n) for n in self._rates)})")
+        return self._rates[name]
+
+    @property
+    def learning_rates(self) -> dict[str, float | bool]:
+        return dict(self._rates)
+
+    def __repr__(self) -> str:
+        return f"PytorchRepresentation({self.composition.name!r}, {self._rates!r})"
