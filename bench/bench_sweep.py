@@ -17,7 +17,8 @@ network first, so imports and kernel compilation are not counted; the LocalClust
 start-up is reported on its own):
 
 * ``loop learn() LLVMRun`` / ``loop learn() Python``: a plain Python loop over
-  copy, re-draw, ``learn()``, as a user writes it (Python mode on a subset: it is slow);
+  copy, re-draw, ``learn()``, as a user writes it, over the same runs (Python mode
+  over a subset of the seeds: it is slow);
 * ``sweep serial``: ``mdfx.sweep(workers=0, replicas=False)``, LLVMRun, in this process;
 * ``sweep 1 worker`` / ``sweep 2 workers``: the same on the LocalCluster a sweep starts
   (:func:`mdfx.sweep.local_cluster`: one single-threaded process per worker);
@@ -215,10 +216,9 @@ def bench_case(case: BenchCase, runs: int, clients: dict[int, Any], pnl: str | N
         sweep(comp, data, {**small, "execution_mode": ["Python"]}, seeds=4, client=client, progress=False,
               replicas=True)
 
-    subset = list(range(max(1, nseeds // 8)))
     py_subset = [0] if quick else list(range(max(1, min(4, nseeds // 8))))
     ways: list[tuple[str, Any]] = [
-        ("loop learn() LLVMRun", lambda: loop_learn(comp, data, grid, subset, "LLVMRun")),
+        ("loop learn() LLVMRun", lambda: loop_learn(comp, data, grid, list(range(nseeds)), "LLVMRun")),
         ("loop learn() Python", lambda: loop_learn(comp, data, grid, py_subset, "Python")),
         ("sweep serial", lambda: by_key(sw(workers=0, replicas=False))),
         *[(f"sweep {k} worker{'s' if k > 1 else ''}", lambda c=c: by_key(sw(client=c, replicas=False)))
