@@ -799,11 +799,15 @@ def best(df: Any) -> dict[str, Any]:
     stats = table.agg(["mean", "std", "count"]).sort_values("mean")
     key = stats.index[0] if len(cols) > 1 else (stats.index[0],)
     first = ok[np.logical_and.reduce([ok[c].astype(str) == k for c, k in zip(cols, key, strict=True)])].iloc[0]
-    options = {k: first[k] for k in OPTIONS if k in first}
-    return {"config": {c: first[c] for c in cols}, "options": options, "dataset": first["dataset"],
+    options = {k: _plain(first[k]) for k in OPTIONS if k in first}
+    return {"config": {c: _plain(first[c]) for c in cols}, "options": options, "dataset": first["dataset"],
             "mean_final_loss": float(stats["mean"].iloc[0]),
             "std_final_loss": float(stats["std"].iloc[0]) if stats["count"].iloc[0] > 1 else 0.0,
             "runs": int(stats["count"].iloc[0])}
+
+
+def _plain(value: object) -> object:
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def plot_curves(df: Any, path: str | Path, title: str = "") -> Path:

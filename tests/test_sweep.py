@@ -275,3 +275,16 @@ def test_import_mdfx_stays_light() -> None:
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'dask', 'distributed', 'pandas', 'torch'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_cli_refuses_a_bad_grid_file_in_one_line(xor, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    comp, _ = xor
+    model = pnl.save(comp, tmp_path / "xor.json")
+    data = tmp_path / "d.json"
+    data.write_text(json.dumps({"xor_in": [[0, 0], [1, 1]], "xor_out": [[0], [0]]}))
+    (tmp_path / "grid.yaml").write_text("learning_rate: [0.5]\nminibatch_size: []\n")
+    rc = main(["sweep", str(model), "--data", str(data), "--grid", str(tmp_path / "grid.yaml"),
+               "--out", str(tmp_path / "out"), "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 1 and err == "mdfx: error: grid: 'minibatch_size' is an empty list; give at least one value\n", err
+    assert not (tmp_path / "out").exists()
