@@ -360,15 +360,15 @@ def memory(mode: str, dtype: str, mb: int, trials: int = 2048) -> tuple[float, f
 
 
 def set_threads(n: int) -> None:
+    """torch's intra-op threads and numpy's OpenBLAS pool (which compiled BLAS calls share)."""
+    from mdfx.converters.llvm import gemm
+    from mdfx.errors import MdfxError
+
     torch.set_num_threads(n)
     try:
-        from mdfx.converters.llvm import gemm
-
         gemm.set_threads(n)
-    except Exception:  # no OpenBLAS thread setting: numpy keeps its own
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(n, user_api="blas")
+    except MdfxError as e:  # another BLAS: numpy keeps its own (set OPENBLAS/OMP_NUM_THREADS)
+        print(f"note: {e}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> None:
