@@ -16,11 +16,16 @@ The emitter (stable signature)::
 * ``m``, ``n``, ``k``, ``lda``, ``ldb``, ``ldc``: a Python int (a compile-time constant)
   or an ``i64`` IR value (known at run time; typically ``m``, the minibatch's rows).
 * ``alpha``, ``beta``: a Python float or an IR value of the float type. With ``beta == 0``
-  (a Python 0.0) C is written without being read, as BLAS does (NaN in C does not leak).
+  (a Python 0.0 or a run-time 0) C is written without its old value counting, as BLAS
+  does (NaN in C does not leak).
 * ``path``: ``"auto"`` (default: BLAS for products of at least :data:`BLAS_MIN_MACS`
   multiply-adds with m >= 2 and k >= 2, the loops otherwise; decided at compile time
-  when m, n, k are constants, else by a run-time test), ``"loops"`` (always the generated loops) or ``"blas"`` (always BLAS when
-  there is one, else loops).
+  when m, n, k are constants, else by a run-time test), ``"loops"`` (always the
+  generated loops) or ``"blas"`` (always BLAS when there is one, else loops).
+
+The BLAS address is a constant of this process: machine code holding it must not be
+cached across processes. ``bench/gemm_mlp.py`` is a complete example: a logistic MLP's
+SGD loop, every product an ``emit_gemm``, checked against a torch loop.
 
 Typical uses in a training kernel (row-major activations X (B, in), weight W (in, out)):
 forward ``Y = X @ W`` (NN), backward ``dX = dY @ W.T`` (NT), the SGD step fused into
@@ -45,6 +50,8 @@ Threads: BLAS calls run on OpenBLAS's own thread pool, the one numpy uses. Its s
 otherwise; change it at run time with :func:`set_threads` (or
 ``threadpoolctl.threadpool_limits(n, user_api="blas")``, which reaches the same pool).
 OpenBLAS itself runs small products on one thread. The loops are single-threaded.
+Single-thread numbers are the yardstick: on the shared 2-core machine the benchmarks
+ran on, 2 threads made every threaded column slower (README, "Training at size").
 
 The pure-function API, for tests and benchmarks::
 
