@@ -1,0 +1,132 @@
+"""Issue 9's acceptance corpus: ONNX files written by torch.onnx (both exporters) and skl2onnx,
+generated here, each loaded by mdfx and checked against onnxruntime and against the training
+of the original model.
+
+Default run: one file per model (legacy exporter, opset 17, dynamic batch, float64 and
+float32), every legacy variant of ``mlp_relu``, a few dynamo files and the sklearn set
+(about 140 files; roughly 40 s to write, mostly the dynamo exporter). ``MDFX_FULL_CORPUS=1``
+runs the full matrix (about 1300 files; the dynamo exporter alone takes 15-30 min), without
+the known-failure marks. ``bench/foreign_corpus.py`` prints the same checks as one table.
+
+What fails today is listed once, in ``tests/foreign/known_failures.py``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+pytest.importorskip("skl2onnx")
+
+from foreign import checks, known_failures  # noqa: E402
+from foreign.export import Case, CorpusFile, build, default_cases, full_cases  # noqa: E402
+
+FULL = os.environ.get("MDFX_FULL_CORPUS") == "1"
+CASES = full_cases() if FULL else default_cases()
+
+
+def cases_for(check: str, keep: Callable[[Case], bool] = lambda case: True) -> list:
+    """pytest params for ``check``: readable ids, the known-failure mark where one is listed."""
+    params = []
+    for case in CASES:
+        if not keep(case):
+            continue
+        reason = None if FULL else known_failures.reason(case.id, check)
+        marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+        params.append(pytest.param(case, id=case.id, marks=marks))
+    return params
+
+
+@pytest.fixture(scope="session")
+def corpus_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("foreign_corpus")
+
+
+def corpus_file(case: Case, corpus_dir: Path) -> CorpusFile:
+    return build(case, corpus_dir)
+
+
+def judged(check: Callable[..., object], *args: object) -> None:
+    """Run a check; a file that cannot be judged on this point is a skip that says why."""
+    try:
+        check(*args)
+    except checks.NotApplicable as exc:
+        pytest.skip(str(exc))
+
+
+def float64(case: Case) -> bool:
+    return case.variant.dtype == "f64"
+
+
+@pytest.mark.parametrize("case", cases_for("load"))
+def test_load(case: Case, corpus_dir: Path) -> None:
+    judged(checks.check_load, corpus_file(case, corpus_dir))
+
+
+@pytest.mark.parametrize("case", cases_for("run"))
+def test_run_equals_onnxruntime(case: Case, corpus_dir: Path) -> None:
+    judged(checks.check_run, corpus_file(case, corpus_dir))
+
+
+@pytest.mark.parametrize("case", cases_for("train-Python", float64))
+def test_train_python(case: Case, corpus_dir: Path) -> None:
+    judged(checks.check_train, corpus_file(case, corpus_dir), "Python")
+
+
+@pytest.mark.parametrize("case", cases_for("train-PyTorch", float64))
+def test_train_pytorch(case: Case, corpus_dir: Path) -> None:
+    judged(checks.check_train, corpus_file(case, corpus_dir), "PyTorch")
+
+
+@pytest.mark.parametrize("case", cases_for("train-LLVMRun", float64))
+def test_train_llvm(case: Case, corpus_dir: Path) -> None:
+    judged(checks.check_train, corpus_file(case, corpus_dir), "LLVMRun")
+
+
+@pytest.mark.parametrize("case", cases_for("export"))
+def test_export_back(case: Case, corpus_dir: Path, tmp_path: Path) -> None:
+    judged(checks.check_export, corpus_file(case, corpus_dir), tmp_path)
+
+
+@pytest.mark.parametrize("case", cases_for("state_dict", lambda case: case.family == "torch"))
+def test_state_dict_loads_into_original(case: Case, corpus_dir: Path) -> None:
+    judged(checks.check_state_dict, corpus_file(case, corpus_dir))
+
+
+# --- the harness itself: it must be able to fail ------------------------------------------------
+
+
+def test_harness_detects_a_wrong_number(corpus_dir: Path) -> None:
+    """The torch reference against itself passes; a reference trained with another learning
+    rate (what a folded scale does to training) is caught."""
+    cf = corpus_file(Case("scale_input", default_cases()[0].variant), corpus_dir)
+    x, t = checks.inputs_for(cf), checks.targets_for(cf, checks.inputs_for(cf))
+    same = checks.torch_train(cf.reference(), cf, x, t, 8)
+    assert checks.torch_train(cf.reference(), cf, x, t, 8) == same
+    import dataclasses
+
+    other = checks.torch_train(cf.reference(), dataclasses.replace(cf, lr=cf.lr * 1.01), x, t, 8)
+    with pytest.raises(AssertionError, match="per-minibatch losses"):
+        checks.assert_close(other, same, checks.TRAIN_RTOL, checks.TRAIN_ATOL, what="per-minibatch losses")
+
+
+def test_parameter_names_fail_clearly(corpus_dir: Path) -> None:
+    cf = corpus_file(Case("mlp_tanh", default_cases()[0].variant), corpus_dir)
+    ref = cf.reference().double()
+    got = {f"renamed/{k}": v.detach().numpy() for k, v in ref.state_dict().items()}
+    with pytest.raises(AssertionError, match=r"mdfx's parameters have no '0.weight' \(the file's initializer"):
+        checks.compare_params(cf, got, ref, cf.id)
+
+
+def test_known_failures_name_real_cases_and_checks() -> None:
+    ids = {case.id for case in default_cases()}
+    for case_id, entry in known_failures.KNOWN_FAILURES.items():
+        assert case_id in ids, f"known_failures lists {case_id!r}, which is not a default case"
+        bad = set(entry) - {*checks.CHECKS, "*"}
+        assert not bad, f"known_failures[{case_id!r}] names unknown checks {bad}; checks are {checks.CHECKS}"
