@@ -130,3 +130,20 @@ def test_known_failures_name_real_cases_and_checks() -> None:
         assert case_id in ids, f"known_failures lists {case_id!r}, which is not a default case"
         bad = set(entry) - {*checks.CHECKS, "*"}
         assert not bad, f"known_failures[{case_id!r}] names unknown checks {bad}; checks are {checks.CHECKS}"
+
+
+@pytest.mark.parametrize("case", [p for p in cases_for("fidelity", float64) if not p.marks])
+def test_file_computes_its_reference(case: Case, corpus_dir: Path) -> None:
+    """The harness's premise: onnxruntime on each float64 file gives the training reference's
+    forward (so a training difference is mdfx's, not the file's)."""
+    cf = corpus_file(case, corpus_dir)
+    if cf.limitation or cf.ort_limitation:
+        pytest.skip(cf.limitation or cf.ort_limitation)
+    import torch
+
+    x = checks.inputs_for(cf)
+    want = checks.ort_outputs(cf.path, x, cf.fixed_batch)
+    with torch.no_grad():
+        got = checks.forward(cf.reference(), cf, x)
+    for name in cf.ref_outputs:
+        checks.assert_close(got[name], want[name], 1e-10, 1e-12, what=f"{cf.id}: {name!r}, reference vs onnxruntime")

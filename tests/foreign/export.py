@@ -85,6 +85,8 @@ class CorpusFile:
     #: the original is a torch module whose state_dict mdfx must be able to fill
     torch_original: bool = True
     limitation: str | None = None  #: why the exporter wrote no (usable) file
+    #: why onnxruntime cannot run the original file (no float64 kernel for Elu, Erf, ...)
+    ort_limitation: str | None = None
     seconds: float = 0.0
 
     @property
@@ -167,16 +169,29 @@ def build_torch(case: Case, path: Path) -> CorpusFile:
     v = case.variant
     dtype = TORCH_DTYPES[v.dtype]
     module = entry.build().to(dtype)
+    reference = entry.reference or entry.build
     cf = CorpusFile(case, path, entry.inputs, entry.outputs, entry.trained, entry.lr,
-                    reference=lambda: entry.build().to(dtype), ref_outputs=entry.outputs)
+                    reference=lambda: reference().to(dtype), ref_outputs=entry.outputs)
     try:
         export_torch(module, entry, v, path)
         onnx.checker.check_model(str(path))
     except Exception as exc:  # noqa: BLE001 - whatever the exporter raises is its limitation
         cf.limitation = f"{v.exporter} exporter, opset {v.opset}: {type(exc).__name__}: {first_line(exc)}"
         return cf
+    cf.ort_limitation = ort_refusal(path)
     cf.param_map, cf.renamed = map_parameters(module.state_dict(), onnx.load(str(path)))
     return cf
+
+
+def ort_refusal(path: Path) -> str | None:
+    """Why onnxruntime cannot open the file, or None."""
+    import onnxruntime
+
+    try:
+        onnxruntime.InferenceSession(str(path))
+    except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types
+        return f"onnxruntime: {first_line(exc)}"
+    return None
 
 
 def export_torch(module: nn.Module, entry: Entry, v: Variant, path: Path) -> None:
@@ -331,11 +346,12 @@ def build_sklearn(case: Case, path: Path) -> CorpusFile:
         model = to_onnx(est, initial_types=[("x", tensor_type([None, SK_FEATURES]))], options=options,
                         target_opset={"": v.opset, "ai.onnx.ml": 1})
         path.write_bytes(model.SerializeToString())
-        import onnxruntime
-
-        onnxruntime.InferenceSession(str(path))  # ZipMap takes float only: a float64 file is invalid
-    except Exception as exc:  # noqa: BLE001 - the converter's (or its output's) limitation
+    except Exception as exc:  # noqa: BLE001 - the converter's limitation
         cf.limitation = f"skl2onnx, opset {v.opset}, {v.dtype}: {type(exc).__name__}: {first_line(exc)}"
+        return cf
+    refusal = ort_refusal(path)
+    if refusal:  # ZipMap takes float only: skl2onnx's float64 classifier with ZipMap is invalid
+        cf.limitation = f"skl2onnx, opset {v.opset}, {v.dtype} wrote an invalid file: {refusal}"
         return cf
     cf.param_map, cf.renamed = map_parameters(cf.reference().state_dict(), model)
     return cf

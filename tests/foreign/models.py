@@ -9,8 +9,9 @@ Every graph input is ``(batch, features...)`` and every output ``(batch, feature
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F  # noqa: N812 - torch's own spelling
@@ -27,7 +28,9 @@ class Entry:
     trained: tuple[str, ...] = ("y",)  #: outputs that get targets in training
     lr: float = 0.05  #: SGD learning rate: small enough that 3 epochs do not diverge
     pattern: str = ""  #: what the model exercises, for reports
-    tags: frozenset[str] = field(default_factory=frozenset)
+    #: the training reference, when the exported file cannot say what the module computes
+    #: (ONNX attributes are float32: see FLOAT32_CONSTANTS); None: ``build`` itself
+    reference: Callable[[], nn.Module] | None = None
 
 
 def seeded(make: Callable[[], nn.Module], seed: int = 0) -> Callable[[], nn.Module]:
@@ -39,12 +42,15 @@ def seeded(make: Callable[[], nn.Module], seed: int = 0) -> Callable[[], nn.Modu
     return build
 
 
+# ONNX stores float attributes (LeakyRelu's and Elu's alpha, LayerNormalization's and
+# BatchNormalization's epsilon) as float32: the catalogue picks values float32 holds exactly,
+# so a float64 file computes what its module computes.
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu": nn.ReLU,
-    "leaky_relu": lambda: nn.LeakyReLU(0.2),
+    "leaky_relu": lambda: nn.LeakyReLU(0.25),
     "sigmoid": nn.Sigmoid,
     "tanh": nn.Tanh,
-    "elu": lambda: nn.ELU(0.7),
+    "elu": lambda: nn.ELU(0.5),
     "selu": nn.SELU,
     "softplus": nn.Softplus,
     "gelu": nn.GELU,
@@ -54,8 +60,35 @@ ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
 }
 
 
-def mlp(act: str, bias: bool = True) -> Callable[[], nn.Module]:
-    return seeded(lambda: nn.Sequential(nn.Linear(4, 5, bias=bias), ACTIVATIONS[act](),
+EPS = 2.0 ** -17  #: a norm epsilon float32 holds exactly
+
+
+def f32(value: float) -> float:
+    return float(np.float32(value))
+
+
+class SeluF32(nn.Module):
+    """SELU with the float32 constants an ONNX Selu node carries (the spec's defaults are
+    those float32 values; torch's are float64): the training reference for ``mlp_selu``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        alpha, gamma = f32(1.6732632423543772848170429916717), f32(1.0507009873554804934193349852946)
+        return gamma * torch.where(x > 0, x, alpha * (torch.exp(x) - 1))
+
+
+class HardsigmoidF32(nn.Module):
+    """Hardsigmoid as ONNX's HardSigmoid computes it, with alpha = float32(1/6)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.clamp(x * f32(1 / 6) + 0.5, 0, 1)
+
+
+#: activations whose constants an ONNX file holds only to float32: the reference uses those
+FLOAT32_CONSTANTS: dict[str, Callable[[], nn.Module]] = {"selu": SeluF32, "hardsigmoid": HardsigmoidF32}
+
+
+def mlp(act: str, bias: bool = True, layer: Callable[[], nn.Module] | None = None) -> Callable[[], nn.Module]:
+    return seeded(lambda: nn.Sequential(nn.Linear(4, 5, bias=bias), (layer or ACTIVATIONS[act])(),
                                         nn.Linear(5, 3, bias=bias)))
 
 
@@ -189,12 +222,12 @@ class Normed(nn.Module):
         super().__init__()
         self.l1, self.l2 = nn.Linear(4, 5), nn.Linear(5, 3)
         if kind == "layer":
-            self.norm: nn.Module = nn.LayerNorm(5)
+            self.norm: nn.Module = nn.LayerNorm(5, eps=EPS)
             with torch.no_grad():  # away from the identity (1, 0) init, so errors show
                 self.norm.weight.uniform_(0.5, 1.5)
                 self.norm.bias.uniform_(-0.5, 0.5)
         else:
-            self.norm = nn.BatchNorm1d(5)
+            self.norm = nn.BatchNorm1d(5, eps=EPS)
             with torch.no_grad():
                 self.norm.running_mean.uniform_(-0.5, 0.5)
                 self.norm.running_var.uniform_(0.5, 2.0)
@@ -305,7 +338,9 @@ AB = {"a": (3,), "b": (2,)}
 
 
 def _entries() -> list[Entry]:
-    out = [Entry(f"mlp_{act}", mlp(act), X4, pattern=f"Linear-{act}-Linear") for act in ACTIVATIONS]
+    out = [Entry(f"mlp_{act}", mlp(act), X4, pattern=f"Linear-{act}-Linear",
+                 reference=mlp(act, layer=FLOAT32_CONSTANTS[act]) if act in FLOAT32_CONSTANTS else None)
+           for act in ACTIVATIONS]
     out += [
         Entry("mlp_nobias", mlp("relu", bias=False), X4, pattern="Linear(bias=False)"),
         Entry("mlp_softmax", seeded(lambda: nn.Sequential(nn.Linear(4, 5), nn.Tanh(), nn.Linear(5, 3),
