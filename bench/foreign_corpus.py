@@ -2,8 +2,9 @@
 
 Run from the repository root::
 
-    .venv/bin/python -m bench.foreign_corpus [--subset full|default] [--models a,b] [--out DIR]
-                                             [--json FILE] [--known-failures]
+    .venv/bin/python -m bench.foreign_corpus [--subset full|default] [--models a,b] [--shard I/N]
+                                             [--out DIR] [--jsonl FILE] [--known-failures]
+    .venv/bin/python -m bench.foreign_corpus --totals FILE.jsonl [FILE.jsonl ...]
 
 Writes every corpus file of ``tests/foreign`` (full matrix by default: each torch model
 through the legacy and dynamo exporters at opsets 17/18/21, fixed and dynamic batch,
@@ -23,6 +24,11 @@ float32 and float64, and the skl2onnx MLPs) into a scratch directory, runs the c
 renamed a parameter, is its limitation, not mdfx's); ``err``: mdfx raised. Then the first
 error message of each failing file, and the totals. ``--known-failures`` prints the
 ``KNOWN_FAILURES`` dict for ``tests/foreign/known_failures.py`` from this run.
+
+The full matrix takes about an hour on two shared cores (the dynamo exporter: 1-5 s a
+file). ``--shard 1/2`` and ``--shard 2/2`` split it by model for two processes; each
+appends its rows to ``--jsonl`` as it goes, and ``--totals`` prints the table's summary
+from such files.
 """
 
 from __future__ import annotations
@@ -39,7 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from foreign import checks  # noqa: E402
-from foreign.export import Case, CorpusFile, build, default_cases, full_cases  # noqa: E402
+from foreign.export import Case, CorpusFile, build, default_cases, full_cases, is_trained  # noqa: E402
 
 COLUMNS = {"load": "load", "run": "run", "train-Python": "py", "train-PyTorch": "torch",
            "train-LLVMRun": "llvm", "export": "export", "state_dict": "sd"}
@@ -90,7 +96,7 @@ def judge(cf: CorpusFile, check: str, workdir: Path) -> BaseException | None:
 def applicable(case: Case, check: str) -> bool:
     """The checks the test module generates for this case (the others would be n/a)."""
     if check.startswith("train"):
-        return case.variant.dtype == "f64"
+        return is_trained(case)
     if check == "state_dict":
         return case.family == "torch"
     return True
@@ -101,15 +107,32 @@ def main() -> None:
     parser.add_argument("--subset", choices=("full", "default"), default="full")
     parser.add_argument("--models", help="comma-separated model names (default: all)")
     parser.add_argument("--out", help="scratch directory for the corpus (default: a temporary one)")
-    parser.add_argument("--json", help="write every row as JSON here")
+    parser.add_argument("--shard", help="I/N: only the I-th of N groups of models (1-based)")
+    parser.add_argument("--jsonl", help="append each row as one JSON line here, as it is judged")
+    parser.add_argument("--totals", nargs="+", metavar="JSONL",
+                        help="print the failures and totals of rows written by --jsonl, and exit")
     parser.add_argument("--known-failures", action="store_true",
                         help="print KNOWN_FAILURES for tests/foreign/known_failures.py")
     args = parser.parse_args()
+    if args.totals:
+        rows = [json.loads(line) for f in args.totals for line in Path(f).read_text().splitlines() if line]
+        if args.subset == "default":
+            ids = {c.id for c in default_cases()}
+            rows = [r for r in rows if r["id"] in ids]
+        summary(rows)
+        if args.known_failures:
+            print(known_failures_source(rows))
+        return
 
     cases = full_cases() if args.subset == "full" else default_cases()
     if args.models:
         wanted = set(args.models.split(","))
         cases = [c for c in cases if c.model in wanted]
+    if args.shard:
+        index, count = (int(n) for n in args.shard.split("/"))
+        models = list(dict.fromkeys(c.model for c in cases))
+        mine = set(models[index - 1::count])
+        cases = [c for c in cases if c.model in mine]
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="mdfx_foreign_"))
     out.mkdir(parents=True, exist_ok=True)
     print(f"{len(cases)} corpus files into {out}", flush=True)
@@ -135,9 +158,19 @@ def main() -> None:
         t_check += seconds
         rows.append({"id": case.id, "model": case.model, "variant": case.variant.id, "cells": cells,
                      "errors": errors, "export_s": round(cf.seconds, 3), "check_s": round(seconds, 3)})
+        if args.jsonl:
+            with open(args.jsonl, "a") as f:
+                f.write(json.dumps(rows[-1]) + "\n")
         print(f"{case.id:<{width}}  " + " ".join(f"{cells[c]:>6}" for c in COLUMNS)
               + f"  {cf.seconds:8.2f}  {seconds:7.2f}", flush=True)
 
+    summary(rows)
+    print(f"time: writing files {t_export:.0f} s, checks {t_check:.0f} s")
+    if args.known_failures:
+        print(known_failures_source(rows))
+
+
+def summary(rows: list[dict]) -> None:
     print("\nfirst error of each failing file:")
     for row in rows:
         failing = [c for c in COLUMNS if row["cells"][c] not in ("ok", "n/a", "-")]
@@ -147,13 +180,15 @@ def main() -> None:
     for row in rows:
         if row["cells"]["load"] == "n/a":
             print(f"  {row['id']}: {row['errors']['load']}")
+    refused = Counter(row["errors"]["load"].split(". mdfx imports")[0] for row in rows
+                      if row["cells"]["load"] not in ("ok", "n/a"))
+    print("\nwhy mdfx refuses files (count, first message):")
+    for message, count in refused.most_common():
+        print(f"  {count:4d}  {message}")
     print()
     print(totals(rows))
-    print(f"time: writing files {t_export:.0f} s, checks {t_check:.0f} s")
-    if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=1))
-    if args.known_failures:
-        print(known_failures_source(rows))
+    seconds = sum(r["export_s"] for r in rows), sum(r["check_s"] for r in rows)
+    print(f"{len(rows)} rows: writing files {seconds[0]:.0f} s, checks {seconds[1]:.0f} s")
 
 
 def totals(rows: list[dict]) -> str:
@@ -171,7 +206,7 @@ def totals(rows: list[dict]) -> str:
     return "\n".join([
         f"{len(rows)} files: {len(rows) - len(judged)} not written (exporter limitation), {len(judged)} judged",
         f"loaded {len(loaded)}/{len(judged)}, run ok {len(run_ok)}/{len(loaded)}",
-        f"train ok in all three modes {len(train_ok)}/{len(trainable)} float64 files loaded "
+        f"train ok in all three modes {len(train_ok)}/{len(trainable)} loaded files whose training is checked "
         f"(per mode {per_mode}; failures by first difference {dict(stages)})",
         f"run like onnxruntime but train to other numbers (losses or outputs): {len(silent)}",
         f"export ok {exp_ok}/{len(loaded)}, state_dict ok {sd_ok}/{len(sd_rows)} (torch originals it applies to)",

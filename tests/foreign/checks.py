@@ -172,10 +172,10 @@ def torch_train(module: torch.nn.Module, cf: CorpusFile, x: dict[str, np.ndarray
 
 def trained_pair(cf: CorpusFile, mode: str, mb: int) -> tuple[object, torch.nn.Module, list[float]]:
     """(mdfx composition trained in ``mode``, reference module trained in torch, its losses)."""
-    if cf.dtype != "float64":
+    if not cf.trained_in_float64:
         raise NotApplicable("training is checked on the float64 files (issue 9: float64, <= 1e-9)")
     comp = check_load(cf)
-    ref = cf.reference()
+    ref = cf.reference().double()
     trainable = {k for k, p in ref.named_parameters() if p.requires_grad}
     folded = sorted(trainable - set(cf.param_map))
     if folded:

@@ -61,7 +61,7 @@ class Case:
 
     @property
     def family(self) -> str:
-        return "sklearn" if self.model in SKLEARN else "torch"
+        return "sklearn" if self.model in SKLEARN else "keras" if self.model in KERAS else "torch"
 
 
 @dataclass
@@ -98,6 +98,11 @@ class CorpusFile:
         return "float64" if self.case.variant.dtype == "f64" else "float32"
 
     @property
+    def trained_in_float64(self) -> bool:
+        """Training is checked on float64 files, and on Keras's float32 files (see KERAS)."""
+        return self.dtype == "float64" or self.case.family == "keras"
+
+    @property
     def fixed_batch(self) -> int | None:
         return FIXED_BATCH if self.case.variant.batch == "fix" else None
 
@@ -112,7 +117,7 @@ DEFAULT_TORCH = Variant("legacy", 17, "dyn", "f64")
 #: swept over every legacy-exporter opset/batch/dtype in the default run (the rest: one variant)
 DEFAULT_SWEEP_MODEL = "mlp_relu"
 #: the dynamo exporter takes 1-5 s a file, so the default run writes only a few with it
-DEFAULT_DYNAMO = [Variant("dynamo", 17, "dyn", "f64"), Variant("dynamo", 21, "fix", "f32")]
+DEFAULT_DYNAMO = [Variant("dynamo", 21, "dyn", "f64"), Variant("dynamo", 18, "fix", "f32")]
 DEFAULT_DYNAMO_MODELS = ("branch_sum", "input_norm", "concat", "layernorm", "two_in_two_out")
 DEFAULT_DYNAMO_VARIANT = Variant("dynamo", 18, "dyn", "f64")
 
@@ -125,8 +130,13 @@ def sklearn_variants() -> list[Variant]:
     return [Variant("skl2onnx", o, "dyn", d) for o, d in itertools.product(OPSETS, DTYPES)]
 
 
+def keras_variants() -> list[Variant]:
+    return [Variant("keras", o, b, "f32") for o, b in itertools.product(OPSETS, BATCHES)]
+
+
 def full_cases() -> list[Case]:
     cases = [Case(m, v) for m in ENTRIES for v in torch_variants()]
+    cases += [Case(m, v) for m in KERAS for v in keras_variants()]
     return cases + [Case(m, v) for m in SKLEARN for v in sklearn_variants()]
 
 
@@ -139,7 +149,13 @@ def default_cases() -> list[Case]:
     cases += [Case(DEFAULT_SWEEP_MODEL, v) for v in DEFAULT_DYNAMO]
     cases += [Case(m, DEFAULT_DYNAMO_VARIANT) for m in DEFAULT_DYNAMO_MODELS]
     cases += [Case(m, Variant("skl2onnx", 17, "dyn", d)) for m in SKLEARN for d in DTYPES]
+    cases += [Case(m, Variant("keras", 18, "dyn", "f32")) for m in KERAS]
     return cases
+
+
+def is_trained(case: Case) -> bool:
+    """Whether training is checked on this case (see CorpusFile.trained_in_float64)."""
+    return case.variant.dtype == "f64" or case.family == "keras"
 
 
 # --- building ------------------------------------------------------------------------------------
@@ -153,7 +169,8 @@ def build(case: Case, outdir: Path) -> CorpusFile:
     if key not in _BUILT:
         start = time.perf_counter()
         path = Path(outdir) / f"{case.id}.onnx"
-        cf = build_sklearn(case, path) if case.family == "sklearn" else build_torch(case, path)
+        builders = {"sklearn": build_sklearn, "keras": build_keras, "torch": build_torch}
+        cf = builders[case.family](case, path)
         cf.seconds = time.perf_counter() - start
         _BUILT[key] = cf
     return _BUILT[key]
@@ -354,4 +371,126 @@ def build_sklearn(case: Case, path: Path) -> CorpusFile:
         cf.limitation = f"skl2onnx, opset {v.opset}, {v.dtype} wrote an invalid file: {refusal}"
         return cf
     cf.param_map, cf.renamed = map_parameters(cf.reference().state_dict(), model)
+    return cf
+
+
+# --- Keras 3 on the torch backend ----------------------------------------------------------------
+#
+# Keras 3 installs without TensorFlow, and on the torch backend ``model.export(format="onnx")``
+# goes through torch.onnx (TorchScript for a dynamic batch, dynamo for a fixed one). Its
+# initializers get the exporter's names (``onnx::MatMul_47``), so parameters are matched
+# by value. With floatx float64 it still stores kernels as float32 behind Cast nodes, so
+# the corpus writes Keras's float32 files and checks their training in float64 against
+# a torch re-implementation holding the same (float32-valued) weights.
+
+
+@dataclass(frozen=True)
+class KerasEntry:
+    name: str
+    inputs: dict[str, tuple[int, ...]]
+    lr: float = 0.05
+
+
+KERAS: dict[str, KerasEntry] = {e.name: e for e in [
+    KerasEntry("keras_mlp_relu", {"x": (4,)}),
+    KerasEntry("keras_mlp_softmax", {"x": (4,)}, lr=0.5),
+    KerasEntry("keras_two_input_add", {"a": (3,), "b": (2,)}),
+]}
+
+
+def keras_model(name: str) -> object:
+    """The Keras model ``name``, seeded, with non-zero biases (equal zero biases would be
+    merged into one initializer by the exporter)."""
+    import random
+
+    # keras seeds python's, numpy's and torch's global generators: give them back as they were
+    states = random.getstate(), np.random.get_state(), torch.random.get_rng_state()
+    try:
+        return _keras_model(name)
+    finally:
+        random.setstate(states[0])
+        np.random.set_state(states[1])
+        torch.random.set_rng_state(states[2])
+
+
+def _keras_model(name: str) -> object:
+    import os
+
+    os.environ["KERAS_BACKEND"] = "torch"  # read at keras's first import
+    import keras
+
+    if keras.backend.backend() != "torch":
+        raise RuntimeError(f"keras was imported with the {keras.backend.backend()} backend")
+    keras.utils.set_random_seed(zlib.crc32(name.encode()) % 2**31)
+    bias = keras.initializers.RandomNormal(stddev=0.3)
+
+    def dense(units: int, activation: str | None, lname: str) -> object:
+        return keras.layers.Dense(units, activation=activation, bias_initializer=bias, name=lname)
+
+    if name == "keras_two_input_add":
+        a, b = keras.Input((3,), name="a"), keras.Input((2,), name="b")
+        h = keras.layers.Add(name="add")([dense(4, None, "da")(a), dense(4, None, "db")(b)])
+        out = dense(2, None, "out")(keras.layers.Activation("tanh", name="act")(h))
+        return keras.Model([a, b], out)
+    x = keras.Input((4,), name="x")
+    hidden, final = ("relu", None) if name == "keras_mlp_relu" else ("tanh", "softmax")
+    return keras.Model(x, dense(3, final, "d2")(dense(5, hidden, "d1")(x)))
+
+
+class KerasReference(nn.Module):
+    """The Keras models' forward in torch, from their weights: ``x @ kernel + bias`` per Dense."""
+
+    def __init__(self, name: str, weights: dict[str, np.ndarray], dtype: torch.dtype) -> None:
+        super().__init__()
+        self.name = name
+        for key, value in weights.items():  # "d1/kernel" -> parameter "d1_kernel"
+            self.register_parameter(key.replace("/", "_"), nn.Parameter(torch.tensor(value, dtype=dtype)))
+
+    def dense(self, layer: str, h: torch.Tensor) -> torch.Tensor:
+        return h @ getattr(self, f"{layer}_kernel") + getattr(self, f"{layer}_bias")
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        if self.name == "keras_two_input_add":
+            return self.dense("out", torch.tanh(self.dense("da", xs[0]) + self.dense("db", xs[1])))
+        if self.name == "keras_mlp_relu":
+            return self.dense("d2", torch.relu(self.dense("d1", xs[0])))
+        return torch.softmax(self.dense("d2", torch.tanh(self.dense("d1", xs[0]))), dim=1)
+
+
+def build_keras(case: Case, path: Path) -> CorpusFile:
+    entry = KERAS[case.model]
+    v = case.variant
+    cf = CorpusFile(case, path, entry.inputs, ("?",), ("?",), entry.lr, reference=lambda: nn.Identity(),
+                    ref_outputs=("?",), torch_original=False)
+    try:
+        model = keras_model(case.model)
+        rows = FIXED_BATCH if v.batch == "fix" else TRACE_BATCH
+        gen = np.random.default_rng(0)
+        sample = [gen.normal(size=(rows, *s)).astype(np.float32) for s in entry.inputs.values()]
+        model(sample if len(sample) > 1 else sample[0])  # keras exports only a model that was called
+        signature = None
+        if v.batch == "fix":
+            import keras
+
+            specs = [keras.InputSpec(shape=(FIXED_BATCH, *s), dtype="float32", name=n)
+                     for n, s in entry.inputs.items()]
+            signature = [specs] if len(specs) > 1 else specs
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            model.export(str(path), format="onnx", verbose=False, opset_version=v.opset,
+                         input_signature=signature)
+        onnx.checker.check_model(str(path))
+    except Exception as exc:  # noqa: BLE001 - keras's exporter's limitation
+        cf.limitation = f"keras export, opset {v.opset}, {v.batch}: {type(exc).__name__}: {first_line(exc)}"
+        return cf
+    written = onnx.load(str(path))
+    names = [i.name for i in written.graph.input]
+    if names != list(entry.inputs):
+        cf.limitation = f"keras wrote inputs {names}, not {list(entry.inputs)}"
+        return cf
+    cf.outputs = cf.trained = cf.ref_outputs = tuple(o.name for o in written.graph.output)
+    weights = {w.path: w.value.detach().cpu().numpy().copy() for w in model.weights}
+    cf.reference = lambda: KerasReference(case.model, weights, torch.float32)
+    cf.ort_limitation = ort_refusal(path)
+    cf.param_map, cf.renamed = map_parameters(cf.reference().state_dict(), written)
     return cf
