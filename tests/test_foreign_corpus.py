@@ -14,8 +14,9 @@ What fails today is listed once, in ``tests/foreign/known_failures.py``.
 from __future__ import annotations
 
 import os
+import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -23,10 +24,17 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
-pytest.importorskip("skl2onnx")
 
 from foreign import checks, known_failures  # noqa: E402
-from foreign.export import Case, CorpusFile, build, default_cases, full_cases, is_trained  # noqa: E402
+from foreign.export import (  # noqa: E402
+    Case,
+    CorpusFile,
+    build,
+    build_stats,
+    default_cases,
+    full_cases,
+    is_trained,
+)
 
 FULL = os.environ.get("MDFX_FULL_CORPUS") == "1"
 CASES = full_cases() if FULL else default_cases()
@@ -45,8 +53,16 @@ def cases_for(check: str, keep: Callable[[Case], bool] = lambda case: True) -> l
 
 
 @pytest.fixture(scope="session")
-def corpus_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("foreign_corpus")
+def corpus_dir(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Path]:
+    start = time.perf_counter()
+    yield tmp_path_factory.mktemp("foreign_corpus")
+    files, seconds = build_stats()
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        scope = ("full matrix" if FULL else
+                 f"default subset; MDFX_FULL_CORPUS=1 runs all {len(full_cases())} files, about an hour")
+        reporter.write_line(f"\nforeign corpus ({scope}): {files} files written in {seconds:.0f} s, "
+                            f"{time.perf_counter() - start:.0f} s in all")
 
 
 def corpus_file(case: Case, corpus_dir: Path) -> CorpusFile:
@@ -146,7 +162,7 @@ def test_known_failures_name_real_cases_and_checks() -> None:
         assert not bad, f"known_failures[{case_id!r}] names unknown checks {bad}; checks are {checks.CHECKS}"
 
 
-@pytest.mark.parametrize("case", [p for p in cases_for("fidelity", float64) if not p.marks])
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in CASES if float64(c)])
 def test_file_computes_its_reference(case: Case, corpus_dir: Path) -> None:
     """The harness's premise: onnxruntime on each float64 file gives the training reference's
     forward (so a training difference is mdfx's, not the file's)."""

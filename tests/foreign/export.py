@@ -343,9 +343,6 @@ def fit_sklearn(entry: SkEntry) -> object:
 
 
 def build_sklearn(case: Case, path: Path) -> CorpusFile:
-    from skl2onnx import to_onnx
-    from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType
-
     entry = SKLEARN[case.model]
     v = case.variant
     est = fit_sklearn(entry)
@@ -357,9 +354,12 @@ def build_sklearn(case: Case, path: Path) -> CorpusFile:
         outputs = trained = ("variable",)
     cf = CorpusFile(case, path, {"x": (SK_FEATURES,)}, outputs, trained, entry.lr,
                     reference=lambda: SklearnMLP(est, dtype), ref_outputs=trained, torch_original=False)
-    tensor_type = DoubleTensorType if v.dtype == "f64" else FloatTensorType
     options = {id(est): {"zipmap": False}} if entry.kind == "classifier" and not entry.zipmap else None
     try:
+        from skl2onnx import to_onnx
+        from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType
+
+        tensor_type = DoubleTensorType if v.dtype == "f64" else FloatTensorType
         model = to_onnx(est, initial_types=[("x", tensor_type([None, SK_FEATURES]))], options=options,
                         target_opset={"": v.opset, "ai.onnx.ml": 1})
         path.write_bytes(model.SerializeToString())
