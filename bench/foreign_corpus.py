@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import tempfile
 import time
@@ -180,7 +181,7 @@ def summary(rows: list[dict]) -> None:
     for row in rows:
         if row["cells"]["load"] == "n/a":
             print(f"  {row['id']}: {row['errors']['load']}")
-    refused = Counter(row["errors"]["load"].split(". mdfx imports")[0] for row in rows
+    refused = Counter(without_node_names(row["errors"]["load"]) for row in rows
                       if row["cells"]["load"] not in ("ok", "n/a"))
     print("\nwhy mdfx refuses files (count, first message):")
     for message, count in refused.most_common():
@@ -191,25 +192,34 @@ def summary(rows: list[dict]) -> None:
     print(f"{len(rows)} rows: writing files {seconds[0]:.0f} s, checks {seconds[1]:.0f} s")
 
 
+def without_node_names(message: str) -> str:
+    """A refusal without its node names and supported-op list, so equal causes count together."""
+    message = message.split(". mdfx imports feed-forward")[0]
+    return re.sub(r" ?\(node '[^']*'\)|node '[^']*' ", "", message)
+
+
 def totals(rows: list[dict]) -> str:
     judged = [r for r in rows if r["cells"]["load"] != "n/a"]
     loaded = [r for r in judged if r["cells"]["load"] == "ok"]
     run_ok = [r for r in loaded if r["cells"]["run"] == "ok"]
+    no_ort = sum(r["cells"]["run"] == "n/a" for r in loaded)
     trainable = [r for r in loaded if r["cells"]["train-Python"] not in ("-", "n/a")]
     train_ok = [r for r in trainable if all(r["cells"][c] == "ok" for c in TRAIN)]
     silent = [r for r in run_ok if any(r["cells"][c] in ("loss", "out") for c in TRAIN)]
     per_mode = {COLUMNS[c]: sum(r["cells"][c] == "ok" for r in trainable) for c in TRAIN}
     exp_ok = sum(r["cells"]["export"] == "ok" for r in loaded)
+    exp_judged = sum(r["cells"]["export"] != "n/a" for r in loaded)
     sd_rows = [r for r in judged if r["cells"]["state_dict"] not in ("-", "n/a")]
     sd_ok = sum(r["cells"]["state_dict"] == "ok" for r in sd_rows)
     stages = Counter(r["cells"][c] for r in trainable for c in TRAIN if r["cells"][c] != "ok")
     return "\n".join([
         f"{len(rows)} files: {len(rows) - len(judged)} not written (exporter limitation), {len(judged)} judged",
-        f"loaded {len(loaded)}/{len(judged)}, run ok {len(run_ok)}/{len(loaded)}",
+        f"loaded {len(loaded)}/{len(judged)}, run ok {len(run_ok)}/{len(loaded) - no_ort} "
+        f"({no_ort} more loaded that onnxruntime cannot run: no float64 kernel)",
         f"train ok in all three modes {len(train_ok)}/{len(trainable)} loaded files whose training is checked "
         f"(per mode {per_mode}; failures by first difference {dict(stages)})",
         f"run like onnxruntime but train to other numbers (losses or outputs): {len(silent)}",
-        f"export ok {exp_ok}/{len(loaded)}, state_dict ok {sd_ok}/{len(sd_rows)} (torch originals it applies to)",
+        f"export ok {exp_ok}/{exp_judged}, state_dict ok {sd_ok}/{len(sd_rows)} (torch originals it applies to)",
     ])
 
 
