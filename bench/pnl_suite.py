@@ -103,8 +103,10 @@ def report(mdfx: dict[str, dict], ref: dict[str, dict] | None) -> str:
     lines.append("")
     for group, label in (("own", "PsyNeuLink's own modes (PyTorch, LLVMRun, and tests without a mode)"),
                          ("Python", "autodiff_mode=Python")):
-        lines.append(f"{label}: {totals[(group, 'n')]} tests; PsyNeuLink passes {totals[(group, 'ref')]}; "
-                     f"mdfx passes {totals[(group, 'mdfx')]}, {totals[(group, 'both')]} of PsyNeuLink's passes")
+        theirs = (f"PsyNeuLink passes {totals[(group, 'ref')]}; " if ref else
+                  "PsyNeuLink's column not run (--reference); ")
+        both = f", {totals[(group, 'both')]} of PsyNeuLink's passes" if ref else ""
+        lines.append(f"{label}: {totals[(group, 'n')]} tests; {theirs}mdfx passes {totals[(group, 'mdfx')]}{both}")
     causes = Counter(cause_group(v["cause"]) for v in mdfx.values() if v["outcome"] in ("failed", "error"))
     lines += ["", "| failures | first cause |", "|---|---|"]
     lines += [f"| {n} | {c.replace('|', '/')} |" for c, n in causes.most_common()]
