@@ -67,8 +67,11 @@ def run_suite(python: str, work: Path, out: Path, shim: bool, extra: list[str]) 
 
 
 def mode_of(nodeid: str) -> str:
+    """The test's ``autodiff_mode`` (Python, PyTorch, LLVMRun), ``func <mode>`` for
+    ``func_mode``/``mech_mode`` (PsyNeuLink's own modes for functions), or "-"."""
     params = nodeid.partition("[")[2].rstrip("]").split("-")
-    return next((p for p in params if p in MODE_IDS), "-")
+    mode = next((p for p in params if p in MODE_IDS), "-")
+    return f"func {mode}" if mode != "-" and "functions/" in nodeid else mode
 
 
 def file_of(nodeid: str) -> str:
@@ -101,10 +104,12 @@ def report(mdfx: dict[str, dict], ref: dict[str, dict] | None) -> str:
         totals[(group, "mdfx")] += c["passed"]
         totals[(group, "n")] += len(ids)
     lines.append("")
-    for group, label in (("own", "PsyNeuLink's own modes (PyTorch, LLVMRun, and tests without a mode)"),
+    for group, label in (("own", "PsyNeuLink's own modes (PyTorch, LLVMRun, func Python/LLVM, tests without a mode)"),
                          ("Python", "autodiff_mode=Python")):
-        lines.append(f"{label}: {totals[(group, 'n')]} tests; PsyNeuLink passes {totals[(group, 'ref')]}; "
-                     f"mdfx passes {totals[(group, 'mdfx')]}, {totals[(group, 'both')]} of PsyNeuLink's passes")
+        theirs = (f"PsyNeuLink passes {totals[(group, 'ref')]}; " if ref else
+                  "PsyNeuLink's column not run (--reference); ")
+        both = f", {totals[(group, 'both')]} of PsyNeuLink's passes" if ref else ""
+        lines.append(f"{label}: {totals[(group, 'n')]} tests; {theirs}mdfx passes {totals[(group, 'mdfx')]}{both}")
     causes = Counter(cause_group(v["cause"]) for v in mdfx.values() if v["outcome"] in ("failed", "error"))
     lines += ["", "| failures | first cause |", "|---|---|"]
     lines += [f"| {n} | {c.replace('|', '/')} |" for c, n in causes.most_common()]

@@ -284,6 +284,10 @@ def test_every_argument_is_honoured_or_refused_by_name() -> None:
         pnl.Composition(synch_node_variables_with_torch="minibatch")
     with pytest.raises(pnl.ParameterError, match="learning_rate must be a number"):
         pnl.Composition(learning_rate="fast")
+    with pytest.raises(pnl.UnsupportedError, match="required_roles"):
+        comp.add_node(pnl.ProcessingMechanism(name="r"), required_roles=pnl.NodeRole.OUTPUT)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'name'"):
+        comp.save(name="w")
     with_nodes = pnl.Composition(nodes=[pnl.ProcessingMechanism(name="n")])
     assert [n.name for n in with_nodes.nodes] == ["n"]
 

@@ -348,14 +348,14 @@ class AutodiffComposition(Composition):
     # --- weights as a torch state_dict (PsyNeuLink's save/load) ---------------------
 
     def save(self, path: str | Path | None = None, directory: str | None = None,
-             filename: str | None = None, **kwargs: Any) -> Path:
+             filename: str | None = None) -> Path:
         """Write every projection's matrix as a torch state_dict keyed by projection name."""
         from mdfx.io import save_state_dict
 
         return save_state_dict(self._net(), _weights_path(self, path, directory, filename))
 
     def load(self, path: str | Path | None = None, directory: str | None = None,
-             filename: str | None = None, **kwargs: Any) -> None:
+             filename: str | None = None) -> None:
         """Restore matrices saved by :meth:`save` (``torch.load(weights_only=True)``)."""
         from mdfx.io import load_state_dict
 

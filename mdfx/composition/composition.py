@@ -133,9 +133,14 @@ class Composition:
         return [np.asarray(n.value)[0] for n in self.get_nodes_by_role(NodeRole.OUTPUT)
                 if isinstance(n, TransferMechanism)]
 
-    def add_node(self, node: TransferMechanism | Composition, required_roles: object = None,
-                 **kwargs: Any) -> TransferMechanism | Composition:
-        """Add a mechanism (or a nested composition); adding the same node twice is a no-op."""
+    def add_node(self, node: TransferMechanism | Composition, required_roles: object = None
+                 ) -> TransferMechanism | Composition:
+        """Add a mechanism (or a nested composition); adding the same node twice is a no-op.
+
+        ``required_roles`` is refused: a node's roles follow from the graph in mdfx."""
+        if required_roles is not None:
+            raise UnsupportedError(f"{self.name!r}.add_node({getattr(node, 'name', node)!r}, required_roles="
+                                   f"{required_roles!r}): mdfx derives roles from the graph; none can be required")
         index = self._index()
         if id(node) in index.node_ids:
             return node
@@ -158,8 +163,8 @@ class Composition:
         return [self.add_projection(p) for p in projections]
 
     def add_projection(self, projection: MappingProjection | None = None,
-                       sender: TransferMechanism | None = None, receiver: TransferMechanism | None = None,
-                       **kwargs: Any) -> MappingProjection:
+                       sender: TransferMechanism | None = None, receiver: TransferMechanism | None = None
+                       ) -> MappingProjection:
         """Add ``projection`` from ``sender`` to ``receiver``; checks the graph rules at once.
 
         Both ends must already be nodes of this composition, the matrix must have
@@ -167,8 +172,9 @@ class Composition:
         """
         if projection is None:
             projection = MappingProjection(sender=sender, receiver=receiver)
-        projection.sender = sender or projection.sender
-        projection.receiver = receiver or projection.receiver
+        # a port given as an end stands for its mechanism (mdfx mechanisms have one port each)
+        projection.sender = getattr(sender, "owner", sender) or projection.sender
+        projection.receiver = getattr(receiver, "owner", receiver) or projection.receiver
         s, r = projection.sender, projection.receiver
         if s is None or r is None:
             raise GraphError(f"projection {projection.name!r} needs both a sender and a receiver")
