@@ -670,7 +670,7 @@ class NodeList(_NamedList):
 
 def pnl_value(outputs: list[np.ndarray]) -> np.ndarray:
     """One trial's outputs as PsyNeuLink returns them: a 2-D array (object array if sizes differ)."""
-    if len({o.shape for o in outputs}) == 1:
+    if all(isinstance(o, np.ndarray) and o.dtype != object for o in outputs) and len({o.shape for o in outputs}) == 1:
         return np.array(outputs)
     value = np.empty(len(outputs), dtype=object)
     value[:] = outputs

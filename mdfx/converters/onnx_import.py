@@ -66,6 +66,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -108,6 +109,10 @@ _GENERATED = re.compile(
 )
 
 #: skl2onnx's names for an MLP's parameters (its other initializers are constants).
+#: torch's names of module buffers a state_dict holds (frozen, but not the exporter's constants)
+_BUFFER_NAME = re.compile(r"(running_mean|running_var|num_batches_tracked)$")
+#: torch's names of module parameters (``fc1.weight``, ``encoder.0.bias``)
+_PARAM_NAME = re.compile(r"(^|\.)(weight|bias)$")
 _SKL2ONNX_PARAM = re.compile(r"^(coefficient|intercepts?)\d*$")
 
 #: Input positions that an op reads as constants (folded into attributes), per ONNX op.
@@ -353,11 +358,36 @@ class _Importer:
         """Names of the initializers that train (the module docstring's rule, or the user's)."""
         operands: set[str] = set()
         stats: set[str] = set()
+        weights: set[str] = set()  # read as a layer's weight or bias: MatMul/Gemm B and C, norm scale/bias
+        readers: dict[str, set[str]] = {}
+        # a weight read through a transpose or reshape (MatMul(x, Transpose(w))) is still the weight
+        source: dict[str, str] = {t: t for t in self.initializers}
         for node in self.g.node:
+            if node.op_type in ("Transpose", "Reshape", "Identity", "Cast", "Squeeze", "Unsqueeze") \
+                    and node.input and node.input[0] in source and node.output:
+                source[node.output[0]] = source[node.input[0]]
+        producer: dict[str, str] = {}  # tensor -> the op that computes it, looking through Cast/Identity
+        for node in self.g.node:
+            if node.op_type in ("MatMul", "Gemm"):
+                weights.update(source[t] for t in node.input[1:] if t in source and t not in self.initializers)
+            for out in node.output:
+                passthrough = node.op_type in ("Cast", "Identity") and node.input and node.input[0] in producer
+                producer[out] = producer[node.input[0]] if passthrough else node.op_type
+        for node in self.g.node:
+            # a bias: added to a MatMul's result (Linear without Gemm, Keras' Dense)
+            if node.op_type == "Add" and len(node.input) == 2:
+                a, b = node.input
+                for const, other in ((a, b), (b, a)):
+                    if const in self.initializers and producer.get(other) in ("MatMul", "Gemm"):
+                        weights.add(const)
             skip = _ATTRIBUTE_INPUTS.get(node.op_type, ())
             for i, t in enumerate(node.input):
                 if t in self.initializers and i not in skip and node.op_type not in _CONSTANT_ONLY:
                     (stats if node.op_type == "BatchNormalization" and i >= 3 else operands).add(t)
+                    readers.setdefault(t, set()).add(node.op_type)
+                    if (node.op_type in ("MatMul", "Gemm") and i >= 1) or (
+                            node.op_type in ("LayerNormalization", "BatchNormalization", "PRelu") and 1 <= i <= 2):
+                        weights.add(t)
         floats = {k for k in self.initializers if self.consts[k].dtype.kind == "f"}
         # a tensor read both as statistics and as an operand gets a frozen copy for the statistics
         candidates = operands & floats
@@ -367,7 +397,7 @@ class _Importer:
                 return set(recorded) & candidates
             if self.model.producer_name == "skl2onnx":  # its own constants: unity, shape_tensor...
                 return {k for k in candidates if _SKL2ONNX_PARAM.match(k)}
-            return {k for k in candidates if not is_generated_name(k)}
+            return self._by_names(candidates, weights, readers)
         if callable(rule):
             return {k for k in candidates if rule(k, self.consts[k].astype(np.float64))}
         names = {str(n) for n in rule}  # type: ignore[union-attr]
@@ -376,6 +406,30 @@ class _Importer:
             raise GraphError(f"{self.where}: learnable names {unknown} are not float initializers of the file; "
                              f"it has {', '.join(sorted(floats)) or 'none'}")
         return names
+
+    def _by_names(self, candidates: set[str], weights: set[str], readers: dict[str, set[str]]) -> set[str]:
+        """The default rule for torch's and other exporters' files (see the module docstring).
+
+        A layer's weight or bias (read by MatMul/Gemm as B or C, or as a norm's scale or
+        bias) learns, whatever its name: the legacy exporter names a bias-free Linear's
+        weight ``onnx::MatMul_12``. Any other tensor learns when its name is torch's name of
+        a parameter (``<module>.weight`` / ``.bias``) and frozen when it is exporter-made;
+        a tensor with another name (``mean``, ``std``, ``alpha``) is ambiguous (a registered
+        buffer and a bare ``nn.Parameter`` look alike in the file): it stays frozen, with a
+        warning naming it, so the choice is never silent.
+        """
+        learn = set()
+        ambiguous = []
+        for k in sorted(candidates):
+            if k in weights or (not is_generated_name(k) and _PARAM_NAME.search(k)):
+                learn.add(k)
+            elif not is_generated_name(k):
+                ambiguous.append(f"{k!r} (read by {', '.join(sorted(readers.get(k, ())))})")
+        if ambiguous:
+            warnings.warn(f"{self.where}: {', '.join(ambiguous)} kept as frozen constants: nothing in the file "
+                          "says whether they train (a registered buffer and an nn.Parameter look alike); "
+                          "pass mdfx.load(path, learnable=[...]) to train them", stacklevel=4)
+        return learn
 
     # --- the walk ------------------------------------------------------------------------
 
@@ -403,6 +457,9 @@ class _Importer:
         if extra:
             meta["extra_outputs"] = extra
             outputs = outputs + extra
+        # a state_dict holds the module's parameters and buffers, not the exporter's constants
+        meta["state_dict_keys"] = {k: k for k, p in self.params.items()
+                                   if p.learnable or _BUFFER_NAME.search(k) or not is_generated_name(k)}
         inputs, params, nodes = dict(self.inputs), list(self.params.values()), self.nodes
         if self.renames:
             inputs, nodes, outputs = _rename(inputs, nodes, outputs, self.renames, set(self.params))
@@ -481,7 +538,7 @@ class _Importer:
                                        "mdfx computes per sample")
             learn = t in self.learnable
             if value.dtype.kind == "f" or (value.dtype.kind in "iub" and op != "ai.onnx.ml.ArrayFeatureExtractor"):
-                arr = np.array(value, dtype=np.float64)
+                arr = np.array(value, dtype=np.float64, order="C")
             else:
                 arr = np.array(value)  # class labels (int64 or strings) that a lookup returns as they are
             self.params[t] = Param(t, arr, learn, self.const_dtype.get(t, _dtype_name(value)))

@@ -319,10 +319,12 @@ class GraphModule(nn.Module):
         self.input_names: tuple[str, ...] = tuple(graph.inputs)
         self.output_names: tuple[str, ...] = tuple(graph.outputs)
         self.node_tensors: dict[str, str] = dict(graph.meta.get("node_tensors") or {})
-        self.shared = share and dtype == torch.float64 and device.type == "cpu"
+        self.shared = share and dtype == torch.float64 and device.type == "cpu" and all(
+            _is_shareable(p.value) for p in graph.params.values() if p.value.dtype.kind == "f")
         #: real name (the param's) -> attribute name of its tensor
         self.names: dict[str, str] = {}
         self._arrays: dict[str, np.ndarray] = {}
+        self._labels: dict[str, np.ndarray] = {}
         self._empty = torch.empty(0, dtype=dtype, device=device)  # dtype and device of a graph without params
         for p in graph.params.values():
             self._register(p.name, p.value, p.learnable, dtype, device)
@@ -348,6 +350,9 @@ class GraphModule(nn.Module):
         while attr in self.names.values():
             k += 1
             attr = f"{base}_{k}"
+        if array.dtype.kind != "f":  # a label table (skl2onnx's classes): read by host ops only
+            self._labels[name] = array
+            return
         self.names[name] = attr
         self._arrays[name] = array
         if self.shared:
@@ -368,6 +373,9 @@ class GraphModule(nn.Module):
     def bind(self, graph: Graph) -> None:
         """Point the module at ``graph``'s current arrays (same structure): zero-copy when shared."""
         for name, p in graph.params.items():
+            if name in self._labels:
+                self._labels[name] = p.value
+                continue
             if self._arrays.get(name) is p.value:
                 continue
             self._arrays[name] = p.value
@@ -407,6 +415,7 @@ class GraphModule(nn.Module):
             t = self._parameters | self._buffers
             self._tensors = {k: t[a] for k, a in self.names.items()}
         env: dict[str, Any] = dict(self._tensors)
+        env.update(self._labels)
         env.update(inputs)
         wanted = tuple(self.output_names if outputs is None else outputs)
         if all_nodes:
@@ -472,8 +481,12 @@ class GraphModule(nn.Module):
 NetModule = GraphModule
 
 
+def _is_shareable(array: np.ndarray) -> bool:
+    return bool(array.flags.c_contiguous and array.flags.writeable and array.dtype == np.float64)
+
+
 def _shareable(array: np.ndarray) -> np.ndarray:
-    if not (array.flags.c_contiguous and array.flags.writeable and array.dtype == np.float64):
+    if not _is_shareable(array):
         raise MdfxError("a shared torch tensor needs a writeable, C-contiguous float64 array")
     return array
 
@@ -525,6 +538,9 @@ def cached_module(graph: Graph, dtype: str = "float64", device: str = "cpu") -> 
             _CACHE.popitem(last=False)
     else:
         _CACHE.move_to_end(key)
-        module.bind(graph)
+        try:
+            module.bind(graph)
+        except MdfxError:  # an array that cannot be shared (a Fortran-ordered or float32 one): copy
+            module = _CACHE[key] = to_module(graph, dtype, device, share=False)
     module.load_arrays()
     return module

@@ -324,7 +324,12 @@ class _Weights:
                 raise DataError(f"param {name!r} has shape {np.shape(original)}; the graph needs {shape} "
                                 "(was the array replaced after the graph was built?)")
             if original.dtype.kind != "f":
-                raise DataError(f"param {name!r} has dtype {original.dtype}; it must be a float array")
+                if p.learnable:
+                    raise DataError(f"param {name!r} has dtype {original.dtype}; it must be a float array")
+                # a frozen label table (skl2onnx's classes) is read by host ops only, in numpy:
+                # the kernel's slot for it holds a placeholder no compiled op reads
+                self.arrays[name] = np.zeros(shape, dtype=dtype)
+                continue
             flags = original.flags
             if (original.dtype == dtype and flags.c_contiguous and flags.aligned
                     and (read_only or flags.writeable)):

@@ -104,7 +104,10 @@ def mdfx_outputs(comp: object, x: dict[str, np.ndarray]) -> dict[str, np.ndarray
     names = [n.name for n in comp.get_nodes_by_role(mdfx.NodeRole.OUTPUT)]  # type: ignore[attr-defined]
     if len(names) != len(rows[0]):
         raise AssertionError(f"mdfx gives {len(rows[0])} outputs per trial but its OUTPUT nodes are {names}")
-    return {name: np.stack([np.ravel(r[i]) for r in rows]).astype(np.float64) for i, name in enumerate(names)}
+    def row(value: object) -> np.ndarray:  # a ZipMap output is one {class: probability} dict per trial
+        return np.array([value[k] for k in sorted(value)]) if isinstance(value, dict) else np.ravel(value)
+
+    return {name: np.stack([row(r[i]) for r in rows]).astype(np.float64) for i, name in enumerate(names)}
 
 
 def mdfx_params(comp: object) -> dict[str, np.ndarray]:
