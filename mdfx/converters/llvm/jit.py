@@ -55,7 +55,6 @@ CACHE_SIZE = _cache_size()
 
 _CACHE: OrderedDict[tuple, Kernel] = OrderedDict()
 _LOCK = threading.Lock()
-_INITIALISED = False
 
 
 @dataclass
@@ -116,28 +115,15 @@ def _cached(key: tuple, build: Callable[[], tuple[ir.Module, Signature]], name: 
 
 def _target_machine() -> llvm.TargetMachine:
     """A fresh host TargetMachine. MCJIT takes ownership of the one it gets, so never share one."""
-    global _INITIALISED
-    if not _INITIALISED:
-        llvm.initialize_native_target()
-        llvm.initialize_native_asmprinter()
-        _INITIALISED = True
-    triple = llvm.get_process_triple()
-    features = llvm.get_host_cpu_features().flatten()
-    if triple.startswith("x86_64") and "+avx512f" in features:
-        features += X86_FEATURES
-    return llvm.Target.from_triple(triple).create_target_machine(
-        cpu=llvm.get_host_cpu_name(), features=features, opt=3, codemodel="jitdefault", jit=True)
+    from mdfx.converters.llvm.gemm import target_machine
+
+    return target_machine()
 
 
 #: Pipeline tuning (llvmlite's PipelineTuningOptions for the new pass manager). The O2
 #: pipeline, by measurement (bench/bench_llvm.py): O3's extra unrolling made the semantic
 #: net 1.7x slower and compiles take longer, and O2 matched or beat O3 everywhere else.
 TUNING: dict[str, Any] = {"speed_level": 2}
-
-#: Extra x86 subtarget features. Once a short inner loop is fully unrolled, the vectoriser
-#: can turn the row loop around it into AVX-512 gathers and scatters over a weight column,
-#: several times slower than the scalar code; these tell its cost model not to.
-X86_FEATURES = ",+prefer-no-gather,+prefer-no-scatter"
 
 
 def _tuning() -> llvm.PipelineTuningOptions:
