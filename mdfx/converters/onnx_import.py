@@ -209,7 +209,8 @@ def _check_ssa(graph: Any, where: str) -> None:
     for t in graph.initializer:
         written.setdefault(t.name, "an initializer")
     for i, node in enumerate(graph.node):
-        label = f"{where}: node {node.name or i!r} ({node.op_type})"
+        own = f"node {node.name or i!r} ({node.op_type})"
+        label = f"{where}: {own}"
         for out in node.output:
             if not out:
                 continue
@@ -219,7 +220,7 @@ def _check_ssa(graph: Any, where: str) -> None:
             if out in written:
                 raise SchemaError(f"{label} writes {out!r}, which is already {written[out]}; ONNX graphs "
                                   "assign each tensor once")
-            written[out] = f"written by {label}"
+            written[out] = f"written by {own}"
 
 
 def is_generated_name(name: str) -> bool:
@@ -434,6 +435,13 @@ class _Importer:
         if len([o for o in outs if o]) > 1 and op not in ("Split",):
             raise UnsupportedError(f"node {name!r} ({op}): {len(outs)} outputs; mdfx imports ops with one output")
         out = outs[0]
+        if op == "Div" and len(ins) > 1 and ins[1] in self.consts:
+            divisor = np.asarray(self.consts[ins[1]])
+            numeric = divisor.dtype.kind in "fiub"
+            if numeric and (np.any(divisor == 0) or np.isnan(divisor.astype(np.float64)).any()):
+                # x / 0 is inf: no silent inf weights or outputs (learnable divisors included)
+                raise UnsupportedError(f"{self.where}: node {name!r} (Div): the constant divisor {ins[1]!r} holds "
+                                       "zero or NaN; dividing by it gives inf/NaN outputs")
         constant = all(not t or t in self.consts for t in ins)
         if constant and (op == "Shape" or not any(t in self.learnable for t in ins)):
             self.consts[out] = self.fold(op, ins, attrs, name)
@@ -561,6 +569,11 @@ class _Importer:
         except ops.ShapeError as exc:
             shapes = ", ".join(f"{t}: {ops._fmt(self.shapes[t])}" for t in tensors if t)
             raise UnsupportedError(f"{where}{exc}; input shapes: {shapes}") from None
+        # before anything runs: a tiny file can declare a huge product of two small params
+        # (an (N,1)+(1,N) Add), which run() would allocate even when nothing reads it
+        batched = bool(shape) and shape[0] == BATCH
+        limits.check_elements(shape[1:] if batched else shape, f"{self.where}: {where}output {output!r}"
+                              + (" per sample" if batched else ""))
         if op == "Reshape" and shape and shape[0] == BATCH:
             # the resolved target: the batch as 0 (copied from the input), every other size spelled out
             filled["shape"], filled["allowzero"] = [0, *shape[1:]], 0

@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from mdfx import ops
+from mdfx import limits, ops
 from mdfx.errors import GraphError, UnsupportedError
 from mdfx.ops import BATCH, Shape
 
@@ -164,6 +164,11 @@ class Graph:
                 raise GraphError(f"{where}{exc}; input shapes: "
                                  f"{', '.join(f'{t}: {ops._fmt(s)}' for t, s in zip(node.inputs, in_shapes, strict=True))}"
                                  ) from None
+            # every importer builds here: a declared shape over the limit is refused before run()
+            # allocates it (per sample for a batched tensor)
+            batched = bool(out) and out[0] == BATCH
+            limits.check_elements(out[1:] if batched else out, f"graph {self.name!r}: {where}output "
+                                  f"{node.output!r}" + (" per sample" if batched else ""))
             if node.op == "Reshape" and out and out[0] == BATCH:
                 # the batch stays, whatever the source wrote (0 copies it: allowzero off)
                 node.attrs["shape"], node.attrs["allowzero"] = [0, *out[1:]], 0
