@@ -46,11 +46,19 @@ def learn(comp: AutodiffComposition, inputs: Any, targets: Mapping | None, num_t
     if callable(inputs) or _is_generator(inputs):
         raise UnsupportedError(f"{comp.name!r}.learn(): inputs given as a function or generator are not "
                                "supported; give a dict {node: trials}")
+    if inputs is not None and not isinstance(inputs, Mapping):
+        raise DataError(f"{comp.name!r}.learn(): inputs must be a dict {{node: trials}}, got {type(inputs).__name__}")
     inputs = dict(inputs or {})
-    if "inputs" in inputs:
+    if "inputs" in inputs:  # PsyNeuLink's {"inputs": ..., "targets": ..., "epochs": ...}
         targets = inputs.get("targets", targets)
         epochs = inputs.get("epochs", epochs)
+        if not isinstance(inputs["inputs"], Mapping):
+            raise DataError(f"{comp.name!r}.learn(): inputs['inputs'] must be a dict {{node: trials}}, got "
+                            f"{type(inputs['inputs']).__name__}")
         inputs = dict(inputs["inputs"])
+    if targets is not None and not isinstance(targets, Mapping):
+        raise DataError(f"{comp.name!r}.learn(): targets must be a dict {{output node: trials}}, got "
+                        f"{type(targets).__name__}")
     x, t = split_targets(comp, inputs, targets)
     rates, frozen = projection_rates(comp, learning_rate)
     learn_default, _ = split(learning_rate)
