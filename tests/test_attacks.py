@@ -230,6 +230,27 @@ def fold_bomb(op: str, constants: bool = False) -> Callable[[Path], None]:
     return run
 
 
+def valued_fold_bomb(op: str) -> Callable[[Path], None]:
+    """A constant whose VALUES give the size of a folded result: a 2-element shape [N, N] or a range."""
+    def run(tmp: Path) -> None:
+        from onnx import helper
+
+        n = 2**16
+
+        def const(name: str, value: np.ndarray) -> object:
+            return helper.make_node("Constant", [], [name], value=_w(name, value))
+
+        shape = np.array([n, n], dtype=np.int64)
+        feeds = {"ConstantOfShape": [const("s", shape)],
+                 "Expand": [const("o", np.ones(1)), const("s", shape)],
+                 "Tile": [const("o", np.ones((1, 1))), const("s", shape)],
+                 "Range": [const("a", np.array(0, np.int64)), const("b", np.array(n * n, np.int64)),
+                           const("c", np.array(1, np.int64))]}[op]
+        nodes = [*feeds, helper.make_node(op, [f.output[0] for f in feeds], ["big"], name="big"), _mm("x", "w", "y")]
+        capped(f"import mdfx; mdfx.load({str(onnx_graph(tmp, nodes, [_w('w', np.eye(2))]))!r})")
+    return run
+
+
 def yaml_bomb(tmp: Path) -> None:
     levels = ["a0: &a0 [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]"]
     for i in range(1, 9):  # 10**9 values through 80 aliases
@@ -689,6 +710,9 @@ ATTACKS: list[Attack] = [
     Attack("ONNX unused MatMul (N,1)@(1,N) of two learnable initializers", "bomb", fold_bomb("MatMul"), Bomb,
            r"^LimitError: .*attack.onnx: node 'big' \(MatMul\): output 'big': shape \(65536, 65536\) "
            r"\(4294967296 elements\) is over the limit"),
+    *[Attack(f"ONNX {op} folded from constants to 2**32 elements", "own", valued_fold_bomb(op), Bomb,
+             rf"^LimitError: .*attack.onnx: node 'big' \({op}\): folding its constant inputs: 4294967296 elements "
+             r"is over the limit of 134217728") for op in ("ConstantOfShape", "Expand", "Tile", "Range")],
     Attack("YAML billion laughs (10**9 values from 80 aliases)", "bomb", yaml_bomb, Bomb,
            r"^LimitError: .*bomb.yaml: the YAML expands to more than 16777216 values"),
     Attack("validate on a 1 KB file declaring node size 3e8", "bomb", validate_huge_size(300_000_000), Bomb,

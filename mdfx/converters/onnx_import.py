@@ -510,6 +510,9 @@ class _Importer:
         xs = [self.consts[t] if t else None for t in ins]
         # before computing: a tiny file can declare a huge product of two small constants
         limits.check_fold(op, [np.shape(x) for x in xs if x is not None], f"{self.where}: node {name!r}", attrs)
+        size = _valued_fold_size(op, xs)
+        if size is not None:  # ops whose result size is given by a constant's values (a shape, a range)
+            limits.check_elements(size, f"{self.where}: node {name!r} ({op}): folding its constant inputs")
         try:
             value = _evaluate(op, xs, attrs, self.opset)
         except UnsupportedError:
@@ -796,6 +799,30 @@ def _constant(attrs: dict[str, Any], name: str) -> np.ndarray:
         if key in attrs:
             return np.asarray(attrs[key], dtype=dtype)
     raise UnsupportedError(f"node {name!r} (Constant): no value attribute mdfx reads ({', '.join(attrs)})")
+
+
+def _valued_fold_size(op: str, xs: list[np.ndarray | None]) -> int | None:
+    """Elements ``op`` over constants ``xs`` would produce when a constant's VALUES set the size
+    (ConstantOfShape, Expand, Tile, Range), computed without allocating; None for other ops."""
+    try:
+        if op in ("ConstantOfShape", "Expand", "Tile") and len(xs) > (0 if op == "ConstantOfShape" else 1):
+            given = [1 if int(v) == _SYM else int(v) for v in np.ravel(xs[0 if op == "ConstantOfShape" else 1])]
+            if op == "ConstantOfShape":
+                return limits.elements(max(d, 0) for d in given)
+            if op == "Tile":
+                return limits.elements(max(d, 0) for d in given) * int(np.size(xs[0]))
+            shape = np.shape(xs[0])
+            rank = max(len(shape), len(given))
+            padded = [1] * (rank - len(shape)) + list(shape), [1] * (rank - len(given)) + given
+            return limits.elements(max(a, b) if 1 in (a, b) else a for a, b in zip(*padded, strict=True))
+        if op == "Range" and len(xs) == 3 and all(x is not None and np.size(x) == 1 for x in xs):
+            start, end, step = (float(np.ravel(x)[0]) for x in xs)
+            if step == 0 or not all(np.isfinite((start, end, step))):
+                return None  # numpy refuses it without allocating
+            return max(int(np.ceil((end - start) / step)), 0)
+    except (TypeError, ValueError, OverflowError):
+        return None  # malformed: _evaluate reports it
+    return None
 
 
 def _evaluate(op: str, xs: list[np.ndarray | None], attrs: dict[str, Any], opset: int) -> np.ndarray:
