@@ -251,6 +251,23 @@ def valued_fold_bomb(op: str) -> Callable[[Path], None]:
     return run
 
 
+def mdf_graph_div_zero(tmp: Path) -> None:
+    """An op graph mdfx wrote as MDF, its Div divisor edited to hold a zero."""
+    from onnx import helper
+
+    path = onnx_graph(tmp, [_mm("x", "w", "h"), helper.make_node("Div", ["h", "z"], ["y"], name="div")],
+                      [_w("w", np.eye(2)), _w("z", np.array([1.0, 2.0]))])
+    data = json.loads(mdfx.save(mdfx.load(path), tmp / "div.json").read_text())
+    hits = 0
+    for node in next(iter(next(iter(data.values()))["graphs"].values()))["nodes"].values():
+        for param in (node.get("parameters") or {}).values():
+            if param.get("metadata", {}).get("mdfx", {}).get("name") == "z":
+                param["value"], hits = [1.0, 0.0], hits + 1
+    assert hits == 1, hits
+    (tmp / "div.json").write_text(json.dumps(data))
+    mdfx.load(tmp / "div.json")
+
+
 def yaml_bomb(tmp: Path) -> None:
     levels = ["a0: &a0 [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]"]
     for i in range(1, 9):  # 10**9 values through 80 aliases
@@ -814,6 +831,8 @@ ATTACKS: list[Attack] = [
            lambda tmp: mdfx.load(onnx_graph(tmp, [_mm("x", "w", "h"), __import__("onnx").helper.make_node(
                "Div", ["h", "z"], ["y"], name="div")], [_w("w", np.eye(2)), _w("z", np.array([1.0, 0.0]))])),
            mdfx.UnsupportedError, r"attack.onnx: node 'div' \(Div\): the constant divisor 'z' holds zero or NaN"),
+    Attack("MDF op graph: Div by a zero param", "own", mdf_graph_div_zero, mdfx.UnsupportedError,
+           r"div.json: node 'div' \(Div\): the constant divisor 'z' holds zero or NaN"),
     Attack("binary garbage as .json", "own", garbage_file(".json", b"\xff\xfe\x00garbage"), SchemaError,
            r"garbage.json: not valid JSON"),
     Attack("binary garbage as .yaml", "own", garbage_file(".yaml", b"\x00\x01: [\x02"), SchemaError,
