@@ -268,6 +268,48 @@ def mdf_graph_div_zero(tmp: Path) -> None:
     mdfx.load(tmp / "div.json")
 
 
+def _mdf03(change: Callable[[dict], None]) -> Callable[[Path], None]:
+    """A pure MDF 0.3 document (linear then logistic), changed by ``change(nodes)``, loaded."""
+    def run(tmp: Path) -> None:
+        nodes = {"input_node": {"parameters": {"level": {"value": 0.5}},
+                                "output_ports": {"out_port": {"value": "level"}}},
+                 "proc": {"input_ports": {"in1": {}}, "parameters": {"gain": {"value": 3}},
+                          "output_ports": {"out": {"value": "logistic_1"}},
+                          "functions": {"linear_1": {"function": {"linear": {"variable0": "in1", "slope": 0.5,
+                                                                             "intercept": 0}}},
+                                        "logistic_1": {"function": {"logistic": {"variable0": "linear_1",
+                                                                                 "gain": "gain", "bias": 0,
+                                                                                 "offset": 0}}}}}}
+        change(nodes)
+        edges = {"e": {"sender": "input_node", "receiver": "proc", "sender_port": "out_port",
+                       "receiver_port": "in1"}}
+        path = tmp / "m03.json"
+        path.write_text(json.dumps({"m03": {"format": "ModECI MDF v0.3",
+                                            "graphs": {"g": {"nodes": nodes, "edges": edges}}}}))
+        mdfx.load(path)
+    return run
+
+
+def untrainable_output(tmp: Path) -> None:
+    """Training an output that no learnable param reaches: every mode takes zero-gradient steps
+    (PyTorch once raised torch's RuntimeError from autograd)."""
+    from onnx import helper
+
+    path = onnx_graph(tmp, [helper.make_node("Neg", ["x"], ["y"], name="neg"),
+                            helper.make_node("Add", ["x", "w"], ["other"], name="add")], [_w("w", np.array(0.5))])
+    losses = {}
+    for mode in (mdfx.ExecutionMode.Python, mdfx.ExecutionMode.PyTorch, mdfx.ExecutionMode.LLVMRun):
+        comp = mdfx.load(path)
+        x, y = comp.get_nodes_by_role(mdfx.NodeRole.INPUT)[0], comp.get_nodes_by_role(mdfx.NodeRole.OUTPUT)[0]
+        comp.learn(inputs={x: np.ones((3, 2))}, targets={y: np.zeros((3, 2))}, epochs=2, minibatch_size=2,
+                   execution_mode=mode)
+        losses[mode] = comp.losses
+        assert comp.graph.params["w"].value == 0.5, comp.graph.params["w"].value
+    assert_close(losses[mdfx.ExecutionMode.Python], [1.0] * 4, rtol=1e-12, what="Python losses")
+    for mode, got in losses.items():
+        assert_close(got, losses[mdfx.ExecutionMode.Python], rtol=1e-12, what=f"{mode} losses")
+
+
 def yaml_bomb(tmp: Path) -> None:
     levels = ["a0: &a0 [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]"]
     for i in range(1, 9):  # 10**9 values through 80 aliases
@@ -833,6 +875,14 @@ ATTACKS: list[Attack] = [
            mdfx.UnsupportedError, r"attack.onnx: node 'div' \(Div\): the constant divisor 'z' holds zero or NaN"),
     Attack("MDF op graph: Div by a zero param", "own", mdf_graph_div_zero, mdfx.UnsupportedError,
            r"div.json: node 'div' \(Div\): the constant divisor 'z' holds zero or NaN"),
+    Attack("MDF 0.3 function given as an empty mapping (found by the fuzz)", "own",
+           _mdf03(lambda n: n["proc"]["functions"]["logistic_1"].update(function={})), SchemaError,
+           r"m03.json: node 'proc' function 'logistic_1': MDF 0.3 writes a function as one \{name: \{args\}\} "
+           r"entry; \{\} has 0"),
+    Attack("MDF graph with no output port (found by the fuzz)", "own",
+           _mdf03(lambda n: n["proc"].pop("output_ports")), mdfx.UnsupportedError,
+           r"m03.json: model 'm03' has no outputs"),
+    Attack("training an output no learnable param reaches (found by the fuzz)", "own", untrainable_output, None),
     Attack("binary garbage as .json", "own", garbage_file(".json", b"\xff\xfe\x00garbage"), SchemaError,
            r"garbage.json: not valid JSON"),
     Attack("binary garbage as .yaml", "own", garbage_file(".yaml", b"\x00\x01: [\x02"), SchemaError,

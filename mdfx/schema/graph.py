@@ -173,6 +173,8 @@ class Graph:
                 # the batch stays, whatever the source wrote (0 copies it: allowzero off)
                 node.attrs["shape"], node.attrs["allowzero"] = [0, *out[1:]], 0
             shapes[node.output] = tuple(int(d) for d in out)
+        if not self.outputs:
+            raise GraphError(f"graph {self.name!r} has no outputs; mdfx runs networks that compute outputs")
         for t in self.outputs:
             if t not in shapes:
                 raise GraphError(f"graph {self.name!r}: output {t!r} is not computed by any node")
