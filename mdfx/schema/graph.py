@@ -181,6 +181,9 @@ class Graph:
             if not shapes[t] or shapes[t][0] != BATCH:
                 raise GraphError(f"graph {self.name!r}: output {t!r} does not depend on the inputs (shape "
                                  f"{ops._fmt(shapes[t])}); mdfx runs networks whose outputs are computed per sample")
+            if 0 in shapes[t][1:]:
+                raise GraphError(f"graph {self.name!r}: output {t!r} has no features (shape {ops._fmt(shapes[t])}); "
+                                 "each sample's output needs at least one value")
         self.shapes = shapes
 
     # --- reading ------------------------------------------------------------------------
