@@ -310,6 +310,16 @@ def untrainable_output(tmp: Path) -> None:
         assert_close(got, losses[mdfx.ExecutionMode.Python], rtol=1e-12, what=f"{mode} losses")
 
 
+def pnl_loss_spec(tmp: Path) -> None:
+    """A PsyNeuLink MDF file whose AutodiffComposition names no Loss (its loss_spec edited to 0)."""
+    data = json.loads((ROOT / "tests" / "pnl_reference" / "mdf" / "fn_exponential.json").read_text())
+    meta = next(iter(next(iter(data.values()))["graphs"].values()))["metadata"]
+    assert "loss_spec" in meta, sorted(meta)
+    meta["loss_spec"] = 0
+    (tmp / "pnl.json").write_text(json.dumps(data))
+    mdfx.load(tmp / "pnl.json")
+
+
 def yaml_bomb(tmp: Path) -> None:
     levels = ["a0: &a0 [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]"]
     for i in range(1, 9):  # 10**9 values through 80 aliases
@@ -885,6 +895,8 @@ ATTACKS: list[Attack] = [
     Attack("MDF parameter [] making a 0-wide output (found by the fuzz)", "own",
            _mdf03(lambda n: n["proc"]["functions"]["linear_1"]["function"]["linear"].update(intercept=[])),
            GraphError, r"m03.json: graph 'm03': output 'proc' has no features \(shape \(batch, 0\)\)"),
+    Attack("PsyNeuLink MDF with loss_spec 0 (found by the fuzz)", "own", pnl_loss_spec, mdfx.UnsupportedError,
+           r"pnl.json: graph metadata loss_spec 0: not a PsyNeuLink Loss; mdfx reads Loss.MSE, "),
     Attack("training an output no learnable param reaches (found by the fuzz)", "own", untrainable_output, None),
     Attack("binary garbage as .json", "own", garbage_file(".json", b"\xff\xfe\x00garbage"), SchemaError,
            r"garbage.json: not valid JSON"),
