@@ -55,7 +55,9 @@ def read_data(path: str | Path, nodes: Collection[str] | None = None) -> tuple[d
             raise DataError(f"{path}: expected a JSON object keyed by node name")
     else:
         raise DataError(f"{path}: data files are .json or .npz")
-    if "inputs" in flat and isinstance(flat["inputs"], dict):
+    if "inputs" in flat and not isinstance(flat["inputs"], dict):
+        raise DataError(f"{path}: 'inputs' must be an object keyed by node name")
+    if "inputs" in flat:
         targets = flat.get("targets") or {}
         if not isinstance(targets, dict):
             raise DataError(f"{path}: 'targets' must be an object keyed by node name")

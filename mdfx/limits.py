@@ -203,7 +203,7 @@ def folded_shape(op_type: str, shapes: Sequence[Sequence[int]], attrs: dict[str,
                  ) -> tuple[int, ...] | None:
     """The shape folding ``op_type`` over constants of ``shapes`` would produce (None: unknown)."""
     attrs = attrs or {}
-    if op_type in ("Add", "Sub", "Mul", "Div"):
+    if op_type in ("Add", "Sub", "Mul", "Div", "Pow", "Equal", "Less", "Greater", "Where", "Min", "Max"):
         return _broadcast(shapes)
     if op_type in ("MatMul", "Gemm") and len(shapes) >= 2 and len(shapes[0]) >= 1 and len(shapes[1]) >= 1:
         a, b = list(shapes[0]), list(shapes[1])

@@ -142,10 +142,9 @@ def mdf_documents(draw: st.DrawFn) -> dict:
 
 def exercise(comp: Any, draw: st.DrawFn) -> None:
     """Run a loaded model and train it for an epoch; only MdfxError may come out."""
-    net = comp._net()
-    rng = np.random.default_rng(0)
-    x = {n: rng.uniform(-1, 1, (3, net.node(n).size)) for n in net.inputs}
-    t = {n: rng.uniform(0, 1, (3, net.node(n).size)) for n in net.outputs}
+    rng = np.random.default_rng(0)  # through the public API: a Composition or an imported op graph alike
+    x = {n: rng.uniform(-1, 1, (3, n.size)) for n in comp.get_nodes_by_role(mdfx.NodeRole.INPUT)}
+    t = {n: rng.uniform(0, 1, (3, n.size)) for n in comp.get_nodes_by_role(mdfx.NodeRole.OUTPUT)}
     modes = [mdfx.ExecutionMode.Python]
     if draw(st.integers(0, 9)) == 0:  # the compiled backends are slower: one example in ten
         modes += [mdfx.ExecutionMode.PyTorch, mdfx.ExecutionMode.LLVMRun]
@@ -175,12 +174,15 @@ def feed_file(path: Path, draw: st.DrawFn) -> None:
 @given(doc=mdf_documents(), how=st.sampled_from(["dict", "json", "yaml"]), data=st.data())
 def test_mdf_documents_raise_only_mdfx_errors(doc: dict, how: str, data: st.DataObject) -> None:
     from mdfx.composition.build import composition_from_net
+    from mdfx.composition.graph_model import GraphComposition
     from mdfx.schema import reader
+    from mdfx.schema.graph import Graph
 
     with mdfx.limits.set(**SMALL), tempfile.TemporaryDirectory() as tmp:
         if how == "dict":
             try:
-                comp = composition_from_net(reader.from_mdf(doc))
+                model = reader.from_mdf(doc)  # a PsyNeuLink-shaped Net, or an op graph (as mdfx.load does)
+                comp = GraphComposition(model) if isinstance(model, Graph) else composition_from_net(model)
             except MdfxError:
                 return
             exercise(comp, data.draw)

@@ -18,7 +18,7 @@ import numpy as np
 from mdfx import ops
 from mdfx.composition.composition import IO, Composition, _is_number, parse_inputs, pnl_value
 from mdfx.composition.enums import ExecutionMode, Loss
-from mdfx.errors import DataError, MdfxError, UnsupportedError
+from mdfx.errors import DataError, MdfxError, ParameterError, UnsupportedError
 from mdfx.runners.training import LearnResult, LearnSpec, OptimizerState, by_tensor
 from mdfx.schema import validate
 from mdfx.schema.net import Net, TrainingSpec
@@ -388,6 +388,8 @@ def as_loss(loss_spec: object) -> Loss:
     if isinstance(loss_spec, Loss):
         return loss_spec
     if isinstance(loss_spec, str):
+        if loss_spec.upper() not in Loss.__members__:
+            raise ParameterError(f"loss_spec {loss_spec!r} is not a Loss member ({', '.join(Loss.__members__)})")
         return Loss[loss_spec.upper()]
     cls = type(loss_spec).__name__
     by_torch = {"MSELoss": Loss.MSE, "L1Loss": Loss.L1, "CrossEntropyLoss": Loss.CROSS_ENTROPY,

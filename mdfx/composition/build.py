@@ -8,6 +8,7 @@ from mdfx.composition.enums import Loss
 from mdfx.composition.functions import from_op
 from mdfx.composition.mechanisms import TransferMechanism
 from mdfx.composition.projections import MappingProjection
+from mdfx.errors import SchemaError
 from mdfx.schema.net import Net
 
 
@@ -15,9 +16,12 @@ def composition_from_net(net: Net) -> Composition:
     """Mechanisms and projections with the Net's names, functions, weights and training settings."""
     if net.autodiff:
         t = net.training
+        if str(t.loss).upper() not in Loss.__members__:  # a Net built by hand or a dialect that let it through
+            raise SchemaError(f"model {net.name!r}: loss {t.loss!r} is not a Loss member "
+                              f"({', '.join(Loss.__members__)})")
         comp: Composition = AutodiffComposition(
             name=net.name, learning_rate=t.learning_rate, optimizer_type=t.optimizer,
-            weight_decay=t.weight_decay, loss_spec=Loss[t.loss], disable_learning=t.disable_learning,
+            weight_decay=t.weight_decay, loss_spec=Loss[str(t.loss).upper()], disable_learning=t.disable_learning,
         )
     else:
         comp = Composition(name=net.name)

@@ -49,11 +49,19 @@ def learn(comp: AutodiffComposition, inputs: Any, targets: Mapping | None, num_t
     check_rate(learning_rate, f"{comp.name!r}.learn(): learning_rate")
     if callable(inputs) or _is_generator(inputs):
         inputs, num_trials = expand_inputs(comp, inputs, num_trials)
+    if inputs is not None and not isinstance(inputs, Mapping):
+        raise DataError(f"{comp.name!r}.learn(): inputs must be a dict {{node: trials}}, got {type(inputs).__name__}")
     inputs = dict(inputs or {})
-    if "inputs" in inputs:
+    if "inputs" in inputs:  # PsyNeuLink's {"inputs": ..., "targets": ..., "epochs": ...}
         targets = inputs.get("targets", targets)
         epochs = inputs.get("epochs", epochs)
+        if not isinstance(inputs["inputs"], Mapping):
+            raise DataError(f"{comp.name!r}.learn(): inputs['inputs'] must be a dict {{node: trials}}, got "
+                            f"{type(inputs['inputs']).__name__}")
         inputs = dict(inputs["inputs"])
+    if targets is not None and not isinstance(targets, Mapping):
+        raise DataError(f"{comp.name!r}.learn(): targets must be a dict {{output node: trials}}, got "
+                        f"{type(targets).__name__}")
     comp.target_input_mechanisms  # noqa: B018  (makes the TARGET nodes learn() inputs may name)
     x, t = split_targets(comp, inputs, targets)
     fill_default_inputs(comp, x)

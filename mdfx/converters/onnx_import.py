@@ -214,7 +214,8 @@ def _check_ssa(graph: Any, where: str) -> None:
     for t in graph.initializer:
         written.setdefault(t.name, "an initializer")
     for i, node in enumerate(graph.node):
-        label = f"{where}: node {node.name or i!r} ({node.op_type})"
+        own = f"node {node.name or i!r} ({node.op_type})"
+        label = f"{where}: {own}"
         for out in node.output:
             if not out:
                 continue
@@ -224,7 +225,7 @@ def _check_ssa(graph: Any, where: str) -> None:
             if out in written:
                 raise SchemaError(f"{label} writes {out!r}, which is already {written[out]}; ONNX graphs "
                                   "assign each tensor once")
-            written[out] = f"written by {label}"
+            written[out] = f"written by {own}"
 
 
 def is_generated_name(name: str) -> bool:
@@ -491,6 +492,13 @@ class _Importer:
         if len([o for o in outs if o]) > 1 and op not in ("Split",):
             raise UnsupportedError(f"node {name!r} ({op}): {len(outs)} outputs; mdfx imports ops with one output")
         out = outs[0]
+        if op == "Div" and len(ins) > 1 and ins[1] in self.consts:
+            divisor = np.asarray(self.consts[ins[1]])
+            numeric = divisor.dtype.kind in "fiub"
+            if numeric and (np.any(divisor == 0) or np.isnan(divisor.astype(np.float64)).any()):
+                # x / 0 is inf: no silent inf weights or outputs (learnable divisors included)
+                raise UnsupportedError(f"{self.where}: node {name!r} (Div): the constant divisor {ins[1]!r} holds "
+                                       "zero or NaN; dividing by it gives inf/NaN outputs")
         constant = all(not t or t in self.consts for t in ins)
         if constant and (op == "Shape" or not any(t in self.learnable for t in ins)):
             self.consts[out] = self.fold(op, ins, attrs, name)
@@ -559,6 +567,9 @@ class _Importer:
         xs = [self.consts[t] if t else None for t in ins]
         # before computing: a tiny file can declare a huge product of two small constants
         limits.check_fold(op, [np.shape(x) for x in xs if x is not None], f"{self.where}: node {name!r}", attrs)
+        size = _valued_fold_size(op, xs)
+        if size is not None:  # ops whose result size is given by a constant's values (a shape, a range)
+            limits.check_elements(size, f"{self.where}: node {name!r} ({op}): folding its constant inputs")
         try:
             value = _evaluate(op, xs, attrs, self.opset)
         except UnsupportedError:
@@ -618,6 +629,11 @@ class _Importer:
         except ops.ShapeError as exc:
             shapes = ", ".join(f"{t}: {ops._fmt(self.shapes[t])}" for t in tensors if t)
             raise UnsupportedError(f"{where}{exc}; input shapes: {shapes}") from None
+        # before anything runs: a tiny file can declare a huge product of two small params
+        # (an (N,1)+(1,N) Add), which run() would allocate even when nothing reads it
+        batched = bool(shape) and shape[0] == BATCH
+        limits.check_elements(shape[1:] if batched else shape, f"{self.where}: {where}output {output!r}"
+                              + (" per sample" if batched else ""))
         if op == "Reshape" and shape and shape[0] == BATCH:
             # the resolved target: the batch as 0 (copied from the input), every other size spelled out
             filled["shape"], filled["allowzero"] = [0, *shape[1:]], 0
@@ -840,6 +856,30 @@ def _constant(attrs: dict[str, Any], name: str) -> np.ndarray:
         if key in attrs:
             return np.asarray(attrs[key], dtype=dtype)
     raise UnsupportedError(f"node {name!r} (Constant): no value attribute mdfx reads ({', '.join(attrs)})")
+
+
+def _valued_fold_size(op: str, xs: list[np.ndarray | None]) -> int | None:
+    """Elements ``op`` over constants ``xs`` would produce when a constant's VALUES set the size
+    (ConstantOfShape, Expand, Tile, Range), computed without allocating; None for other ops."""
+    try:
+        if op in ("ConstantOfShape", "Expand", "Tile") and len(xs) > (0 if op == "ConstantOfShape" else 1):
+            given = [1 if int(v) == _SYM else int(v) for v in np.ravel(xs[0 if op == "ConstantOfShape" else 1])]
+            if op == "ConstantOfShape":
+                return limits.elements(max(d, 0) for d in given)
+            if op == "Tile":
+                return limits.elements(max(d, 0) for d in given) * int(np.size(xs[0]))
+            shape = np.shape(xs[0])
+            rank = max(len(shape), len(given))
+            padded = [1] * (rank - len(shape)) + list(shape), [1] * (rank - len(given)) + given
+            return limits.elements(max(a, b) if 1 in (a, b) else a for a, b in zip(*padded, strict=True))
+        if op == "Range" and len(xs) == 3 and all(x is not None and np.size(x) == 1 for x in xs):
+            start, end, step = (float(np.ravel(x)[0]) for x in xs)
+            if step == 0 or not all(np.isfinite((start, end, step))):
+                return None  # numpy refuses it without allocating
+            return max(int(np.ceil((end - start) / step)), 0)
+    except (TypeError, ValueError, OverflowError):
+        return None  # malformed: _evaluate reports it
+    return None
 
 
 def _evaluate(op: str, xs: list[np.ndarray | None], attrs: dict[str, Any], opset: int) -> np.ndarray:

@@ -242,7 +242,7 @@ def random_inputs(graph: Graph | object, trials: int, seed: int) -> dict[str, np
     graph = as_graph(graph)
     trials = checks.whole(trials, "trials", 1)
     for name, feats in graph.inputs.items():  # refused before allocating: a file may declare a huge size
-        limits.check_elements((trials, *feats), f"random inputs for {name!r}")
+        limits.check_elements((trials, *feats), f"random inputs for input {name!r}")
     rng = np.random.default_rng(seed)
     return {name: rng.uniform(-1.0, 1.0, size=(trials, *feats)) for name, feats in graph.inputs.items()}
 

@@ -43,6 +43,9 @@ def forward(g: Graph | Any, inputs: Mapping[str, np.ndarray]) -> dict[str, np.nd
 
 def run(g: Graph | Any, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The graph's outputs by name (a Net's: by OUTPUT node name)."""
+    from mdfx.schema import validate
+
+    validate.run_inputs(g, inputs, allow_empty=True)  # the shared check every runner makes first
     graph = as_graph(g)
     env = forward(graph, inputs)
     if graph is not g:

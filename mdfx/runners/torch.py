@@ -205,8 +205,10 @@ def train(model: Graph | Any, spec: LearnSpec, device: str = "cpu") -> LearnResu
                 if flat[name]:  # losses see (B, features) rows, as the reference's
                     yo, to = yo.reshape(len(yo), -1), to.reshape(len(to), -1)
                 loss = loss_fn(yo, to) if loss is None else loss + loss_fn(yo, to)
-            if params:
+            if params and loss.requires_grad:
                 update(torch.autograd.grad(loss, params, allow_unused=True, materialize_grads=True))
+            elif params:  # no trained output depends on a learnable param: zero gradients, as the reference
+                update(tuple(torch.zeros_like(p) for p in params))
             loss = loss.detach()
             pending.append(loss)
             if on_mb:

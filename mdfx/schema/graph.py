@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from mdfx import ops
+from mdfx import limits, ops
 from mdfx.errors import GraphError, UnsupportedError
 from mdfx.ops import BATCH, Shape
 
@@ -164,16 +164,26 @@ class Graph:
                 raise GraphError(f"{where}{exc}; input shapes: "
                                  f"{', '.join(f'{t}: {ops._fmt(s)}' for t, s in zip(node.inputs, in_shapes, strict=True))}"
                                  ) from None
+            # every importer builds here: a declared shape over the limit is refused before run()
+            # allocates it (per sample for a batched tensor)
+            batched = bool(out) and out[0] == BATCH
+            limits.check_elements(out[1:] if batched else out, f"graph {self.name!r}: {where}output "
+                                  f"{node.output!r}" + (" per sample" if batched else ""))
             if node.op == "Reshape" and out and out[0] == BATCH:
                 # the batch stays, whatever the source wrote (0 copies it: allowzero off)
                 node.attrs["shape"], node.attrs["allowzero"] = [0, *out[1:]], 0
             shapes[node.output] = tuple(int(d) for d in out)
+        if not self.outputs:
+            raise GraphError(f"graph {self.name!r} has no outputs; mdfx runs networks that compute outputs")
         for t in self.outputs:
             if t not in shapes:
                 raise GraphError(f"graph {self.name!r}: output {t!r} is not computed by any node")
             if not shapes[t] or shapes[t][0] != BATCH:
                 raise GraphError(f"graph {self.name!r}: output {t!r} does not depend on the inputs (shape "
                                  f"{ops._fmt(shapes[t])}); mdfx runs networks whose outputs are computed per sample")
+            if 0 in shapes[t][1:]:
+                raise GraphError(f"graph {self.name!r}: output {t!r} has no features (shape {ops._fmt(shapes[t])}); "
+                                 "each sample's output needs at least one value")
         self.shapes = shapes
 
     # --- reading ------------------------------------------------------------------------

@@ -173,6 +173,11 @@ def _graph_values(g: Graph, source: str) -> None:
     for name, p in g.params.items():
         budget.take(p.shape, f"param {name!r}")
         validate.weights(p.value, f"{source}: param {name!r}")
+    for node in g.nodes:  # x / 0 is inf: no silent inf outputs (the ONNX import refuses it too)
+        divisor = g.params.get(node.inputs[1]) if node.op == "Div" and len(node.inputs) > 1 else None
+        if divisor is not None and divisor.value.dtype.kind == "f" and np.any(divisor.value == 0):
+            raise UnsupportedError(f"{source}: node {node.name!r} (Div): the constant divisor {divisor.name!r} "
+                                   "holds zero or NaN; dividing by it gives inf/NaN outputs")
 
 
 def _from_dict(data: Any) -> Net | Graph:

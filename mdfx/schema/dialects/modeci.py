@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from mdfx import expr, ops
-from mdfx.errors import SchemaError, UnsupportedError
+from mdfx.errors import SchemaError, UnsupportedError, one_line
 from mdfx.schema import validate
 from mdfx.schema.dialects.pnl_v01 import scheduling_conditions
 from mdfx.schema.graph import Graph, Node, Param
@@ -167,8 +167,8 @@ class _Reader:
         check_feed_forward({k: v for k, v in self.graph.items() if k != "conditions"})
         bad: dict[str, list[str]] = {}
         for node_id, node in self.nodes.items():
-            for spec in _functions(node).values():
-                name, _ = _function(spec)
+            for fid, spec in _functions(node).items():
+                name, _ = _function(spec, f"node {node_id!r} function {fid!r}")
                 if name is None:
                     continue
                 known = name in STANDARD or (name.startswith(_ONNX) and name[len(_ONNX):] in INPUT_NAMES)
@@ -272,6 +272,9 @@ class _Reader:
                 tensor = self.output(node_id, port_id)
                 outputs.append(tensor)
                 names.setdefault(tensor, node_id if len(ports) == 1 else f"{node_id}.{port_id}")
+        if not outputs:
+            raise UnsupportedError(f"model {self.model_id!r} has no outputs (no node that no edge reads has an "
+                                   "output port); mdfx imports networks that compute outputs from inputs")
         if not self.inputs:
             raise UnsupportedError(f"model {self.model_id!r} has no inputs (no unconnected input port and no "
                                    "data Parameter); mdfx imports networks that compute outputs from inputs")
@@ -635,10 +638,13 @@ def _local_names(node: dict) -> set[str]:
     return {*(node.get("input_ports") or {}), *(node.get("parameters") or {}), *(node.get("functions") or {})}
 
 
-def _function(spec: dict) -> tuple[str | None, dict[str, Any]]:
+def _function(spec: dict, where: str = "a function") -> tuple[str | None, dict[str, Any]]:
     """(function name, args) for MDF 0.4 ``{"function": f, "args": {...}}`` and 0.3 ``{"function": {f: {...}}}``."""
     fn = spec.get("function")
     if isinstance(fn, dict):
+        if len(fn) != 1:
+            raise SchemaError(f"{where}: MDF 0.3 writes a function as one {{name: {{args}}}} entry; "
+                              f"{one_line(fn, 80)} has {len(fn)}")
         name, args = next(iter(fn.items()))
         return str(name), dict(args or {})
     return (None if fn is None else str(fn)), dict(spec.get("args") or {})

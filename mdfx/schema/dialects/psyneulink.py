@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from mdfx import ops
-from mdfx.errors import UnsupportedError
+from mdfx.errors import UnsupportedError, one_line
 from mdfx.schema import validate
 from mdfx.schema.net import Net, NodeSpec, ProjectionSpec, TrainingSpec
 
@@ -86,6 +86,9 @@ def read(model: dict[str, Any], graph: dict[str, Any]) -> Net:
     order = [n for n in meta.get("node_ordering") or [] if n in mechanisms]
     order += [n for n in mechanisms if n not in order]
     loss = str(meta.get("loss_spec", "Loss.MSE")).split(".")[-1]
+    if loss.upper() not in {*ops.LOSSES, *ops.LOSS_ALIASES, "L0", "SUM"}:
+        raise UnsupportedError(f"graph metadata loss_spec {one_line(meta.get('loss_spec'), 40)}: not a "
+                               f"PsyNeuLink Loss; mdfx reads Loss.{', Loss.'.join(ops.LOSSES)}")
     lr = (graph.get("parameters") or {}).get("learning_rate", 0.001)
     training = TrainingSpec(loss=loss, learning_rate=float(lr if lr is not None else 0.001))
     name = next(iter(model))
