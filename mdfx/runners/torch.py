@@ -179,6 +179,9 @@ def train(model: Graph | Any, spec: LearnSpec, device: str = "cpu") -> LearnResu
     if not shuffled:  # the same minibatches every epoch
         in_batches, tgt_batches = _batches(inputs, None, mb), _batches(targets, None, mb)
 
+    grads = [torch.zeros_like(p) for p in params]
+    for p, g in zip(params, grads, strict=True):
+        p.grad = g
     forward = module.forward  # skips nn.Module.__call__'s hook dispatch; the module has no hooks
     before, after, on_mb = spec.call_before_minibatch, spec.call_after_minibatch, spec.on_minibatch
     stopper = EarlyStopper(spec.patience, spec.min_delta)
@@ -205,10 +208,13 @@ def train(model: Graph | Any, spec: LearnSpec, device: str = "cpu") -> LearnResu
                 if flat[name]:  # losses see (B, features) rows, as the reference's
                     yo, to = yo.reshape(len(yo), -1), to.reshape(len(to), -1)
                 loss = loss_fn(yo, to) if loss is None else loss + loss_fn(yo, to)
-            if params and loss.requires_grad:
-                update(torch.autograd.grad(loss, params, allow_unused=True, materialize_grads=True))
-            elif params:  # no trained output depends on a learnable param: zero gradients, as the reference
-                update(tuple(torch.zeros_like(p) for p in params))
+            if params:
+                # gradients accumulate into buffers made once and zeroed after each step: new
+                # tensors per step (autograd.grad) fragment glibc's heap at minibatch 1 (GBs of RSS)
+                if loss.requires_grad:  # else no trained output depends on a param: zero steps
+                    loss.backward()
+                update(grads)
+                torch._foreach_zero_(grads)
             loss = loss.detach()
             pending.append(loss)
             if on_mb:
@@ -233,6 +239,8 @@ def train(model: Graph | Any, spec: LearnSpec, device: str = "cpu") -> LearnResu
     if pending:
         losses.extend(torch.stack(pending).tolist())
     getattr(update, "save", lambda: None)()
+    for p in params:  # the cached module keeps no gradient buffers between calls
+        p.grad = None
     module.copy_into(None, names)
     last = {back.get(name, name): _in_trial_order([o[name] for o in epoch_outputs], last_order)
             for name in outputs} if epoch_outputs else {}
