@@ -391,3 +391,12 @@ def test_enable_learning_false_freezes_a_compositions_own_projections() -> None:
         0.05, False)
     inner.enable_learning = True
     assert outer._build_pytorch_representation().get_torch_learning_rate_for_projection(p2) == 0.05
+
+
+def test_targets_given_twice_must_agree() -> None:
+    comp, a, b, c, p1, p2 = linear_chain(comp_type=pnl.Composition)
+    pathway = comp.add_backpropagation_learning_pathway([a, p1, b, p2, c])
+    with pytest.warns(UserWarning, match="given both in inputs"):
+        comp.learn(inputs={a: X, pathway.target: T}, targets={c: T})
+    with pytest.raises(pnl.DataError, match="different targets for 'c'"):
+        comp.learn(inputs={a: X, pathway.target: T}, targets={c: T + 1})

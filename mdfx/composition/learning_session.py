@@ -9,6 +9,7 @@ training itself is ``AutodiffComposition._learn_plain`` (numpy, torch or LLVM).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -163,9 +164,15 @@ def split_targets(comp: Composition, inputs: Mapping, targets: Mapping | None) -
     for key, value in (targets or {}).items():
         node = getattr(key, "owner", key)
         node = getattr(tnodes.get(id(node)), "sample", node)
-        if any(k is node for k in t):
-            raise DataError(f"{comp.name!r}.learn(): targets for {getattr(node, 'name', node)!r} given twice "
-                            "(in inputs, for its TARGET node, and in targets)")
+        given = next((v for k, v in t.items() if k is node), None)
+        if given is not None:
+            # PsyNeuLink accepts the same targets twice (with a warning) and refuses different ones
+            if not np.array_equal(np.asarray(given, dtype=float), np.asarray(value, dtype=float)):
+                raise DataError(f"{comp.name!r}.learn(): different targets for {getattr(node, 'name', node)!r} "
+                                "in inputs (for its TARGET node) and in targets")
+            warnings.warn(f"{comp.name!r}.learn(): targets for {getattr(node, 'name', node)!r} are given both in "
+                          "inputs (for its TARGET node) and in targets; one is enough", UserWarning, stacklevel=3)
+            continue
         t[node] = value
     if not t:
         raise DataError(f"{comp.name!r}.learn(): no targets given (targets={{output node: trials}} or the "
