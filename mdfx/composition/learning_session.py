@@ -212,12 +212,11 @@ def projection_rates(comp: AutodiffComposition, learning_rate: object) -> tuple[
     if imported is not None and imported.learnable():
         return rates, frozen
     if not rates and not any(m.bias is not None and m.learnable_bias for m in comp._mechanisms()):
+        # our own words (PsyNeuLink's text is not copied): what is frozen and how to unfreeze it
         raise CompositionError(
-            f"There are no learnable Projections in '{comp.name}' nor any nested under it; this may be because "
-            "the learning_rates for all of the Projections and/or 'enable_learning' Parameters for the "
-            "Composition(s) are all set to 'False'. The learning_rate for at least one Projection must be a "
-            f"non-False value within a Composition with 'enable_learning' set to 'True' in order to execute "
-            f"the learn() method for {comp.name}.")
+            f"{comp.name!r}.learn(): nothing would learn: every projection of {comp.name!r} (and of the "
+            "compositions nested in it) is frozen, by learning_rate=False/0, enable_learning=False or "
+            "learnable=False; give at least one projection a learning rate")
     return rates, frozen
 
 
