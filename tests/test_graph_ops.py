@@ -164,3 +164,22 @@ def test_graph_prints_as_text():
     text = str(g)
     assert "graph Gemm (x: (batch, 4)) -> (y)" in text, text
     assert "%y = Gemm(%x, %W, %b) {alpha=0.7, beta=1.3, transA=0, transB=1}  # g" in text, text
+
+
+@pytest.mark.parametrize("name", sorted(k for k, op in ops.GRAPH_OPS.items() if op.expr or op.dexpr))
+def test_an_ops_expressions_compute_its_forward_and_derivative(name):
+    """expr / dexpr (what code generators and the MDF writer read) equal the numpy rules."""
+    from mdfx import expr as grammar
+
+    op = ops.GRAPH_OPS[name]
+    case = next(v for k, v in CASES.items() if k.split("/")[0] == name)
+    g, _ = case()
+    attrs = next(n.attrs for n in g.nodes if n.op == name)
+    x = np.linspace(0.3, 1.7, 9) if name in ("Log", "Sqrt", "Reciprocal", "Pow") else np.linspace(-1.7, 1.3, 9)
+    y = op.forward([x], **attrs)
+    env = {"x": x, "y": y, **{k: v for k, v in attrs.items() if isinstance(v, int | float)}}
+    if op.expr is not None:
+        assert_close(grammar.evaluate(op.expr, env), y, rtol=1e-12, atol=1e-14, what=f"{name}: expr {op.expr}")
+    dy = op.vjp([x], y, np.ones_like(x), **attrs)[0]
+    assert_close(grammar.evaluate(op.dexpr, env) * np.ones_like(x), dy, rtol=1e-12, atol=1e-14,
+                 what=f"{name}: dexpr {op.dexpr}")
