@@ -113,7 +113,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     if _is_onnx(args.model):
         from mdfx.converters.onnx_import import load_onnx
 
-        print(load_onnx(args.model))  # the op graph prints itself
+        _print(str(load_onnx(args.model)))  # the op graph prints itself (names escaped)
         return 0
     net = load_net(args.model)
     if not hasattr(net, "projections"):  # an op graph (foreign MDF, a torch import): its ops and params

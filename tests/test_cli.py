@@ -140,3 +140,20 @@ def test_examples_run(script: str, tmp_path: Path) -> None:
                           capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert ("nested learn:" in proc.stdout) if script == "seed_example.py" else (tmp_path / "xor_trained.onnx").exists()
+
+
+def test_info_of_an_onnx_file_escapes_control_characters_in_names(tmp_path: Path, capsys) -> None:
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w\x1b[31m"], ["y"], name="evil\x1b[2J")], "g",
+        [helper.make_tensor_value_info("x", TensorProto.DOUBLE, [None, 2])],
+        [helper.make_tensor_value_info("y", TensorProto.DOUBLE, [None, 2])],
+        [numpy_helper.from_array(np.eye(2), "w\x1b[31m")])
+    path = tmp_path / "evil.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    assert main(["info", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out, repr(out)
+    assert "%y = MatMul(%x, %w\\x1b[31m)  # evil\\x1b[2J" in out, out
