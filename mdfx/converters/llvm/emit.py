@@ -185,26 +185,8 @@ class Emitter:
     @contextmanager
     def loop(self, count: ir.Value | int, name: str = "i", start: ir.Value | int = 0) -> Iterator[ir.Value]:
         """``for i in range(start, count)``; a constant count of 1 from 0 emits the body once, loop-free."""
-        if isinstance(count, int) and count == 1 and isinstance(start, int) and start == 0:
-            yield self.i64(0)
-            return
-        b = self.b
-        stop = self.i64(count) if isinstance(count, int) else count
-        first = self.i64(start) if isinstance(start, int) else start
-        before = b.block
-        head = b.append_basic_block(f"{name}.head")
-        body = b.append_basic_block(f"{name}.body")
-        done = b.append_basic_block(f"{name}.end")
-        b.branch(head)
-        b.position_at_end(head)
-        idx = b.phi(I64, name=name)
-        idx.add_incoming(first, before)
-        b.cbranch(b.icmp_signed("<", idx, stop), body, done)
-        b.position_at_end(body)
-        yield idx
-        idx.add_incoming(b.add(idx, self.i64(1), flags=["nuw", "nsw"]), b.block)
-        b.branch(head)
-        b.position_at_end(done)
+        with loop(self.b, count, name, start) as idx:
+            yield idx
 
     # --- math --------------------------------------------------------------------------
 
@@ -349,3 +331,28 @@ def _small_int(node: ast.expr) -> int | None:
         return sign * int(node.value)
     return None
 
+
+@contextmanager
+def loop(b: ir.IRBuilder, count: ir.Value | int, name: str = "i", start: ir.Value | int = 0) -> Iterator[ir.Value]:
+    """``for i in range(start, count)`` with a phi counter, at ``b``'s position (every emitter's loop);
+    a constant count of 1 from 0 emits the body once, loop-free."""
+    i64 = ir.IntType(64)
+    if isinstance(count, int) and count == 1 and isinstance(start, int) and start == 0:
+        yield ir.Constant(i64, 0)
+        return
+    stop = ir.Constant(i64, count) if isinstance(count, int) else count
+    first = ir.Constant(i64, start) if isinstance(start, int) else start
+    before = b.block
+    head = b.append_basic_block(f"{name}.head")
+    body = b.append_basic_block(f"{name}.body")
+    done = b.append_basic_block(f"{name}.end")
+    b.branch(head)
+    b.position_at_end(head)
+    idx = b.phi(i64, name=name)
+    idx.add_incoming(first, before)
+    b.cbranch(b.icmp_signed("<", idx, stop), body, done)
+    b.position_at_end(body)
+    yield idx
+    idx.add_incoming(b.add(idx, ir.Constant(i64, 1), flags=["nuw", "nsw"]), b.block)
+    b.branch(head)
+    b.position_at_end(done)

@@ -71,13 +71,12 @@ import functools
 import os
 import re
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from llvmlite import ir
 
+from mdfx.converters.llvm.emit import loop
 from mdfx.errors import MdfxError
 
 I32 = ir.IntType(32)
@@ -196,29 +195,6 @@ def _float(fty: ir.Type, v: Scalar) -> ir.Value:
     return ir.Constant(fty, float(v)) if isinstance(v, (int, float)) else v
 
 
-@contextmanager
-def _loop(b: ir.IRBuilder, count: Dim, name: str) -> Iterator[ir.Value]:
-    """``for i in range(count)`` with a phi counter; a constant count of 1 is no loop at all."""
-    if isinstance(count, int) and count == 1:
-        yield ir.Constant(I64, 0)
-        return
-    stop = _i64(count)
-    before = b.block
-    head = b.append_basic_block(f"{name}.head")
-    body = b.append_basic_block(f"{name}.body")
-    done = b.append_basic_block(f"{name}.end")
-    b.branch(head)
-    b.position_at_end(head)
-    idx = b.phi(I64, name=name)
-    idx.add_incoming(ir.Constant(I64, 0), before)
-    b.cbranch(b.icmp_signed("<", idx, stop), body, done)
-    b.position_at_end(body)
-    yield idx
-    idx.add_incoming(b.add(idx, ir.Constant(I64, 1), flags=["nuw", "nsw"]), b.block)
-    b.branch(head)
-    b.position_at_end(done)
-
-
 def _mul(b: ir.IRBuilder, x: Dim, y: Dim) -> Dim:
     if isinstance(x, int) and isinstance(y, int):
         return x * y
@@ -270,24 +246,24 @@ def _emit_loops(b: ir.IRBuilder, fty: ir.Type, trans_a: bool, trans_b: bool, m: 
     def a_at(i: ir.Value, kk: ir.Value) -> ir.Value:
         return b.load(_elem(b, a, kk, lda, i) if trans_a else _elem(b, a, i, lda, kk))
 
-    with _loop(b, m, "gemm.i") as i:
+    with loop(b, m, "gemm.i") as i:
         if not trans_b:
             # axpy form: C[i, :] = beta * C[i, :]; C[i, :] += (alpha * op(A)[i, kk]) * B[kk, :]
             if not _is_one(beta):
-                with _loop(b, n, "gemm.j0") as j:
+                with loop(b, n, "gemm.j0") as j:
                     p = _elem(b, c, i, ldc, j)
                     b.store(zero if _is_zero(beta) else scaled(b.load(p)), p)
-            with _loop(b, k, "gemm.k") as kk:
+            with loop(b, k, "gemm.k") as kk:
                 av = a_at(i, kk)
                 if not _is_one(alpha):
                     av = b.fmul(alpha_v, av)
-                with _loop(b, n, "gemm.j") as j:
+                with loop(b, n, "gemm.j") as j:
                     p = _elem(b, c, i, ldc, j)
                     prod = b.fmul(av, b.load(_elem(b, bm, kk, ldb, j)), flags=_REDUCE_FLAGS)
                     b.store(b.fadd(b.load(p), prod, flags=_REDUCE_FLAGS), p)
         else:
             # dot form: C[i, j] = alpha * sum_kk op(A)[i, kk] * B[j, kk] + beta * C[i, j]
-            with _loop(b, n, "gemm.j") as j:
+            with loop(b, n, "gemm.j") as j:
                 before = b.block
                 head = b.append_basic_block("gemm.dot.head")
                 body = b.append_basic_block("gemm.dot.body")
