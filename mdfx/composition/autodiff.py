@@ -19,7 +19,7 @@ from mdfx import ops
 from mdfx.composition.composition import IO, Composition, _is_number, parse_inputs, pnl_value
 from mdfx.composition.enums import ExecutionMode, Loss
 from mdfx.errors import DataError, MdfxError, ParameterError, UnsupportedError
-from mdfx.runners.training import LearnResult, LearnSpec, OptimizerState, by_tensor
+from mdfx.runners.training import LearnResult, LearnSpec, OptimizerState, by_tensor, rekey
 from mdfx.schema import validate
 from mdfx.schema.net import Net, TrainingSpec
 
@@ -445,26 +445,19 @@ def _forward(graph: Any, x: dict[str, np.ndarray], outputs: list[str]
 
 def _train(net: Net | None, graph: Any, spec: LearnSpec, mode: ExecutionMode, device: str) -> LearnResult:
     """One backend's training; ``spec`` is keyed by node names, the graph runners by tensor names."""
+    keyed, back = by_tensor(graph, spec)
     if mode is ExecutionMode.Python:
         from mdfx.runners.training import train_reference
 
-        keyed, back = by_tensor(graph, spec)
-        result = train_reference(graph, keyed)
-        result.last_outputs = {back.get(k, k): v for k, v in result.last_outputs.items()}
-        result.epoch_outputs = [{back.get(k, k): v for k, v in e.items()} for e in result.epoch_outputs]
-        return result
+        return rekey(train_reference(graph, keyed), back)
     if mode is ExecutionMode.PyTorch:
         from mdfx.runners import torch as torch_runner
 
-        return torch_runner.train(graph, spec, device=device)
+        return rekey(torch_runner.train(graph, keyed, device=device), back)
     if mode is ExecutionMode.LLVMRun:
         from mdfx.runners import llvm
 
-        keyed, back = by_tensor(graph, spec)
-        result = llvm.train(graph, keyed)
-        result.last_outputs = {back.get(k, k): v for k, v in result.last_outputs.items()}
-        result.epoch_outputs = [{back.get(k, k): v for k, v in e.items()} for e in result.epoch_outputs]
-        return result
+        return rekey(llvm.train(graph, keyed), back)
     raise MdfxError(f"learn() does not support execution_mode {mode!r}; "
                     "use ExecutionMode.Python, PyTorch or LLVMRun")
 

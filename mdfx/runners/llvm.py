@@ -29,14 +29,20 @@ from __future__ import annotations
 import ctypes
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from mdfx import ops
 from mdfx.errors import DataError, UnsupportedError
-from mdfx.runners.training import EarlyStopper, LearnResult, LearnSpec, learning_rate_of
+from mdfx.runners.training import (
+    EarlyStopper,
+    LearnResult,
+    LearnSpec,
+    by_tensor,
+    learning_rate_of,
+    rekey,
+)
 from mdfx.schema import validate
 from mdfx.schema.graph import Graph, as_graph
 
@@ -78,14 +84,9 @@ def train(model: Graph | Any, spec: LearnSpec) -> LearnResult:
     validate.learn_spec(model, spec)
     start = time.perf_counter()
     graph = as_graph(model)
-    tensors = graph.meta.get("node_tensors", {}) if graph is not model else {}
-    if any(tensors.get(k, k) != k for k in spec.targets):  # a Net whose OUTPUT node has another tensor
-        back = {tensors.get(k, k): k for k in spec.targets}
-        result = train(graph, replace(spec, targets={tensors.get(k, k): v for k, v in spec.targets.items()},
-                                      _orders=spec.orders()))
-        result.last_outputs = {back[k]: v for k, v in result.last_outputs.items()}
-        result.epoch_outputs = [{back[k]: v for k, v in e.items()} for e in result.epoch_outputs]
-        return result
+    keyed, back = by_tensor(graph, spec)
+    if back:  # a Net whose OUTPUT node has another tensor
+        return rekey(train(graph, keyed), back)
     if spec.on_values is not None:
         raise UnsupportedError("per-minibatch node values (logging) exist only in ExecutionMode.Python; "
                                "the LLVM kernel keeps them in its workspace")

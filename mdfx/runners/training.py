@@ -175,6 +175,14 @@ def by_tensor(g: Graph, spec: LearnSpec) -> tuple[LearnSpec, dict[str, str]]:
     return replace(spec, inputs=inputs, targets=targets), back
 
 
+def rekey(result: LearnResult, back: dict[str, str]) -> LearnResult:
+    """``result`` with its outputs keyed back as :func:`by_tensor` says (node names), in place."""
+    if back:
+        result.last_outputs = {back.get(k, k): v for k, v in result.last_outputs.items()}
+        result.epoch_outputs = [{back.get(k, k): v for k, v in e.items()} for e in result.epoch_outputs]
+    return result
+
+
 def learning_rate_of(spec: LearnSpec, name: str) -> float:
     """The learning rate of one param: its own, or the call's."""
     return spec.param_learning_rates.get(name, spec.learning_rate)
