@@ -167,12 +167,12 @@ def by_tensor(g: Graph, spec: LearnSpec) -> tuple[LearnSpec, dict[str, str]]:
     """
     spec.orders()  # drawn once, before the copy, so both see the same shuffles
     tensors = g.meta.get("node_tensors") or {}
-    if all(tensors.get(k, k) == k for k in [*spec.inputs, *spec.targets]):
+    # inputs need no keying: a graph input is named after its INPUT node
+    if all(tensors.get(k, k) == k or k in g.outputs for k in spec.targets):
         return spec, {}
-    inputs = {k: v for k, v in spec.inputs.items()}  # INPUT nodes are named as their graph inputs
     targets = {tensors.get(k, k): v for k, v in spec.targets.items()}
     back = {tensors.get(k, k): k for k in spec.targets}
-    return replace(spec, inputs=inputs, targets=targets), back
+    return replace(spec, targets=targets), back
 
 
 def rekey(result: LearnResult, back: dict[str, str]) -> LearnResult:
