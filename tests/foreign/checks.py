@@ -111,11 +111,28 @@ def mdfx_outputs(comp: object, x: dict[str, np.ndarray]) -> dict[str, np.ndarray
 
 
 def mdfx_params(comp: object) -> dict[str, np.ndarray]:
-    """mdfx's parameters as the state_dict ``mdfx.save(comp, "w.pt")`` writes."""
+    """mdfx's parameters by the names of the state_dict ``mdfx.save(comp, "w.pt")`` writes.
+
+    The state_dict keeps each tensor's original dtype, so a float32 file trained in float64
+    (Keras's) would lose its trained weights' low bits there: the values come from mdfx's own
+    float64 arrays, and the saved tensors are checked to be those arrays in the file's dtype."""
     with tempfile.TemporaryDirectory() as tmp:
         path = mdfx.save(comp, Path(tmp) / "w.pt")
         state = torch.load(path, weights_only=True)
-    return {k: v.detach().cpu().numpy().astype(np.float64) for k, v in state.items()}
+    saved = {k: v.detach().cpu().numpy() for k, v in state.items()}
+    own = comp.parameters_dict() if hasattr(comp, "parameters_dict") else {}
+    got = {}
+    for key, value in saved.items():
+        exact = own.get(key)
+        if exact is None:
+            got[key] = value.astype(np.float64)
+            continue
+        as_saved = np.asarray(exact).astype(value.dtype).reshape(value.shape)
+        if not np.array_equal(as_saved, value):
+            raise AssertionError(f"{key!r}: the saved state_dict tensor is not mdfx's trained array in "
+                                 f"{value.dtype}: saved {value.ravel()[:4]}, trained {as_saved.ravel()[:4]}")
+        got[key] = np.asarray(exact, dtype=np.float64).reshape(value.shape)
+    return got
 
 
 def pick(got: dict[str, np.ndarray], names: tuple[str, ...], what: str) -> dict[str, np.ndarray]:

@@ -17,21 +17,6 @@ KNOWN_FAILURES: dict[str, dict[str, str]] = {
     'sk_regressor_relu_2targets-skl2onnx-op17-dyn-f32': {
         '*': "UnsupportedError: /tmp/corpus_default4/sk_regressor_relu_2targets-skl2onnx-op17-dyn-f32.onnx: node 'Reshape' (Reshape): Reshape of (batch, 2) to [-1, ",
     },
-    'keras_mlp_relu-keras-op18-dyn-f32': {
-        'train-Python': "AssertionError: keras_mlp_relu-keras-op18-dyn-f32, Python, minibatch 1: parameter 'onnx::MatMul_22' (d1_kernel) (Not equal to tolerance rtol=1e-09, at",
-        'train-PyTorch': "AssertionError: keras_mlp_relu-keras-op18-dyn-f32, PyTorch, minibatch 1: parameter 'onnx::MatMul_22' (d1_kernel) (Not equal to tolerance rtol=1e-09, a",
-        'train-LLVMRun': "AssertionError: keras_mlp_relu-keras-op18-dyn-f32, LLVMRun, minibatch 1: parameter 'onnx::MatMul_22' (d1_kernel) (Not equal to tolerance rtol=1e-09, a",
-    },
-    'keras_mlp_softmax-keras-op18-dyn-f32': {
-        'train-Python': "AssertionError: keras_mlp_softmax-keras-op18-dyn-f32, Python, minibatch 1: parameter 'onnx::MatMul_23' (d1_kernel) (Not equal to tolerance rtol=1e-09,",
-        'train-PyTorch': "AssertionError: keras_mlp_softmax-keras-op18-dyn-f32, PyTorch, minibatch 1: parameter 'onnx::MatMul_23' (d1_kernel) (Not equal to tolerance rtol=1e-09",
-        'train-LLVMRun': "AssertionError: keras_mlp_softmax-keras-op18-dyn-f32, LLVMRun, minibatch 1: parameter 'onnx::MatMul_23' (d1_kernel) (Not equal to tolerance rtol=1e-09",
-    },
-    'keras_two_input_add-keras-op18-dyn-f32': {
-        'train-Python': "AssertionError: keras_two_input_add-keras-op18-dyn-f32, Python, minibatch 1: parameter 'onnx::MatMul_35' (da_kernel) (Not equal to tolerance rtol=1e-0",
-        'train-PyTorch': "AssertionError: keras_two_input_add-keras-op18-dyn-f32, PyTorch, minibatch 1: parameter 'onnx::MatMul_35' (da_kernel) (Not equal to tolerance rtol=1e-",
-        'train-LLVMRun': "AssertionError: keras_two_input_add-keras-op18-dyn-f32, LLVMRun, minibatch 1: parameter 'onnx::MatMul_35' (da_kernel) (Not equal to tolerance rtol=1e-",
-    },
 }
 
 
