@@ -231,7 +231,7 @@ class AutodiffComposition(Composition):
         if targets is None:
             raise DataError(f"{self.name!r}.learn(): no targets given (targets={{output node: trials}})")
         net, graph = self._lowered()
-        io = self._io()
+        io = self._io_of(net)
         trained = self._trained_outputs(io, targets)
         x = parse_inputs(io, inputs, num_trials)
         t = parse_inputs(io, targets, num_trials, nodes=trained, what="target")

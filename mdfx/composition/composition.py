@@ -60,6 +60,7 @@ class Composition:
         self.results: list[list[np.ndarray]] = []
         #: (structure key, Net, Graph) of the last lowering; see _lowered()
         self._lowering: tuple[tuple, Net, Graph] | None = None
+        self._io_memo: tuple[Net, IO] | None = None
         #: the learning pathways' TARGET, objective and LearningMechanism nodes (not executed)
         self._learning_nodes: list[Any] = []
         #: compositions given as pathway items: their nodes and projections are flattened into
@@ -458,7 +459,14 @@ class Composition:
 
     def _io(self) -> IO:
         """The names and sizes that inputs and targets must fit."""
-        return IO.of(self._net())
+        return self._io_of(self._lowered()[0])
+
+    def _io_of(self, net: Net) -> IO:
+        """``_io()`` of an already lowered ``net``: run()/learn() lower once per call, not twice."""
+        memo = self._io_memo
+        if memo is None or memo[0] is not net:
+            memo = self._io_memo = (net, IO.of(net))
+        return memo[1]
 
     def _graph(self) -> Graph:
         """The composition as an op graph (cached; its params are the composition's arrays)."""
@@ -504,7 +512,7 @@ class Composition:
         if nested:
             return self._run_nested(inputs or {}, num_trials, execution_mode)
         net, graph = self._lowered()
-        io = self._io()
+        io = self._io_of(net)
         arrays = parse_inputs(io, self._run_inputs(inputs), num_trials)
         outputs, values = _run_net(net, graph, arrays, execution_mode, getattr(self, "device", "cpu"))
         mechanisms = {m.name: m for m in self._mechanisms()}

@@ -79,11 +79,15 @@ class GraphComposition(AutodiffComposition):
     def _net(self) -> Any:
         raise GraphError(f"{self.name!r} is an op graph, not a PsyNeuLink-shaped network; use its graph")
 
-    def _io(self) -> IO:
+    def _io_of(self, net: None) -> IO:  # type: ignore[override]
         g = self.graph
-        names = [*g.inputs, *g.outputs]
-        return IO(g.name, list(g.inputs), list(g.outputs), {k: g.size(k) for k in names},
-                  {k: g.features(k) for k in names if len(g.features(k)) > 1})
+        memo = self._io_memo
+        if memo is None or memo[0] is not g:
+            names = [*g.inputs, *g.outputs]
+            io = IO(g.name, list(g.inputs), list(g.outputs), {k: g.size(k) for k in names},
+                    {k: g.features(k) for k in names if len(g.features(k)) > 1})
+            memo = self._io_memo = (g, io)  # type: ignore[assignment]
+        return memo[1]
 
     def _trained_outputs(self, io: IO, targets: Mapping) -> list[str]:
         """The outputs that have targets; each must take a gradient."""
