@@ -187,6 +187,7 @@ def test_a_callback_that_raises_rolls_back_weights_and_adam_state_in_every_mode(
     before = [p.matrix.copy() for p in comp.projections]
     slots = {k: {m: v.copy() for m, v in s.items()} for k, s in comp.optimizer_state.slots.items()}
     step = comp.optimizer_state.step
+    kept = len(comp.results), len(comp.losses)
     calls = []
 
     def boom(**kwargs):
@@ -199,6 +200,7 @@ def test_a_callback_that_raises_rolls_back_weights_and_adam_state_in_every_mode(
     for p, w in zip(comp.projections, before, strict=True):
         np.testing.assert_array_equal(p.matrix, w, err_msg=f"{p.name} after the aborted learn() in {mode}")
     assert comp.optimizer_state.step == step, (comp.optimizer_state.step, step)
+    assert (len(comp.results), len(comp.losses)) == kept, ("results, losses", kept)
     for k, s in slots.items():
         for m, v in s.items():
             np.testing.assert_array_equal(comp.optimizer_state.slots[k][m], v, err_msg=f"Adam {m} of {k}")

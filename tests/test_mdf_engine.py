@@ -62,3 +62,14 @@ def test_errors_name_nodes_and_ports() -> None:
         mdf_engine.run(model, {**x, "c": x["b"]}, {"a": "input", "b": "input", "c": "input"}, {"h": "out"})
     with pytest.raises(SchemaError, match="has no graph 'other'; its graphs are g"):
         mdf_engine.run(model, x, {"a": "input", "b": "input"}, {"h": "out"}, graph="other")
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    (np.array([[1 + 2j, 0]]), r"input for MDF node 'a' holds complex numbers"),
+    (np.array([["1.5", "2"]]), r"input for MDF node 'a' is not numeric: it holds strings"),
+    (np.array([[np.inf, 0.0]]), r"input for MDF node 'a' contains NaN or infinite values, first at row 0, column 0"),
+])
+def test_the_shared_validator_guards_the_engine(value: np.ndarray, message: str) -> None:
+    with pytest.raises(DataError, match=message):
+        mdf_engine.run(two_input_model(), {"a": value, "b": np.zeros((1, 1))}, {"a": "input", "b": "input"},
+                       {"h": "out"})

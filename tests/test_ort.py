@@ -135,3 +135,23 @@ def test_onnx_mode_runs_an_imported_graph(tmp_path) -> None:
     got = comp.run(inputs={"x": x}, execution_mode=mdfx.ExecutionMode.ONNX)
     want = comp.run(inputs={"x": x}, execution_mode=mdfx.ExecutionMode.Python)
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    (np.array([[1 + 2j, 0]]), r"input 'a' holds complex numbers"),
+    (np.array([["1.5", "2"]]), r"input 'a' is not numeric: it holds strings"),
+    (np.array([[np.nan, 0.0]]), r"input 'a' contains NaN or infinite values, first at row 0, column 0"),
+    (np.array([[1e300, 0.0]]), r"input 'a' contains NaN or infinite values after conversion to float32"),
+])
+def test_the_shared_validator_guards_onnxruntime(value: np.ndarray, message: str) -> None:
+    """The same refusals as every other runner (mdfx.schema.validate), for prepared models and
+    for run_graph, so validate's onnxruntime row cannot silently drop or cast away data."""
+    b = np.zeros((1, 3))
+    with pytest.raises(DataError, match=message):
+        ort.run(to_onnx(multi_net(), "float32"), {"a": value, "b": b})
+    if "float32" not in message:
+        from helpers import xor_composition
+
+        graph = xor_composition()[0]._graph()
+        with pytest.raises(DataError, match=message.replace("input 'a'", "input for node 'xor_in'")):
+            ort.run_graph(graph, {"xor_in": value})

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from mdfx.errors import DataError, SchemaError
+from mdfx.schema import validate
 from mdfx.schema.net import Net
 
 
@@ -35,6 +36,7 @@ def run(model: Any, inputs: Mapping[str, np.ndarray], input_nodes: Mapping[str, 
     from modeci_mdf.execution_engine import EvaluableGraph
 
     mdf_graph = _graph(model, graph)
+    inputs = {k: validate.trials_array(v, f"input for MDF node {k!r}", allow_empty=True) for k, v in inputs.items()}
     trials = _check_inputs(inputs, input_nodes)
     # The engine prints progress to stdout; keep validation output readable.
     with contextlib.redirect_stdout(io.StringIO()):

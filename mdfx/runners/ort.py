@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from mdfx.errors import DataError, SchemaError
+from mdfx.schema import validate
 
 #: Kept equal to the keys in :mod:`mdfx.converters.onnx_export` (checked by a test);
 #: repeated here so running a model needs onnxruntime only, not the onnx package.
@@ -71,7 +72,7 @@ class OrtModel:
             if key not in inputs:
                 raise DataError(f"missing input {p.name!r} for the ONNX model; "
                                 f"it needs {', '.join(q.name for q in self.inputs)}")
-            array = np.asarray(inputs[key])
+            array = validate.real_array(inputs[key], f"input {p.name!r}")  # the shared check (DESIGN rule 6)
             feats = p.features
             if array.ndim == 2 and len(feats) > 1 and all(isinstance(d, int) for d in feats) \
                     and array.shape[1] == int(np.prod(feats)):
@@ -82,7 +83,7 @@ class OrtModel:
             if any(isinstance(d, int) and d != a for d, a in zip(feats, array.shape[1:], strict=True)):
                 raise DataError(f"input {p.name!r} has width {array.shape[1]} (shape {array.shape}); "
                                 f"the ONNX model expects (trials, {', '.join(map(str, feats))})")
-            feed[p.onnx_name] = np.ascontiguousarray(array, dtype=p.dtype)
+            feed[p.onnx_name] = validate.finite_array(array, f"input {p.name!r}", p.dtype)
         return feed
 
 
@@ -153,6 +154,7 @@ def run_graph(graph: Any, inputs: Mapping[str, np.ndarray], dtype: str = "float6
     """
     import onnxruntime as ort
 
+    validate.run_inputs(graph, inputs, allow_empty=True)  # the shared check every runner makes first
     key = (graph.structure_key(), dtype)
     entry = _SESSIONS.get(key)
     if entry is None:

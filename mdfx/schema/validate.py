@@ -78,18 +78,24 @@ def trials_array(value: Any, what: str, size: int | None = None, dtype: Any = np
     if array.ndim != 2 or (size is not None and array.shape[1] != size):
         expected = f"(trials, {size})" if size is not None else "(trials, features)"
         raise DataError(f"{what} has shape {array.shape}; expected {expected}")
-    limits.check_elements(array.shape, what)
     if array.shape[0] == 0 and not allow_empty:
         raise DataError(f"{what} has 0 trials; give at least one row")
+    return finite_array(array, what, dtype)
+
+
+def finite_array(array: np.ndarray, what: str, dtype: Any = np.float64) -> np.ndarray:
+    """A real ``array`` (from :func:`real_array`, any shape) as a C-contiguous ``dtype`` array:
+    within :mod:`mdfx.limits`, finite after the conversion."""
+    limits.check_elements(array.shape, what)
     with np.errstate(over="ignore", invalid="ignore"):
         out = np.require(array, dtype=dtype, requirements=["C_CONTIGUOUS", "ALIGNED"])
     if out.size and not np.isfinite(out).all():
-        bad = np.argwhere(~np.isfinite(out))[0]
+        bad = tuple(np.argwhere(~np.isfinite(out))[0])
         note = ""
-        if np.isfinite(np.asarray(array[tuple(bad)], dtype=np.float64)):
+        if np.isfinite(np.asarray(array[bad], dtype=np.float64)):
             note = f" after conversion to {np.dtype(dtype).name} (it overflows)"
-        raise DataError(f"{what} contains NaN or infinite values{note}, first at row {bad[0]}, "
-                        f"column {bad[1]}: {array[tuple(bad)]!r}")
+        where = f"row {bad[0]}, column {bad[1]}" if len(bad) == 2 else f"index {bad}"
+        raise DataError(f"{what} contains NaN or infinite values{note}, first at {where}: {array[bad]!r}")
     return out
 
 
