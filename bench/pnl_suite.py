@@ -57,13 +57,29 @@ def fetch(cache: Path) -> Path:
 
 def run_suite(python: str, work: Path, out: Path, shim: bool, extra: list[str]) -> dict[str, dict]:
     env = dict(os.environ, PNL_SUITE_OUT=str(out), OPENBLAS_NUM_THREADS="1")
+    partial = Path(str(out) + ".partial.jsonl")
+    partial.unlink(missing_ok=True)
+    out.unlink(missing_ok=True)  # a stopped run must not leave the last run's outcomes behind
+    if not shim:  # PsyNeuLink's own modes only: its Python-mode learning takes hours here
+        env.setdefault("PNL_SUITE_AUTODIFF_MODES", ",".join(OWN_MODES))
     if shim:
         env["PYTHONPATH"] = os.pathsep.join([str(SHIM), str(ROOT), env.get("PYTHONPATH", "")])
     # a file that fails to import is one error in the table, not the end of the run
     cmd = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(work), "-rN",
            "--continue-on-collection-errors", *[str(work / "tests" / f) for f in FILES], *extra]
     subprocess.run(cmd, cwd=work, env=env, stdout=subprocess.DEVNULL, check=False)
-    return json.loads(out.read_text())
+    return load_results(out) or {}
+
+
+def load_results(out: Path) -> dict[str, dict] | None:
+    """A run's outcomes: its JSON, or the lines of a run stopped before the end."""
+    if out.exists():
+        return json.loads(out.read_text())
+    partial = Path(str(out) + ".partial.jsonl")
+    if partial.exists():
+        rows = [json.loads(line) for line in partial.read_text().splitlines() if line.strip()]
+        return {r.pop("nodeid"): r for r in rows}
+    return None
 
 
 def mode_of(nodeid: str) -> str:
@@ -127,20 +143,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "mdfx" / "pnl-suite")
     ap.add_argument("--reference", metavar="PYTHON", help="interpreter with psyneulink 0.21 installed; "
                     "reruns the reference column (else the cached one is used)")
+    ap.add_argument("--skip-mdfx", action="store_true", help="with --reference: run PsyNeuLink's column only")
     ap.add_argument("--report-only", action="store_true",
                     help="rebuild the report from the last runs' results in --cache, running nothing")
     ap.add_argument("pytest_args", nargs="*", help="extra pytest arguments (e.g. -k name)")
     args = ap.parse_args(argv)
+    ref_file = args.cache / "reference.json"
     if args.report_only:
-        ref_file = args.cache / "reference.json"
-        ref = json.loads(ref_file.read_text()) if ref_file.exists() else None
-        print(report(json.loads((args.cache / "mdfx.json").read_text()), ref))
+        mdfx = load_results(args.cache / "mdfx.json")
+        if mdfx is None:
+            ap.error(f"no mdfx run in {args.cache}")
+        print(report(mdfx, load_results(ref_file)))
         return 0
     work = fetch(args.cache)
-    ref_file = args.cache / "reference.json"
     if args.reference:
         run_suite(args.reference, work, ref_file, shim=False, extra=args.pytest_args)
-    ref = json.loads(ref_file.read_text()) if ref_file.exists() else None
+        if args.skip_mdfx:
+            return 0
+    ref = load_results(ref_file)
     mdfx = run_suite(sys.executable, work, args.cache / "mdfx.json", shim=True, extra=args.pytest_args)
     text = report(mdfx, ref)
     (args.cache / "report.md").write_text(text + "\n")

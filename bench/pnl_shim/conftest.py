@@ -68,7 +68,12 @@ def _seed() -> None:
         pass
 
 
-@pytest.fixture(params=MODES)
+#: PNL_SUITE_AUTODIFF_MODES narrows autodiff_mode alone (the reference run skips PsyNeuLink's
+#: slow Python-mode learning, which is not one of its own modes)
+AUTODIFF_MODES = os.environ.get("PNL_SUITE_AUTODIFF_MODES", ",".join(MODES)).split(",")
+
+
+@pytest.fixture(params=AUTODIFF_MODES)
 def autodiff_mode(request: pytest.FixtureRequest) -> object:
     return getattr(pnl.ExecutionMode, request.param)
 
@@ -114,6 +119,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> objec
                 if str(call.excinfo.value).strip() else call.excinfo.typename
     elif report.when == "call" and hasattr(report, "wasxfail"):
         rec["outcome"] = "xfailed"
+    out = os.environ.get("PNL_SUITE_OUT")
+    if out and report.when == "teardown":
+        # one line per finished test, so a run stopped early (the reference run takes hours on
+        # 2 cores) still leaves every outcome it reached; the whole JSON is written at the end
+        with open(out + ".partial.jsonl", "a") as f:
+            f.write(json.dumps({"nodeid": item.nodeid, **rec}) + "\n")
 
 
 def pytest_collectreport(report: pytest.CollectReport) -> None:
