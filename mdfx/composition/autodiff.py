@@ -345,6 +345,31 @@ class AutodiffComposition(Composition):
                 else:
                     m.bias[...] = node.bias
 
+    # --- weights to and from torch tensors ---------------------------------------------
+
+    def copy_torch_param_to_projection_matrix(self, projection: object, torch_param: object,
+                                              torch_module: object = None, torch_slice: object = None,
+                                              validate: bool = True, context: object = None) -> np.ndarray:
+        """Set ``projection``'s matrix (the projection or its name) to a torch weight, transposed.
+
+        ``torch_param`` is a torch Parameter or Tensor, or the state_dict name or parameter
+        index of ``torch_module``; ``torch_slice`` takes rows of it. Returns the new matrix.
+        The arguments and shapes are always checked (``validate`` is accepted for PsyNeuLink
+        compatibility), ``context`` is ignored: mdfx has one execution context.
+        """
+        from mdfx.composition.torch_exchange import torch_to_matrix
+
+        return torch_to_matrix(self, projection, torch_param, torch_module, torch_slice)
+
+    def copy_projection_matrix_to_torch_param(self, projection: object, torch_param: object,
+                                              torch_module: object = None, torch_slice: object = None,
+                                              validate: bool = True, context: object = None) -> Any:
+        """Write ``projection``'s matrix, transposed, into a torch tensor in place (the tensor
+        given as for :meth:`copy_torch_param_to_projection_matrix`); returns it, detached."""
+        from mdfx.composition.torch_exchange import matrix_to_torch
+
+        return matrix_to_torch(self, projection, torch_param, torch_module, torch_slice)
+
     # --- weights as a torch state_dict (PsyNeuLink's save/load) ---------------------
 
     def save(self, path: str | Path | None = None, directory: str | None = None,

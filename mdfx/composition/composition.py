@@ -653,6 +653,12 @@ class _NamedList(list):
                     return item
             raise KeyError(f"{key!r} is not the name of a {self.what} ({self.what}s: "
                            f"{', '.join(repr(i.name) for i in self)})")
+        if not isinstance(key, int | slice | np.integer):
+            # PsyNeuLink's lists also take the component itself
+            for item in self:
+                if item is key:
+                    return item
+            raise KeyError(f"{key!r} is not a {self.what} of this list")
         return super().__getitem__(key)
 
 

@@ -4,7 +4,8 @@
 of shape (2, n) -- row 0 the sample, row 1 the target -- and returns one number,
 divided by ``n`` when ``normalize``. The formulas are PsyNeuLink 0.21's, measured
 (tests/pnl_reference/facts.md, "LossFunction"); they are not the training losses
-of :mod:`mdfx.ops` (e.g. ``L0`` here is the signed sum of differences).
+of :mod:`mdfx.ops` (e.g. ``L0`` here is the signed sum of differences, ``CROSS_ENTROPY``
+is ``sum(softmax(sample) * log(softmax(target)))``, a negative number).
 """
 
 from __future__ import annotations
@@ -22,7 +23,17 @@ _FORMULAS: dict[Loss, Callable[[np.ndarray, np.ndarray], float]] = {
     Loss.SSE: lambda s, t: float(np.sum((s - t) ** 2)),
     Loss.MSE: lambda s, t: float(np.mean((s - t) ** 2)),
     Loss.POISSON_NLL: lambda s, t: float(np.mean(s - t * np.log(s))),
+    Loss.CROSS_ENTROPY: lambda s, t: float(np.sum(_softmax(s) * _log_softmax(t))),
 }
+
+
+def _log_softmax(x: np.ndarray) -> np.ndarray:
+    shifted = x - np.max(x)  # shifted by the maximum: no overflow in exp
+    return shifted - np.log(np.sum(np.exp(shifted)))
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    return np.exp(_log_softmax(x))
 
 
 class LossFunction:
@@ -32,8 +43,7 @@ class LossFunction:
                  normalize: bool = False) -> None:
         loss = loss if isinstance(loss, Loss) else Loss[str(loss).upper()]
         if loss not in _FORMULAS:
-            # PsyNeuLink 0.21 refuses BINARY_CROSS_ENTROPY, KL_DIV and NLL here; its
-            # CROSS_ENTROPY gives a number whose formula we could not reproduce.
+            # PsyNeuLink 0.21 refuses BINARY_CROSS_ENTROPY, KL_DIV and NLL here
             raise UnsupportedError(f"LossFunction(loss={loss}) is not supported; supported: "
                                    f"{', '.join(str(k) for k in _FORMULAS)}")
         self.loss = loss

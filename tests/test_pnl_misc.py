@@ -1,0 +1,99 @@
+"""PsyNeuLink names added for its suite (issue 11, branch misc), checked against PsyNeuLink 0.21.
+
+The numbers were measured with PsyNeuLink 0.21 (/tmp/pnlvenv); the scripts and
+results are in tests/pnl_reference/facts.md under the section each test names.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import assert_close
+
+import mdfx as pnl
+
+torch = pytest.importorskip("torch")
+
+
+# --- copy_torch_param_to_projection_matrix / copy_projection_matrix_to_torch_param ---------
+
+
+def _three_to_five() -> tuple[pnl.AutodiffComposition, pnl.MappingProjection]:
+    comp = pnl.AutodiffComposition([pnl.ProcessingMechanism(input_shapes=3), pnl.MappingProjection(name="P"),
+                                    pnl.ProcessingMechanism(input_shapes=5)])
+    return comp, comp.projections["P"]
+
+
+WEIGHT = np.arange(15.0).reshape(5, 3) / 10  # a torch Linear(3, 5) weight: (out, in)
+
+
+@pytest.mark.parametrize("how", ["tensor", "parameter", "module+name", "module+index"])
+def test_torch_weight_copied_into_projection_transposed(how: str) -> None:
+    # facts.md "torch weights and projection matrices": the matrix becomes weight.T
+    comp, proj = _three_to_five()
+    module = torch.nn.Linear(3, 5, bias=False)
+    with torch.no_grad():
+        module.weight.copy_(torch.tensor(WEIGHT))
+    spec = {"tensor": (module.state_dict()["weight"], None), "parameter": (module.weight, None),
+            "module+name": ("weight", module), "module+index": (0, module)}[how]
+    returned = comp.copy_torch_param_to_projection_matrix(proj if how != "tensor" else "P", *spec)
+    assert_close(proj.parameters.matrix.get(), WEIGHT.T, rtol=1e-7, what="matrix")
+    assert_close(returned, WEIGHT.T, rtol=1e-7, what="returned matrix")
+    assert comp.projections[proj] is proj
+
+
+def test_projection_matrix_copied_into_torch_param_in_place() -> None:
+    comp, proj = _three_to_five()
+    module = torch.nn.Linear(3, 5, bias=False)
+    proj.parameters.matrix.set(WEIGHT.T.copy())
+    returned = comp.copy_projection_matrix_to_torch_param("P", module.weight)
+    assert_close(module.weight.detach().numpy(), WEIGHT, rtol=1e-6, what="torch weight")
+    assert module.weight.requires_grad and module.weight.dtype == torch.float32
+    assert_close(returned.numpy(), WEIGHT, rtol=1e-6, what="returned tensor")
+    # a row slice writes into the module's tensor
+    big = torch.nn.Linear(3, 10, bias=False)
+    comp.copy_projection_matrix_to_torch_param(proj, "weight", big, slice(5, 10))
+    assert_close(big.weight.detach().numpy()[5:], WEIGHT, rtol=1e-6, what="sliced rows")
+
+
+@pytest.mark.parametrize("args, says", [
+    (("P", torch.zeros(4)), "shape (1, 4)"),
+    (("P", set()), "got set"),
+    (("P", "weight"), "give the torch_module"),
+    (("P", None, torch.nn.Linear(3, 5)), "torch_param is required"),
+    (("P", "nope", torch.nn.Linear(3, 5)), "'nope' is not in the state_dict"),
+    (("P", 3, torch.nn.Linear(3, 5)), "index 3 is out of range"),
+    (("P", 0, "module"), "must be a torch.nn.Module"),
+    (("P", torch.nn.Linear(3, 5)), "is a torch.nn.Module"),
+    (("Q", torch.zeros(5, 3)), "'Q' is not in"),
+    (("P", torch.zeros(5, 3), None, "rows"), "torch_slice must be a slice"),
+])
+@pytest.mark.parametrize("method", ["copy_torch_param_to_projection_matrix",
+                                    "copy_projection_matrix_to_torch_param"])
+def test_bad_torch_exchange_raises_autodiff_composition_error(method: str, args: tuple, says: str) -> None:
+    comp, proj = _three_to_five()
+    before = proj.matrix.copy()
+    with pytest.raises(pnl.AutodiffCompositionError, match=r".*".join(map(__import__("re").escape, says.split("*")))) \
+            as info:
+        getattr(comp, method)(*args)
+    assert method in str(info.value), str(info.value)
+    assert_close(proj.matrix, before, rtol=0, what="matrix left unchanged")
+
+
+# --- LossFunction(CROSS_ENTROPY) ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("variable, expected", [
+    # facts.md "LossFunction CROSS_ENTROPY": PsyNeuLink 0.21's values
+    ([[0.5, 0.5], [1.0, 0.0]], -0.8132616875182228),
+    ([[0.2, 0.8], [0.0, 1.0]], -0.6676053812924272),
+    ([[0.2, 0.8], [0.3, 0.4]], -0.6798310294509913),
+    ([[0.1, 0.7, 0.2], [0.0, 1.0, 0.0]], -1.0874812859672416),
+])
+@pytest.mark.parametrize("normalize", [False, True])
+def test_cross_entropy_loss_function(variable: list, expected: float, normalize: bool) -> None:
+    f = pnl.LossFunction(loss=pnl.Loss.CROSS_ENTROPY, normalize=normalize)
+    n = len(variable[0])
+    assert_close(f(variable), expected / (n if normalize else 1), rtol=1e-12, what="CROSS_ENTROPY")
+    m = pnl.ProcessingMechanism(function=f, default_variable=variable)
+    assert_close(m.execute(variable), [[expected / (n if normalize else 1)]], rtol=1e-12, what="in a mechanism")
