@@ -276,8 +276,6 @@ def test_every_argument_is_honoured_or_refused_by_name() -> None:
         comp.learn(inputs={a: X}, targets={c: T}, bogus=1)
     with pytest.raises(TypeError, match="unexpected keyword argument 'bogus'"):
         comp.run(inputs={a: X}, bogus=1)
-    with pytest.raises(pnl.UnsupportedError, match="batched_results=True"):
-        comp.learn(inputs={a: X}, targets={c: T}, batched_results=True)
     with pytest.raises(pnl.UnsupportedError, match="synch_results_with_torch='epoch'"):
         comp.learn(inputs={a: X}, targets={c: T}, synch_results_with_torch="epoch")
     with pytest.raises(pnl.UnsupportedError, match="synch_node_variables_with_torch='minibatch'"):

@@ -97,3 +97,58 @@ def test_cross_entropy_loss_function(variable: list, expected: float, normalize:
     assert_close(f(variable), expected / (n if normalize else 1), rtol=1e-12, what="CROSS_ENTROPY")
     m = pnl.ProcessingMechanism(function=f, default_variable=variable)
     assert_close(m.execute(variable), [[expected / (n if normalize else 1)]], rtol=1e-12, what="in a mechanism")
+
+
+# --- learn(optimizations_per_minibatch=, batched_results=) ----------------------------------
+
+MODES = [pnl.ExecutionMode.Python, pnl.ExecutionMode.PyTorch, pnl.ExecutionMode.LLVMRun]
+
+
+def _two_to_one_to_three() -> tuple[pnl.AutodiffComposition, dict]:
+    i = pnl.ProcessingMechanism(name="I", input_shapes=2)
+    m = pnl.ProcessingMechanism(name="M")
+    o = pnl.ProcessingMechanism(name="O", input_shapes=3)
+    comp = pnl.AutodiffComposition(pathways=[i, m, o], name="C")
+    data = {i: [[1, 2], [3, 4], [5, 6], [7, 8]],
+            comp.target_input_mechanisms[0]: [[.1, .2, .3], [.4, .5, .6], [.7, .8, .9], [1.1, 1.2, 1.3]]}
+    return comp, data
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_optimizations_per_minibatch_steps_each_trial_k_times(mode: pnl.ExecutionMode) -> None:
+    # facts.md "optimizations_per_minibatch": PsyNeuLink 0.21, PyTorch mode, epochs=2, k=3
+    comp, data = _two_to_one_to_three()
+    value = comp.learn(inputs=data, num_trials=4, optimizations_per_minibatch=3, epochs=2, execution_mode=mode,
+                       execute_in_additional_optimizations={comp.nodes["M"]: pnl.ALL, comp.nodes["O"]: range(2)})
+    first = [3.0, 2.9547624, 2.9108668223808, 6.703368773323147, 6.216609618935782, 5.798059645769957]
+    assert len(comp.results) == 24 and len(comp.torch_losses) == 24
+    assert_close([r[0][0] for r in comp.results[:6]], first, rtol=1e-9, what="first unit of the first 6 results")
+    assert_close(value, [[3.270156037635284, 3.3033439559873674, 3.3365318743394496]], rtol=1e-9,
+                 what="returned value")
+    assert_close([r[0][0] for r in comp.learning_results],
+                 [2.9656179100852023, 3.8598324568441744, 3.538803321886473, 3.270156037635284], rtol=1e-9,
+                 what="learning_results: the last 4 steps")
+    assert comp.torch_sample_values[1].shape == (1, 1, 1, 3)
+    assert_close(comp.torch_sample_values[1][0, 0, 0], comp.results[1][0], rtol=0, what="sample values")
+    assert_close(comp.torch_targets[4][0, 0, 0], [.4, .5, .6], rtol=0, what="targets of step 5")
+
+
+def test_optimizations_per_minibatch_refusals() -> None:
+    comp, data = _two_to_one_to_three()
+    with pytest.raises(pnl.CompositionError, match="optimizations_per_minibatch=2 and minibatch_size=2"):
+        comp.learn(inputs=data, optimizations_per_minibatch=2, minibatch_size=2)
+    with pytest.raises(pnl.DataError, match="'nope', which is not a node"):
+        comp.learn(inputs=data, execute_in_additional_optimizations={"nope": None})
+    with pytest.raises(pnl.DataError, match=r"expected None, ALL or optimization steps"):
+        comp.learn(inputs=data, execute_in_additional_optimizations={comp.nodes["M"]: 1.5})
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_batched_results_one_entry_per_minibatch(mode: pnl.ExecutionMode) -> None:
+    # facts.md "optimizations_per_minibatch": minibatch_size=3 of 4 trials, epochs=2, batched
+    comp, data = _two_to_one_to_three()
+    value = comp.learn(inputs=data, minibatch_size=3, epochs=2, batched_results=True, execution_mode=mode)
+    assert [np.shape(r) for r in comp.results] == [(3, 1, 3), (1, 1, 3), (3, 1, 3), (1, 1, 3)]
+    assert_close([r[0, 0, 0] for r in comp.results], [3.0, 13.633618533333335, 1.921811517602791, 9.107408971663553],
+                 rtol=1e-9, what="first unit of each minibatch's first trial")
+    assert_close(value, [[[9.107408971663553, 9.125842389457725, 9.144275807251898]]], rtol=1e-9, what="returned")
