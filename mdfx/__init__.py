@@ -23,7 +23,7 @@ from mdfx.composition.keywords import *  # noqa: F403  (PsyNeuLink's keyword con
 from mdfx.composition.keywords import Context, LogCondition, ReportOutput
 from mdfx.composition.learning_pathway import BackPropagation, Pathway
 from mdfx.composition.loss_functions import LossFunction
-from mdfx.composition.mechanisms import ProcessingMechanism, TransferMechanism
+from mdfx.composition.mechanisms import ProcessingMechanism, TransferMechanism, clear_registry
 from mdfx.composition.projections import MappingProjection
 from mdfx.errors import (
     AutodiffCompositionError,
@@ -107,5 +107,5 @@ __all__ = [
     "AutodiffComposition", "Composition", "DataError", "ExecutionMode", "Exponential", "GraphError", "GridError",
     "Identity", "Linear", "Logistic", "Loss", "MappingProjection", "MdfxError", "NodeRole", "ReLU",
     "ReportProgress", "SchemaError", "from_mdf_with_weights", "from_torch", "validate", "SoftMax", "Tanh", "TransferFunction", "TransferMechanism",
-    "UnsupportedError", "get_mdf_serialized", "load", "load_mdf", "save", "save_mdf", "sweep",
+    "UnsupportedError", "clear_registry", "get_mdf_serialized", "load", "load_mdf", "save", "save_mdf", "sweep",
 ]

@@ -152,3 +152,40 @@ def test_batched_results_one_entry_per_minibatch(mode: pnl.ExecutionMode) -> Non
     assert_close([r[0, 0, 0] for r in comp.results], [3.0, 13.633618533333335, 1.921811517602791, 9.107408971663553],
                  rtol=1e-9, what="first unit of each minibatch's first trial")
     assert_close(value, [[[9.107408971663553, 9.125842389457725, 9.144275807251898]]], rtol=1e-9, what="returned")
+
+
+# --- small PsyNeuLink names ---------------------------------------------------------------
+
+
+def test_interface_mechanisms_and_output_port_parameters() -> None:
+    # facts.md "small names": PsyNeuLink 0.21's names and defaults
+    comp = pnl.AutodiffComposition()
+    assert comp.input_CIM.name == "autodiff_composition Input_CIM"
+    assert comp.output_CIM.name == "autodiff_composition Output_CIM"
+    assert comp.input_CIM.reportOutputPref == pnl.ReportOutput.OFF == comp.output_CIM.reportOutputPref
+    m = pnl.TransferMechanism(input_shapes=2)
+    comp.add_node(m)
+    comp.run(inputs={m: [[1, 2]]})
+    assert_close(m.output_port.parameters.value.get(comp), [1.0, 2.0], rtol=0, what="OutputPort value")
+
+
+def test_clear_registry_restarts_default_names() -> None:
+    pnl.clear_registry()
+    first = pnl.TransferMechanism().name
+    pnl.TransferMechanism()
+    pnl.clear_registry()
+    assert pnl.TransferMechanism().name == first == "TransferMechanism-0"
+    with pytest.raises(pnl.UnsupportedError, match="registry"):
+        pnl.clear_registry("DeferredInitRegistry")
+
+
+@pytest.mark.parametrize("clamp", [pnl.SOFT_CLAMP, pnl.HARD_CLAMP, pnl.PULSE_CLAMP, pnl.NO_CLAMP])
+def test_run_clamp_input_gives_the_same_values_in_a_feed_forward_net(clamp: str) -> None:
+    a = pnl.TransferMechanism(name="a", input_shapes=2)
+    b = pnl.TransferMechanism(name="b", input_shapes=1, function=pnl.Logistic)
+    comp = pnl.Composition(pathways=[[a, pnl.MappingProjection(a, b, matrix=[[0.5], [-1.0]]), b]])
+    out = comp.run(inputs={a: [[1.0, 2.0]]}, num_trials=3, clamp_input=clamp)
+    assert_close(out, [[1 / (1 + np.exp(1.5))]], rtol=1e-12, what=clamp)
+    assert len(comp.results) == 3
+    with pytest.raises(ValueError, match="clamp_input='tight'"):
+        comp.run(inputs={a: [[1.0, 2.0]]}, clamp_input="tight")

@@ -70,6 +70,9 @@ class Composition:
         #: mean loss of each minibatch, across learn() calls (PsyNeuLink's ``losses``)
         self.losses: list[float] = []
         self.learning_rate = learning_rate  # validated by the setter (number, bool, None or dict)
+        #: PsyNeuLink's interface mechanisms, kept only for their names and report preference
+        self.input_CIM = InterfaceMechanism(f"{self.name} Input_CIM")
+        self.output_CIM = InterfaceMechanism(f"{self.name} Output_CIM")
         self.parameters = Parameters(self, learning_rate=attribute(self, "learning_rate"),
                                      results=attribute(self, "results", writable=False),
                                      learning_results=attribute(self, "learning_results", writable=False))
@@ -492,14 +495,23 @@ class Composition:
     # --- running --------------------------------------------------------------------
 
     def run(self, inputs: Mapping | None = None, num_trials: int | None = None,
-            execution_mode: ExecutionMode = ExecutionMode.Python, context: object = None) -> np.ndarray:
+            execution_mode: ExecutionMode = ExecutionMode.Python, context: object = None,
+            clamp_input: str = "soft_clamp") -> np.ndarray:
         """Run every trial; return the last trial's output values (one row per OUTPUT node).
 
         Every trial's outputs are appended to ``results``. ``inputs`` maps each
         INPUT node to its trials, ``[[...], ...]`` (a single trial may be given flat);
         with no inputs, each INPUT node's default value is used (as PsyNeuLink).
         ``context`` is accepted for PsyNeuLink compatibility (mdfx has one context).
+        ``clamp_input`` is one of PsyNeuLink's SOFT_CLAMP, HARD_CLAMP, PULSE_CLAMP,
+        NO_CLAMP: they differ only for nodes that execute several times in a trial, and
+        every node of an mdfx network executes once, taking the trial's input.
         """
+        from mdfx.composition.keywords import HARD_CLAMP, NO_CLAMP, PULSE_CLAMP, SOFT_CLAMP
+
+        if clamp_input not in (SOFT_CLAMP, HARD_CLAMP, PULSE_CLAMP, NO_CLAMP):
+            raise ValueError(f"{self.name!r}.run(clamp_input={clamp_input!r}): expected one of "
+                             f"{SOFT_CLAMP!r}, {HARD_CLAMP!r}, {PULSE_CLAMP!r}, {NO_CLAMP!r}")
         nested = [n for n in self._nodes if isinstance(n, Composition)]
         if nested:
             return self._run_nested(inputs or {}, num_trials, execution_mode)
@@ -639,6 +651,22 @@ def _single(node: Any, role: NodeRole) -> Any:
 
 def _is_number(value: object) -> bool:
     return value is not None and not isinstance(value, bool)
+
+
+class InterfaceMechanism:
+    """PsyNeuLink's CompositionInterfaceMechanism (``input_CIM``, ``output_CIM``) as far as mdfx
+    has one: a name and ``reportOutputPref`` (OFF by default, as PsyNeuLink's; mdfx reports
+    nothing per trial, so no preference changes what it prints). Inputs and outputs pass
+    straight through mdfx's graph; there is no mechanism to execute."""
+
+    def __init__(self, name: str) -> None:
+        from mdfx.composition.keywords import ReportOutput
+
+        self.name = name
+        self.reportOutputPref: object = ReportOutput.OFF
+
+    def __repr__(self) -> str:
+        return f"(CompositionInterfaceMechanism {self.name})"
 
 
 class _NamedList(list):

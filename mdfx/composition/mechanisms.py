@@ -146,6 +146,7 @@ class OutputPort:
     def __init__(self, owner: TransferMechanism, name: str) -> None:
         self.owner = owner
         self.name = name
+        self.parameters = Parameters(self, value=("value", False))
 
     @property
     def value(self) -> np.ndarray:
@@ -185,6 +186,16 @@ def _as_size(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
         raise ValueError(f"a mechanism's size must be a positive integer, got {value!r}")
     return int(value)
+
+
+def clear_registry(registry: object = None) -> None:
+    """Forget the default names given so far (PsyNeuLink's ``clear_registry``): the next
+    unnamed mechanism is numbered from 0 again. ``registry`` must be None (every registry)."""
+    global _counter
+    if registry is not None:
+        raise UnsupportedError(f"clear_registry(registry={registry!r}): mdfx keeps one registry of default "
+                               "names; call clear_registry() with no argument")
+    _counter = itertools.count()
 
 
 class _Log:
