@@ -13,6 +13,7 @@ from mdfx.composition.functions import (
     Exponential,
     Identity,
     Linear,
+    LinearCombination,
     Logistic,
     ReLU,
     SoftMax,
@@ -105,7 +106,7 @@ __all__ = [
     "ReportOutput",
     "ParameterError", "Pathway", "ProcessingMechanism",
     "AutodiffComposition", "Composition", "DataError", "ExecutionMode", "Exponential", "GraphError", "GridError",
-    "Identity", "Linear", "Logistic", "Loss", "MappingProjection", "MdfxError", "NodeRole", "ReLU",
+    "Identity", "Linear", "LinearCombination", "Logistic", "Loss", "MappingProjection", "MdfxError", "NodeRole", "ReLU",
     "ReportProgress", "SchemaError", "from_mdf_with_weights", "from_torch", "validate", "SoftMax", "Tanh", "TransferFunction", "TransferMechanism",
     "UnsupportedError", "clear_registry", "get_mdf_serialized", "load", "load_mdf", "save", "save_mdf", "sweep",
 ]

@@ -189,3 +189,101 @@ def test_run_clamp_input_gives_the_same_values_in_a_feed_forward_net(clamp: str)
     assert len(comp.results) == 3
     with pytest.raises(ValueError, match="clamp_input='tight'"):
         comp.run(inputs={a: [[1.0, 2.0]]}, clamp_input="tight")
+
+
+# --- LinearCombination and mechanisms with several InputPorts ------------------------------
+
+
+def test_linear_combination_function_values() -> None:
+    # facts.md "LinearCombination": PsyNeuLink 0.21's values for v = [[.2, .5, .9], [.3, .4, 2]]
+    v = [[0.2, 0.5, 0.9], [0.3, 0.4, 2.0]]
+    cases = [(pnl.LinearCombination(operation=pnl.SUM), [0.5, 0.9, 2.9]),
+             (pnl.LinearCombination(operation=pnl.PRODUCT), [0.06, 0.2, 1.8]),
+             (pnl.LinearCombination(operation=pnl.CROSS_ENTROPY), [-0.24079456, -0.45814537, 0.62383246]),
+             (pnl.LinearCombination(operation=pnl.SUM, weights=[[2], [-1]]), [0.1, 0.6, -0.2]),
+             (pnl.LinearCombination(operation=pnl.PRODUCT, exponents=[[1], [-1]]), [0.66666667, 1.25, 0.45]),
+             (pnl.LinearCombination(scale=2, offset=1), [2.0, 2.8, 6.8])]
+    for f, want in cases:
+        assert_close(f(v), want, rtol=1e-7, what=repr(f))
+    m = pnl.ProcessingMechanism(input_ports=["a", "b"], input_shapes=(3, 3),
+                                function=pnl.LinearCombination(operation=pnl.PRODUCT))
+    assert [p.name for p in m.input_ports] == ["a", "b"] and m.output_port.name == "OutputPort-0"
+    assert_close(m.execute([[1, 2, 3], [4, 5, 6]]), [[4.0, 10.0, 18.0]], rtol=0, what="mechanism execute")
+
+
+def _two_port_net(operation: str, scaled: bool) -> tuple[pnl.AutodiffComposition, dict, dict, tuple]:
+    i1 = pnl.ProcessingMechanism(name="i1", input_shapes=2)
+    i2 = pnl.ProcessingMechanism(name="i2", input_shapes=3)
+    extra = {"scale": 2.0, "offset": 0.5} if scaled else {}
+    h = pnl.ProcessingMechanism(name="h", input_ports=["a", "b"], input_shapes=(2, 2),
+                                function=pnl.LinearCombination(operation=operation, **extra))
+    o = pnl.ProcessingMechanism(name="o", input_shapes=1, function=pnl.Logistic())
+    comp = pnl.AutodiffComposition(name="lc")
+    comp.add_nodes([i1, i2, h, o])
+    comp.add_projections([pnl.MappingProjection(sender=i1, receiver=h.input_ports[0], matrix=[[0.1, -0.2], [0.3, 0.4]]),
+                          pnl.MappingProjection(sender=i2, receiver=h.input_ports[1],
+                                                matrix=[[0.5, 0.1], [-0.3, 0.2], [0.2, 0.2]]),
+                          pnl.MappingProjection(sender=h, receiver=o, matrix=[[0.7], [-0.6]])])
+    x = {i1: [[1.0, 2.0], [0.5, -1.0]], i2: [[1.0, 0.0, 2.0], [0.0, 1.0, 1.0]]}
+    return comp, x, {o: [[1.0], [0.0]]}, (i1, i2)
+
+
+# facts.md "LinearCombination": results of 3 epochs (lr .5) and a run() after, PsyNeuLink 0.21
+# (PyTorch mode without scale/offset; Python mode with them: its PyTorch mode drops them)
+LC_RESULTS = {
+    ("product", False): ([0.5648820980443233, 0.5203872171036763, 0.7166390738373002, 0.49771107898678624,
+                          0.8507093769902377, 0.475836736797206], 0.6897697093633932),
+    ("sum", False): ([0.6130141761393355, 0.4487918022254133, 0.839864057798505, 0.3559518698756729,
+                      0.8875043859628116, 0.2809007859058041], 0.7030846728932725),
+    ("product", True): ([0.6392245365175633, 0.5613462504675972, 0.9536331671221334, 0.5025398602268933,
+                         0.9721240893000014, 0.4439466691320534], 0.8186182162928445),
+    ("sum", True): ([0.725119497789823, 0.4459127425385969, 0.9802428990264757, 0.1518117184727239,
+                     0.982053959871973, 0.1133529553303767], 0.8079073734884183),
+}
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("operation, scaled", list(LC_RESULTS))
+def test_linear_combination_of_input_ports_learns_in_every_mode(mode: pnl.ExecutionMode, operation: str,
+                                                                 scaled: bool) -> None:
+    comp, x, t, (i1, i2) = _two_port_net(operation, scaled)
+    comp.learn(inputs=x, targets=t, epochs=3, learning_rate=0.5, execution_mode=mode)
+    results, after = LC_RESULTS[(operation, scaled)]
+    assert_close([r[0][0] for r in comp.results], results, rtol=1e-9, what="results")
+    assert_close(comp.run(inputs={i1: [[1.0, 1.0]], i2: [[1.0, 1.0, 1.0]]}), [[after]], rtol=1e-9, what="run()")
+
+
+def test_input_ports_refusals() -> None:
+    with pytest.raises(pnl.UnsupportedError, match="only with function=LinearCombination"):
+        pnl.ProcessingMechanism(name="p", input_shapes=(2, 3))
+    with pytest.raises(ValueError, match="one size, got sizes \\(2, 3\\)"):
+        pnl.ProcessingMechanism(name="p", input_shapes=(2, 3), function=pnl.LinearCombination)
+    with pytest.raises(pnl.UnsupportedError, match="weights/exponents"):
+        pnl.ProcessingMechanism(name="p", input_shapes=(2, 2), function=pnl.LinearCombination(weights=[[1], [2]]))
+    with pytest.raises(ValueError, match="names 3 InputPorts but input_shapes gives 2"):
+        pnl.ProcessingMechanism(name="p", input_ports=["a", "b", "c"], input_shapes=(2, 2),
+                                function=pnl.LinearCombination)
+    # a port nothing projects to has no value
+    i = pnl.ProcessingMechanism(name="i", input_shapes=2)
+    h = pnl.ProcessingMechanism(name="h", input_shapes=(2, 2), function=pnl.LinearCombination)
+    comp = pnl.AutodiffComposition(name="half")
+    comp.add_nodes([i, h])
+    comp.add_projection(pnl.MappingProjection(matrix=np.eye(2)), i, h.input_ports[0])
+    with pytest.raises(pnl.GraphError, match="InputPort 1 of node 'h' in 'half' has no incoming projection"):
+        comp.run(inputs={i: [[1.0, 2.0]]})
+    with pytest.raises(pnl.UnsupportedError, match="2 InputPorts"):
+        comp.to_mdf()
+
+
+def test_loss_function_and_composition_optimizer_type() -> None:
+    # facts.md "small names": None until _build_pytorch_representation(), then torch's loss
+    m1, m2 = pnl.TransferMechanism(), pnl.TransferMechanism()
+    adc = pnl.AutodiffComposition(loss_spec=pnl.Loss.CROSS_ENTROPY)
+    adc.add_linear_processing_pathway([m1, m2])
+    assert adc.loss_function is None
+    adc._build_pytorch_representation()
+    value = adc.loss_function(torch.tensor([2.0, 1.0]), torch.tensor([0.0, 1.0]))
+    assert_close(float(value), 1.3132616875182228, rtol=1e-6, what="cross entropy of [2, 1] for class 1")
+    assert pnl.Composition(optimizer_type="sgd") is not None
+    with pytest.raises(pnl.UnsupportedError, match="optimizer_type='adam'"):
+        pnl.Composition(optimizer_type="adam")

@@ -58,6 +58,9 @@ class AutodiffComposition(Composition):
         #: the learning rates of the last learn() or _build_pytorch_representation() (PsyNeuLink's
         #: handle on its torch wrapper; mdfx builds its module per learn() and keeps none)
         self.pytorch_representation: Any = None
+        #: the loss as a torch function of (output, target), set by _build_pytorch_representation()
+        #: as PsyNeuLink sets it (None before); the same rule the PyTorch runner trains with
+        self.loss_function: Any = None
         self.parameters.add(pytorch_representation=("pytorch_representation", False),
                             optimizer_type=("optimizer_type", False), loss_spec=("loss_spec", False))
         self.disable_learning = disable_learning
@@ -88,7 +91,9 @@ class AutodiffComposition(Composition):
         raises CompositionError when nothing would learn. ``context``: as learn()'s."""
         from mdfx.composition.learning_session import projection_rates
         from mdfx.composition.pytorch_representation import PytorchRepresentation
+        from mdfx.converters.torch import loss_rule
 
+        self.loss_function = loss_rule(self.loss_spec.value)
         rates, frozen = projection_rates(self, None)
         if self.pytorch_representation is None:
             self.pytorch_representation = PytorchRepresentation(self, rates, frozen)

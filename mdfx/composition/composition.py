@@ -29,7 +29,7 @@ from mdfx.composition.learning_pathway import (
 )
 from mdfx.composition.mechanisms import TransferMechanism
 from mdfx.composition.parameters import Parameters, attribute
-from mdfx.composition.projections import MappingProjection
+from mdfx.composition.projections import MappingProjection, port_index
 from mdfx.errors import CompositionError, DataError, GraphError, UnsupportedError
 from mdfx.schema import validate
 from mdfx.schema.graph import Graph
@@ -49,7 +49,12 @@ class Composition:
     default_learning_rate = 0.05
 
     def __init__(self, pathways: object = None, name: str | None = None, nodes: object = None,
-                 learning_rate: object = None, synch_node_variables_with_torch: object = None) -> None:
+                 learning_rate: object = None, synch_node_variables_with_torch: object = None,
+                 optimizer_type: str = "sgd") -> None:
+        if not self._autodiff and str(optimizer_type).lower() != "sgd":
+            # a Composition's learning pathways step their weights by plain gradient descent
+            raise UnsupportedError(f"{name!r}: optimizer_type={optimizer_type!r}; a Composition's learning "
+                                   "pathways learn by SGD (use an AutodiffComposition for another optimizer)")
         if synch_node_variables_with_torch not in (None, "run"):
             raise UnsupportedError(f"{name!r}: synch_node_variables_with_torch="
                                    f"{synch_node_variables_with_torch!r}; mdfx updates node values once, at the "
@@ -177,6 +182,8 @@ class Composition:
             projection = MappingProjection(sender=sender, receiver=receiver)
         # a port given as an end stands for its mechanism (mdfx mechanisms have one port each)
         projection.sender = getattr(sender, "owner", sender) or projection.sender
+        if getattr(receiver, "owner", None) is not None:  # an InputPort: the one it reaches
+            projection.receiver_port = port_index(receiver)
         projection.receiver = getattr(receiver, "owner", receiver) or projection.receiver
         s, r = projection.sender, projection.receiver
         if s is None or r is None:
@@ -420,9 +427,9 @@ class Composition:
         if not self._nodes:
             raise GraphError(f"{self.name!r} has no nodes")
         nodes = [NodeSpec(m.name, m.size, m.function.op_name, dict(m.function.params),
-                          m.bias, m.learnable_bias)
+                          m.bias, m.learnable_bias, len(m.input_ports), m.combine)
                  for m in self._mechanisms()]
-        projs = [ProjectionSpec(p.name, p.sender.name, p.receiver.name, p.matrix, p.learnable)
+        projs = [ProjectionSpec(p.name, p.sender.name, p.receiver.name, p.matrix, p.learnable, p.receiver_port)
                  for p in self._projections]
         return Net.build(self.name, nodes, projs, self._training_spec(), autodiff=self._autodiff)
 
@@ -430,9 +437,10 @@ class Composition:
         """Everything a lowering depends on but the weight values (cheap: no arrays are read)."""
         return (
             tuple((id(n), n.name, getattr(n, "size", None), n.function.op_name,
-                   tuple(n.function.params.items()), n.bias is not None and n.bias.shape, n.learnable_bias)
+                   tuple(n.function.params.items()), n.bias is not None and n.bias.shape, n.learnable_bias,
+                   len(n.input_ports), n.combine)
                   if isinstance(n, TransferMechanism) else (id(n),) for n in self._nodes),
-            tuple((id(p), p.name, id(p.sender), id(p.receiver), p.matrix.shape, p.learnable)
+            tuple((id(p), p.name, id(p.sender), id(p.receiver), p.matrix.shape, p.learnable, p.receiver_port)
                   for p in self._projections),
         )
 

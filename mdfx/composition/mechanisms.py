@@ -28,21 +28,28 @@ class TransferMechanism:
     def __init__(self, default_variable: object = None, size: int | None = None,
                  input_shapes: int | None = None, function: object = None, name: str | None = None,
                  bias: object = None, learnable_bias: bool = True, integrator_mode: bool = False,
-                 initial_value: object = None, output_ports: object = None) -> None:
+                 initial_value: object = None, output_ports: object = None, input_ports: object = None) -> None:
         if integrator_mode:
             raise UnsupportedError(f"mechanism {name!r}: integrator_mode=True makes the mechanism stateful "
                                    "(a time integrator); mdfx builds stateless feed-forward layers only")
         names = _output_port_names(output_ports, name, self._default_port)
         given = [v for v in (size, input_shapes) if v is not None]
-        if len(given) == 2 and _as_size(size) != _as_size(input_shapes):
+        if len(given) == 2 and _port_sizes(size) != _port_sizes(input_shapes):
             raise ValueError(f"size={size!r} and input_shapes={input_shapes!r} disagree")
+        port_names = _input_port_names(input_ports)
         if given:
-            self.size = _as_size(given[0])
+            sizes = _port_sizes(given[0])
         elif default_variable is not None:
-            self.size = int(np.atleast_1d(np.asarray(default_variable, dtype=float)).shape[-1])
+            sizes = [int(np.atleast_1d(np.asarray(default_variable, dtype=float)).shape[-1])]
         else:
-            self.size = 1
+            sizes = [1] * max(1, len(port_names or []))
+        if port_names is not None and len(sizes) == 1 and len(port_names) > 1:
+            sizes = sizes * len(port_names)  # one size given for several named ports
+        if port_names is not None and len(port_names) != len(sizes):
+            raise ValueError(f"mechanism {name!r}: input_ports={port_names!r} names {len(port_names)} InputPorts "
+                             f"but input_shapes gives {len(sizes)}")
         self.function: TransferFunction = as_function(function)
+        self.size = _combined_size(sizes, self.function, name)
         self.name = name if name is not None else f"{type(self).__name__}-{next(_counter)}"
         self._created = next(_created)
         #: PsyNeuLink's initial_value: only an integrator's starting state, which mdfx never has
@@ -59,7 +66,8 @@ class TransferMechanism:
         self.efferents: list[Any] = []
         #: projections that reach this mechanism (made with both ends given, or added to a composition)
         self.afferents: list[Any] = []
-        self.input_ports = [InputPort(self, "InputPort-0")]
+        self.input_ports = [InputPort(self, n) for n in port_names or
+                            [f"InputPort-{i}" for i in range(len(sizes))]]
         self.parameters = Parameters(
             self, value=("value", False), variable=("variable", False), function=("function", False))
 
@@ -86,7 +94,12 @@ class TransferMechanism:
 
     @property
     def variable(self) -> np.ndarray:
-        return np.zeros((1, self.size))
+        return np.zeros((len(self.input_ports), self.size))
+
+    @property
+    def combine(self) -> str:
+        """How the InputPorts combine into the net input: the LinearCombination's operation, else sum."""
+        return str(getattr(self.function, "operation", "sum"))
 
     def default_input(self) -> np.ndarray:
         """The input run() uses when none is given: ``default_variable``, else zeros."""
@@ -101,7 +114,8 @@ class TransferMechanism:
     def execute(self, variable: object = None) -> np.ndarray:
         """The function applied to ``variable`` (default zeros), as PsyNeuLink's ``execute``: shape (1, size)."""
         x = np.zeros((1, self.size)) if variable is None else np.atleast_2d(np.asarray(variable, dtype=np.float64))
-        self.value = np.asarray(self.function(x), dtype=np.float64)
+        # a LinearCombination combines the rows (InputPorts) into one
+        self.value = np.atleast_2d(np.asarray(self.function(x), dtype=np.float64))
         return self.value
 
     def __repr__(self) -> str:
@@ -121,12 +135,12 @@ class ProcessingMechanism(TransferMechanism):
     def __init__(self, default_variable: object = None, size: int | None = None,
                  input_shapes: int | None = None, function: object = None, name: str | None = None,
                  bias: object = None, learnable_bias: bool = True, integrator_mode: bool = False,
-                 initial_value: object = None, output_ports: object = None) -> None:
+                 initial_value: object = None, output_ports: object = None, input_ports: object = None) -> None:
         reducer = function if callable(getattr(function, "reduces", None)) else None
         super().__init__(default_variable=default_variable if reducer is None else None, size=size,
                          input_shapes=input_shapes, function=None if reducer else function, name=name,
                          bias=bias, learnable_bias=learnable_bias, integrator_mode=integrator_mode,
-                         initial_value=initial_value, output_ports=output_ports)
+                         initial_value=initial_value, output_ports=output_ports, input_ports=input_ports)
         self._reducer = reducer
         self.default_variable = None if default_variable is None else np.asarray(default_variable, dtype=float)
         if reducer is not None:
@@ -178,14 +192,54 @@ def _output_port_names(output_ports: object, name: str | None, default: str) -> 
 
 
 def _as_size(value: object) -> int:
-    if isinstance(value, list | tuple) and len(value) == 1:
-        value = value[0]
-    if isinstance(value, list | tuple):
-        raise UnsupportedError(f"input_shapes={value!r} gives a mechanism several InputPorts; mdfx "
-                               "mechanisms have one (give one size)")
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
         raise ValueError(f"a mechanism's size must be a positive integer, got {value!r}")
     return int(value)
+
+
+def _port_sizes(value: object) -> list[int]:
+    """``input_shapes``/``size``: one size, or one per InputPort (a list or tuple)."""
+    if isinstance(value, list | tuple):
+        if not value:
+            raise ValueError("input_shapes=() gives no InputPort; give a size")
+        return [_as_size(v) for v in value]
+    return [_as_size(value)]
+
+
+def _input_port_names(input_ports: object) -> list[str] | None:
+    if input_ports is None:
+        return None
+    items = [input_ports] if isinstance(input_ports, str) else list(input_ports)  # type: ignore[call-overload]
+    names = []
+    for item in items:
+        if not isinstance(item, str):
+            raise UnsupportedError(f"input_ports={input_ports!r}: mdfx takes InputPorts by name (str), got "
+                                   f"{type(item).__name__}")
+        names.append(item)
+    return names
+
+
+def _combined_size(sizes: list[int], function: TransferFunction, name: str | None) -> int:
+    """The mechanism's size: its one InputPort's, or that of the InputPorts a LinearCombination
+    combines elementwise (all of one size, as PsyNeuLink requires)."""
+    from mdfx.composition.functions import LinearCombination
+
+    if isinstance(function, LinearCombination) and (
+            function.operation not in ("sum", "product") or function.weights is not None
+            or function.exponents is not None):
+        raise UnsupportedError(f"mechanism {name!r}: {function!r} with weights/exponents or operation "
+                               f"{function.operation!r}; a mechanism combines its InputPorts by 'sum' or "
+                               "'product' (with scale and offset) only")
+    if len(sizes) == 1:
+        return sizes[0]
+    if not isinstance(function, LinearCombination):
+        raise UnsupportedError(f"mechanism {name!r}: input_shapes={tuple(sizes)} gives it {len(sizes)} InputPorts; "
+                               "mdfx combines several InputPorts only with function=LinearCombination(...) "
+                               "(one InputPort per mechanism otherwise)")
+    if len(set(sizes)) != 1:
+        raise ValueError(f"mechanism {name!r}: LinearCombination combines InputPorts of one size, got sizes "
+                         f"{tuple(sizes)}")
+    return sizes[0]
 
 
 def clear_registry(registry: object = None) -> None:

@@ -21,6 +21,8 @@ class MappingProjection:
                  learning_rate: float | bool | None = None) -> None:
         self.sender = _owner(sender)
         self.receiver = _owner(receiver)
+        #: the receiver's InputPort this projection reaches (its index in ``receiver.input_ports``)
+        self.receiver_port = port_index(receiver)
         self._matrix: np.ndarray | None = None
         if matrix is not None and not isinstance(matrix, str):
             self.matrix = matrix  # type: ignore[assignment]
@@ -65,7 +67,9 @@ class MappingProjection:
         s = self.sender.name if self.sender else "?"
         r = self.receiver.name if self.receiver else "?"
         port = self.sender.output_port.name if self.sender is not None else "RESULT"
-        return f"MappingProjection from {s}[{port}] to {r}[InputPort-0]"
+        ports = getattr(self.receiver, "input_ports", None)
+        into = ports[self.receiver_port].name if ports and self.receiver_port < len(ports) else "InputPort-0"
+        return f"MappingProjection from {s}[{port}] to {r}[{into}]"
 
     @name.setter
     def name(self, value: str) -> None:
@@ -97,6 +101,15 @@ class MappingProjection:
 
     def __repr__(self) -> str:
         return f"MappingProjection(name={self.name!r})"
+
+
+def port_index(end: object) -> int:
+    """The index of InputPort ``end`` among its owner's InputPorts; 0 for a mechanism (its first)."""
+    owner = getattr(end, "owner", None)
+    for i, port in enumerate(getattr(owner, "input_ports", ())):
+        if port is end:
+            return i
+    return 0
 
 
 def _owner(end: object) -> object:

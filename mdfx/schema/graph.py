@@ -313,22 +313,30 @@ def from_net(net: Any) -> Graph:
     for spec in net.nodes:
         n = spec.name
         if n in net.inputs:
+            if spec.ports > 1:
+                raise GraphError(f"INPUT node {n!r} of {net.name!r} has {spec.ports} InputPorts; mdfx takes "
+                                 "one external input per INPUT node")
             inputs[n] = (spec.size,)
             x = n
-        else:
-            terms = []
+        elif spec.ports == 1:
             if not net.incoming(n):
                 raise GraphError(f"node {n!r} of {net.name!r} is not an INPUT node and has no incoming "
                                  "projection: nothing computes its value")
-            for p in net.incoming(n):
-                params.append(Param(p.name, p.matrix, p.learnable))
-                out = f"{n}:{p.name}" if len(net.incoming(n)) > 1 else f"{n}:net_input"
-                nodes.append(Node(f"{n}/{p.name}", "MatMul", [value[p.sender], p.name], out))
-                terms.append(out)
-            x = terms[0]
-            for i, t in enumerate(terms[1:], 1):
-                out = f"{n}:sum{i}" if i < len(terms) - 1 else f"{n}:net_input"
-                nodes.append(Node(f"{n}/sum{i}", "Add", [x, t], out))
+            x = _summed(n, net.incoming(n), value, params, nodes, f"{n}:net_input")
+        else:
+            # each InputPort sums its own projections; the ports combine elementwise
+            port_values = []
+            for port in range(spec.ports):
+                incoming = [p for p in net.incoming(n) if p.receiver_port == port]
+                if not incoming:
+                    raise GraphError(f"InputPort {port} of node {n!r} in {net.name!r} has no incoming projection: "
+                                     "nothing computes its value")
+                port_values.append(_summed(f"{n}:port{port}", incoming, value, params, nodes, f"{n}:port{port}"))
+            x = port_values[0]
+            op = {"sum": "Add", "product": "Mul"}[spec.combine]
+            for i, t in enumerate(port_values[1:], 1):
+                out = f"{n}:{spec.combine}{i}" if i < len(port_values) - 1 else f"{n}:net_input"
+                nodes.append(Node(f"{n}/{spec.combine}{i}", op, [x, t], out))
                 x = out
         identity = spec.op == "identity" or (spec.op == "linear" and spec.params == _LINEAR_IDENTITY)
         if spec.bias is not None:
@@ -351,6 +359,22 @@ def from_net(net: Any) -> Graph:
     return Graph.build(net.name, inputs, params, nodes, outputs,
                        meta={"node_tensors": value, "training": net.training, "autodiff": net.autodiff,
                              "source": "composition"})
+
+
+def _summed(n: str, incoming: list, value: dict[str, str], params: list[Param], nodes: list[Node], out: str) -> str:
+    """``sum_p value[p.sender] @ p.matrix`` as MatMul and Add nodes named after ``n``; its tensor."""
+    terms = []
+    for p in incoming:
+        params.append(Param(p.name, p.matrix, p.learnable))
+        term = f"{n}:{p.name}" if len(incoming) > 1 else out
+        nodes.append(Node(f"{n}/{p.name}", "MatMul", [value[p.sender], p.name], term))
+        terms.append(term)
+    x = terms[0]
+    for i, t in enumerate(terms[1:], 1):
+        total = f"{n}:sum{i}" if i < len(terms) - 1 else out
+        nodes.append(Node(f"{n}/sum{i}", "Add", [x, t], total))
+        x = total
+    return x
 
 
 def as_graph(model: Any) -> Graph:

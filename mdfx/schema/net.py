@@ -22,6 +22,9 @@ import numpy as np
 from mdfx import ops
 from mdfx.errors import GraphError
 
+#: how a node's InputPorts combine into its net input (PsyNeuLink's LinearCombination operations)
+COMBINE = ("sum", "product")
+
 
 @dataclass
 class NodeSpec:
@@ -33,6 +36,10 @@ class NodeSpec:
     params: dict[str, float] = field(default_factory=dict)
     bias: np.ndarray | None = None  #: optional trainable bias added to the net input (mdfx extension)
     bias_learnable: bool = True
+    #: InputPorts, each of ``size`` units and its own projections (PsyNeuLink's input_ports), combined
+    #: elementwise by ``combine`` ("sum" or "product", a LinearCombination) into the net input
+    ports: int = 1
+    combine: str = "sum"
 
 
 @dataclass
@@ -44,6 +51,7 @@ class ProjectionSpec:
     receiver: str
     matrix: np.ndarray  #: float64, shape (sender.size, receiver.size)
     learnable: bool = True
+    receiver_port: int = 0  #: the receiver's InputPort it reaches (see NodeSpec.ports)
 
 
 @dataclass
@@ -85,6 +93,9 @@ class Net:
             ops.transfer_op(node.op)
             if node.size < 1:
                 raise GraphError(f"node {node.name!r} has size {node.size}; it must be at least 1")
+            if node.ports < 1 or node.combine not in COMBINE:
+                raise GraphError(f"node {node.name!r}: {node.ports} InputPorts combined by {node.combine!r}; "
+                                 f"expected at least 1, combined by one of {', '.join(COMBINE)}")
             by_name[node.name] = node
         seen_proj: set[str] = set()
         for p in projections:
@@ -97,6 +108,9 @@ class Net:
                         f"projection {p.name!r}: {role} {end!r} is not a node of {name!r} "
                         f"(nodes: {', '.join(by_name) or 'none'})"
                     )
+            if not 0 <= p.receiver_port < by_name[p.receiver].ports:
+                raise GraphError(f"projection {p.name!r} reaches InputPort {p.receiver_port} of {p.receiver!r}, "
+                                 f"which has {by_name[p.receiver].ports} InputPort(s)")
             want = (by_name[p.sender].size, by_name[p.receiver].size)
             if p.matrix.shape != want:
                 raise GraphError(
@@ -141,9 +155,10 @@ class Net:
     def structure_key(self) -> tuple:
         """What a compiled kernel depends on: everything but the weight values."""
         return (
-            tuple((n.name, n.size, n.op, tuple(sorted(n.params.items())), n.bias is not None, n.bias_learnable)
+            tuple((n.name, n.size, n.op, tuple(sorted(n.params.items())), n.bias is not None, n.bias_learnable,
+                   n.ports, n.combine)
                   for n in self.nodes),
-            tuple((p.sender, p.receiver, p.matrix.shape, p.learnable) for p in self.projections),
+            tuple((p.sender, p.receiver, p.matrix.shape, p.learnable, p.receiver_port) for p in self.projections),
             tuple(self.inputs),
             tuple(self.outputs),
         )
