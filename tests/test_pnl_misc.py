@@ -287,3 +287,25 @@ def test_loss_function_and_composition_optimizer_type() -> None:
     assert pnl.Composition(optimizer_type="sgd") is not None
     with pytest.raises(pnl.UnsupportedError, match="optimizer_type='adam'"):
         pnl.Composition(optimizer_type="adam")
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+def test_soft_margin_loss_spec(mode: pnl.ExecutionMode, reduction: str) -> None:
+    # facts.md "SoftMarginLoss": PsyNeuLink 0.21, PyTorch mode, 3 epochs of XOR with targets -1/1
+    xin = pnl.TransferMechanism(name="xor_in", default_variable=np.zeros(2))
+    hid = pnl.TransferMechanism(name="xor_hid", default_variable=np.zeros(3), function=pnl.Logistic())
+    out = pnl.TransferMechanism(name="xor_out", default_variable=np.zeros(1), function=pnl.Logistic())
+    xor = pnl.AutodiffComposition(loss_spec=torch.nn.SoftMarginLoss(reduction=reduction), learning_rate=0.5)
+    assert xor.loss_spec is (pnl.Loss.SOFT_MARGIN_SUM if reduction == "sum" else pnl.Loss.SOFT_MARGIN)
+    for m in (xin, hid, out):
+        xor.add_node(m)
+    xor.add_projection(sender=xin, projection=pnl.MappingProjection(matrix=[[0.1, -0.2, 0.3], [0.4, 0.5, -0.6]]),
+                       receiver=hid)
+    xor.add_projection(sender=hid, projection=pnl.MappingProjection(matrix=[[0.7], [-0.8], [0.9]]), receiver=out)
+    xor.learn(inputs={"inputs": {xin: [[0, 0], [0, 1], [1, 0], [1, 1]]}, "targets": {out: [[-1], [1], [1], [-1]]},
+                      "epochs": 3}, execution_mode=mode)
+    assert_close([r[0][0] for r in xor.results[-4:]],
+                 [0.5728131995115049, 0.5143869058836862, 0.594632691341966, 0.5620949570290519], rtol=1e-9,
+                 what="last epoch's results")
+    assert_close(xor.losses[-2:], [0.4393931195844296, 1.0131792757174094], rtol=1e-9, what="last losses")

@@ -485,13 +485,16 @@ def as_loss(loss_spec: object) -> Loss:
     cls = type(loss_spec).__name__
     by_torch = {"MSELoss": Loss.MSE, "L1Loss": Loss.L1, "CrossEntropyLoss": Loss.CROSS_ENTROPY,
                 "BCELoss": Loss.BINARY_CROSS_ENTROPY, "KLDivLoss": Loss.KL_DIV, "NLLLoss": Loss.NLL,
-                "PoissonNLLLoss": Loss.POISSON_NLL}
+                "PoissonNLLLoss": Loss.POISSON_NLL, "SoftMarginLoss": Loss.SOFT_MARGIN}
     if cls in by_torch and type(loss_spec).__module__.startswith("torch.nn"):
         reduction = getattr(loss_spec, "reduction", "mean")
         if cls == "MSELoss" and reduction == "sum":
             return Loss.SSE
+        if cls == "SoftMarginLoss" and reduction == "sum":
+            return Loss.SOFT_MARGIN_SUM
         want = {Loss.MSE: "mean", Loss.L1: "sum", Loss.CROSS_ENTROPY: "mean", Loss.BINARY_CROSS_ENTROPY: "mean",
-                Loss.KL_DIV: "sum", Loss.NLL: "sum", Loss.POISSON_NLL: "sum"}[by_torch[cls]]
+                Loss.KL_DIV: "sum", Loss.NLL: "sum", Loss.POISSON_NLL: "sum",
+                Loss.SOFT_MARGIN: "mean"}[by_torch[cls]]
         if reduction == want:
             return by_torch[cls]
         raise UnsupportedError(f"loss_spec {loss_spec!r}: reduction={reduction!r}; mdfx's {by_torch[cls].name} "
