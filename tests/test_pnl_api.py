@@ -366,8 +366,8 @@ def test_training_set_minibatch_and_smaller_names() -> None:
     p1.set_log_conditions(pnl.MATRIX)
     comp.learn(inputs={a: X}, targets={c: T}, execution_mode=pnl.ExecutionMode.Python)
     assert len(p1.log.nparray_dict()["matrix"]) == 3
-    with pytest.raises(pnl.UnsupportedError, match=r"input_shapes=\(3, 3\) gives it 2 InputPorts; mdfx combines several InputPorts only with"):
-        pnl.ProcessingMechanism(input_shapes=(3, 3))
+    with pytest.raises(pnl.UnsupportedError, match=r"input_shapes=\(3, 3\) gives it 2 InputPorts, each mapped by"):
+        pnl.ProcessingMechanism(input_shapes=(3, 3), function=pnl.SoftMax)
 
 
 def test_constructor_targets_take_external_targets_only() -> None:

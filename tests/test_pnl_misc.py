@@ -254,8 +254,6 @@ def test_linear_combination_of_input_ports_learns_in_every_mode(mode: pnl.Execut
 
 
 def test_input_ports_refusals() -> None:
-    with pytest.raises(pnl.UnsupportedError, match="only with function=LinearCombination"):
-        pnl.ProcessingMechanism(name="p", input_shapes=(2, 3))
     with pytest.raises(ValueError, match="one size, got sizes \\(2, 3\\)"):
         pnl.ProcessingMechanism(name="p", input_shapes=(2, 3), function=pnl.LinearCombination)
     with pytest.raises(pnl.UnsupportedError, match="weights/exponents"):
@@ -309,3 +307,52 @@ def test_soft_margin_loss_spec(mode: pnl.ExecutionMode, reduction: str) -> None:
                  [0.5728131995115049, 0.5143869058836862, 0.594632691341966, 0.5620949570290519], rtol=1e-9,
                  what="last epoch's results")
     assert_close(xor.losses[-2:], [0.4393931195844296, 1.0131792757174094], rtol=1e-9, what="last losses")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_input_ports_side_by_side_each_with_its_output_port(mode: pnl.ExecutionMode) -> None:
+    # facts.md "InputPorts side by side": PsyNeuLink 0.21, PyTorch mode (its Python mode fails here)
+    i = pnl.ProcessingMechanism(name="i", input_shapes=2)
+    h = pnl.ProcessingMechanism(name="h", input_shapes=(2, 3), function=pnl.Tanh())
+    o = pnl.ProcessingMechanism(name="o", input_shapes=2, function=pnl.Logistic())
+    assert [p.name for p in h.output_ports] == ["InputPort-0", "InputPort-1"]
+    assert [p.name for p in pnl.TransferMechanism(input_shapes=(2, 3)).output_ports] == ["RESULT-0", "RESULT-1"]
+    comp = pnl.AutodiffComposition(name="par", pathways=[
+        [i, pnl.MappingProjection(i, h.input_ports[0], matrix=[[0.1, 0.2], [-0.3, 0.4]]), h,
+         pnl.MappingProjection(h.output_ports[0], o, matrix=[[0.5, -0.1], [0.2, 0.3]]), o],
+        [i, pnl.MappingProjection(i, h.input_ports[1], matrix=[[0.3, -0.2, 0.1], [0.2, 0.2, -0.4]]), h,
+         pnl.MappingProjection(h.output_ports[1], o, matrix=[[0.1, 0.1], [-0.5, 0.2], [0.3, -0.3]]), o]])
+    comp.learn(inputs={i: [[1.0, 2.0], [-1.0, 0.5], [0.3, 0.3]]}, targets={o: [[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]]},
+               epochs=2, learning_rate=0.5, execution_mode=mode)
+    assert_close([r[0] for r in comp.results[-3:]],
+                 [[0.5021555031540731, 0.5907437059251287], [0.40000724337595883, 0.5395732541090877],
+                  [0.5313516707785503, 0.5046993381326949]], rtol=1e-9, what="last epoch's results")
+    assert_close(comp.run(inputs={i: [[1.0, 1.0]]}), [[0.5958916542268887, 0.5137422387463553]], rtol=1e-9,
+                 what="run()")
+    assert_close(h.output_ports[1].value, [0.4753432664303978, -0.30113203740617, -0.11327618153265775], rtol=1e-9,
+                 what="second OutputPort's value")
+    assert_close(h.output_ports[0].value, [0.01874389839581101, 0.5280537693995709], rtol=1e-9,
+                 what="first OutputPort's value")
+
+
+def test_input_ports_side_by_side_refusals() -> None:
+    with pytest.raises(pnl.UnsupportedError, match="elementwise functions only"):
+        pnl.ProcessingMechanism(name="s", input_shapes=(2, 3), function=pnl.SoftMax())
+    a = pnl.ProcessingMechanism(name="a", input_shapes=2)
+    out = pnl.ProcessingMechanism(name="out", input_shapes=(2, 3))
+    comp = pnl.AutodiffComposition(name="two_out", pathways=[[a, pnl.MappingProjection(a, out.input_ports[0]), out]])
+    comp.add_projection(pnl.MappingProjection(matrix=np.ones((2, 3))), a, out.input_ports[1])
+    with pytest.raises(pnl.GraphError, match="OUTPUT node 'out' of 'two_out' has 2 OutputPorts"):
+        comp.run(inputs={a: [[1.0, 2.0]]})
+    with pytest.raises(pnl.CompositionError, match="has 2 OutputPorts; learning needs one value"):
+        pnl.Composition(name="c").add_backpropagation_learning_pathway([a, pnl.MappingProjection(a, out.input_ports[0]),
+                                                                       out])
+
+
+def test_one_trial_of_targets_serves_every_input_trial() -> None:
+    # facts.md "InputPorts side by side": PsyNeuLink repeats a single target trial
+    a = pnl.ProcessingMechanism(name="a", input_shapes=2)
+    b = pnl.ProcessingMechanism(name="b", input_shapes=2)
+    comp = pnl.AutodiffComposition([a, b], name="c")
+    comp.learn(inputs={a: [[0, 0], [0, 1], [1, 0], [1, 1]]}, targets={b: [[1.0, 2.0]]}, learning_rate=0.1)
+    assert_close([r[0] for r in comp.results], [[0, 0], [0, 1], [1, 0], [1.1, 1.3]], rtol=1e-12, what="results")

@@ -258,6 +258,11 @@ class AutodiffComposition(Composition):
         trained = self._trained_outputs(io, targets)
         x = parse_inputs(io, inputs, num_trials)
         t = parse_inputs(io, targets, num_trials, nodes=trained, what="target")
+        nx, nt = len(next(iter(x.values()))), len(next(iter(t.values())))
+        if nx != nt and 1 in (nx, nt):
+            # PsyNeuLink 0.21 (measured): one trial of inputs or of targets serves every trial
+            x = {k: np.repeat(v, nt, axis=0) for k, v in x.items()} if nx == 1 else x
+            t = {k: np.repeat(v, nx, axis=0) for k, v in t.items()} if nt == 1 else t
         if len(next(iter(x.values()))) != len(next(iter(t.values()))):
             raise DataError(f"{len(next(iter(x.values())))} input trials but "
                             f"{len(next(iter(t.values())))} target trials")

@@ -181,6 +181,8 @@ class Composition:
         if projection is None:
             projection = MappingProjection(sender=sender, receiver=receiver)
         # a port given as an end stands for its mechanism (mdfx mechanisms have one port each)
+        if getattr(sender, "owner", None) is not None:  # an OutputPort: the one it leaves
+            projection.sender_port = port_index(sender, "output_ports")
         projection.sender = getattr(sender, "owner", sender) or projection.sender
         if getattr(receiver, "owner", None) is not None:  # an InputPort: the one it reaches
             projection.receiver_port = port_index(receiver)
@@ -198,11 +200,11 @@ class Composition:
             if isinstance(end, Composition):
                 raise GraphError(f"projection {projection.name!r}: projections to or from a nested "
                                  f"composition ({end.name!r}) are not supported yet")
-        want = (s.size, r.size)
+        want = (projection._size("sender"), projection._size("receiver"))
         if projection.matrix.shape != want:
             raise GraphError(
-                f"projection {projection.name!r} from {s.name!r} (size {s.size}) to {r.name!r} "
-                f"(size {r.size}) has a matrix of shape {projection.matrix.shape}; expected {want}"
+                f"projection {projection.name!r} from {s.name!r} (size {want[0]}) to {r.name!r} "
+                f"(size {want[1]}) has a matrix of shape {projection.matrix.shape}; expected {want}"
             )
         if id(projection) in index.projection_ids:
             return projection
@@ -327,6 +329,11 @@ class Composition:
                                    "backpropagation only (pnl.BackPropagation)")
         from mdfx.composition.learning_rates import check_rate
 
+        last = next((i for i in reversed(list(pathway)) if isinstance(i, TransferMechanism)), None)
+        if last is not None and len(last.output_ports) > 1:
+            raise CompositionError(f"{self.name!r}: the last node of a learning pathway, {last.name!r}, has "
+                                   f"{len(last.output_ports)} OutputPorts; learning needs one value to compare with "
+                                   "the target (give each port its own mechanism)")
         result = self.add_linear_processing_pathway(pathway, name=name)
         result.learning_rate = check_rate(learning_rate, f"pathway of {self.name!r}: learning_rate")
         result.loss_spec = loss_spec  # type: ignore[attr-defined]
@@ -427,9 +434,11 @@ class Composition:
         if not self._nodes:
             raise GraphError(f"{self.name!r} has no nodes")
         nodes = [NodeSpec(m.name, m.size, m.function.op_name, dict(m.function.params),
-                          m.bias, m.learnable_bias, len(m.input_ports), m.combine)
+                          m.bias, m.learnable_bias, len(m.input_ports), m.combine,
+                          m.port_sizes if m.combine == "concat" else ())
                  for m in self._mechanisms()]
-        projs = [ProjectionSpec(p.name, p.sender.name, p.receiver.name, p.matrix, p.learnable, p.receiver_port)
+        projs = [ProjectionSpec(p.name, p.sender.name, p.receiver.name, p.matrix, p.learnable, p.receiver_port,
+                                p.sender_port)
                  for p in self._projections]
         return Net.build(self.name, nodes, projs, self._training_spec(), autodiff=self._autodiff)
 
@@ -438,9 +447,10 @@ class Composition:
         return (
             tuple((id(n), n.name, getattr(n, "size", None), n.function.op_name,
                    tuple(n.function.params.items()), n.bias is not None and n.bias.shape, n.learnable_bias,
-                   len(n.input_ports), n.combine)
+                   len(n.input_ports), n.combine, n.port_sizes)
                   if isinstance(n, TransferMechanism) else (id(n),) for n in self._nodes),
-            tuple((id(p), p.name, id(p.sender), id(p.receiver), p.matrix.shape, p.learnable, p.receiver_port)
+            tuple((id(p), p.name, id(p.sender), id(p.receiver), p.matrix.shape, p.learnable, p.receiver_port,
+                   p.sender_port)
                   for p in self._projections),
         )
 

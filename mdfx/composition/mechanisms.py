@@ -24,6 +24,7 @@ class TransferMechanism:
     """
 
     _default_port = "RESULT"  # PsyNeuLink's name of the primary OutputPort
+    _port_per_input = "RESULT-{}"  # PsyNeuLink's names of the OutputPorts of InputPorts side by side
 
     def __init__(self, default_variable: object = None, size: int | None = None,
                  input_shapes: int | None = None, function: object = None, name: str | None = None,
@@ -50,6 +51,8 @@ class TransferMechanism:
                              f"but input_shapes gives {len(sizes)}")
         self.function: TransferFunction = as_function(function)
         self.size = _combined_size(sizes, self.function, name)
+        #: the InputPorts' sizes; several of them without a LinearCombination lie side by side
+        self.port_sizes = tuple(sizes)
         self.name = name if name is not None else f"{type(self).__name__}-{next(_counter)}"
         self._created = next(_created)
         #: PsyNeuLink's initial_value: only an integrator's starting state, which mdfx never has
@@ -61,6 +64,12 @@ class TransferMechanism:
         self.value = np.zeros((1, self.size))
         self.log = _Log()
         self.integrator_mode = False
+        if self.combine == "concat":
+            # one OutputPort per InputPort, named as PsyNeuLink names them (measured)
+            if output_ports is not None:
+                raise UnsupportedError(f"mechanism {name!r}: output_ports={output_ports!r} with several "
+                                       "InputPorts side by side; mdfx gives it one OutputPort per InputPort")
+            names = [self._port_per_input.format(i) for i in range(len(sizes))]
         self.output_ports = [OutputPort(self, n) for n in names]
         #: projections made from this mechanism with both ends given (a pathway reuses them)
         self.efferents: list[Any] = []
@@ -98,8 +107,21 @@ class TransferMechanism:
 
     @property
     def combine(self) -> str:
-        """How the InputPorts combine into the net input: the LinearCombination's operation, else sum."""
-        return str(getattr(self.function, "operation", "sum"))
+        """How the InputPorts combine into the net input: the LinearCombination's operation, side by
+        side ("concat") for several InputPorts of another function, else "sum" (of the projections)."""
+        if hasattr(self.function, "operation"):
+            return str(self.function.operation)
+        return "concat" if len(self.port_sizes) > 1 else "sum"
+
+    def port_slice(self, port: int) -> slice:
+        """Where OutputPort ``port``'s units lie in the mechanism's value."""
+        if self.combine != "concat":
+            return slice(0, self.size)
+        start = sum(self.port_sizes[:port])
+        return slice(start, start + self.port_sizes[port])
+
+    def input_port_size(self, port: int) -> int:
+        return self.port_sizes[port] if self.combine == "concat" else self.size
 
     def default_input(self) -> np.ndarray:
         """The input run() uses when none is given: ``default_variable``, else zeros."""
@@ -131,6 +153,7 @@ class ProcessingMechanism(TransferMechanism):
     """
 
     _default_port = "OutputPort-0"
+    _port_per_input = "InputPort-{}"
 
     def __init__(self, default_variable: object = None, size: int | None = None,
                  input_shapes: int | None = None, function: object = None, name: str | None = None,
@@ -164,7 +187,8 @@ class OutputPort:
 
     @property
     def value(self) -> np.ndarray:
-        return np.asarray(self.owner.value)[0]
+        index = next(i for i, p in enumerate(self.owner.output_ports) if p is self)
+        return np.asarray(self.owner.value)[0][self.owner.port_slice(index)]
 
     def __repr__(self) -> str:
         return f"(OutputPort {self.name})"
@@ -233,9 +257,11 @@ def _combined_size(sizes: list[int], function: TransferFunction, name: str | Non
     if len(sizes) == 1:
         return sizes[0]
     if not isinstance(function, LinearCombination):
-        raise UnsupportedError(f"mechanism {name!r}: input_shapes={tuple(sizes)} gives it {len(sizes)} InputPorts; "
-                               "mdfx combines several InputPorts only with function=LinearCombination(...) "
-                               "(one InputPort per mechanism otherwise)")
+        if not function.op.elementwise:
+            raise UnsupportedError(f"mechanism {name!r}: input_shapes={tuple(sizes)} gives it {len(sizes)} "
+                                   f"InputPorts, each mapped by {function!r} on its own; mdfx does that for "
+                                   "elementwise functions only")
+        return sum(sizes)  # side by side, one OutputPort each
     if len(set(sizes)) != 1:
         raise ValueError(f"mechanism {name!r}: LinearCombination combines InputPorts of one size, got sizes "
                          f"{tuple(sizes)}")

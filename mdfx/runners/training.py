@@ -96,7 +96,7 @@ class LearnSpec:
             k = self.optimizations_per_minibatch
             # shuffled as the distinct trials (the RNG draws as for them), then each trial's copies
             orders = trial_orders(self.num_trials // k, self.epochs, self.randomize_minibatch, self.seed)
-            self._orders = (orders[..., None] * k + np.arange(k)).reshape(self.epochs, -1)
+            self._orders = (orders[..., None] * k + np.arange(k)).reshape(orders.shape[0], orders.shape[1] * k)
         return self._orders
 
 
