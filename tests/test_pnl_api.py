@@ -64,8 +64,8 @@ def test_processing_mechanism_is_a_linear_layer_with_psyneulink_port_names() -> 
     assert proj.name == "MappingProjection from m[OutputPort-0] to t[InputPort-0]"
     with pytest.raises(pnl.UnsupportedError, match="integrator_mode=True"):
         pnl.TransferMechanism(name="i", integrator_mode=True)
-    with pytest.raises(pnl.UnsupportedError, match="one OutputPort"):
-        pnl.ProcessingMechanism(name="two", output_ports=["A", "B"])
+    with pytest.raises(pnl.UnsupportedError, match="MEDIAN"):
+        pnl.ProcessingMechanism(name="two", output_ports=["A", "MEDIAN"])
 
 
 def test_keywords_have_psyneulinks_values() -> None:

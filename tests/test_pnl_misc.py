@@ -356,3 +356,26 @@ def test_one_trial_of_targets_serves_every_input_trial() -> None:
     comp = pnl.AutodiffComposition([a, b], name="c")
     comp.learn(inputs={a: [[0, 0], [0, 1], [1, 0], [1, 1]]}, targets={b: [[1.0, 2.0]]}, learning_rate=0.1)
     assert_close([r[0] for r in comp.results], [[0, 0], [0, 1], [1, 0], [1.1, 1.3]], rtol=1e-12, what="results")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_named_output_ports_carry_the_value(mode: pnl.ExecutionMode) -> None:
+    # facts.md "named OutputPorts": PsyNeuLink 0.21 (both FIRST and SECOND are the value; learning
+    # results of i (2) -> h1 (3) -> h (3, FIRST/SECOND) -> o1 (3) / o2 (5), 5 trials, lr .01)
+    m = pnl.ProcessingMechanism(input_shapes=3, output_ports=["FIRST", "SECOND"])
+    m.execute([1.0, 2.0, 3.0])
+    assert [p.name for p in m.output_ports] == ["FIRST", "SECOND"]
+    assert_close([p.value for p in m.output_ports], [[1.0, 2.0, 3.0]] * 2, rtol=0, what="port values")
+    with pytest.raises(pnl.UnsupportedError, match="MEAN"):
+        pnl.TransferMechanism(input_shapes=3, output_ports=["RESULT", "MEAN"])
+    i = pnl.ProcessingMechanism(name="i", input_shapes=2)
+    h1 = pnl.ProcessingMechanism(name="h1", input_shapes=3)
+    h = pnl.ProcessingMechanism(name="h", input_shapes=3, output_ports=["FIRST", "SECOND"])
+    o1, o2 = pnl.ProcessingMechanism(name="o1", input_shapes=3), pnl.ProcessingMechanism(name="o2", input_shapes=5)
+    comp = pnl.AutodiffComposition([[i, h1, h, pnl.MappingProjection(h.output_ports[0], o1), o1],
+                                    [i, h1, h, pnl.MappingProjection(h.output_ports[1], o2), o2]], name="two")
+    targets = {t: t.value for t in comp.target_input_mechanisms}
+    comp.learn(inputs={i: [[0, 0], [0, 1], [1, 0], [1, 1]]}, targets=targets, learning_rate=0.01, num_trials=5,
+               execution_mode=mode)
+    assert_close([comp.results[-2][0][0], comp.results[-2][1][0]], [1.17877, 3.58366], rtol=1e-5,
+                 what="4th trial's outputs")

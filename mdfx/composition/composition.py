@@ -437,8 +437,9 @@ class Composition:
                           m.bias, m.learnable_bias, len(m.input_ports), m.combine,
                           m.port_sizes if m.combine == "concat" else ())
                  for m in self._mechanisms()]
+        # OutputPorts of a one-port mechanism all carry its value: the Net reads port 0
         projs = [ProjectionSpec(p.name, p.sender.name, p.receiver.name, p.matrix, p.learnable, p.receiver_port,
-                                p.sender_port)
+                                p.sender_port if getattr(p.sender, "combine", "sum") == "concat" else 0)
                  for p in self._projections]
         return Net.build(self.name, nodes, projs, self._training_spec(), autodiff=self._autodiff)
 

@@ -208,11 +208,20 @@ class InputPort:
 def _output_port_names(output_ports: object, name: str | None, default: str) -> list[str]:
     if output_ports is None:
         return [default]
-    names = [output_ports] if isinstance(output_ports, str) else list(output_ports)  # type: ignore[call-overload]
-    if len(names) != 1:
-        raise UnsupportedError(f"mechanism {name!r}: output_ports={names!r}; mdfx mechanisms have one "
-                               "OutputPort (their value)")
-    return [str(getattr(names[0], "name", names[0]))]
+    items = [output_ports] if isinstance(output_ports, str) else list(output_ports)  # type: ignore[call-overload]
+    names = [str(getattr(item, "name", item)) for item in items]
+    # PsyNeuLink's standard OutputPorts that compute something from the value (MEAN, MAX_VAL, ...);
+    # any other name is a port carrying the mechanism's value (measured)
+    computed = [n for n in names if n.upper() in _COMPUTED_PORTS]
+    if computed or not names or not all(isinstance(item, str) for item in items):
+        raise UnsupportedError(f"mechanism {name!r}: output_ports={items!r}; mdfx OutputPorts carry the "
+                               f"mechanism's value (give names; {', '.join(sorted(_COMPUTED_PORTS))} are not "
+                               "supported)")
+    return names
+
+
+_COMPUTED_PORTS = frozenset({"MEAN", "MEDIAN", "STANDARD_DEVIATION", "VARIANCE", "MAX_VAL", "MAX_ABS_VAL",
+                             "MAX_ONE_HOT", "MAX_ABS_ONE_HOT", "MAX_INDICATOR", "MAX_ABS_INDICATOR", "PROB"})
 
 
 def _as_size(value: object) -> int:
