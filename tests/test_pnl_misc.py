@@ -379,3 +379,30 @@ def test_named_output_ports_carry_the_value(mode: pnl.ExecutionMode) -> None:
                execution_mode=mode)
     assert_close([comp.results[-2][0][0], comp.results[-2][1][0]], [1.17877, 3.58366], rtol=1e-5,
                  what="4th trial's outputs")
+
+
+# --- LossFunction and mechanisms executed compiled -----------------------------------------
+
+
+@pytest.mark.parametrize("loss", [pnl.Loss.L0, pnl.Loss.L1, pnl.Loss.SSE, pnl.Loss.MSE, pnl.Loss.POISSON_NLL,
+                                  pnl.Loss.CROSS_ENTROPY])
+@pytest.mark.parametrize("normalize", [False, True])
+def test_loss_function_compiled_equals_numpy(loss: pnl.Loss, normalize: bool) -> None:
+    v = np.array([[0.2, 0.8, 0.5], [0.3, 0.4, 0.9]])
+    f = pnl.LossFunction(default_variable=v, loss=loss, normalize=normalize)
+    compiled = f.execute(v, execution_mode=pnl.ExecutionMode.LLVMRun)
+    assert_close(compiled, f(v), rtol=1e-12, atol=1e-15, what=f"{loss} compiled")
+    m = pnl.ProcessingMechanism(function=f, default_variable=v)
+    assert_close(m.execute(v, execution_mode=pnl.ExecutionMode.LLVMRun), [[f(v)]], rtol=1e-12, atol=1e-15,
+                 what="in a mechanism")
+    if loss is pnl.Loss.CROSS_ENTROPY:  # facts.md "LossFunction CROSS_ENTROPY"
+        assert_close(pnl.LossFunction(loss=loss).execute([[0.5, 0.5], [1.0, 0.0]], pnl.ExecutionMode.LLVMRun),
+                     -0.8132616875182228, rtol=1e-12, what="PsyNeuLink's value")
+
+
+def test_mechanism_compiled_execute() -> None:
+    m = pnl.TransferMechanism(input_shapes=3, function=pnl.Logistic(gain=2.0, bias=0.5))
+    x = [[0.1, -1.0, 2.0]]
+    assert_close(m.execute(x, execution_mode=pnl.ExecutionMode.LLVMRun), m.execute(x), rtol=1e-12, what="Logistic")
+    with pytest.raises(pnl.UnsupportedError, match="Python or LLVMRun"):
+        m.execute(x, execution_mode=pnl.ExecutionMode.PyTorch)

@@ -133,12 +133,31 @@ class TransferMechanism:
         """Log ``items`` (``"value"``) during learn(), as ``mechanism.log.set_log_conditions``."""
         self.log.set_log_conditions(items, log_condition)
 
-    def execute(self, variable: object = None) -> np.ndarray:
-        """The function applied to ``variable`` (default zeros), as PsyNeuLink's ``execute``: shape (1, size)."""
+    def execute(self, variable: object = None, execution_mode: object = None) -> np.ndarray:
+        """The function applied to ``variable`` (default zeros), as PsyNeuLink's ``execute``: shape (1, size).
+
+        ``execution_mode`` ExecutionMode.LLVMRun (mdfx) computes it compiled, as a one-op graph.
+        """
         x = np.zeros((1, self.size)) if variable is None else np.atleast_2d(np.asarray(variable, dtype=np.float64))
+        if _compiled(execution_mode):
+            self.value = self._compiled_value(x)
+            return self.value
         # a LinearCombination combines the rows (InputPorts) into one
         self.value = np.atleast_2d(np.asarray(self.function(x), dtype=np.float64))
         return self.value
+
+    def _compiled_value(self, x: np.ndarray) -> np.ndarray:
+        from mdfx import ops
+        from mdfx.runners import llvm
+        from mdfx.schema.graph import Graph, Node
+
+        if len(self.input_ports) > 1 or x.shape[-1] != self.size:
+            raise UnsupportedError(f"mechanism {self.name!r}: compiled execute() takes one InputPort of "
+                                   f"{self.size} units, got a variable of shape {x.shape}")
+        op = ops.PNL_GRAPH_OP[self.function.op_name]
+        graph = Graph.build(self.name, {"x": (self.size,)}, [],
+                            [Node(self.name, op, ["x"], "y", dict(self.function.params))], ["y"])
+        return llvm.run(graph, {"x": x})["y"]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, size={self.size}, function={self.function!r})"
@@ -169,11 +188,16 @@ class ProcessingMechanism(TransferMechanism):
         if reducer is not None:
             self.function = reducer  # type: ignore[assignment]
 
-    def execute(self, variable: object = None) -> np.ndarray:
+    def execute(self, variable: object = None, execution_mode: object = None) -> np.ndarray:
         if self._reducer is None:
-            return super().execute(variable)
+            return super().execute(variable, execution_mode)
         x = self.default_variable if variable is None else np.asarray(variable, dtype=np.float64)
-        self.value = np.atleast_2d(self._reducer(x))
+        if _compiled(execution_mode):
+            from mdfx.composition.enums import ExecutionMode
+
+            self.value = np.atleast_2d(self._reducer.execute(x, ExecutionMode.LLVMRun))
+        else:
+            self.value = np.atleast_2d(self._reducer(x))
         return self.value
 
 
@@ -203,6 +227,17 @@ class InputPort:
 
     def __repr__(self) -> str:
         return f"(InputPort {self.name})"
+
+
+def _compiled(execution_mode: object) -> bool:
+    """Whether ``execution_mode`` asks for compiled code (LLVMRun or one of its aliases)."""
+    from mdfx.composition.enums import ExecutionMode
+
+    if execution_mode is None or execution_mode is ExecutionMode.Python:
+        return False
+    if execution_mode is ExecutionMode.LLVMRun:
+        return True
+    raise UnsupportedError(f"execute(execution_mode={execution_mode!r}): a mechanism executes in Python or LLVMRun")
 
 
 def _output_port_names(output_ports: object, name: str | None, default: str) -> list[str]:
