@@ -406,3 +406,11 @@ def test_mechanism_compiled_execute() -> None:
     assert_close(m.execute(x, execution_mode=pnl.ExecutionMode.LLVMRun), m.execute(x), rtol=1e-12, what="Logistic")
     with pytest.raises(pnl.UnsupportedError, match="Python or LLVMRun"):
         m.execute(x, execution_mode=pnl.ExecutionMode.PyTorch)
+
+
+def test_integration_rate_is_taken_and_checked() -> None:
+    assert pnl.TransferMechanism(integration_rate=0.25).integration_rate == 0.25
+    with pytest.raises(ValueError, match="integration_rate must be a number in \\[0, 1\\], got 2"):
+        pnl.TransferMechanism(name="t", integration_rate=2)
+    with pytest.raises(pnl.UnsupportedError, match="integrator_mode=True"):
+        pnl.TransferMechanism(integrator_mode=True, integration_rate=0.5)

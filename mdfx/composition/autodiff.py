@@ -185,7 +185,8 @@ class AutodiffComposition(Composition):
               seed: int | None = None, dtype: str = "float64", randomize_minibatches: bool | None = None,
               context: object = None, synch_results_with_torch: object = None,
               batched_results: bool = False, results: str = "all", optimizations_per_minibatch: int = 1,
-              execute_in_additional_optimizations: Mapping | None = None) -> np.ndarray:
+              execute_in_additional_optimizations: Mapping | None = None,
+              synch_projection_matrices_with_torch: object = None) -> np.ndarray:
         """Train on ``inputs``/``targets``; return the output of the last trial trained (as PsyNeuLink).
 
         Besides :meth:`_learn_plain`'s arguments: targets may also be given in
@@ -199,7 +200,8 @@ class AutodiffComposition(Composition):
         epoch's (bounded memory). ``context`` is accepted for PsyNeuLink
         compatibility: mdfx has one execution context. ``synch_results_with_torch``
         may be None or ``"run"`` (mdfx always synchronises results at the end of the
-        call). ``batched_results=True`` appends one entry per minibatch to ``results``
+        call); so may ``synch_projection_matrices_with_torch`` (the trained matrices are written
+        back into the projections once, at the end). ``batched_results=True`` appends one entry per minibatch to ``results``
         (its trials' outputs stacked), as PsyNeuLink. ``optimizations_per_minibatch=k``
         steps the optimizer k times on each minibatch (of one trial: ``minibatch_size`` and
         ``k`` cannot both exceed 1), each step's outputs going to ``results``;
@@ -216,7 +218,8 @@ class AutodiffComposition(Composition):
                      randomize_minibatches=randomize_minibatches, context=context,
                      synch_results_with_torch=synch_results_with_torch, batched_results=batched_results,
                      results=results, optimizations_per_minibatch=optimizations_per_minibatch,
-                     execute_in_additional_optimizations=execute_in_additional_optimizations)
+                     execute_in_additional_optimizations=execute_in_additional_optimizations,
+                     synch_projection_matrices_with_torch=synch_projection_matrices_with_torch)
 
     def _learn_plain(self, inputs: Mapping | None = None, targets: Mapping | None = None,
                      num_trials: int | None = None, epochs: int = 1, learning_rate: float | None = None,

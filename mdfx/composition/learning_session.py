@@ -35,7 +35,8 @@ def learn(comp: AutodiffComposition, inputs: Any, targets: Mapping | None, num_t
           execution_mode: ExecutionMode, report_progress: object, seed: int | None, dtype: str,
           randomize_minibatches: bool | None, context: object, synch_results_with_torch: object,
           batched_results: bool, results: str, optimizations_per_minibatch: int = 1,
-          execute_in_additional_optimizations: Mapping | None = None) -> np.ndarray:
+          execute_in_additional_optimizations: Mapping | None = None,
+          synch_projection_matrices_with_torch: object = None) -> np.ndarray:
     """AutodiffComposition.learn() (see its docstring): PsyNeuLink's argument forms, then the engine.
 
     ``context`` names PsyNeuLink's execution context; mdfx has one, so any value means it.
@@ -43,6 +44,10 @@ def learn(comp: AutodiffComposition, inputs: Any, targets: Mapping | None, num_t
     if synch_results_with_torch not in (None, "run"):
         raise UnsupportedError(f"{comp.name!r}.learn(synch_results_with_torch={synch_results_with_torch!r}): "
                                "mdfx synchronises results once, at the end of learn() (None or 'run')")
+    if synch_projection_matrices_with_torch not in (None, "run"):
+        raise UnsupportedError(f"{comp.name!r}.learn(synch_projection_matrices_with_torch="
+                               f"{synch_projection_matrices_with_torch!r}): mdfx writes the trained matrices "
+                               "back once, at the end of learn() (None or 'run')")
     if results not in RESULTS_MODES:
         raise ValueError(f"{comp.name!r}.learn(results={results!r}): expected one of {RESULTS_MODES}")
     check_rate(learning_rate, f"{comp.name!r}.learn(): learning_rate")

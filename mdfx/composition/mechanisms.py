@@ -29,7 +29,8 @@ class TransferMechanism:
     def __init__(self, default_variable: object = None, size: int | None = None,
                  input_shapes: int | None = None, function: object = None, name: str | None = None,
                  bias: object = None, learnable_bias: bool = True, integrator_mode: bool = False,
-                 initial_value: object = None, output_ports: object = None, input_ports: object = None) -> None:
+                 initial_value: object = None, output_ports: object = None, input_ports: object = None,
+                 integration_rate: float = 0.5) -> None:
         if integrator_mode:
             raise UnsupportedError(f"mechanism {name!r}: integrator_mode=True makes the mechanism stateful "
                                    "(a time integrator); mdfx builds stateless feed-forward layers only")
@@ -55,8 +56,14 @@ class TransferMechanism:
         self.port_sizes = tuple(sizes)
         self.name = name if name is not None else f"{type(self).__name__}-{next(_counter)}"
         self._created = next(_created)
-        #: PsyNeuLink's initial_value: only an integrator's starting state, which mdfx never has
+        #: PsyNeuLink's initial_value and integration_rate: an integrator's starting state and rate,
+        #: used only with integrator_mode=True (refused above), so they change nothing here
         self.initial_value = initial_value
+        if isinstance(integration_rate, bool) or not isinstance(integration_rate, int | float) \
+                or not 0 <= integration_rate <= 1:
+            raise ValueError(f"mechanism {name!r}: integration_rate must be a number in [0, 1], got "
+                             f"{integration_rate!r}")
+        self.integration_rate = float(integration_rate)
         self.default_variable = None if default_variable is None else np.asarray(default_variable, dtype=float)
         self.bias = None if bias is None else np.array(bias, dtype=np.float64).reshape(self.size)
         self.learnable_bias = learnable_bias
@@ -103,7 +110,8 @@ class TransferMechanism:
 
     @property
     def variable(self) -> np.ndarray:
-        return np.zeros((len(self.input_ports), self.size))
+        # one row per InputPort a LinearCombination combines; ports side by side make one row
+        return np.zeros((len(self.input_ports) if self.combine in ("sum", "product") else 1, self.size))
 
     @property
     def combine(self) -> str:
@@ -177,12 +185,14 @@ class ProcessingMechanism(TransferMechanism):
     def __init__(self, default_variable: object = None, size: int | None = None,
                  input_shapes: int | None = None, function: object = None, name: str | None = None,
                  bias: object = None, learnable_bias: bool = True, integrator_mode: bool = False,
-                 initial_value: object = None, output_ports: object = None, input_ports: object = None) -> None:
+                 initial_value: object = None, output_ports: object = None, input_ports: object = None,
+                 integration_rate: float = 0.5) -> None:
         reducer = function if callable(getattr(function, "reduces", None)) else None
         super().__init__(default_variable=default_variable if reducer is None else None, size=size,
                          input_shapes=input_shapes, function=None if reducer else function, name=name,
                          bias=bias, learnable_bias=learnable_bias, integrator_mode=integrator_mode,
-                         initial_value=initial_value, output_ports=output_ports, input_ports=input_ports)
+                         initial_value=initial_value, output_ports=output_ports, input_ports=input_ports,
+                         integration_rate=integration_rate)
         self._reducer = reducer
         self.default_variable = None if default_variable is None else np.asarray(default_variable, dtype=float)
         if reducer is not None:
