@@ -13,6 +13,7 @@ from mdfx.composition.functions import (
     Exponential,
     Identity,
     Linear,
+    LinearCombination,
     Logistic,
     ReLU,
     SoftMax,
@@ -23,7 +24,7 @@ from mdfx.composition.keywords import *  # noqa: F403  (PsyNeuLink's keyword con
 from mdfx.composition.keywords import Context, LogCondition, ReportOutput
 from mdfx.composition.learning_pathway import BackPropagation, Pathway
 from mdfx.composition.loss_functions import LossFunction
-from mdfx.composition.mechanisms import ProcessingMechanism, TransferMechanism
+from mdfx.composition.mechanisms import ProcessingMechanism, TransferMechanism, clear_registry
 from mdfx.composition.projections import MappingProjection
 from mdfx.errors import (
     AutodiffCompositionError,
@@ -105,7 +106,7 @@ __all__ = [
     "ReportOutput",
     "ParameterError", "Pathway", "ProcessingMechanism",
     "AutodiffComposition", "Composition", "DataError", "ExecutionMode", "Exponential", "GraphError", "GridError",
-    "Identity", "Linear", "Logistic", "Loss", "MappingProjection", "MdfxError", "NodeRole", "ReLU",
+    "Identity", "Linear", "LinearCombination", "Logistic", "Loss", "MappingProjection", "MdfxError", "NodeRole", "ReLU",
     "ReportProgress", "SchemaError", "from_mdf_with_weights", "from_torch", "validate", "SoftMax", "Tanh", "TransferFunction", "TransferMechanism",
-    "UnsupportedError", "get_mdf_serialized", "load", "load_mdf", "save", "save_mdf", "sweep",
+    "UnsupportedError", "clear_registry", "get_mdf_serialized", "load", "load_mdf", "save", "save_mdf", "sweep",
 ]

@@ -255,6 +255,15 @@ for _loss in [
            lambda y, t: float(np.sum(np.exp(y) - t * y)),
            lambda y, t: np.exp(y) - t,
            "log_input=True: the output is the log rate"),
+    # torch.nn.SoftMarginLoss given as loss_spec (mdfx's names; PsyNeuLink's Loss has none)
+    LossOp("SOFT_MARGIN", "SoftMarginLoss()",
+           lambda y, t: float(np.mean(np.logaddexp(0.0, -t * y))),
+           lambda y, t: -t / (1.0 + np.exp(t * y)) / _mean_n(y),
+           "targets are -1 or 1; mean over every element"),
+    LossOp("SOFT_MARGIN_SUM", "SoftMarginLoss(reduction='sum')",
+           lambda y, t: float(np.sum(np.logaddexp(0.0, -t * y))),
+           lambda y, t: -t / (1.0 + np.exp(t * y)),
+           "targets are -1 or 1"),
 ]:
     register_loss(_loss)
 

@@ -127,6 +127,8 @@ LOSS_CASES: dict[str, tuple[str, object]] = {
     "KL_DIV": ("linear", _probabilities),  # the output is taken as log-probabilities
     "NLL": ("linear", lambda g, s: np.eye(s[1])[g.integers(0, s[1], s[0])]),  # log-probabilities, one-hot
     "POISSON_NLL": ("linear", lambda g, s: g.poisson(2.0, s).astype(float)),  # output = log rate
+    "SOFT_MARGIN": ("tanh", lambda g, s: g.choice([-1.0, 1.0], s)),  # targets -1 or 1
+    "SOFT_MARGIN_SUM": ("linear", lambda g, s: g.choice([-1.0, 1.0], s)),
 }
 LOSS_RUNS = [(loss, *LOSS_CASES.get(loss, ("logistic", None))) for loss in sorted(ops.LOSSES)]
 LOSS_RUNS.append(("CROSS_ENTROPY", "linear", _probabilities))  # logits, soft targets

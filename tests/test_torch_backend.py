@@ -142,6 +142,8 @@ LOSS_CASES: dict[str, tuple[str, Callable[[np.random.Generator, tuple], np.ndarr
     "KL_DIV": ("linear", lambda rng, s: np.where(rng.uniform(size=s) < 0.3, 0.0, rng.dirichlet(np.ones(s[1]), s[0]))),
     "NLL": ("linear", lambda rng, s: np.eye(s[1])[rng.integers(0, s[1], s[0])]),  # one-hot classes
     "POISSON_NLL": ("linear", lambda rng, s: rng.poisson(2.0, s).astype(float)),
+    "SOFT_MARGIN": ("tanh", lambda rng, s: rng.choice([-1.0, 1.0], s)),
+    "SOFT_MARGIN_SUM": ("linear", lambda rng, s: rng.choice([-1.0, 1.0], s)),
 }
 
 

@@ -42,7 +42,9 @@ def _func_execution(func: object, mode: str) -> object:
     if _REAL:
         from psyneulink.core import llvm as pnlvm
         return pnlvm.execution.FuncExecution(func).execute
-    pytest.skip("mdfx has no per-function LLVM executor (out of scope)")
+    if not hasattr(func, "execute"):
+        pytest.skip(f"mdfx compiles no {type(func).__name__} on its own")
+    return lambda variable: func.execute(variable, execution_mode=pnl.ExecutionMode.LLVMRun)  # type: ignore
 
 
 def _mech_execution(mech: object, mode: str) -> object:
@@ -51,7 +53,19 @@ def _mech_execution(mech: object, mode: str) -> object:
     if _REAL:
         from psyneulink.core import llvm as pnlvm
         return pnlvm.execution.MechExecution(mech).execute
-    pytest.skip("mdfx has no per-mechanism LLVM executor (out of scope)")
+    return lambda variable: mech.execute(variable, execution_mode=pnl.ExecutionMode.LLVMRun)  # type: ignore
+
+
+_COMPILED = ("LLVM", "LLVMRun", "LLVMExec", "PTXRun", "PTXExec")
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # PsyNeuLink marks what its compiled modes lack; running them aborts its LLVM backend (a
+    # crash of the whole reference run), so its column skips them; mdfx's compiled mode runs them
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    modes = {str(getattr(v, "name", v)) for v in params.values()}
+    if _REAL and item.get_closest_marker("llvm_not_implemented") and modes & set(_COMPILED):
+        pytest.skip("marked llvm_not_implemented by PsyNeuLink's suite")
 
 
 @pytest.fixture(autouse=True)

@@ -18,8 +18,15 @@ import numpy as np
 from mdfx import ops
 from mdfx.composition.composition import IO, Composition, _is_number, parse_inputs, pnl_value
 from mdfx.composition.enums import ExecutionMode, Loss
-from mdfx.errors import DataError, MdfxError, ParameterError, UnsupportedError
-from mdfx.runners.training import LearnResult, LearnSpec, OptimizerState, by_tensor, rekey
+from mdfx.errors import CompositionError, DataError, MdfxError, ParameterError, UnsupportedError
+from mdfx.runners.training import (
+    LearnResult,
+    LearnSpec,
+    OptimizerState,
+    by_tensor,
+    minibatches,
+    rekey,
+)
 from mdfx.schema import validate
 from mdfx.schema.net import Net, TrainingSpec
 
@@ -51,6 +58,9 @@ class AutodiffComposition(Composition):
         #: the learning rates of the last learn() or _build_pytorch_representation() (PsyNeuLink's
         #: handle on its torch wrapper; mdfx builds its module per learn() and keeps none)
         self.pytorch_representation: Any = None
+        #: the loss as a torch function of (output, target), set by _build_pytorch_representation()
+        #: as PsyNeuLink sets it (None before); the same rule the PyTorch runner trains with
+        self.loss_function: Any = None
         self.parameters.add(pytorch_representation=("pytorch_representation", False),
                             optimizer_type=("optimizer_type", False), loss_spec=("loss_spec", False))
         self.disable_learning = disable_learning
@@ -60,6 +70,9 @@ class AutodiffComposition(Composition):
         self.device = device
         #: mean loss of each minibatch, across learn() calls (PsyNeuLink's ``losses``)
         self.losses: list[float] = []
+        #: per minibatch, across learn() calls: its trials' outputs and targets (PsyNeuLink's names)
+        self.torch_sample_values: list[np.ndarray] = []
+        self.torch_targets: list[np.ndarray] = []
         self.learning_results: list[list[np.ndarray]] = []
         self.last_learn: LearnResult | None = None
         #: Adam's moments and step count, kept across learn() calls as PsyNeuLink keeps its optimizer
@@ -78,7 +91,9 @@ class AutodiffComposition(Composition):
         raises CompositionError when nothing would learn. ``context``: as learn()'s."""
         from mdfx.composition.learning_session import projection_rates
         from mdfx.composition.pytorch_representation import PytorchRepresentation
+        from mdfx.converters.torch import loss_rule
 
+        self.loss_function = loss_rule(self.loss_spec.value)
         rates, frozen = projection_rates(self, None)
         if self.pytorch_representation is None:
             self.pytorch_representation = PytorchRepresentation(self, rates, frozen)
@@ -169,7 +184,9 @@ class AutodiffComposition(Composition):
               execution_mode: ExecutionMode = ExecutionMode.PyTorch, report_progress: object = None,
               seed: int | None = None, dtype: str = "float64", randomize_minibatches: bool | None = None,
               context: object = None, synch_results_with_torch: object = None,
-              batched_results: bool = False, results: str = "all") -> np.ndarray:
+              batched_results: bool = False, results: str = "all", optimizations_per_minibatch: int = 1,
+              execute_in_additional_optimizations: Mapping | None = None,
+              synch_projection_matrices_with_torch: object = None) -> np.ndarray:
         """Train on ``inputs``/``targets``; return the output of the last trial trained (as PsyNeuLink).
 
         Besides :meth:`_learn_plain`'s arguments: targets may also be given in
@@ -183,7 +200,13 @@ class AutodiffComposition(Composition):
         epoch's (bounded memory). ``context`` is accepted for PsyNeuLink
         compatibility: mdfx has one execution context. ``synch_results_with_torch``
         may be None or ``"run"`` (mdfx always synchronises results at the end of the
-        call); ``batched_results=True`` is refused.
+        call); so may ``synch_projection_matrices_with_torch`` (the trained matrices are written
+        back into the projections once, at the end). ``batched_results=True`` appends one entry per minibatch to ``results``
+        (its trials' outputs stacked), as PsyNeuLink. ``optimizations_per_minibatch=k``
+        steps the optimizer k times on each minibatch (of one trial: ``minibatch_size`` and
+        ``k`` cannot both exceed 1), each step's outputs going to ``results``;
+        ``execute_in_additional_optimizations`` ({node: None, ALL or steps}) is checked and
+        changes no number: mdfx computes every node in every step.
         """
         from mdfx.composition.learning_session import learn
 
@@ -194,7 +217,9 @@ class AutodiffComposition(Composition):
                      execution_mode=execution_mode, report_progress=report_progress, seed=seed, dtype=dtype,
                      randomize_minibatches=randomize_minibatches, context=context,
                      synch_results_with_torch=synch_results_with_torch, batched_results=batched_results,
-                     results=results)
+                     results=results, optimizations_per_minibatch=optimizations_per_minibatch,
+                     execute_in_additional_optimizations=execute_in_additional_optimizations,
+                     synch_projection_matrices_with_torch=synch_projection_matrices_with_torch)
 
     def _learn_plain(self, inputs: Mapping | None = None, targets: Mapping | None = None,
                      num_trials: int | None = None, epochs: int = 1, learning_rate: float | None = None,
@@ -204,7 +229,8 @@ class AutodiffComposition(Composition):
                      execution_mode: ExecutionMode = ExecutionMode.PyTorch, report_progress: object = None,
                      seed: int | None = None, dtype: str = "float64", randomize_minibatches: bool | None = None,
                      param_learning_rates: dict[str, float] | None = None,
-                     keep_all_epochs: bool = False) -> np.ndarray:
+                     keep_all_epochs: bool = False, optimizations_per_minibatch: int = 1,
+                     batched_results: bool = False) -> np.ndarray:
         """Train on ``inputs``/``targets``; return the output of the last trial trained (as PsyNeuLink).
 
         ``inputs`` is ``{input node: trials}`` with ``targets={output node: trials}``, or
@@ -235,6 +261,11 @@ class AutodiffComposition(Composition):
         trained = self._trained_outputs(io, targets)
         x = parse_inputs(io, inputs, num_trials)
         t = parse_inputs(io, targets, num_trials, nodes=trained, what="target")
+        nx, nt = len(next(iter(x.values()))), len(next(iter(t.values())))
+        if nx != nt and 1 in (nx, nt):
+            # PsyNeuLink 0.21 (measured): one trial of inputs or of targets serves every trial
+            x = {k: np.repeat(v, nt, axis=0) for k, v in x.items()} if nx == 1 else x
+            t = {k: np.repeat(v, nx, axis=0) for k, v in t.items()} if nt == 1 else t
         if len(next(iter(x.values()))) != len(next(iter(t.values()))):
             raise DataError(f"{len(next(iter(x.values())))} input trials but "
                             f"{len(next(iter(t.values())))} target trials")
@@ -242,11 +273,20 @@ class AutodiffComposition(Composition):
         if validate.whole(minibatch_size, "minibatch_size", 1) > trials:  # PsyNeuLink's message
             raise DataError(f"minibatch_size ({minibatch_size}) cannot be greater than the number of "
                             f"trials ({trials})")
+        repeats = validate.whole(optimizations_per_minibatch, "optimizations_per_minibatch", 1)
+        if repeats > 1 and minibatch_size > 1:
+            raise CompositionError(f"{self.name!r}.learn(): optimizations_per_minibatch={repeats} and "
+                                   f"minibatch_size={minibatch_size}; one of them must be 1")
         # The one shared check (mdfx.schema.validate): integer ranges in Python ints, the
         # trial-order table within mdfx.limits, a finite non-negative learning rate and decay.
-        validate.learn_options(trials=trials, epochs=epochs, minibatch_size=minibatch_size,
+        validate.learn_options(trials=trials * repeats, epochs=epochs, minibatch_size=minibatch_size,
                                learning_rate=self.learning_rate if learning_rate is None else learning_rate,
                                weight_decay=self.weight_decay, patience=patience, min_delta=min_delta)
+        if repeats > 1:
+            # every trial k times in a row; LearnSpec.orders keeps the copies together
+            x = {k: np.repeat(v, repeats, axis=0) for k, v in x.items()}
+            t = {k: np.repeat(v, repeats, axis=0) for k, v in t.items()}
+            trials *= repeats
         if self.disable_learning:
             outputs, _ = _forward(graph, x, io.outputs)
             self.results.extend([outputs[n][i].copy() for n in io.outputs] for i in range(trials))
@@ -262,6 +302,7 @@ class AutodiffComposition(Composition):
             patience=patience, min_delta=float(min_delta),
             call_before_minibatch=call_before_minibatch, dtype=dtype, optimizer_state=self.optimizer_state,
             param_learning_rates=dict(param_learning_rates or {}), keep_epoch_outputs=keep_all_epochs,
+            optimizations_per_minibatch=repeats,
         )
         if call_after_minibatch is not None:
             spec.on_minibatch = _after_minibatch_hook(call_after_minibatch, -(-trials // minibatch_size))
@@ -301,12 +342,32 @@ class AutodiffComposition(Composition):
         final = [[result.last_outputs[n][i].copy() for n in trained] for i in order]
         # PsyNeuLink keeps every epoch's trials; the backends' arrays are fresh, so rows are views
         orders = spec.orders()
-        for epoch, outputs in enumerate(result.epoch_outputs[:-1]):
-            self.results.extend([outputs[n][i] for n in trained] for i in orders[epoch])
+        epochs = [(outputs, orders[epoch]) for epoch, outputs in enumerate(result.epoch_outputs[:-1])]
+        epochs.append((result.last_outputs, order))
+        self._record_minibatches(epochs, t, trained, spec.minibatch_size)
+        # PsyNeuLink 0.21 (measured): batched, one (trials, outputs, units) entry per minibatch
+        if batched_results:
+            batches = [_stack([[outputs[n][i] for n in trained] for i in chunk])
+                       for outputs, order_ in epochs for chunk in minibatches(order_, spec.minibatch_size)]
+            self.results.extend(batches)
+            self.learning_results = batches[len(batches) - (len(final) // repeats) // spec.minibatch_size:]
+            return batches[-1]
+        for outputs, order_ in epochs[:-1]:
+            self.results.extend([outputs[n][i] for n in trained] for i in order_)
         self.results.extend(final)
-        # PsyNeuLink 0.21 (measured): one entry per full minibatch, the last trials' outputs
-        self.learning_results = final[len(final) - len(final) // spec.minibatch_size:]
+        # PsyNeuLink 0.21 (measured): one entry per full minibatch of distinct trials, the
+        # last results (with k optimizations per trial, the last steps')
+        n = (len(final) // repeats) // spec.minibatch_size
+        self.learning_results = final[len(final) - n:]
         return pnl_value(final[-1])
+
+    def _record_minibatches(self, epochs: list[tuple[dict, np.ndarray]], targets: dict, trained: list[str],
+                            size: int) -> None:
+        """``torch_sample_values`` / ``torch_targets``: per minibatch, (trials, 1, outputs, units)."""
+        for outputs, order in epochs:
+            for chunk in minibatches(order, size):
+                self.torch_sample_values.append(_stack([[outputs[n][i] for n in trained] for i in chunk], (1,)))
+                self.torch_targets.append(_stack([[targets[n][i] for n in trained] for i in chunk], (1,)))
 
     @property
     def torch_losses(self) -> list[list[float]]:
@@ -345,6 +406,31 @@ class AutodiffComposition(Composition):
                 else:
                     m.bias[...] = node.bias
 
+    # --- weights to and from torch tensors ---------------------------------------------
+
+    def copy_torch_param_to_projection_matrix(self, projection: object, torch_param: object,
+                                              torch_module: object = None, torch_slice: object = None,
+                                              validate: bool = True, context: object = None) -> np.ndarray:
+        """Set ``projection``'s matrix (the projection or its name) to a torch weight, transposed.
+
+        ``torch_param`` is a torch Parameter or Tensor, or the state_dict name or parameter
+        index of ``torch_module``; ``torch_slice`` takes rows of it. Returns the new matrix.
+        The arguments and shapes are always checked (``validate`` is accepted for PsyNeuLink
+        compatibility), ``context`` is ignored: mdfx has one execution context.
+        """
+        from mdfx.composition.torch_exchange import torch_to_matrix
+
+        return torch_to_matrix(self, projection, torch_param, torch_module, torch_slice)
+
+    def copy_projection_matrix_to_torch_param(self, projection: object, torch_param: object,
+                                              torch_module: object = None, torch_slice: object = None,
+                                              validate: bool = True, context: object = None) -> Any:
+        """Write ``projection``'s matrix, transposed, into a torch tensor in place (the tensor
+        given as for :meth:`copy_torch_param_to_projection_matrix`); returns it, detached."""
+        from mdfx.composition.torch_exchange import matrix_to_torch
+
+        return matrix_to_torch(self, projection, torch_param, torch_module, torch_slice)
+
     # --- weights as a torch state_dict (PsyNeuLink's save/load) ---------------------
 
     def save(self, path: str | Path | None = None, directory: str | None = None,
@@ -362,6 +448,19 @@ class AutodiffComposition(Composition):
         net = self._net()
         load_state_dict(net, _weights_path(self, path, directory, filename))
         self._write_back(net)
+
+
+def _stack(vectors: list[list[np.ndarray]], middle: tuple[int, ...] = ()) -> np.ndarray:
+    """Per trial, per output, a vector: one array (trials, *middle, outputs, units), or, when the
+    outputs differ in size, an object array (trials, *middle, outputs) of the vectors."""
+    if len({np.shape(v) for row in vectors for v in row}) == 1:
+        arr = np.array(vectors)
+        return arr.reshape(arr.shape[0], *middle, *arr.shape[1:])
+    out = np.empty((len(vectors), len(vectors[0])), dtype=object)
+    for i, row in enumerate(vectors):
+        for j, v in enumerate(row):
+            out[i, j] = v
+    return out.reshape(len(vectors), *middle, len(vectors[0]))
 
 
 def _external_targets(name: str, targets: object) -> list[Any] | None:
@@ -394,13 +493,16 @@ def as_loss(loss_spec: object) -> Loss:
     cls = type(loss_spec).__name__
     by_torch = {"MSELoss": Loss.MSE, "L1Loss": Loss.L1, "CrossEntropyLoss": Loss.CROSS_ENTROPY,
                 "BCELoss": Loss.BINARY_CROSS_ENTROPY, "KLDivLoss": Loss.KL_DIV, "NLLLoss": Loss.NLL,
-                "PoissonNLLLoss": Loss.POISSON_NLL}
+                "PoissonNLLLoss": Loss.POISSON_NLL, "SoftMarginLoss": Loss.SOFT_MARGIN}
     if cls in by_torch and type(loss_spec).__module__.startswith("torch.nn"):
         reduction = getattr(loss_spec, "reduction", "mean")
         if cls == "MSELoss" and reduction == "sum":
             return Loss.SSE
+        if cls == "SoftMarginLoss" and reduction == "sum":
+            return Loss.SOFT_MARGIN_SUM
         want = {Loss.MSE: "mean", Loss.L1: "sum", Loss.CROSS_ENTROPY: "mean", Loss.BINARY_CROSS_ENTROPY: "mean",
-                Loss.KL_DIV: "sum", Loss.NLL: "sum", Loss.POISSON_NLL: "sum"}[by_torch[cls]]
+                Loss.KL_DIV: "sum", Loss.NLL: "sum", Loss.POISSON_NLL: "sum",
+                Loss.SOFT_MARGIN: "mean"}[by_torch[cls]]
         if reduction == want:
             return by_torch[cls]
         raise UnsupportedError(f"loss_spec {loss_spec!r}: reduction={reduction!r}; mdfx's {by_torch[cls].name} "

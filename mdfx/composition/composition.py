@@ -29,7 +29,7 @@ from mdfx.composition.learning_pathway import (
 )
 from mdfx.composition.mechanisms import TransferMechanism
 from mdfx.composition.parameters import Parameters, attribute
-from mdfx.composition.projections import MappingProjection
+from mdfx.composition.projections import MappingProjection, port_index
 from mdfx.errors import CompositionError, DataError, GraphError, UnsupportedError
 from mdfx.schema import validate
 from mdfx.schema.graph import Graph
@@ -49,7 +49,12 @@ class Composition:
     default_learning_rate = 0.05
 
     def __init__(self, pathways: object = None, name: str | None = None, nodes: object = None,
-                 learning_rate: object = None, synch_node_variables_with_torch: object = None) -> None:
+                 learning_rate: object = None, synch_node_variables_with_torch: object = None,
+                 optimizer_type: str = "sgd") -> None:
+        if not self._autodiff and str(optimizer_type).lower() != "sgd":
+            # a Composition's learning pathways step their weights by plain gradient descent
+            raise UnsupportedError(f"{name!r}: optimizer_type={optimizer_type!r}; a Composition's learning "
+                                   "pathways learn by SGD (use an AutodiffComposition for another optimizer)")
         if synch_node_variables_with_torch not in (None, "run"):
             raise UnsupportedError(f"{name!r}: synch_node_variables_with_torch="
                                    f"{synch_node_variables_with_torch!r}; mdfx updates node values once, at the "
@@ -71,6 +76,9 @@ class Composition:
         #: mean loss of each minibatch, across learn() calls (PsyNeuLink's ``losses``)
         self.losses: list[float] = []
         self.learning_rate = learning_rate  # validated by the setter (number, bool, None or dict)
+        #: PsyNeuLink's interface mechanisms, kept only for their names and report preference
+        self.input_CIM = InterfaceMechanism(f"{self.name} Input_CIM")
+        self.output_CIM = InterfaceMechanism(f"{self.name} Output_CIM")
         self.parameters = Parameters(self, learning_rate=attribute(self, "learning_rate"),
                                      results=attribute(self, "results", writable=False),
                                      learning_results=attribute(self, "learning_results", writable=False))
@@ -174,7 +182,11 @@ class Composition:
         if projection is None:
             projection = MappingProjection(sender=sender, receiver=receiver)
         # a port given as an end stands for its mechanism (mdfx mechanisms have one port each)
+        if getattr(sender, "owner", None) is not None:  # an OutputPort: the one it leaves
+            projection.sender_port = port_index(sender, "output_ports")
         projection.sender = getattr(sender, "owner", sender) or projection.sender
+        if getattr(receiver, "owner", None) is not None:  # an InputPort: the one it reaches
+            projection.receiver_port = port_index(receiver)
         projection.receiver = getattr(receiver, "owner", receiver) or projection.receiver
         s, r = projection.sender, projection.receiver
         if s is None or r is None:
@@ -189,11 +201,11 @@ class Composition:
             if isinstance(end, Composition):
                 raise GraphError(f"projection {projection.name!r}: projections to or from a nested "
                                  f"composition ({end.name!r}) are not supported yet")
-        want = (s.size, r.size)
+        want = (projection._size("sender"), projection._size("receiver"))
         if projection.matrix.shape != want:
             raise GraphError(
-                f"projection {projection.name!r} from {s.name!r} (size {s.size}) to {r.name!r} "
-                f"(size {r.size}) has a matrix of shape {projection.matrix.shape}; expected {want}"
+                f"projection {projection.name!r} from {s.name!r} (size {want[0]}) to {r.name!r} "
+                f"(size {want[1]}) has a matrix of shape {projection.matrix.shape}; expected {want}"
             )
         if id(projection) in index.projection_ids:
             return projection
@@ -318,6 +330,11 @@ class Composition:
                                    "backpropagation only (pnl.BackPropagation)")
         from mdfx.composition.learning_rates import check_rate
 
+        last = next((i for i in reversed(list(pathway)) if isinstance(i, TransferMechanism)), None)
+        if last is not None and len(last.output_ports) > 1:
+            raise CompositionError(f"{self.name!r}: the last node of a learning pathway, {last.name!r}, has "
+                                   f"{len(last.output_ports)} OutputPorts; learning needs one value to compare with "
+                                   "the target (give each port its own mechanism)")
         result = self.add_linear_processing_pathway(pathway, name=name)
         result.learning_rate = check_rate(learning_rate, f"pathway of {self.name!r}: learning_rate")
         result.loss_spec = loss_spec  # type: ignore[attr-defined]
@@ -418,9 +435,12 @@ class Composition:
         if not self._nodes:
             raise GraphError(f"{self.name!r} has no nodes")
         nodes = [NodeSpec(m.name, m.size, m.function.op_name, dict(m.function.params),
-                          m.bias, m.learnable_bias)
+                          m.bias, m.learnable_bias, len(m.input_ports), m.combine,
+                          m.port_sizes if m.combine == "concat" else ())
                  for m in self._mechanisms()]
-        projs = [ProjectionSpec(p.name, p.sender.name, p.receiver.name, p.matrix, p.learnable)
+        # OutputPorts of a one-port mechanism all carry its value: the Net reads port 0
+        projs = [ProjectionSpec(p.name, p.sender.name, p.receiver.name, p.matrix, p.learnable, p.receiver_port,
+                                p.sender_port if getattr(p.sender, "combine", "sum") == "concat" else 0)
                  for p in self._projections]
         return Net.build(self.name, nodes, projs, self._training_spec(), autodiff=self._autodiff)
 
@@ -428,9 +448,11 @@ class Composition:
         """Everything a lowering depends on but the weight values (cheap: no arrays are read)."""
         return (
             tuple((id(n), n.name, getattr(n, "size", None), n.function.op_name,
-                   tuple(n.function.params.items()), n.bias is not None and n.bias.shape, n.learnable_bias)
+                   tuple(n.function.params.items()), n.bias is not None and n.bias.shape, n.learnable_bias,
+                   len(n.input_ports), n.combine, n.port_sizes)
                   if isinstance(n, TransferMechanism) else (id(n),) for n in self._nodes),
-            tuple((id(p), p.name, id(p.sender), id(p.receiver), p.matrix.shape, p.learnable)
+            tuple((id(p), p.name, id(p.sender), id(p.receiver), p.matrix.shape, p.learnable, p.receiver_port,
+                   p.sender_port)
                   for p in self._projections),
         )
 
@@ -500,14 +522,23 @@ class Composition:
     # --- running --------------------------------------------------------------------
 
     def run(self, inputs: Mapping | None = None, num_trials: int | None = None,
-            execution_mode: ExecutionMode = ExecutionMode.Python, context: object = None) -> np.ndarray:
+            execution_mode: ExecutionMode = ExecutionMode.Python, context: object = None,
+            clamp_input: str = "soft_clamp") -> np.ndarray:
         """Run every trial; return the last trial's output values (one row per OUTPUT node).
 
         Every trial's outputs are appended to ``results``. ``inputs`` maps each
         INPUT node to its trials, ``[[...], ...]`` (a single trial may be given flat);
         with no inputs, each INPUT node's default value is used (as PsyNeuLink).
         ``context`` is accepted for PsyNeuLink compatibility (mdfx has one context).
+        ``clamp_input`` is one of PsyNeuLink's SOFT_CLAMP, HARD_CLAMP, PULSE_CLAMP,
+        NO_CLAMP: they differ only for nodes that execute several times in a trial, and
+        every node of an mdfx network executes once, taking the trial's input.
         """
+        from mdfx.composition.keywords import HARD_CLAMP, NO_CLAMP, PULSE_CLAMP, SOFT_CLAMP
+
+        if clamp_input not in (SOFT_CLAMP, HARD_CLAMP, PULSE_CLAMP, NO_CLAMP):
+            raise ValueError(f"{self.name!r}.run(clamp_input={clamp_input!r}): expected one of "
+                             f"{SOFT_CLAMP!r}, {HARD_CLAMP!r}, {PULSE_CLAMP!r}, {NO_CLAMP!r}")
         nested = [n for n in self._nodes if isinstance(n, Composition)]
         if nested:
             return self._run_nested(inputs or {}, num_trials, execution_mode)
@@ -649,6 +680,22 @@ def _is_number(value: object) -> bool:
     return value is not None and not isinstance(value, bool)
 
 
+class InterfaceMechanism:
+    """PsyNeuLink's CompositionInterfaceMechanism (``input_CIM``, ``output_CIM``) as far as mdfx
+    has one: a name and ``reportOutputPref`` (OFF by default, as PsyNeuLink's; mdfx reports
+    nothing per trial, so no preference changes what it prints). Inputs and outputs pass
+    straight through mdfx's graph; there is no mechanism to execute."""
+
+    def __init__(self, name: str) -> None:
+        from mdfx.composition.keywords import ReportOutput
+
+        self.name = name
+        self.reportOutputPref: object = ReportOutput.OFF
+
+    def __repr__(self) -> str:
+        return f"(CompositionInterfaceMechanism {self.name})"
+
+
 class _NamedList(list):
     """A list also indexed by its items' names, as PsyNeuLink's lists of components."""
 
@@ -661,6 +708,12 @@ class _NamedList(list):
                     return item
             raise KeyError(f"{key!r} is not the name of a {self.what} ({self.what}s: "
                            f"{', '.join(repr(i.name) for i in self)})")
+        if not isinstance(key, int | slice | np.integer):
+            # PsyNeuLink's lists also take the component itself
+            for item in self:
+                if item is key:
+                    return item
+            raise KeyError(f"{key!r} is not a {self.what} of this list")
         return super().__getitem__(key)
 
 

@@ -47,6 +47,9 @@ class Loss(Enum):
     KL = "KL_DIV"
     NLL = "NLL"
     POISSON_NLL = "POISSON_NLL"
+    #: mdfx's members for ``loss_spec=torch.nn.SoftMarginLoss()`` (reduction mean / sum)
+    SOFT_MARGIN = "SOFT_MARGIN"
+    SOFT_MARGIN_SUM = "SOFT_MARGIN_SUM"
 
 
 class NodeRole(Enum):

@@ -113,6 +113,65 @@ class Identity(TransferFunction):
         super().__init__()
 
 
+class LinearCombination(TransferFunction):
+    """PsyNeuLink's LinearCombination: the rows of a variable (a mechanism's InputPorts)
+    combined elementwise, ``scale * (SUM or PRODUCT of weights * row ** exponents) + offset``.
+
+    As a mechanism's function it combines the mechanism's InputPorts; in a network (and
+    so in learning) mdfx takes SUM and PRODUCT with scale and offset, not weights or
+    exponents. Called on its own it also computes ``CROSS_ENTROPY``, ``row0 * log(row1)``
+    (PsyNeuLink 0.21's definition, measured). After the ports are combined the node
+    applies Linear with ``slope=scale, intercept=offset``.
+    """
+
+    op_name = "linear"
+    OPERATIONS = ("sum", "product", "cross-entropy")
+
+    def __init__(self, default_variable: object = None, weights: object = None, exponents: object = None,
+                 operation: str = "sum", scale: float | None = None, offset: float | None = None) -> None:
+        super().__init__(slope=scale, intercept=offset)
+        if operation not in self.OPERATIONS:
+            raise ValueError(f"LinearCombination(operation={operation!r}): expected one of "
+                             f"{', '.join(map(repr, self.OPERATIONS))}")
+        self.operation = operation
+        self.weights = None if weights is None else np.asarray(weights, dtype=np.float64)
+        self.exponents = None if exponents is None else np.asarray(exponents, dtype=np.float64)
+        self.scale = 1.0 if scale is None else float(scale)
+        self.offset = 0.0 if offset is None else float(offset)
+        self.default_variable = default_variable
+
+    def __call__(self, variable: object) -> np.ndarray:
+        v = np.asarray(variable, dtype=np.float64)
+        if v.ndim < 2:  # one row: nothing to combine
+            return self.scale * v + self.offset
+        if self.exponents is not None:
+            v = v ** self.exponents
+        if self.weights is not None:
+            v = v * self.weights
+        if self.operation == "sum":
+            combined = np.sum(v, axis=0)
+        elif self.operation == "product":
+            combined = np.prod(v, axis=0)
+        else:
+            if len(v) != 2:
+                raise ValueError(f"LinearCombination(operation='cross-entropy') takes two rows, got {len(v)}")
+            combined = v[0] * np.log(v[1])
+        return self.scale * combined + self.offset
+
+    def __repr__(self) -> str:
+        return f"LinearCombination(operation={self.operation!r}, scale={self.scale!r}, offset={self.offset!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, LinearCombination) and repr(self) == repr(other) and \
+            _same(self.weights, other.weights) and _same(self.exponents, other.exponents)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _same(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+    return (a is None and b is None) or (a is not None and b is not None and np.array_equal(a, b))
+
+
 #: op key -> class, for building functions from a Net or MDF.
 FUNCTION_CLASSES: dict[str, type[TransferFunction]] = {
     cls.op_name: cls for cls in (Linear, Logistic, ReLU, Tanh, SoftMax, Exponential, Identity)

@@ -34,20 +34,24 @@ def learn(comp: AutodiffComposition, inputs: Any, targets: Mapping | None, num_t
           min_delta: float, call_before_minibatch: Callable | None, call_after_minibatch: Callable | None,
           execution_mode: ExecutionMode, report_progress: object, seed: int | None, dtype: str,
           randomize_minibatches: bool | None, context: object, synch_results_with_torch: object,
-          batched_results: bool, results: str) -> np.ndarray:
+          batched_results: bool, results: str, optimizations_per_minibatch: int = 1,
+          execute_in_additional_optimizations: Mapping | None = None,
+          synch_projection_matrices_with_torch: object = None) -> np.ndarray:
     """AutodiffComposition.learn() (see its docstring): PsyNeuLink's argument forms, then the engine.
 
     ``context`` names PsyNeuLink's execution context; mdfx has one, so any value means it.
     """
-    if batched_results:
-        raise UnsupportedError(f"{comp.name!r}.learn(batched_results=True): mdfx appends one result per trial; "
-                               "batched results are not supported")
     if synch_results_with_torch not in (None, "run"):
         raise UnsupportedError(f"{comp.name!r}.learn(synch_results_with_torch={synch_results_with_torch!r}): "
                                "mdfx synchronises results once, at the end of learn() (None or 'run')")
+    if synch_projection_matrices_with_torch not in (None, "run"):
+        raise UnsupportedError(f"{comp.name!r}.learn(synch_projection_matrices_with_torch="
+                               f"{synch_projection_matrices_with_torch!r}): mdfx writes the trained matrices "
+                               "back once, at the end of learn() (None or 'run')")
     if results not in RESULTS_MODES:
         raise ValueError(f"{comp.name!r}.learn(results={results!r}): expected one of {RESULTS_MODES}")
     check_rate(learning_rate, f"{comp.name!r}.learn(): learning_rate")
+    check_additional_optimizations(comp, execute_in_additional_optimizations)
     if callable(inputs) or _is_generator(inputs):
         inputs, num_trials = expand_inputs(comp, inputs, num_trials)
     if inputs is not None and not isinstance(inputs, Mapping):
@@ -87,11 +91,36 @@ def learn(comp: AutodiffComposition, inputs: Any, targets: Mapping | None, num_t
             call_after_minibatch=call_after_minibatch, execution_mode=execution_mode,
             report_progress=report_progress, seed=seed, dtype=dtype, randomize_minibatches=randomize_minibatches,
             param_learning_rates={n: r for n, r in rates.items() if r != global_lr},
-            keep_all_epochs=results == "all")
+            keep_all_epochs=results == "all", optimizations_per_minibatch=optimizations_per_minibatch,
+            batched_results=bool(batched_results))
     finally:
         for p, flag in saved:
             p.learnable = flag
     return value
+
+
+def check_additional_optimizations(comp: Composition, spec: Mapping | None) -> None:
+    """``execute_in_additional_optimizations``: {node of comp: None, ALL or the steps (ints)}.
+
+    PsyNeuLink uses it to choose which nodes' Python values are refreshed in the extra
+    optimization steps; mdfx computes every node in every step, so it changes no number."""
+    from mdfx.composition.keywords import ALL
+
+    if spec is None:
+        return
+    if not isinstance(spec, Mapping):
+        raise DataError(f"{comp.name!r}.learn(): execute_in_additional_optimizations must be a dict "
+                        f"{{node: None, ALL or steps}}, got {type(spec).__name__}")
+    for node, when in spec.items():
+        if not any(n is node or n.name == node for n in comp._mechanisms()):
+            raise DataError(f"{comp.name!r}.learn(): execute_in_additional_optimizations names "
+                            f"{getattr(node, 'name', node)!r}, which is not a node of {comp.name!r}")
+        ok = when is None or (isinstance(when, str) and when == ALL) or (
+            isinstance(when, range | list | tuple | set)
+            and all(isinstance(i, int) and not isinstance(i, bool) for i in when))
+        if not ok:
+            raise DataError(f"{comp.name!r}.learn(): execute_in_additional_optimizations["
+                            f"{getattr(node, 'name', node)!r}] = {when!r}; expected None, ALL or optimization steps")
 
 
 def expand_inputs(comp: Composition, inputs: Any, num_trials: int | None) -> tuple[dict, int | None]:

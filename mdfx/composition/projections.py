@@ -21,6 +21,10 @@ class MappingProjection:
                  learning_rate: float | bool | None = None) -> None:
         self.sender = _owner(sender)
         self.receiver = _owner(receiver)
+        #: the receiver's InputPort this projection reaches (its index in ``receiver.input_ports``)
+        self.receiver_port = port_index(receiver)
+        #: the sender's OutputPort it leaves (its index in ``sender.output_ports``)
+        self.sender_port = port_index(sender, "output_ports")
         self._matrix: np.ndarray | None = None
         if matrix is not None and not isinstance(matrix, str):
             self.matrix = matrix  # type: ignore[assignment]
@@ -64,8 +68,11 @@ class MappingProjection:
             return self._name
         s = self.sender.name if self.sender else "?"
         r = self.receiver.name if self.receiver else "?"
-        port = self.sender.output_port.name if self.sender is not None else "RESULT"
-        return f"MappingProjection from {s}[{port}] to {r}[InputPort-0]"
+        out_ports = getattr(self.sender, "output_ports", None)
+        port = out_ports[self.sender_port].name if out_ports and self.sender_port < len(out_ports) else "RESULT"
+        ports = getattr(self.receiver, "input_ports", None)
+        into = ports[self.receiver_port].name if ports and self.receiver_port < len(ports) else "InputPort-0"
+        return f"MappingProjection from {s}[{port}] to {r}[{into}]"
 
     @name.setter
     def name(self, value: str) -> None:
@@ -90,13 +97,28 @@ class MappingProjection:
         self._matrix = arr[...]
 
     def _size(self, end: str) -> int:
+        """The size of the port this projection leaves (sender) or reaches (receiver)."""
         mech = getattr(self, end)
         if mech is None:
             raise ValueError(f"projection {self.name!r} has no {end} yet; give the matrix after sender/receiver")
+        if end == "sender" and hasattr(mech, "port_slice"):
+            part = mech.port_slice(self.sender_port)
+            return part.stop - part.start
+        if end == "receiver" and hasattr(mech, "input_port_size"):
+            return mech.input_port_size(self.receiver_port)
         return mech.size
 
     def __repr__(self) -> str:
         return f"MappingProjection(name={self.name!r})"
+
+
+def port_index(end: object, ports: str = "input_ports") -> int:
+    """The index of port ``end`` among its owner's ``ports``; 0 for a mechanism (its first)."""
+    owner = getattr(end, "owner", None)
+    for i, port in enumerate(getattr(owner, ports, ())):
+        if port is end:
+            return i
+    return 0
 
 
 def _owner(end: object) -> object:

@@ -138,6 +138,8 @@ LOSS_RULES: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
     "KL_DIV": _kl_div,
     "NLL": _nll,
     "POISSON_NLL": _poisson_nll,
+    "SOFT_MARGIN": F.soft_margin_loss,
+    "SOFT_MARGIN_SUM": lambda y, t: F.soft_margin_loss(y, t, reduction="sum"),
 }
 
 

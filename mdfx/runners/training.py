@@ -76,6 +76,9 @@ class LearnSpec:
     param_learning_rates: dict[str, float] = field(default_factory=dict)
     #: also return every epoch's outputs (LearnResult.epoch_outputs), not only the last epoch's
     keep_epoch_outputs: bool = False
+    #: steps taken on each trial (minibatches of one): ``inputs``/``targets`` hold every trial
+    #: this many times in a row, and :meth:`orders` keeps the copies together, in order
+    optimizations_per_minibatch: int = 1
 
     def rate(self, name: str) -> float:
         """The learning rate of parameter ``name``."""
@@ -90,7 +93,10 @@ class LearnSpec:
     def orders(self) -> np.ndarray:
         """The trial order of every epoch, drawn once (shuffling consumes the RNG)."""
         if self._orders is None:
-            self._orders = trial_orders(self.num_trials, self.epochs, self.randomize_minibatch, self.seed)
+            k = self.optimizations_per_minibatch
+            # shuffled as the distinct trials (the RNG draws as for them), then each trial's copies
+            orders = trial_orders(self.num_trials // k, self.epochs, self.randomize_minibatch, self.seed)
+            self._orders = (orders[..., None] * k + np.arange(k)).reshape(orders.shape[0], orders.shape[1] * k)
         return self._orders
 
 

@@ -309,27 +309,43 @@ def from_net(net: Any) -> Graph:
     params: list[Param] = []
     nodes: list[Node] = []
     value: dict[str, str] = {}
+    sent: dict[tuple[str, int], str] = {}  #: (node, OutputPort) -> the tensor its projections read
     inputs: dict[str, Shape] = {}
     for spec in net.nodes:
         n = spec.name
+        if spec.combine == "concat" and n in net.outputs:
+            raise GraphError(f"OUTPUT node {n!r} of {net.name!r} has {spec.ports} OutputPorts; mdfx trains and "
+                             "reports one value per OUTPUT node (make each port its own mechanism)")
         if n in net.inputs:
+            if spec.ports > 1:
+                raise GraphError(f"INPUT node {n!r} of {net.name!r} has {spec.ports} InputPorts; mdfx takes "
+                                 "one external input per INPUT node")
             inputs[n] = (spec.size,)
             x = n
-        else:
-            terms = []
+        elif spec.ports == 1:
             if not net.incoming(n):
                 raise GraphError(f"node {n!r} of {net.name!r} is not an INPUT node and has no incoming "
                                  "projection: nothing computes its value")
-            for p in net.incoming(n):
-                params.append(Param(p.name, p.matrix, p.learnable))
-                out = f"{n}:{p.name}" if len(net.incoming(n)) > 1 else f"{n}:net_input"
-                nodes.append(Node(f"{n}/{p.name}", "MatMul", [value[p.sender], p.name], out))
-                terms.append(out)
-            x = terms[0]
-            for i, t in enumerate(terms[1:], 1):
-                out = f"{n}:sum{i}" if i < len(terms) - 1 else f"{n}:net_input"
-                nodes.append(Node(f"{n}/sum{i}", "Add", [x, t], out))
-                x = out
+            x = _summed(n, net.incoming(n), sent, params, nodes, f"{n}:net_input")
+        else:
+            # each InputPort sums its own projections; the ports combine elementwise
+            port_values = []
+            for port in range(spec.ports):
+                incoming = [p for p in net.incoming(n) if p.receiver_port == port]
+                if not incoming:
+                    raise GraphError(f"InputPort {port} of node {n!r} in {net.name!r} has no incoming projection: "
+                                     "nothing computes its value")
+                port_values.append(_summed(f"{n}:port{port}", incoming, sent, params, nodes, f"{n}:port{port}"))
+            x = port_values[0]
+            if spec.combine == "concat":  # side by side; the elementwise op maps each port's units
+                x = f"{n}:net_input"
+                nodes.append(Node(f"{n}/concat", "Concat", port_values, x, {"axis": 1}))
+            else:
+                op = {"sum": "Add", "product": "Mul"}[spec.combine]
+                for i, t in enumerate(port_values[1:], 1):
+                    out = f"{n}:{spec.combine}{i}" if i < len(port_values) - 1 else f"{n}:net_input"
+                    nodes.append(Node(f"{n}/{spec.combine}{i}", op, [x, t], out))
+                    x = out
         identity = spec.op == "identity" or (spec.op == "linear" and spec.params == _LINEAR_IDENTITY)
         if spec.bias is not None:
             bname = f"{n}.bias"
@@ -340,17 +356,42 @@ def from_net(net: Any) -> Graph:
         if identity:
             if n not in net.inputs and x != n:
                 nodes[-1].output = x = n  # the last term, or the bias, writes the value itself
-            value[n] = x
+        else:
+            out = f"{n}:value" if n in net.inputs else n
+            nodes.append(Node(n, ops.PNL_GRAPH_OP[spec.op], [x], out, dict(spec.params)))
+            x = out
+        value[n] = x
+        if spec.combine != "concat":
+            sent[(n, 0)] = x
             continue
-        out = f"{n}:value" if n in net.inputs else n
-        nodes.append(Node(n, ops.PNL_GRAPH_OP[spec.op], [x], out, dict(spec.params)))
-        value[n] = out
+        for port in range(spec.ports):  # each OutputPort: its units of the value
+            start = spec.port_offset(port)
+            sent[(n, port)] = f"{n}:port{port}_value"
+            nodes.append(Node(f"{n}/port{port}_value", "Slice", [x], sent[(n, port)],
+                              {"starts": [start], "ends": [start + spec.port_sizes[port]], "axes": [1]}))
     outputs = [value[n] for n in net.outputs]
     biases = {f"{n.name}.bias" for n in net.nodes}
     params.sort(key=lambda p: p.name in biases)  # projections, then biases: the Net's (and state_dict's) order
     return Graph.build(net.name, inputs, params, nodes, outputs,
                        meta={"node_tensors": value, "training": net.training, "autodiff": net.autodiff,
                              "source": "composition"})
+
+
+def _summed(n: str, incoming: list, sent: dict[tuple[str, int], str], params: list[Param], nodes: list[Node],
+            out: str) -> str:
+    """``sum_p value[p.sender's port] @ p.matrix`` as MatMul and Add nodes named after ``n``; its tensor."""
+    terms = []
+    for p in incoming:
+        params.append(Param(p.name, p.matrix, p.learnable))
+        term = f"{n}:{p.name}" if len(incoming) > 1 else out
+        nodes.append(Node(f"{n}/{p.name}", "MatMul", [sent[(p.sender, p.sender_port)], p.name], term))
+        terms.append(term)
+    x = terms[0]
+    for i, t in enumerate(terms[1:], 1):
+        total = f"{n}:sum{i}" if i < len(terms) - 1 else out
+        nodes.append(Node(f"{n}/sum{i}", "Add", [x, t], total))
+        x = total
+    return x
 
 
 def as_graph(model: Any) -> Graph:

@@ -22,6 +22,9 @@ import numpy as np
 from mdfx import ops
 from mdfx.errors import GraphError
 
+#: how a node's InputPorts combine into its net input (PsyNeuLink's LinearCombination operations)
+COMBINE = ("sum", "product", "concat")
+
 
 @dataclass
 class NodeSpec:
@@ -33,6 +36,20 @@ class NodeSpec:
     params: dict[str, float] = field(default_factory=dict)
     bias: np.ndarray | None = None  #: optional trainable bias added to the net input (mdfx extension)
     bias_learnable: bool = True
+    #: InputPorts, each with its own projections (PsyNeuLink's input_ports): ``combine`` "sum" or
+    #: "product" (a LinearCombination) joins ``ports`` ports of ``size`` units elementwise;
+    #: "concat" lays ports of ``port_sizes`` side by side (``size`` is their sum) and the transfer
+    #: op (elementwise) maps each, giving one OutputPort per InputPort
+    ports: int = 1
+    combine: str = "sum"
+    port_sizes: tuple[int, ...] = ()
+
+    def port_size(self, port: int) -> int:
+        return self.port_sizes[port] if self.combine == "concat" else self.size
+
+    def port_offset(self, port: int) -> int:
+        """Where OutputPort ``port``'s units start in the node's value."""
+        return sum(self.port_sizes[:port]) if self.combine == "concat" else 0
 
 
 @dataclass
@@ -44,6 +61,8 @@ class ProjectionSpec:
     receiver: str
     matrix: np.ndarray  #: float64, shape (sender.size, receiver.size)
     learnable: bool = True
+    receiver_port: int = 0  #: the receiver's InputPort it reaches (see NodeSpec.ports)
+    sender_port: int = 0  #: the sender's OutputPort it leaves (of a "concat" node; else 0)
 
 
 @dataclass
@@ -85,6 +104,14 @@ class Net:
             ops.transfer_op(node.op)
             if node.size < 1:
                 raise GraphError(f"node {node.name!r} has size {node.size}; it must be at least 1")
+            if node.ports < 1 or node.combine not in COMBINE:
+                raise GraphError(f"node {node.name!r}: {node.ports} InputPorts combined by {node.combine!r}; "
+                                 f"expected at least 1, combined by one of {', '.join(COMBINE)}")
+            if node.combine == "concat" and (len(node.port_sizes) != node.ports or sum(node.port_sizes) != node.size
+                                             or not ops.transfer_op(node.op).elementwise):
+                raise GraphError(f"node {node.name!r}: InputPorts of sizes {node.port_sizes} side by side need "
+                                 f"{node.ports} sizes summing to its size {node.size} and an elementwise function "
+                                 f"(not {node.op})")
             by_name[node.name] = node
         seen_proj: set[str] = set()
         for p in projections:
@@ -97,7 +124,14 @@ class Net:
                         f"projection {p.name!r}: {role} {end!r} is not a node of {name!r} "
                         f"(nodes: {', '.join(by_name) or 'none'})"
                     )
-            want = (by_name[p.sender].size, by_name[p.receiver].size)
+            if not 0 <= p.receiver_port < by_name[p.receiver].ports:
+                raise GraphError(f"projection {p.name!r} reaches InputPort {p.receiver_port} of {p.receiver!r}, "
+                                 f"which has {by_name[p.receiver].ports} InputPort(s)")
+            sender = by_name[p.sender]
+            if not 0 <= p.sender_port < (sender.ports if sender.combine == "concat" else 1):
+                raise GraphError(f"projection {p.name!r} leaves OutputPort {p.sender_port} of {p.sender!r}, which "
+                                 "has no such OutputPort")
+            want = (sender.port_size(p.sender_port), by_name[p.receiver].port_size(p.receiver_port))
             if p.matrix.shape != want:
                 raise GraphError(
                     f"projection {p.name!r} from {p.sender!r} (size {want[0]}) to {p.receiver!r} "
@@ -141,9 +175,11 @@ class Net:
     def structure_key(self) -> tuple:
         """What a compiled kernel depends on: everything but the weight values."""
         return (
-            tuple((n.name, n.size, n.op, tuple(sorted(n.params.items())), n.bias is not None, n.bias_learnable)
+            tuple((n.name, n.size, n.op, tuple(sorted(n.params.items())), n.bias is not None, n.bias_learnable,
+                   n.ports, n.combine, n.port_sizes)
                   for n in self.nodes),
-            tuple((p.sender, p.receiver, p.matrix.shape, p.learnable) for p in self.projections),
+            tuple((p.sender, p.receiver, p.matrix.shape, p.learnable, p.receiver_port, p.sender_port)
+                  for p in self.projections),
             tuple(self.inputs),
             tuple(self.outputs),
         )

@@ -25,6 +25,7 @@ import re
 from typing import Any
 
 from mdfx import ops
+from mdfx.errors import UnsupportedError
 from mdfx.schema.net import Net, NodeSpec
 
 DIALECT = "mdfx"
@@ -161,6 +162,9 @@ def net_to_mdf(net: Net) -> Any:
 
 def _node(net: Net, node: NodeSpec, node_id: str, proj_ids: dict[str, str],
           Node, InputPort, Parameter, Function, OutputPort) -> Any:  # noqa: N803 - classes passed in
+    if node.ports > 1:
+        raise UnsupportedError(f"node {node.name!r} has {node.ports} InputPorts ({node.combine} of them); "
+                               "mdfx does not write such a node to MDF yet")
     op = ops.TRANSFER[node.op]
     mdf_node = Node(id=node_id, metadata={DIALECT: {
         "name": node.name, "kind": "TransferMechanism", "size": node.size,

@@ -95,6 +95,8 @@ def _count(e: Emitter, nrows: ir.Value | int, size: int) -> ir.Value:
 
 LossRule = ElementwiseLoss | CrossEntropyLoss
 
+_SOFT_MARGIN = "maximum(-(t * y), 0) + log(1 + exp(-abs(t * y)))"
+
 #: Rule per ``Loss`` member, each mirroring ``ops.LOSSES[name]`` (its reduction included);
 #: adding a loss is one entry.
 LOSS_RULES: Mapping[str, LossRule] = MappingProxyType({
@@ -108,6 +110,9 @@ LOSS_RULES: Mapping[str, LossRule] = MappingProxyType({
     "KL_DIV": ElementwiseLoss("where(t > 0, t * (log(where(t > 0, t, 1)) - y), 0)", "-t", "sum"),
     "NLL": ElementwiseLoss("-(t * y)", "-t", "sum"),
     "POISSON_NLL": ElementwiseLoss("exp(y) - t * y", "exp(y) - t", "sum"),
+    # log(1 + exp(-t y)) written so that exp never overflows
+    "SOFT_MARGIN": ElementwiseLoss(_SOFT_MARGIN, "-t / (1 + exp(t * y))"),
+    "SOFT_MARGIN_SUM": ElementwiseLoss(_SOFT_MARGIN, "-t / (1 + exp(t * y))", "sum"),
 })
 
 
