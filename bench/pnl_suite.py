@@ -55,9 +55,19 @@ def fetch(cache: Path) -> Path:
     return work
 
 
-def run_suite(python: str, work: Path, out: Path, shim: bool, extra: list[str]) -> dict[str, dict]:
+def run_suite(python: str, work: Path, out: Path, shim: bool, extra: list[str], resume: bool = False
+              ) -> dict[str, dict]:
     env = dict(os.environ, PNL_SUITE_OUT=str(out), OPENBLAS_NUM_THREADS="1")
     partial = Path(str(out) + ".partial.jsonl")
+    earlier: dict[str, dict] = {}
+    if resume:  # run only what the stopped run(s) did not reach: the merged JSON and the last lines
+        earlier = json.loads(out.read_text()) if out.exists() else {}
+        if partial.exists():
+            rows = [json.loads(line) for line in partial.read_text().splitlines() if line.strip()]
+            earlier.update({r.pop("nodeid"): r for r in rows})
+        done = partial.with_name(partial.name + ".resumed")
+        done.write_text("".join(json.dumps({"nodeid": k, **v}) + "\n" for k, v in earlier.items()))
+        env["PNL_SUITE_RESUME"] = str(done)
     partial.unlink(missing_ok=True)
     out.unlink(missing_ok=True)  # a stopped run must not leave the last run's outcomes behind
     if not shim:  # PsyNeuLink's own modes only: its Python-mode learning takes hours here
@@ -68,7 +78,10 @@ def run_suite(python: str, work: Path, out: Path, shim: bool, extra: list[str]) 
     cmd = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(work), "-rN",
            "--continue-on-collection-errors", *[str(work / "tests" / f) for f in FILES], *extra]
     subprocess.run(cmd, cwd=work, env=env, stdout=subprocess.DEVNULL, check=False)
-    return load_results(out) or {}
+    results = {**earlier, **(load_results(out) or {})}
+    if earlier:
+        out.write_text(json.dumps(results, indent=0))
+    return results
 
 
 def load_results(out: Path) -> dict[str, dict] | None:
@@ -143,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "mdfx" / "pnl-suite")
     ap.add_argument("--reference", metavar="PYTHON", help="interpreter with psyneulink 0.21 installed; "
                     "reruns the reference column (else the cached one is used)")
+    ap.add_argument("--resume", action="store_true", help="with --reference: continue a reference run that "
+                    "stopped early (its .partial.jsonl), running only the tests it did not reach")
     ap.add_argument("--skip-mdfx", action="store_true", help="with --reference: run PsyNeuLink's column only")
     ap.add_argument("--report-only", action="store_true",
                     help="rebuild the report from the last runs' results in --cache, running nothing")
@@ -157,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     work = fetch(args.cache)
     if args.reference:
-        run_suite(args.reference, work, ref_file, shim=False, extra=args.pytest_args)
+        run_suite(args.reference, work, ref_file, shim=False, extra=args.pytest_args, resume=args.resume)
         if args.skip_mdfx:
             return 0
     ref = load_results(ref_file)

@@ -59,6 +59,18 @@ def _mech_execution(mech: object, mode: str) -> object:
 _COMPILED = ("LLVM", "LLVMRun", "LLVMExec", "PTXRun", "PTXExec")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # PNL_SUITE_RESUME: a .partial.jsonl of a run that stopped early; its tests are not run again
+    done_file = os.environ.get("PNL_SUITE_RESUME")
+    if not done_file:
+        return
+    with open(done_file) as f:
+        done = {json.loads(line)["nodeid"] for line in f if line.strip()}
+    keep = [i for i in items if i.nodeid not in done]
+    config.hook.pytest_deselected(items=[i for i in items if i.nodeid in done])
+    items[:] = keep
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     # PsyNeuLink marks what its compiled modes lack; running them aborts its LLVM backend (a
     # crash of the whole reference run), so its column skips them; mdfx's compiled mode runs them
