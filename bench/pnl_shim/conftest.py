@@ -61,6 +61,9 @@ def _seed() -> None:
     if _REAL:
         from psyneulink.core.globals.utilities import set_global_seed
         set_global_seed(0)
+        # PsyNeuLink suffixes a repeated default name ("OUTER-1") unless its registry is
+        # cleared between tests; tests that look a composition up by name need that
+        pnl.clear_registry()
     try:
         import torch
         torch.manual_seed(0)
