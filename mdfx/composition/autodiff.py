@@ -79,6 +79,8 @@ class AutodiffComposition(Composition):
         from mdfx.composition.learning_session import projection_rates
         from mdfx.composition.pytorch_representation import PytorchRepresentation
 
+        # PsyNeuLink makes the TARGET and LOSS nodes here (they show in ``nodes`` from now on)
+        self.target_input_mechanisms  # noqa: B018
         rates, frozen = projection_rates(self, None)
         if self.pytorch_representation is None:
             self.pytorch_representation = PytorchRepresentation(self, rates, frozen)

@@ -18,7 +18,7 @@ import numpy as np
 from mdfx.composition.enums import ExecutionMode, NodeRole
 from mdfx.composition.keywords import TRAINING_SET
 from mdfx.composition.learning_pathway import TargetMechanism
-from mdfx.composition.learning_rates import check_rate, resolve, split
+from mdfx.composition.learning_rates import check_keys, check_rate, resolve, split
 from mdfx.composition.pytorch_representation import PytorchRepresentation
 from mdfx.errors import CompositionError, DataError, UnsupportedError
 
@@ -47,7 +47,7 @@ def learn(comp: AutodiffComposition, inputs: Any, targets: Mapping | None, num_t
                                "mdfx synchronises results once, at the end of learn() (None or 'run')")
     if results not in RESULTS_MODES:
         raise ValueError(f"{comp.name!r}.learn(results={results!r}): expected one of {RESULTS_MODES}")
-    check_rate(learning_rate, f"{comp.name!r}.learn(): learning_rate")
+    check_rate(learning_rate, f"{comp.name!r}.learn(): learning_rate", CompositionError)
     if callable(inputs) or _is_generator(inputs):
         inputs, num_trials = expand_inputs(comp, inputs, num_trials)
     if inputs is not None and not isinstance(inputs, Mapping):
@@ -194,6 +194,9 @@ def fill_default_inputs(comp: Composition, x: dict) -> None:
 
 def projection_rates(comp: AutodiffComposition, learning_rate: object) -> tuple[dict[str, float], list]:
     """Each learnable projection's rate for this learn(), and the projections frozen for it."""
+    check_keys(learning_rate, comp._projections, f"{comp.name!r}.learn(): learning_rate")
+    for c in [comp, *comp._flattened]:
+        check_keys(c.learning_rate, c._projections, f"{c.name!r}: learning_rate")
     rates: dict[str, float] = {}
     frozen = []
     for p in comp._projections:

@@ -25,6 +25,11 @@ class MappingProjection:
         if matrix is not None and not isinstance(matrix, str):
             self.matrix = matrix  # type: ignore[assignment]
         self._matrix_spec = matrix if isinstance(matrix, str) else None
+        if self._matrix_spec is not None and self.sender is not None and self.receiver is not None \
+                and _is_random_spec(self._matrix_spec):
+            # PsyNeuLink draws a random matrix as soon as both ends are known, so a seeded
+            # script gets the same matrices only if we draw in the same order
+            self._matrix = default_matrix(self)[...]
         self._name = name
         self.learnable = learnable
         self.learning_rate = learning_rate
@@ -114,7 +119,16 @@ def default_matrix(projection: MappingProjection) -> np.ndarray:
             return np.eye(rows)
         if spec in ("FULLCONNECTIVITYMATRIX", "FULLCONNECTIVITY"):
             return np.ones((rows, cols))
-        if spec in ("RANDOMCONNECTIVITYMATRIX", "RANDOM"):
-            return np.random.random((rows, cols))
+        if _is_random_spec(spec):
+            # PsyNeuLink 0.21 draws np.random.rand(rows, cols) three times while it builds the
+            # projection and keeps the last draw (facts.md); consuming the global stream alike
+            # makes seeded scripts see its matrices
+            for _ in range(3):
+                drawn = np.random.rand(rows, cols)
+            return drawn
         raise ValueError(f"projection {projection.name!r}: unknown matrix spec {projection._matrix_spec!r}")
     return np.eye(rows) if rows == cols else np.ones((rows, cols))
+
+
+def _is_random_spec(spec: str) -> bool:
+    return spec.upper().replace("_", "") in ("RANDOMCONNECTIVITYMATRIX", "RANDOM")
