@@ -108,3 +108,32 @@ def test_learning_rate_errors_have_psyneulinks_classes() -> None:
     bad_default = pnl.AutodiffComposition([x, y], learning_rate={"nope": .1}, name="bad_default")
     with pytest.raises(pnl.CompositionError, match=r"'bad_default': learning_rate: projection 'nope' is not in"):
         bad_default.learn(inputs={x: [[1.0]]}, targets={y: [[0.0]]})
+
+
+# PsyNeuLink 0.21, PyTorch mode: A -[[0.5]]-> B (Linear), rate .1, target 2x, inputs from a
+# generator function yielding {"inputs", "targets"[, "epochs"]} dicts; the results after learn()
+GENERATOR_CASES = [
+    ([([1, 2], None), ([3], None)], {}, [0.5, 1.6, 5.28, 6.576]),
+    ([([1], None), ([2, 3], None)], {}, [0.5, 1.6]),
+    ([([1, 2], None), ([3], None)], {"epochs": 2}, [0.5, 1.6, 1.76, 3.616, 5.8848, 6.09216, 5.926272, 6.0589824]),
+    ([([1, 2], None), ([3], None)], {"num_trials": 3}, [0.5, 1.6, 1.76, 5.424, 6.4608, 5.63136]),
+    ([([1, 2], 3), ([3], 1)], {}, [0.5, 1.6, 1.76, 3.616, 1.9616, 3.93856, 5.981568, 6.0147456]),
+]
+
+
+@pytest.mark.parametrize("mode", MODES, ids=lambda m: m.name)
+@pytest.mark.parametrize(("chunks", "kwargs", "expected"), GENERATOR_CASES)
+def test_generator_dicts_learn_one_after_another(chunks: list, kwargs: dict, expected: list,
+                                                 mode: pnl.ExecutionMode) -> None:
+    a, b = pnl.ProcessingMechanism(name="A"), pnl.ProcessingMechanism(name="B")
+    comp = pnl.AutodiffComposition([a, pnl.MappingProjection(a, b, matrix=[[0.5]]), b], learning_rate=.1)
+
+    def generator() -> object:
+        for xs, epochs in chunks:
+            chunk: dict = {"inputs": {a: [[x] for x in xs]}, "targets": {b: [[2 * x] for x in xs]}}
+            if epochs is not None:
+                chunk["epochs"] = epochs
+            yield chunk
+
+    comp.learn(inputs=generator, execution_mode=mode, **kwargs)
+    assert_close([np.ravel(r)[0] for r in comp.results], expected, rtol=1e-12, what=f"{kwargs} {mode.name}")
