@@ -137,3 +137,84 @@ def test_generator_dicts_learn_one_after_another(chunks: list, kwargs: dict, exp
 
     comp.learn(inputs=generator, execution_mode=mode, **kwargs)
     assert_close([np.ravel(r)[0] for r in comp.results], expected, rtol=1e-12, what=f"{kwargs} {mode.name}")
+
+
+def test_a_shared_projection_keeps_one_matrix_per_composition() -> None:
+    # PsyNeuLink 0.21 keeps a projection's matrix per composition (execution context): A -[[.5]]-> B,
+    # rate .1; c1 learns x=1 -> 2, then c2 (same projection) runs from the initial .5, ...
+    a, b = pnl.ProcessingMechanism(name="A"), pnl.ProcessingMechanism(name="B")
+    p = pnl.MappingProjection(a, b, matrix=[[0.5]], name="p")
+    c1 = pnl.AutodiffComposition([a, p, b], learning_rate=.1, name="c1")
+    c2 = pnl.AutodiffComposition([a, p, b], learning_rate=.1, name="c2")
+    c1.learn(inputs={a: [[1]]}, targets={b: [[2]]}, execution_mode=pnl.ExecutionMode.Python)
+
+    def run(comp: pnl.Composition) -> float:
+        return float(np.ravel(comp.run(inputs={a: [[1]]}))[0])
+
+    assert_close([run(c2), run(c1)], [0.5, 0.8], rtol=1e-12, what="c2 untrained, c1 trained")
+    c2.learn(inputs={a: [[1]]}, targets={b: [[0]]}, execution_mode=pnl.ExecutionMode.PyTorch)
+    assert_close([run(c1), run(c2)], [0.8, 0.4], rtol=1e-12, what="each keeps its own training")
+    c3 = pnl.Composition(name="c3")
+    c3.add_backpropagation_learning_pathway([a, p, b], learning_rate=.1)
+    c3.learn(inputs={a: [[1]]}, targets={b: [[4]]}, execution_mode=pnl.ExecutionMode.LLVMRun)
+    assert_close([run(c3), run(c1), run(c2)], [1.2, 0.8, 0.4], rtol=1e-12, what="a learning pathway too")
+    # an assigned matrix is every composition's start again (mdfx: one value per assignment)
+    p.matrix = [[1.0]]
+    assert_close([run(c1), run(c2)], [1.0, 1.0], rtol=0, what="after an assignment")
+
+
+def test_pathway_node_with_a_role_and_inputs_for_a_nested_composition() -> None:
+    # PsyNeuLink 0.21: [(nested, NodeRole.INPUT), projection, node] makes the nested node an INPUT
+    # node; learn() with inputs keyed by a nested composition feeds its INPUT node
+    i = pnl.ProcessingMechanism(name="i", input_shapes=2)
+    h1 = pnl.ProcessingMechanism(name="h1", input_shapes=3)
+    h2 = pnl.ProcessingMechanism(name="h2", input_shapes=4)
+    o1 = pnl.ProcessingMechanism(name="o1", input_shapes=3)
+    o2 = pnl.ProcessingMechanism(name="o2", input_shapes=5)
+    nested = pnl.AutodiffComposition(nodes=[h1, h2], name="nested")
+    outer = pnl.AutodiffComposition([[i, pnl.MappingProjection(i, h1), nested, pnl.MappingProjection(h1, o1), o1],
+                                     [(nested, pnl.NodeRole.INPUT), pnl.MappingProjection(h2, o2), o2]])
+    assert [n.name for n in outer.get_nodes_by_role(pnl.NodeRole.OUTPUT)] == ["o1", "o2"]
+    assert {n.name for n in outer.get_nodes_by_role(pnl.NodeRole.INPUT)} == {"i", "h2"}
+    targets = {t: t.value for t in outer.target_input_mechanisms}
+    outer.learn(inputs={i: np.array([[0, 0], [0, 1], [1, 0], [1, 1]])}, targets=targets, learning_rate=.01,
+                num_trials=5, execution_mode=pnl.ExecutionMode.PyTorch)
+    # PsyNeuLink 0.21 (o2's input h2 gets no inputs: its default, zeros)
+    assert_close([np.ravel(r[0])[0] for r in outer.results], [0, 1, 0.98, 1.908248, 0], rtol=1e-6,
+                 what="o1 per trial")
+    assert_close([r[1] for r in outer.results], np.zeros((5, 5)), rtol=0, what="o2 per trial")
+    with pytest.raises(pnl.CompositionError, match=r"\('o1', NodeRole.INPUT\): 'o1' is not INPUT"):
+        pnl.Composition([[i, (o1, pnl.NodeRole.INPUT)]])
+
+    a = pnl.ProcessingMechanism(name="a", input_shapes=2)
+    b = pnl.ProcessingMechanism(name="b", input_shapes=3)
+    c = pnl.ProcessingMechanism(name="c", input_shapes=3)
+    inner = pnl.AutodiffComposition([a, b], name="inner")
+    comp = pnl.AutodiffComposition([inner, c])
+    comp.learn(inputs={inner: np.array([[0, 0], [0, 1], [1, 0], [1, 1]])}, targets={c: np.zeros((4, 3))},
+               learning_rate=.01, num_trials=5, execution_mode=pnl.ExecutionMode.LLVMRun)
+    # PsyNeuLink 0.21, PyTorch mode
+    assert_close([np.ravel(r)[0] for r in comp.results], [0, 1, 0.98, 1.9082482122666669, 0], rtol=1e-12,
+                 what="inputs keyed by the nested composition")
+    two = pnl.AutodiffComposition(nodes=[pnl.ProcessingMechanism(name="x"), pnl.ProcessingMechanism(name="y")],
+                                  name="two")
+    z = pnl.ProcessingMechanism(name="z")
+    comp = pnl.AutodiffComposition([two, z])
+    with pytest.raises(pnl.DataError, match=r"nested composition 'two', which has 2 INPUT nodes .*\(x, y\)"):
+        comp.learn(inputs={two: [[1.0]]}, targets={z: [[0.0]]})
+
+
+def test_set_weights() -> None:
+    a, b = pnl.ProcessingMechanism(name="A", input_shapes=2), pnl.ProcessingMechanism(name="B", input_shapes=3)
+    p = pnl.MappingProjection(a, b, name="p")
+    inner = pnl.AutodiffComposition([a, p, b], name="inner")
+    c = pnl.ProcessingMechanism(name="C")
+    outer = pnl.AutodiffComposition([inner, c], name="outer")
+    outer.run(inputs={a: [[1, 2]]})
+    w = np.arange(6.0).reshape(2, 3)
+    inner.set_weights(p, w)  # the nested composition's own projection, set through it
+    assert_close(outer.run(inputs={a: [[1, 2]]}), [[6 + 9 + 12]], rtol=0, what="outer sees the weights")
+    with pytest.raises(pnl.DataError, match=r"weights for 'p' have shape \(3, 2\); its matrix has shape \(2, 3\)"):
+        outer.set_weights(p, w.T)
+    with pytest.raises(pnl.CompositionError, match=r"'inner'.set_weights\(\): 'MappingProjection from B"):
+        inner.set_weights(outer.projections[0], [[1.0]])

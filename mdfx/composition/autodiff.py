@@ -18,7 +18,7 @@ import numpy as np
 from mdfx import ops
 from mdfx.composition.composition import IO, Composition, _is_number, parse_inputs, pnl_value
 from mdfx.composition.enums import ExecutionMode, Loss
-from mdfx.errors import DataError, MdfxError, ParameterError, UnsupportedError
+from mdfx.errors import CompositionError, DataError, MdfxError, ParameterError, UnsupportedError
 from mdfx.runners.training import LearnResult, LearnSpec, OptimizerState, by_tensor, rekey
 from mdfx.schema import validate
 from mdfx.schema.net import Net, TrainingSpec
@@ -149,6 +149,20 @@ class AutodiffComposition(Composition):
         if name not in values:
             raise KeyError(f"{name!r} is not an optimizer parameter of {self.name!r} ({', '.join(values)})")
         return values[name]
+
+    def set_weights(self, projection: Any, weights: object, context: object = None) -> None:
+        """Give ``projection`` (of this composition or one nested in it) the matrix ``weights``,
+        of shape (sender size, receiver size); ``context`` is accepted for PsyNeuLink
+        compatibility (an assigned matrix is every composition's, see MappingProjection)."""
+        if not any(p is projection for p in self._projections):
+            raise CompositionError(f"{self.name!r}.set_weights(): {getattr(projection, 'name', projection)!r} "
+                                   f"is not a projection of {self.name!r} or of a composition nested in it")
+        value = np.asarray(weights, dtype=np.float64)
+        shape = (projection.sender.size, projection.receiver.size)
+        if value.shape != shape:
+            raise DataError(f"{self.name!r}.set_weights(): weights for {projection.name!r} have shape "
+                            f"{value.shape}; its matrix has shape {shape} (sender size, receiver size)")
+        projection.matrix = value
 
     def clear_losses(self, context: object = None) -> None:
         """Forget the recorded minibatch losses (PsyNeuLink's clear_losses)."""

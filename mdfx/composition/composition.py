@@ -11,6 +11,7 @@ tests prove that the MDF round trip is exact, so what runs is what is saved.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,6 +56,9 @@ class Composition:
                                    f"{synch_node_variables_with_torch!r}; mdfx updates node values once, at the "
                                    "end of each learn() (None or pnl.RUN)")
         self.name = name if name is not None else type(self).__name__
+        #: this composition's execution context: projections keep one matrix per context
+        #: (see MappingProjection._enter), as PsyNeuLink keeps parameter values per composition
+        self._context_id = next(_CONTEXT_IDS)
         self._nodes: list[TransferMechanism | Composition] = []
         self._projections: list[MappingProjection] = []
         self.results: list[list[np.ndarray]] = []
@@ -232,6 +236,10 @@ class Composition:
         (array-like); otherwise PsyNeuLink's default matrix is used. The
         returned :class:`Pathway` lists the mechanisms and the projections made.
         """
+        # (node, NodeRole): a node with a role PsyNeuLink must give it; mdfx derives roles from
+        # the graph, so the node is taken and the role checked once the pathway is made
+        required = [i for i in pathway if isinstance(i, tuple) and len(i) == 2 and isinstance(i[1], NodeRole)]
+        pathway = [i[0] if any(i is r for r in required) else i for i in pathway]
         # a set of nodes is a parallel stage: each joins the stages before and after it
         items = [sorted(i, key=lambda n: getattr(n, '_created', 0)) if isinstance(i, set | frozenset) else i for i in pathway]
         for item in items:
@@ -251,6 +259,13 @@ class Composition:
                 prev, pending = stage, None
             else:
                 pending = item
+        for node, role in required:
+            have = self.get_nodes_by_role(role)
+            members = node._nodes if isinstance(node, Composition) else [node]
+            if not any(m is h for m in members for h in have):
+                raise CompositionError(f"{self.name!r}: pathway item ({node.name!r}, NodeRole.{role.name}): "
+                                       f"{node.name!r} is not {role.name} in this composition's graph (mdfx "
+                                       "derives roles from the projections)")
         result = Pathway(made, name=name)
         self.pathways.append(result)
         return result
@@ -447,6 +462,7 @@ class Composition:
             self._lowering = (key, net, from_net(net))
         _, net, graph = self._lowering
         for p in self._projections:
+            p._enter(self._context_id)
             matrix = p.matrix
             spec = net.projection(p.name)
             if spec.matrix is not matrix:
@@ -621,9 +637,14 @@ class Composition:
             engine._learning_nodes = self._learning_nodes
             engine.pathways = self.pathways
             engine._engine_key = key
+            # it trains this composition's values (its context), not values of its own
+            engine._context_id = self._context_id
             self._engine = engine
         engine.learning_rate = self.learning_rate
         return engine
+
+
+_CONTEXT_IDS = itertools.count(1)
 
 
 def _single(node: Any, role: NodeRole) -> Any:

@@ -173,7 +173,7 @@ def split_targets(comp: Composition, inputs: Mapping, targets: Mapping | None) -
         if node is not None:
             t[node.sample] = value
         else:
-            x[getattr(key, "owner", key)] = value
+            x[_input_node(comp, getattr(key, "owner", key))] = value
     for key, value in (targets or {}).items():
         node = getattr(key, "owner", key)
         node = getattr(tnodes.get(id(node)), "sample", node)
@@ -191,6 +191,20 @@ def split_targets(comp: Composition, inputs: Mapping, targets: Mapping | None) -
         raise DataError(f"{comp.name!r}.learn(): no targets given (targets={{output node: trials}} or the "
                         "inputs of its TARGET nodes)")
     return x, t
+
+
+def _input_node(comp: Composition, key: Any) -> Any:
+    """The node an inputs key stands for: a composition nested in ``comp`` stands for its one
+    INPUT node (PsyNeuLink feeds a nested composition's inputs to its INPUT nodes)."""
+    if not any(key is c for c in comp._flattened):
+        return key
+    inputs = comp.get_nodes_by_role(NodeRole.INPUT)
+    mine = [n for n in key._nodes if any(n is i for i in inputs)]
+    if len(mine) != 1:
+        raise DataError(f"{comp.name!r}.learn(): inputs given for nested composition {key.name!r}, which has "
+                        f"{len(mine)} INPUT nodes in {comp.name!r} ({', '.join(n.name for n in mine)}); "
+                        "give inputs for each of them by node")
+    return mine[0]
 
 
 def fill_default_inputs(comp: Composition, x: dict) -> None:

@@ -22,6 +22,11 @@ class MappingProjection:
         self.sender = _owner(sender)
         self.receiver = _owner(receiver)
         self._matrix: np.ndarray | None = None
+        #: the execution context (composition) whose values ``matrix`` holds, None before any
+        #: ran it; the matrix as it was then; other contexts' values (see _enter)
+        self._holder: int | None = None
+        self._initial: np.ndarray | None = None
+        self._contexts: dict[int, np.ndarray] = {}
         if matrix is not None and not isinstance(matrix, str):
             self.matrix = matrix  # type: ignore[assignment]
         self._matrix_spec = matrix if isinstance(matrix, str) else None
@@ -93,6 +98,26 @@ class MappingProjection:
         # kept as a whole-array view, so that ``matrix.base`` is the matrix too: PsyNeuLink
         # scripts read ``projection.matrix.base`` (its ParameterPort's base value)
         self._matrix = arr[...]
+        # an assigned matrix is the value every composition starts from again
+        self._holder, self._initial = None, None
+        self._contexts.clear()
+
+    def _enter(self, context: int) -> None:
+        """Make ``matrix`` hold the values of execution context ``context`` (a composition's).
+
+        PsyNeuLink keeps a parameter's value per composition: a projection shared by two
+        compositions starts from its initial matrix in each, and training in one leaves the
+        other's values alone (measured, facts.md). The matrix is swapped in place, so arrays
+        shared with a lowered graph stay shared.
+        """
+        if self._holder == context:
+            return
+        if self._holder is None:
+            self._initial = self.matrix.copy()
+        else:
+            self._contexts[self._holder] = self.matrix.copy()
+            self.matrix[...] = self._contexts.pop(context, self._initial)
+        self._holder = context
 
     def _size(self, end: str) -> int:
         mech = getattr(self, end)
