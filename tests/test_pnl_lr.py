@@ -218,3 +218,26 @@ def test_set_weights() -> None:
         outer.set_weights(p, w.T)
     with pytest.raises(pnl.CompositionError, match=r"'inner'.set_weights\(\): 'MappingProjection from B"):
         inner.set_weights(outer.projections[0], [[1.0]])
+
+
+def test_build_pytorch_representation_with_a_learning_rate() -> None:
+    # PsyNeuLink 0.21: the rate given to _build_pytorch_representation() replaces the composition's,
+    # so a learn() without a rate goes back to it: [10, .9], then [12, .9] with {ab: 12}, then [10, .9]
+    a, b, c = (pnl.ProcessingMechanism(name=n) for n in "abc")
+    ab = pnl.MappingProjection(a, b, name="ab", learning_rate=True)
+    bc = pnl.MappingProjection(b, c, name="bc", learning_rate=.2)
+    inner = pnl.AutodiffComposition([b, bc, c], name="inner", learning_rate=.3)
+    outer = pnl.AutodiffComposition([a, ab, inner], name="outer", learning_rate=.5)
+    rep = outer._build_pytorch_representation({pnl.DEFAULT_LEARNING_RATE: 10, "bc": .9})
+
+    def rates() -> list:
+        return [rep.get_torch_learning_rate_for_projection(p) for p in (ab, bc)]
+
+    assert rates() == [10, 0.9]
+    data = {"inputs": {a: [[1]]}, "targets": {c: [[1]]}}
+    outer.learn(**data, learning_rate={ab: 12}, execution_mode=pnl.ExecutionMode.Python)
+    assert rates() == [12, 0.9]
+    outer.learn(**data, execution_mode=pnl.ExecutionMode.Python)
+    assert rates() == [10, 0.9]
+    with pytest.raises(pnl.ParameterError, match="learning_rate must be a number"):
+        outer._build_pytorch_representation("fast")

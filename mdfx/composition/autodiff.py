@@ -73,11 +73,16 @@ class AutodiffComposition(Composition):
         """The outputs the loss is summed over: every OUTPUT node (PsyNeuLink's rule)."""
         return list(io.outputs)
 
-    def _build_pytorch_representation(self, context: object = None) -> Any:
+    def _build_pytorch_representation(self, learning_rate: object = None, context: object = None) -> Any:
         """Resolve every projection's learning rate as learn() would with no learning_rate given;
-        raises CompositionError when nothing would learn. ``context``: as learn()'s."""
+        raises CompositionError when nothing would learn. ``learning_rate`` (not None) replaces
+        the composition's ``learning_rate`` first, as in PsyNeuLink: later learn() calls without
+        a rate go back to it. ``context``: as learn()'s."""
         from mdfx.composition.learning_session import projection_rates
         from mdfx.composition.pytorch_representation import PytorchRepresentation
+
+        if learning_rate is not None:
+            self.learning_rate = learning_rate
 
         # PsyNeuLink makes the TARGET and LOSS nodes here (they show in ``nodes`` from now on)
         self.target_input_mechanisms  # noqa: B018
