@@ -89,7 +89,7 @@ def test_learning_rate_errors_have_psyneulinks_classes() -> None:
                                      name="stranger")
     cases = [("hello", r"learning_rate must be a number, True, False, None or a dict .*got 'hello'"),
              ({ip: "x"}, r"learning_rate\['ip'\] must be a number.*got 'x'"),
-             ({"nope": .5}, r"projection 'nope' is not in the composition or any composition nested in it"),
+             ({"nope": .5}, r"projection 'nope' is not in the composition that learns or any composition nested in it"),
              ({23: .5}, r"key 23 is neither a projection nor a projection's name"),
              ({stranger: .5}, r"projection 'stranger' is not in the composition")]
     for spec, message in cases:
@@ -241,3 +241,17 @@ def test_build_pytorch_representation_with_a_learning_rate() -> None:
     assert rates() == [10, 0.9]
     with pytest.raises(pnl.ParameterError, match="learning_rate must be a number"):
         outer._build_pytorch_representation("fast")
+
+
+def test_a_nested_dict_may_name_a_projection_of_the_composition_that_learns() -> None:
+    # PsyNeuLink 0.21: no error, and the inner entry does not reach the outer projection: [0.001, 0.2]
+    a, b, c = (pnl.ProcessingMechanism(name=n) for n in "abc")
+    bc = pnl.MappingProjection(b, c, name="bc")
+    inner = pnl.AutodiffComposition([b, bc, c], name="inner", learning_rate={"op": .7, pnl.DEFAULT_LEARNING_RATE: .2})
+    op = pnl.MappingProjection(a, b, name="op")
+    outer = pnl.AutodiffComposition([a, op, inner], name="outer")
+    outer.learn(inputs={a: [[1]]}, targets={c: [[1]]}, execution_mode=pnl.ExecutionMode.Python)
+    rep = outer.pytorch_representation
+    assert [rep.get_torch_learning_rate_for_projection(p) for p in (op, bc)] == [0.001, 0.2]
+    with pytest.raises(pnl.CompositionError, match=r"'inner': learning_rate: projection 'op' is not in"):
+        inner.learn(inputs={b: [[1]]}, targets={c: [[1]]})

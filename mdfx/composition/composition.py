@@ -454,6 +454,7 @@ class Composition:
         When only arrays were replaced (``projection.matrix = ...``), the cached
         graph is re-pointed at the new arrays: nothing is rebuilt or copied.
         """
+        self._enter_context()
         key = self._structure_key()
         if self._lowering is None or self._lowering[0] != key:
             from mdfx.schema.graph import from_net
@@ -462,7 +463,6 @@ class Composition:
             self._lowering = (key, net, from_net(net))
         _, net, graph = self._lowering
         for p in self._projections:
-            p._enter(self._context_id)
             matrix = p.matrix
             spec = net.projection(p.name)
             if spec.matrix is not matrix:
@@ -471,6 +471,11 @@ class Composition:
             if m.bias is not None and graph.params[f"{m.name}.bias"].value is not m.bias:
                 net.node(m.name).bias = graph.params[f"{m.name}.bias"].value = m.bias
         return net, graph
+
+    def _enter_context(self) -> None:
+        """The projections' matrices become this composition's values (its execution context)."""
+        for p in self._projections:
+            p._enter(self._context_id)
 
     def _io(self) -> IO:
         """The names and sizes that inputs and targets must fit."""
@@ -484,6 +489,7 @@ class Composition:
         """The composition as a ``modeci_mdf.mdf.Model`` (current weights)."""
         from mdfx.schema import writer
 
+        self._enter_context()
         return writer.to_mdf(self._spec())
 
     def to_onnx(self, dtype: str | None = None, opset: int = 17) -> Any:

@@ -61,8 +61,8 @@ def check_keys(spec: object, projections: list[Any], what: str) -> None:
                                    "(nor DEFAULT_LEARNING_RATE)")
         name = getattr(key, "name", key)
         if not found:
-            raise CompositionError(f"{what}: projection {name!r} is not in the composition or any composition "
-                                   "nested in it")
+            raise CompositionError(f"{what}: projection {name!r} is not in the composition that learns or any "
+                                   "composition nested in it")
         if not found[0].learnable:
             raise CompositionError(f"{what}: projection {name!r} has learnable=False, so it takes no learning "
                                    "rate; set its learnable to True or leave it out of the dict")

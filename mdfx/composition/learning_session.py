@@ -223,7 +223,8 @@ def projection_rates(comp: AutodiffComposition, learning_rate: object) -> tuple[
     """Each learnable projection's rate for this learn(), and the projections frozen for it."""
     check_keys(learning_rate, comp._projections, f"{comp.name!r}.learn(): learning_rate")
     for c in [comp, *comp._flattened]:
-        check_keys(c.learning_rate, c._projections, f"{c.name!r}: learning_rate")
+        # as PsyNeuLink, a nested composition's dict may name any projection of the one learning
+        check_keys(c.learning_rate, comp._projections, f"{c.name!r}: learning_rate")
     rates: dict[str, float] = {}
     frozen = []
     for p in comp._projections:
