@@ -86,14 +86,21 @@ class AutodiffComposition(Composition):
         """The outputs the loss is summed over: every OUTPUT node (PsyNeuLink's rule)."""
         return list(io.outputs)
 
-    def _build_pytorch_representation(self, context: object = None) -> Any:
+    def _build_pytorch_representation(self, learning_rate: object = None, context: object = None) -> Any:
         """Resolve every projection's learning rate as learn() would with no learning_rate given;
-        raises CompositionError when nothing would learn. ``context``: as learn()'s."""
+        raises CompositionError when nothing would learn. ``learning_rate`` (not None) replaces
+        the composition's ``learning_rate`` first, as in PsyNeuLink: later learn() calls without
+        a rate go back to it. ``context``: as learn()'s."""
         from mdfx.composition.learning_session import projection_rates
         from mdfx.composition.pytorch_representation import PytorchRepresentation
         from mdfx.converters.torch import loss_rule
 
         self.loss_function = loss_rule(self.loss_spec.value)
+        if learning_rate is not None:
+            self.learning_rate = learning_rate
+
+        # PsyNeuLink makes the TARGET and LOSS nodes here (they show in ``nodes`` from now on)
+        self.target_input_mechanisms  # noqa: B018
         rates, frozen = projection_rates(self, None)
         if self.pytorch_representation is None:
             self.pytorch_representation = PytorchRepresentation(self, rates, frozen)
@@ -162,6 +169,20 @@ class AutodiffComposition(Composition):
         if name not in values:
             raise KeyError(f"{name!r} is not an optimizer parameter of {self.name!r} ({', '.join(values)})")
         return values[name]
+
+    def set_weights(self, projection: Any, weights: object, context: object = None) -> None:
+        """Give ``projection`` (of this composition or one nested in it) the matrix ``weights``,
+        of shape (sender size, receiver size); ``context`` is accepted for PsyNeuLink
+        compatibility (an assigned matrix is every composition's, see MappingProjection)."""
+        if not any(p is projection for p in self._projections):
+            raise CompositionError(f"{self.name!r}.set_weights(): {getattr(projection, 'name', projection)!r} "
+                                   f"is not a projection of {self.name!r} or of a composition nested in it")
+        value = np.asarray(weights, dtype=np.float64)
+        shape = (projection.sender.size, projection.receiver.size)
+        if value.shape != shape:
+            raise DataError(f"{self.name!r}.set_weights(): weights for {projection.name!r} have shape "
+                            f"{value.shape}; its matrix has shape {shape} (sender size, receiver size)")
+        projection.matrix = value
 
     def clear_losses(self, context: object = None) -> None:
         """Forget the recorded minibatch losses (PsyNeuLink's clear_losses)."""

@@ -11,6 +11,7 @@ tests prove that the MDF round trip is exact, so what runs is what is saved.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,6 +61,9 @@ class Composition:
                                    f"{synch_node_variables_with_torch!r}; mdfx updates node values once, at the "
                                    "end of each learn() (None or pnl.RUN)")
         self.name = name if name is not None else type(self).__name__
+        #: this composition's execution context: projections keep one matrix per context
+        #: (see MappingProjection._enter), as PsyNeuLink keeps parameter values per composition
+        self._context_id = next(_CONTEXT_IDS)
         self._nodes: list[TransferMechanism | Composition] = []
         self._projections: list[MappingProjection] = []
         self.results: list[list[np.ndarray]] = []
@@ -245,6 +249,10 @@ class Composition:
         (array-like); otherwise PsyNeuLink's default matrix is used. The
         returned :class:`Pathway` lists the mechanisms and the projections made.
         """
+        # (node, NodeRole): a node with a role PsyNeuLink must give it; mdfx derives roles from
+        # the graph, so the node is taken and the role checked once the pathway is made
+        required = [i for i in pathway if isinstance(i, tuple) and len(i) == 2 and isinstance(i[1], NodeRole)]
+        pathway = [i[0] if any(i is r for r in required) else i for i in pathway]
         # a set of nodes is a parallel stage: each joins the stages before and after it
         items = [sorted(i, key=lambda n: getattr(n, '_created', 0)) if isinstance(i, set | frozenset) else i for i in pathway]
         for item in items:
@@ -264,6 +272,13 @@ class Composition:
                 prev, pending = stage, None
             else:
                 pending = item
+        for node, role in required:
+            have = self.get_nodes_by_role(role)
+            members = node._nodes if isinstance(node, Composition) else [node]
+            if not any(m is h for m in members for h in have):
+                raise CompositionError(f"{self.name!r}: pathway item ({node.name!r}, NodeRole.{role.name}): "
+                                       f"{node.name!r} is not {role.name} in this composition's graph (mdfx "
+                                       "derives roles from the projections)")
         result = Pathway(made, name=name)
         self.pathways.append(result)
         return result
@@ -462,6 +477,7 @@ class Composition:
         When only arrays were replaced (``projection.matrix = ...``), the cached
         graph is re-pointed at the new arrays: nothing is rebuilt or copied.
         """
+        self._enter_context()
         key = self._structure_key()
         if self._lowering is None or self._lowering[0] != key:
             from mdfx.schema.graph import from_net
@@ -478,6 +494,11 @@ class Composition:
             if m.bias is not None and graph.params[f"{m.name}.bias"].value is not m.bias:
                 net.node(m.name).bias = graph.params[f"{m.name}.bias"].value = m.bias
         return net, graph
+
+    def _enter_context(self) -> None:
+        """The projections' matrices become this composition's values (its execution context)."""
+        for p in self._projections:
+            p._enter(self._context_id)
 
     def _io(self) -> IO:
         """The names and sizes that inputs and targets must fit."""
@@ -498,6 +519,7 @@ class Composition:
         """The composition as a ``modeci_mdf.mdf.Model`` (current weights)."""
         from mdfx.schema import writer
 
+        self._enter_context()
         return writer.to_mdf(self._spec())
 
     def to_onnx(self, dtype: str | None = None, opset: int = 17) -> Any:
@@ -660,9 +682,14 @@ class Composition:
             engine._learning_nodes = self._learning_nodes
             engine.pathways = self.pathways
             engine._engine_key = key
+            # it trains this composition's values (its context), not values of its own
+            engine._context_id = self._context_id
             self._engine = engine
         engine.learning_rate = self.learning_rate
         return engine
+
+
+_CONTEXT_IDS = itertools.count(1)
 
 
 def _single(node: Any, role: NodeRole) -> Any:

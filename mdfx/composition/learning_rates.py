@@ -24,23 +24,48 @@ from typing import Any
 import numpy as np
 
 from mdfx.composition.keywords import DEFAULT_LEARNING_RATE
-from mdfx.errors import ParameterError
+from mdfx.errors import CompositionError, MdfxError, ParameterError
 
 FROZEN = False
 
 
-def check_rate(value: object, what: str) -> object:
-    """Accept a number, bool, None, or a dict of them (keys: projections, names, DEFAULT_LEARNING_RATE)."""
+def check_rate(value: object, what: str, error: type[MdfxError] = ParameterError) -> object:
+    """Accept a number, bool, None, or a dict of them (keys: projections, names, DEFAULT_LEARNING_RATE).
+
+    ``error``: the class raised for a value of the wrong type (PsyNeuLink raises
+    ParameterError for a constructor's learning_rate, CompositionError for learn()'s)."""
     if isinstance(value, Mapping):
         for key, rate in value.items():
-            check_rate(rate, f"{what}[{getattr(key, 'name', key)!r}]")
+            check_rate(rate, f"{what}[{getattr(key, 'name', key)!r}]", error)
         return dict(value)
     if value is None or isinstance(value, bool | int | float | np.number):
         if isinstance(value, int | float | np.number) and not isinstance(value, bool) and value < 0:
+            # mdfx's own check (PsyNeuLink leaves it to torch's ValueError): one class everywhere
             raise ParameterError(f"{what} must not be negative, got {value!r}")
         return value
-    raise ParameterError(f"{what} must be a number, True, False, None or a dict "
-                         f"{{DEFAULT_LEARNING_RATE: rate, projection: rate}}; got {value!r}")
+    raise error(f"{what} must be a number, True, False, None or a dict "
+                f"{{DEFAULT_LEARNING_RATE: rate, projection: rate}}; got {value!r}")
+
+
+def check_keys(spec: object, projections: list[Any], what: str) -> None:
+    """Every projection a rate dict names (object or name) is one of ``projections`` (those of
+    the composition and of the compositions nested in it) and learnable; else CompositionError,
+    as PsyNeuLink raises when learn() starts."""
+    for key in split(spec)[1]:
+        if isinstance(key, str):
+            found = [p for p in projections if p.name == key]
+        elif hasattr(key, "learnable") and hasattr(key, "matrix"):
+            found = [p for p in projections if p is key]
+        else:
+            raise CompositionError(f"{what}: key {key!r} is neither a projection nor a projection's name "
+                                   "(nor DEFAULT_LEARNING_RATE)")
+        name = getattr(key, "name", key)
+        if not found:
+            raise CompositionError(f"{what}: projection {name!r} is not in the composition that learns or any "
+                                   "composition nested in it")
+        if not found[0].learnable:
+            raise CompositionError(f"{what}: projection {name!r} has learnable=False, so it takes no learning "
+                                   "rate; set its learnable to True or leave it out of the dict")
 
 
 def split(spec: object) -> tuple[object, dict[Any, object]]:

@@ -9,6 +9,7 @@ training itself is ``AutodiffComposition._learn_plain`` (numpy, torch or LLVM).
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -18,7 +19,7 @@ import numpy as np
 from mdfx.composition.enums import ExecutionMode, NodeRole
 from mdfx.composition.keywords import TRAINING_SET
 from mdfx.composition.learning_pathway import TargetMechanism
-from mdfx.composition.learning_rates import check_rate, resolve, split
+from mdfx.composition.learning_rates import check_keys, check_rate, resolve, split
 from mdfx.composition.pytorch_representation import PytorchRepresentation
 from mdfx.errors import CompositionError, DataError, UnsupportedError
 
@@ -50,9 +51,34 @@ def learn(comp: AutodiffComposition, inputs: Any, targets: Mapping | None, num_t
                                "back once, at the end of learn() (None or 'run')")
     if results not in RESULTS_MODES:
         raise ValueError(f"{comp.name!r}.learn(results={results!r}): expected one of {RESULTS_MODES}")
-    check_rate(learning_rate, f"{comp.name!r}.learn(): learning_rate")
+    check_rate(learning_rate, f"{comp.name!r}.learn(): learning_rate", CompositionError)
     check_additional_optimizations(comp, execute_in_additional_optimizations)
-    if callable(inputs) or _is_generator(inputs):
+    if inspect.isgeneratorfunction(inputs):
+        inputs = inputs()
+    if _is_generator(inputs):
+        # PsyNeuLink trains each dict a generator yields in turn, as a learn() of its own with
+        # its own "epochs"; the first dict's trial count (or num_trials) holds for every dict,
+        # a shorter one cycling and a longer one cut (measured, facts.md)
+        value = None
+        for chunk in inputs:
+            if not isinstance(chunk, Mapping):
+                raise DataError(f"{comp.name!r}.learn(): the inputs generator yielded a "
+                                f"{type(chunk).__name__}, not a dict")
+            before = len(comp.results)
+            value = learn(comp, dict(chunk), targets, num_trials, chunk.get("epochs", epochs), learning_rate,
+                          minibatch_size, randomize_minibatch, patience, min_delta, call_before_minibatch,
+                          call_after_minibatch, execution_mode, report_progress, seed, dtype,
+                          randomize_minibatches, context, synch_results_with_torch, batched_results, results,
+                          optimizations_per_minibatch, execute_in_additional_optimizations,
+                          synch_projection_matrices_with_torch)
+            if num_trials is None:
+                run = comp.last_learn
+                num_trials = len(next(iter(run.last_outputs.values()))) if run is not None \
+                    else len(comp.results) - before
+        if value is None:
+            raise DataError(f"{comp.name!r}.learn(): the inputs generator gave no trials")
+        return value
+    if callable(inputs):
         inputs, num_trials = expand_inputs(comp, inputs, num_trials)
     if inputs is not None and not isinstance(inputs, Mapping):
         raise DataError(f"{comp.name!r}.learn(): inputs must be a dict {{node: trials}}, got {type(inputs).__name__}")
@@ -124,44 +150,33 @@ def check_additional_optimizations(comp: Composition, spec: Mapping | None) -> N
 
 
 def expand_inputs(comp: Composition, inputs: Any, num_trials: int | None) -> tuple[dict, int | None]:
-    """Inputs given as PsyNeuLink allows besides a dict, as one dict of stacked trials.
+    """Inputs given as a function, as one dict of stacked trials.
 
-    A function is called with the trial number, 0, 1, ... (``num_trials`` times, or until
-    it raises IndexError); each call gives one trial. A generator (or a generator
-    function) yields dicts, each of one or more trials. A dict may be ``{node: value}`` or
+    The function is called with the trial number, 0, 1, ... (``num_trials`` times, or until
+    it raises IndexError); each call gives one trial, a dict ``{node: value}`` or
     ``{"inputs": ..., "targets": ...}``. Returns the dict and the ``num_trials`` left to apply.
     """
-    import inspect
-
     chunks: list[dict] = []
-    if inspect.isgeneratorfunction(inputs):
-        inputs = inputs()
-    if _is_generator(inputs):
-        chunks = [dict(c) for c in inputs]
-        one_trial = False
-    else:
-        one_trial = True
-        trial = 0
-        while num_trials is None or trial < num_trials:
-            try:
-                chunks.append(dict(inputs(trial)))
-            except IndexError:
-                if num_trials is not None:
-                    raise
-                break
-            trial += 1
-        num_trials = None
+    trial = 0
+    while num_trials is None or trial < num_trials:
+        try:
+            chunks.append(dict(inputs(trial)))
+        except IndexError:
+            if num_trials is not None:
+                raise
+            break
+        trial += 1
+    num_trials = None
     if not chunks:
-        raise DataError(f"{comp.name!r}.learn(): the inputs function or generator gave no trials")
+        raise DataError(f"{comp.name!r}.learn(): the inputs function gave no trials")
     merged: dict[str, dict] = {"inputs": {}, "targets": {}}
     for chunk in chunks:
         parts = {"inputs": chunk.get("inputs", {}), "targets": chunk.get("targets", {})} \
             if "inputs" in chunk else {"inputs": chunk, "targets": {}}
         for part, values in parts.items():
             for node, value in values.items():
-                rows = np.asarray(value, dtype=np.float64)
-                # one call of a function is one trial; a generator's dict holds trials as rows
-                rows = rows.reshape(1, -1) if one_trial or rows.ndim < 2 else rows.reshape(len(rows), -1)
+                # one call of the function is one trial
+                rows = np.asarray(value, dtype=np.float64).reshape(1, -1)
                 merged[part].setdefault(node, []).extend(rows)
     return {"inputs": merged["inputs"], "targets": merged["targets"]}, num_trials
 
@@ -189,7 +204,7 @@ def split_targets(comp: Composition, inputs: Mapping, targets: Mapping | None) -
         if node is not None:
             t[node.sample] = value
         else:
-            x[getattr(key, "owner", key)] = value
+            x[_input_node(comp, getattr(key, "owner", key))] = value
     for key, value in (targets or {}).items():
         node = getattr(key, "owner", key)
         node = getattr(tnodes.get(id(node)), "sample", node)
@@ -209,6 +224,20 @@ def split_targets(comp: Composition, inputs: Mapping, targets: Mapping | None) -
     return x, t
 
 
+def _input_node(comp: Composition, key: Any) -> Any:
+    """The node an inputs key stands for: a composition nested in ``comp`` stands for its one
+    INPUT node (PsyNeuLink feeds a nested composition's inputs to its INPUT nodes)."""
+    if not any(key is c for c in comp._flattened):
+        return key
+    inputs = comp.get_nodes_by_role(NodeRole.INPUT)
+    mine = [n for n in key._nodes if any(n is i for i in inputs)]
+    if len(mine) != 1:
+        raise DataError(f"{comp.name!r}.learn(): inputs given for nested composition {key.name!r}, which has "
+                        f"{len(mine)} INPUT nodes in {comp.name!r} ({', '.join(n.name for n in mine)}); "
+                        "give inputs for each of them by node")
+    return mine[0]
+
+
 def fill_default_inputs(comp: Composition, x: dict) -> None:
     """INPUT nodes given no inputs get their default value on every trial (as PsyNeuLink)."""
     if not x:
@@ -223,6 +252,10 @@ def fill_default_inputs(comp: Composition, x: dict) -> None:
 
 def projection_rates(comp: AutodiffComposition, learning_rate: object) -> tuple[dict[str, float], list]:
     """Each learnable projection's rate for this learn(), and the projections frozen for it."""
+    check_keys(learning_rate, comp._projections, f"{comp.name!r}.learn(): learning_rate")
+    for c in [comp, *comp._flattened]:
+        # as PsyNeuLink, a nested composition's dict may name any projection of the one learning
+        check_keys(c.learning_rate, comp._projections, f"{c.name!r}: learning_rate")
     rates: dict[str, float] = {}
     frozen = []
     for p in comp._projections:

@@ -1,7 +1,9 @@
 """PsyNeuLink's ``component.parameters.<name>.get(context)`` / ``.set(value, context)``.
 
-mdfx keeps one value per parameter (no execution contexts): ``context`` is
-accepted and ignored, and each Parameter reads and writes an attribute of its owner.
+mdfx keeps one value per parameter: ``context`` is accepted and ignored, and each
+Parameter reads and writes an attribute of its owner. (A projection's matrix is the
+one value kept per composition, PsyNeuLink's execution contexts; it reads as the
+composition that last ran or learned, see ``MappingProjection._enter``.)
 """
 
 from __future__ import annotations

@@ -26,9 +26,19 @@ class MappingProjection:
         #: the sender's OutputPort it leaves (its index in ``sender.output_ports``)
         self.sender_port = port_index(sender, "output_ports")
         self._matrix: np.ndarray | None = None
+        #: the execution context (composition) whose values ``matrix`` holds, None before any
+        #: ran it; the matrix as it was then; other contexts' values (see _enter)
+        self._holder: int | None = None
+        self._initial: np.ndarray | None = None
+        self._contexts: dict[int, np.ndarray] = {}
         if matrix is not None and not isinstance(matrix, str):
             self.matrix = matrix  # type: ignore[assignment]
         self._matrix_spec = matrix if isinstance(matrix, str) else None
+        if self._matrix_spec is not None and self.sender is not None and self.receiver is not None \
+                and _is_random_spec(self._matrix_spec):
+            # PsyNeuLink draws a random matrix as soon as both ends are known, so a seeded
+            # script gets the same matrices only if we draw in the same order
+            self._matrix = default_matrix(self)[...]
         self._name = name
         self.learnable = learnable
         self.learning_rate = learning_rate
@@ -95,6 +105,26 @@ class MappingProjection:
         # kept as a whole-array view, so that ``matrix.base`` is the matrix too: PsyNeuLink
         # scripts read ``projection.matrix.base`` (its ParameterPort's base value)
         self._matrix = arr[...]
+        # an assigned matrix is the value every composition starts from again
+        self._holder, self._initial = None, None
+        self._contexts.clear()
+
+    def _enter(self, context: int) -> None:
+        """Make ``matrix`` hold the values of execution context ``context`` (a composition's).
+
+        PsyNeuLink keeps a parameter's value per composition: a projection shared by two
+        compositions starts from its initial matrix in each, and training in one leaves the
+        other's values alone (measured, facts.md). The matrix is swapped in place, so arrays
+        shared with a lowered graph stay shared.
+        """
+        if self._holder == context:
+            return
+        if self._holder is None:
+            self._initial = self.matrix.copy()
+        else:
+            self._contexts[self._holder] = self.matrix.copy()
+            self.matrix[...] = self._contexts.pop(context, self._initial)
+        self._holder = context
 
     def _size(self, end: str) -> int:
         """The size of the port this projection leaves (sender) or reaches (receiver)."""
@@ -136,7 +166,16 @@ def default_matrix(projection: MappingProjection) -> np.ndarray:
             return np.eye(rows)
         if spec in ("FULLCONNECTIVITYMATRIX", "FULLCONNECTIVITY"):
             return np.ones((rows, cols))
-        if spec in ("RANDOMCONNECTIVITYMATRIX", "RANDOM"):
-            return np.random.random((rows, cols))
+        if _is_random_spec(spec):
+            # PsyNeuLink 0.21 draws np.random.rand(rows, cols) three times while it builds the
+            # projection and keeps the last draw (facts.md); consuming the global stream alike
+            # makes seeded scripts see its matrices
+            for _ in range(3):
+                drawn = np.random.rand(rows, cols)
+            return drawn
         raise ValueError(f"projection {projection.name!r}: unknown matrix spec {projection._matrix_spec!r}")
     return np.eye(rows) if rows == cols else np.ones((rows, cols))
+
+
+def _is_random_spec(spec: str) -> bool:
+    return spec.upper().replace("_", "") in ("RANDOMCONNECTIVITYMATRIX", "RANDOM")

@@ -36,5 +36,11 @@ class PytorchRepresentation:
     def learning_rates(self) -> dict[str, float | bool]:
         return dict(self._rates)
 
+    @property
+    def _torch_params_for_execution(self) -> dict[Any, float | bool]:
+        """{projection: rate} of the learnable projections (False: frozen); PsyNeuLink's
+        private name, read by its scripts and tests."""
+        return {p: self._rates[p.name] for p in self.composition._projections if p.name in self._rates}
+
     def __repr__(self) -> str:
         return f"PytorchRepresentation({self.composition.name!r}, {self._rates!r})"
