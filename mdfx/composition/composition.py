@@ -394,15 +394,23 @@ class Composition:
             return targets
         if role is NodeRole.SAMPLE:
             return [t.sample for t in targets]
+        if role is NodeRole.TARGET_INTERNAL:
+            return self._internal_targets()
         if role is NodeRole.LEARNING_OBJECTIVE:
             return [n for n in self._learning_nodes if isinstance(n, ObjectiveMechanism)]
         if role in (NodeRole.OUTPUT, NodeRole.TERMINAL):
-            return [n for n in self._nodes if id(n) not in senders]
+            # a node whose value is another's target is not an OUTPUT node (PsyNeuLink)
+            internal = {id(n) for n in self._internal_targets()}
+            return [n for n in self._nodes if id(n) not in senders and id(n) not in internal]
         if role is NodeRole.INTERNAL:
             return [n for n in self._nodes if id(n) in senders and id(n) in receivers]
         if role is NodeRole.SINGLETON:
             return [n for n in self._nodes if id(n) not in senders and id(n) not in receivers]
         return []  # control, learning and cycle roles do not occur in mdfx's networks
+
+    def _internal_targets(self) -> list[Any]:
+        """Nodes whose values are targets of other nodes (an AutodiffComposition's ``targets``)."""
+        return []
 
     def _training_spec(self) -> TrainingSpec:
         return TrainingSpec()
@@ -512,8 +520,10 @@ class Composition:
             if name in mechanisms:
                 mechanisms[name].value = value[-1:].copy()
         trials = len(next(iter(outputs.values())))
+        internal = {n.name for n in self._internal_targets()}
+        shown = [name for name in io.outputs if name not in internal]
         for t in range(trials):
-            self.results.append([_copy(outputs[name][t]) for name in io.outputs])
+            self.results.append([_copy(outputs[name][t]) for name in shown])
         return pnl_value(self.results[-1])
 
     def _run_inputs(self, inputs: Any) -> Any:
