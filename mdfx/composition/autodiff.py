@@ -125,8 +125,8 @@ class AutodiffComposition(Composition):
 
     @property
     def target_mechanisms(self) -> list[Any]:
-        """The nodes whose values are targets: TARGET nodes, then nodes given as internal targets."""
-        return [*self.target_input_mechanisms, *self.target_internal_mechanisms]
+        """The nodes whose values are targets (TARGET nodes and internal targets), in the pairs' order."""
+        return _unique(lm.target.owner for lm in self.loss_mechanisms)
 
     @property
     def target_internal_mechanisms(self) -> list[Any]:
@@ -284,6 +284,9 @@ class AutodiffComposition(Composition):
         x = parse_inputs(io, inputs, num_trials)
         t = parse_inputs(io, targets, num_trials, nodes=trained, what="target") if trained else {}
         trials = len(next(iter(x.values())))
+        if t and len(next(iter(t.values()))) == 1 < trials:
+            # one trial of targets serves every trial of inputs (PsyNeuLink, measured)
+            t = {k: np.repeat(v, trials, axis=0) for k, v in t.items()}
         if t and trials != len(next(iter(t.values()))):
             raise DataError(f"{trials} input trials but {len(next(iter(t.values())))} target trials")
         if validate.whole(minibatch_size, "minibatch_size", 1) > trials:  # PsyNeuLink's message

@@ -535,8 +535,17 @@ class Composition:
             raise UnsupportedError(f"{self.name!r}.run(): inputs given as a function or generator are not "
                                    "supported; give a dict {node: trials}")
         if isinstance(inputs, Mapping):
-            return {k: v for k, v in inputs.items() if not isinstance(k, TargetMechanism)
-                    and not any(k == t.name for t in self.target_input_mechanisms)}
+            names = {t.name for t in self.target_input_mechanisms}
+            kept = {k: v for k, v in inputs.items() if not isinstance(k, TargetMechanism) and k not in names}
+            # run() ignores the TARGET nodes' inputs, but as PsyNeuLink refuses them when their
+            # number of trials differs from the other nodes'
+            nodes = {n.name: n for n in [*self._mechanisms(), *self.target_input_mechanisms]}
+            counts = {getattr(k, "name", k): _trial_count(v, getattr(nodes.get(getattr(k, "name", k)), "size", 0))
+                      for k, v in inputs.items()}
+            if len({c for c in counts.values() if c is not None}) > 1 and len(kept) < len(inputs):
+                raise CompositionError(f"{self.name!r}.run(): the inputs have different numbers of trials "
+                                       f"({counts}); give every node, TARGET nodes included, the same number")
+            return kept
         return inputs
 
     def _run_nested(self, inputs: Mapping, num_trials: int | None, mode: ExecutionMode) -> list[np.ndarray]:
@@ -822,6 +831,17 @@ def parse_inputs(net: Net | IO, inputs: Mapping, num_trials: int | None = None,
         reps = np.arange(num_trials) % n
         arrays = {name: a[reps] for name, a in arrays.items()}
     return arrays
+
+
+def _trial_count(value: Any, size: int) -> int | None:
+    """Trials in the input of a node of ``size`` units (a bare number, or one row of ``size``, is one)."""
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        return None
+    if arr.ndim == 0 or (arr.ndim == 1 and len(arr) == size != 1):
+        return 1
+    return len(arr)
 
 
 def _copy(value: Any) -> Any:

@@ -74,6 +74,12 @@ class TargetMechanism(ProcessingMechanism):
         super().__init__(input_shapes=sample.size, name=f"TARGET for {sample.name}")
         self.sample = sample
 
+    def __lt__(self, other: object) -> bool:
+        """By name, so a list of TARGET nodes can be sorted (as PsyNeuLink's can)."""
+        if not isinstance(other, TargetMechanism):
+            return NotImplemented
+        return self.name < other.name
+
 
 class ObjectiveMechanism:
     """The node that compares a sample with its target (PsyNeuLink's Comparator / LOSS node)."""

@@ -153,7 +153,7 @@ def split_targets(comp: Composition, inputs: Mapping, targets: Mapping | None) -
     (:func:`mdfx.composition.targets.learn_targets`); every sample with an external
     target must get targets, in one of the two places (both: they must agree).
     """
-    from mdfx.composition.targets import external_samples, learn_targets
+    from mdfx.composition.targets import external_samples, learn_targets, same_values
 
     pairs = getattr(comp, "_pairs_targets", False)
     tnodes = {id(n): n for n in comp._learning_nodes if isinstance(n, TargetMechanism)}
@@ -178,7 +178,7 @@ def split_targets(comp: Composition, inputs: Mapping, targets: Mapping | None) -
         before = next((v for k, v in t.items() if k is node), None)
         if before is not None:
             # PsyNeuLink accepts the same targets twice (with a warning) and refuses different ones
-            if not np.array_equal(np.asarray(before, dtype=float), np.asarray(value, dtype=float)):
+            if not same_values(before, value):
                 raise CompositionError(f"{comp.name!r}.learn(): different targets for {getattr(node, 'name', node)!r} "
                                        "in inputs (for its TARGET node) and in targets")
             twice.append(repr(getattr(node, "name", node)))

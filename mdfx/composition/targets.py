@@ -70,8 +70,8 @@ def _owner(spec: Any) -> Any:
 
 def parse(name: str, targets: object) -> list[Any] | None:
     """The pairs of a constructor's ``targets`` (None: not given); malformed forms raise ParameterError."""
-    if targets is None:
-        return None
+    if targets is None or (isinstance(targets, Mapping | list | set) and not targets):
+        return None  # as PsyNeuLink: an empty spec is no spec
     if isinstance(targets, Mapping):
         entries: list[Any] = [targets]
     elif isinstance(targets, tuple) and len(targets) == 2 and isinstance(targets[0], TransferMechanism | OutputPort):
@@ -265,14 +265,14 @@ def learn_targets(comp: AutodiffComposition, given: Mapping) -> dict:
             raise CompositionError(
                 f"{comp.name!r}.learn(): targets key {label!r}: {node.name!r} is not a sample with an external "
                 f"target (those are: {', '.join(repr(s.name) for s in external.values()) or 'none'})")
-        if id(node) in out and not _same(out[id(node)][2], value):
+        if id(node) in out and not same_values(out[id(node)][2], value):
             raise CompositionError(f"{comp.name!r}.learn(): targets gives different values for {node.name!r} "
                                    f"(keys {out[id(node)][0]!r} and {label!r})")
         out[id(node)] = (label, node, value)
     if via_target_nodes:
         warnings.warn(f"{comp.name!r}.learn(): targets is keyed by TARGET nodes ({', '.join(via_target_nodes)}); "
                       "keying it by their samples, or giving the TARGET nodes' values in inputs, says the same",
-                      UserWarning, stacklevel=4)
+                      UserWarning, stacklevel=5)
     return {node: value for _, node, value in out.values()}
 
 
@@ -291,8 +291,10 @@ def _is_component(value: object) -> bool:
     return not isinstance(value, np.ndarray | list | tuple | int | float | np.number)
 
 
-def _same(a: object, b: object) -> bool:
+def same_values(a: object, b: object) -> bool:
+    """Whether two target specs hold the same numbers (``0.0`` and ``[[0.0]]`` do)."""
     try:
-        return bool(np.array_equal(np.asarray(a, dtype=float), np.asarray(b, dtype=float)))
+        x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     except (TypeError, ValueError):
         return False
+    return x.size == y.size and bool(np.array_equal(x.ravel(), y.ravel()))
