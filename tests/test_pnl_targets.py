@@ -162,3 +162,13 @@ def test_run_refuses_target_inputs_of_another_length() -> None:
         warnings.simplefilter("error")
         comp.run(inputs={a: [[1.0], [2.0]], pathway.target: [[1.0], [2.0]]})
     assert len(comp.results) == 2
+
+
+def test_a_loss_mechanism_is_no_pathway_node_and_targets_read_back() -> None:
+    a, b, c, s = (PM(name=n) for n in "abcs")
+    manual = pnl.LossMechanism(sample=b.output_port, target=s.output_port, name="MANUAL")
+    with pytest.raises(pnl.CompositionError, match="'MANUAL' in a pathway: a LossMechanism is not a node"):
+        pnl.AutodiffComposition(pathways=[[a, b, c], manual], targets={c: pnl.TARGET})
+    comp = pnl.AutodiffComposition(pathways=[[a, b, c], s], targets={c: s, b.output_port: pnl.TARGET})
+    assert comp.targets == [(c, s), (b.output_port, pnl.TARGET)]
+    assert pnl.AutodiffComposition([a, b]).targets is None

@@ -117,6 +117,12 @@ class AutodiffComposition(Composition):
         return _unique(lm.target.owner for lm in resolve(self) if isinstance(lm.target.owner, TargetMechanism))
 
     @property
+    def targets(self) -> list[Any] | None:
+        """The sample-target pairs given to the constructor: (sample, target) tuples and
+        LossMechanisms, in order; None when none were given."""
+        return None if self._target_pairs is None else list(self._target_pairs)
+
+    @property
     def loss_mechanisms(self) -> list[Any]:
         """One LossMechanism (``LOSS for <sample>``) per sample-target pair, in the order given."""
         from mdfx.composition.targets import resolve

@@ -232,6 +232,11 @@ class Composition:
         (array-like); otherwise PsyNeuLink's default matrix is used. The
         returned :class:`Pathway` lists the mechanisms and the projections made.
         """
+        stray = [i for i in pathway if isinstance(i, ObjectiveMechanism)]
+        if stray:
+            # a LossMechanism is a sample-target pair, not a node (PsyNeuLink refuses it too)
+            raise CompositionError(f"{self.name!r}: {', '.join(repr(i.name) for i in stray)} in a pathway: a "
+                                   "LossMechanism is not a node; give it in AutodiffComposition's targets")
         # a set of nodes is a parallel stage: each joins the stages before and after it
         items = [sorted(i, key=lambda n: getattr(n, '_created', 0)) if isinstance(i, set | frozenset) else i for i in pathway]
         for item in items:
@@ -749,7 +754,7 @@ def _as_pathways(pathways: object) -> list[list]:
     if pathways is None:
         return []
     items = list(pathways)  # type: ignore[call-overload]
-    nodes = (TransferMechanism, Composition, MappingProjection)
+    nodes = (TransferMechanism, Composition, MappingProjection, ObjectiveMechanism)
     if isinstance(pathways, Pathway) or not any(
             isinstance(i, list | tuple) and any(isinstance(j, nodes) for j in i) for i in items):
         return [items]
