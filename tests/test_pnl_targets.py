@@ -172,3 +172,19 @@ def test_a_loss_mechanism_is_no_pathway_node_and_targets_read_back() -> None:
     comp = pnl.AutodiffComposition(pathways=[[a, b, c], s], targets={c: s, b.output_port: pnl.TARGET})
     assert comp.targets == [(c, s), (b.output_port, pnl.TARGET)]
     assert pnl.AutodiffComposition([a, b]).targets is None
+
+
+def test_target_attributes_and_python_mode_builds_no_pytorch_representation() -> None:
+    pairs = [(PM(name=f"p{i}A"), PM(name=f"p{i}B")) for i in range(4)]
+    (a1, b1), (a2, b2), (a3, b3), (a4, b4) = pairs
+    comp = pnl.AutodiffComposition(pathways=[list(p) for p in pairs], learning_rate=0.1,
+                                   targets={b1: a2, b2.output_port: a4, b3: a4, b4: pnl.TARGET})
+    assert names(comp._samples_and_targets.sample_mechs) == ["p0B", "p1B", "p2B", "p3B"]
+    assert names(comp._get_target_mechs(scope=pnl.INTERNAL)) == ["p1A", "p3A"]
+    assert names(comp._get_targets_dict()) == ["p1A", "p3A", "TARGET for p3B"]
+    comp.learn(inputs={a1: [[1]], a2: [[2]], a3: [[3]], a4: [[4]]}, targets={b4: [[9]]},
+               execution_mode=pnl.ExecutionMode.Python)
+    # measured (facts.md section 11): the four MSE terms 1 + 4 + 1 + 25, one SGD step each
+    assert_close(comp.losses, [31.0], 1e-12, what="summed loss")
+    assert_close([p.matrix[0, 0] for p in comp.projections], [1.2, 1.8, 1.6, 5.0], 1e-12, what="weights")
+    assert comp.pytorch_representation is None

@@ -146,6 +146,18 @@ class AutodiffComposition(Composition):
         """The nodes trained towards a target, in the order of the pairs."""
         return _unique(lm.sample.owner for lm in self.loss_mechanisms)
 
+    @property
+    def _samples_and_targets(self) -> Any:
+        """PsyNeuLink's record of the pairs: ``sample_mechs``, ``target_mechs`` and ``loss_mechs``."""
+        from types import SimpleNamespace
+
+        return SimpleNamespace(sample_mechs=self.sample_mechanisms, target_mechs=self.target_mechanisms,
+                               loss_mechs=self.loss_mechanisms)
+
+    def _get_targets_dict(self) -> dict[Any, Any]:
+        """Each target node and the OutputPort its value is read from."""
+        return {t: t.output_port for t in self.target_mechanisms}
+
     def _get_target_mechs(self, scope: object = None, execution_mode: object = None) -> list[Any]:
         """PsyNeuLink's helper: TARGET nodes (``scope=pnl.INPUT``), internal targets
         (``pnl.INTERNAL``) or both (None). ``execution_mode`` is accepted (every mode agrees)."""

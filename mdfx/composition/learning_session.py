@@ -73,7 +73,8 @@ def learn(comp: AutodiffComposition, inputs: Any, targets: Mapping | None, num_t
     learn_default, _ = split(learning_rate)
     global_lr = float(learn_default) if _number(learn_default) else comp.default_rate()
     if comp.pytorch_representation is None:
-        comp.pytorch_representation = PytorchRepresentation(comp, rates, frozen)
+        if execution_mode is not ExecutionMode.Python:  # PsyNeuLink builds none to learn in Python mode
+            comp.pytorch_representation = PytorchRepresentation(comp, rates, frozen)
     else:
         comp.pytorch_representation.update(rates, frozen)
     saved = [(p, p.learnable) for p in frozen]
