@@ -188,3 +188,30 @@ def test_target_attributes_and_python_mode_builds_no_pytorch_representation() ->
     assert_close(comp.losses, [31.0], 1e-12, what="summed loss")
     assert_close([p.matrix[0, 0] for p in comp.projections], [1.2, 1.8, 1.6, 5.0], 1e-12, what="weights")
     assert comp.pytorch_representation is None
+
+
+@pytest.mark.parametrize("mode", MODES, ids=lambda m: m.name)
+def test_internal_target_training_equals_torch_with_the_target_detached(mode: pnl.ExecutionMode) -> None:
+    """PsyNeuLink's own equivalence case: inputs -> SAMPLE (learns) -> OUTPUTS (frozen), and
+    inputs -> TARGET (frozen), SAMPLE trained towards TARGET; torch computes the same step."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    w_s, w_t, w_o = np.eye(3), rng.normal(size=(3, 3)), np.eye(3)
+    stim = rng.random((1, 3))
+    ws = torch.tensor(w_s, requires_grad=True)
+    x = torch.tensor(stim)
+    loss = torch.nn.functional.mse_loss(x @ ws, (x @ torch.tensor(w_t)).detach())
+    loss.backward()
+    want = (ws - 0.01 * ws.grad).detach().numpy()
+    i, s = PM(name="INPUTS", input_shapes=3), PM(name=pnl.SAMPLE, input_shapes=3)
+    t, o = PM(name=pnl.TARGET, input_shapes=3), PM(name="OUTPUTS", input_shapes=3)
+    ps = MP(name="S", sender=i, receiver=s, learning_rate=0.01, matrix=w_s.copy())
+    pt = MP(name="T", sender=i, receiver=t, learnable=False, matrix=w_t.copy())
+    po = MP(name="O", sender=s, receiver=o, learnable=False, matrix=w_o.copy())
+    comp = pnl.AutodiffComposition(pathways=[[i, ps, s, po, o], [i, pt, t]], targets=[(s, t)], name="ac")
+    comp.learn(inputs={i: stim}, execution_mode=mode)
+    comp.run(inputs={i: stim}, execution_mode=mode)
+    assert_close(ps.matrix, want, 1e-15, what=f"trained SAMPLE weights ({mode.name})")
+    assert_close(comp.losses, [loss.item()], 1e-15, what="loss")
+    assert_close(comp.results[1][0], stim[0] @ want @ w_o, 1e-15, what="results after learning: OUTPUTS only")
+    assert len(comp.results[0]) == 1
