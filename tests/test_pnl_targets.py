@@ -215,3 +215,19 @@ def test_internal_target_training_equals_torch_with_the_target_detached(mode: pn
     assert_close(comp.losses, [loss.item()], 1e-15, what="loss")
     assert_close(comp.results[1][0], stim[0] @ want @ w_o, 1e-15, what="results after learning: OUTPUTS only")
     assert len(comp.results[0]) == 1
+
+
+@pytest.mark.parametrize("mode", MODES, ids=lambda m: m.name)
+def test_each_loss_mechanism_holds_its_loss_on_the_last_minibatch(mode: pnl.ExecutionMode) -> None:
+    n = {k: PM(name=k) for k in ["a1", "b1", "a2", "b2", "a3", "b3", "a4", "b4"]}
+    comp = pnl.AutodiffComposition(pathways=[[n[f"a{i}"], n[f"b{i}"]] for i in range(1, 5)], learning_rate=0.1,
+                                   targets={n["b1"]: n["a2"], n["b2"].output_port: n["a4"], n["b3"]: n["a4"],
+                                            n["b4"]: pnl.TARGET})
+    comp.learn(inputs={n["a1"]: [[1], [2], [3]], n["a2"]: [[2], [1], [0]], n["a3"]: [[3], [3], [3]],
+                       n["a4"]: [[4], [1], [2]]},
+               targets={n["b4"]: [[9], [1], [5]]}, minibatch_size=2, epochs=2, execution_mode=mode)
+    # probe_targets.py case 4
+    values = [float(lm.parameters.value.get("context")) for lm in comp.loss_mechanisms]
+    assert_close(values, [0.014399999999999913, 4.0, 0.9292959999999991, 1.5376000000000005], 1e-12,
+                 what="each pair's loss on the last minibatch")
+    assert_close(comp.losses, [18.0, 12.3, 12.322400000000002, 6.4812959999999995], 1e-12, what="losses")

@@ -330,7 +330,9 @@ class AutodiffComposition(Composition):
             patience=patience, min_delta=float(min_delta),
             call_before_minibatch=call_before_minibatch, dtype=dtype, optimizer_state=self.optimizer_state,
             param_learning_rates=dict(param_learning_rates or {}), keep_epoch_outputs=keep_all_epochs,
-            target_tensors=internal, recorded=[n for n in shown if n not in trained and n not in internal],
+            target_tensors=internal,
+            # the OUTPUT nodes that do not learn (for results), the internal targets (for the losses' values)
+            recorded=[n for n in dict.fromkeys([*shown, *internal.values()]) if n not in trained and n not in internal],
         )
         if call_after_minibatch is not None:
             spec.on_minibatch = _after_minibatch_hook(call_after_minibatch, -(-trials // minibatch_size))
@@ -365,6 +367,10 @@ class AutodiffComposition(Composition):
         if net is not None:
             self._write_back(net)
         self.last_learn = result
+        if self._pairs_targets:
+            from mdfx.composition.targets import record_loss_values
+
+            record_loss_values(self, spec, result)
         self.losses.extend(result.losses)
         order = spec.orders()[result.epochs_run - 1]
         final = [[result.last_outputs[n][i].copy() for n in shown] for i in order]

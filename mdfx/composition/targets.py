@@ -298,3 +298,26 @@ def same_values(a: object, b: object) -> bool:
     except (TypeError, ValueError):
         return False
     return x.size == y.size and bool(np.array_equal(x.ravel(), y.ravel()))
+
+
+def record_loss_values(comp: AutodiffComposition, spec: Any, result: Any) -> None:
+    """Set each LossMechanism's ``value``: its pair's loss on the last minibatch trained.
+
+    Computed from the values the engine returned (the samples' and targets' rows of that
+    minibatch, before its update), with the loss the engine used.
+    """
+    from mdfx import ops
+    from mdfx.runners.training import minibatches
+
+    if not result.epochs_run or not result.last_outputs:
+        return
+    idx = minibatches(spec.orders()[result.epochs_run - 1], spec.minibatch_size)[-1]
+    loss = ops.loss_op(spec.loss)
+    for lm in resolve(comp):
+        sample, target = _owner(lm.sample).name, _owner(lm.target)
+        y = result.last_outputs.get(sample)
+        t = spec.targets.get(sample) if isinstance(target, TargetMechanism) else result.last_outputs.get(target.name)
+        if y is None or t is None:
+            continue
+        rows = np.asarray(y)[idx].reshape(len(idx), -1)
+        lm.value = np.asarray(loss.forward(rows, np.asarray(t)[idx].reshape(len(idx), -1)))

@@ -46,3 +46,13 @@ a, b = pnl.TransferMechanism(name="A3"), pnl.TransferMechanism(name="B3")
 c = pnl.AutodiffComposition([a, b])
 r = c.learn(inputs={a: [[1], [2]]}, targets={b: [[0.5]]}, epochs=3, execution_mode=TORCH)
 print("case3 result", r.tolist(), "losses", [v[0] for v in c.torch_losses])
+
+# 4. each LossMechanism's value: its pair's loss on the last minibatch (3 trials, minibatch 2, 2 epochs)
+n = {k: PM(name=k + "4") for k in ["a1", "b1", "a2", "b2", "a3", "b3", "a4", "b4"]}
+c = pnl.AutodiffComposition(pathways=[[n[f"a{i}"], n[f"b{i}"]] for i in range(1, 5)], learning_rate=0.1,
+                            targets={n["b1"]: n["a2"], n["b2"].output_port: n["a4"], n["b3"]: n["a4"],
+                                     n["b4"]: pnl.TARGET})
+c.learn(inputs={n["a1"]: [[1], [2], [3]], n["a2"]: [[2], [1], [0]], n["a3"]: [[3], [3], [3]], n["a4"]: [[4], [1], [2]]},
+        targets={n["b4"]: [[9], [1], [5]]}, minibatch_size=2, epochs=2, execution_mode=TORCH)
+print("case4 values", [m.parameters.value.get(c).tolist() for m in c.loss_mechanisms],
+      "losses", [v[0] for v in c.torch_losses])
