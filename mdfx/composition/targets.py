@@ -34,8 +34,6 @@ if TYPE_CHECKING:
 
 _count = itertools.count()
 
-#: a pair as given: (sample mechanism or port, target mechanism, port or TARGET), or a LossMechanism
-Pair = "tuple[Any, Any] | LossMechanism"
 
 
 class LossMechanism(ObjectiveMechanism):
