@@ -231,3 +231,22 @@ def test_each_loss_mechanism_holds_its_loss_on_the_last_minibatch(mode: pnl.Exec
     assert_close(values, [0.014399999999999913, 4.0, 0.9292959999999991, 1.5376000000000005], 1e-12,
                  what="each pair's loss on the last minibatch")
     assert_close(comp.losses, [18.0, 12.3, 12.322400000000002, 6.4812959999999995], 1e-12, what="losses")
+
+
+@pytest.mark.parametrize("mode", MODES, ids=lambda m: m.name)
+def test_internal_logistic_sample_with_adam_and_minibatches(mode: pnl.ExecutionMode) -> None:
+    a, b = PM(name="A5", input_shapes=2), PM(name="B5", input_shapes=3, function=pnl.Logistic())
+    c, t = PM(name="C5", input_shapes=2), PM(name="T5", input_shapes=3)
+    w1 = MP(sender=a, receiver=b, matrix=np.arange(6.0).reshape(2, 3) / 10)
+    w2 = MP(sender=b, receiver=c, matrix=np.arange(6.0).reshape(3, 2) / 7)
+    comp = pnl.AutodiffComposition(pathways=[[a, w1, b, w2, c], t], targets={b: t, c: pnl.TARGET},
+                                   learning_rate=0.3, optimizer_type="adam")
+    comp.learn(inputs={a: [[1.0, 0], [2.0, 1], [0, 1]], t: [[3.0, 0, 1], [-1.0, 1, 1], [0, 0, 0]]},
+               targets={c: [[2.0, 1], [0.5, 0], [1, 1]]}, minibatch_size=2, epochs=3, execution_mode=mode)
+    # probe_targets.py case 5
+    assert_close(w1.matrix, [[-0.434573010377816, -0.5205395636179667, 0.8143591663301475],
+                             [-1.3983949259383766, -1.1919074794020097, -0.9190864039062806]], 1e-12, what="A->B")
+    assert_close(w2.matrix, [[1.037212193156964, 0.5258760151397637], [1.2632838256735195, 0.7496764020580567],
+                             [1.2432661888271208, 0.8439117844668994]], 1e-12, what="B->C")
+    assert_close(comp.losses, [2.373013897234607, 0.5847497376349342, 1.9365163714744846, 0.33915304914799427,
+                               1.9053281416751062, 0.20051029798919578], 1e-12, what="losses")

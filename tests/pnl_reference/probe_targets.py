@@ -56,3 +56,15 @@ c.learn(inputs={n["a1"]: [[1], [2], [3]], n["a2"]: [[2], [1], [0]], n["a3"]: [[3
         targets={n["b4"]: [[9], [1], [5]]}, minibatch_size=2, epochs=2, execution_mode=TORCH)
 print("case4 values", [m.parameters.value.get(c).tolist() for m in c.loss_mechanisms],
       "losses", [v[0] for v in c.torch_losses])
+
+# 5. Adam, minibatch 2, 3 epochs: an internal Logistic sample B (A -> B -> C) with target T, C on TARGET
+a, b = PM(name="A5", input_shapes=2), PM(name="B5", input_shapes=3, function=pnl.Logistic())
+cc, tt = PM(name="C5", input_shapes=2), PM(name="T5", input_shapes=3)
+w1 = MP(sender=a, receiver=b, matrix=np.arange(6.0).reshape(2, 3) / 10)
+w2 = MP(sender=b, receiver=cc, matrix=np.arange(6.0).reshape(3, 2) / 7)
+c = pnl.AutodiffComposition(pathways=[[a, w1, b, w2, cc], tt], targets={b: tt, cc: pnl.TARGET}, learning_rate=0.3,
+                            optimizer_type="adam")
+c.learn(inputs={a: [[1.0, 0], [2.0, 1], [0, 1]], tt: [[3.0, 0, 1], [-1.0, 1, 1], [0, 0, 0]]},
+        targets={cc: [[2.0, 1], [0.5, 0], [1, 1]]}, minibatch_size=2, epochs=3, execution_mode=TORCH)
+print("case5 w1", w1.parameters.matrix.get(c).tolist(), "w2", w2.parameters.matrix.get(c).tolist(),
+      "losses", [v[0] for v in c.torch_losses])
