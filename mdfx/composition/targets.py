@@ -244,6 +244,9 @@ def learn_targets(comp: AutodiffComposition, given: Mapping) -> dict:
     for key, value in given.items():
         node = names.get(key) if isinstance(key, str) else _owner(key)
         label = getattr(key, "name", key)
+        if isinstance(node, TransferMechanism) and not any(node is m for m in names.values()):
+            # a copy of the composition (a sweep's worker) is keyed by the original's nodes: by name
+            node = names.get(node.name, node)
         if not isinstance(node, TransferMechanism):
             raise CompositionError(f"{comp.name!r}.learn(): targets key {label!r} is not a mechanism (or its "
                                    f"OutputPort) of {comp.name!r}")
