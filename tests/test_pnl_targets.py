@@ -250,3 +250,17 @@ def test_internal_logistic_sample_with_adam_and_minibatches(mode: pnl.ExecutionM
                              [1.2432661888271208, 0.8439117844668994]], 1e-12, what="B->C")
     assert_close(comp.losses, [2.373013897234607, 0.5847497376349342, 1.9365163714744846, 0.33915304914799427,
                                1.9053281416751062, 0.20051029798919578], 1e-12, what="losses")
+
+
+def test_a_learning_pathway_whose_last_node_projects_on_trains_that_node() -> None:
+    a, b, c = (pnl.TransferMechanism(name=n) for n in "ABC")
+    comp = pnl.Composition(name="c")
+    pathway = comp.add_backpropagation_learning_pathway([a, b])
+    comp.add_linear_processing_pathway([b, c])
+    for _ in range(2):
+        comp.learn(inputs={a: [[1.0]], pathway.target: [[2.0]]}, execution_mode=pnl.ExecutionMode.Python)
+    # measured (facts.md section 11): C is 1.0 in the first learn() and 1.1 in the second, as
+    # SGD on B's MSE gives (w = 1 + .05 * 2 * (2 - 1)); the second step makes w 1.19
+    assert_close([row[-1] for row in comp.results], [[1.0], [1.1]], 1e-12, what="C in results")
+    assert_close(comp.projections[0].matrix, [[1.19]], 1e-12, what="A->B after two learn() calls")
+    assert [n.name for n in comp.target_input_mechanisms] == ["TARGET for B"]

@@ -143,7 +143,13 @@ def resolve(comp: AutodiffComposition) -> list[ObjectiveMechanism]:
             raise AutodiffCompositionError(
                 f"{comp.name!r}: targets gives a target for {sample.name!r}, but no learnable projection leads to "
                 f"{sample.name!r}, so nothing would learn from it")
-        target = comp._target_for(sample) if external else _owner(target_spec)
+        if external:
+            made = not any(isinstance(n, TargetMechanism) and n.sample is sample for n in comp._learning_nodes)
+            target = comp._target_for(sample)
+            if made:  # ours to drop when the sample stops learning; a learning pathway's stays
+                target.auto = True  # type: ignore[attr-defined]
+        else:
+            target = _owner(target_spec)
         if id(sample) in chosen:
             if chosen[id(sample)] is target:
                 continue
@@ -151,7 +157,6 @@ def resolve(comp: AutodiffComposition) -> list[ObjectiveMechanism]:
                                    f"{chosen[id(sample)].name!r} and {target.name!r}; give one")
         chosen[id(sample)] = target
         if external:
-            target.auto = True  # type: ignore[attr-defined]
             used_targets.append(target)
         losses.append(given or _objective(comp, sample, target))
     if explicit:
@@ -159,21 +164,24 @@ def resolve(comp: AutodiffComposition) -> list[ObjectiveMechanism]:
     keep = [*losses, *used_targets]
     comp._learning_nodes[:] = [n for n in comp._learning_nodes if not getattr(n, "auto", False)
                                or any(n is k for k in keep)]
-    for n in [*used_targets, *losses]:
+    for n in losses:
         if not any(n is k for k in comp._learning_nodes):
-            n.auto = True  # type: ignore[union-attr]
+            n.auto = True  # type: ignore[attr-defined]
             comp._learning_nodes.append(n)
     return losses
 
 
 def _default_samples(comp: AutodiffComposition) -> list[Any]:
-    """No ``targets``: every OUTPUT mechanism that a projection reaches, and every node a
-    learning pathway already made a TARGET node for."""
+    """No ``targets``: the last nodes of the learning pathways (a Composition's learning),
+    else every OUTPUT mechanism that a projection reaches."""
     from mdfx.composition.enums import NodeRole
 
     receivers = {id(p.receiver) for p in comp._projections}
-    samples = [n for n in comp._learning_nodes if isinstance(n, TargetMechanism) and not getattr(n, "auto", False)]
-    found = [t.sample for t in samples]
+    pathway_targets = [n for n in comp._learning_nodes
+                       if isinstance(n, TargetMechanism) and not getattr(n, "auto", False)]
+    if pathway_targets:
+        return [t.sample for t in pathway_targets]
+    found: list[Any] = []
     for n in comp.get_nodes_by_role(NodeRole.OUTPUT):
         if isinstance(n, TransferMechanism) and id(n) in receivers and not any(n is s for s in found):
             found.append(n)

@@ -100,9 +100,10 @@ def train(model: Graph | Any, spec: LearnSpec) -> LearnResult:
     targets = spec.trained()
     reported = spec.reported()
     sources = tuple(spec.target_tensors.get(t) if t not in spec.targets else None for t in targets)
-    for t in spec.targets:
-        if t not in graph.outputs and not spec.target_tensors:
-            raise DataError(f"target {t!r} is not an output of {graph.name!r} (outputs: {', '.join(graph.outputs)})")
+    if graph is not model:  # a Net's targets are for its OUTPUT nodes (a graph's: any tensor)
+        for t in spec.targets:
+            if t not in graph.outputs:
+                raise DataError(f"target {t!r} is not an output of {graph.name!r} (outputs: {', '.join(graph.outputs)})")
     inputs, ntrials = _arrays(graph, spec.inputs, list(graph.inputs), "input", dtype, None)
     target_arrays, _ = _arrays(graph, spec.targets, list(spec.targets), "target", dtype, ntrials)
     if ntrials == 0:

@@ -202,9 +202,9 @@ def learn_spec(net: Any, spec: Any, min_epochs: int = 0) -> None:
     outputs = list(net.outputs)
     internal = dict(getattr(spec, "target_tensors", {}))
     if _is_graph(net):
-        # a trained tensor is an output, or (with an internal target) any tensor of the graph
+        # a trained tensor is an output or any other tensor of the graph (an INTERNAL sample)
         tensors = {*net.inputs, *(n.output for n in net.nodes)}
-        unknown = [k for k in spec.targets if k not in outputs and not (internal and k in tensors)]
+        unknown = [k for k in spec.targets if k not in tensors]
         unknown += [k for k in [*internal, *internal.values(), *getattr(spec, "recorded", [])] if k not in tensors]
         if unknown or not (spec.targets or internal):
             raise DataError(f"targets given for {', '.join(map(repr, [*spec.targets, *internal])) or 'nothing'}; "
