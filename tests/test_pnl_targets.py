@@ -264,3 +264,16 @@ def test_a_learning_pathway_whose_last_node_projects_on_trains_that_node() -> No
     assert_close([row[-1] for row in comp.results], [[1.0], [1.1]], 1e-12, what="C in results")
     assert_close(comp.projections[0].matrix, [[1.19]], 1e-12, what="A->B after two learn() calls")
     assert [n.name for n in comp.target_input_mechanisms] == ["TARGET for B"]
+
+
+def test_a_learning_pathway_that_another_goes_on_from_needs_no_targets() -> None:
+    a, b, c = (pnl.TransferMechanism(name=n) for n in "ABC")
+    comp = pnl.Composition(name="c")
+    comp.add_backpropagation_learning_pathway([a, b])
+    comp.add_backpropagation_learning_pathway([b, c])
+    comp.learn(inputs={a: [[1.0], [0.5], [2.0]]}, targets={c: [[1.0], [0.0], [1.0]]},
+               execution_mode=pnl.ExecutionMode.Python)
+    # SGD on C's MSE through B (facts.md section 10's rule, lr .05, gradient 2(y - t)): trial 2
+    # moves both weights from 1 to .975, so trial 3 gives 2 * .975 * .975. (PsyNeuLink 0.21 raises
+    # LearningMechanismError on this net in Python mode; its semantic-network test has the shape.)
+    assert_close([row[0] for row in comp.results], [[1.0], [0.5], [1.90125]], 1e-12, what="C in results")

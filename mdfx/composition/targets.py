@@ -27,6 +27,7 @@ import numpy as np
 from mdfx.composition.keywords import TARGET
 from mdfx.composition.learning_pathway import ObjectiveMechanism, TargetMechanism
 from mdfx.composition.mechanisms import OutputPort, TransferMechanism, _Log
+from mdfx.composition.projections import MappingProjection
 from mdfx.errors import AutodiffCompositionError, CompositionError, ParameterError
 
 if TYPE_CHECKING:
@@ -172,7 +173,8 @@ def resolve(comp: AutodiffComposition) -> list[ObjectiveMechanism]:
 
 
 def _default_samples(comp: AutodiffComposition) -> list[Any]:
-    """No ``targets``: the last nodes of the learning pathways (a Composition's learning),
+    """No ``targets``: the last nodes of the learning pathways (a Composition's learning;
+    one that another learning pathway goes on from learns through it, as in PsyNeuLink),
     else every OUTPUT mechanism that a projection reaches."""
     from mdfx.composition.enums import NodeRole
 
@@ -180,7 +182,9 @@ def _default_samples(comp: AutodiffComposition) -> list[Any]:
     pathway_targets = [n for n in comp._learning_nodes
                        if isinstance(n, TargetMechanism) and not getattr(n, "auto", False)]
     if pathway_targets:
-        return [t.sample for t in pathway_targets]
+        onward = {id(p.sender) for pw in comp.pathways if pw.learning_components
+                  for p in pw if isinstance(p, MappingProjection)}
+        return [t.sample for t in pathway_targets if id(t.sample) not in onward]
     found: list[Any] = []
     for n in comp.get_nodes_by_role(NodeRole.OUTPUT):
         if isinstance(n, TransferMechanism) and id(n) in receivers and not any(n is s for s in found):
