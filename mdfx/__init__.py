@@ -26,6 +26,7 @@ from mdfx.composition.learning_pathway import BackPropagation, Pathway
 from mdfx.composition.loss_functions import LossFunction
 from mdfx.composition.mechanisms import ProcessingMechanism, TransferMechanism, clear_registry
 from mdfx.composition.projections import MappingProjection
+from mdfx.composition.targets import LossMechanism
 from mdfx.errors import (
     AutodiffCompositionError,
     CompositionError,
@@ -102,7 +103,7 @@ def get_mdf_serialized(composition: Composition, fmt: str = "json") -> str:
 
 
 __all__ = [
-    "AutodiffCompositionError", "BackPropagation", "CompositionError", "Context", "LogCondition", "LossFunction",
+    "AutodiffCompositionError", "BackPropagation", "CompositionError", "Context", "LogCondition", "LossFunction", "LossMechanism",
     "ReportOutput",
     "ParameterError", "Pathway", "ProcessingMechanism",
     "AutodiffComposition", "Composition", "DataError", "ExecutionMode", "Exponential", "GraphError", "GridError",

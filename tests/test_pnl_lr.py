@@ -65,13 +65,18 @@ def test_nested_rates_and_results_match_psyneulink(mode: pnl.ExecutionMode) -> N
     assert_close(result, [[1.0198555262294036, 0.7861189229013916, 1.082381620138647, 1.0131759957647248,
                            0.8905843743810791]], rtol=1e-10, what=f"after 2 trials ({mode.name})")
     rep = outer.pytorch_representation
-    assert [rep.get_torch_learning_rate_for_projection(p) for p in (ip, hp, op)] == [2.7, 0.001, 1.4]
+    if mode is pnl.ExecutionMode.Python:
+        # PsyNeuLink's Python-mode learn() builds no pytorch_representation (facts.md, section 11)
+        assert rep is None, rep
+    else:
+        assert [rep.get_torch_learning_rate_for_projection(p) for p in (ip, hp, op)] == [2.7, 0.001, 1.4]
     result = outer.learn(inputs={a: [[.1, .2, .3]]}, targets={z: [[1, 1, 1, 1, 1]]},
                          learning_rate={hp: 0.5, ip: False}, execution_mode=mode)
     assert_close(result, [[1.0064717071422, 0.9412004600412098, 1.023906804431046, 1.0045696101322676,
                            0.970441683473473]], rtol=1e-10, what=f"after a learn() with a dict ({mode.name})")
-    assert [rep.get_torch_learning_rate_for_projection(p) for p in (ip, hp, op)] == [False, 0.5, 1.4]
-    assert rep._torch_params_for_execution == {ip: False, hp: 0.5, op: 1.4}
+    if mode is not pnl.ExecutionMode.Python:
+        assert [rep.get_torch_learning_rate_for_projection(p) for p in (ip, hp, op)] == [False, 0.5, 1.4]
+        assert rep._torch_params_for_execution == {ip: False, hp: 0.5, op: 1.4}
 
 
 def test_build_pytorch_representation_makes_target_and_loss_nodes() -> None:
@@ -250,7 +255,7 @@ def test_a_nested_dict_may_name_a_projection_of_the_composition_that_learns() ->
     inner = pnl.AutodiffComposition([b, bc, c], name="inner", learning_rate={"op": .7, pnl.DEFAULT_LEARNING_RATE: .2})
     op = pnl.MappingProjection(a, b, name="op")
     outer = pnl.AutodiffComposition([a, op, inner], name="outer")
-    outer.learn(inputs={a: [[1]]}, targets={c: [[1]]}, execution_mode=pnl.ExecutionMode.Python)
+    outer.learn(inputs={a: [[1]]}, targets={c: [[1]]}, execution_mode=pnl.ExecutionMode.PyTorch)
     rep = outer.pytorch_representation
     assert [rep.get_torch_learning_rate_for_projection(p) for p in (op, bc)] == [0.001, 0.2]
     with pytest.raises(pnl.CompositionError, match=r"'inner': learning_rate: projection 'op' is not in"):

@@ -18,6 +18,7 @@ import numpy as np
 from mdfx import ops
 from mdfx.composition.composition import IO, Composition, _is_number, parse_inputs, pnl_value
 from mdfx.composition.enums import ExecutionMode, Loss
+from mdfx.composition.targets import parse as parse_targets
 from mdfx.errors import CompositionError, DataError, MdfxError, ParameterError, UnsupportedError
 from mdfx.runners.training import (
     LearnResult,
@@ -35,6 +36,8 @@ class AutodiffComposition(Composition):
     """PsyNeuLink's AutodiffComposition: same constructor, learn(), run(), save(), load()."""
 
     _autodiff = True
+    #: learn()'s targets are checked against the sample-target pairs (mdfx.composition.targets)
+    _pairs_targets = True
     default_learning_rate = 0.001
 
     def __init__(self, pathways: object = None, learning_rate: object = None,
@@ -49,8 +52,9 @@ class AutodiffComposition(Composition):
                          synch_node_variables_with_torch=synch_node_variables_with_torch)
         #: False: this composition's own projections (not those of compositions nested in it) do not learn
         self.enable_learning = bool(enable_learning)
-        #: OUTPUT nodes that take external targets (PsyNeuLink's ``targets={node: TARGET}``); None: all
-        self._target_samples = _external_targets(self.name, targets)
+        #: the sample-target pairs given as ``targets`` (mdfx.composition.targets); None: every
+        #: OUTPUT node that a projection reaches learns on external targets
+        self._target_pairs = parse_targets(self.name, targets)
         self.optimizer_type = ops.optimizer_op(optimizer_type).name
         self.weight_decay = float(weight_decay)
         self.loss_spec = as_loss(loss_spec)
@@ -83,8 +87,25 @@ class AutodiffComposition(Composition):
                             self.weight_decay, self.disable_learning)
 
     def _trained_outputs(self, io: IO, targets: Mapping) -> list[str]:
-        """The outputs the loss is summed over: every OUTPUT node (PsyNeuLink's rule)."""
-        return list(io.outputs)
+        """The samples trained on external targets (given to learn())."""
+        from mdfx.composition.targets import external_samples
+
+        return [s.name for s in external_samples(self)]
+
+    def _shown_outputs(self, io: IO, trained: list[str]) -> list[str]:
+        """The nodes whose values make ``results``: the OUTPUT nodes (not those given as targets)."""
+        internal = {n.name for n in self._internal_targets()}
+        return [n for n in io.outputs if n not in internal]
+
+    def _internal_pairs(self) -> list[tuple[Any, Any]]:
+        from mdfx.composition.targets import internal_pairs
+
+        return internal_pairs(self)
+
+    def _internal_targets(self) -> list[Any]:
+        from mdfx.composition.targets import internal_target_nodes
+
+        return internal_target_nodes(self)
 
     def _build_pytorch_representation(self, learning_rate: object = None, context: object = None) -> Any:
         """Resolve every projection's learning rate as learn() would with no learning_rate given;
@@ -110,43 +131,85 @@ class AutodiffComposition(Composition):
 
     @property
     def target_input_mechanisms(self) -> list[Any]:
-        """A TARGET node for every OUTPUT node (made when first needed, as PsyNeuLink makes them)."""
-        from mdfx.composition.enums import NodeRole
-        from mdfx.composition.learning_pathway import ObjectiveMechanism, TargetMechanism
+        """The TARGET nodes of the samples with external targets (made when first needed, as
+        PsyNeuLink makes them)."""
+        from mdfx.composition.learning_pathway import TargetMechanism
+        from mdfx.composition.targets import resolve
 
-        outputs = [n for n in self.get_nodes_by_role(NodeRole.OUTPUT) if not isinstance(n, Composition)]
-        if self._target_samples is not None:
-            outputs = [n for n in outputs if any(n is s for s in self._target_samples)]
-        stale = [n for n in self._learning_nodes if getattr(n, "auto", False)
-                 and not any(o is n.sample or o.output_port is n.sample for o in outputs)]
-        self._learning_nodes[:] = [n for n in self._learning_nodes if not any(n is x for x in stale)]
-        for out in outputs:
-            if not any(isinstance(n, TargetMechanism) and n.sample is out for n in self._learning_nodes):
-                target = self._target_for(out)
-                target.auto = True  # type: ignore[attr-defined]
-                objective = ObjectiveMechanism(f"LOSS for {out.name}", out, target)
-                objective.auto = True  # type: ignore[attr-defined]
-                self._learning_nodes.append(objective)
-        return super().target_input_mechanisms
+        return _unique(lm.target.owner for lm in resolve(self) if isinstance(lm.target.owner, TargetMechanism))
+
+    @property
+    def targets(self) -> list[Any] | None:
+        """The sample-target pairs given to the constructor: (sample, target) tuples and
+        LossMechanisms, in order; None when none were given."""
+        return None if self._target_pairs is None else list(self._target_pairs)
+
+    @property
+    def loss_mechanisms(self) -> list[Any]:
+        """One LossMechanism (``LOSS for <sample>``) per sample-target pair, in the order given."""
+        from mdfx.composition.targets import resolve
+
+        return resolve(self)
+
+    @property
+    def target_mechanisms(self) -> list[Any]:
+        """The nodes whose values are targets (TARGET nodes and internal targets), in the pairs' order."""
+        return _unique(lm.target.owner for lm in self.loss_mechanisms)
+
+    @property
+    def target_internal_mechanisms(self) -> list[Any]:
+        """The nodes given as internal targets (their values are the targets of their samples)."""
+        from mdfx.composition.targets import internal_pairs
+
+        return _unique(t for _, t in internal_pairs(self))
+
+    @property
+    def sample_mechanisms(self) -> list[Any]:
+        """The nodes trained towards a target, in the order of the pairs."""
+        return _unique(lm.sample.owner for lm in self.loss_mechanisms)
+
+    @property
+    def _samples_and_targets(self) -> Any:
+        """PsyNeuLink's record of the pairs: ``sample_mechs``, ``target_mechs`` and ``loss_mechs``."""
+        from types import SimpleNamespace
+
+        return SimpleNamespace(sample_mechs=self.sample_mechanisms, target_mechs=self.target_mechanisms,
+                               loss_mechs=self.loss_mechanisms)
+
+    def _get_targets_dict(self) -> dict[Any, Any]:
+        """Each target node and the OutputPort its value is read from."""
+        return {t: t.output_port for t in self.target_mechanisms}
+
+    def _get_target_mechs(self, scope: object = None, execution_mode: object = None) -> list[Any]:
+        """PsyNeuLink's helper: TARGET nodes (``scope=pnl.INPUT``), internal targets
+        (``pnl.INTERNAL``) or both (None). ``execution_mode`` is accepted (every mode agrees)."""
+        from mdfx.composition.keywords import INPUT, INTERNAL
+
+        if scope is None:
+            return self.target_mechanisms
+        if scope in (INPUT, "INPUT"):
+            return self.target_input_mechanisms
+        if scope == INTERNAL:
+            return self.target_internal_mechanisms
+        raise ValueError(f"{self.name!r}._get_target_mechs(scope={scope!r}): expected pnl.INPUT, pnl.INTERNAL or None")
 
     def infer_backpropagation_learning_pathways(self, execution_mode: ExecutionMode = ExecutionMode.PyTorch
                                                 ) -> list[Any]:
-        """One learning Pathway per OUTPUT node: the mechanisms it depends on, in order, and the
+        """One learning Pathway per sample: the mechanisms it depends on, in order, and the
         projections between them; makes the TARGET nodes. ``execution_mode`` is accepted for
         PsyNeuLink compatibility (every mode learns the same network)."""
         from mdfx.composition.learning_pathway import Pathway
 
-        targets = self.target_input_mechanisms
         pathways = []
-        for target in targets:
-            upstream = {id(target.sample)}
+        for loss in self.loss_mechanisms:
+            upstream = {id(loss.sample.owner)}
             for p in reversed(self._projections_in_order()):
                 if id(p.receiver) in upstream:
                     upstream.add(id(p.sender))
             items = [n for n in self._nodes if id(n) in upstream]
             projs = [p for p in self._projections if id(p.receiver) in upstream]
             pathway = Pathway([*items, *projs])
-            pathway.learning_components = {"TARGET_MECHANISM": target}
+            pathway.learning_components = {"TARGET_MECHANISM": loss.target.owner}
             pathways.append(pathway)
         return pathways
 
@@ -275,22 +338,25 @@ class AutodiffComposition(Composition):
             targets = inputs.get("targets", targets)
             epochs = inputs.get("epochs", epochs)
             inputs = dict(inputs["inputs"])
-        if targets is None:
+        # internal targets: sample -> the node whose value is its target (lowered as graph tensors)
+        internal = {s.name: t.name for s, t in self._internal_pairs()}
+        if targets is None and not internal:
             raise DataError(f"{self.name!r}.learn(): no targets given (targets={{output node: trials}})")
         net, graph = self._lowered()
         io = self._io_of(net)
-        trained = self._trained_outputs(io, targets)
+        trained = self._trained_outputs(io, targets if targets is not None else {})
+        shown = self._shown_outputs(io, trained)
         x = parse_inputs(io, inputs, num_trials)
-        t = parse_inputs(io, targets, num_trials, nodes=trained, what="target")
-        nx, nt = len(next(iter(x.values()))), len(next(iter(t.values())))
+        t = parse_inputs(io, targets, num_trials, nodes=trained, what="target") if trained else {}
+        nx = len(next(iter(x.values())))
+        nt = len(next(iter(t.values()))) if t else nx
         if nx != nt and 1 in (nx, nt):
             # PsyNeuLink 0.21 (measured): one trial of inputs or of targets serves every trial
             x = {k: np.repeat(v, nt, axis=0) for k, v in x.items()} if nx == 1 else x
             t = {k: np.repeat(v, nx, axis=0) for k, v in t.items()} if nt == 1 else t
-        if len(next(iter(x.values()))) != len(next(iter(t.values()))):
-            raise DataError(f"{len(next(iter(x.values())))} input trials but "
-                            f"{len(next(iter(t.values())))} target trials")
-        trials = len(next(iter(t.values())))
+        trials = len(next(iter(x.values())))
+        if t and trials != len(next(iter(t.values()))):
+            raise DataError(f"{trials} input trials but {len(next(iter(t.values())))} target trials")
         if validate.whole(minibatch_size, "minibatch_size", 1) > trials:  # PsyNeuLink's message
             raise DataError(f"minibatch_size ({minibatch_size}) cannot be greater than the number of "
                             f"trials ({trials})")
@@ -309,8 +375,8 @@ class AutodiffComposition(Composition):
             t = {k: np.repeat(v, repeats, axis=0) for k, v in t.items()}
             trials *= repeats
         if self.disable_learning:
-            outputs, _ = _forward(graph, x, io.outputs)
-            self.results.extend([outputs[n][i].copy() for n in io.outputs] for i in range(trials))
+            outputs, _ = _forward(graph, x, shown)
+            self.results.extend([outputs[n][i].copy() for n in shown] for i in range(trials))
             return pnl_value(self.results[-1])
         if self.optimizer_state.optimizer != self.optimizer_type:
             # A different optimizer starts from scratch, as a new torch optimizer would.
@@ -324,6 +390,9 @@ class AutodiffComposition(Composition):
             call_before_minibatch=call_before_minibatch, dtype=dtype, optimizer_state=self.optimizer_state,
             param_learning_rates=dict(param_learning_rates or {}), keep_epoch_outputs=keep_all_epochs,
             optimizations_per_minibatch=repeats,
+            target_tensors=internal,
+            # the OUTPUT nodes that do not learn (for results), the internal targets (for the losses' values)
+            recorded=[n for n in dict.fromkeys([*shown, *internal.values()]) if n not in trained and n not in internal],
         )
         if call_after_minibatch is not None:
             spec.on_minibatch = _after_minibatch_hook(call_after_minibatch, -(-trials // minibatch_size))
@@ -358,9 +427,13 @@ class AutodiffComposition(Composition):
         if net is not None:
             self._write_back(net)
         self.last_learn = result
+        if self._pairs_targets:
+            from mdfx.composition.targets import record_loss_values
+
+            record_loss_values(self, spec, result)
         self.losses.extend(result.losses)
         order = spec.orders()[result.epochs_run - 1]
-        final = [[result.last_outputs[n][i].copy() for n in trained] for i in order]
+        final = [[result.last_outputs[n][i].copy() for n in shown] for i in order]
         # PsyNeuLink keeps every epoch's trials; the backends' arrays are fresh, so rows are views
         orders = spec.orders()
         epochs = [(outputs, orders[epoch]) for epoch, outputs in enumerate(result.epoch_outputs[:-1])]
@@ -368,13 +441,13 @@ class AutodiffComposition(Composition):
         self._record_minibatches(epochs, t, trained, spec.minibatch_size)
         # PsyNeuLink 0.21 (measured): batched, one (trials, outputs, units) entry per minibatch
         if batched_results:
-            batches = [_stack([[outputs[n][i] for n in trained] for i in chunk])
+            batches = [_stack([[outputs[n][i] for n in shown] for i in chunk])
                        for outputs, order_ in epochs for chunk in minibatches(order_, spec.minibatch_size)]
             self.results.extend(batches)
             self.learning_results = batches[len(batches) - (len(final) // repeats) // spec.minibatch_size:]
             return batches[-1]
         for outputs, order_ in epochs[:-1]:
-            self.results.extend([outputs[n][i] for n in trained] for i in order_)
+            self.results.extend([outputs[n][i] for n in shown] for i in order_)
         self.results.extend(final)
         # PsyNeuLink 0.21 (measured): one entry per full minibatch of distinct trials, the
         # last results (with k optimizations per trial, the last steps')
@@ -484,25 +557,6 @@ def _stack(vectors: list[list[np.ndarray]], middle: tuple[int, ...] = ()) -> np.
     return out.reshape(len(vectors), *middle, len(vectors[0]))
 
 
-def _external_targets(name: str, targets: object) -> list[Any] | None:
-    """The nodes named by ``targets={node or its output port: TARGET, ...}``; other forms refused."""
-    from mdfx.composition.keywords import TARGET
-    from mdfx.errors import ParameterError
-
-    if targets is None:
-        return None
-    if not isinstance(targets, Mapping):
-        raise ParameterError(f"{name!r}: targets={targets!r}; mdfx takes a dict {{output node: pnl.TARGET}}")
-    samples = []
-    for key, value in targets.items():
-        if not (isinstance(value, str) and value == TARGET):
-            raise UnsupportedError(
-                f"{name!r}: targets[{getattr(key, 'name', key)!r}] = {getattr(value, 'name', value)!r}; "
-                "mdfx takes external targets only (pnl.TARGET), not another node's value as the target")
-        samples.append(getattr(key, "owner", key))
-    return samples
-
-
 def as_loss(loss_spec: object) -> Loss:
     """A Loss member from a member, its name, or a torch.nn loss instance (``torch.nn.MSELoss()``)."""
     if isinstance(loss_spec, Loss):
@@ -594,3 +648,12 @@ def _progress(report_progress: object, epochs: int, name: str) -> Any:
     except ImportError:
         return None
     return tqdm(total=epochs, desc=f"learn {name}", unit="epoch", file=sys.stderr)
+
+
+def _unique(items: Any) -> list[Any]:
+    """``items`` without repeats (by identity), in order."""
+    out: list[Any] = []
+    for item in items:
+        if not any(item is o for o in out):
+            out.append(item)
+    return out

@@ -249,6 +249,11 @@ class Composition:
         (array-like); otherwise PsyNeuLink's default matrix is used. The
         returned :class:`Pathway` lists the mechanisms and the projections made.
         """
+        stray = [i for i in pathway if isinstance(i, ObjectiveMechanism)]
+        if stray:
+            # a LossMechanism is a sample-target pair, not a node (PsyNeuLink refuses it too)
+            raise CompositionError(f"{self.name!r}: {', '.join(repr(i.name) for i in stray)} in a pathway: a "
+                                   "LossMechanism is not a node; give it in AutodiffComposition's targets")
         # (node, NodeRole): a node with a role PsyNeuLink must give it; mdfx derives roles from
         # the graph, so the node is taken and the role checked once the pathway is made
         required = [i for i in pathway if isinstance(i, tuple) and len(i) == 2 and isinstance(i[1], NodeRole)]
@@ -427,15 +432,23 @@ class Composition:
             return targets
         if role is NodeRole.SAMPLE:
             return [t.sample for t in targets]
+        if role is NodeRole.TARGET_INTERNAL:
+            return self._internal_targets()
         if role is NodeRole.LEARNING_OBJECTIVE:
             return [n for n in self._learning_nodes if isinstance(n, ObjectiveMechanism)]
         if role in (NodeRole.OUTPUT, NodeRole.TERMINAL):
-            return [n for n in self._nodes if id(n) not in senders]
+            # a node whose value is another's target is not an OUTPUT node (PsyNeuLink)
+            internal = {id(n) for n in self._internal_targets()}
+            return [n for n in self._nodes if id(n) not in senders and id(n) not in internal]
         if role is NodeRole.INTERNAL:
             return [n for n in self._nodes if id(n) in senders and id(n) in receivers]
         if role is NodeRole.SINGLETON:
             return [n for n in self._nodes if id(n) not in senders and id(n) not in receivers]
         return []  # control, learning and cycle roles do not occur in mdfx's networks
+
+    def _internal_targets(self) -> list[Any]:
+        """Nodes whose values are targets of other nodes (an AutodiffComposition's ``targets``)."""
+        return []
 
     def _training_spec(self) -> TrainingSpec:
         return TrainingSpec()
@@ -573,8 +586,10 @@ class Composition:
             if name in mechanisms:
                 mechanisms[name].value = value[-1:].copy()
         trials = len(next(iter(outputs.values())))
+        internal = {n.name for n in self._internal_targets()}
+        shown = [name for name in io.outputs if name not in internal]
         for t in range(trials):
-            self.results.append([_copy(outputs[name][t]) for name in io.outputs])
+            self.results.append([_copy(outputs[name][t]) for name in shown])
         return pnl_value(self.results[-1])
 
     def _run_inputs(self, inputs: Any) -> Any:
@@ -586,8 +601,17 @@ class Composition:
             raise UnsupportedError(f"{self.name!r}.run(): inputs given as a function or generator are not "
                                    "supported; give a dict {node: trials}")
         if isinstance(inputs, Mapping):
-            return {k: v for k, v in inputs.items() if not isinstance(k, TargetMechanism)
-                    and not any(k == t.name for t in self.target_input_mechanisms)}
+            names = {t.name for t in self.target_input_mechanisms}
+            kept = {k: v for k, v in inputs.items() if not isinstance(k, TargetMechanism) and k not in names}
+            # run() ignores the TARGET nodes' inputs, but as PsyNeuLink refuses them when their
+            # number of trials differs from the other nodes'
+            nodes = {n.name: n for n in [*self._mechanisms(), *self.target_input_mechanisms]}
+            counts = {getattr(k, "name", k): _trial_count(v, getattr(nodes.get(getattr(k, "name", k)), "size", 0))
+                      for k, v in inputs.items()}
+            if len({c for c in counts.values() if c is not None}) > 1 and len(kept) < len(inputs):
+                raise CompositionError(f"{self.name!r}.run(): the inputs have different numbers of trials "
+                                       f"({counts}); give every node, TARGET nodes included, the same number")
+            return kept
         return inputs
 
     def _run_nested(self, inputs: Mapping, num_trials: int | None, mode: ExecutionMode) -> list[np.ndarray]:
@@ -818,7 +842,7 @@ def _as_pathways(pathways: object) -> list[list]:
     if pathways is None:
         return []
     items = list(pathways)  # type: ignore[call-overload]
-    nodes = (TransferMechanism, Composition, MappingProjection)
+    nodes = (TransferMechanism, Composition, MappingProjection, ObjectiveMechanism)
     if isinstance(pathways, Pathway) or not any(
             isinstance(i, list | tuple) and any(isinstance(j, nodes) for j in i) for i in items):
         return [items]
@@ -900,6 +924,17 @@ def parse_inputs(net: Net | IO, inputs: Mapping, num_trials: int | None = None,
         reps = np.arange(num_trials) % n
         arrays = {name: a[reps] for name, a in arrays.items()}
     return arrays
+
+
+def _trial_count(value: Any, size: int) -> int | None:
+    """Trials in the input of a node of ``size`` units (a bare number, or one row of ``size``, is one)."""
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        return None
+    if arr.ndim == 0 or (arr.ndim == 1 and len(arr) == size != 1):
+        return 1
+    return len(arr)
 
 
 def _copy(value: Any) -> Any:

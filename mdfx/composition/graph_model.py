@@ -105,6 +105,18 @@ class GraphComposition(AutodiffComposition):
                                 "the probabilities")
         return [n for n in io.outputs if n in names] or list(io.outputs)
 
+    _pairs_targets = False
+
+    def _shown_outputs(self, io: IO, trained: list[str]) -> list[str]:
+        """An imported graph's results are its trained outputs."""
+        return trained
+
+    def _internal_pairs(self) -> list[tuple[Any, Any]]:
+        return []
+
+    def _internal_targets(self) -> list[Any]:
+        return []
+
     def _training_spec(self) -> Any:
         return self.graph.meta.get("training") or super()._training_spec()
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from mdfx.composition.keywords import (
     LEARNED_PROJECTIONS,
     LEARNING_FUNCTION,
@@ -74,15 +76,28 @@ class TargetMechanism(ProcessingMechanism):
         super().__init__(input_shapes=sample.size, name=f"TARGET for {sample.name}")
         self.sample = sample
 
+    def __lt__(self, other: object) -> bool:
+        """By name, so a list of TARGET nodes can be sorted (as PsyNeuLink's can)."""
+        if not isinstance(other, TargetMechanism):
+            return NotImplemented
+        return self.name < other.name
+
 
 class ObjectiveMechanism:
     """The node that compares a sample with its target (PsyNeuLink's Comparator / LOSS node)."""
+
+    #: the loss of its pair on the last minibatch of the last learn() (PsyNeuLink's ``value``)
+    value: np.ndarray = np.zeros(())
 
     def __init__(self, name: str, sample: TransferMechanism, target: TargetMechanism) -> None:
         self.name = name
         self.sample = sample.output_port
         self.target = target.output_port
         self.log = sample.log.__class__()
+
+    @property
+    def parameters(self) -> Parameters:
+        return Parameters(self, value=("value", False))
 
     def __repr__(self) -> str:
         return f"(ObjectiveMechanism {self.name})"

@@ -103,7 +103,8 @@ def learn(comp: AutodiffComposition, inputs: Any, targets: Mapping | None, num_t
     learn_default, _ = split(learning_rate)
     global_lr = float(learn_default) if _number(learn_default) else comp.default_rate()
     if comp.pytorch_representation is None:
-        comp.pytorch_representation = PytorchRepresentation(comp, rates, frozen)
+        if execution_mode is not ExecutionMode.Python:  # PsyNeuLink builds none to learn in Python mode
+            comp.pytorch_representation = PytorchRepresentation(comp, rates, frozen)
     else:
         comp.pytorch_representation.update(rates, frozen)
     saved = [(p, p.learnable) for p in frozen]
@@ -192,9 +193,14 @@ def _is_generator(value: object) -> bool:
 def split_targets(comp: Composition, inputs: Mapping, targets: Mapping | None) -> tuple[dict, dict]:
     """Inputs for the network's INPUT nodes, and targets by sample node.
 
-    A key that is a TARGET node (object or name) gives targets for its sample;
-    an output port stands for its mechanism.
+    A key of ``inputs`` that is a TARGET node (object or name) gives targets for its
+    sample. ``targets`` is checked against the composition's sample-target pairs
+    (:func:`mdfx.composition.targets.learn_targets`); every sample with an external
+    target must get targets, in one of the two places (both: they must agree).
     """
+    from mdfx.composition.targets import external_samples, learn_targets, same_values
+
+    pairs = getattr(comp, "_pairs_targets", False)
     tnodes = {id(n): n for n in comp._learning_nodes if isinstance(n, TargetMechanism)}
     tnames = {n.name: n for n in tnodes.values()}
     x: dict[Any, Any] = {}
@@ -205,20 +211,33 @@ def split_targets(comp: Composition, inputs: Mapping, targets: Mapping | None) -
             t[node.sample] = value
         else:
             x[_input_node(comp, getattr(key, "owner", key))] = value
-    for key, value in (targets or {}).items():
-        node = getattr(key, "owner", key)
-        node = getattr(tnodes.get(id(node)), "sample", node)
-        given = next((v for k, v in t.items() if k is node), None)
-        if given is not None:
+    if pairs:
+        given = learn_targets(comp, targets or {})
+    else:
+        given = {}
+        for key, value in (targets or {}).items():
+            node = getattr(key, "owner", key)
+            given[getattr(tnodes.get(id(node)), "sample", node)] = value
+    twice = []
+    for node, value in given.items():
+        before = next((v for k, v in t.items() if k is node), None)
+        if before is not None:
             # PsyNeuLink accepts the same targets twice (with a warning) and refuses different ones
-            if not np.array_equal(np.asarray(given, dtype=float), np.asarray(value, dtype=float)):
-                raise DataError(f"{comp.name!r}.learn(): different targets for {getattr(node, 'name', node)!r} "
-                                "in inputs (for its TARGET node) and in targets")
-            warnings.warn(f"{comp.name!r}.learn(): targets for {getattr(node, 'name', node)!r} are given both in "
-                          "inputs (for its TARGET node) and in targets; one is enough", UserWarning, stacklevel=3)
+            if not same_values(before, value):
+                raise CompositionError(f"{comp.name!r}.learn(): different targets for {getattr(node, 'name', node)!r} "
+                                       "in inputs (for its TARGET node) and in targets")
+            twice.append(repr(getattr(node, "name", node)))
             continue
         t[node] = value
-    if not t:
+    if twice:
+        warnings.warn(f"{comp.name!r}.learn(): targets for {', '.join(twice)} are given both in inputs (for their "
+                      "TARGET nodes) and in targets; one is enough", UserWarning, stacklevel=3)
+    if pairs and (t or targets is not None or comp._internal_pairs()):
+        missing = [s.name for s in external_samples(comp) if not any(k is s for k in t)]
+        if missing:
+            raise CompositionError(f"{comp.name!r}.learn(): no targets for {', '.join(map(repr, missing))}; give "
+                                   "them in targets ({sample: trials}) or as the inputs of their TARGET nodes")
+    elif not t and not (pairs and comp._internal_pairs()):
         raise DataError(f"{comp.name!r}.learn(): no targets given (targets={{output node: trials}} or the "
                         "inputs of its TARGET nodes)")
     return x, t

@@ -97,12 +97,15 @@ def train(model: Graph | Any, spec: LearnSpec) -> LearnResult:
     if batch > _INT64_MAX:
         raise DataError(f"minibatch_size must be an integer in [1, 2**63 - 1], got {batch}")
     epochs = _whole(spec.epochs, "epochs", minimum=0)
-    targets = list(spec.targets)
-    for t in targets:
-        if t not in graph.outputs:
-            raise DataError(f"target {t!r} is not an output of {graph.name!r} (outputs: {', '.join(graph.outputs)})")
+    targets = spec.trained()
+    reported = spec.reported()
+    sources = tuple(spec.target_tensors.get(t) if t not in spec.targets else None for t in targets)
+    if graph is not model:  # a Net's targets are for its OUTPUT nodes (a graph's: any tensor)
+        for t in spec.targets:
+            if t not in graph.outputs:
+                raise DataError(f"target {t!r} is not an output of {graph.name!r} (outputs: {', '.join(graph.outputs)})")
     inputs, ntrials = _arrays(graph, spec.inputs, list(graph.inputs), "input", dtype, None)
-    target_arrays, _ = _arrays(graph, spec.targets, targets, "target", dtype, ntrials)
+    target_arrays, _ = _arrays(graph, spec.targets, list(spec.targets), "target", dtype, ntrials)
     if ntrials == 0:
         raise DataError("learn() got 0 trials; give inputs of shape (trials, features) with at least one trial")
     learnable = [k for k, p in graph.params.items() if p.learnable]
@@ -111,7 +114,8 @@ def train(model: Graph | Any, spec: LearnSpec) -> LearnResult:
     orders = _orders(spec.orders(), epochs, ntrials)
 
     compile_start = time.perf_counter()
-    kernel = jit.learn_kernel(graph, targets, spec.dtype, loss, optimizer, batch == 1, bool(spec.weight_decay))
+    kernel = jit.learn_kernel(graph, targets, spec.dtype, loss, optimizer, batch == 1, bool(spec.weight_decay),
+                              sources, tuple(reported[len(targets):]))
     compile_s = time.perf_counter() - compile_start
     cached = bool(jit.last_compile_stats.get("cached"))
     sig = kernel.signature
@@ -126,7 +130,7 @@ def train(model: Graph | Any, spec: LearnSpec) -> LearnResult:
                 array[...] = carried.slots[name][slot]
     step0 = carried.step if carried is not None else 0
     losses = np.zeros(epochs * per_epoch, dtype=dtype)
-    last = [np.zeros((ntrials, graph.size(t)), dtype=dtype) for t in targets]
+    last = [np.zeros((ntrials, graph.size(t)), dtype=dtype) for t in reported]
     rates = np.array([learning_rate_of(spec, k) for k in sig.learnable], dtype=np.float64)
     cap = min(batch, ntrials)
     workspace = np.zeros(cap * sig.ws_rows + sig.ws_fixed, dtype=dtype)
@@ -174,8 +178,7 @@ def train(model: Graph | Any, spec: LearnSpec) -> LearnResult:
                     run_minibatches(first, first + per_epoch)
                 epochs_run = epoch + 1
                 if spec.keep_epoch_outputs:
-                    every.append({t: out.astype(np.float64).reshape(np.shape(spec.targets[t]))
-                                  for t, out in zip(targets, last, strict=True)})
+                    every.append(_by_tensor(spec, graph, reported, last))
                 if spec.on_epoch is None and spec.patience is None:
                     continue  # nobody reads the epoch's loss
                 epoch_loss = float(np.mean(losses[first:first + per_epoch], dtype=np.float64))
@@ -196,9 +199,16 @@ def train(model: Graph | Any, spec: LearnSpec) -> LearnResult:
         {k: graph.params[k].value.copy() for k in learnable},
         losses[:epochs_run * per_epoch].astype(np.float64).tolist(),
         epochs_run,
-        {t: out.astype(np.float64).reshape(np.shape(spec.targets[t])) for t, out in zip(targets, last, strict=True)},
+        _by_tensor(spec, graph, reported, last),
         every,
     )
+
+
+def _by_tensor(spec: LearnSpec, graph: Graph, names: list[str], rows: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """The kernel's (trials, size) rows as float64, shaped as the targets given (else (trials, *features))."""
+    return {t: out.astype(np.float64).reshape(np.shape(spec.targets[t]) if t in spec.targets
+                                              else (len(out), *graph.features(t)))
+            for t, out in zip(names, rows, strict=True)}
 
 
 def run(model: Graph | Any, inputs: Mapping[str, Any], dtype: str = "float64") -> dict[str, np.ndarray]:

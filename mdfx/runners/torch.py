@@ -141,6 +141,12 @@ def _batches(data: Mapping[str, Tensor], index: Tensor | None, size: int) -> lis
     return [dict(zip(names, views, strict=True)) for views in zip(*parts, strict=True)]
 
 
+def _target_batches(data: Mapping[str, Tensor], index: Tensor | None, size: int, count: int
+                    ) -> list[dict[str, Tensor]]:
+    """As :func:`_batches`; ``count`` empty dicts when every target is internal."""
+    return _batches(data, index, size) if data else [{} for _ in range(count)]
+
+
 def _in_trial_order(batches: list[Tensor], order: np.ndarray) -> np.ndarray:
     """An epoch's minibatch outputs, taken in ``order``, as float64 rows in trial order."""
     values = torch.cat(batches).cpu().numpy()
@@ -168,8 +174,11 @@ def train(model: Graph | Any, spec: LearnSpec, device: str = "cpu") -> LearnResu
     update = make_update(spec.optimizer, params, [learning_rate_of(spec, n) for n in names], spec.weight_decay,
                          spec.optimizer_state, names)
     inputs = _tensors(spec.inputs, graph, list(graph.inputs), "inputs", dtype, dev)
-    outputs = list(spec.targets)
-    targets = _tensors(spec.targets, graph, outputs, "targets", dtype, dev)
+    trained = spec.trained()
+    outputs = spec.reported()  # the trained tensors, then those only reported
+    internal = spec.target_tensors
+    computed = [*outputs, *(t for t in internal.values() if t not in outputs)]
+    targets = _tensors(spec.targets, graph, list(spec.targets), "targets", dtype, dev)
     orders = spec.orders()
     epochs, mb = len(orders), spec.minibatch_size
     shuffled = spec.randomize_minibatch
@@ -177,7 +186,8 @@ def train(model: Graph | Any, spec: LearnSpec, device: str = "cpu") -> LearnResu
     in_batches: list[dict[str, Tensor]] = []
     tgt_batches: list[dict[str, Tensor]] = []
     if not shuffled:  # the same minibatches every epoch
-        in_batches, tgt_batches = _batches(inputs, None, mb), _batches(targets, None, mb)
+        in_batches = _batches(inputs, None, mb)
+        tgt_batches = _target_batches(targets, None, mb, len(in_batches))
 
     grads = [torch.zeros_like(p) for p in params]
     for p, g in zip(params, grads, strict=True):
@@ -194,17 +204,19 @@ def train(model: Graph | Any, spec: LearnSpec, device: str = "cpu") -> LearnResu
     flat = {name: len(graph.features(name)) != 1 for name in outputs}
     for epoch in range(epochs):
         if shuffled:
-            in_batches, tgt_batches = _batches(inputs, index[epoch], mb), _batches(targets, index[epoch], mb)
+            in_batches = _batches(inputs, index[epoch], mb)
+            tgt_batches = _target_batches(targets, index[epoch], mb, len(in_batches))
         # outputs are kept only where they may end up in last_outputs
         keep_outputs = spec.patience is not None or epoch == epochs - 1 or spec.keep_epoch_outputs
         epoch_outputs = []
         for b, (x, t) in enumerate(zip(in_batches, tgt_batches, strict=True)):
             if before:
                 before()
-            y = forward(x, outputs)
+            y = forward(x, computed)
             loss = None
-            for name in outputs:
-                yo, to = y[name], t[name]
+            for name in trained:
+                # an internal target is a constant of the loss, as in PsyNeuLink
+                yo, to = y[name], t[name] if name in t else y[internal[name]].detach()
                 if flat[name]:  # losses see (B, features) rows, as the reference's
                     yo, to = yo.reshape(len(yo), -1), to.reshape(len(to), -1)
                 loss = loss_fn(yo, to) if loss is None else loss + loss_fn(yo, to)

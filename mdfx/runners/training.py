@@ -44,7 +44,9 @@ class LearnSpec:
     """A validated learn() call. Arrays are float64, shape (trials, *features).
 
     ``inputs`` and ``targets`` are keyed by graph tensor names: the graph's inputs,
-    and the outputs that are trained (the loss is summed over ``targets``).
+    and the tensors trained on external targets. ``target_tensors`` trains more
+    tensors on internal targets: each on the value, in the same minibatch, of another
+    tensor of the graph. The loss is summed over :meth:`trained`.
     """
 
     inputs: dict[str, np.ndarray]
@@ -79,6 +81,21 @@ class LearnSpec:
     #: steps taken on each trial (minibatches of one): ``inputs``/``targets`` hold every trial
     #: this many times in a row, and :meth:`orders` keeps the copies together, in order
     optimizations_per_minibatch: int = 1
+    #: trained tensor -> the tensor whose value is its target (PsyNeuLink's internal targets,
+    #: ``targets={sample: other node}``). The target side is a constant of the loss: no
+    #: gradient flows into it from this term (measured: PsyNeuLink leaves its weights alone)
+    target_tensors: dict[str, str] = field(default_factory=dict)
+    #: tensors whose values are returned beside the trained ones (OUTPUT nodes that do not learn)
+    recorded: list[str] = field(default_factory=list)
+
+    def trained(self) -> list[str]:
+        """The tensors the loss is summed over: external targets first, then internal ones."""
+        return [*self.targets, *(k for k in self.target_tensors if k not in self.targets)]
+
+    def reported(self) -> list[str]:
+        """The tensors whose per-trial values come back in LearnResult.last_outputs."""
+        trained = self.trained()
+        return [*trained, *(k for k in self.recorded if k not in trained)]
 
     def rate(self, name: str) -> float:
         """The learning rate of parameter ``name``."""
@@ -88,7 +105,8 @@ class LearnSpec:
 
     @property
     def num_trials(self) -> int:
-        return len(next(iter(self.inputs.values())))
+        data = self.inputs or self.targets
+        return len(next(iter(data.values())))
 
     def orders(self) -> np.ndarray:
         """The trial order of every epoch, drawn once (shuffling consumes the RNG)."""
@@ -173,12 +191,15 @@ def by_tensor(g: Graph, spec: LearnSpec) -> tuple[LearnSpec, dict[str, str]]:
     """
     spec.orders()  # drawn once, before the copy, so both see the same shuffles
     tensors = g.meta.get("node_tensors") or {}
+    named = [*spec.targets, *spec.target_tensors, *spec.target_tensors.values(), *spec.recorded]
     # inputs need no keying: a graph input is named after its INPUT node
-    if all(tensors.get(k, k) == k or k in g.outputs for k in spec.targets):
+    if all(tensors.get(k, k) == k or k in g.outputs for k in named):
         return spec, {}
     targets = {tensors.get(k, k): v for k, v in spec.targets.items()}
-    back = {tensors.get(k, k): k for k in spec.targets}
-    return replace(spec, targets=targets), back
+    internal = {tensors.get(k, k): tensors.get(v, v) for k, v in spec.target_tensors.items()}
+    recorded = [tensors.get(k, k) for k in spec.recorded]
+    back = {tensors.get(k, k): k for k in [*spec.targets, *spec.target_tensors, *spec.recorded]}
+    return replace(spec, targets=targets, target_tensors=internal, recorded=recorded), back
 
 
 def rekey(result: LearnResult, back: dict[str, str]) -> LearnResult:
@@ -196,12 +217,17 @@ def learning_rate_of(spec: LearnSpec, name: str) -> float:
 
 def batch_loss(spec: LearnSpec, outputs: dict[str, np.ndarray], idx: np.ndarray
                ) -> tuple[float, dict[str, np.ndarray]]:
-    """Loss of one minibatch (summed over the trained outputs) and d(loss)/d(output)."""
+    """Loss of one minibatch (summed over the trained tensors) and d(loss)/d(trained tensor).
+
+    ``outputs`` holds the minibatch's values of the trained tensors and of the internal
+    targets; an internal target enters as a constant (no gradient is returned for it).
+    """
     loss_op = ops.loss_op(spec.loss)
     total = 0.0
     grads = {}
-    for name in spec.targets:
-        y, t = outputs[name], spec.targets[name][idx]
+    for name in spec.trained():
+        y = outputs[name]
+        t = spec.targets[name][idx] if name in spec.targets else outputs[spec.target_tensors[name]]
         y2 = y.reshape(len(y), -1)
         total += loss_op.forward(y2, t.reshape(len(t), -1))
         grads[name] = loss_op.grad(y2, t.reshape(len(t), -1)).reshape(y.shape)
@@ -221,18 +247,20 @@ def train_reference(g: Graph | Any, spec: LearnSpec) -> LearnResult:
     rates = {name: learning_rate_of(spec, name) for name in params}
     stopper = EarlyStopper(spec.patience, spec.min_delta)
     losses: list[float] = []
+    reported = spec.reported()
     step = carried.step
     epochs_run = 0
     last: dict[str, np.ndarray] = {}
     every: list[dict[str, np.ndarray]] = []
     for epoch, order in enumerate(spec.orders()):
         epoch_losses = []
-        last = {name: np.zeros_like(spec.targets[name]) for name in spec.targets}
+        last = {name: np.zeros_like(spec.targets[name]) if name in spec.targets
+                else np.zeros((len(order), *g.features(name))) for name in reported}
         for b, idx in enumerate(minibatches(order, spec.minibatch_size)):
             if spec.call_before_minibatch:
                 spec.call_before_minibatch()
             env = reference.forward(g, {name: x[idx] for name, x in spec.inputs.items()})
-            outputs = {name: env[name] for name in spec.targets}
+            outputs = {name: env[name] for name in [*reported, *spec.target_tensors.values()]}
             loss, grad_out = batch_loss(spec, outputs, idx)
             grads = reference.backward(g, env, grad_out)
             step += 1
@@ -242,7 +270,7 @@ def train_reference(g: Graph | Any, spec: LearnSpec) -> LearnResult:
                                **optimizer.hyper)
             if spec.on_values:
                 spec.on_values(env)
-            for name in spec.targets:
+            for name in reported:
                 last[name][idx] = outputs[name].reshape(last[name][idx].shape)
             losses.append(loss)
             epoch_losses.append(loss)

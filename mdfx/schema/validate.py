@@ -206,17 +206,28 @@ def learn_spec(net: Any, spec: Any, min_epochs: int = 0) -> None:
     x = node_arrays(_rows(spec.inputs, net), list(net.inputs), sizes(net), "input")
     trials = len(next(iter(x.values())))
     outputs = list(net.outputs)
+    internal = dict(getattr(spec, "target_tensors", {}))
     if _is_graph(net):
-        unknown = [k for k in spec.targets if k not in outputs]
-        if unknown or not spec.targets:
-            raise DataError(f"targets given for {', '.join(map(repr, spec.targets)) or 'nothing'}; give targets "
-                            f"for one or more outputs of {net.name!r}: {', '.join(map(repr, outputs))}")
-        for k in spec.targets:
+        # a trained tensor is an output or any other tensor of the graph (an INTERNAL sample)
+        tensors = {*net.inputs, *(n.output for n in net.nodes)}
+        unknown = [k for k in spec.targets if k not in tensors]
+        unknown += [k for k in [*internal, *internal.values(), *getattr(spec, "recorded", [])] if k not in tensors]
+        if unknown or not (spec.targets or internal):
+            raise DataError(f"targets given for {', '.join(map(repr, [*spec.targets, *internal])) or 'nothing'}; "
+                            f"give targets for one or more outputs of {net.name!r}: {', '.join(map(repr, outputs))}"
+                            + (f" ({', '.join(map(repr, unknown))} is not a tensor of the graph)" if unknown else ""))
+        for k in [*spec.targets, *internal]:
             if not net.differentiable(k):
                 raise UnsupportedError(f"target {k!r}: output {k!r} of {net.name!r} is computed by an op that takes "
                                        "no gradient (ArgMax, ZipMap, a label lookup); train a differentiable output")
-        outputs = [k for k in outputs if k in spec.targets]
-    node_arrays(_rows(spec.targets, net), outputs, sizes(net), "target", trials=trials)
+        for k, t in internal.items():
+            if net.features(k) != net.features(t):
+                raise DataError(f"tensor {k!r} of {net.name!r} has features {net.features(k)} but its target "
+                                f"{t!r} has {net.features(t)}; they must match")
+        outputs = list(spec.targets)
+    known = sizes(net)
+    known.update({k: net.size(k) for k in outputs if k not in known})
+    node_arrays(_rows(spec.targets, net), outputs, known, "target", trials=trials)
     learn_options(trials=trials, epochs=spec.epochs, minibatch_size=spec.minibatch_size,
                   learning_rate=spec.learning_rate, weight_decay=spec.weight_decay,
                   patience=spec.patience, min_delta=spec.min_delta, min_epochs=min_epochs,

@@ -605,18 +605,24 @@ def _copy_rows(e: Emitter, src: ir.Value, dst: ir.Value, count: ir.Value) -> Non
 
 
 def build_learn(graph: Graph, targets: list[str], dtype: str, loss: str, optimizer: str, single: bool,
-                weight_decay: bool) -> tuple[ir.Module, Signature]:
+                weight_decay: bool, sources: tuple[str | None, ...] = (), recorded: tuple[str, ...] = ()
+                ) -> tuple[ir.Module, Signature]:
     """``learn(table, ntrials, batch, k0, k1, epochs, step0, cap, ws_len, wd) -> status``.
 
     ``single``: built for minibatches of exactly one trial (the batch loops vanish).
+    ``sources[i]``: the tensor whose value in the minibatch is target ``i``'s target (an
+    internal target, read from the workspace, no gradient into it), or None: an array
+    ``t:i`` in the table. ``recorded``: tensors whose rows also come back in ``last``.
     """
+    sources = sources or (None,) * len(targets)
     if loss not in LOSS_RULES:
         raise UnsupportedError(f"the LLVM backend has no rule for loss {loss!r}; it has: {', '.join(LOSS_RULES)}")
     if optimizer not in OPTIMIZER_RULES:
         raise UnsupportedError(f"the LLVM backend has no rule for optimizer {optimizer!r}; "
                                f"it has: {', '.join(OPTIMIZER_RULES)}")
-    g = _Graph(graph, targets)
-    for t in targets:
+    reported = [*targets, *(r for r in recorded if r not in targets)]
+    g = _Graph(graph, [*reported, *(t for t in sources if t)])
+    for t in [*reported, *(t for t in sources if t)]:
         if not g.batched[t]:
             raise UnsupportedError(f"target {t!r} of {graph.name!r} has no batch axis")
     learnable = [k for k, p in graph.params.items() if p.learnable]
@@ -667,8 +673,9 @@ def build_learn(graph: Graph, targets: list[str], dtype: str, loss: str, optimiz
 
     opt = OPTIMIZER_RULES[optimizer]
     slots = [f"p:{k}" for k in graph.params] + [f"s:{k}:{s}" for k in learnable for s in opt.state] + \
-        [f"in:{k}" for k in graph.inputs] + [f"t:{i}" for i in range(len(targets))] + ["order", "losses"] + \
-        [f"last:{i}" for i in range(len(targets))] + ["lrs", "ws", "prog:fwd", "prog:bwd", "prog:upd"]
+        [f"in:{k}" for k in graph.inputs] + [f"t:{i}" for i in range(len(targets)) if sources[i] is None] + \
+        ["order", "losses"] + [f"last:{i}" for i in range(len(reported))] + ["lrs", "ws", "prog:fwd", "prog:bwd",
+                                                                             "prog:upd"]
     m = _Main(bld, "learn", [I64, I64, I64, I64, I64, I64, I64, I64, F64], slots, layout, cap_arg=6)
     e, b, sc = m.e, m.e.b, m.scope
     ntrials, batch, k0, k1, epochs, step0, cap, ws_len, wd = m.scalars
@@ -742,13 +749,19 @@ def build_learn(graph: Graph, targets: list[str], dtype: str, loss: str, optimiz
             with e.loop(nrows, "r") as r:
                 trial = b.load(e.b.gep(order, [b.add(first, r)], inbounds=True))
                 y = e.row(sc.value(t), r, n)
-                term = loss_rule.row(e, y, e.row(sc.ptr(f"t:{i}"), trial, n), e.row(sc.ws(f"g:{t}"), r, n), n,
-                                     divisor)
+                source = sources[i]
+                target = e.row(sc.ptr(f"t:{i}"), trial, n) if source is None else e.row(sc.value(source), r, n)
+                term = loss_rule.row(e, y, target, e.row(sc.ws(f"g:{t}"), r, n), n, divisor)
                 e.add_to(acc, term)
                 _copy_rows(e, y, e.row(sc.ptr(f"last:{i}"), trial, n), e.i64(n))
             value = b.load(acc)
             value = value if divisor is None else b.fdiv(value, divisor)
             total = value if total is None else b.fadd(total, value)  # batch_loss: summed over targets
+        for j, t in enumerate(reported[len(targets):], start=len(targets)):
+            n = size(g.per_sample(t))
+            with e.loop(nrows, "r") as r:
+                trial = b.load(e.b.gep(order, [b.add(first, r)], inbounds=True))
+                _copy_rows(e, e.row(sc.value(t), r, n), e.row(sc.ptr(f"last:{j}"), trial, n), e.i64(n))
         e.store(total if total is not None else e.const(0.0), sc.ptr("losses"), kk)
         step = b.add(b.add(kk, e.i64(1)), step0)
         m.segments_call("bwd", list(reversed(backward_nodes)), backward, [nrows, wd, step])

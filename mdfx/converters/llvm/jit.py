@@ -72,10 +72,13 @@ class Kernel:
 
 
 def learn_kernel(graph: Graph, targets: list[str], dtype: str, loss: str, optimizer: str, single: bool,
-                 weight_decay: bool) -> Kernel:
+                 weight_decay: bool, sources: tuple[str | None, ...] = (), recorded: tuple[str, ...] = ()
+                 ) -> Kernel:
     """The compiled ``learn`` kernel (see :mod:`.graphgen`), from the cache when built before."""
-    key = ("learn", graph.structure_key(), tuple(targets), dtype, loss, optimizer, single, weight_decay)
-    return _cached(key, lambda: graphgen.build_learn(graph, targets, dtype, loss, optimizer, single, weight_decay),
+    key = ("learn", graph.structure_key(), tuple(targets), dtype, loss, optimizer, single, weight_decay,
+           tuple(sources), tuple(recorded))
+    return _cached(key, lambda: graphgen.build_learn(graph, targets, dtype, loss, optimizer, single, weight_decay,
+                                                     tuple(sources), tuple(recorded)),
                    "learn", [ctypes.c_int64] * 8 + [ctypes.c_double])
 
 
