@@ -198,6 +198,50 @@ def test_wide_layers_vector_dot_products(dtype: str) -> None:
     assert '@"malloc"' not in batched.ir_text  # scratch is the runner's workspace
 
 
+def fused_net() -> Net:
+    """Sizes no vector width divides; the first layer's products (4 x 37 x 70) take BLAS, the last loops."""
+    return make_net([node("in", 37, "linear"), node("h1", 70, "logistic", node_bias=np.zeros(70)),
+                     node("h2", 45, "tanh"), node("out", 9, "linear")], [("in", "h1"), ("h1", "h2"), ("h2", "out")],
+                    seed=12)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("minibatch", [4, 11, 16])
+def test_minibatch_sgd_steps_inside_the_weight_gradient_product(dtype: str, minibatch: int) -> None:
+    """11 trials: minibatch 4 ends with a partial one, 16 is larger than the data; per-param
+    rates (one 0: the weight must not move) reach the fused step's alpha."""
+    net = fused_net()
+    x, t = data(net, 11)
+    rates = {"in->h1": 0.2, "h2->out": 0.0}
+    spec = LearnSpec(x, t, epochs=3, minibatch_size=minibatch, randomize_minibatch=True, seed=4,
+                     learning_rate=0.05, param_learning_rates=rates)
+    before = net.projection("h2->out").matrix.copy()
+    check_agrees(net, spec, dtype=dtype)
+    sig = jit.learn_kernel(as_graph(net), ["out"], dtype, "MSE", "sgd", False, False).signature
+    # fused: no gradient buffer for the weights; the bias (a row loop) keeps its own
+    assert [k for k in sig.learnable if f"g:{k}" in sig.layout] == ["h1.bias"], sig.layout
+    trained = net.copy()
+    spec.dtype = dtype
+    llvm.train(trained, spec)
+    # (float32 trains a float32 copy: the weight comes back rounded to float32, unmoved)
+    assert_close(trained.projection("h2->out").matrix, before.astype(dtype), rtol=0, what="a weight with rate 0")
+
+
+def test_weights_shared_or_decayed_keep_their_gradient_buffer() -> None:
+    """Only SGD without weight decay, on a weight that one dense layer reads, fuses its step."""
+    rng = np.random.default_rng(6)
+    params = [_p(rng, "w", (5, 5)), _p(rng, "v", (5, 3))]
+    nodes = [Node("a", "MatMul", ["x", "w"], "a"), Node("b", "MatMul", ["a", "w"], "b"),
+             Node("o", "MatMul", ["b", "v"], "out")]
+    g = Graph.build("shared", {"x": (5,)}, params, nodes, ["out"])
+    check_graph(g, minibatch=3)
+    sig = jit.learn_kernel(g, ["out"], "float64", "MSE", "sgd", False, False).signature
+    assert [k for k in sig.learnable if f"g:{k}" in sig.layout] == ["w"], sig.layout
+    check_graph(g, minibatch=3, weight_decay=0.01)
+    sig = jit.learn_kernel(g, ["out"], "float64", "MSE", "sgd", False, True).signature
+    assert [k for k in sig.learnable if f"g:{k}" in sig.layout] == ["w", "v"], sig.layout
+
+
 # --- the loop: early stopping, callbacks, dtypes -------------------------------------------------
 
 
