@@ -297,12 +297,17 @@ class AutodiffComposition(Composition):
             self._write_back(net)
         self.last_learn = result
         self.losses.extend(result.losses)
-        order = spec.orders()[result.epochs_run - 1]
-        final = [[result.last_outputs[n][i].copy() for n in trained] for i in order]
-        # PsyNeuLink keeps every epoch's trials; the backends' arrays are fresh, so rows are views
         orders = spec.orders()
+
+        def rows(outputs: dict[str, np.ndarray], order: np.ndarray) -> list[list[np.ndarray]]:
+            # one row per trial, in the epoch's order: views into one fresh array per node
+            # (gathered in one call, not copied trial by trial: ~3 µs per trial otherwise)
+            return [list(r) for r in zip(*(list(outputs[n][order]) for n in trained), strict=True)]
+
+        final = rows(result.last_outputs, orders[result.epochs_run - 1])
+        # PsyNeuLink keeps every epoch's trials
         for epoch, outputs in enumerate(result.epoch_outputs[:-1]):
-            self.results.extend([outputs[n][i] for n in trained] for i in orders[epoch])
+            self.results.extend(rows(outputs, orders[epoch]))
         self.results.extend(final)
         # PsyNeuLink 0.21 (measured): one entry per full minibatch, the last trials' outputs
         self.learning_results = final[len(final) - len(final) // spec.minibatch_size:]

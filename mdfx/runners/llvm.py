@@ -126,7 +126,11 @@ def train(model: Graph | Any, spec: LearnSpec) -> LearnResult:
                 array[...] = carried.slots[name][slot]
     step0 = carried.step if carried is not None else 0
     losses = np.zeros(epochs * per_epoch, dtype=dtype)
-    last = [np.zeros((ntrials, graph.size(t)), dtype=dtype) for t in targets]
+    # every epoch's outputs (keep_epoch_outputs): the kernel writes epoch e's to rows
+    # [e * ntrials, (e + 1) * ntrials) of ``last``, so one call keeps them all
+    every_epoch = bool(spec.keep_epoch_outputs)
+    blocks = epochs if every_epoch else 1
+    last = [np.zeros((blocks * ntrials, graph.size(t)), dtype=dtype) for t in targets]
     rates = np.array([learning_rate_of(spec, k) for k in sig.learnable], dtype=np.float64)
     cap = min(batch, ntrials)
     workspace = np.zeros(cap * sig.ws_rows + sig.ws_fixed, dtype=dtype)
@@ -143,7 +147,7 @@ def train(model: Graph | Any, spec: LearnSpec) -> LearnResult:
     def run_minibatches(k0: int, k1: int) -> None:
         nonlocal calls, kernel_s, steps_done
         t = time.perf_counter()
-        status = kernel.cfunc(table, ntrials, batch, k0, k1, epochs, step0, cap, workspace.size, wd)
+        status = kernel.cfunc(table, ntrials, batch, k0, k1, epochs, step0, cap, workspace.size, wd, int(every_epoch))
         kernel_s += time.perf_counter() - t
         calls += 1
         if status != 0:
@@ -155,7 +159,7 @@ def train(model: Graph | Any, spec: LearnSpec) -> LearnResult:
     epochs_run = 0
     every: list[dict[str, np.ndarray]] = []
     try:
-        if not callbacks and spec.patience is None and spec.on_epoch is None and not spec.keep_epoch_outputs:
+        if not callbacks and spec.patience is None and spec.on_epoch is None:
             run_minibatches(0, epochs * per_epoch)
             epochs_run = epochs
         else:
@@ -173,9 +177,6 @@ def train(model: Graph | Any, spec: LearnSpec) -> LearnResult:
                 else:
                     run_minibatches(first, first + per_epoch)
                 epochs_run = epoch + 1
-                if spec.keep_epoch_outputs:
-                    every.append({t: out.astype(np.float64).reshape(np.shape(spec.targets[t]))
-                                  for t, out in zip(targets, last, strict=True)})
                 if spec.on_epoch is None and spec.patience is None:
                     continue  # nobody reads the epoch's loss
                 epoch_loss = float(np.mean(losses[first:first + per_epoch], dtype=np.float64))
@@ -189,6 +190,12 @@ def train(model: Graph | Any, spec: LearnSpec) -> LearnResult:
             carried.step = step0 + steps_done
             for (name, slot), array in zip(sig.state, state, strict=True):
                 carried.slots.setdefault(name, {})[slot] = array.astype(np.float64)
+    # one float64 array per target, (blocks, trials, *features); each epoch's outputs are views into it
+    blocked = {t: out.astype(np.float64, copy=False).reshape((blocks, *np.shape(spec.targets[t])))
+               for t, out in zip(targets, last, strict=True)}
+    if every_epoch:
+        every = [{t: out[e] for t, out in blocked.items()} for e in range(epochs_run)]
+    final = {t: out[max(epochs_run - 1, 0) if every_epoch else 0] for t, out in blocked.items()}
     last_train_stats.clear()
     last_train_stats.update(compile_s=0.0 if cached else compile_s, kernel_s=kernel_s,
                             total_s=time.perf_counter() - start, kernel_calls=calls)
@@ -196,7 +203,7 @@ def train(model: Graph | Any, spec: LearnSpec) -> LearnResult:
         {k: graph.params[k].value.copy() for k in learnable},
         losses[:epochs_run * per_epoch].astype(np.float64).tolist(),
         epochs_run,
-        {t: out.astype(np.float64).reshape(np.shape(spec.targets[t])) for t, out in zip(targets, last, strict=True)},
+        final,
         every,
     )
 

@@ -618,9 +618,12 @@ def _copy_rows(e: Emitter, src: ir.Value, dst: ir.Value, count: ir.Value) -> Non
 
 def build_learn(graph: Graph, targets: list[str], dtype: str, loss: str, optimizer: str, single: bool,
                 weight_decay: bool) -> tuple[ir.Module, Signature]:
-    """``learn(table, ntrials, batch, k0, k1, epochs, step0, cap, ws_len, wd) -> status``.
+    """``learn(table, ntrials, batch, k0, k1, epochs, step0, cap, ws_len, wd, every) -> status``.
 
     ``single``: built for minibatches of exactly one trial (the batch loops vanish).
+    ``every`` (0 or 1): 1 writes each epoch's outputs to its own block of ``last`` (row
+    ``epoch * ntrials + trial``: ``last`` then holds ``epochs * ntrials`` rows), so one
+    call keeps every epoch's outputs; 0 overwrites one block of ``ntrials`` rows.
     """
     if loss not in LOSS_RULES:
         raise UnsupportedError(f"the LLVM backend has no rule for loss {loss!r}; it has: {', '.join(LOSS_RULES)}")
@@ -690,9 +693,9 @@ def build_learn(graph: Graph, targets: list[str], dtype: str, loss: str, optimiz
     slots = [f"p:{k}" for k in graph.params] + [f"s:{k}:{s}" for k in learnable for s in opt.state] + \
         [f"in:{k}" for k in graph.inputs] + [f"t:{i}" for i in range(len(targets))] + ["order", "losses"] + \
         [f"last:{i}" for i in range(len(targets))] + ["lrs", "ws", "prog:fwd", "prog:bwd", "prog:upd"]
-    m = _Main(bld, "learn", [I64, I64, I64, I64, I64, I64, I64, I64, F64], slots, layout, cap_arg=6)
+    m = _Main(bld, "learn", [I64, I64, I64, I64, I64, I64, I64, I64, F64, I64], slots, layout, cap_arg=6)
     e, b, sc = m.e, m.e.b, m.scope
-    ntrials, batch, k0, k1, epochs, step0, cap, ws_len, wd = m.scalars
+    ntrials, batch, k0, k1, epochs, step0, cap, ws_len, wd, every = m.scalars
     order = sc.ptr("order", I64.as_pointer())
 
     # --- counts, checked before any use (no trap, no wrap) ---
@@ -703,6 +706,7 @@ def build_learn(graph: Graph, targets: list[str], dtype: str, loss: str, optimiz
     m.fail_unless(b.icmp_signed(">=", epochs, e.i64(0)), BAD_ARGUMENT)
     m.fail_unless(b.and_(b.icmp_signed(">=", k0, e.i64(0)), b.icmp_signed("<=", k0, k1)), BAD_ARGUMENT)
     m.fail_unless(b.icmp_signed(">=", step0, e.i64(0)), BAD_ARGUMENT)
+    m.fail_unless(b.icmp_unsigned("<=", every, e.i64(1)), BAD_ARGUMENT)
     rows_needed = b.select(b.icmp_signed("<", batch, ntrials), batch, ntrials)
     m.fail_unless(b.icmp_signed(">=", cap, rows_needed), BAD_ARGUMENT)
     m.check_workspace(cap, ws_len)
@@ -743,6 +747,8 @@ def build_learn(graph: Graph, targets: list[str], dtype: str, loss: str, optimiz
             left = b.sub(ntrials, base)
             nrows = b.select(b.icmp_signed("<", left, batch), left, batch)
         first = b.add(b.mul(epoch, ntrials), base)
+        # the block of ``last`` this epoch writes: its own (every == 1) or the one block
+        last_base = b.mul(b.mul(epoch, every), ntrials)
         # gather the minibatch's rows, in trial order; a bad index is an error, not a read
         with e.loop(nrows, "r") as r:
             trial = b.load(e.b.gep(order, [b.add(first, r)], inbounds=True))
@@ -766,7 +772,7 @@ def build_learn(graph: Graph, targets: list[str], dtype: str, loss: str, optimiz
                 term = loss_rule.row(e, y, e.row(sc.ptr(f"t:{i}"), trial, n), e.row(sc.ws(f"g:{t}"), r, n), n,
                                      divisor)
                 e.add_to(acc, term)
-                _copy_rows(e, y, e.row(sc.ptr(f"last:{i}"), trial, n), e.i64(n))
+                _copy_rows(e, y, e.row(sc.ptr(f"last:{i}"), b.add(last_base, trial), n), e.i64(n))
             value = b.load(acc)
             value = value if divisor is None else b.fdiv(value, divisor)
             total = value if total is None else b.fadd(total, value)  # batch_loss: summed over targets

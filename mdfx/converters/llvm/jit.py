@@ -76,7 +76,7 @@ def learn_kernel(graph: Graph, targets: list[str], dtype: str, loss: str, optimi
     """The compiled ``learn`` kernel (see :mod:`.graphgen`), from the cache when built before."""
     key = ("learn", graph.structure_key(), tuple(targets), dtype, loss, optimizer, single, weight_decay)
     return _cached(key, lambda: graphgen.build_learn(graph, targets, dtype, loss, optimizer, single, weight_decay),
-                   "learn", [ctypes.c_int64] * 8 + [ctypes.c_double])
+                   "learn", [ctypes.c_int64] * 8 + [ctypes.c_double, ctypes.c_int64])
 
 
 def infer_kernel(graph: Graph, outputs: list[str], dtype: str) -> Kernel:
