@@ -3,7 +3,8 @@
 Run from the repository root (a few minutes; ``--quick``: about a minute)::
 
     .venv/bin/python -m bench.bench_size            # the table of the README's "Training at size"
-    .venv/bin/python -m bench.bench_size --quick
+    .venv/bin/python -m bench.bench_size --quick      # a smoke run: with few trials, learn()'s
+                                                      # per-call cost dominates the small nets
     .venv/bin/python -m bench.bench_size --threads 2 --nets 784-256-128-10
 
 Networks (logistic MLPs trained with SGD and MSE, uniform(-0.5, 0.5) weights,
