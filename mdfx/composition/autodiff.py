@@ -299,15 +299,19 @@ class AutodiffComposition(Composition):
         self.losses.extend(result.losses)
         orders = spec.orders()
 
-        def rows(outputs: dict[str, np.ndarray], order: np.ndarray) -> list[list[np.ndarray]]:
-            # one row per trial, in the epoch's order: views into one fresh array per node
-            # (gathered in one call, not copied trial by trial: ~3 µs per trial otherwise)
-            return [list(r) for r in zip(*(list(outputs[n][order]) for n in trained), strict=True)]
+        def rows(outputs: list[dict[str, np.ndarray]], order: np.ndarray) -> list[list[np.ndarray]]:
+            # one row per trial, epoch after epoch, each in its epoch's order: views into one
+            # fresh array per node, gathered in one call (not copied trial by trial, nor per epoch)
+            epochs = np.arange(len(outputs))[:, None]
+            per_node = [list(np.stack([o[n] for o in outputs])[epochs, order].reshape(-1, *outputs[0][n].shape[1:]))
+                        for n in trained]
+            return [list(r) for r in zip(*per_node, strict=True)]
 
-        final = rows(result.last_outputs, orders[result.epochs_run - 1])
+        final = rows([result.last_outputs], orders[result.epochs_run - 1:result.epochs_run])
         # PsyNeuLink keeps every epoch's trials
-        for epoch, outputs in enumerate(result.epoch_outputs[:-1]):
-            self.results.extend(rows(outputs, orders[epoch]))
+        earlier = result.epoch_outputs[:-1]
+        if earlier:
+            self.results.extend(rows(earlier, orders[:len(earlier)]))
         self.results.extend(final)
         # PsyNeuLink 0.21 (measured): one entry per full minibatch, the last trials' outputs
         self.learning_results = final[len(final) - len(final) // spec.minibatch_size:]
