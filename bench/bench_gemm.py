@@ -169,7 +169,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--dtype", choices=["float64", "float32", "both"], default="both")
+    parser.add_argument("--threads", type=int, default=1, help="OpenBLAS threads for the BLAS path (default 1)")
     args = parser.parse_args(argv)
+    if G.blas_available():
+        G.set_threads(args.threads)
     dtypes = ["float64", "float32"] if args.dtype == "both" else [args.dtype]
     print(f"BLAS: {G.find_blas()}; threads {G.get_threads()}; BLAS_MIN_MACS {G.BLAS_MIN_MACS}")
     for dtype in dtypes:

@@ -3,7 +3,8 @@
 Run from the repository root (a few minutes; ``--quick``: about a minute)::
 
     .venv/bin/python -m bench.bench_size            # the table of the README's "Training at size"
-    .venv/bin/python -m bench.bench_size --quick
+    .venv/bin/python -m bench.bench_size --quick      # a smoke run: with few trials, learn()'s
+                                                      # per-call cost dominates the small nets
     .venv/bin/python -m bench.bench_size --threads 2 --nets 784-256-128-10
 
 Networks (logistic MLPs trained with SGD and MSE, uniform(-0.5, 0.5) weights,
@@ -375,6 +376,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer trials and rounds: about a minute")
     parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds, best taken (default 3)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="measure each row this many times: cells are the medians, ratios the medians "
+                             "of each repeat's ratios (default 1)")
     parser.add_argument("--threads", type=int, default=1, help="torch and BLAS threads (default 1)")
     parser.add_argument("--nets", nargs="*", default=None, help="only these networks (by name)")
     parser.add_argument("--minibatch", type=int, nargs="*", default=[1, 32, 128])
@@ -389,22 +393,27 @@ def main(argv: list[str] | None = None) -> None:
 
     peak = {d: fma_peak(d) * args.threads for d in args.dtype}
     rows = []
+    # (case, mb, dtype, median seconds per trial by mode, each repeat's: ratios are taken within a run)
     for case in all_cases(args.quick, args.nets):
         for dtype in args.dtype:
             for mb in args.minibatch:
                 per_epoch = len(next(iter(case.inputs.values())))
                 if mb > per_epoch:
-                    rows.append((case, mb, dtype, None))
+                    rows.append((case, mb, dtype, None, []))
                     continue
-                rows.append((case, mb, dtype, measure(case, mb, dtype, args.modes, rounds)))
-                print(f"# {case.name} mb{mb} {dtype}: " + ", ".join(
-                    f"{m} {s * 1e6:.3g}" for m, s in rows[-1][3].items()), file=sys.stderr, flush=True)
+                runs = []
+                for _ in range(args.repeat):
+                    runs.append(measure(case, mb, dtype, args.modes, rounds))
+                    print(f"# {case.name} mb{mb} {dtype}: " + ", ".join(
+                        f"{m} {s * 1e6:.3g}" for m, s in runs[-1].items()), file=sys.stderr, flush=True)
+                rows.append((case, mb, dtype, {m: float(np.median([r[m] for r in runs])) for m in runs[0]}, runs))
     print(f"torch {torch.__version__}, numpy {np.__version__}, {args.threads} thread(s); "
           f"FMA peak {', '.join(f'{d} {p / 1e9:.1f}' for d, p in peak.items())} GFLOP/s; "
-          f"best of {rounds} interleaved round(s); µs per trial · share of the FMA peak\n")
+          f"best of {rounds} interleaved round(s), median of {args.repeat} repeat(s); "
+          "µs per trial · share of the FMA peak\n")
     print("| network | mb | dtype | " + " | ".join(args.modes) + " | FMA peak |")
     print("|---|---|---|" + "---|" * (len(args.modes) + 1))
-    for case, mb, dtype, res in rows:
+    for case, mb, dtype, res, _ in rows:
         ideal = case.flops_per_trial / peak[dtype]
         if res is None:
             cells = ["n/a"] * len(args.modes)
@@ -414,12 +423,14 @@ def main(argv: list[str] | None = None) -> None:
     print("\nRatios (× hand torch; LLVMRun also × C -O3 and × Python):\n")
     print("| network | mb | dtype | mdfx PyTorch | mdfx LLVMRun | LLVMRun / C | LLVMRun / Python |")
     print("|---|---|---|---|---|---|---|")
-    for case, mb, dtype, res in rows:
+    for case, mb, dtype, res, runs in rows:
         if res is None or "hand torch" not in res:
             continue
 
-        def ratio(a: str, b: str, res: dict = res) -> str:
-            return f"{res[a] / res[b]:.2f}×" if a in res and b in res else "–"
+        def ratio(a: str, b: str, runs: list = runs) -> str:
+            if a not in runs[0] or b not in runs[0]:
+                return "–"
+            return f"{np.median([r[a] / r[b] for r in runs]):.2f}×"
         print(f"| {case.name} | {mb} | {dtype} | {ratio('mdfx PyTorch', 'hand torch')} | "
               f"{ratio('mdfx LLVMRun', 'hand torch')} | {ratio('mdfx LLVMRun', 'C -O3')} | "
               f"{ratio('mdfx LLVMRun', 'mdfx Python')} |")
@@ -437,8 +448,9 @@ def main(argv: list[str] | None = None) -> None:
         with open(args.json, "w") as fh:
             json.dump({"peak": peak, "threads": args.threads, "rows": [
                 {"net": c.name, "mb": mb, "dtype": d, "us_per_trial": None if r is None else
-                 {m: s * 1e6 for m, s in r.items()}, "peak_us": c.flops_per_trial / peak[d] * 1e6}
-                for c, mb, d, r in rows], "memory": mem}, fh, indent=1)
+                 {m: s * 1e6 for m, s in r.items()}, "peak_us": c.flops_per_trial / peak[d] * 1e6,
+                 "repeats": [{m: s * 1e6 for m, s in run.items()} for run in runs]}
+                for c, mb, d, r, runs in rows], "memory": mem}, fh, indent=1)
 
 
 if __name__ == "__main__":

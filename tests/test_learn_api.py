@@ -216,3 +216,32 @@ def test_compositions_pickle_and_train_the_same_after():
                execution_mode=pnl.ExecutionMode.Python)
     for a, b in zip(comp.projections, twin.projections, strict=True):
         np.testing.assert_array_equal(a.matrix, b.matrix, err_msg=a.name)
+
+
+@pytest.mark.parametrize("given", ["array", "list"])
+def test_an_input_node_given_nothing_gets_its_default_on_every_trial(given: str) -> None:
+    # the trial count comes from the other node's inputs: an array's first axis, a list's length
+    def comp_of() -> tuple[pnl.AutodiffComposition, pnl.TransferMechanism, pnl.TransferMechanism,
+                           pnl.TransferMechanism]:
+        a = pnl.TransferMechanism(input_shapes=2, name="a")
+        c = pnl.TransferMechanism(input_shapes=1, name="c", default_variable=[[0.5]])
+        out = pnl.TransferMechanism(input_shapes=1, function=pnl.Logistic, name="out")
+        comp = pnl.AutodiffComposition(learning_rate=0.5, name="two_inputs")
+        comp.add_nodes([a, c, out])
+        comp.add_projection(pnl.MappingProjection(matrix=np.array([[0.1], [-0.2]]), sender=a, receiver=out),
+                            sender=a, receiver=out)
+        comp.add_projection(pnl.MappingProjection(matrix=np.array([[0.3]]), sender=c, receiver=out),
+                            sender=c, receiver=out)
+        return comp, a, c, out
+
+    x = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    t = np.array([[1.0], [0.0], [1.0]])
+    comp, a, c, out = comp_of()
+    comp.learn(inputs={a: x if given == "array" else x.tolist()}, targets={out: t}, epochs=2,
+               execution_mode=pnl.ExecutionMode.Python)
+    want, a2, c2, out2 = comp_of()
+    want.learn(inputs={a2: x, c2: np.full((3, 1), 0.5)}, targets={out2: t}, epochs=2,
+               execution_mode=pnl.ExecutionMode.Python)
+    assert len(comp.results) == 6, len(comp.results)
+    for p, q in zip(comp.projections, want.projections, strict=True):
+        assert_close(p.matrix, q.matrix, rtol=0, what=p.name)

@@ -200,6 +200,69 @@ def test_wide_layers_vector_dot_products(dtype: str) -> None:
     assert '@"malloc"' not in batched.ir_text  # scratch is the runner's workspace
 
 
+def fused_net() -> Net:
+    """Sizes no vector width divides; the first layer's products (4 x 37 x 70) take BLAS, the last loops."""
+    return make_net([node("in", 37, "linear"), node("h1", 70, "logistic", node_bias=np.zeros(70)),
+                     node("h2", 45, "tanh"), node("out", 9, "linear")], [("in", "h1"), ("h1", "h2"), ("h2", "out")],
+                    seed=12)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("minibatch", [4, 11, 16])
+def test_minibatch_sgd_steps_inside_the_weight_gradient_product(dtype: str, minibatch: int) -> None:
+    """11 trials: minibatch 4 ends with a partial one, 16 is larger than the data; per-param
+    rates (one 0: the weight must not move) reach the fused step's alpha."""
+    net = fused_net()
+    x, t = data(net, 11)
+    rates = {"in->h1": 0.2, "h2->out": 0.0}
+    spec = LearnSpec(x, t, epochs=3, minibatch_size=minibatch, randomize_minibatch=True, seed=4,
+                     learning_rate=0.05, param_learning_rates=rates)
+    before = net.projection("h2->out").matrix.copy()
+    check_agrees(net, spec, dtype=dtype)
+    sig = jit.learn_kernel(as_graph(net), ["out"], dtype, "MSE", "sgd", False, False).signature
+    # fused: no gradient buffer for the weights; the bias (a row loop) keeps its own
+    assert [k for k in sig.learnable if f"g:{k}" in sig.layout] == ["h1.bias"], sig.layout
+    trained = net.copy()
+    spec.dtype = dtype
+    llvm.train(trained, spec)
+    # (float32 trains a float32 copy: the weight comes back rounded to float32, unmoved)
+    assert_close(trained.projection("h2->out").matrix, before.astype(dtype), rtol=0, what="a weight with rate 0")
+
+
+def test_weights_shared_or_decayed_keep_their_gradient_buffer() -> None:
+    """Only SGD without weight decay, on a weight that one dense layer reads, fuses its step."""
+    rng = np.random.default_rng(6)
+    params = [_p(rng, "w", (5, 5)), _p(rng, "v", (5, 3))]
+    nodes = [Node("a", "MatMul", ["x", "w"], "a"), Node("b", "MatMul", ["a", "w"], "b"),
+             Node("o", "MatMul", ["b", "v"], "out")]
+    g = Graph.build("shared", {"x": (5,)}, params, nodes, ["out"])
+    check_graph(g, minibatch=3)
+    sig = jit.learn_kernel(g, ["out"], "float64", "MSE", "sgd", False, False).signature
+    assert [k for k in sig.learnable if f"g:{k}" in sig.layout] == ["w"], sig.layout
+    check_graph(g, minibatch=3, weight_decay=0.01)
+    sig = jit.learn_kernel(g, ["out"], "float64", "MSE", "sgd", False, True).signature
+    assert [k for k in sig.learnable if f"g:{k}" in sig.layout] == ["w", "v"], sig.layout
+
+
+@pytest.mark.parametrize("minibatch", [1, 4])
+@pytest.mark.parametrize("patience", [None, 1])
+def test_every_epochs_outputs_in_one_kernel_call(minibatch: int, patience: int | None) -> None:
+    """keep_epoch_outputs: each epoch's outputs in its own block of the kernel's buffer, so
+    without callbacks one call runs the whole learn(); with patience, one call per epoch,
+    stopping early (min_delta larger than any improvement)."""
+    net = fused_net()
+    x, t = data(net, 11)
+    spec = LearnSpec(x, t, epochs=5, minibatch_size=minibatch, randomize_minibatch=True, seed=8,
+                     learning_rate=0.05, keep_epoch_outputs=True, patience=patience, min_delta=10.0)
+    want, got = check_agrees(net, spec)
+    assert llvm.last_train_stats["kernel_calls"] == (1 if patience is None else got.epochs_run)
+    assert got.epochs_run == (5 if patience is None else 2), got.epochs_run
+    assert len(got.epoch_outputs) == len(want.epoch_outputs) == got.epochs_run
+    for epoch, (a, b) in enumerate(zip(got.epoch_outputs, want.epoch_outputs, strict=True)):
+        assert_close(a["out"], b["out"], **TOL["float64"], what=f"epoch {epoch}'s outputs")
+    assert not np.allclose(got.epoch_outputs[0]["out"], got.epoch_outputs[-1]["out"])  # epochs differ
+
+
 # --- the loop: early stopping, callbacks, dtypes -------------------------------------------------
 
 
@@ -682,9 +745,9 @@ def test_the_kernel_checks_its_own_counts_and_indices() -> None:
         bufs = [*weights, x["in"].copy(), t["out"].copy(), order, losses, last, np.full(2, 0.1), ws]
         table = (ctypes.c_void_p * len(bufs))(*[b.ctypes.data for b in bufs])
 
-        def call(ntrials=4, batch=1, k0=0, k1=4, epochs=1, step0=0, cap=4, ws_len=ws.size, kernel=kernel,
+        def call(ntrials=4, batch=1, k0=0, k1=4, epochs=1, step0=0, cap=4, ws_len=ws.size, every=0, kernel=kernel,
                  table=table) -> int:
-            return kernel.cfunc(table, ntrials, batch, k0, k1, epochs, step0, cap, ws_len, 0.0)
+            return kernel.cfunc(table, ntrials, batch, k0, k1, epochs, step0, cap, ws_len, 0.0, every)
 
         assert call() == OK
         assert call(batch=0) == BAD_ARGUMENT  # would divide by zero
@@ -695,6 +758,9 @@ def test_the_kernel_checks_its_own_counts_and_indices() -> None:
         assert call(cap=2**62) == BAD_ARGUMENT  # cap * rows would overflow the workspace check
         assert call(ws_len=3) == BAD_ARGUMENT
         assert call(step0=2**63 - 2) == BAD_ARGUMENT  # the step number would wrap
+        assert call(every=2) == BAD_ARGUMENT  # would write past last's epochs * ntrials rows
+        assert call(every=-1) == BAD_ARGUMENT
+        assert call(every=1) == OK  # one epoch: the one block
         if not single:
             assert call(batch=2**63 - 1, k1=1) == OK
             assert call(batch=2**63 - 3, k1=1, epochs=1) == OK

@@ -359,3 +359,19 @@ def test_training_does_not_import_dynamo():
             "rt.train(net, training.LearnSpec({'a': np.ones((2, 1))}, {'b': np.zeros((2, 1))}, optimizer='adam')); "
             "assert 'torch._dynamo' not in sys.modules, 'torch._dynamo was imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+
+@pytest.mark.parametrize("minibatch_size", [1, 3])
+def test_every_epochs_outputs_from_the_reused_buffers(minibatch_size: int):
+    """Each epoch's losses and outputs go into buffers made once per learn() and reused every
+    epoch (read out per epoch); shuffled, 7 trials (minibatches of 3 end with a shorter one)."""
+    net = chain_net()
+    spec = make_spec(net, minibatch_size=minibatch_size, randomize_minibatch=True, seed=3, epochs=4,
+                     optimizer="adam", weight_decay=0.05, learning_rate=0.05, keep_epoch_outputs=True)
+    ref = training.train_reference(net.copy(), spec)
+    got = check_against_reference(net, spec)
+    assert len(got.epoch_outputs) == len(ref.epoch_outputs) == 4
+    for epoch, (g, r) in enumerate(zip(got.epoch_outputs, ref.epoch_outputs, strict=True)):
+        np.testing.assert_allclose(g["out"], r["out"], **TOL["float64"], err_msg=f"epoch {epoch}'s outputs")
+    assert not np.allclose(got.epoch_outputs[0]["out"], got.epoch_outputs[-1]["out"])

@@ -432,11 +432,23 @@ class AutodiffComposition(Composition):
 
             record_loss_values(self, spec, result)
         self.losses.extend(result.losses)
-        order = spec.orders()[result.epochs_run - 1]
-        final = [[result.last_outputs[n][i].copy() for n in shown] for i in order]
-        # PsyNeuLink keeps every epoch's trials; the backends' arrays are fresh, so rows are views
         orders = spec.orders()
-        epochs = [(outputs, orders[epoch]) for epoch, outputs in enumerate(result.epoch_outputs[:-1])]
+        order = orders[result.epochs_run - 1]
+
+        def rows(outputs: list[dict[str, np.ndarray]], order: np.ndarray) -> list[list[np.ndarray]]:
+            # one row per trial, epoch after epoch, each in its epoch's order: views into one
+            # fresh array per node, gathered in one call (not copied trial by trial, nor per epoch)
+            if not shown:  # every OUTPUT node is another's target: empty rows, one per trial
+                return [[] for _ in range(np.size(order))]
+            which = np.arange(len(outputs))[:, None]
+            per_node = [list(np.stack([o[n] for o in outputs])[which, order].reshape(-1, *outputs[0][n].shape[1:]))
+                        for n in shown]
+            return [list(r) for r in zip(*per_node, strict=True)]
+
+        final = rows([result.last_outputs], orders[result.epochs_run - 1:result.epochs_run])
+        # PsyNeuLink keeps every epoch's trials
+        earlier = result.epoch_outputs[:-1]
+        epochs = [(outputs, orders[epoch]) for epoch, outputs in enumerate(earlier)]
         epochs.append((result.last_outputs, order))
         self._record_minibatches(epochs, t, trained, spec.minibatch_size)
         # PsyNeuLink 0.21 (measured): batched, one (trials, outputs, units) entry per minibatch
@@ -446,8 +458,8 @@ class AutodiffComposition(Composition):
             self.results.extend(batches)
             self.learning_results = batches[len(batches) - (len(final) // repeats) // spec.minibatch_size:]
             return batches[-1]
-        for outputs, order_ in epochs[:-1]:
-            self.results.extend([outputs[n][i] for n in shown] for i in order_)
+        if earlier:
+            self.results.extend(rows(earlier, orders[:len(earlier)]))
         self.results.extend(final)
         # PsyNeuLink 0.21 (measured): one entry per full minibatch of distinct trials, the
         # last results (with k optimizations per trial, the last steps')

@@ -130,7 +130,11 @@ def train(model: Graph | Any, spec: LearnSpec) -> LearnResult:
                 array[...] = carried.slots[name][slot]
     step0 = carried.step if carried is not None else 0
     losses = np.zeros(epochs * per_epoch, dtype=dtype)
-    last = [np.zeros((ntrials, graph.size(t)), dtype=dtype) for t in reported]
+    # every epoch's outputs (keep_epoch_outputs): the kernel writes epoch e's to rows
+    # [e * ntrials, (e + 1) * ntrials) of ``last``, so one call keeps them all
+    every_epoch = bool(spec.keep_epoch_outputs)
+    blocks = epochs if every_epoch else 1
+    last = [np.zeros((blocks * ntrials, graph.size(t)), dtype=dtype) for t in reported]
     rates = np.array([learning_rate_of(spec, k) for k in sig.learnable], dtype=np.float64)
     cap = min(batch, ntrials)
     workspace = np.zeros(cap * sig.ws_rows + sig.ws_fixed, dtype=dtype)
@@ -147,7 +151,7 @@ def train(model: Graph | Any, spec: LearnSpec) -> LearnResult:
     def run_minibatches(k0: int, k1: int) -> None:
         nonlocal calls, kernel_s, steps_done
         t = time.perf_counter()
-        status = kernel.cfunc(table, ntrials, batch, k0, k1, epochs, step0, cap, workspace.size, wd)
+        status = kernel.cfunc(table, ntrials, batch, k0, k1, epochs, step0, cap, workspace.size, wd, int(every_epoch))
         kernel_s += time.perf_counter() - t
         calls += 1
         if status != 0:
@@ -159,7 +163,7 @@ def train(model: Graph | Any, spec: LearnSpec) -> LearnResult:
     epochs_run = 0
     every: list[dict[str, np.ndarray]] = []
     try:
-        if not callbacks and spec.patience is None and spec.on_epoch is None and not spec.keep_epoch_outputs:
+        if not callbacks and spec.patience is None and spec.on_epoch is None:
             run_minibatches(0, epochs * per_epoch)
             epochs_run = epochs
         else:
@@ -177,8 +181,6 @@ def train(model: Graph | Any, spec: LearnSpec) -> LearnResult:
                 else:
                     run_minibatches(first, first + per_epoch)
                 epochs_run = epoch + 1
-                if spec.keep_epoch_outputs:
-                    every.append(_by_tensor(spec, graph, reported, last))
                 if spec.on_epoch is None and spec.patience is None:
                     continue  # nobody reads the epoch's loss
                 epoch_loss = float(np.mean(losses[first:first + per_epoch], dtype=np.float64))
@@ -192,6 +194,12 @@ def train(model: Graph | Any, spec: LearnSpec) -> LearnResult:
             carried.step = step0 + steps_done
             for (name, slot), array in zip(sig.state, state, strict=True):
                 carried.slots.setdefault(name, {})[slot] = array.astype(np.float64)
+    # one float64 array per target, (blocks, trials, *features); each epoch's outputs are views into it
+    blocked = {t: out.astype(np.float64, copy=False).reshape((blocks, *_rows_shape(spec, graph, t, ntrials)))
+               for t, out in zip(reported, last, strict=True)}
+    if every_epoch:
+        every = [{t: out[e] for t, out in blocked.items()} for e in range(epochs_run)]
+    final = {t: out[max(epochs_run - 1, 0) if every_epoch else 0] for t, out in blocked.items()}
     last_train_stats.clear()
     last_train_stats.update(compile_s=0.0 if cached else compile_s, kernel_s=kernel_s,
                             total_s=time.perf_counter() - start, kernel_calls=calls)
@@ -199,16 +207,14 @@ def train(model: Graph | Any, spec: LearnSpec) -> LearnResult:
         {k: graph.params[k].value.copy() for k in learnable},
         losses[:epochs_run * per_epoch].astype(np.float64).tolist(),
         epochs_run,
-        _by_tensor(spec, graph, reported, last),
+        final,
         every,
     )
 
 
-def _by_tensor(spec: LearnSpec, graph: Graph, names: list[str], rows: list[np.ndarray]) -> dict[str, np.ndarray]:
-    """The kernel's (trials, size) rows as float64, shaped as the targets given (else (trials, *features))."""
-    return {t: out.astype(np.float64).reshape(np.shape(spec.targets[t]) if t in spec.targets
-                                              else (len(out), *graph.features(t)))
-            for t, out in zip(names, rows, strict=True)}
+def _rows_shape(spec: LearnSpec, graph: Graph, name: str, ntrials: int) -> tuple[int, ...]:
+    """One epoch's rows of tensor ``name``: shaped as its targets were given, else (trials, *features)."""
+    return np.shape(spec.targets[name]) if name in spec.targets else (ntrials, *graph.features(name))
 
 
 def run(model: Graph | Any, inputs: Mapping[str, Any], dtype: str = "float64") -> dict[str, np.ndarray]:

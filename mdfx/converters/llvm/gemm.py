@@ -50,8 +50,10 @@ Threads: BLAS calls run on OpenBLAS's own thread pool, the one numpy uses. Its s
 otherwise; change it at run time with :func:`set_threads` (or
 ``threadpoolctl.threadpool_limits(n, user_api="blas")``, which reaches the same pool).
 OpenBLAS itself runs small products on one thread. The loops are single-threaded.
-Single-thread numbers are the yardstick: on the shared 2-core machine the benchmarks
-ran on, 2 threads made every threaded column slower (README, "Training at size").
+Single-thread numbers are the yardstick. On the shared 2-core machine the benchmarks
+ran on, 2 threads made every column 5-40x slower at a load average of 5-8; at 1.3 they
+made LLVMRun's training 1.3-1.7x faster on the large MLPs (README, "Training at size";
+``bench/bench_size.py --threads 2``, ``bench/bench_gemm.py --threads 2``).
 
 The pure-function API, for tests and benchmarks::
 

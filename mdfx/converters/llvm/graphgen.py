@@ -21,7 +21,10 @@ epoch, minibatch after minibatch"; minibatch ``k`` is the optimizer's step
 ``step0 + k + 1``. Per minibatch: gather the rows of the inputs in trial order, forward
 every node the targets need, zero the gradients, the loss of every target (its
 d(loss)/dy, the last-epoch outputs), backward in reverse order, then one optimizer step
-per learnable param with its own learning rate (an array, read per call).
+per learnable param with its own learning rate (an array, read per call). A param whose
+step can run where its gradient is made takes it there instead (no gradient buffer):
+minibatch 1, in the backward of the one node that reads it; larger minibatches with SGD
+and no weight decay, a dense layer's weight inside its gradient's matrix product.
 
 Counts are checked in the kernel before any use (``BAD_ARGUMENT``): a minibatch size
 below 1, too few workspace rows, a ``k1`` past the last minibatch, with overflow-safe
@@ -293,7 +296,7 @@ class _Builder:
         if self.whole_batch and _dense(node, shapes, out_batched):
             # a dense layer over a minibatch: one matrix product (mdfx.converters.llvm.gemm:
             # tiled loops, or BLAS when big enough), not one matrix-vector product per row
-            self._dense_products(e, node, kind, xs_base, y_base, dy_base, dx_base, nrows)
+            self._dense_products(e, node, kind, xs_base, y_base, dy_base, dx_base, nrows, fused)
             if node.op == "Gemm" and len(shapes) > 2 and shapes[2] is not None:
                 with e.loop(nrows, "r") as r:  # + beta * C, row by row (the rule's broadcasting)
                     c = Ctx(e, node.name, node.op, dict(node.attrs), [None, None, row(xs_base[2], r, shapes[2][2],
@@ -322,8 +325,13 @@ class _Builder:
         b.ret_void()
 
     def _dense_products(self, e: Emitter, node: Node, kind: str, xs: list, y: ir.Value, dy: ir.Value | None,
-                        dxs: list, nrows: ir.Value) -> None:
-        """Y = alpha * X @ op(W) over the minibatch; backward dX += alpha * dY @ op(W)^T, dW += ..."""
+                        dxs: list, nrows: ir.Value, fused: list | None = None) -> None:
+        """Y = alpha * X @ op(W) over the minibatch; backward dX += alpha * dY @ op(W)^T, dW += ...
+
+        ``fused[1]``: W's SGD step (no weight decay) runs inside its gradient's product,
+        W = -lr * alpha * X^T @ dY + W, after dX has read the old W: no gradient buffer to
+        zero, no separate pass of the update over W.
+        """
         from mdfx.converters.llvm.gemm import emit_gemm
 
         b, dtype = e.b, "float64" if self.fty == F64 else "float32"
@@ -339,11 +347,15 @@ class _Builder:
             return
         if dxs[0] is not None:  # dX (rows, k) += alpha * dY @ op(W)^T
             emit_gemm(b, dtype, False, not tb, nrows, k, n, alpha, dy, n, w, ldw, 1.0, dxs[0], k)
-        if dxs[1] is not None:
+        step = fused[1] if fused else None
+        dw, w_alpha = dxs[1], alpha
+        if step is not None:
+            dw, w_alpha = w, b.fmul(e.const(-alpha), step.scalars.lr)
+        if dw is not None:
             if not tb:  # dW (k, n) += alpha * X^T @ dY
-                emit_gemm(b, dtype, True, False, k, n, nrows, alpha, x, k, dy, n, 1.0, dxs[1], n)
+                emit_gemm(b, dtype, True, False, k, n, nrows, w_alpha, x, k, dy, n, 1.0, dw, n)
             else:  # dW (n, k) += alpha * dY^T @ X
-                emit_gemm(b, dtype, True, False, n, k, nrows, alpha, dy, n, x, k, 1.0, dxs[1], k)
+                emit_gemm(b, dtype, True, False, n, k, nrows, w_alpha, dy, n, x, k, 1.0, dw, k)
 
     def update_call(self, b: ir.IRBuilder, optimizer: str, weight_decay: bool, n: int, w: ir.Value,
                     grad: ir.Value, state: list[ir.Value], lr: ir.Value, wd: ir.Value, step: ir.Value) -> None:
@@ -607,12 +619,15 @@ def _copy_rows(e: Emitter, src: ir.Value, dst: ir.Value, count: ir.Value) -> Non
 def build_learn(graph: Graph, targets: list[str], dtype: str, loss: str, optimizer: str, single: bool,
                 weight_decay: bool, sources: tuple[str | None, ...] = (), recorded: tuple[str, ...] = ()
                 ) -> tuple[ir.Module, Signature]:
-    """``learn(table, ntrials, batch, k0, k1, epochs, step0, cap, ws_len, wd) -> status``.
+    """``learn(table, ntrials, batch, k0, k1, epochs, step0, cap, ws_len, wd, every) -> status``.
 
     ``single``: built for minibatches of exactly one trial (the batch loops vanish).
     ``sources[i]``: the tensor whose value in the minibatch is target ``i``'s target (an
     internal target, read from the workspace, no gradient into it), or None: an array
     ``t:i`` in the table. ``recorded``: tensors whose rows also come back in ``last``.
+    ``every`` (0 or 1): 1 writes each epoch's outputs to its own block of ``last`` (row
+    ``epoch * ntrials + trial``: ``last`` then holds ``epochs * ntrials`` rows), so one
+    call keeps every epoch's outputs; 0 overwrites one block of ``ntrials`` rows.
     """
     sources = sources or (None,) * len(targets)
     if loss not in LOSS_RULES:
@@ -645,16 +660,25 @@ def build_learn(graph: Graph, targets: list[str], dtype: str, loss: str, optimiz
     # bias): no gradient buffer, no zeroing, one pass over the weights, as hand-written C
     fused_at: dict[str, Node] = {}
     backward_ids = {id(n) for n in backward_nodes}  # by identity: Node equality compares lists
+    readers: dict[str, list[tuple[Node, int]]] = {}
+    for n in g.nodes:
+        for i, t in enumerate(n.inputs):
+            if t:
+                readers.setdefault(t, []).append((n, i))
     if single:
-        readers: dict[str, list[tuple[Node, int]]] = {}
-        for n in g.nodes:
-            for i, t in enumerate(n.inputs):
-                if t:
-                    readers.setdefault(t, []).append((n, i))
         for k in learnable:
             uses = readers.get(k, [])
             if len(uses) == 1 and id(uses[0][0]) in backward_ids and bld.fusable(*uses[0]):
                 fused_at[k] = uses[0][0]
+    elif optimizer == "sgd" and not weight_decay:
+        # minibatch kernels: a dense layer's weight read by that layer only takes its SGD
+        # step inside its gradient's matrix product (_Builder._dense_products)
+        for k in learnable:
+            uses = readers.get(k, [])
+            if len(uses) == 1 and uses[0][1] == 1 and id(uses[0][0]) in backward_ids:
+                node = uses[0][0]
+                if _dense(node, bld.shapes(node), g.batched[node.output]):
+                    fused_at[k] = node
     fused_by_node: dict[int, list[str]] = {}
     for k, n in fused_at.items():
         fused_by_node.setdefault(id(n), []).append(k)
@@ -676,9 +700,9 @@ def build_learn(graph: Graph, targets: list[str], dtype: str, loss: str, optimiz
         [f"in:{k}" for k in graph.inputs] + [f"t:{i}" for i in range(len(targets)) if sources[i] is None] + \
         ["order", "losses"] + [f"last:{i}" for i in range(len(reported))] + ["lrs", "ws", "prog:fwd", "prog:bwd",
                                                                              "prog:upd"]
-    m = _Main(bld, "learn", [I64, I64, I64, I64, I64, I64, I64, I64, F64], slots, layout, cap_arg=6)
+    m = _Main(bld, "learn", [I64, I64, I64, I64, I64, I64, I64, I64, F64, I64], slots, layout, cap_arg=6)
     e, b, sc = m.e, m.e.b, m.scope
-    ntrials, batch, k0, k1, epochs, step0, cap, ws_len, wd = m.scalars
+    ntrials, batch, k0, k1, epochs, step0, cap, ws_len, wd, every = m.scalars
     order = sc.ptr("order", I64.as_pointer())
 
     # --- counts, checked before any use (no trap, no wrap) ---
@@ -689,6 +713,7 @@ def build_learn(graph: Graph, targets: list[str], dtype: str, loss: str, optimiz
     m.fail_unless(b.icmp_signed(">=", epochs, e.i64(0)), BAD_ARGUMENT)
     m.fail_unless(b.and_(b.icmp_signed(">=", k0, e.i64(0)), b.icmp_signed("<=", k0, k1)), BAD_ARGUMENT)
     m.fail_unless(b.icmp_signed(">=", step0, e.i64(0)), BAD_ARGUMENT)
+    m.fail_unless(b.icmp_unsigned("<=", every, e.i64(1)), BAD_ARGUMENT)
     rows_needed = b.select(b.icmp_signed("<", batch, ntrials), batch, ntrials)
     m.fail_unless(b.icmp_signed(">=", cap, rows_needed), BAD_ARGUMENT)
     m.check_workspace(cap, ws_len)
@@ -729,6 +754,8 @@ def build_learn(graph: Graph, targets: list[str], dtype: str, loss: str, optimiz
             left = b.sub(ntrials, base)
             nrows = b.select(b.icmp_signed("<", left, batch), left, batch)
         first = b.add(b.mul(epoch, ntrials), base)
+        # the block of ``last`` this epoch writes: its own (every == 1) or the one block
+        last_base = b.mul(b.mul(epoch, every), ntrials)
         # gather the minibatch's rows, in trial order; a bad index is an error, not a read
         with e.loop(nrows, "r") as r:
             trial = b.load(e.b.gep(order, [b.add(first, r)], inbounds=True))
@@ -753,7 +780,7 @@ def build_learn(graph: Graph, targets: list[str], dtype: str, loss: str, optimiz
                 target = e.row(sc.ptr(f"t:{i}"), trial, n) if source is None else e.row(sc.value(source), r, n)
                 term = loss_rule.row(e, y, target, e.row(sc.ws(f"g:{t}"), r, n), n, divisor)
                 e.add_to(acc, term)
-                _copy_rows(e, y, e.row(sc.ptr(f"last:{i}"), trial, n), e.i64(n))
+                _copy_rows(e, y, e.row(sc.ptr(f"last:{i}"), b.add(last_base, trial), n), e.i64(n))
             value = b.load(acc)
             value = value if divisor is None else b.fdiv(value, divisor)
             total = value if total is None else b.fadd(total, value)  # batch_loss: summed over targets
@@ -761,7 +788,8 @@ def build_learn(graph: Graph, targets: list[str], dtype: str, loss: str, optimiz
             n = size(g.per_sample(t))
             with e.loop(nrows, "r") as r:
                 trial = b.load(e.b.gep(order, [b.add(first, r)], inbounds=True))
-                _copy_rows(e, e.row(sc.value(t), r, n), e.row(sc.ptr(f"last:{j}"), trial, n), e.i64(n))
+                _copy_rows(e, e.row(sc.value(t), r, n), e.row(sc.ptr(f"last:{j}"), b.add(last_base, trial), n),
+                           e.i64(n))
         e.store(total if total is not None else e.const(0.0), sc.ptr("losses"), kk)
         step = b.add(b.add(kk, e.i64(1)), step0)
         m.segments_call("bwd", list(reversed(backward_nodes)), backward, [nrows, wd, step])

@@ -79,7 +79,7 @@ def learn_kernel(graph: Graph, targets: list[str], dtype: str, loss: str, optimi
            tuple(sources), tuple(recorded))
     return _cached(key, lambda: graphgen.build_learn(graph, targets, dtype, loss, optimizer, single, weight_decay,
                                                      tuple(sources), tuple(recorded)),
-                   "learn", [ctypes.c_int64] * 8 + [ctypes.c_double])
+                   "learn", [ctypes.c_int64] * 8 + [ctypes.c_double, ctypes.c_int64])
 
 
 def infer_kernel(graph: Graph, outputs: list[str], dtype: str) -> Kernel:
