@@ -415,3 +415,20 @@ def test_integration_rate_is_taken_and_checked() -> None:
         pnl.TransferMechanism(name="t", integration_rate=2)
     with pytest.raises(pnl.UnsupportedError, match="integrator_mode=True"):
         pnl.TransferMechanism(integrator_mode=True, integration_rate=0.5)
+
+
+def test_torch_sample_values_are_built_when_read_and_span_learn_calls() -> None:
+    # they are kept unbuilt until read (one array per minibatch costs more than a small learn());
+    # reading between, after and across learn() calls must give every minibatch in order
+    comp, data = _two_to_one_to_three()
+    comp.learn(inputs=data, epochs=2, execution_mode=pnl.ExecutionMode.Python)
+    first = [v.copy() for v in comp.torch_sample_values]
+    comp.learn(inputs=data, epochs=1, execution_mode=pnl.ExecutionMode.Python)
+    assert len(comp.torch_sample_values) == len(comp.torch_targets) == 12, len(comp.torch_sample_values)
+    for k, v in enumerate(first):
+        assert_close(comp.torch_sample_values[k], v, rtol=0, what=f"minibatch {k} after a second learn()")
+    assert_close([v[0, 0, 0] for v in comp.torch_sample_values], [r[0] for r in comp.results], rtol=0,
+                 what="each minibatch's sample is that trial's result")
+    comp.torch_sample_values = []
+    comp.learn(inputs=data, epochs=1, execution_mode=pnl.ExecutionMode.Python)
+    assert len(comp.torch_sample_values) == 4 and len(comp.torch_targets) == 16

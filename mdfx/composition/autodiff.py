@@ -74,9 +74,11 @@ class AutodiffComposition(Composition):
         self.device = device
         #: mean loss of each minibatch, across learn() calls (PsyNeuLink's ``losses``)
         self.losses: list[float] = []
-        #: per minibatch, across learn() calls: its trials' outputs and targets (PsyNeuLink's names)
-        self.torch_sample_values: list[np.ndarray] = []
-        self.torch_targets: list[np.ndarray] = []
+        #: per minibatch, across learn() calls: its trials' outputs and targets (PsyNeuLink's names);
+        #: built when first read (see _record_minibatches)
+        self._torch_sample_values: list[np.ndarray] = []
+        self._torch_targets: list[np.ndarray] = []
+        self._pending_minibatches: list[tuple[list[tuple[dict, np.ndarray]], dict, list[str], int]] = []
         self.learning_results: list[list[np.ndarray]] = []
         self.last_learn: LearnResult | None = None
         #: Adam's moments and step count, kept across learn() calls as PsyNeuLink keeps its optimizer
@@ -469,11 +471,40 @@ class AutodiffComposition(Composition):
 
     def _record_minibatches(self, epochs: list[tuple[dict, np.ndarray]], targets: dict, trained: list[str],
                             size: int) -> None:
-        """``torch_sample_values`` / ``torch_targets``: per minibatch, (trials, 1, outputs, units)."""
-        for outputs, order in epochs:
-            for chunk in minibatches(order, size):
-                self.torch_sample_values.append(_stack([[outputs[n][i] for n in trained] for i in chunk], (1,)))
-                self.torch_targets.append(_stack([[targets[n][i] for n in trained] for i in chunk], (1,)))
+        """Keep what ``torch_sample_values`` / ``torch_targets`` are made of. They are built when
+        read: one array per minibatch costs more than a whole small learn() (XOR, 500 epochs:
+        2000 arrays, ~14 ms against ~1 ms), and few scripts read them."""
+        self._pending_minibatches.append((epochs, targets, trained, size))
+
+    def _flush_minibatches(self) -> None:
+        for epochs, targets, trained, size in self._pending_minibatches:
+            for outputs, order in epochs:
+                for chunk in minibatches(order, size):
+                    self._torch_sample_values.append(_stack([[outputs[n][i] for n in trained] for i in chunk], (1,)))
+                    self._torch_targets.append(_stack([[targets[n][i] for n in trained] for i in chunk], (1,)))
+        self._pending_minibatches.clear()
+
+    @property
+    def torch_sample_values(self) -> list[np.ndarray]:
+        """Per minibatch, across learn() calls, its trials' outputs: (trials, 1, outputs, units)."""
+        self._flush_minibatches()
+        return self._torch_sample_values
+
+    @torch_sample_values.setter
+    def torch_sample_values(self, value: list[np.ndarray]) -> None:
+        self._flush_minibatches()
+        self._torch_sample_values = list(value)
+
+    @property
+    def torch_targets(self) -> list[np.ndarray]:
+        """Per minibatch, across learn() calls, its trials' targets: (trials, 1, outputs, units)."""
+        self._flush_minibatches()
+        return self._torch_targets
+
+    @torch_targets.setter
+    def torch_targets(self, value: list[np.ndarray]) -> None:
+        self._flush_minibatches()
+        self._torch_targets = list(value)
 
     @property
     def torch_losses(self) -> list[list[float]]:
