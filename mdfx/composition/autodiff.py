@@ -295,17 +295,19 @@ class AutodiffComposition(Composition):
         changes no number: mdfx computes every node in every step.
         """
         from mdfx.composition.learning_session import learn
+        from mdfx.composition.targets import resolved_once
 
-        return learn(self, inputs=inputs, targets=targets, num_trials=num_trials, epochs=epochs,
-                     learning_rate=learning_rate, minibatch_size=minibatch_size,
-                     randomize_minibatch=randomize_minibatch, patience=patience, min_delta=min_delta,
-                     call_before_minibatch=call_before_minibatch, call_after_minibatch=call_after_minibatch,
-                     execution_mode=execution_mode, report_progress=report_progress, seed=seed, dtype=dtype,
-                     randomize_minibatches=randomize_minibatches, context=context,
-                     synch_results_with_torch=synch_results_with_torch, batched_results=batched_results,
-                     results=results, optimizations_per_minibatch=optimizations_per_minibatch,
-                     execute_in_additional_optimizations=execute_in_additional_optimizations,
-                     synch_projection_matrices_with_torch=synch_projection_matrices_with_torch)
+        with resolved_once(self):
+            return learn(self, inputs=inputs, targets=targets, num_trials=num_trials, epochs=epochs,
+                         learning_rate=learning_rate, minibatch_size=minibatch_size,
+                         randomize_minibatch=randomize_minibatch, patience=patience, min_delta=min_delta,
+                         call_before_minibatch=call_before_minibatch, call_after_minibatch=call_after_minibatch,
+                         execution_mode=execution_mode, report_progress=report_progress, seed=seed, dtype=dtype,
+                         randomize_minibatches=randomize_minibatches, context=context,
+                         synch_results_with_torch=synch_results_with_torch, batched_results=batched_results,
+                         results=results, optimizations_per_minibatch=optimizations_per_minibatch,
+                         execute_in_additional_optimizations=execute_in_additional_optimizations,
+                         synch_projection_matrices_with_torch=synch_projection_matrices_with_torch)
 
     def _learn_plain(self, inputs: Mapping | None = None, targets: Mapping | None = None,
                      num_trials: int | None = None, epochs: int = 1, learning_rate: float | None = None,

@@ -601,6 +601,8 @@ class Composition:
             raise UnsupportedError(f"{self.name!r}.run(): inputs given as a function or generator are not "
                                    "supported; give a dict {node: trials}")
         if isinstance(inputs, Mapping):
+            if not any(isinstance(k, str | TargetMechanism) for k in inputs):
+                return inputs  # no TARGET node among the keys (run() is called often: skip the lookup)
             names = {t.name for t in self.target_input_mechanisms}
             kept = {k: v for k, v in inputs.items() if not isinstance(k, TargetMechanism) and k not in names}
             # run() ignores the TARGET nodes' inputs, but as PsyNeuLink refuses them when their

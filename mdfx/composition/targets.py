@@ -19,7 +19,8 @@ target node's tensor of the graph (``LearnSpec.target_tensors``), in every mode.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -117,6 +118,25 @@ def internal_target_nodes(comp: AutodiffComposition) -> list[Any]:
     return found
 
 
+#: ``comp._resolve_memo`` inside :func:`resolved_once` before resolve() has run
+_PENDING: list = []
+
+
+@contextmanager
+def resolved_once(comp: AutodiffComposition) -> Iterator[None]:
+    """Within one learn() call, :func:`resolve` runs once: the roles, the TARGET nodes and
+    the loss values each ask for it (six times a call), and the structure does not change
+    within a call. Outside learn() every call resolves afresh."""
+    if getattr(comp, "_resolve_memo", None) is not None:  # a learn() inside learn() (generator inputs)
+        yield
+        return
+    comp._resolve_memo = _PENDING  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        comp._resolve_memo = None  # type: ignore[attr-defined]
+
+
 def resolve(comp: AutodiffComposition) -> list[ObjectiveMechanism]:
     """The composition's LossMechanisms, one per sample, in the order given.
 
@@ -125,6 +145,16 @@ def resolve(comp: AutodiffComposition) -> list[ObjectiveMechanism]:
     for one sample and, for explicit ``targets``, a sample no learnable projection
     reaches or a learnable projection that reaches no sample nor target.
     """
+    memo = getattr(comp, "_resolve_memo", None)
+    if memo is not None and memo is not _PENDING:
+        return list(memo)
+    losses = _resolve(comp)
+    if memo is _PENDING:
+        comp._resolve_memo = list(losses)  # type: ignore[attr-defined]
+    return losses
+
+
+def _resolve(comp: AutodiffComposition) -> list[ObjectiveMechanism]:
     explicit = comp._target_pairs is not None
     pairs: list[Any] = comp._target_pairs if explicit else [(s, TARGET) for s in _default_samples(comp)]
     mechanisms = comp._mechanisms()
