@@ -115,6 +115,27 @@ def cause_group(cause: str) -> str:
     return cause[:160]
 
 
+#: first causes that are PsyNeuLink's own error/warning sentences compared word for word
+#: (mdfx raises the same class in its own words: the project copies no PsyNeuLink text)
+TEXT_CAUSES = (r"^AssertionError: Regex pattern did not match", r"^Failed: Regex pattern did not match",
+               r"^AssertionError: assert ['\"].*['\"] in ['\"]",
+               r"^AttributeError: '\w*Error' object has no attribute 'error_value'")
+#: first causes outside issue 11's scope (GRU/EM compositions, RL/TD/Hebbian learning,
+#: show_graph, stateful integrators)
+OUT_OF_SCOPE = ("GRUComposition", "EMComposition", "'DDM'", "Reinforcement", "td_learning",
+                "reinforcement_learning", "RecurrentTransferMechanism", "PredictionErrorDelta", "show_graph",
+                "integrator_mode")
+
+
+def kind_of(cause: str) -> str:
+    """Why a test PsyNeuLink passes fails against mdfx: "text", "out of scope" or "behaviour"."""
+    if any(re.search(p, cause) for p in TEXT_CAUSES):
+        return "text"
+    if any(k in cause for k in OUT_OF_SCOPE):
+        return "out of scope"
+    return "behaviour"
+
+
 def report(mdfx: dict[str, dict], ref: dict[str, dict] | None) -> str:
     lines = ["| file | mode | tests | PsyNeuLink passes | mdfx passes | of those PsyNeuLink passes | failed | errors | skipped |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -146,7 +167,13 @@ def report(mdfx: dict[str, dict], ref: dict[str, dict] | None) -> str:
         lost = Counter(cause_group(mdfx[k]["cause"]) for k, v in ref.items()
                        if v["outcome"] == "passed" and k in mdfx and mdfx[k]["outcome"] != "passed"
                        and mode_of(k) != "Python")
-        lines += ["", "Among tests PsyNeuLink passes in its own modes:", "", "| failures | first cause |", "|---|---|"]
+        kinds = Counter(kind_of(mdfx[k]["cause"]) for k, v in ref.items()
+                        if v["outcome"] == "passed" and k in mdfx and mdfx[k]["outcome"] != "passed"
+                        and mode_of(k) != "Python")
+        lines += ["", "Among tests PsyNeuLink passes in its own modes: "
+                  + ", ".join(f"{n} fail on {k}" for k, n in kinds.most_common())
+                  + " (text: PsyNeuLink's exact sentences, which mdfx does not copy)",
+                  "", "| failures | first cause |", "|---|---|"]
         lines += [f"| {n} | {c.replace('|', '/')} |" for c, n in lost.most_common()]
     return "\n".join(lines)
 
