@@ -965,7 +965,7 @@ def _run_net(net: Net | None, graph: Graph, arrays: dict[str, np.ndarray], mode:
     if mode is ExecutionMode.LLVMRun:
         from mdfx.runners import llvm
 
-        by_tensor = llvm.run(graph, arrays)
+        by_tensor = llvm.run(graph, arrays, _checked=True)  # parse_inputs made the shared check
         outputs = {n: by_tensor[tensors[n]] for n in (net.outputs if net is not None else graph.outputs)}
         return outputs, dict(outputs)
     if mode is ExecutionMode.ONNX:

@@ -117,8 +117,9 @@ class TransferMechanism:
     def combine(self) -> str:
         """How the InputPorts combine into the net input: the LinearCombination's operation, side by
         side ("concat") for several InputPorts of another function, else "sum" (of the projections)."""
-        if hasattr(self.function, "operation"):
-            return str(self.function.operation)
+        operation = vars(self.function).get("operation")  # not hasattr: a miss raises in __getattr__ (slow)
+        if operation is not None:
+            return str(operation)
         return "concat" if len(self.port_sizes) > 1 else "sum"
 
     def port_slice(self, port: int) -> slice:

@@ -217,18 +217,22 @@ def _rows_shape(spec: LearnSpec, graph: Graph, name: str, ntrials: int) -> tuple
     return np.shape(spec.targets[name]) if name in spec.targets else (ntrials, *graph.features(name))
 
 
-def run(model: Graph | Any, inputs: Mapping[str, Any], dtype: str = "float64") -> dict[str, np.ndarray]:
+def run(model: Graph | Any, inputs: Mapping[str, Any], dtype: str = "float64",
+        _checked: bool = False) -> dict[str, np.ndarray]:
     """The graph's outputs for every trial, by name (a Net's: by OUTPUT node name).
 
     ``inputs[name]`` has shape (trials, *features) (or (trials, size)) for every graph
     input; one kernel call runs them all. Float outputs come back float64 with shape
     (trials, *features); outputs of ops that take no gradient as their numpy rule gives them.
+    ``_checked``: the caller has put ``inputs`` through :mod:`mdfx.schema.validate` already
+    (a composition's run(), whose ``parse_inputs`` makes the same check), so it is not repeated.
     """
     from mdfx.converters.llvm import jit
     from mdfx.converters.llvm.graph_rules import is_host
     from mdfx.runners.reference import RULES
 
-    validate.run_inputs(model, inputs, allow_empty=True)
+    if not _checked:
+        validate.run_inputs(model, inputs, allow_empty=True)
     start = time.perf_counter()
     graph = as_graph(model)
     np_dtype = _dtype(dtype)
@@ -257,13 +261,14 @@ def run(model: Graph | Any, inputs: Mapping[str, Any], dtype: str = "float64") -
         last_train_stats.update(kernel_s=time.perf_counter() - t, kernel_calls=1)
         if status != 0:
             raise _status_error(status, "infer")
-    env: dict[str, Any] = {k: p.value for k, p in graph.params.items()}
-    env.update({k: a.astype(np.float64).reshape((ntrials, *graph.inputs[k])) for k, a in zip(graph.inputs, arrays,
-                                                                                           strict=True)})
-    env.update({t: o.astype(np.float64, copy=False).reshape((ntrials, *graph.features(t)))
-                for t, o in zip(wanted, outs, strict=True)})
-    for node in host:  # the tail that takes no gradient, in numpy (reference rules)
-        env[node.output] = RULES[node.op][0]([env[t] if t else None for t in node.inputs], **node.attrs)
+    env: dict[str, Any] = {t: o.astype(np.float64, copy=False).reshape((ntrials, *graph.features(t)))
+                           for t, o in zip(wanted, outs, strict=True)}
+    if host:  # the tail that takes no gradient, in numpy (reference rules)
+        env.update({k: p.value for k, p in graph.params.items()})
+        env.update({k: a.astype(np.float64).reshape((ntrials, *graph.inputs[k]))
+                    for k, a in zip(graph.inputs, arrays, strict=True)})
+        for node in host:
+            env[node.output] = RULES[node.op][0]([env[t] if t else None for t in node.inputs], **node.attrs)
     last_train_stats.update(total_s=time.perf_counter() - start)
     if graph is not model:
         tensors = graph.meta["node_tensors"]

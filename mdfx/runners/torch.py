@@ -24,6 +24,7 @@ losses stay on the device until the end (one transfer per epoch with
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -127,8 +128,8 @@ def _tensors(arrays: Mapping[str, np.ndarray], graph: Graph, names: Sequence[str
             raise DataError(f"no {what} given for {name!r} (given: {', '.join(arrays) or 'none'})")
         a = np.asarray(arrays[name], dtype=np.float64)
         feats = graph.features(name)
-        size = int(np.prod(feats))
-        if a.ndim < 2 or len(a) == 0 or int(np.prod(a.shape[1:])) != size:
+        size = math.prod(feats)
+        if a.ndim < 2 or len(a) == 0 or math.prod(a.shape[1:]) != size:
             raise DataError(f"{what} for {name!r} has shape {a.shape}; expected (trials, {size})")
         out[name] = torch.as_tensor(a.reshape((len(a), *feats)), dtype=dtype, device=device)
     return out

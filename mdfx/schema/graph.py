@@ -31,6 +31,7 @@ reference (:mod:`mdfx.runners.reference`) is the spec.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -194,7 +195,7 @@ class Graph:
 
     def size(self, tensor: str) -> int:
         """Features per sample of a batched tensor."""
-        return int(np.prod(self.features(tensor)))
+        return math.prod(self.features(tensor))  # math.prod: np.prod costs ~5 µs a call
 
     def learnable(self) -> dict[str, np.ndarray]:
         """The arrays training updates, by name, in the graph's param order."""
