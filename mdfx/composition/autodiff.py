@@ -18,6 +18,7 @@ import numpy as np
 from mdfx import ops
 from mdfx.composition.composition import IO, Composition, _is_number, parse_inputs, pnl_value
 from mdfx.composition.enums import ExecutionMode, Loss
+from mdfx.composition.learning_pathway import ObjectiveMechanism, TargetMechanism
 from mdfx.composition.targets import parse as parse_targets
 from mdfx.errors import CompositionError, DataError, MdfxError, ParameterError, UnsupportedError
 from mdfx.runners.training import (
@@ -135,7 +136,6 @@ class AutodiffComposition(Composition):
     def target_input_mechanisms(self) -> list[Any]:
         """The TARGET nodes of the samples with external targets (made when first needed, as
         PsyNeuLink makes them)."""
-        from mdfx.composition.learning_pathway import TargetMechanism
         from mdfx.composition.targets import resolve
 
         return _unique(lm.target.owner for lm in resolve(self) if isinstance(lm.target.owner, TargetMechanism))
@@ -394,7 +394,9 @@ class AutodiffComposition(Composition):
             optimizations_per_minibatch=repeats,
             target_tensors=internal,
             # the OUTPUT nodes that do not learn (for results), the internal targets (for the losses' values)
-            recorded=[n for n in dict.fromkeys([*shown, *internal.values()]) if n not in trained and n not in internal],
+            # (a Composition's learning pathways: every mechanism, whose value PsyNeuLink keeps)
+            recorded=[n for n in dict.fromkeys([*shown, *internal.values(), *self._recorded_nodes()])
+                      if n not in trained and n not in internal],
         )
         if call_after_minibatch is not None:
             spec.on_minibatch = _after_minibatch_hook(call_after_minibatch, -(-trials // minibatch_size))
@@ -433,6 +435,10 @@ class AutodiffComposition(Composition):
             from mdfx.composition.targets import record_loss_values
 
             record_loss_values(self, spec, result)
+        if self._pathway_objectives():
+            from mdfx.composition.targets import record_objective_values
+
+            record_objective_values(self, spec, result)
         self.losses.extend(result.losses)
         orders = spec.orders()
         order = orders[result.epochs_run - 1]
@@ -528,6 +534,17 @@ class AutodiffComposition(Composition):
 
         spec.on_values = record
         return True
+
+    def _pathway_objectives(self) -> list[ObjectiveMechanism]:
+        """The objective nodes of the learning pathways (add_backpropagation_learning_pathway)."""
+        return [p.learning_objective for p in self.pathways if getattr(p, "learning_components", None)]
+
+    def _recorded_nodes(self) -> list[str]:
+        """Nodes whose values learn() returns beside the outputs: every mechanism for the engine
+        of a Composition's learning pathways (it sets their values after learn())."""
+        if not self._pathway_objectives():
+            return []
+        return [m.name for m in self._mechanisms() if not isinstance(m, TargetMechanism)]
 
     def _write_back(self, net: Net) -> None:
         """Trained arrays into the projections and mechanisms, in place (a no-op when shared)."""

@@ -365,7 +365,10 @@ class Composition:
         objective = next((n for n in self._learning_nodes if isinstance(n, ObjectiveMechanism)
                           and n.sample is sample.output_port), None)
         if objective is None:
-            objective = ObjectiveMechanism("Comparator", sample, target)
+            from mdfx.composition.autodiff import as_loss
+
+            loss = Loss.MSE if loss_spec is None else as_loss(loss_spec)
+            objective = ObjectiveMechanism("Comparator", sample, target, "SUM" if loss is Loss.L0 else loss.name)
             self._learning_nodes.append(objective)
         lms = []
         for proj in reversed(projs):  # PsyNeuLink lists them from the output backwards
