@@ -50,3 +50,34 @@ def test_comparator_output_ports_and_node_values_after_learn(mode: pnl.Execution
     assert_close(proj.get_mod_matrix(comp), matrix, rtol=0, atol=1e-9)
     with pytest.raises(KeyError, match="no OutputPort named 'L1'"):
         objective.output_ports["L1"]
+
+
+# --- "Loss.L0 in a Composition's learning pathway" ---------------------------------------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_l0_learning_pathway_learns_as_psyneulink(mode: pnl.ExecutionMode) -> None:
+    a = pnl.TransferMechanism(name="a", input_shapes=2)
+    h = pnl.TransferMechanism(name="h", function=pnl.Logistic, input_shapes=2)
+    b = pnl.TransferMechanism(name="b", function=pnl.Logistic, input_shapes=3)
+    comp = pnl.Composition(name="c")
+    w1 = pnl.MappingProjection(matrix=np.arange(4.0).reshape(2, 2) / 10)
+    w2 = pnl.MappingProjection(matrix=np.arange(6.0).reshape(2, 3) / 10)
+    path = comp.add_backpropagation_learning_pathway([a, w1, h, w2, b], loss_spec=pnl.Loss.L0, learning_rate=0.5)
+    comp.learn(inputs={a: [[1.0, 2.0], [0.5, -1.0]], path.target: [[0.0, 1.0, 0.5], [1.0, 0.0, 0.0]]},
+               num_trials=3, execution_mode=mode)
+    # PsyNeuLink 0.21: the same weights as Loss.SSE at learning_rate=0.25
+    assert_close(w1.get_mod_matrix(comp), [[-0.0015211121, 0.0915759181], [0.2093041159, 0.3074715675]],
+                 rtol=0, atol=1e-9)
+    assert_close(w2.get_mod_matrix(comp), [[-0.0546337514, 0.1300059853, 0.153244198],
+                                           [0.2352879117, 0.4378590441, 0.4523094632]], rtol=0, atol=1e-9)
+    assert_close(comp.results[-1], [[0.5448154448, 0.5818952716, 0.5999471786]], rtol=0, atol=1e-9)
+    objective = path.learning_objective
+    assert [p.name for p in objective.output_ports] == ["OUTCOME", "SUM"]
+    assert_close(objective.output_ports["SUM"].value, [-0.226657895], rtol=0, atol=1e-9)
+
+
+def test_l0_still_refused_by_autodiff_composition() -> None:
+    # PsyNeuLink 0.21's AutodiffComposition has no L0 either
+    with pytest.raises(pnl.UnsupportedError, match="L0"):
+        pnl.AutodiffComposition(loss_spec=pnl.Loss.L0)

@@ -60,6 +60,9 @@ class AutodiffComposition(Composition):
         self.weight_decay = float(weight_decay)
         self.loss_spec = as_loss(loss_spec)
         ops.loss_op(self.loss_spec.value)  # refuses a loss with no rule, at construction
+        #: set on the engine of a Composition whose learning pathways use Loss.L0: PsyNeuLink's
+        #: Comparator then passes the error itself back, SSE's gradient at half the rate (measured)
+        self._rate_scale = 1.0
         #: the learning rates of the last learn() or _build_pytorch_representation() (PsyNeuLink's
         #: handle on its torch wrapper; mdfx builds its module per learn() and keeps none)
         self.pytorch_representation: Any = None
@@ -398,6 +401,9 @@ class AutodiffComposition(Composition):
             recorded=[n for n in dict.fromkeys([*shown, *internal.values(), *self._recorded_nodes()])
                       if n not in trained and n not in internal],
         )
+        if self._rate_scale != 1.0:
+            spec.learning_rate *= self._rate_scale
+            spec.param_learning_rates = {k: v * self._rate_scale for k, v in spec.param_learning_rates.items()}
         if call_after_minibatch is not None:
             spec.on_minibatch = _after_minibatch_hook(call_after_minibatch, -(-trials // minibatch_size))
         mode = execution_mode

@@ -701,7 +701,13 @@ class Composition:
             if len(losses) > 1:
                 raise UnsupportedError(f"{self.name!r}: learning pathways with different loss_spec "
                                        f"({', '.join(sorted(x.name for x in losses))}) cannot learn together")
-            engine = AutodiffComposition(name=self.name, loss_spec=losses.pop() if losses else Loss.MSE)
+            loss = losses.pop() if losses else Loss.MSE
+            engine = AutodiffComposition(name=self.name, loss_spec=Loss.SSE if loss is Loss.L0 else loss)
+            if loss is Loss.L0:
+                # PsyNeuLink's Comparator passes target - sample back for L0: SSE's gradient
+                # at half the learning rate (measured, tests/pnl_reference/facts.md)
+                engine._rate_scale = 0.5
+            engine._objective_loss = loss.value
             engine.default_learning_rate = self.default_learning_rate
             engine.add_nodes(self._mechanisms())
             for p in self._projections:

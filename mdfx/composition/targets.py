@@ -361,7 +361,7 @@ def record_objective_values(comp: AutodiffComposition, spec: Any, result: Any) -
         y, t = np.asarray(y, dtype=float)[last].ravel(), np.asarray(t, dtype=float)[last].ravel()
         node.error = t - y
         node.value = node.error[None, :]
-        loss = str(spec.loss).upper()
+        loss = str(getattr(comp, "_objective_loss", spec.loss)).upper()
         if loss == "SSE":
             node.loss = np.array([np.sum(node.error ** 2)])
         elif loss == "MSE":
