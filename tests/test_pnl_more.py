@@ -81,3 +81,60 @@ def test_l0_still_refused_by_autodiff_composition() -> None:
     # PsyNeuLink 0.21's AutodiffComposition has no L0 either
     with pytest.raises(pnl.UnsupportedError, match="L0"):
         pnl.AutodiffComposition(loss_spec=pnl.Loss.L0)
+
+
+# --- "Log in PsyNeuLink's layout; synch_*_with_torch='minibatch'" --------------------------------
+
+
+def _logged_net() -> tuple[pnl.AutodiffComposition, pnl.TransferMechanism, pnl.TransferMechanism,
+                           pnl.MappingProjection]:
+    i = pnl.TransferMechanism(name="i", default_variable=np.zeros(2))
+    o = pnl.TransferMechanism(name="o", default_variable=np.zeros(1), function=pnl.Logistic())
+    m = pnl.MappingProjection(matrix=np.array([[0.1], [0.2]]))
+    comp = pnl.AutodiffComposition(name="x", learning_rate=0.5)
+    comp.add_linear_processing_pathway([i, m, o])
+    return comp, i, o, m
+
+
+@pytest.mark.parametrize("synch", [pnl.RUN, pnl.MINIBATCH])
+def test_log_nparray_dictionary_and_nparray_per_minibatch(synch: str, capsys: pytest.CaptureFixture[str]) -> None:
+    comp, i, o, m = _logged_net()
+    assert comp.default_execution_id == "x"
+    i.set_log_conditions("value", pnl.LogCondition.TRIAL)
+    o.set_log_conditions("value", pnl.LogCondition.TRIAL)
+    m.set_log_conditions("matrix", pnl.LogCondition.TRIAL)
+    comp.learn(inputs={"inputs": {i: np.array([[[0, 0]], [[0, 1]], [[1, 0]]])},
+                       "targets": {o: np.array([[0], [1], [1]])}, "epochs": 2},
+               synch_projection_matrices_with_torch=synch, synch_results_with_torch=synch,
+               execution_mode=pnl.ExecutionMode.PyTorch, minibatch_size=2)
+    # PsyNeuLink 0.21 (MINIBATCH): two minibatches (2 trials, 1 trial) per epoch, each entry the
+    # matrix that minibatch used and the values of its trials
+    table = m.log.nparray_dictionary()["x"]
+    assert list(table) == ["Run", "Trial", "Pass", "Time_step", "func_matrix", "matrix", "mod_matrix"]
+    assert table["Trial"].ravel().tolist() == [0, 1, 2, 3] and table["Run"].ravel().tolist() == [0, 0, 0, 0]
+    assert_close(table["matrix"], [[[0.1], [0.2]], [[0.1], [0.25571177]], [[0.21845881], [0.25571177]],
+                                   [[0.21845881], [0.3093819]]], rtol=0, atol=1e-8)
+    values = o.log.nparray_dictionary("value")["x"]
+    assert list(values) == ["Run", "Trial", "Pass", "Time_step", "value"]
+    expected = [[0.5, 0.549833997312478], [0.52497918747894], [0.5, 0.5635818599935174], [0.554398530101069]]
+    for got, want in zip(values["value"], expected, strict=True):
+        assert_close(np.asarray(got).ravel(), want, rtol=0, atol=1e-12)
+        assert np.shape(got) == (len(want), 1, 1, 1)
+    assert list(i.log.nparray_dictionary()["x"]) == ["Run", "Trial", "Pass", "Time_step", "RESULT", "value"]
+    flat = m.log.nparray()
+    assert flat.shape == (2, 2) and flat[0].tolist() == ["Execution Context", "x"] and flat[1][0] == "Data"
+    assert flat[1][1][1] == [["Trial"], [0], [1], [2], [3]]
+    assert flat[1][1][5][0] == "matrix" and np.allclose(flat[1][1][5][1:], table["matrix"])
+    o.log.print_entries()
+    assert "value        trial 3     [0.55439853]" in capsys.readouterr().out
+    # results are the same for every synch choice (PsyNeuLink 0.21: 'run' == 'minibatch' == 'trial')
+    assert_close(comp.results[-1], [[0.554398530101069]], rtol=0, atol=1e-12)
+
+
+def test_synch_options_refused_with_type_named() -> None:
+    comp, i, o, _ = _logged_net()
+    data = {"inputs": {i: [[0.0, 1.0]]}, "targets": {o: [[1.0]]}}
+    with pytest.raises(pnl.UnsupportedError, match="synch_results_with_torch='epoch'"):
+        comp.learn(inputs=data, synch_results_with_torch=pnl.EPOCH)
+    with pytest.raises(pnl.UnsupportedError, match="synch_projection_matrices_with_torch='trial'"):
+        comp.learn(inputs=data, synch_projection_matrices_with_torch=pnl.TRIAL)

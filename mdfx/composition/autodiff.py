@@ -531,12 +531,22 @@ class AutodiffComposition(Composition):
             return False
 
         tensors = self._graph().meta["node_tensors"]
+        context = self.default_execution_id
+        # PsyNeuLink's log (nparray_dictionary) holds the matrix each minibatch used, before its update
+        used = {p.name: np.array(net.projection(p.name).matrix, copy=True) for p in projs}
 
         def record(values: dict[str, np.ndarray]) -> None:
             for p in projs:
                 p.log.record("matrix", net.projection(p.name).matrix)
+                matrix = used[p.name]
+                p.log.record_in(context, {"func_matrix": matrix, "matrix": matrix, "mod_matrix": matrix})
+                used[p.name] = np.array(net.projection(p.name).matrix, copy=True)
             for m in mechs:
-                m.log.record("value", values[tensors[m.name]])
+                value = values[tensors[m.name]]
+                m.log.record("value", value)
+                # one (1, 1, size) value per trial of the minibatch, as PsyNeuLink
+                rows = np.asarray(value).reshape(len(value), 1, 1, -1)
+                m.log.record_in(context, {m.output_ports[0].name: rows, "value": rows})
 
         spec.on_values = record
         return True

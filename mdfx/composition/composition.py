@@ -136,6 +136,11 @@ class Composition:
         return ProjectionList(p for p in self._projections if not self._owner_chain(p))
 
     @property
+    def default_execution_id(self) -> str:
+        """PsyNeuLink's default execution context: the composition's name (mdfx has one context)."""
+        return self.name
+
+    @property
     def learning_components(self) -> list[Any]:
         """The learning pathways' TARGET, objective and LearningMechanism nodes, in PsyNeuLink's order."""
         return list(self._learning_nodes)
