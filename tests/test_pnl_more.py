@@ -138,3 +138,25 @@ def test_synch_options_refused_with_type_named() -> None:
         comp.learn(inputs=data, synch_results_with_torch=pnl.EPOCH)
     with pytest.raises(pnl.UnsupportedError, match="synch_projection_matrices_with_torch='trial'"):
         comp.learn(inputs=data, synch_projection_matrices_with_torch=pnl.TRIAL)
+
+
+# --- "PytorchRepresentation parameters" ------------------------------------------------------
+
+
+def test_pytorch_representation_params_are_matrix_shaped_copies() -> None:
+    torch = pytest.importorskip("torch")
+    a, b, c = (pnl.ProcessingMechanism(name=n, input_shapes=k) for n, k in [("A", 2), ("B", 3), ("C", 1)])
+    w1 = pnl.MappingProjection(name="W1", matrix=np.arange(6.0).reshape(2, 3) / 10)
+    w2 = pnl.MappingProjection(name="W2", matrix=np.ones((3, 1)), learnable=False)
+    comp = pnl.AutodiffComposition([a, w1, b, w2, c], learning_rate=0.1)
+    rep = comp._build_pytorch_representation()
+    # PsyNeuLink 0.21: (sender, receiver) shaped, as the projection's matrix (not torch's (out, in))
+    param = rep.get_torch_param_for_projection("W1")
+    assert isinstance(param, torch.nn.Parameter) and tuple(param.shape) == (2, 3)
+    assert_close(param.detach().numpy(), w1.matrix, rtol=0)
+    comp.learn(inputs={a: [[1.0, 2.0]]}, targets={c: [[1.0]]}, execution_mode=pnl.ExecutionMode.PyTorch)
+    assert_close(rep.get_torch_param_for_projection(w1).detach().numpy(), w1.matrix, rtol=0)
+    assert not np.allclose(w1.matrix, np.arange(6.0).reshape(2, 3) / 10)
+    assert [tuple(p.shape) for p in rep.parameters()] == [(2, 3)]  # W2 does not learn
+    with pytest.raises(KeyError, match="'W9' is not a projection of"):
+        rep.get_torch_param_for_projection("W9")
