@@ -160,3 +160,21 @@ def test_pytorch_representation_params_are_matrix_shaped_copies() -> None:
     assert [tuple(p.shape) for p in rep.parameters()] == [(2, 3)]  # W2 does not learn
     with pytest.raises(KeyError, match="'W9' is not a projection of"):
         rep.get_torch_param_for_projection("W9")
+
+
+# --- "learning_rate dict keys" ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key", [23, 2.5, "mechanism"])
+def test_learning_rate_dict_key_of_another_kind_refused_at_construction(key: object) -> None:
+    a, b = pnl.ProcessingMechanism(name="a"), pnl.ProcessingMechanism(name="b")
+    proj = pnl.MappingProjection(a, b, name="IN")
+    key = a if key == "mechanism" else key
+    # PsyNeuLink 0.21 raises ParameterError for each of these keys, in both constructors
+    for make in (pnl.Composition, pnl.AutodiffComposition):
+        with pytest.raises(pnl.ParameterError, match="is neither a projection nor a projection's name"):
+            make([a, proj, b], learning_rate={pnl.DEFAULT_LEARNING_RATE: 0.1, key: 0.2})
+    # learn()'s dict: CompositionError, as PsyNeuLink's learn()
+    comp = pnl.AutodiffComposition([a, proj, b])
+    with pytest.raises(pnl.CompositionError, match="is neither a projection nor a projection's name"):
+        comp.learn(inputs={a: [[1.0]]}, targets={b: [[1.0]]}, learning_rate={key: 0.2})
