@@ -178,3 +178,24 @@ def test_learning_rate_dict_key_of_another_kind_refused_at_construction(key: obj
     comp = pnl.AutodiffComposition([a, proj, b])
     with pytest.raises(pnl.CompositionError, match="is neither a projection nor a projection's name"):
         comp.learn(inputs={a: [[1.0]]}, targets={b: [[1.0]]}, learning_rate={key: 0.2})
+
+
+# --- "(pathway, BackPropagation) in a Composition's pathways" ------------------------------------
+
+
+def test_pathway_with_learning_function_tuple_is_a_learning_pathway() -> None:
+    a, b, c, d = (pnl.TransferMechanism(name=n) for n in "ABCD")
+    comp = pnl.Composition(pathways=[([a, b], pnl.BackPropagation), [c, d]], name="c")
+    assert [bool(p.learning_components) for p in comp.pathways] == [True, False]
+    comp.learn(inputs={a: 1.0, c: 2.0, comp.pathways[0].target: 0.0}, num_trials=3)
+    # PsyNeuLink 0.21: B learns towards 0 at the default rate .05 (x 2 for MSE of one unit), D stays
+    assert_close(comp.results, [[[1.0], [2.0]], [[0.9], [2.0]], [[0.81], [2.0]]], rtol=1e-12)
+    solo = pnl.Composition(pathways=([pnl.TransferMechanism(name="E"), pnl.TransferMechanism(name="F")],
+                                     pnl.BackPropagation))
+    assert len(solo.pathways) == 1 and solo.pathways[0].learning_components
+
+    class Hebbian:  # a learning function mdfx does not train with
+        pass
+
+    with pytest.raises(pnl.UnsupportedError, match="backpropagation only"):
+        pnl.Composition(pathways=([pnl.TransferMechanism(name="G"), pnl.TransferMechanism(name="H")], Hebbian))

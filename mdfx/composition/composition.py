@@ -88,8 +88,12 @@ class Composition:
                                      learning_results=attribute(self, "learning_results", writable=False))
         if nodes is not None:
             self.add_nodes(nodes if isinstance(nodes, list | tuple) else [nodes])  # type: ignore[list-item]
-        for pathway in _as_pathways(pathways):
-            self.add_linear_processing_pathway(pathway)
+        for pathway in [pathways] if _is_learning_spec(pathways) else _as_pathways(pathways):
+            if _is_learning_spec(pathway):
+                # PsyNeuLink's (pathway, BackPropagation): a learning pathway
+                self.add_backpropagation_learning_pathway(list(pathway[0]), learning_function=pathway[1])
+            else:
+                self.add_linear_processing_pathway(pathway)
 
     @property
     def learning_rate(self) -> object:
@@ -852,10 +856,19 @@ def _proj_stub(p: MappingProjection) -> ProjectionSpec:
     return ProjectionSpec(p.name, p.sender.name, p.receiver.name, np.empty((0, 0)))
 
 
+def _is_learning_spec(spec: object) -> bool:
+    """Whether ``spec`` is PsyNeuLink's ``(pathway, learning function)`` tuple (a learning
+    function other than BackPropagation is then refused by add_backpropagation_learning_pathway)."""
+    return (isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], list | Pathway)
+            and (isinstance(spec[1], type) or isinstance(spec[1], BackPropagation)))
+
+
 def _as_pathways(pathways: object) -> list[list]:
     if pathways is None:
         return []
     items = list(pathways)  # type: ignore[call-overload]
+    if any(_is_learning_spec(i) for i in items):
+        return [i if _is_learning_spec(i) else list(i) if isinstance(i, list | tuple) else [i] for i in items]
     nodes = (TransferMechanism, Composition, MappingProjection, ObjectiveMechanism)
     if isinstance(pathways, Pathway) or not any(
             isinstance(i, list | tuple) and any(isinstance(j, nodes) for j in i) for i in items):
