@@ -199,3 +199,29 @@ def test_pathway_with_learning_function_tuple_is_a_learning_pathway() -> None:
 
     with pytest.raises(pnl.UnsupportedError, match="backpropagation only"):
         pnl.Composition(pathways=([pnl.TransferMechanism(name="G"), pnl.TransferMechanism(name="H")], Hebbian))
+
+
+# --- "results entries are arrays" ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_results_entries_are_arrays_as_psyneulink(mode: pnl.ExecutionMode) -> None:
+    a = pnl.ProcessingMechanism(name="a", input_shapes=2)
+    b, c, d = (pnl.ProcessingMechanism(name=n, input_shapes=k) for n, k in [("b", 2), ("c", 3), ("d", 2)])
+    ragged = pnl.AutodiffComposition([[a, b], [a, c]], name="x", learning_rate=0.1)
+    ragged.learn(inputs={a: [[1.0, 2.0]]}, targets={b: [[0.0, 0.0]], c: [[1.0, 1.0, 1.0]]}, epochs=2,
+                 execution_mode=mode)
+    # PsyNeuLink 0.21: sizes differ -> each entry an object array of (2,) and (3,) arrays
+    assert [(type(e), e.dtype, e.shape) for e in ragged.results] == [(np.ndarray, np.dtype(object), (2,))] * 2
+    assert [np.shape(v) for v in ragged.results[0]] == [(2,), (3,)]
+    same = pnl.AutodiffComposition([[a, b], [a, d]], name="y", learning_rate=0.1)
+    same.learn(inputs={a: [[1.0, 2.0]]}, targets={b: [[0.0, 0.0]], d: [[1.0, 1.0]]}, execution_mode=mode)
+    # equal sizes -> one (outputs, units) float array per trial (PsyNeuLink: [[1, 2], [1, 2]])
+    assert same.results[-1].dtype == np.float64
+    assert_close(same.results[-1], [[1.0, 2.0], [1.0, 2.0]], rtol=0)
+    same.run(inputs={a: [[1.0, 2.0]]}, execution_mode=mode)
+    assert isinstance(same.results[-1], np.ndarray) and same.results[-1].shape == (2, 2)
+    plain = pnl.Composition([a, b], name="z")
+    plain.run(inputs={a: [[1.0, 2.0], [3.0, 4.0]]}, execution_mode=mode)
+    assert isinstance(plain.results[-1], np.ndarray) and plain.results[-1].shape == (1, 2)
+    assert_close(plain.results[-1].squeeze(), [3.0, 4.0], rtol=0)

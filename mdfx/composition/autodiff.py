@@ -381,8 +381,8 @@ class AutodiffComposition(Composition):
             trials *= repeats
         if self.disable_learning:
             outputs, _ = _forward(graph, x, shown)
-            self.results.extend([outputs[n][i].copy() for n in shown] for i in range(trials))
-            return pnl_value(self.results[-1])
+            self.results.extend(pnl_value([outputs[n][i].copy() for n in shown]) for i in range(trials))
+            return pnl_value(list(self.results[-1]))
         if self.optimizer_state.optimizer != self.optimizer_type:
             # A different optimizer starts from scratch, as a new torch optimizer would.
             self.optimizer_state = OptimizerState(optimizer=self.optimizer_type)
@@ -449,15 +449,18 @@ class AutodiffComposition(Composition):
         orders = spec.orders()
         order = orders[result.epochs_run - 1]
 
-        def rows(outputs: list[dict[str, np.ndarray]], order: np.ndarray) -> list[list[np.ndarray]]:
+        def rows(outputs: list[dict[str, np.ndarray]], order: np.ndarray) -> list[Any]:
             # one row per trial, epoch after epoch, each in its epoch's order: views into one
             # fresh array per node, gathered in one call (not copied trial by trial, nor per epoch)
             if not shown:  # every OUTPUT node is another's target: empty rows, one per trial
                 return [[] for _ in range(np.size(order))]
             which = np.arange(len(outputs))[:, None]
-            per_node = [list(np.stack([o[n] for o in outputs])[which, order].reshape(-1, *outputs[0][n].shape[1:]))
+            per_node = [np.stack([o[n] for o in outputs])[which, order].reshape(-1, *outputs[0][n].shape[1:])
                         for n in shown]
-            return [list(r) for r in zip(*per_node, strict=True)]
+            if len({a.shape for a in per_node}) == 1:
+                # each trial's entry a 2-D array, as PsyNeuLink's: views into one (trials, nodes, units) array
+                return list(np.stack(per_node, axis=1))
+            return [pnl_value(list(r)) for r in zip(*per_node, strict=True)]
 
         final = rows([result.last_outputs], orders[result.epochs_run - 1:result.epochs_run])
         # PsyNeuLink keeps every epoch's trials
@@ -479,7 +482,7 @@ class AutodiffComposition(Composition):
         # last results (with k optimizations per trial, the last steps')
         n = (len(final) // repeats) // spec.minibatch_size
         self.learning_results = final[len(final) - n:]
-        return pnl_value(final[-1])
+        return pnl_value(list(final[-1]))
 
     def _record_minibatches(self, epochs: list[tuple[dict, np.ndarray]], targets: dict, trained: list[str],
                             size: int) -> None:

@@ -601,8 +601,9 @@ class Composition:
         internal = {n.name for n in self._internal_targets()}
         shown = [name for name in io.outputs if name not in internal]
         for t in range(trials):
-            self.results.append([_copy(outputs[name][t]) for name in shown])
-        return pnl_value(self.results[-1])
+            # each trial's entry a 2-D array (an object array when sizes differ), as PsyNeuLink's
+            self.results.append(pnl_value([_copy(outputs[name][t]) for name in shown]))
+        return pnl_value(list(self.results[-1]))
 
     def _run_inputs(self, inputs: Any) -> Any:
         """run()'s inputs without those of TARGET nodes; none given: every INPUT node's default value."""
@@ -637,8 +638,8 @@ class Composition:
             if given is None:
                 raise DataError(f"{self.name!r}: no inputs for nested composition {node.name!r}")
             node.run(inputs=given, num_trials=num_trials, execution_mode=mode)
-            last = last + node.results[-1]
-        self.results.append(last)
+            last = last + list(node.results[-1])
+        self.results.append(pnl_value(last))
         return pnl_value(last)
 
     def learn(self, inputs: Any = None, targets: Mapping | None = None, num_trials: int | None = None,
