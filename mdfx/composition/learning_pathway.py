@@ -86,7 +86,8 @@ class TargetMechanism(ProcessingMechanism):
 class ObjectiveMechanism:
     """The node that compares a sample with its target (PsyNeuLink's Comparator / LOSS node)."""
 
-    #: the loss of its pair on the last minibatch of the last learn() (PsyNeuLink's ``value``)
+    #: PsyNeuLink's ``value``: for a LossMechanism (targets=) its pair's loss on the last minibatch of
+    #: the last learn(); for a learning pathway's Comparator the last trial's target - sample
     value: np.ndarray = np.zeros(())
 
     def __init__(self, name: str, sample: TransferMechanism, target: TargetMechanism,
