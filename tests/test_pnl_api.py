@@ -278,8 +278,8 @@ def test_every_argument_is_honoured_or_refused_by_name() -> None:
         comp.run(inputs={a: X}, bogus=1)
     with pytest.raises(pnl.UnsupportedError, match="synch_results_with_torch='epoch'"):
         comp.learn(inputs={a: X}, targets={c: T}, synch_results_with_torch="epoch")
-    with pytest.raises(pnl.UnsupportedError, match="synch_projection_matrices_with_torch='minibatch'"):
-        comp.learn(inputs={a: X}, targets={c: T}, synch_projection_matrices_with_torch=pnl.MINIBATCH)
+    with pytest.raises(pnl.UnsupportedError, match="synch_projection_matrices_with_torch='trial'"):
+        comp.learn(inputs={a: X}, targets={c: T}, synch_projection_matrices_with_torch=pnl.TRIAL)
     comp.learn(inputs={a: X}, targets={c: T}, synch_projection_matrices_with_torch=pnl.RUN)
     with pytest.raises(pnl.UnsupportedError, match="synch_node_variables_with_torch='minibatch'"):
         pnl.Composition(synch_node_variables_with_torch="minibatch")

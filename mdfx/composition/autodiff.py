@@ -18,6 +18,7 @@ import numpy as np
 from mdfx import ops
 from mdfx.composition.composition import IO, Composition, _is_number, parse_inputs, pnl_value
 from mdfx.composition.enums import ExecutionMode, Loss
+from mdfx.composition.learning_pathway import ObjectiveMechanism, TargetMechanism
 from mdfx.composition.targets import parse as parse_targets
 from mdfx.errors import CompositionError, DataError, MdfxError, ParameterError, UnsupportedError
 from mdfx.runners.training import (
@@ -59,6 +60,9 @@ class AutodiffComposition(Composition):
         self.weight_decay = float(weight_decay)
         self.loss_spec = as_loss(loss_spec)
         ops.loss_op(self.loss_spec.value)  # refuses a loss with no rule, at construction
+        #: set on the engine of a Composition whose learning pathways use Loss.L0: PsyNeuLink's
+        #: Comparator then passes the error itself back, SSE's gradient at half the rate (measured)
+        self._rate_scale = 1.0
         #: the learning rates of the last learn() or _build_pytorch_representation() (PsyNeuLink's
         #: handle on its torch wrapper; mdfx builds its module per learn() and keeps none)
         self.pytorch_representation: Any = None
@@ -135,7 +139,6 @@ class AutodiffComposition(Composition):
     def target_input_mechanisms(self) -> list[Any]:
         """The TARGET nodes of the samples with external targets (made when first needed, as
         PsyNeuLink makes them)."""
-        from mdfx.composition.learning_pathway import TargetMechanism
         from mdfx.composition.targets import resolve
 
         return _unique(lm.target.owner for lm in resolve(self) if isinstance(lm.target.owner, TargetMechanism))
@@ -380,8 +383,8 @@ class AutodiffComposition(Composition):
             trials *= repeats
         if self.disable_learning:
             outputs, _ = _forward(graph, x, shown)
-            self.results.extend([outputs[n][i].copy() for n in shown] for i in range(trials))
-            return pnl_value(self.results[-1])
+            self.results.extend(pnl_value([outputs[n][i].copy() for n in shown]) for i in range(trials))
+            return pnl_value(list(self.results[-1]))
         if self.optimizer_state.optimizer != self.optimizer_type:
             # A different optimizer starts from scratch, as a new torch optimizer would.
             self.optimizer_state = OptimizerState(optimizer=self.optimizer_type)
@@ -396,8 +399,13 @@ class AutodiffComposition(Composition):
             optimizations_per_minibatch=repeats,
             target_tensors=internal,
             # the OUTPUT nodes that do not learn (for results), the internal targets (for the losses' values)
-            recorded=[n for n in dict.fromkeys([*shown, *internal.values()]) if n not in trained and n not in internal],
+            # (a Composition's learning pathways: every mechanism, whose value PsyNeuLink keeps)
+            recorded=[n for n in dict.fromkeys([*shown, *internal.values(), *self._recorded_nodes()])
+                      if n not in trained and n not in internal],
         )
+        if self._rate_scale != 1.0:
+            spec.learning_rate *= self._rate_scale
+            spec.param_learning_rates = {k: v * self._rate_scale for k, v in spec.param_learning_rates.items()}
         if call_after_minibatch is not None:
             spec.on_minibatch = _after_minibatch_hook(call_after_minibatch, -(-trials // minibatch_size))
         mode = execution_mode
@@ -435,19 +443,26 @@ class AutodiffComposition(Composition):
             from mdfx.composition.targets import record_loss_values
 
             record_loss_values(self, spec, result)
+        if self._pathway_objectives():
+            from mdfx.composition.targets import record_objective_values
+
+            record_objective_values(self, spec, result)
         self.losses.extend(result.losses)
         orders = spec.orders()
         order = orders[result.epochs_run - 1]
 
-        def rows(outputs: list[dict[str, np.ndarray]], order: np.ndarray) -> list[list[np.ndarray]]:
+        def rows(outputs: list[dict[str, np.ndarray]], order: np.ndarray) -> list[Any]:
             # one row per trial, epoch after epoch, each in its epoch's order: views into one
             # fresh array per node, gathered in one call (not copied trial by trial, nor per epoch)
             if not shown:  # every OUTPUT node is another's target: empty rows, one per trial
                 return [[] for _ in range(np.size(order))]
             which = np.arange(len(outputs))[:, None]
-            per_node = [list(np.stack([o[n] for o in outputs])[which, order].reshape(-1, *outputs[0][n].shape[1:]))
+            per_node = [np.stack([o[n] for o in outputs])[which, order].reshape(-1, *outputs[0][n].shape[1:])
                         for n in shown]
-            return [list(r) for r in zip(*per_node, strict=True)]
+            if len({a.shape for a in per_node}) == 1:
+                # each trial's entry a 2-D array, as PsyNeuLink's: views into one (trials, nodes, units) array
+                return list(np.stack(per_node, axis=1))
+            return [pnl_value(list(r)) for r in zip(*per_node, strict=True)]
 
         final = rows([result.last_outputs], orders[result.epochs_run - 1:result.epochs_run])
         # PsyNeuLink keeps every epoch's trials
@@ -469,7 +484,7 @@ class AutodiffComposition(Composition):
         # last results (with k optimizations per trial, the last steps')
         n = (len(final) // repeats) // spec.minibatch_size
         self.learning_results = final[len(final) - n:]
-        return pnl_value(final[-1])
+        return pnl_value(list(final[-1]))
 
     def _record_minibatches(self, epochs: list[tuple[dict, np.ndarray]], targets: dict, trained: list[str],
                             size: int) -> None:
@@ -521,15 +536,36 @@ class AutodiffComposition(Composition):
             return False
 
         tensors = self._graph().meta["node_tensors"]
+        context = self.default_execution_id
+        # PsyNeuLink's log (nparray_dictionary) holds the matrix each minibatch used, before its update
+        used = {p.name: np.array(net.projection(p.name).matrix, copy=True) for p in projs}
 
         def record(values: dict[str, np.ndarray]) -> None:
             for p in projs:
                 p.log.record("matrix", net.projection(p.name).matrix)
+                matrix = used[p.name]
+                p.log.record_in(context, {"func_matrix": matrix, "matrix": matrix, "mod_matrix": matrix})
+                used[p.name] = np.array(net.projection(p.name).matrix, copy=True)
             for m in mechs:
-                m.log.record("value", values[tensors[m.name]])
+                value = values[tensors[m.name]]
+                m.log.record("value", value)
+                # one (1, 1, size) value per trial of the minibatch, as PsyNeuLink
+                rows = np.asarray(value).reshape(len(value), 1, 1, -1)
+                m.log.record_in(context, {m.output_ports[0].name: rows, "value": rows})
 
         spec.on_values = record
         return True
+
+    def _pathway_objectives(self) -> list[ObjectiveMechanism]:
+        """The objective nodes of the learning pathways (add_backpropagation_learning_pathway)."""
+        return [p.learning_objective for p in self.pathways if getattr(p, "learning_components", None)]
+
+    def _recorded_nodes(self) -> list[str]:
+        """Nodes whose values learn() returns beside the outputs: every mechanism for the engine
+        of a Composition's learning pathways (it sets their values after learn())."""
+        if not self._pathway_objectives():
+            return []
+        return [m.name for m in self._mechanisms() if not isinstance(m, TargetMechanism)]
 
     def _write_back(self, net: Net) -> None:
         """Trained arrays into the projections and mechanisms, in place (a no-op when shared)."""

@@ -88,8 +88,12 @@ class Composition:
                                      learning_results=attribute(self, "learning_results", writable=False))
         if nodes is not None:
             self.add_nodes(nodes if isinstance(nodes, list | tuple) else [nodes])  # type: ignore[list-item]
-        for pathway in _as_pathways(pathways):
-            self.add_linear_processing_pathway(pathway)
+        for pathway in [pathways] if _is_learning_spec(pathways) else _as_pathways(pathways):
+            if _is_learning_spec(pathway):
+                # PsyNeuLink's (pathway, BackPropagation): a learning pathway
+                self.add_backpropagation_learning_pathway(list(pathway[0]), learning_function=pathway[1])
+            else:
+                self.add_linear_processing_pathway(pathway)
 
     @property
     def learning_rate(self) -> object:
@@ -134,6 +138,11 @@ class Composition:
 
         Those of compositions nested in a pathway stay theirs (as PsyNeuLink lists them)."""
         return ProjectionList(p for p in self._projections if not self._owner_chain(p))
+
+    @property
+    def default_execution_id(self) -> str:
+        """PsyNeuLink's default execution context: the composition's name (mdfx has one context)."""
+        return self.name
 
     @property
     def learning_components(self) -> list[Any]:
@@ -365,7 +374,10 @@ class Composition:
         objective = next((n for n in self._learning_nodes if isinstance(n, ObjectiveMechanism)
                           and n.sample is sample.output_port), None)
         if objective is None:
-            objective = ObjectiveMechanism("Comparator", sample, target)
+            from mdfx.composition.autodiff import as_loss
+
+            loss = Loss.MSE if loss_spec is None else as_loss(loss_spec)
+            objective = ObjectiveMechanism("Comparator", sample, target, "SUM" if loss is Loss.L0 else loss.name)
             self._learning_nodes.append(objective)
         lms = []
         for proj in reversed(projs):  # PsyNeuLink lists them from the output backwards
@@ -589,8 +601,9 @@ class Composition:
         internal = {n.name for n in self._internal_targets()}
         shown = [name for name in io.outputs if name not in internal]
         for t in range(trials):
-            self.results.append([_copy(outputs[name][t]) for name in shown])
-        return pnl_value(self.results[-1])
+            # each trial's entry a 2-D array (an object array when sizes differ), as PsyNeuLink's
+            self.results.append(pnl_value([_copy(outputs[name][t]) for name in shown]))
+        return pnl_value(list(self.results[-1]))
 
     def _run_inputs(self, inputs: Any) -> Any:
         """run()'s inputs without those of TARGET nodes; none given: every INPUT node's default value."""
@@ -627,8 +640,8 @@ class Composition:
             if given is None:
                 raise DataError(f"{self.name!r}: no inputs for nested composition {node.name!r}")
             node.run(inputs=given, num_trials=num_trials, execution_mode=mode)
-            last = last + node.results[-1]
-        self.results.append(last)
+            last = last + list(node.results[-1])
+        self.results.append(pnl_value(last))
         return pnl_value(last)
 
     def learn(self, inputs: Any = None, targets: Mapping | None = None, num_trials: int | None = None,
@@ -700,7 +713,13 @@ class Composition:
             if len(losses) > 1:
                 raise UnsupportedError(f"{self.name!r}: learning pathways with different loss_spec "
                                        f"({', '.join(sorted(x.name for x in losses))}) cannot learn together")
-            engine = AutodiffComposition(name=self.name, loss_spec=losses.pop() if losses else Loss.MSE)
+            loss = losses.pop() if losses else Loss.MSE
+            engine = AutodiffComposition(name=self.name, loss_spec=Loss.SSE if loss is Loss.L0 else loss)
+            if loss is Loss.L0:
+                # PsyNeuLink's Comparator passes target - sample back for L0: SSE's gradient
+                # at half the learning rate (measured, tests/pnl_reference/facts.md)
+                engine._rate_scale = 0.5
+            engine._objective_loss = loss.value
             engine.default_learning_rate = self.default_learning_rate
             engine.add_nodes(self._mechanisms())
             for p in self._projections:
@@ -840,10 +859,19 @@ def _proj_stub(p: MappingProjection) -> ProjectionSpec:
     return ProjectionSpec(p.name, p.sender.name, p.receiver.name, np.empty((0, 0)))
 
 
+def _is_learning_spec(spec: object) -> bool:
+    """Whether ``spec`` is PsyNeuLink's ``(pathway, learning function)`` tuple (a learning
+    function other than BackPropagation is then refused by add_backpropagation_learning_pathway)."""
+    return (isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], list | Pathway)
+            and (isinstance(spec[1], type) or isinstance(spec[1], BackPropagation)))
+
+
 def _as_pathways(pathways: object) -> list[list]:
     if pathways is None:
         return []
     items = list(pathways)  # type: ignore[call-overload]
+    if any(_is_learning_spec(i) for i in items):
+        return [i if _is_learning_spec(i) else list(i) if isinstance(i, list | tuple) else [i] for i in items]
     nodes = (TransferMechanism, Composition, MappingProjection, ObjectiveMechanism)
     if isinstance(pathways, Pathway) or not any(
             isinstance(i, list | tuple) and any(isinstance(j, nodes) for j in i) for i in items):

@@ -86,14 +86,26 @@ class TargetMechanism(ProcessingMechanism):
 class ObjectiveMechanism:
     """The node that compares a sample with its target (PsyNeuLink's Comparator / LOSS node)."""
 
-    #: the loss of its pair on the last minibatch of the last learn() (PsyNeuLink's ``value``)
+    #: PsyNeuLink's ``value``: for a LossMechanism (targets=) its pair's loss on the last minibatch of
+    #: the last learn(); for a learning pathway's Comparator the last trial's target - sample
     value: np.ndarray = np.zeros(())
 
-    def __init__(self, name: str, sample: TransferMechanism, target: TargetMechanism) -> None:
+    def __init__(self, name: str, sample: TransferMechanism, target: TargetMechanism,
+                 loss_name: str = "MSE") -> None:
         self.name = name
         self.sample = sample.output_port
         self.target = target.output_port
         self.log = sample.log.__class__()
+        #: the last trial's error (target - sample) and loss, set by learn() for a learning pathway
+        self.error: np.ndarray = np.zeros(sample.size)
+        self.loss: np.ndarray = np.zeros(1)
+        # PsyNeuLink names its second OutputPort after the loss (``SUM`` for Loss.L0; measured)
+        self.output_ports = _Ports([ObjectiveOutputPort(self, "OUTCOME", "error"),
+                                    ObjectiveOutputPort(self, loss_name, "loss")])
+
+    @property
+    def output_port(self) -> ObjectiveOutputPort:
+        return self.output_ports[0]
 
     @property
     def parameters(self) -> Parameters:
@@ -101,6 +113,35 @@ class ObjectiveMechanism:
 
     def __repr__(self) -> str:
         return f"(ObjectiveMechanism {self.name})"
+
+
+class _Ports(list):
+    """A list of OutputPorts also indexed by port name (``ports["MSE"]``)."""
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, str):
+            for port in self:
+                if port.name == key:
+                    return port
+            raise KeyError(f"no OutputPort named {key!r} (ports: {', '.join(p.name for p in self)})")
+        return super().__getitem__(key)
+
+
+class ObjectiveOutputPort:
+    """An OutputPort of an objective node: ``OUTCOME`` (the error) or the loss, by name or index."""
+
+    def __init__(self, owner: ObjectiveMechanism, name: str, attr: str) -> None:
+        self.owner = owner
+        self.name = name
+        self._attr = attr
+        self.parameters = Parameters(self, value=("value", False))
+
+    @property
+    def value(self) -> np.ndarray:
+        return getattr(self.owner, self._attr)
+
+    def __repr__(self) -> str:
+        return f"(OutputPort {self.name} of {self.owner.name})"
 
 
 class LearningMechanism:

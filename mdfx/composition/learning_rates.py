@@ -36,6 +36,10 @@ def check_rate(value: object, what: str, error: type[MdfxError] = ParameterError
     ParameterError for a constructor's learning_rate, CompositionError for learn()'s)."""
     if isinstance(value, Mapping):
         for key, rate in value.items():
+            # PsyNeuLink 0.21 refuses a key of another kind when the dict is given (measured)
+            if not isinstance(key, str) and not (hasattr(key, "learnable") and hasattr(key, "matrix")):
+                raise error(f"{what}: key {key!r} is neither a projection nor a projection's name "
+                            "(nor DEFAULT_LEARNING_RATE)")
             check_rate(rate, f"{what}[{getattr(key, 'name', key)!r}]", error)
         return dict(value)
     if value is None or isinstance(value, bool | int | float | np.number):

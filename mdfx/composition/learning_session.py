@@ -42,13 +42,16 @@ def learn(comp: AutodiffComposition, inputs: Any, targets: Mapping | None, num_t
 
     ``context`` names PsyNeuLink's execution context; mdfx has one, so any value means it.
     """
-    if synch_results_with_torch not in (None, "run"):
+    # PsyNeuLink 0.21 gives the same results for 'run', 'minibatch' and 'trial' (measured; its
+    # 'epoch' raises): mdfx fills results at the end of learn() for all three
+    if synch_results_with_torch not in (None, "run", "minibatch", "trial"):
         raise UnsupportedError(f"{comp.name!r}.learn(synch_results_with_torch={synch_results_with_torch!r}): "
-                               "mdfx synchronises results once, at the end of learn() (None or 'run')")
-    if synch_projection_matrices_with_torch not in (None, "run"):
+                               "expected None, 'run', 'minibatch' or 'trial'")
+    # the matrices a callback reads are the current ones (PsyNeuLink's 'minibatch'); the
+    # projections hold the trained ones after learn() either way
+    if synch_projection_matrices_with_torch not in (None, "run", "minibatch"):
         raise UnsupportedError(f"{comp.name!r}.learn(synch_projection_matrices_with_torch="
-                               f"{synch_projection_matrices_with_torch!r}): mdfx writes the trained matrices "
-                               "back once, at the end of learn() (None or 'run')")
+                               f"{synch_projection_matrices_with_torch!r}): expected None, 'run' or 'minibatch'")
     if results not in RESULTS_MODES:
         raise ValueError(f"{comp.name!r}.learn(results={results!r}): expected one of {RESULTS_MODES}")
     check_rate(learning_rate, f"{comp.name!r}.learn(): learning_rate", CompositionError)

@@ -339,6 +339,8 @@ class _Log:
     def __init__(self) -> None:
         self.entries: dict[str, list[np.ndarray]] = {}
         self.logged: set[str] = set()
+        #: PsyNeuLink's layout: context -> column -> one entry per minibatch
+        self.by_context: dict[str, dict[str, list[np.ndarray]]] = {}
 
     def default_input(self) -> np.ndarray:
         """The input run() uses when none is given: ``default_variable``, else zeros."""
@@ -356,3 +358,62 @@ class _Log:
     def record(self, item: str, value: np.ndarray) -> None:
         if item in self.logged:
             self.entries.setdefault(item, []).append(np.array(value, copy=True))
+
+    def record_in(self, context: str, items: dict[str, np.ndarray]) -> None:
+        """One minibatch's entry in PsyNeuLink's layout (``nparray_dictionary``), under the
+        execution context ``context``: ``items`` maps each column name to its value."""
+        columns = self.by_context.setdefault(context, {})
+        for name, value in items.items():
+            columns.setdefault(name, []).append(np.array(value, copy=True))
+
+    def nparray_dictionary(self, *items: str) -> dict[str, dict[str, np.ndarray]]:
+        """PsyNeuLink's layout: {context: {"Run", "Trial", "Pass", "Time_step", item: entries}},
+        one entry per minibatch learned (Trial counts them; Run, Pass, Time_step are 0)."""
+        out = {}
+        for context, columns in self.by_context.items():
+            n = len(next(iter(columns.values())))
+            table: dict[str, np.ndarray] = {
+                "Run": np.zeros((n, 1), dtype=int), "Trial": np.arange(n).reshape(n, 1),
+                "Pass": np.zeros((n, 1), dtype=int), "Time_step": np.zeros((n, 1), dtype=int)}
+            for name, values in columns.items():
+                if not items or name in items:
+                    table[name] = _stacked(values)
+            out[context] = table
+        return out
+
+    def nparray(self, *items: str) -> np.ndarray:
+        """PsyNeuLink's 2-row object array: execution contexts, then per context a list of
+        columns, each its name followed by its entries."""
+        tables = self.nparray_dictionary(*items)
+        out = np.empty((2, 1 + len(tables)), dtype=object)
+        out[0, 0], out[1, 0] = "Execution Context", "Data"
+        for i, (context, table) in enumerate(tables.items(), start=1):
+            out[0, i] = context
+            out[1, i] = [[[name], *map(_plain, values)] if name in _COUNTERS else [name, *map(_plain, values)]
+                         for name, values in table.items()]
+        return out
+
+    def print_entries(self, *items: str) -> None:
+        """Print the logged entries: one line per item and minibatch."""
+        for context, table in self.nparray_dictionary(*items).items():
+            print(f"log of context {context!r}")
+            for name, values in table.items():
+                if name not in _COUNTERS:
+                    for trial, value in zip(table["Trial"][:, 0], values, strict=True):
+                        print(f"  {name:<12} trial {trial:<5} {np.asarray(value).ravel()}")
+
+
+_COUNTERS = ("Run", "Trial", "Pass", "Time_step")
+
+
+def _plain(value: object) -> object:
+    return value.tolist() if isinstance(value, np.ndarray) else value
+
+
+def _stacked(values: list[np.ndarray]) -> np.ndarray:
+    """The entries as one array, or an object array of them when their shapes differ."""
+    if len({v.shape for v in values}) == 1:
+        return np.stack(values)
+    out = np.empty(len(values), dtype=object)
+    out[:] = [v.tolist() for v in values]
+    return out

@@ -32,6 +32,21 @@ class PytorchRepresentation:
                            f"({', '.join(repr(n) for n in self._rates)})")
         return self._rates[name]
 
+    def get_torch_param_for_projection(self, projection: Any) -> Any:
+        """``projection``'s (object or name) matrix as a ``torch.nn.Parameter``, (sender, receiver)
+        shaped as PsyNeuLink's. mdfx trains no kept torch module: this is a copy of the matrix as
+        it is now (changing it changes nothing; use copy_torch_param_to_projection_matrix)."""
+        name = getattr(projection, "name", projection)
+        found = next((p for p in self.composition._projections if p.name == name), None)
+        if found is None:
+            raise KeyError(f"{name!r} is not a projection of {self.composition.name!r}")
+        return _parameter(found.matrix)
+
+    def parameters(self) -> list[Any]:
+        """The learnable projections' matrices as ``torch.nn.Parameter`` copies, in the composition's
+        projection order (see get_torch_param_for_projection)."""
+        return [_parameter(p.matrix) for p in self.composition._projections if p.name in self._rates]
+
     @property
     def learning_rates(self) -> dict[str, float | bool]:
         return dict(self._rates)
@@ -44,3 +59,9 @@ class PytorchRepresentation:
 
     def __repr__(self) -> str:
         return f"PytorchRepresentation({self.composition.name!r}, {self._rates!r})"
+
+
+def _parameter(matrix: Any) -> Any:
+    import torch
+
+    return torch.nn.Parameter(torch.tensor(matrix, dtype=torch.float64))

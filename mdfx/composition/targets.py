@@ -364,3 +364,39 @@ def record_loss_values(comp: AutodiffComposition, spec: Any, result: Any) -> Non
             continue
         rows = np.asarray(y)[idx].reshape(len(idx), -1)
         lm.value = np.asarray(loss.forward(rows, np.asarray(t)[idx].reshape(len(idx), -1)))
+
+
+def record_objective_values(comp: AutodiffComposition, spec: Any, result: Any) -> None:
+    """Set each learning pathway's objective node's values (and its sample's) from the last trial.
+
+    As PsyNeuLink's Comparator: ``OUTCOME`` (and ``value``) is target - sample, the loss
+    port is that trial's loss (measured: SSE sum, MSE mean of the squared errors; for
+    Loss.L0 the sum of target - sample).
+    """
+    from mdfx import ops
+    from mdfx.runners.training import minibatches
+
+    if not result.epochs_run or not result.last_outputs:
+        return
+    last = minibatches(spec.orders()[result.epochs_run - 1], spec.minibatch_size)[-1][-1]
+    # as PsyNeuLink's, the nodes the engine reports keep their value of the last trial
+    for mech in comp._mechanisms():
+        if mech.name in result.last_outputs:
+            mech.value = np.asarray(result.last_outputs[mech.name], dtype=float)[last].reshape(1, -1).copy()
+    for node in comp._pathway_objectives():
+        name = _owner(node.sample).name
+        y, t = result.last_outputs.get(name), spec.targets.get(name)
+        if y is None or t is None:
+            continue
+        y, t = np.asarray(y, dtype=float)[last].ravel(), np.asarray(t, dtype=float)[last].ravel()
+        node.error = t - y
+        node.value = node.error[None, :]
+        loss = str(getattr(comp, "_objective_loss", spec.loss)).upper()
+        if loss == "SSE":
+            node.loss = np.array([np.sum(node.error ** 2)])
+        elif loss == "MSE":
+            node.loss = np.array([np.mean(node.error ** 2)])
+        elif loss in ("L0", "SUM"):
+            node.loss = np.array([np.sum(node.error)])
+        else:  # the engine's own loss of that trial
+            node.loss = np.atleast_1d(np.asarray(ops.loss_op(loss).forward(y[None, :], t[None, :]), dtype=float))
