@@ -832,3 +832,18 @@ def test_an_autoencoder_may_use_its_input_as_target() -> None:
     expected = train_reference(g.copy(), spec)
     actual = llvm.train(g.copy(), spec)
     assert_close(actual.losses, expected.losses, **TOL["float64"], what="autoencoder losses")
+
+
+def test_run_returns_outputs_that_are_inputs_themselves() -> None:
+    """A graph may list an input among its outputs (found by the ONNX fuzz): run() returns it
+    beside the computed ones, as the reference does."""
+    from mdfx.runners import reference
+    from mdfx.schema.graph import Graph, Node, Param
+
+    g = Graph.build("pass", {"x": (2,)}, [Param("b", np.array([1.0, -2.0]))], [Node("add", "Add", ["x", "b"], "y")],
+                    ["x", "y"])
+    x = np.array([[0.5, 1.5], [2.0, -1.0]])
+    got, want = llvm.run(g, {"x": x}), reference.run(g, {"x": x})
+    assert sorted(got) == ["x", "y"], sorted(got)
+    for name in want:
+        np.testing.assert_allclose(got[name], want[name], rtol=0, err_msg=name)

@@ -263,11 +263,13 @@ def run(model: Graph | Any, inputs: Mapping[str, Any], dtype: str = "float64",
             raise _status_error(status, "infer")
     env: dict[str, Any] = {t: o.astype(np.float64, copy=False).reshape((ntrials, *graph.features(t)))
                            for t, o in zip(wanted, outs, strict=True)}
-    if host:  # the tail that takes no gradient, in numpy (reference rules)
+    returned = [graph.meta["node_tensors"][n] for n in model.outputs] if graph is not model else graph.outputs
+    # the numpy tail (host ops), or an output that is an input or a param itself, needs those too
+    if host or any(t not in env for t in returned):
         env.update({k: p.value for k, p in graph.params.items()})
         env.update({k: a.astype(np.float64).reshape((ntrials, *graph.inputs[k]))
                     for k, a in zip(graph.inputs, arrays, strict=True)})
-        for node in host:
+        for node in host:  # the tail that takes no gradient, in numpy (reference rules)
             env[node.output] = RULES[node.op][0]([env[t] if t else None for t in node.inputs], **node.attrs)
     last_train_stats.update(total_s=time.perf_counter() - start)
     if graph is not model:
