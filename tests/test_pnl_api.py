@@ -417,7 +417,7 @@ def test_pnl_suite_sorts_failures_into_text_scope_and_behaviour() -> None:
     cases = {
         "AssertionError: Regex pattern did not match.": "text",
         "Failed: Regex pattern did not match any of the 2 warnings emitted.": "text",
-        "AssertionError: assert 'The input dictionary' in \"'C'.run(): the inputs have ...\"": "text",
+        "AssertionError: assert 'a sentence of theirs' in \"'C'.run(): the inputs have ...\"": "text",
         "AttributeError: 'AutodiffCompositionError' object has no attribute 'error_value'": "text",
         "AttributeError: module 'mdfx' has no attribute 'GRUComposition'": "out of scope",
         "AttributeError: 'Composition' object has no attribute 'add_td_learning_pathway'": "out of scope",
