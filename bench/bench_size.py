@@ -63,6 +63,7 @@ import torch
 from torch import nn
 
 import mdfx as pnl
+from bench.bench_train import sgd_loop
 
 Params = dict[str, np.ndarray]  # trained matrices by projection name, (sender, receiver)
 
@@ -160,17 +161,7 @@ def hand_torch(case: SizeCase, mb: int, dtype: str) -> Params:
             model.layers[model.index[p]].weight.copy_(torch.from_numpy(case.weights[p].T))
     xs = [torch.from_numpy(case.inputs[n].astype(dtype)) for n in case.inputs]
     target = torch.from_numpy(case.targets[case.nodes[-1][0]].astype(dtype))
-    batches = list(zip(*(x.split(mb) for x in xs), target.split(mb), strict=True))
-    optimizer = torch.optim.SGD(model.parameters(), lr=case.learning_rate)
-    loss_fn = nn.MSELoss()
-    losses = []
-    for _ in range(case.epochs):
-        for *x, t in batches:
-            optimizer.zero_grad()
-            loss = loss_fn(model(*x), t)
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.item())
+    sgd_loop(model, xs, target, mb, case.learning_rate, case.epochs)
     return {p: model.layers[model.index[p]].weight.detach().numpy().T.astype(np.float64) for p, _, _ in case.edges}
 
 

@@ -95,22 +95,29 @@ def _linears(case: BenchCase) -> tuple[nn.Module, dict[str, nn.Linear]]:
     return model, layers
 
 
-def hand_torch(case: BenchCase) -> Params:
-    model, layers = _linears(case)
-    xs = [torch.from_numpy(case.inputs[name]) for name in case.initial.inputs]
-    target = torch.from_numpy(case.targets[case.initial.outputs[0]])
-    mb = case.minibatch_size
-    batches = list(zip(*(x.split(mb) for x in xs), target.split(mb), strict=True))
-    optimizer = torch.optim.SGD(model.parameters(), lr=case.learning_rate)
+def sgd_loop(model: nn.Module, xs: list[torch.Tensor], target: torch.Tensor, minibatch_size: int,
+             learning_rate: float, epochs: int) -> list[float]:
+    """The idiomatic torch training loop every bench times as "hand torch": SGD, MSE, minibatches
+    in order, each step's loss read back. Returns the losses."""
+    batches = list(zip(*(x.split(minibatch_size) for x in xs), target.split(minibatch_size), strict=True))
+    optimizer = torch.optim.SGD(model.parameters(), lr=learning_rate)
     loss_fn = nn.MSELoss()
     losses = []
-    for _ in range(case.epochs):
+    for _ in range(epochs):
         for *x, t in batches:
             optimizer.zero_grad()
             loss = loss_fn(model(*x), t)
             loss.backward()
             optimizer.step()
             losses.append(loss.item())
+    return losses
+
+
+def hand_torch(case: BenchCase) -> Params:
+    model, layers = _linears(case)
+    xs = [torch.from_numpy(case.inputs[name]) for name in case.initial.inputs]
+    target = torch.from_numpy(case.targets[case.initial.outputs[0]])
+    sgd_loop(model, xs, target, case.minibatch_size, case.learning_rate, case.epochs)
     return {name: layer.weight.detach().numpy().T.copy() for name, layer in layers.items()}
 
 
