@@ -63,8 +63,7 @@ def run_suite(python: str, work: Path, out: Path, shim: bool, extra: list[str], 
     if resume:  # run only what the stopped run(s) did not reach: the merged JSON and the last lines
         earlier = json.loads(out.read_text()) if out.exists() else {}
         if partial.exists():
-            rows = [json.loads(line) for line in partial.read_text().splitlines() if line.strip()]
-            earlier.update({r.pop("nodeid"): r for r in rows})
+            earlier.update(_read_lines(partial))
         done = partial.with_name(partial.name + ".resumed")
         done.write_text("".join(json.dumps({"nodeid": k, **v}) + "\n" for k, v in earlier.items()))
         env["PNL_SUITE_RESUME"] = str(done)
@@ -89,10 +88,13 @@ def load_results(out: Path) -> dict[str, dict] | None:
     if out.exists():
         return json.loads(out.read_text())
     partial = Path(str(out) + ".partial.jsonl")
-    if partial.exists():
-        rows = [json.loads(line) for line in partial.read_text().splitlines() if line.strip()]
-        return {r.pop("nodeid"): r for r in rows}
-    return None
+    return _read_lines(partial) if partial.exists() else None
+
+
+def _read_lines(partial: Path) -> dict[str, dict]:
+    """The outcomes the conftest wrote test by test: one JSON object per line, with its nodeid."""
+    rows = [json.loads(line) for line in partial.read_text().splitlines() if line.strip()]
+    return {r.pop("nodeid"): r for r in rows}
 
 
 def mode_of(nodeid: str) -> str:
