@@ -824,6 +824,13 @@ class BatchNormRule:
                     _add_into(e, dbias, ch, gj)
 
 
+class RefusedRule:
+    """An op the LLVM backend has no kernel for: compiling a graph with it raises, naming the node."""
+
+    def __init__(self, why: str) -> None:
+        self.why = why
+
+
 class HostRule:
     """An op that takes no gradient: computed by the runner with the numpy rule, after the kernel."""
 
@@ -870,6 +877,8 @@ GRAPH_RULES: MappingProxyType = MappingProxyType({
     "LayerNormalization": LayerNormRule(),
     "BatchNormalization": BatchNormRule(),
     **{k: HostRule() for k in ("ArgMax", "ai.onnx.ml.ArrayFeatureExtractor", "ai.onnx.ml.ZipMap", "CastLabel")},
+    **{k: RefusedRule("has no kernel for it yet") for k in ("Conv", "ConvTranspose", "MaxPool", "AveragePool",
+                                                            "Pad")},
 })
 
 
