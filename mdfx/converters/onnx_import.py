@@ -708,8 +708,11 @@ class _Importer:
             # training_mode=1 (a module exported in train()): learn() uses batch statistics and updates
             # the running ones, as torch trains it; run() uses the running statistics
             stats = [self.frozen(t) for t in ins[3:5]]
+            # ONNX float attributes are float32: 0.9 arrives as 0.8999999761...; the shortest decimal that
+            # rounds to the same float32 is what the exporter was given (torch's 1 - 0.1, eps 1e-5)
+            kept = {k: float(str(np.float32(attrs[k]))) for k in ("epsilon", "momentum") if k in attrs}
             self.emit(name, op, [*ins[:3], *stats], out,
-                      {k: attrs[k] for k in ("epsilon", "momentum", "training_mode") if k in attrs})
+                      {**kept, **({"training_mode": attrs["training_mode"]} if "training_mode" in attrs else {})})
         elif op in _SPATIAL:
             _SPATIAL_IMPORTS[op](self, node, name, ins, out, attrs)
         elif op == "Transpose":
