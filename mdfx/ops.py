@@ -15,6 +15,7 @@ naming the gap, when a backend lacks a rule for an op listed here.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -781,6 +782,9 @@ def _reshape_target(x: Shape, shape: list[int], allowzero: int = 0) -> Shape:
     known = [d for d in target if d != -1]
     batched = bool(x) and x[0] == BATCH
     if batched:
+        if len(target) == 1 and math.prod(x[1:]) != 1:
+            raise ShapeError(f"Reshape of {_fmt(x)} to {list(shape)} merges the batch into the features (a file "
+                             "traced at batch size 1 does so); mdfx keeps the batch on axis 0")
         if not target or target[0] not in (BATCH,):
             raise ShapeError(f"Reshape of {_fmt(x)} to {list(shape)} does not keep the batch on axis 0 "
                              "(give 0 or -1 for axis 0)")

@@ -82,8 +82,13 @@ def _conv1d() -> nn.Module:
 def _convt() -> nn.Module:
     """ConvTranspose2d (stride, pads, output_padding), an asymmetric zero pad, an adaptive pool that divides."""
     return nn.Sequential(nn.ConvTranspose2d(2, 3, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),
-                         nn.ZeroPad2d((1, 0, 2, 1)), nn.Conv2d(3, 2, 2), nn.AdaptiveAvgPool2d((2, 2)),
+                         nn.ZeroPad2d((1, 0, 2, 1)), nn.Conv2d(3, 2, 2), nn.AvgPool2d((5, 4)),
                          nn.Flatten(), nn.Linear(8, 3))
+
+
+def _adaptive() -> nn.Module:
+    """AdaptiveAvgPool2d to a size dividing the input (torch's legacy exporter cannot write it: from_torch only)."""
+    return nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.AdaptiveAvgPool2d((2, 3)), nn.Flatten(), nn.Linear(18, 3))
 
 
 #: name -> (module factory, input feature shape)
@@ -93,7 +98,10 @@ MODULES: dict[str, tuple[Callable[[], nn.Module], tuple[int, ...]]] = {
     "grouped": (_grouped, (4, 9, 9)),
     "conv1d": (_conv1d, (2, 16)),
     "convt_pad": (_convt, (2, 4, 4)),
+    "adaptive": (_adaptive, (2, 6, 9)),
 }
+#: what torch's exporters write (the legacy one has no adaptive_avg_pool2d to a size > 1)
+EXPORTED = [n for n in MODULES if n != "adaptive"]
 #: with BatchNorm (trained in train() mode below)
 WITH_BN = {"resblock", "conv1d"}
 
@@ -141,7 +149,7 @@ def export(m: nn.Module, name: str, path: Path, dynamo: bool, opset: int, dynami
     if dynamo:
         kw["optimize"] = False  # the optimizer folds an eval-mode BatchNorm into the Conv
         if dynamic:
-            kw["dynamic_shapes"] = {"x": {0: torch.export.Dim("batch", min=1, max=1024)}}
+            kw["dynamic_shapes"] = ({0: torch.export.Dim("batch", min=1, max=1024)},)
     else:
         kw["do_constant_folding"] = False  # constant folding fuses BatchNorm into the Conv
         if dynamic:
@@ -167,7 +175,7 @@ def _ort_run(path: Path, x: np.ndarray) -> np.ndarray | None:
 
 # --- the file corpus: both exporters, opsets, dtypes, batch ------------------------------------------
 
-CORPUS = [(n, dyn, opset, dt, dynamic) for n in MODULES for dyn in (False, True) for opset in (13, 17, 18)
+CORPUS = [(n, dyn, opset, dt, dynamic) for n in EXPORTED for dyn in (False, True) for opset in (13, 17, 18)
           for dt in ("float32", "float64") for dynamic in (True, False)]
 DEFAULT_CORPUS = [("lenet", False, 17, "float32", True), ("resblock", True, 18, "float64", True),
                   ("grouped", False, 13, "float64", False), ("conv1d", True, 17, "float32", False),
@@ -179,13 +187,7 @@ DEFAULT_CORPUS = [("lenet", False, 17, "float32", True), ("resblock", True, 18, 
 def test_file_runs_like_onnxruntime_and_exports_back(tmp_path: Path, name: str, dynamo: bool, opset: int,
                                                      dtype: str, dynamic: bool) -> None:
     m = module(name, getattr(torch, dtype))
-    try:
-        path = export(m, name, tmp_path / "m.onnx", dynamo, opset, dynamic)
-    except torch.onnx.errors.SymbolicValueError as exc:
-        if "adaptive_avg_pool2d" in str(exc) and not dynamo and dynamic:
-            pytest.skip("the legacy exporter cannot write adaptive_avg_pool2d to a size > 1 when the spatial "
-                        "sizes are not static (after ZeroPad2d with a dynamic batch)")
-        raise
+    path = export(m, name, tmp_path / "m.onnx", dynamo, opset, dynamic)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no folded-Conv warning: BatchNormalization was kept
         comp = mdfx.load(path)
@@ -267,7 +269,9 @@ def _train_and_compare(tmp_path: Path, name: str, comp_graph: Graph, m: nn.Modul
         got = {k: torch.from_numpy(v.value) for k, v in comp_graph.params.items() if k in trained}
         assert got, f"{what}: no param of the file is named like the module's state_dict"
     for key, value in got.items():
-        assert_close(value.double().numpy(), trained[key].double().numpy(), rtol=1e-9, atol=1e-11,
+        # 1e-9: Adam divides by sqrt(v); a gradient that is zero in exact arithmetic (a conv bias before a
+        # training BatchNorm) is rounding noise in both, which its steps carry to ~1e-10
+        assert_close(value.double().numpy(), trained[key].double().numpy(), rtol=1e-9, atol=1e-9,
                      what=f"{what}: {key}")
 
 

@@ -965,7 +965,9 @@ def from_mdf_with_weights(mdf: str | os.PathLike[str] | Mapping[str, Any],
 
     source = str(mdf) if isinstance(mdf, str | os.PathLike) else "MDF model"
     data = reader.as_dict(mdf)
-    given = _weights(weights)
+    # "torch-init": drawn as torch initialises the layers (modeci.initial_weights; numpy's numbers)
+    given = modeci.initial_weights(data) if isinstance(weights, str) and weights == "torch-init" \
+        else _weights(weights)
     with reading(f"{source} with weights {weights if isinstance(weights, str | os.PathLike) else ''}".strip()):
         graph = modeci.read_with_weights(data, given)
         reader._graph_values(graph, source)
