@@ -33,7 +33,7 @@ def test_functions_have_pnl_defaults_and_accept_class_or_instance() -> None:
     assert pnl.Exponential().params == {"rate": 1.0, "bias": 0.0, "scale": 1.0, "offset": 0.0}
     assert pnl.SoftMax().params == {"gain": 1.0}
     with pytest.raises(pnl.UnsupportedError) as err:
-        ops.fill_params(ops.TRANSFER["logistic"], {"slope": 1.0})
+        ops.fill_params(ops.transfer_op("logistic"), {"slope": 1.0})
     assert str(err.value) == "Logistic has no parameter slope; its parameters are gain, bias, x_0, offset, scale"
 
 

@@ -50,7 +50,7 @@ OP_PARAMS: dict[str, dict[str, float]] = {
 def node(name: str, size: int, op: str = "logistic", node_bias: np.ndarray | None = None, **params: float
          ) -> NodeSpec:
     """A node with ``params`` (defaults filled) and an optional trainable bias on its net input."""
-    return NodeSpec(name, size, op, ops.fill_params(ops.TRANSFER[op], params), node_bias)
+    return NodeSpec(name, size, op, ops.fill_params(ops.transfer_op(op), params), node_bias)
 
 
 def make_net(nodes: list[NodeSpec], edges: list[tuple[str, str]], seed: int = 0, frozen: tuple[str, ...] = ()
@@ -98,7 +98,7 @@ def check_agrees(net: Net, spec: LearnSpec, dtype: str = "float64") -> tuple[Lea
 # --- every transfer op, every loss, both optimizers ---------------------------------------------
 
 
-@pytest.mark.parametrize("op", sorted(ops.TRANSFER))
+@pytest.mark.parametrize("op", sorted(op.transfer_key for op in ops.transfer_ops()))
 def test_every_transfer_op_trains_like_the_reference(op: str) -> None:
     rng = np.random.default_rng(5)
     params = OP_PARAMS.get(op, {})
