@@ -277,6 +277,25 @@ class ShapeError(ValueError):
 
 
 @dataclass(frozen=True)
+class GradStep:
+    """One graph op of a gradient written in graph ops: ``out = op(*inputs, **attrs)``.
+
+    Inputs name the op's inputs ``x0``, ``x1``..., its output ``y``, the incoming
+    gradient ``g`` (dL/dy) or an earlier step's ``out``; a float is a scalar constant.
+    """
+
+    out: str
+    op: str
+    inputs: tuple[str | float, ...]
+    attrs: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+
+#: ``grad(**attrs) -> (steps, grads)``: an op's VJP written in graph ops; ``grads`` names, per
+#: input, the step whose output is that input's gradient (None: the input takes none).
+GradRule = Callable[..., tuple[tuple[GradStep, ...], tuple[str | None, ...]]]
+
+
+@dataclass(frozen=True)
 class GraphOp:
     """One op of the graph IR (see the section comment above)."""
 
@@ -297,6 +316,9 @@ class GraphOp:
     #: the main ONNX operator the op's export writes and its import reads, where it is not the op's
     #: own name (``pnl.Logistic``: Sigmoid; ``CastLabel``: Cast)
     onnx_op: str | None = None
+    #: the VJP written in graph ops (unary ops only), from which the LLVM backend generates the
+    #: backward pass; it computes what ``vjp`` does, operation by operation (tests check it)
+    grad: GradRule | None = None
 
     @property
     def transfer_key(self) -> str | None:
@@ -339,6 +361,18 @@ def graph_op(name: str) -> GraphOp:
     if name not in GRAPH_OPS:
         raise UnsupportedError(f"unknown op {name!r}; the graph IR has: {', '.join(sorted(GRAPH_OPS))}")
     return GRAPH_OPS[name]
+
+
+def run_grad(op: GraphOp, xs: list[Array], y: Array, g: Array, **attrs: Any) -> list[Array | None]:
+    """``op``'s gradient computed from its :attr:`GraphOp.grad` steps with each step's numpy forward."""
+    assert op.grad is not None, f"{op.name} has no gradient in graph ops"
+    steps, grads = op.grad(**attrs)
+    env: dict[str, Array] = {f"x{i}": x for i, x in enumerate(xs)} | {"y": y, "g": g}
+    for st in steps:
+        args = [np.asarray(t, dtype=g.dtype) if isinstance(t, float) else env[t] for t in st.inputs]
+        sub = graph_op(st.op)
+        env[st.out] = sub.forward(args, **sub.fill(st.attrs, f"{op.name} gradient step {st.out!r}: "))
+    return [None if name is None else env[name] for name in grads]
 
 
 # --- shape helpers ----------------------------------------------------------------------
@@ -523,12 +557,34 @@ for _u in [
     register_graph_op(_u)
 
 
+# --- gradients written in graph ops (GraphOp.grad) ---------------------------------------------
+
+
+def _softmax_grad(axis: int, gain: float | None = None) -> tuple[tuple[GradStep, ...], tuple[str]]:
+    """y * (g - sum(g * y)) over ``axis`` (PsyNeuLink's: (gain * y) * (...)), as the numpy VJPs."""
+    steps = [GradStep("gy", "Mul", ("g", "y")),
+             GradStep("s", "ReduceSum", ("gy",), MappingProxyType({"axes": [axis], "keepdims": 1})),
+             GradStep("d", "Sub", ("g", "s"))]
+    if gain is None:
+        return (*steps, GradStep("dx", "Mul", ("y", "d"))), ("dx",)
+    return (*steps, GradStep("ky", "Mul", (float(gain), "y")), GradStep("dx", "Mul", ("ky", "d"))), ("dx",)
+
+
+def _log_softmax_grad(axis: int) -> tuple[tuple[GradStep, ...], tuple[str]]:
+    """g - exp(y) * sum(g) over ``axis``."""
+    return (GradStep("s", "ReduceSum", ("g",), MappingProxyType({"axes": [axis], "keepdims": 1})),
+            GradStep("p", "Exp", ("y",)),
+            GradStep("t", "Mul", ("p", "s")),
+            GradStep("dx", "Sub", ("g", "t"))), ("dx",)
+
+
+
 # --- PsyNeuLink's transfer functions: graph ops ``pnl.<Function>`` with PsyNeuLink's parameters --------
 
 
 def _pnl_op(pnl: str, params: dict[str, float], mdf: str | None, onnx: str, fwd: Callable[..., Array],
             der: Callable[..., Array] | None, expr: str | None = None, dexpr: str | None = None,
-            vjp: Callable[..., Array] | None = None) -> GraphOp:
+            vjp: Callable[..., Array] | None = None, grad: GradRule | None = None) -> GraphOp:
     """``pnl.<pnl>``: an elementwise ``y = fwd(x, **params)`` with ``dy/dx = der(x, y, **params)``, or
     (``vjp`` given) an op over the last axis with that vector-Jacobian product."""
     def graph_vjp(xs: list[Array], y: Array, g: Array, **p: float) -> list[Array]:
@@ -537,7 +593,7 @@ def _pnl_op(pnl: str, params: dict[str, float], mdf: str | None, onnx: str, fwd:
     return GraphOp(f"pnl.{pnl}", ("X",), MappingProxyType(params), _same, lambda xs, **p: fwd(xs[0], **p),
                    graph_vjp, elementwise=vjp is None, expr=expr, dexpr=dexpr,
                    notes=f"PsyNeuLink's {pnl}" + (" over the last axis" if vjp is not None else ""),
-                   pnl_name=pnl, mdf_function=mdf, onnx_op=onnx)
+                   pnl_name=pnl, mdf_function=mdf, onnx_op=onnx, grad=grad)
 
 
 for _p in [
@@ -554,9 +610,12 @@ for _p in [
     _pnl_op("Exponential", {"rate": 1.0, "bias": 0.0, "scale": 1.0, "offset": 0.0}, "exponential", "Exp",
             exponential, d_exponential, "scale * exp(rate * x + bias) + offset", "rate * (y - offset)"),
     _pnl_op("Identity", {}, None, "Identity", identity, d_identity, "x", "1 + 0 * x"),
-    _pnl_op("SoftMax", {"gain": 1.0}, None, "Softmax", softmax, None, vjp=vjp_softmax),
+    _pnl_op("SoftMax", {"gain": 1.0}, None, "Softmax", softmax, None, vjp=vjp_softmax,
+            grad=lambda gain: _softmax_grad(-1, gain)),
 ]:
     register_graph_op(_p)
+
+
 
 
 def transfer_ops() -> list[GraphOp]:
@@ -608,11 +667,11 @@ def _np_log_softmax(x: Array, axis: int) -> Array:
 register_graph_op(GraphOp(
     "Softmax", ("input",), MappingProxyType({"axis": -1}), _softmax_infer,
     lambda xs, axis: _np_softmax(xs[0], axis),
-    lambda xs, y, g, axis: [y * (g - np.sum(g * y, axis=axis, keepdims=True))]))
+    lambda xs, y, g, axis: [y * (g - np.sum(g * y, axis=axis, keepdims=True))], grad=_softmax_grad))
 register_graph_op(GraphOp(
     "LogSoftmax", ("input",), MappingProxyType({"axis": -1}), _softmax_infer,
     lambda xs, axis: _np_log_softmax(xs[0], axis),
-    lambda xs, y, g, axis: [g - np.exp(y) * np.sum(g, axis=axis, keepdims=True)]))
+    lambda xs, y, g, axis: [g - np.exp(y) * np.sum(g, axis=axis, keepdims=True)], grad=_log_softmax_grad))
 
 
 # --- products ----------------------------------------------------------------------------
