@@ -887,13 +887,15 @@ def _evaluate(op: str, xs: list[np.ndarray | None], attrs: dict[str, Any], opset
         return np.clip(floats[0], lo, hi)
     if op in ("ReduceSum", "ReduceMean", "ReduceMax"):
         axes = [int(a) for a in np.ravel(xs[1])] if len(xs) > 1 and xs[1] is not None else attrs.get("axes")
-        return ops.graph_op(op).forward([floats[0]], axes=axes, keepdims=int(attrs.get("keepdims", 1)))
+        gop = ops.graph_op(op)  # keepdims' default comes from the op table
+        return gop.forward([floats[0]], **gop.fill({**{k: v for k, v in attrs.items() if k == "keepdims"},
+                                                    "axes": axes}))
     if graph_op not in ops.GRAPH_OPS:
         raise UnsupportedError(f"{op} of constants is not computed at import")
     gop = ops.graph_op(graph_op)
     given = {k: v for k, v in attrs.items() if k in gop.attrs}
     if op in ("Softmax", "LogSoftmax") and opset < 13:
-        given.setdefault("axis", 1)
+        given.setdefault("axis", 1)  # opsets < 13 default to axis 1 (the op table holds opset 13's -1)
     return gop.forward([f for f in floats if f is not None], **gop.fill(given))
 
 
