@@ -669,7 +669,8 @@ class _Importer:
             target[0], attrs["allowzero"] = 0, 0
         elif batched and target and self.batch_size is not None and target[0] == self.batch_size:
             target[0] = 0  # a fixed-batch export writes its batch size literally
-        self.emit(name, "Reshape", ins[:1], out, {"shape": target, "allowzero": int(attrs.get("allowzero", 0))})
+        given = {"allowzero": int(attrs["allowzero"])} if "allowzero" in attrs else {}  # else the table's
+        self.emit(name, "Reshape", ins[:1], out, {"shape": target, **given})
 
     def gather(self, name: str, ins: list[str], out: str, attrs: dict[str, Any]) -> None:
         """Gather of constant indices along a feature axis: Slice (and Squeeze for a scalar index)."""
@@ -882,8 +883,9 @@ def _evaluate(op: str, xs: list[np.ndarray | None], attrs: dict[str, Any], opset
     if op == "Pow":
         return np.power(floats[0], floats[1])
     if op == "Clip":
-        lo = floats[1] if len(floats) > 1 and floats[1] is not None else attrs.get("min", -np.inf)
-        hi = floats[2] if len(floats) > 2 and floats[2] is not None else attrs.get("max", np.inf)
+        bounds = ops.graph_op("Clip").fill({k: v for k, v in attrs.items() if k in ("min", "max")})
+        lo = floats[1] if len(floats) > 1 and floats[1] is not None else bounds["min"]
+        hi = floats[2] if len(floats) > 2 and floats[2] is not None else bounds["max"]
         return np.clip(floats[0], lo, hi)
     if op in ("ReduceSum", "ReduceMean", "ReduceMax"):
         axes = [int(a) for a in np.ravel(xs[1])] if len(xs) > 1 and xs[1] is not None else attrs.get("axes")
