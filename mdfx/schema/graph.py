@@ -359,7 +359,7 @@ def from_net(net: Any) -> Graph:
                 nodes[-1].output = x = n  # the last term, or the bias, writes the value itself
         else:
             out = f"{n}:value" if n in net.inputs else n
-            nodes.append(Node(n, ops.PNL_GRAPH_OP[spec.op], [x], out, dict(spec.params)))
+            nodes.append(Node(n, ops.transfer_op(spec.op).name, [x], out, dict(spec.params)))
             x = out
         value[n] = x
         if spec.combine != "concat":

@@ -32,7 +32,7 @@ class NodeSpec:
 
     name: str
     size: int
-    op: str  #: key into :data:`mdfx.ops.TRANSFER`
+    op: str  #: the transfer function's key (``"logistic"``, :attr:`mdfx.ops.GraphOp.transfer_key`)
     params: dict[str, float] = field(default_factory=dict)
     bias: np.ndarray | None = None  #: optional trainable bias added to the net input (mdfx extension)
     bias_learnable: bool = True
