@@ -256,6 +256,11 @@ def _train_and_compare(tmp_path: Path, name: str, comp_graph: Graph, m: nn.Modul
     comp = GraphComposition(comp_graph, optimizer_type=optimizer,
                             loss_spec=mdfx.Loss.MSE if loss == "MSE" else mdfx.Loss.CROSS_ENTROPY)
     original = copy.deepcopy(m)
+    refused = [n for n in comp_graph.nodes if n.op == "ConvTranspose" or n.attrs.get("training_mode")]
+    if mode is mdfx.ExecutionMode.LLVMRun and refused:  # no LLVM kernel: refused by node, never run otherwise
+        with pytest.raises(UnsupportedError, match=rf"node {refused[0].name!r} \({refused[0].op}.*the LLVM backend"):
+            comp.learn(inputs={"x": x}, targets={output: t}, minibatch_size=mb, execution_mode=mode)
+        return
     want = torch_train(m, x, t, optimizer, loss, mb, lr)
     comp.learn(inputs={"x": x}, targets={output: t}, epochs=2, minibatch_size=mb, learning_rate=lr,
                execution_mode=mode)
@@ -275,11 +280,13 @@ def _train_and_compare(tmp_path: Path, name: str, comp_graph: Graph, m: nn.Modul
                      what=f"{what}: {key}")
 
 
-MODES = [mdfx.ExecutionMode.Python, mdfx.ExecutionMode.PyTorch]
+MODES = [mdfx.ExecutionMode.Python, mdfx.ExecutionMode.PyTorch, mdfx.ExecutionMode.LLVMRun]
 TRAIN_ALL = list(itertools.product(MODULES, ("sgd", "adam"), ("MSE", "CROSS_ENTROPY"), (1, 8), MODES))
 TRAIN_DEFAULT = [("lenet", "sgd", "MSE", 8, MODES[1]), ("resblock", "adam", "CROSS_ENTROPY", 8, MODES[0]),
                  ("resblock", "sgd", "MSE", 1, MODES[1]), ("conv1d", "sgd", "CROSS_ENTROPY", 8, MODES[1]),
-                 ("grouped", "adam", "MSE", 8, MODES[1]), ("convt_pad", "sgd", "MSE", 8, MODES[0])]
+                 ("grouped", "adam", "MSE", 8, MODES[1]), ("convt_pad", "sgd", "MSE", 8, MODES[0]),
+                 ("lenet", "adam", "CROSS_ENTROPY", 8, MODES[2]), ("grouped", "sgd", "MSE", 1, MODES[2]),
+                 ("resblock", "sgd", "MSE", 8, MODES[2])]
 
 
 @pytest.mark.parametrize(("name", "optimizer", "loss", "mb", "mode"), TRAIN_ALL if FULL else TRAIN_DEFAULT,
@@ -310,21 +317,33 @@ def test_onnx_file_training_equals_torch(tmp_path: Path, name: str, dynamo: bool
     graph = mdfx.load(path).graph
     if name in WITH_BN:
         assert {n.attrs["training_mode"] for n in graph.nodes if n.op == "BatchNormalization"} == {int(train)}
-    m.train(train)
-    _train_and_compare(tmp_path, name, graph, m, "sgd", "MSE", 4, mdfx.ExecutionMode.PyTorch, "y", state_dict=False)
+    for mode in (mdfx.ExecutionMode.PyTorch, mdfx.ExecutionMode.LLVMRun):  # LLVMRun refuses training BatchNorm
+        m2 = copy.deepcopy(m).train(train)
+        _train_and_compare(tmp_path, name, graph.copy(), m2, "sgd", "MSE", 4, mode, "y", state_dict=False)
 
 
-def test_llvm_refuses_conv_and_training_batchnorm_by_node() -> None:
+def test_llvm_refuses_convtranspose_and_training_batchnorm_by_node() -> None:
     m = module("resblock", train=True)
     comp = mdfx.from_torch(m, torch.zeros(2, 3, 6, 6, dtype=torch.float64))
     x, t = data("resblock", 4), _targets("MSE", 4)
     with pytest.raises(UnsupportedError, match=r"node 'b1' \(BatchNormalization, training_mode=1\): the LLVM"):
         comp.learn(inputs={"x": x}, targets={"output": t}, execution_mode=mdfx.ExecutionMode.LLVMRun)
-    comp = mdfx.from_torch(module("resblock"), torch.zeros(2, 3, 6, 6, dtype=torch.float64))
-    with pytest.raises(UnsupportedError, match=r"node 'c1' \(Conv\): the LLVM backend has no kernel"):
-        comp.learn(inputs={"x": x}, targets={"output": t}, execution_mode=mdfx.ExecutionMode.LLVMRun)
-    with pytest.raises(UnsupportedError, match=r"node 'c1' \(Conv\): the LLVM backend has no kernel"):
-        comp.run(inputs={"x": x}, execution_mode=mdfx.ExecutionMode.LLVMRun)
+    comp = mdfx.from_torch(module("convt_pad"), torch.zeros(2, 2, 4, 4, dtype=torch.float64))
+    x = data("convt_pad", 4)
+    with pytest.raises(UnsupportedError, match=r"node '0' \(ConvTranspose\): the LLVM backend has no kernel"):
+        comp.learn(inputs={"input": x}, targets={"output": t}, execution_mode=mdfx.ExecutionMode.LLVMRun)
+    with pytest.raises(UnsupportedError, match=r"node '0' \(ConvTranspose\): the LLVM backend has no kernel"):
+        comp.run(inputs={"input": x}, execution_mode=mdfx.ExecutionMode.LLVMRun)
+
+
+@pytest.mark.parametrize("name", ["lenet", "grouped", "resblock", "conv1d"])
+def test_llvm_run_equals_the_module(name: str) -> None:
+    m = module(name)
+    comp = mdfx.from_torch(copy.deepcopy(m), torch.zeros(2, *MODULES[name][1], dtype=torch.float64),
+                           input_names=["x"])
+    x = data(name, 5)
+    comp.run(inputs={"x": x}, execution_mode=mdfx.ExecutionMode.LLVMRun)
+    assert_close(np.asarray(comp.results[-1][0]), _out(m, x)[-1], rtol=1e-10, atol=1e-12, what=f"{name} LLVMRun")
 
 
 def test_batchnorm_train_mode_state_after_training_then_eval(tmp_path: Path) -> None:

@@ -903,6 +903,9 @@ def _elementwise_rules() -> dict[str, Elementwise]:
     return rules
 
 
+# direct-loop kernels of the spatial ops, in their own module (it reads Ctx and _add_into above)
+from mdfx.converters.llvm import spatial_rules as _spatial  # noqa: E402
+
 #: Rule per graph op, keyed by the op's name in :data:`mdfx.ops.GRAPH_OPS`.
 GRAPH_RULES: MappingProxyType = MappingProxyType({
     **_elementwise_rules(),
@@ -923,8 +926,11 @@ GRAPH_RULES: MappingProxyType = MappingProxyType({
     "LayerNormalization": LayerNormRule(),
     "BatchNormalization": BatchNormRule(),
     **{k: HostRule() for k in ("ArgMax", "ai.onnx.ml.ArrayFeatureExtractor", "ai.onnx.ml.ZipMap", "CastLabel")},
-    **{k: RefusedRule("has no kernel for it yet") for k in ("Conv", "ConvTranspose", "MaxPool", "AveragePool",
-                                                            "Pad")},
+    "Conv": _spatial.ConvRule(),
+    "MaxPool": _spatial.PoolRule("MaxPool"),
+    "AveragePool": _spatial.PoolRule("AveragePool"),
+    "Pad": _spatial.PadRule(),
+    "ConvTranspose": RefusedRule("has no kernel for it yet"),
 })
 
 
