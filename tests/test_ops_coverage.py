@@ -97,8 +97,6 @@ TORCH_IMPORT_EXEMPT = {
     "CastLabel": "labels: skl2onnx's tails, not torch's",
     "ai.onnx.ml.ArrayFeatureExtractor": "skl2onnx's tails, not torch's",
     "ai.onnx.ml.ZipMap": "skl2onnx's tails, not torch's",
-    "Erf": "no torch function rule yet (torch.erf); nn.GELU imports as Gelu",
-    "Reciprocal": "no torch function rule yet (torch.reciprocal); 1 / x imports as Div",
 }
 
 

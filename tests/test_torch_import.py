@@ -110,18 +110,33 @@ class TwoInOut(nn.Module):
         return torch.softmax(self.head(h) * 2.0, dim=-1), F.leaky_relu(h, 0.1)
 
 
+class ErfReciprocal(nn.Module):
+    """torch.erf and reciprocal (function and method): the graph's Erf and Reciprocal."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(3, 4)
+        self.head = nn.Linear(8, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.fc(x)
+        r = torch.reciprocal(h.abs() + 1.0) + (h * h + 2.0).reciprocal()
+        return self.head(torch.cat([torch.erf(h), h.erf() * r], dim=1))
+
+
 def make(kind: str) -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
     torch.manual_seed(1)
     if kind in ACTIVATIONS:  # eval(): Dropout is identity, as mdfx runs and trains it
         return sequential(kind).eval(), (torch.zeros(2, 3, dtype=torch.float64),)
     if kind == "no_bias":
         return sequential("tanh", bias=False).eval(), (torch.zeros(2, 3, dtype=torch.float64),)
-    module = {"norms": Norms, "shapes": Shapes, "two_in_out": TwoInOut}[kind]().double().eval()
-    features = {"norms": (3,), "shapes": (4,), "two_in_out": (3, 2)}[kind]
+    module = {"norms": Norms, "shapes": Shapes, "two_in_out": TwoInOut, "erf_reciprocal": ErfReciprocal}[kind]()
+    module = module.double().eval()
+    features = {"norms": (3,), "shapes": (4,), "two_in_out": (3, 2), "erf_reciprocal": (3,)}[kind]
     return module, tuple(torch.zeros(2, f, dtype=torch.float64) for f in features)
 
 
-KINDS = [*ACTIVATIONS, "no_bias", "norms", "shapes", "two_in_out"]
+KINDS = [*ACTIVATIONS, "no_bias", "norms", "shapes", "two_in_out", "erf_reciprocal"]
 
 
 def batch(module: nn.Module, examples: tuple, n: int, seed: int = 2) -> tuple[dict, list[np.ndarray]]:
