@@ -458,12 +458,13 @@ for _b in [
 
 def _unary(name: str, fwd: Callable[..., Array], der: Callable[..., Array] | None,
            attrs: dict[str, Any] | None = None, expr: str | None = None, dexpr: str | None = None,
-           notes: str = "", vjp: Callable[..., list[Any]] | None = None) -> GraphOp:
-    """An elementwise op ``y = fwd(x, **attrs)`` with ``dy/dx = der(x, y, **attrs)``."""
+           notes: str = "", vjp: Callable[..., list[Any]] | None = None, x: str = "X") -> GraphOp:
+    """An elementwise op ``y = fwd(x, **attrs)`` with ``dy/dx = der(x, y, **attrs)``; ``x`` is the
+    input's name in ONNX's spelling (``X`` or ``input``), which the MDF writer's ``onnx::`` args use."""
     def default_vjp(xs: list[Array], y: Array, g: Array, **a: Any) -> list[Array]:
         return [g * der(xs[0], y, **a)]
 
-    return GraphOp(name, ("X",), MappingProxyType(attrs or {}), _same,
+    return GraphOp(name, (x,), MappingProxyType(attrs or {}), _same,
                    lambda xs, **a: fwd(xs[0], **a), vjp or (default_vjp if der else None),
                    elementwise=True, expr=expr, dexpr=dexpr, notes=notes)
 
@@ -501,7 +502,7 @@ _SELU_ALPHA = 1.67326319217681884765625
 _SELU_GAMMA = 1.05070102214813232421875
 
 for _u in [
-    _unary("Identity", lambda x: x.copy(), lambda x, y: np.ones_like(x), expr="x", dexpr="1 + 0 * x"),
+    _unary("Identity", lambda x: x.copy(), lambda x, y: np.ones_like(x), expr="x", dexpr="1 + 0 * x", x="input"),
     _unary("Neg", np.negative, lambda x, y: -np.ones_like(x), expr="-x", dexpr="-1 + 0 * x"),
     _unary("Relu", lambda x: np.where(x > 0, x, 0.0), lambda x, y: np.where(x > 0, 1.0, 0.0),
            expr="where(x > 0, x, 0 * x)", dexpr="where(x > 0, 1 + 0 * x, 0 * x)"),
@@ -509,16 +510,16 @@ for _u in [
            lambda x, y, alpha: np.where(x > 0, 1.0, alpha), {"alpha": 0.01},
            expr="where(x > 0, x, alpha * x)", dexpr="where(x > 0, 1 + 0 * x, alpha + 0 * x)"),
     _unary("Sigmoid", _sigmoid, lambda x, y: y * (1.0 - y), expr="1 / (1 + exp(-x))", dexpr="y * (1 - y)"),
-    _unary("Tanh", np.tanh, lambda x, y: 1.0 - y * y, expr="tanh(x)", dexpr="1 - y * y"),
-    _unary("Exp", np.exp, lambda x, y: y, expr="exp(x)", dexpr="y"),
-    _unary("Log", np.log, lambda x, y: 1.0 / x, expr="log(x)", dexpr="1 / x"),
+    _unary("Tanh", np.tanh, lambda x, y: 1.0 - y * y, expr="tanh(x)", dexpr="1 - y * y", x="input"),
+    _unary("Exp", np.exp, lambda x, y: y, expr="exp(x)", dexpr="y", x="input"),
+    _unary("Log", np.log, lambda x, y: 1.0 / x, expr="log(x)", dexpr="1 / x", x="input"),
     _unary("Sqrt", np.sqrt, lambda x, y: 0.5 / y, expr="sqrt(x)", dexpr="0.5 / y"),
     _unary("Abs", np.abs, lambda x, y: np.sign(x), expr="abs(x)",
            dexpr="where(x > 0, 1 + 0 * x, where(x < 0, -1 + 0 * x, 0 * x))"),
     _unary("Reciprocal", lambda x: 1.0 / x, lambda x, y: -y * y, expr="1 / x", dexpr="-y * y"),
     # erf is not in the expression grammar: backends give Erf's forward a rule of their own
     _unary("Erf", _erf, lambda x, y: 2.0 / np.sqrt(np.pi) * np.exp(-x * x),
-           dexpr="1.1283791670955126 * exp(-x * x)"),
+           dexpr="1.1283791670955126 * exp(-x * x)", x="input"),
     _unary("Gelu", _gelu, _d_gelu, {"approximate": "none"},
            notes="approximate='none' (erf) or 'tanh', as torch.nn.GELU"),
     _unary("Softplus", _softplus, lambda x, y: _sigmoid(x), expr="log(1 + exp(x))",
@@ -542,18 +543,19 @@ for _u in [
            expr="minimum(maximum(x, min + 0 * x), max + 0 * x)",
            dexpr="where(x >= min, where(x <= max, 1 + 0 * x, 0 * x), 0 * x)",
            notes="bounds are attributes (folded from ONNX's constant inputs); gradient 1 inside [min, max] "
-                 "as torch.clamp"),
+                 "as torch.clamp", x="input"),
     _unary("Pow", lambda x, exponent: np.power(x, exponent),
            lambda x, y, exponent: exponent * np.power(x, exponent - 1.0), {"exponent": REQUIRED},
            expr="x ** exponent", dexpr="exponent * x ** (exponent - 1)",
            notes="the exponent is a constant (an attribute); a computed exponent is refused"),
     _unary("Cast", lambda x, to: x.copy(), lambda x, y, to: np.ones_like(x), {"to": 11},
            expr="x", dexpr="1 + 0 * x",
-           notes="float to float only; the graph computes in one float dtype, so Cast changes nothing"),
+           notes="float to float only; the graph computes in one float dtype, so Cast changes nothing",
+           x="input"),
     _unary("Dropout", lambda x, ratio: x.copy(), lambda x, y, ratio: np.ones_like(x), {"ratio": 0.5},
            expr="x", dexpr="1 + 0 * x",
            notes="identity, at inference and in training alike: mdfx trains deterministically, as the "
-                 "original module in eval() mode (no random masks)"),
+                 "original module in eval() mode (no random masks)", x="data"),
 ]:
     register_graph_op(_u)
 

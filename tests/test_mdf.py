@@ -321,3 +321,28 @@ def test_check_roundtrip_of_a_composition(tmp_path: Path, suffix: str) -> None:
     comp, _, _ = xor_composition()
     back = check_roundtrip(comp, tmp_path, suffix=suffix, dtype="float32")
     assert type(back) is pnl.AutodiffComposition
+
+
+@pytest.mark.parametrize(("op", "attrs"), [("Tanh", {}), ("Exp", {}), ("Log", {}), ("Identity", {}), ("Erf", {}),
+                                           ("Clip", {"min": -0.2, "max": 0.5}), ("Cast", {"to": 1})])
+def test_onnx_functions_carry_onnx_input_names_so_modeci_engine_runs_them(op: str, attrs: dict) -> None:
+    """The writer's ``onnx::<Op>`` args are the op table's input names, which are ONNX's (``input`` for
+    Tanh, Exp, Log...): modeci-mdf's engine calls its onnx functions by them."""
+    import contextlib
+    import io
+
+    ee = pytest.importorskip("modeci_mdf.execution_engine")
+    from mdfx.schema import writer
+
+    g = Graph.build("one_op", {"x": (3,)}, [], [Node("op", op, ["x"], "y", attrs)], ["y"])
+    model = writer.graph_to_mdf(g)
+    args = model.graphs[0].nodes[1].functions[0].args
+    assert "input" in args and "X" not in args, args
+    x = np.array([[0.1, 0.2, 0.9], [0.4, 0.7, 1.3]])
+    with contextlib.redirect_stdout(io.StringIO()):
+        engine = ee.EvaluableGraph(model.graphs[0], verbose=False)
+        engine.enodes["x"].evaluable_inputs["input"].set_input_value(x)
+        engine.evaluate()
+    got = engine.enodes["op"].evaluable_outputs["output"].curr_value
+    # the engine runs onnx:: functions in float32 onnxruntime
+    assert_close(got, reference.run(g, {"x": x})["y"], kind="float32", what=f"modeci-mdf engine running onnx::{op}")

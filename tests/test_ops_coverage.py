@@ -97,8 +97,6 @@ TORCH_IMPORT_EXEMPT = {
     "CastLabel": "labels: skl2onnx's tails, not torch's",
     "ai.onnx.ml.ArrayFeatureExtractor": "skl2onnx's tails, not torch's",
     "ai.onnx.ml.ZipMap": "skl2onnx's tails, not torch's",
-    "Erf": "no torch function rule yet (torch.erf); nn.GELU imports as Gelu",
-    "Reciprocal": "no torch function rule yet (torch.reciprocal); 1 / x imports as Div",
 }
 
 
@@ -123,3 +121,20 @@ def test_every_graph_op_is_imported_from_torch() -> None:
                          "add a torch import rule (mdfx/converters/torch_import.py) and a module using it")
     stale = sorted(set(TORCH_IMPORT_EXEMPT) & seen)
     assert not stale, f"exempt ops that torch import now produces (drop them from TORCH_IMPORT_EXEMPT): {stale}"
+
+
+def test_modeci_mdf_reader_knows_every_onnx_op_by_its_onnx_input_names() -> None:
+    """``onnx::`` MDF (modeci-mdf's onnx_to_mdf / pytorch_to_mdf) reads every ONNX-named graph op, and the
+    op table spells each input as ONNX does (the writer's ``onnx::`` args and this reader agree)."""
+    from mdfx.schema.dialects.modeci import INPUT_NAMES
+
+    wanted = {op.onnx_op or k: op for k, op in ops.GRAPH_OPS.items()
+              if op.pnl_name is None and not k.startswith("ai.onnx.ml.")}
+    missing = sorted(k for k in wanted if k not in INPUT_NAMES)
+    assert not missing, f"mdfx.schema.dialects.modeci.INPUT_NAMES has no entry for ONNX op(s) {', '.join(missing)}"
+    differ = []
+    for k, op in wanted.items():
+        names = tuple(n.rstrip("?").removesuffix("...") for n in op.inputs)
+        if INPUT_NAMES[k][:len(names)] != names:
+            differ.append(f"{op.name}: op table {names}, ONNX {INPUT_NAMES[k]}")
+    assert not differ, "input names that are not ONNX's:\n" + "\n".join(differ)

@@ -46,9 +46,9 @@ from mdfx.schema.graph import FLOAT_DTYPES, Graph, Node, Param
 SUPPORTED_FUNCTIONS = ("relu, leaky_relu, sigmoid, tanh, elu, selu, softplus, gelu, silu, hardsigmoid, "
                        "softmax, log_softmax, dropout, linear, matmul, cat, split, chunk, indexing with "
                        "slices, reshape, view, flatten, unsqueeze, squeeze, transpose, permute, "
-                       "+ - * / with constants and tensors, pow by a constant, exp, log, sqrt, abs, clamp, "
-                       "sum, mean, amax over feature dims, conv1d, conv2d, max_pool1d/2d, avg_pool1d/2d, "
-                       "adaptive_avg_pool1d/2d, pad (constant)")
+                       "+ - * / with constants and tensors, pow by a constant, exp, log, sqrt, abs, erf, "
+                       "reciprocal, clamp, sum, mean, amax over feature dims, conv1d, conv2d, max_pool1d/2d, "
+                       "avg_pool1d/2d, adaptive_avg_pool1d/2d, pad (constant)")
 #: torch's SELU constants in double precision (ONNX's defaults are them rounded to float32)
 _SELU = {"alpha": 1.6732632423543772848170429916717, "gamma": 1.0507009873554804934193349852946}
 
@@ -926,6 +926,8 @@ for _op, _paths, _methods in [
     ("Sqrt", ("torch.sqrt",), ("sqrt",)),
     ("Abs", ("torch.abs", "operator.abs"), ("abs",)),
     ("Neg", ("torch.neg", "operator.neg"), ("neg",)),
+    ("Erf", ("torch.erf",), ("erf",)),
+    ("Reciprocal", ("torch.reciprocal",), ("reciprocal",)),
     ("Identity", ("operator.pos",), ()),
 ]:
     function_rule(*_paths, methods=_methods)(_unary(_op))

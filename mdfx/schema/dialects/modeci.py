@@ -70,7 +70,7 @@ INPUT_NAMES: dict[str, tuple[str, ...]] = {
     "Squeeze": ("data", "axes"), "Unsqueeze": ("data", "axes"),
     "ReduceSum": ("data", "axes"), "ReduceMean": ("data", "axes"), "ReduceMax": ("data", "axes"),
     "LayerNormalization": ("X", "Scale", "B"),
-    "BatchNormalization": ("X", "scale", "B", "input_mean", "input_var"),
+    "BatchNormalization": ("X", "scale", "B", "input_mean", "input_var"), "ArgMax": ("data",),
     "Conv": ("X", "W", "B"), "ConvTranspose": ("X", "W", "B"), "MaxPool": ("X",), "AveragePool": ("X",),
     "GlobalAveragePool": ("X",), "GlobalMaxPool": ("X",), "Pad": ("data", "pads", "constant_value", "axes"),
     "PRelu": ("X", "slope"),
