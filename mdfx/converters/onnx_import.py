@@ -1261,7 +1261,9 @@ def _pad(imp: _Importer, n: OnnxNode, pads: list[int], value: float, axes: list[
 @import_rule("CastLike")
 def _cast_like(imp: _Importer, n: OnnxNode) -> None:
     """The dynamo exporter's cast to another tensor's type: a float cast changes nothing here."""
-    like = imp.const_dtype.get(n.ins[1]) or ("float" if n.ins[1] in imp.shapes else "")
+    target = n.ins[1]
+    like = ("float" if np.asarray(imp.consts[target]).dtype.kind == "f" else "") if target in imp.consts \
+        else ("float" if target in imp.shapes else "")
     if not like.startswith("float"):
         raise UnsupportedError(f"node {n.name!r} (CastLike) casts a computed tensor to a non-float type; mdfx "
                                "computes in one float dtype")
