@@ -597,14 +597,14 @@ class AutodiffComposition(Composition):
     def save(self, path: str | Path | None = None, directory: str | None = None,
              filename: str | None = None) -> Path:
         """Write every projection's matrix as a torch state_dict keyed by projection name."""
-        from mdfx.io import save_state_dict
+        from mdfx.schema.state_dict import save_state_dict
 
         return save_state_dict(self._graph(), _weights_path(self, path, directory, filename))
 
     def load(self, path: str | Path | None = None, directory: str | None = None,
              filename: str | None = None) -> None:
         """Restore matrices saved by :meth:`save` (``torch.load(weights_only=True)``)."""
-        from mdfx.io import load_state_dict
+        from mdfx.schema.state_dict import load_state_dict
 
         # the graph's params are the projections' arrays: loading into it loads into them
         load_state_dict(self._graph(), _weights_path(self, path, directory, filename))
@@ -668,7 +668,7 @@ def _weights_path(comp: AutodiffComposition, path: str | Path | None, directory:
     if path is not None:
         return Path(path)
     if filename is None:
-        from mdfx.io import safe_filename
+        from mdfx.files import safe_filename
 
         # the composition's name may come from a file: it must not pick the folder
         filename = f"{safe_filename(comp.name)}_matrix_wts.pnl"
