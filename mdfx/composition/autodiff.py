@@ -18,18 +18,17 @@ from typing import Any
 import numpy as np
 
 from mdfx import ops
+from mdfx.composition import modes
 from mdfx.composition.composition import IO, Composition, _is_number, parse_inputs, pnl_value
 from mdfx.composition.enums import ExecutionMode, Loss
 from mdfx.composition.learning_pathway import ObjectiveMechanism, TargetMechanism
 from mdfx.composition.targets import parse as parse_targets
-from mdfx.errors import CompositionError, DataError, MdfxError, ParameterError, UnsupportedError
+from mdfx.errors import CompositionError, DataError, ParameterError, UnsupportedError
 from mdfx.runners.training import (
     LearnResult,
     LearnSpec,
     OptimizerState,
-    by_tensor,
     minibatches,
-    rekey,
 )
 from mdfx.schema import validate
 from mdfx.schema.graph import Graph, TrainingSpec
@@ -384,8 +383,8 @@ class AutodiffComposition(Composition):
             t = {k: np.repeat(v, repeats, axis=0) for k, v in t.items()}
             trials *= repeats
         if self.disable_learning:
-            outputs, _ = _forward(graph, x, shown)
-            self.results.extend(pnl_value([outputs[n][i].copy() for n in shown]) for i in range(trials))
+            _, values = modes.run(graph, x, ExecutionMode.Python)  # every node's value: shown may be any
+            self.results.extend(pnl_value([values[n][i].copy() for n in shown]) for i in range(trials))
             return pnl_value(list(self.results[-1]))
         if self.optimizer_state.optimizer != self.optimizer_type:
             # A different optimizer starts from scratch, as a new torch optimizer would.
@@ -428,7 +427,7 @@ class AutodiffComposition(Composition):
         weights = {k: v.copy() for k, v in graph.learnable().items()} if guarded else {}
         optimizer_state = copy.deepcopy(self.optimizer_state) if guarded else None
         try:
-            result = _train(graph, spec, mode, self.device)
+            result = modes.train(graph, spec, mode, self.device)
         except BaseException:
             if guarded:
                 for k, v in graph.learnable().items():
@@ -673,37 +672,6 @@ def _weights_path(comp: AutodiffComposition, path: str | Path | None, directory:
         # the composition's name may come from a file: it must not pick the folder
         filename = f"{safe_filename(comp.name)}_matrix_wts.pnl"
     return Path(directory or ".") / filename
-
-
-def _forward(graph: Any, x: dict[str, np.ndarray], outputs: list[str]
-             ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """The reference's outputs (by OUTPUT node) and every node's values."""
-    from mdfx.runners import reference
-
-    env = reference.forward(graph, x)
-    tensors = graph.mechanisms.tensors if graph.mechanisms is not None else \
-        {t: t for t in [*graph.inputs, *graph.outputs]}
-    values = {node: env[tensor] for node, tensor in tensors.items()}
-    return {n: values[n] for n in outputs}, values
-
-
-def _train(graph: Graph, spec: LearnSpec, mode: ExecutionMode, device: str) -> LearnResult:
-    """One backend's training; ``spec`` is keyed by node names, the graph runners by tensor names."""
-    keyed, back = by_tensor(graph, spec)
-    if mode is ExecutionMode.Python:
-        from mdfx.runners.training import train_reference
-
-        return rekey(train_reference(graph, keyed), back)
-    if mode is ExecutionMode.PyTorch:
-        from mdfx.runners import torch as torch_runner
-
-        return rekey(torch_runner.train(graph, keyed, device=device), back)
-    if mode is ExecutionMode.LLVMRun:
-        from mdfx.runners import llvm
-
-        return rekey(llvm.train(graph, keyed), back)
-    raise MdfxError(f"learn() does not support execution_mode {mode!r}; "
-                    "use ExecutionMode.Python, PyTorch or LLVMRun")
 
 
 def _progress(report_progress: object, epochs: int, name: str) -> Any:
