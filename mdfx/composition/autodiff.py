@@ -21,6 +21,7 @@ from mdfx import ops
 from mdfx.composition import modes
 from mdfx.composition.composition import IO, Composition, _is_number, parse_inputs, pnl_value
 from mdfx.composition.enums import ExecutionMode, Loss
+from mdfx.composition.learn_options import LearnOptions
 from mdfx.composition.learning_pathway import ObjectiveMechanism, TargetMechanism
 from mdfx.composition.targets import parse as parse_targets
 from mdfx.errors import CompositionError, DataError, ParameterError, UnsupportedError
@@ -298,31 +299,15 @@ class AutodiffComposition(Composition):
         ``execute_in_additional_optimizations`` ({node: None, ALL or steps}) is checked and
         changes no number: mdfx computes every node in every step.
         """
+        from mdfx.composition.learn_options import LearnOptions
         from mdfx.composition.learning_session import learn
         from mdfx.composition.targets import resolved_once
 
+        options = LearnOptions.of(locals())  # every argument above, once
         with resolved_once(self):
-            return learn(self, inputs=inputs, targets=targets, num_trials=num_trials, epochs=epochs,
-                         learning_rate=learning_rate, minibatch_size=minibatch_size,
-                         randomize_minibatch=randomize_minibatch, patience=patience, min_delta=min_delta,
-                         call_before_minibatch=call_before_minibatch, call_after_minibatch=call_after_minibatch,
-                         execution_mode=execution_mode, report_progress=report_progress, seed=seed, dtype=dtype,
-                         randomize_minibatches=randomize_minibatches, context=context,
-                         synch_results_with_torch=synch_results_with_torch, batched_results=batched_results,
-                         results=results, optimizations_per_minibatch=optimizations_per_minibatch,
-                         execute_in_additional_optimizations=execute_in_additional_optimizations,
-                         synch_projection_matrices_with_torch=synch_projection_matrices_with_torch)
+            return learn(self, options)
 
-    def _learn_plain(self, inputs: Mapping | None = None, targets: Mapping | None = None,
-                     num_trials: int | None = None, epochs: int = 1, learning_rate: float | None = None,
-                     minibatch_size: int = 1, randomize_minibatch: bool = False, patience: int | None = None,
-                     min_delta: float = 0, call_before_minibatch: Callable | None = None,
-                     call_after_minibatch: Callable | None = None,
-                     execution_mode: ExecutionMode = ExecutionMode.PyTorch, report_progress: object = None,
-                     seed: int | None = None, dtype: str = "float64", randomize_minibatches: bool | None = None,
-                     param_learning_rates: dict[str, float] | None = None,
-                     keep_all_epochs: bool = False, optimizations_per_minibatch: int = 1,
-                     batched_results: bool = False) -> np.ndarray:
+    def _learn_plain(self, options: LearnOptions) -> np.ndarray:
         """Train on ``inputs``/``targets``; return the output of the last trial trained (as PsyNeuLink).
 
         ``inputs`` is ``{input node: trials}`` with ``targets={output node: trials}``, or
@@ -331,8 +316,19 @@ class AutodiffComposition(Composition):
         ``randomize_minibatches``) come from numpy's global RNG as in PsyNeuLink, or
         from ``seed`` (mdfx) when given. ``dtype`` ("float64" or "float32") picks the
         precision of the torch and LLVM backends. The outputs of the last epoch's
-        trials (computed before each minibatch's update) are appended to ``results``.
+        trials (computed before each minibatch's update) are appended to ``results`` (every
+        epoch's with ``results="all"``). ``options.learning_rate`` is the call's float rate here
+        (the session resolved PsyNeuLink's forms), ``options.param_learning_rates`` the others.
         """
+        o = options
+        inputs, targets, num_trials, epochs = o.inputs, o.targets, o.num_trials, o.epochs
+        learning_rate, minibatch_size, randomize_minibatch = o.learning_rate, o.minibatch_size, o.randomize_minibatch
+        patience, min_delta, seed, dtype = o.patience, o.min_delta, o.seed, o.dtype
+        call_before_minibatch, call_after_minibatch = o.call_before_minibatch, o.call_after_minibatch
+        execution_mode, report_progress = o.execution_mode, o.report_progress
+        randomize_minibatches, param_learning_rates = o.randomize_minibatches, o.param_learning_rates
+        keep_all_epochs, optimizations_per_minibatch = o.results == "all", o.optimizations_per_minibatch
+        batched_results = bool(o.batched_results)
         if randomize_minibatches is not None:
             randomize_minibatch = randomize_minibatches
         if inputs is not None and not isinstance(inputs, Mapping):
