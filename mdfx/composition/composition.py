@@ -999,9 +999,11 @@ def _run_net(net: Net | None, graph: Graph, arrays: dict[str, np.ndarray], mode:
     if mode is ExecutionMode.ONNX:
         from mdfx.runners import ort
 
-        # float64 so ONNX mode gives the reference's numbers (export float32 with mdfx.save); one
-        # session per structure, fed the current weights
-        by_tensor = ort.run_graph(graph, {tensors.get(n, n): a for n, a in arrays.items()}, dtype="float64")
+        # at the model's dtype: a composition's float64 (the reference's numbers), an imported file's
+        # own (onnxruntime has no float64 kernel for Erf, Gelu, Elu, ...); one session per structure,
+        # fed the current weights
+        dtype = graph.dtype if graph.dtype in ("float32", "float64") else "float32"
+        by_tensor = ort.run_graph(graph, {tensors.get(n, n): a for n, a in arrays.items()}, dtype=dtype)
         outputs = {n: by_tensor[tensors.get(n, n)] for n in (net.outputs if net is not None else graph.outputs)}
         return outputs, dict(outputs)
     raise ValueError(f"unsupported execution_mode {mode!r}")

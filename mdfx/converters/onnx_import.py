@@ -653,8 +653,16 @@ class _Importer:
             to = int(attrs["to"])
             if to in FLOAT_TYPES:
                 self.emit(name, "Cast", ins, out, {"to": to})
-            else:
+            elif to in ops.CAST_LABEL_TYPES:
                 self.emit(name, "CastLabel", ins, out, {"to": to})
+            else:
+                # 4-bit, 2-bit and float8/float4 targets wrap or saturate by ONNX's rules: an int64
+                # stand-in would return -9 where INT4 holds no -9
+                raise UnsupportedError(
+                    f"node {name!r} (Cast): to={to} ({_type_name(to)}) is not supported; mdfx casts to "
+                    f"float types and to {', '.join(_type_name(t) for t in ops.CAST_LABEL_TYPES)} (a cast to "
+                    "a 4-bit, 2-bit or float8/float4 type would have to wrap or saturate as ONNX specifies, "
+                    "which mdfx does not implement); cast to a supported type in the model")
         elif op == "Clip":
             lo = self.scalar(ins[1], name, "min") if len(ins) > 1 else attrs.get("min")
             hi = self.scalar(ins[2], name, "max") if len(ins) > 2 else attrs.get("max")
@@ -691,6 +699,12 @@ class _Importer:
                                                "keepdims": int(attrs.get("keepdims", 1))})
         elif op == "Dropout":
             ratio = self.scalar(ins[1], name, "ratio") if len(ins) > 1 and ins[1] else attrs.get("ratio", 0.5)
+            if len(ins) > 2 and ins[2] and self._training_mode(ins[2], name) and ratio != 0:
+                # training_mode=True draws a random mask and scales by 1 / (1 - ratio): not the identity
+                raise UnsupportedError(
+                    f"node {name!r} (Dropout): training_mode=True with ratio {ratio:g} drops random elements "
+                    "and scales the rest by 1/(1-ratio); mdfx runs Dropout as at inference (the identity). "
+                    "Export the model in eval() mode (training_mode absent or False)")
             self.emit(name, "Dropout", ins[:1], out, {"ratio": float(ratio)})
         elif op == "Gather":
             self.gather(name, ins, out, attrs)
@@ -710,6 +724,13 @@ class _Importer:
             self.emit(name, op, ins, out, {k: v for k, v in attrs.items() if k in keep})
         else:  # pragma: no cover - SUPPORTED and this dispatch are kept in step
             raise UnsupportedError(f"node {name!r}: op {op} is not translated")
+
+    def _training_mode(self, t: str, name: str) -> bool:
+        """Dropout's ``training_mode`` input: a constant, or True when it is computed (unknown until run)."""
+        if t not in self.consts or t in self.learnable:
+            raise UnsupportedError(f"node {name!r} (Dropout): training_mode {t!r} is computed at run time; mdfx "
+                                   "runs Dropout as at inference only (give training_mode as a constant False)")
+        return bool(np.asarray(self.consts[t]).reshape(-1)[0]) if np.size(self.consts[t]) else False
 
     def reshape(self, name: str, ins: list[str], out: str, attrs: dict[str, Any]) -> None:
         target = self.ints(ins[1], name, "target shape", batch_ok=True) if len(ins) > 1 else attrs["shape"]
@@ -819,6 +840,16 @@ def _node_name(node: Any, i: int) -> str:
     return node.name or (node.output[0] if node.output else f"{node.op_type}_{i}")
 
 
+def _type_name(elem_type: int) -> str:
+    """ONNX's name of a TensorProto element type (``INT4``), or its number."""
+    try:
+        import onnx
+
+        return onnx.TensorProto.DataType.Name(elem_type)
+    except (ImportError, ValueError):
+        return str(elem_type)
+
+
 def _dtype_name(value: np.ndarray) -> str:
     return "str" if value.dtype.kind in "OSU" else str(value.dtype)
 
@@ -889,9 +920,11 @@ def _evaluate(op: str, xs: list[np.ndarray | None], attrs: dict[str, Any], opset
         return x
     if op == "Cast":
         to = int(attrs["to"])
-        np_types = {1: np.float32, 10: np.float16, 11: np.float64, 6: np.int32, 7: np.int64, 9: np.bool_,
-                    2: np.uint8, 3: np.int8, 8: object}
-        return np.asarray(x).astype(np_types.get(to, np.float64))
+        np_types = {1: np.float32, 10: np.float16, 11: np.float64, **ops.CAST_LABEL_TYPES}
+        if to not in np_types:  # bfloat16, 4-bit, float8: numpy cannot round, wrap or saturate like them
+            raise UnsupportedError(f"Cast of a constant to={to} ({_type_name(to)}) is not supported; mdfx folds "
+                                   "casts to float16/32/64 and integer, bool and string types")
+        return np.asarray(x).astype(np_types[to])
     if op == "Shape":
         return np.array(np.shape(x)[attrs.get("start", 0):attrs.get("end")], dtype=np.int64)
     if op == "Size":
