@@ -232,10 +232,7 @@ def graph_to_mdf(g: Any) -> Any:
     from mdfx.schema.graph import Graph
 
     assert isinstance(g, Graph)
-    # one id per input and per op, in order (names may repeat: an input and the op that transforms it)
-    all_ids = mdf_ids_list([*g.inputs, *(n.name for n in g.nodes)])
-    ids = dict(zip(g.inputs, all_ids[:len(g.inputs)], strict=True))
-    node_ids = all_ids[len(g.inputs):]
+    ids, node_ids = graph_ids(g)
     mdf_graph = MdfGraph(id=mdf_ids([g.name])[g.name], metadata={DIALECT: {
         "format_version": FORMAT_VERSION, "kind": GRAPH_KIND, "graph_format_version": GRAPH_FORMAT_VERSION,
         "name": g.name, "dtype": g.dtype,
@@ -278,6 +275,15 @@ def graph_to_mdf(g: Any) -> Any:
         mdf_graph.nodes.append(mdf_node)
         producer[node.output] = node_id
     return Model(id=mdf_graph.id, graphs=[mdf_graph], metadata={DIALECT: {"format_version": FORMAT_VERSION}})
+
+
+def graph_ids(g: Any) -> tuple[dict[str, str], list[str]]:
+    """The MDF node ids :func:`graph_to_mdf` gives: one per graph input (by name), one per op (in order).
+
+    Names may repeat (an input and the op that transforms it), so ids are made in one pass.
+    """
+    all_ids = mdf_ids_list([*g.inputs, *(n.name for n in g.nodes)])
+    return dict(zip(g.inputs, all_ids[:len(g.inputs)], strict=True)), all_ids[len(g.inputs):]
 
 
 def _op_functions(g: Any, node: Any, refs: list[str]) -> list[FunctionSpec]:
