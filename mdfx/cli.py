@@ -145,10 +145,13 @@ def _comp(model: str, weights: str | None = None) -> Any:
     from mdfx.composition.graph_model import GraphComposition
     from mdfx.schema.graph import Graph
 
-    if _is_onnx(model) and not weights:
+    if _is_onnx(model):
         from mdfx.io import load
 
-        return load(model)  # a GraphComposition over the file's op graph
+        comp = load(model)  # a GraphComposition over the file's op graph
+        if weights:
+            comp.load(weights)  # a state_dict under the file's initializer names
+        return comp
     loaded = load_with_weights(model, weights)
     return GraphComposition(loaded) if isinstance(loaded, Graph) else composition_from_net(loaded)
 
@@ -159,8 +162,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     check_destinations([("--out", args.out, (".json", ".npz"))])
     comp = _comp(args.model, args.weights)
     net = comp._io()
-    inputs, _ = read_data(args.inputs, _names(net))
-    inputs, _ = _split(net, inputs, {})
+    inputs = None  # without --inputs: the inputs the file holds (or each input's default value)
+    if args.inputs:
+        inputs, _ = read_data(args.inputs, _names(net))
+        inputs, _ = _split(net, inputs, {})
     comp.run(inputs=inputs, execution_mode=ExecutionMode[MODES[args.mode]])
     outputs = {name: np.array([trial[i] for trial in comp.results]) for i, name in enumerate(net.outputs)}
     _write_outputs(outputs, args.out)
@@ -258,12 +263,13 @@ def plot_losses(losses: Sequence[float], path: str | Path, title: str = "") -> P
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from mdfx.io import load_net, save, save_mdf
+    from mdfx.io import load_net, save
 
     if not (args.onnx or args.state_dict or args.mdf):
         raise MdfxError("nothing to export: give --onnx FILE, --state-dict FILE and/or --mdf FILE")
     check_destinations([("--onnx", args.onnx, (".onnx",)), ("--state-dict", args.state_dict, STATE_DICT_SUFFIXES),
                         ("--mdf", args.mdf, MDF_SUFFIXES)])
+    # an ONNX file is an op graph (a GraphComposition); io.save writes any of them by suffix
     net = _comp(args.model) if _is_onnx(args.model) else load_net(args.model)
     if args.onnx:
         from mdfx.converters.onnx_export import to_onnx
@@ -274,7 +280,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.state_dict:
         _print(f"wrote {save(net, args.state_dict)}")
     if args.mdf:
-        _print(f"wrote {save_mdf(net, args.mdf)}")
+        _print(f"wrote {save(net, args.mdf)}")
     return 0
 
 
@@ -300,7 +306,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
     from mdfx.io import save
 
     check_destinations([("OUT", args.output, (*MDF_SUFFIXES, ".onnx", *STATE_DICT_SUFFIXES))])
-    _print(f"wrote {save(load_with_weights(args.input, args.weights), args.output)}")
+    model = _comp(args.input, args.weights) if _is_onnx(args.input) else load_with_weights(args.input, args.weights)
+    _print(f"wrote {save(model, args.output)}")
     return 0
 
 
@@ -308,13 +315,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from mdfx.runners import compare
 
     check_destinations([("--json", args.json, (".json",))])
-    graph, original = compare.model_graph(args.model)
+    # the Net too (a PsyNeuLink-shaped MDF file's), as mdfx.validate(path) has it: modeci-mdf's
+    # engine runs it in float64 where the graph's onnx:: form computes in float32 only
+    graph, original, net = compare.model_parts(args.model)
     inputs = None
     if args.inputs:
         inputs, _ = _split(graph, *read_data(args.inputs, _names(graph)))
     dtypes = [args.dtype] if args.dtype else ["float64", "float32"]
     rows = compare.validate(graph, inputs=inputs, trials=args.trials, dtype=dtypes, seed=args.seed,
-                            original=original)
+                            original=original, net=net)
     _print(compare.format_table(rows))
     if args.json:
         from mdfx.io import atomic_write
@@ -334,7 +343,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run a model on inputs")
     p.add_argument("model")
-    p.add_argument("--inputs", required=True, help=".json or .npz keyed by input node name")
+    p.add_argument("--inputs", help=".json or .npz keyed by input node name (default: the sample inputs the "
+                   "file holds, else each input node's default value)")
     p.add_argument("--out", help="write outputs to .json or .npz instead of printing")
     p.add_argument("--mode", choices=sorted(MODES), default="python")
     p.add_argument("--weights", help="a .pt state_dict or .onnx file with the model's weights")
