@@ -310,3 +310,108 @@ def test_validate_pads_the_last_batch_of_a_fixed_batch_file(tmp_path: Path) -> N
 def test_the_cli_entry_point_is_this_tree() -> None:
     """Guards the tests above: they exercise this checkout's mdfx."""
     assert Path(mdfx.__file__).resolve().parents[1] == Path(__file__).resolve().parents[1], (mdfx.__file__, sys.path)
+
+
+# --- items 9-15: friction -----------------------------------------------------------------------------
+
+
+def test_a_missing_optional_package_is_one_line_naming_the_extra(tmp_path: Path) -> None:
+    """Before: `mdfx train` without torch died with a traceback ending in ModuleNotFoundError."""
+    import subprocess
+
+    comp, x, t = xor_composition()
+    model = mdfx.save(comp, tmp_path / "xor.json")
+    data = tmp_path / "d.json"
+    data.write_text(json.dumps({"inputs": {"xor_in": [[0, 1]]}, "targets": {"xor_out": [[1]]}}))
+    code = ("import sys; sys.modules['torch'] = None\n"
+            "from mdfx.cli import main\n"
+            f"sys.exit(main(['train', {str(model)!r}, '--data', {str(data)!r}, '--quiet']))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1, (proc.returncode, proc.stderr)
+    assert proc.stderr.strip() == ("mdfx: error: this needs torch, which is not installed: pip install "
+                                   "'mdfx[torch]' (or 'mdfx[torch,llvm,onnx,sweep]' for every backend)"), proc.stderr
+
+
+def test_train_prints_per_epoch_means_and_help_shows_defaults(tmp_path: Path, capsys) -> None:
+    """Before: the summary compared the first and last minibatch ('loss 0.49 -> 0.74', looking like
+    divergence), and --help showed no defaults."""
+    comp, x, t = xor_composition()
+    model = mdfx.save(comp, tmp_path / "xor.json")
+    data = tmp_path / "d.json"
+    data.write_text(json.dumps({"inputs": {"xor_in": [[0, 0], [0, 1], [1, 0], [1, 1]]},
+                                "targets": {"xor_out": [[0], [1], [1], [0]]}}))
+    assert main(["train", str(model), "--data", str(data), "--epochs", "3", "--mode", "Python", "--quiet",
+                 "--lr", "0.5", "--plot", str(tmp_path / "loss.png")]) == 0
+    out = capsys.readouterr().out
+    comp.learn(inputs=x, targets=t, epochs=3, learning_rate=0.5, execution_mode=mdfx.ExecutionMode.Python)
+    means = np.asarray(comp.losses).reshape(3, 4).mean(axis=1)
+    assert (f"trained 3 epoch(s) of 4 minibatch(es); mean loss per epoch {means[0]:.6g} (first) -> "
+            f"{means[-1]:.6g} (last)") in out, out
+    assert (tmp_path / "loss.png").stat().st_size > 1000
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = capsys.readouterr().out
+    for expected in ["passes over the data (default: 1)", "(default: torch)", "trials per weight update (default: 1)"]:
+        assert expected in " ".join(text.split()), text
+
+
+def test_modes_take_both_spellings_and_version_prints(tmp_path: Path, capsys) -> None:
+    """Before: `--mode LLVMRun` was rejected (only python|torch|llvm), and there was no --version."""
+    src = mlp_onnx(tmp_path / "mlp.onnx")
+    outs = {}
+    for mode in ["llvm", "LLVMRun", "Python"]:
+        assert main(["run", str(src), "--mode", mode, "--out", str(tmp_path / f"{mode}.json")]) == 0
+        outs[mode] = json.loads((tmp_path / f"{mode}.json").read_text())["y"]
+    np.testing.assert_allclose(outs["LLVMRun"], outs["Python"], rtol=1e-12)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.strip() == f"mdfx {mdfx.__version__}"
+
+
+def test_a_data_file_with_unknown_keys_names_them_and_the_expected_ones(tmp_path: Path, capsys) -> None:
+    """Before: an .npz keyed X/Y gave 'no targets given', naming neither the keys found nor those expected."""
+    comp, _, _ = xor_composition()
+    model = mdfx.save(comp, tmp_path / "xor.json")
+    np.savez(tmp_path / "xy.npz", X=np.zeros((4, 2)), Y=np.zeros((4, 1)))
+    assert main(["train", str(model), "--data", str(tmp_path / "xy.npz"), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "key(s) 'X', 'Y' name no node of 'xor'" in err and "expected inputs for 'xor_in' and targets for " \
+        "'xor_out'" in err, err
+    np.savez(tmp_path / "x_only.npz", xor_in=np.zeros((4, 2)))
+    assert main(["train", str(model), "--data", str(tmp_path / "x_only.npz"), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "no targets for 'xor_out'; found 'xor_in'" in err, err
+
+
+def test_import_warnings_print_as_one_line(tmp_path: Path) -> None:
+    """Before: the ONNX import's warnings printed as raw Python warnings with file, line and source line."""
+    import subprocess
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 2])
+    mean = numpy_helper.from_array(np.array([0.5, -0.5], np.float32), "mean")
+    graph = helper.make_graph([helper.make_node("Sub", ["x", "mean"], ["y"], name="norm")], "g", [x], [y], [mean])
+    path = tmp_path / "norm.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    run = [sys.executable, "-m", "mdfx"]
+    proc = subprocess.run([*run, "info", str(path)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("mdfx: warning: ") and "'mean'" in lines[0], lines
+    quiet = subprocess.run([*run, "--no-warnings", "info", str(path)], capture_output=True, text=True, timeout=120)
+    assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr
+
+
+def test_from_torch_names_every_unsupported_module() -> None:
+    """Before: only the first unsupported module was named (those downstream of it were dropped)."""
+    torch = pytest.importorskip("torch")
+    nn = torch.nn
+    module = nn.Sequential(nn.Linear(4, 8), nn.Unflatten(1, (2, 4)), nn.Conv1d(2, 2, 3), nn.Flatten(),
+                           nn.Linear(4, 3), nn.Hardtanh(), nn.Softsign())
+    with pytest.raises(UnsupportedError) as err:
+        mdfx.from_torch(module, torch.zeros(2, 4))
+    msg = str(err.value)
+    for named in ["module '1' (Unflatten)", "module '2' (Conv1d)", "module '5' (Hardtanh)", "module '6' (Softsign)"]:
+        assert named in msg, msg
