@@ -38,7 +38,7 @@ class GraphComposition(AutodiffComposition):
     def __init__(self, graph: Graph, learning_rate: float | None = None, optimizer_type: str | None = None,
                  loss_spec: Loss | str | None = None, weight_decay: float | None = None,
                  name: str | None = None) -> None:
-        t = graph.meta.get("training")
+        t = graph.training
         super().__init__(
             name=name or graph.name,
             learning_rate=learning_rate if learning_rate is not None else getattr(t, "learning_rate", None),
@@ -79,24 +79,12 @@ class GraphComposition(AutodiffComposition):
         if inputs is not None:
             return super()._run_inputs(inputs)
         g = self.graph
-        stored = g.meta.get("default_inputs") or {}
-        return {k: np.asarray(stored[k]) if k in stored else np.zeros((1, *g.features(k))) for k in g.inputs}
+        return {k: np.asarray(g.default_inputs[k]) if k in g.default_inputs else np.zeros((1, *g.features(k)))
+                for k in g.inputs}
 
-    def _lowered(self) -> tuple[None, Graph]:  # type: ignore[override]
-        return None, self.graph
-
-    def _net(self) -> Any:
-        raise GraphError(f"{self.name!r} is an op graph, not a PsyNeuLink-shaped network; use its graph")
-
-    def _io_of(self, net: None) -> IO:  # type: ignore[override]
-        g = self.graph
-        memo = self._io_memo
-        if memo is None or memo[0] is not g:
-            names = [*g.inputs, *g.outputs]
-            io = IO(g.name, list(g.inputs), list(g.outputs), {k: g.size(k) for k in names},
-                    {k: g.features(k) for k in names if len(g.features(k)) > 1})
-            memo = self._io_memo = (g, io)  # type: ignore[assignment]
-        return memo[1]
+    def _graph(self) -> Graph:
+        """The imported graph itself (its structure is fixed: nothing to lower)."""
+        return self.graph
 
     def _trained_outputs(self, io: IO, targets: Mapping) -> list[str]:
         """The outputs that have targets; each must take a gradient."""
@@ -127,7 +115,7 @@ class GraphComposition(AutodiffComposition):
         return []
 
     def _training_spec(self) -> Any:
-        return self.graph.meta.get("training") or super()._training_spec()
+        return self.graph.training or super()._training_spec()
 
     # --- weights -------------------------------------------------------------------------
 
@@ -157,7 +145,7 @@ class GraphComposition(AutodiffComposition):
         from mdfx.io import with_training
         from mdfx.schema import writer
 
-        return writer.to_mdf(with_training(self.graph, self))
+        return writer.graph_to_mdf(with_training(self.graph, self))
 
     def __repr__(self) -> str:
         return f"GraphComposition(name={self.name!r}, {len(self.graph.nodes)} ops, {len(self.graph.params)} params)"

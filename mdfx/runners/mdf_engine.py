@@ -30,7 +30,6 @@ import numpy as np
 from mdfx.errors import DataError, SchemaError, UnsupportedError
 from mdfx.schema import validate
 from mdfx.schema.graph import Graph
-from mdfx.schema.net import Net
 
 
 def run(model: Any, inputs: Mapping[str, np.ndarray], input_nodes: Mapping[str, str],
@@ -142,26 +141,23 @@ def _port(engine: Any, node_id: str, port_id: str, kind: str) -> Any:
     return ports[port_id]
 
 
-def run_net(net: Net, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Write ``net`` as our MDF and run it in modeci-mdf's engine; outputs by node name."""
-    from mdfx.schema.writer import mdf_ids, to_mdf
-
-    ids = mdf_ids([n.name for n in net.nodes])
-    out = run(to_mdf(net), {ids[k]: v for k, v in inputs.items()},
-              {ids[k]: "input" for k in net.inputs}, {ids[k]: "output" for k in net.outputs})
-    return {k: out[ids[k]] for k in net.outputs}
-
-
 def run_graph(graph: Graph, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Write ``graph`` with :func:`~mdfx.schema.writer.graph_to_mdf` and run it in modeci-mdf's
-    engine; ``inputs`` and the result are keyed by the graph's input and output tensors."""
-    from mdfx.schema.writer import graph_ids, graph_to_mdf
+    engine; ``inputs`` are keyed by graph input, the result by :meth:`Graph.output_names`."""
+    from mdfx.schema.writer import graph_ids, graph_to_mdf, mdf_ids
 
+    model = graph_to_mdf(graph)
+    if graph.mechanisms is not None:  # one MDF node per mechanism (PsyNeuLink's layout), fed per trial
+        net = graph.mechanisms
+        ids = mdf_ids([n.name for n in net.nodes])
+        out = run(model, {ids[k]: v for k, v in inputs.items()}, {ids[k]: "input" for k in net.inputs},
+                  {ids[k]: "output" for k in net.outputs})
+        return {k: out[ids[k]] for k in net.outputs}
     refuse_unwritable(graph)
     in_ids, node_ids = graph_ids(graph)
     producer = {n.output: node_id for n, node_id in zip(graph.nodes, node_ids, strict=True)}
     flat = {k: np.asarray(v, dtype=np.float64) for k, v in inputs.items()}
-    out = run(graph_to_mdf(graph), {in_ids[k]: v.reshape(len(v), -1) if k in in_ids else v for k, v in flat.items()},
+    out = run(model, {in_ids[k]: v.reshape(len(v), -1) if k in in_ids else v for k, v in flat.items()},
               {in_ids[k]: "input" for k in graph.inputs}, {producer[t]: "output" for t in graph.outputs},
               batched=True, shapes={in_ids[k]: graph.inputs[k] for k in graph.inputs})
     return {t: out[producer[t]] for t in graph.outputs}
@@ -169,7 +165,8 @@ def run_graph(graph: Graph, inputs: Mapping[str, np.ndarray]) -> dict[str, np.nd
 
 def engine_dtype(graph: Graph) -> str:
     """The dtype modeci-mdf's engine computes ``graph`` in (see the module docstring)."""
-    return "float64" if all(n.op.startswith("pnl.") for n in graph.nodes) else "float32"
+    standard = graph.mechanisms is not None or all(n.op.startswith("pnl.") for n in graph.nodes)
+    return "float64" if standard else "float32"
 
 
 def refuse_unwritable(graph: Graph) -> None:
@@ -190,16 +187,13 @@ def refuse_unwritable(graph: Graph) -> None:
                                       "engine")
 
 
-def validation_runner(model: Graph | Net, dtype: str) -> Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]]:
+def validation_runner(graph: Graph, dtype: str) -> Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]]:
     """The ``mdf_engine`` row of ``mdfx validate``: the graph's MDF in modeci-mdf's engine, at the
     one dtype the engine computes it in (NotImplementedError, a skipped row, at the other)."""
-    if isinstance(model, Net):
-        if dtype != "float64":
-            raise NotImplementedError("modeci-mdf's engine computes in float64 only")
-        return lambda inputs: run_net(model, inputs)
-    own = engine_dtype(model)
+    own = engine_dtype(graph)
     if dtype != own:
         raise NotImplementedError(f"modeci-mdf's engine computes this graph in {own} only"
                                   + (" (its onnx:: functions cast float64 to float32)" if own == "float32" else ""))
-    refuse_unwritable(model)
-    return lambda inputs: run_graph(model, inputs)
+    if graph.mechanisms is None:
+        refuse_unwritable(graph)
+    return lambda inputs: run_graph(graph, inputs)

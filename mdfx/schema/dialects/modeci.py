@@ -331,8 +331,7 @@ class _Reader:
         outs = [rename.get(t, t) for t in outputs]
         # the sample inputs the file keeps as Parameters: what run() without inputs runs on
         defaults = {rename[t]: v for t, v in self.defaults.items() if t in rename}
-        meta: dict[str, Any] = {"source": "mdf", **({"default_inputs": defaults} if defaults else {})}
-        return Graph.build(self.model_id, inputs, params, nodes, outs, meta=meta)
+        return Graph.build(self.model_id, inputs, params, nodes, outs, source="mdf", default_inputs=defaults)
 
     def output(self, node_id: str, port_id: str) -> str:
         """The tensor at an output port, translated once however many edges read it."""
