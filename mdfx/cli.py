@@ -444,10 +444,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", help="also write the table as JSON")
     p.set_defaults(func=cmd_validate)
 
-    from mdfx.sweep import add_parser as add_sweep_parser  # `mdfx sweep` lives beside its code
-
-    add_sweep_parser(sub)
+    p = command("sweep", "train many copies: a grid of learn() options x seeds x data sets, on Dask")
+    p.add_argument("model", help=_MODEL_HELP)
+    p.add_argument("--data", required=True, nargs="+", help=".json/.npz data files; several: one fit per file")
+    p.add_argument("--grid", required=True, help="YAML/JSON: {option: [values], seeds: N or [...], init: scheme}")
+    p.add_argument("--scheduler", help="address of an existing Dask scheduler, e.g. tcp://host:8786 "
+                   "(default: a LocalCluster)")
+    p.add_argument("--workers", type=int, help="LocalCluster worker processes (default: one per core; 0: in-process)")
+    p.add_argument("--out", default="sweep_out",
+                   help="folder for results.csv, curves.npz, runs/ and weights/ (resumable)")
+    p.add_argument("--plot", help="write the learning curves (mean ± sd over seeds) as a PNG")
+    p.add_argument("--best", action="store_true", help="print the best configuration")
+    p.add_argument("--replicas", choices=["auto", "on", "off"], default="auto",
+                   help="train runs that differ only in seed and learning rate together")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_sweep)
     return parser
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from mdfx.sweep import best, plot_curves, read_grid, sweep
+
+    grid, seeds, init = read_grid(args.grid)
+    data = args.data if len(args.data) > 1 else args.data[0]
+    df = sweep(args.model, data, grid, seeds, init=init, out=args.out, scheduler=args.scheduler,
+               workers=args.workers, replicas={"auto": "auto", "on": True, "off": False}[args.replicas],
+               progress=not args.quiet)
+    counts = df["status"].value_counts().to_dict()
+    _print(f"{len(df)} runs ({len(df.attrs['ran'])} trained now, {len(df.attrs['skipped'])} already done): "
+           + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    _print(f"wrote {Path(args.out) / 'results.csv'} (one row per run) and {Path(args.out) / 'curves.npz'} "
+           "(the loss curves, by run id)")
+    if args.plot:
+        _print(f"wrote {plot_curves(df, args.plot, title=Path(args.model).stem)}")
+    if args.best:
+        b = best(df)
+        config = ", ".join(f"{k}={v}" for k, v in b["config"].items())
+        _print(f"best: {config or 'the only configuration'}: final loss {b['mean_final_loss']:.6g} "
+               f"± {b['std_final_loss']:.2g} over {b['runs']} run(s)")
+        _print("  options: " + ", ".join(f"{k}={v}" for k, v in b["options"].items()))
+    return 0
 
 
 def check_destinations(outputs: Sequence[tuple[str, str | None, Sequence[str]]]) -> None:
