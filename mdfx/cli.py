@@ -375,7 +375,7 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
 def build_parser() -> argparse.ArgumentParser:
     from mdfx import __version__
 
-    parser = argparse.ArgumentParser(prog="mdfx", description=__doc__.split("\n")[0], epilog=EXAMPLES,
+    parser = argparse.ArgumentParser(prog="mdfx", description=__doc__.split("\n")[0].replace("``", ""), epilog=EXAMPLES,
                                      formatter_class=_Formatter)
     parser.add_argument("--version", action="version", version=f"mdfx {__version__}")
     parser.add_argument("--no-warnings", action="store_true",
