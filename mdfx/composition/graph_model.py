@@ -128,7 +128,7 @@ class GraphComposition(AutodiffComposition):
         """Write the params as a torch state_dict under their original names, layouts and dtypes
         (a module imported with from_torch loads it strictly)."""
         from mdfx.composition.autodiff import _weights_path
-        from mdfx.io import save_state_dict
+        from mdfx.schema.state_dict import save_state_dict
 
         return save_state_dict(self.graph, _weights_path(self, path, directory, filename))
 
@@ -136,16 +136,22 @@ class GraphComposition(AutodiffComposition):
              **kwargs: Any) -> None:
         """Restore params from a state_dict (the original module's, or one :meth:`save` wrote), in place."""
         from mdfx.composition.autodiff import _weights_path
-        from mdfx.io import load_state_dict
+        from mdfx.schema.state_dict import load_state_dict
 
         load_state_dict(self.graph, _weights_path(self, path, directory, filename))
 
     def to_mdf(self) -> Any:
         """The graph as a ``modeci_mdf.mdf.Model``: one MDF node per op, params with their values."""
-        from mdfx.io import with_training
         from mdfx.schema import writer
 
-        return writer.graph_to_mdf(with_training(self.graph, self))
+        return writer.graph_to_mdf(self.trained_graph())
+
+    def trained_graph(self) -> Graph:
+        """The graph (sharing its arrays) with this composition's loss, optimizer and rates as its
+        training settings, so a saved file keeps them."""
+        from dataclasses import replace
+
+        return replace(self.graph, training=AutodiffComposition._training_spec(self))
 
     def __repr__(self) -> str:
         return f"GraphComposition(name={self.name!r}, {len(self.graph.nodes)} ops, {len(self.graph.params)} params)"

@@ -820,6 +820,6 @@ def _weights(source: str | os.PathLike[str] | Mapping[str, Any]) -> Mapping[str,
         from mdfx.converters.onnx_import import initializers, read_model
 
         return initializers(read_model(path), str(path))
-    from mdfx.io import read_state_dict
+    from mdfx.files import read_state_dict
 
     return read_state_dict(path)
