@@ -415,3 +415,19 @@ def test_from_torch_names_every_unsupported_module() -> None:
     msg = str(err.value)
     for named in ["module '1' (Unflatten)", "module '2' (Conv1d)", "module '5' (Hardtanh)", "module '6' (Softsign)"]:
         assert named in msg, msg
+
+
+@pytest.mark.skipif(not (SHARED / "modeci-examples-large" / "TensorFlow_Keras_IRIS_keras_to_MDF.json").is_file(),
+                    reason="needs ../shared/corpus")
+def test_mdfx_run_without_inputs_on_keras_iris_runs_the_files_samples(tmp_path: Path) -> None:
+    """Before: `mdfx run` required --inputs, and run() raised DataError naming 'Fourth_layer'."""
+    path = SHARED / "modeci-examples-large" / "TensorFlow_Keras_IRIS_keras_to_MDF.json"
+    samples = np.asarray(json.loads(path.read_text())["Sequential"]["graphs"]["Sequential_graph"]["nodes"]["Input"]
+                         ["parameters"]["Input_in"]["value"], dtype=float)
+    assert main(["run", str(path), "--out", str(tmp_path / "iris.json")]) == 0
+    got = np.array(json.loads((tmp_path / "iris.json").read_text())["Fourth_layer"])
+    comp = mdfx.load(path)
+    comp.run(inputs={"Input": samples})
+    want = np.array([r[0] for r in comp.results])
+    assert got.shape == (len(samples), 3), got.shape
+    np.testing.assert_allclose(got, want, rtol=1e-12)
