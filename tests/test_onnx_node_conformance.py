@@ -7,8 +7,9 @@ error its category names. A result that loads and runs but differs from ONNX's
 expected outputs fails the suite whatever the table says: no silent wrong number.
 A listed test that passes fails too, so the table shrinks as mdfx grows.
 
-The default run takes every in-scope test's first data set (about a minute on one
-core); ``MDFX_FULL_NODE=1`` runs every data set.
+The default run takes every in-scope test's first data set (about a minute alone, two
+on the shared machine); ``MDFX_FULL_NODE=1`` runs every data set (with onnx 1.23.2 each
+generated test has exactly one, so both runs are the same).
 """
 
 from __future__ import annotations
