@@ -58,8 +58,8 @@ def missing_package(exc: ModuleNotFoundError) -> str:
 
 
 def check_data_keys(path: str | Path, net: Any, inputs: dict, targets: dict, need_targets: bool) -> None:
-    """Every key of a data file names a node of the model, and what the command needs is there;
-    otherwise one error listing the keys found and the keys expected."""
+    """What the command needs is in the data file, else one error listing the keys found and the keys
+    expected; keys that name no node are ignored with a warning naming them (never read)."""
     path = Path(path)
     if path.suffix.lower() == ".npz":
         import zipfile
@@ -77,9 +77,11 @@ def check_data_keys(path: str | Path, net: Any, inputs: dict, targets: dict, nee
                 + (f" and targets for {', '.join(map(repr, net.outputs))}" if need_targets else "")
                 + " (keys '<node>', or 'inputs/<node>' and 'targets/<node>')")
     unknown = [r for r, k in zip(raw, keys, strict=True) if k not in names]
-    if unknown:
-        raise DataError(f"{path}: key(s) {', '.join(map(repr, unknown))} name no node of {net.name!r}; "
-                        f"found {', '.join(map(repr, raw)) or 'no keys'}, expected {expected}")
+    if unknown:  # ignored (and never read), but said: a misnamed key is the usual cause of "no targets"
+        import warnings
+
+        warnings.warn(f"{path}: key(s) {', '.join(map(repr, unknown))} name no node of {net.name!r} and are "
+                      f"ignored; expected {expected}", stacklevel=2)
     missing = [n for n in net.inputs if n not in keys]
     if need_targets and not any(o in keys for o in net.outputs):
         missing += [f"targets for {o!r}" for o in net.outputs]

@@ -92,9 +92,9 @@ def test_validate_prints_table_and_json(xor_file: Path, tmp_path: Path, capsys: 
     (["run", "MODEL", "--inputs", "nope.npz"], "mdfx: error: nope.npz: no such file\n"),
     (["run", "MODEL", "--inputs", "DATA_BAD"], "mdfx: error: input for node 'xor_in' has shape (1, 3); "
                                                "expected (trials, 2)\n"),
-    (["run", "MODEL", "--inputs", "DATA_MISSING"], "mdfx: error: DATA_MISSING: key(s) 'other' name no node of "
-                                                   "'xor'; found 'other', expected inputs for 'xor_in' (keys "
-                                                   "'<node>', or 'inputs/<node>' and 'targets/<node>')\n"),
+    (["run", "MODEL", "--inputs", "DATA_MISSING"], "mdfx: error: DATA_MISSING: no 'xor_in'; found 'other', expected "
+                                                   "inputs for 'xor_in' (keys '<node>', or 'inputs/<node>' and "
+                                                   "'targets/<node>')\n"),
     (["train", "MODEL", "--data", "DATA_NAN", "--quiet"], "mdfx: error: target for node 'xor_out' contains "
                                                           "NaN or infinite values\n"),
 ])

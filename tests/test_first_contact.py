@@ -371,13 +371,15 @@ def test_modes_take_both_spellings_and_version_prints(tmp_path: Path, capsys) ->
 
 
 def test_a_data_file_with_unknown_keys_names_them_and_the_expected_ones(tmp_path: Path, capsys) -> None:
-    """Before: an .npz keyed X/Y gave 'no targets given', naming neither the keys found nor those expected."""
+    """Before: an .npz keyed X/Y gave 'no targets given', naming neither the keys found nor those expected,
+    and unknown keys were ignored silently (now: a warning naming them; still never read)."""
     comp, _, _ = xor_composition()
     model = mdfx.save(comp, tmp_path / "xor.json")
     np.savez(tmp_path / "xy.npz", X=np.zeros((4, 2)), Y=np.zeros((4, 1)))
-    assert main(["train", str(model), "--data", str(tmp_path / "xy.npz"), "--quiet"]) == 1
+    with pytest.warns(UserWarning, match=r"key\(s\) 'X', 'Y' name no node of 'xor' and are ignored"):
+        assert main(["train", str(model), "--data", str(tmp_path / "xy.npz"), "--quiet"]) == 1
     err = capsys.readouterr().err
-    assert "key(s) 'X', 'Y' name no node of 'xor'" in err and "expected inputs for 'xor_in' and targets for " \
+    assert "no 'xor_in', targets for 'xor_out'; found 'X', 'Y', expected inputs for 'xor_in' and targets for " \
         "'xor_out'" in err, err
     np.savez(tmp_path / "x_only.npz", xor_in=np.zeros((4, 2)))
     assert main(["train", str(model), "--data", str(tmp_path / "x_only.npz"), "--quiet"]) == 1
