@@ -375,11 +375,12 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from mdfx import __version__
-
+    # the package's version: mdfx/__init__ has run (it is this module's package), and importing it
+    # here would be an upward import
+    version = getattr(sys.modules.get("mdfx"), "__version__", "unknown")
     parser = argparse.ArgumentParser(prog="mdfx", description=__doc__.split("\n")[0].replace("``", ""), epilog=EXAMPLES,
                                      formatter_class=_Formatter)
-    parser.add_argument("--version", action="version", version=f"mdfx {__version__}")
+    parser.add_argument("--version", action="version", version=f"mdfx {version}")
     parser.add_argument("--no-warnings", action="store_true",
                         help="hide warnings (e.g. an ONNX import's note on ambiguous initializers)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
