@@ -24,10 +24,70 @@ from typing import Any
 
 import numpy as np
 
-from mdfx.errors import MdfxError, one_line
+from mdfx.errors import DataError, MdfxError, one_line
 from mdfx.files import MDF_SUFFIXES, STATE_DICT_SUFFIXES, read_data
 
 MODES = {"python": "Python", "torch": "PyTorch", "llvm": "LLVMRun", "onnx": "ONNX"}
+
+#: The optional dependency groups of ``pip install mdfx[...]``, by the module a command missed.
+EXTRAS = {"torch": "torch", "llvmlite": "llvm", "onnx": "onnx", "onnxruntime": "onnx", "dask": "sweep",
+          "distributed": "sweep", "pandas": "sweep", "tqdm": "progress"}
+
+
+def mode_arg(allowed: Sequence[str]) -> Any:
+    """An argparse type: a mode in the CLI's spelling (``torch``) or the API's (``PyTorch``), any case."""
+    def parse(text: str) -> str:
+        for cli_name, api_name in MODES.items():
+            if cli_name in allowed and text.lower() in (cli_name, api_name.lower()):
+                return cli_name
+        spelled = ", ".join(f"{m} ({MODES[m]})" for m in allowed)
+        raise argparse.ArgumentTypeError(f"unknown mode {text!r}; choose from {spelled}")
+
+    parse.__name__ = "mode"
+    return parse
+
+
+def missing_package(exc: ModuleNotFoundError) -> str:
+    """One line naming the extra to install for a missing optional package."""
+    top = (exc.name or "").split(".")[0]
+    extra = EXTRAS.get(top)
+    if extra:
+        return (f"this needs {top}, which is not installed: pip install 'mdfx[{extra}]' "
+                "(or 'mdfx[torch,llvm,onnx,sweep]' for every backend)")
+    return f"this needs the Python package {top!r}, which is not installed: pip install {top}"
+
+
+def check_data_keys(path: str | Path, net: Any, inputs: dict, targets: dict, need_targets: bool) -> None:
+    """What the command needs is in the data file, else one error listing the keys found and the keys
+    expected; keys that name no node are ignored with a warning naming them (never read)."""
+    path = Path(path)
+    if path.suffix.lower() == ".npz":
+        import zipfile
+
+        try:
+            with zipfile.ZipFile(path) as archive:
+                raw = [n[:-4] if n.endswith(".npy") else n for n in archive.namelist()]
+        except (zipfile.BadZipFile, OSError):
+            raw = [*inputs, *targets]  # read_data reported a broken file already
+        keys = [k.split("/", 1)[1] if k.startswith(("inputs/", "targets/")) else k for k in raw]
+    else:
+        raw = keys = list(dict.fromkeys([*inputs, *targets]))
+    names = set(_names(net)) | set(getattr(net, "sizes", {}))  # any node of a composition
+    expected = (f"inputs for {', '.join(map(repr, net.inputs))}"
+                + (f" and targets for {', '.join(map(repr, net.outputs))}" if need_targets else "")
+                + " (keys '<node>', or 'inputs/<node>' and 'targets/<node>')")
+    unknown = [r for r, k in zip(raw, keys, strict=True) if k not in names]
+    if unknown:  # ignored (and never read), but said: a misnamed key is the usual cause of "no targets"
+        import warnings
+
+        warnings.warn(f"{path}: key(s) {', '.join(map(repr, unknown))} name no node of {net.name!r} and are "
+                      f"ignored; expected {expected}", stacklevel=2)
+    missing = [n for n in net.inputs if n not in keys]
+    if need_targets and not any(o in keys for o in net.outputs):
+        missing += [f"targets for {o!r}" for o in net.outputs]
+    if missing:
+        raise DataError(f"{path}: no {', '.join(repr(m) if not m.startswith('targets') else m for m in missing)}; "
+                        f"found {', '.join(map(repr, raw)) or 'no keys'}, expected {expected}")
 
 
 def _split(net: Any, inputs: dict, targets: dict) -> tuple[dict, dict]:
@@ -76,10 +136,13 @@ def _is_onnx(path: str) -> bool:
 def _comp(model: str, weights: str | None = None) -> Any:
     from mdfx.io import as_composition
 
-    if _is_onnx(model) and not weights:
+    if _is_onnx(model):
         from mdfx.io import load
 
-        return load(model)  # a GraphComposition over the file's op graph
+        comp = load(model)  # a GraphComposition over the file's op graph
+        if weights:
+            comp.load(weights)  # a state_dict under the file's initializer names
+        return comp
     return as_composition(load_with_weights(model, weights))
 
 
@@ -89,8 +152,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     check_destinations([("--out", args.out, (".json", ".npz"))])
     comp = _comp(args.model, args.weights)
     net = comp._io()
-    inputs, _ = read_data(args.inputs, _names(net))
-    inputs, _ = _split(net, inputs, {})
+    inputs = None  # without --inputs: the inputs the file holds (or each input's default value)
+    if args.inputs:
+        inputs, _ = read_data(args.inputs, _names(net))
+        check_data_keys(args.inputs, net, inputs, {}, need_targets=False)
+        inputs, _ = _split(net, inputs, {})
     comp.run(inputs=inputs, execution_mode=ExecutionMode[MODES[args.mode]])
     outputs = {name: np.array([trial[i] for trial in comp.results]) for i, name in enumerate(net.outputs)}
     _write_outputs(outputs, args.out)
@@ -135,7 +201,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         except KeyError:
             raise MdfxError(f"unknown loss {args.loss!r}; choose from {', '.join(m.name for m in Loss)}") from None
     net = comp._io()
-    inputs, targets = _split(net, *read_data(args.data, _names(net)))
+    given = read_data(args.data, _names(net))
+    check_data_keys(args.data, net, *given, need_targets=True)
+    inputs, targets = _split(net, *given)
     # numpy's overflow warnings would interleave with the one error line: a diverged
     # run is reported below, with the epoch and minibatch where it happened.
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -143,15 +211,29 @@ def cmd_train(args: argparse.Namespace) -> int:
                    minibatch_size=args.minibatch_size, randomize_minibatch=args.randomize, seed=args.seed,
                    execution_mode=ExecutionMode[MODES[args.mode]], report_progress=not args.quiet)
     losses = comp.losses
-    _check_finite_losses(losses, comp.last_learn.epochs_run if comp.last_learn else 1)
-    _print(f"trained {len(losses)} minibatches; loss {losses[0]:.6g} -> {losses[-1]:.6g}")
+    epochs = comp.last_learn.epochs_run if comp.last_learn else 1
+    _check_finite_losses(losses, epochs)
+    means = epoch_means(losses, epochs)
+    per_epoch = len(losses) // max(len(means), 1)
+    _print(f"trained {len(means)} epoch(s) of {per_epoch} minibatch(es); mean loss per epoch "
+           f"{means[0]:.6g} (first) -> {means[-1]:.6g} (last)")
     if args.out:
         _print(f"wrote {save(comp, args.out)}")
     if args.state_dict:
         _print(f"wrote {save(comp, args.state_dict)}")
     if args.plot:
-        _print(f"wrote {plot_losses(losses, args.plot, title=net.name)}")
+        _print(f"wrote {plot_losses(losses, args.plot, title=net.name, epochs=epochs)}")
     return 0
+
+
+def epoch_means(losses: Sequence[float], epochs: int) -> list[float]:
+    """The mean minibatch loss of each epoch (a run stopped early by patience has fewer epochs)."""
+    losses = list(losses)
+    if not losses:
+        return [float("nan")]
+    per_epoch = max(len(losses) // max(epochs, 1), 1)
+    return [float(np.mean(losses[i:i + per_epoch])) for i in range(0, per_epoch * (len(losses) // per_epoch),
+                                                                     per_epoch)]
 
 
 def _check_finite_losses(losses: Sequence[float], epochs: int) -> None:
@@ -165,20 +247,29 @@ def _check_finite_losses(losses: Sequence[float], epochs: int) -> None:
                     "Lower the learning rate (--lr) or check the data")
 
 
-def plot_losses(losses: Sequence[float], path: str | Path, title: str = "") -> Path:
-    """A PNG of the loss per minibatch (matplotlib, no display needed)."""
+def plot_losses(losses: Sequence[float], path: str | Path, title: str = "", epochs: int = 1) -> Path:
+    """A PNG of the mean loss per epoch, over each minibatch's loss drawn faint (matplotlib, no display)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     from mdfx.io import atomic_write
 
+    means = epoch_means(losses, epochs)
+    per_epoch = max(len(losses) // max(len(means), 1), 1)
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot(np.arange(1, len(losses) + 1), losses)
-    ax.set_xlabel("minibatch")
+    # minibatch k of epoch e sits at e + (k + 0.5) / per_epoch: the raw points spread over their epoch
+    x = 1 + (np.arange(len(losses)) + 0.5) / per_epoch - 0.5
+    ax.plot(x, losses, ".", markersize=2, alpha=0.2, color="tab:gray", label="minibatch loss")
+    ax.plot(np.arange(1, len(means) + 1), means, "-o" if len(means) <= 50 else "-", color="tab:blue",
+            markersize=3, label="mean per epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
     ax.set_yscale("log" if min(losses) > 0 else "linear")
+    ax.legend(fontsize="small", loc="best")
     ax.set_title(f"training loss {title}".strip())
     fig.tight_layout()
     try:
@@ -188,7 +279,7 @@ def plot_losses(losses: Sequence[float], path: str | Path, title: str = "") -> P
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from mdfx.io import read_model, save, save_mdf, to_graph
+    from mdfx.io import read_model, save, to_graph
 
     if not (args.onnx or args.state_dict or args.mdf):
         raise MdfxError("nothing to export: give --onnx FILE, --state-dict FILE and/or --mdf FILE")
@@ -204,7 +295,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.state_dict:
         _print(f"wrote {save(net, args.state_dict)}")
     if args.mdf:
-        _print(f"wrote {save_mdf(net, args.mdf)}")
+        _print(f"wrote {save(net, args.mdf)}")
     return 0
 
 
@@ -230,7 +321,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
     from mdfx.io import save
 
     check_destinations([("OUT", args.output, (*MDF_SUFFIXES, ".onnx", *STATE_DICT_SUFFIXES))])
-    _print(f"wrote {save(load_with_weights(args.input, args.weights), args.output)}")
+    model = _comp(args.input, args.weights) if _is_onnx(args.input) else load_with_weights(args.input, args.weights)
+    _print(f"wrote {save(model, args.output)}")
     return 0
 
 
@@ -254,70 +346,147 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0 if all(r.ok for r in rows) else 1
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mdfx", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+EXAMPLES = """\
+examples:
+  mdfx info model.onnx
+  mdfx run xor.json --inputs data.json --mode llvm
+  mdfx train xor.json --data data.npz --epochs 50 --lr 0.5 --out trained.json --plot loss.png
+  mdfx validate trained.json --trials 64
+  mdfx convert model.onnx model.json          # or model.pt (a torch state_dict)
+  mdfx export model.onnx --mdf m.json --state-dict m.pt
+  mdfx sweep xor.json --data data.json --grid grid.yaml --out sweep_out --plot curves.png --best
 
-    p = sub.add_parser("info", help="nodes, shapes, functions, projections, roles")
-    p.add_argument("model")
+Every option and its default: mdfx COMMAND --help. Modes may be spelled as on the command line
+(python, torch, llvm, onnx) or as in the API (Python, PyTorch, LLVMRun, ONNX). docs/cli.md has more.
+"""
+
+_MODEL_HELP = ".json/.yaml MDF (mdfx's, PsyNeuLink's, modeci-mdf's) or .onnx"
+_WEIGHTS_HELP = "a .pt state_dict (or .onnx file) whose weights replace the model's"
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Examples kept as written, and each option's default shown (where the text does not say it)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default not in (None, False, argparse.SUPPRESS) and "default" not in text and action.option_strings:
+            text += " (default: %(default)s)"
+        return text
+
+
+def build_parser() -> argparse.ArgumentParser:
+    # the package's version: mdfx/__init__ has run (it is this module's package), and importing it
+    # here would be an upward import
+    version = getattr(sys.modules.get("mdfx"), "__version__", "unknown")
+    parser = argparse.ArgumentParser(prog="mdfx", description=__doc__.split("\n")[0].replace("``", ""), epilog=EXAMPLES,
+                                     formatter_class=_Formatter)
+    parser.add_argument("--version", action="version", version=f"mdfx {version}")
+    parser.add_argument("--no-warnings", action="store_true",
+                        help="hide warnings (e.g. an ONNX import's note on ambiguous initializers)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=text, description=text, formatter_class=_Formatter)
+
+    p = command("info", "print a model's nodes, shapes, functions, projections and roles")
+    p.add_argument("model", help=_MODEL_HELP)
     p.set_defaults(func=cmd_info)
 
-    p = sub.add_parser("run", help="run a model on inputs")
-    p.add_argument("model")
-    p.add_argument("--inputs", required=True, help=".json or .npz keyed by input node name")
-    p.add_argument("--out", help="write outputs to .json or .npz instead of printing")
-    p.add_argument("--mode", choices=sorted(MODES), default="python")
-    p.add_argument("--weights", help="a .pt state_dict or .onnx file with the model's weights")
+    p = command("run", "run a model on inputs and print or write its outputs")
+    p.add_argument("model", help=_MODEL_HELP)
+    p.add_argument("--inputs", help=".json or .npz keyed by input node name (default: the sample inputs the "
+                   "file holds, else each input node's default value)")
+    p.add_argument("--out", help="write the outputs to .json or .npz instead of printing them")
+    p.add_argument("--mode", type=mode_arg(list(MODES)), default="python", metavar="MODE",
+                   help="python | torch | llvm | onnx (or Python | PyTorch | LLVMRun | ONNX)")
+    p.add_argument("--weights", help=_WEIGHTS_HELP)
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("train", help="train a model (MDF or ONNX) on a data file")
-    p.add_argument("model")
+    p = command("train", "train a model (MDF or ONNX) on a data file")
+    p.add_argument("model", help=_MODEL_HELP)
     p.add_argument("--data", required=True, help=".json or .npz: inputs and targets by node name")
-    p.add_argument("--epochs", type=int, default=1)
-    p.add_argument("--mode", choices=["torch", "python", "llvm"], default="torch")
-    p.add_argument("--lr", type=float, default=None, help="learning rate (default: the model's)")
-    p.add_argument("--optimizer", choices=["sgd", "adam"])
-    p.add_argument("--loss", help="a Loss member, e.g. MSE, CROSS_ENTROPY")
-    p.add_argument("--minibatch-size", type=int, default=1)
-    p.add_argument("--randomize", action="store_true", help="shuffle trials each epoch")
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--epochs", type=int, default=1, help="passes over the data")
+    p.add_argument("--mode", type=mode_arg(["torch", "python", "llvm"]), default="torch", metavar="MODE",
+                   help="torch | python | llvm (or PyTorch | Python | LLVMRun)")
+    p.add_argument("--lr", type=float, default=None, help="learning rate (default: the model's own)")
+    p.add_argument("--optimizer", choices=["sgd", "adam"], help="default: the model's own")
+    p.add_argument("--loss", help="a Loss member, e.g. MSE, SSE, CROSS_ENTROPY (default: the model's own)")
+    p.add_argument("--minibatch-size", type=int, default=1, help="trials per weight update")
+    p.add_argument("--randomize", action="store_true", help="shuffle the trials each epoch")
+    p.add_argument("--seed", type=int, default=None, help="seed of the shuffle (with --randomize)")
     p.add_argument("--out", help="write the trained model (.json, .yaml or .onnx)")
     p.add_argument("--state-dict", help="write the trained weights as a torch state_dict (.pt)")
-    p.add_argument("--plot", help="write the loss curve as a PNG")
+    p.add_argument("--plot", help="write the loss curve (mean per epoch over each minibatch's) as a PNG")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--weights", help="a .pt state_dict or .onnx file with the model's weights")
+    p.add_argument("--weights", help=_WEIGHTS_HELP)
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("export", help="write ONNX, state_dict and/or MDF")
-    p.add_argument("model")
-    p.add_argument("--onnx")
-    p.add_argument("--opset", type=int, default=17)
+    p = command("export", "write a model as ONNX, a torch state_dict and/or MDF")
+    p.add_argument("model", help=_MODEL_HELP)
+    p.add_argument("--onnx", help="write ONNX here (.onnx)")
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset of --onnx (13-21)")
     p.add_argument("--dtype", choices=["float32", "float64"], default=None,
-                   help="default: an ONNX file's own dtype; float32 for other models")
-    p.add_argument("--state-dict")
-    p.add_argument("--mdf")
+                   help="dtype of --onnx (default: an ONNX file's own; float32 for other models)")
+    p.add_argument("--state-dict", help="write the weights as a torch state_dict here (.pt)")
+    p.add_argument("--mdf", help="write MDF here (.json or .yaml)")
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("convert", help="convert between formats by suffix (.json/.yaml/.onnx/.pt)")
-    p.add_argument("input")
-    p.add_argument("output")
+    p = command("convert", "convert a model between formats, by suffix (.json/.yaml/.onnx/.pt)")
+    p.add_argument("input", help=_MODEL_HELP)
+    p.add_argument("output", help=".json/.yaml MDF, .onnx, or .pt (the weights as a torch state_dict)")
     p.add_argument("--weights", help="a .pt state_dict (or, for MDF written without weights, an .onnx "
                    "file) to load into the model first")
     p.set_defaults(func=cmd_convert)
 
-    p = sub.add_parser("validate", help="every runner against the numpy reference, one table")
-    p.add_argument("model")
-    p.add_argument("--inputs")
-    p.add_argument("--trials", type=int, default=8)
+    p = command("validate", "run every runner against the numpy reference and print one table")
+    p.add_argument("model", help=_MODEL_HELP)
+    p.add_argument("--inputs", help=".json or .npz keyed by input node name (default: random inputs)")
+    p.add_argument("--trials", type=int, default=8, help="random trials (without --inputs)")
     p.add_argument("--dtype", choices=["float32", "float64"], help="default: both")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
     p.add_argument("--json", help="also write the table as JSON")
     p.set_defaults(func=cmd_validate)
 
-    from mdfx.sweep import add_parser as add_sweep_parser  # `mdfx sweep` lives beside its code
-
-    add_sweep_parser(sub)
+    p = command("sweep", "train many copies: a grid of learn() options x seeds x data sets, on Dask")
+    p.add_argument("model", help=_MODEL_HELP)
+    p.add_argument("--data", required=True, nargs="+", help=".json/.npz data files; several: one fit per file")
+    p.add_argument("--grid", required=True, help="YAML/JSON: {option: [values], seeds: N or [...], init: scheme}")
+    p.add_argument("--scheduler", help="address of an existing Dask scheduler, e.g. tcp://host:8786 "
+                   "(default: a LocalCluster)")
+    p.add_argument("--workers", type=int, help="LocalCluster worker processes (default: one per core; 0: in-process)")
+    p.add_argument("--out", default="sweep_out",
+                   help="folder for results.csv, curves.npz, runs/ and weights/ (resumable)")
+    p.add_argument("--plot", help="write the learning curves (mean ± sd over seeds) as a PNG")
+    p.add_argument("--best", action="store_true", help="print the best configuration")
+    p.add_argument("--replicas", choices=["auto", "on", "off"], default="auto",
+                   help="train runs that differ only in seed and learning rate together")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_sweep)
     return parser
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from mdfx.sweep import best, plot_curves, read_grid, sweep
+
+    grid, seeds, init = read_grid(args.grid)
+    data = args.data if len(args.data) > 1 else args.data[0]
+    df = sweep(args.model, data, grid, seeds, init=init, out=args.out, scheduler=args.scheduler,
+               workers=args.workers, replicas={"auto": "auto", "on": True, "off": False}[args.replicas],
+               progress=not args.quiet)
+    counts = df["status"].value_counts().to_dict()
+    _print(f"{len(df)} runs ({len(df.attrs['ran'])} trained now, {len(df.attrs['skipped'])} already done): "
+           + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    _print(f"wrote {Path(args.out) / 'results.csv'} (one row per run) and {Path(args.out) / 'curves.npz'} "
+           "(the loss curves, by run id)")
+    if args.plot:
+        _print(f"wrote {plot_curves(df, args.plot, title=Path(args.model).stem)}")
+    if args.best:
+        b = best(df)
+        config = ", ".join(f"{k}={v}" for k, v in b["config"].items())
+        _print(f"best: {config or 'the only configuration'}: final loss {b['mean_final_loss']:.6g} "
+               f"± {b['std_final_loss']:.2g} over {b['runs']} run(s)")
+        _print("  options: " + ", ".join(f"{k}={v}" for k, v in b["options"].items()))
+    return 0
 
 
 def check_destinations(outputs: Sequence[tuple[str, str | None, Sequence[str]]]) -> None:
@@ -383,10 +552,26 @@ def _print(text: str) -> None:
         print(escape_controls(text), flush=True)
 
 
+def _one_line_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                      line: str | None = None) -> str:
+    """``mdfx: warning: <text>`` (no source line, no file and line number of mdfx's code)."""
+    return f"mdfx: warning: {escape_controls(one_line(str(message), 2000), keep_newlines=False)}\n"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    import warnings
+
     args = build_parser().parse_args(argv)
+    shown = warnings.formatwarning
+    warnings.formatwarning = _one_line_warning  # type: ignore[assignment]
     try:
+        if getattr(args, "no_warnings", False):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return args.func(args)
         return args.func(args)
+    except ModuleNotFoundError as exc:
+        return _error(MdfxError(missing_package(exc)))
     except BrokenPipeError:
         # `mdfx info x | head`: the reader left; stop quietly, and keep Python from
         # complaining again when it flushes stdout at exit.
@@ -400,6 +585,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, ValueError, OverflowError, MemoryError) as exc:
         # Bad paths and bad values given on the command line are user errors too.
         return _error(exc)
+    finally:
+        warnings.formatwarning = shown
 
 
 def _error(exc: BaseException) -> int:

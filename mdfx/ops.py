@@ -1179,9 +1179,15 @@ def _cast_label(shapes: list[Shape | None], to: int) -> Shape:
     return shapes[0]
 
 
+#: ONNX element types CastLabel casts to, as numpy types (int to int wraps as ONNX says; float to an
+#: int type out of its range is undefined in ONNX). Other targets (INT4, UINT4, float8...) are refused
+#: at import, since numpy has no type that wraps or saturates as they do.
+CAST_LABEL_TYPES: dict[int, Any] = {7: np.int64, 6: np.int32, 5: np.int16, 3: np.int8, 2: np.uint8, 4: np.uint16,
+                                    12: np.uint32, 13: np.uint64, 8: object, 9: np.bool_}
+
 register_graph_op(GraphOp(
     "CastLabel", ("input",), MappingProxyType({"to": 7}), _cast_label,
-    lambda xs, to: np.asarray(xs[0]).astype({7: np.int64, 6: np.int32, 8: object, 9: np.bool_}.get(int(to), np.int64)),
+    lambda xs, to: np.asarray(xs[0]).astype(CAST_LABEL_TYPES[int(to)]),
     None, notes="Cast to a non-float type (int64 labels, strings): runs, takes no gradient", onnx_op="Cast"))
 
 

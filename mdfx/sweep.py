@@ -26,8 +26,10 @@ per-epoch loss curve, wall time, status (``ok``, ``diverged`` when a loss or a
 weight is NaN/inf, ``error`` with the message) and trained weights. With
 ``out=DIR`` every run's record (``runs/<run>.json``) and weights
 (``weights/<run>.npz``) are written atomically as soon as the run is back, named
-by the run's options; ``results.csv`` (and ``results.parquet`` when pyarrow is
-installed) holds the table. Restarted with the same ``out``, a sweep skips the
+by the run's options; ``results.csv`` holds the table, one row per run and scalars only,
+``curves.npz`` beside it each run's per-epoch loss curve keyed by run id (:func:`read_curves`),
+and ``results.parquet`` (when pyarrow is installed) the table with the curves. ``mdfx sweep``'s
+command line is in :mod:`mdfx.cli`. Restarted with the same ``out``, a sweep skips the
 runs already done.
 
 **Execution.** ``client=`` (a ``dask.distributed.Client``) or ``scheduler=``
@@ -48,7 +50,6 @@ seed and learning rate train together in one vectorised numpy loop.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import hashlib
 import itertools
@@ -627,14 +628,39 @@ class _Store:
             return
         from mdfx.io import atomic_write
 
-        flat = df.copy()
-        flat["curve"] = [json.dumps(c) for c in flat["curve"]]
+        # one row per run, scalars only (a 40,000-epoch curve in a cell is past csv's field limit):
+        # the curves go beside it, one array per run id
+        flat = df.drop(columns=["curve"], errors="ignore")
         atomic_write(self.out / "results.csv", lambda tmp: flat.to_csv(tmp, index=False))
+        if "curve" in df.columns:
+            curves = {str(r): np.asarray(c, dtype=np.float64) for r, c in zip(df["run_id"], df["curve"], strict=True)}
+            atomic_write(self.out / CURVES_FILE, lambda tmp: write_arrays(tmp, curves))
         try:
             import pyarrow  # noqa: F401  (optional: Parquet only when it is installed)
         except ImportError:
             return
         atomic_write(self.out / "results.parquet", lambda tmp: df.to_parquet(tmp, index=False))
+
+
+#: Beside ``results.csv``: each run's per-epoch loss curve, ``np.load(out / CURVES_FILE)[run_id]``.
+CURVES_FILE = "curves.npz"
+
+
+def write_arrays(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
+    """An ``.npz`` whose members are named exactly by the keys (``np.savez(**arrays)`` would take a key
+    such as ``file`` as its own argument)."""
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, array in arrays.items():
+            with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.ascontiguousarray(array), allow_pickle=False)
+
+
+def read_curves(out: str | Path) -> dict[str, np.ndarray]:
+    """The loss curves of a sweep folder, by run id."""
+    with np.load(Path(out) / CURVES_FILE, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
 
 
 def _json_default(value: object) -> object:
@@ -846,14 +872,15 @@ def plot_curves(df: Any, path: str | Path, title: str = "") -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     from mdfx.io import atomic_write
 
     cols = _config_columns(df)
     ok = df[df["status"] == "ok"]
     groups = ok.groupby([ok[c].astype(str) for c in cols]) if cols else [("all", ok)]
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    positive = True
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    positive, low, high = True, np.inf, 0.0
     for key, group in groups:
         n = min(len(c) for c in group["curve"])
         curves = np.array([c[:n] for c in group["curve"]], dtype=np.float64)
@@ -861,17 +888,20 @@ def plot_curves(df: Any, path: str | Path, title: str = "") -> Path:
             continue
         mean, spread = curves.mean(axis=0), curves.std(axis=0)
         positive &= bool(np.all(mean - spread > 0))
+        low, high = min(low, float(np.min(mean))), max(high, float(np.max(mean)))
         epochs = np.arange(1, n + 1)
         label = ", ".join(f"{c}={k}" for c, k in zip(cols, key if isinstance(key, tuple) else (key,),
                                                         strict=True)) if cols else "all runs"
         ax.plot(epochs, mean, label=f"{label} (n={len(curves)})")
         ax.fill_between(epochs, mean - spread, mean + spread, alpha=0.2)
     ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     ax.set_ylabel("loss (mean ± sd over seeds)")
-    if positive:
+    if positive and low > 0 and high / low >= 10:  # losses spanning a decade or more: a log axis
         ax.set_yscale("log")
     ax.set_title(title or "sweep")
-    ax.legend(fontsize="x-small")
+    # beside the axes, never over the lines
+    ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     fig.tight_layout()
     try:
         return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
@@ -898,40 +928,3 @@ def read_grid(path: str | Path) -> tuple[dict[str, Any], Any, str]:
     seeds = raw.pop("seeds", None)
     init = raw.pop("init", "uniform")
     return raw, seeds, init
-
-
-def add_parser(sub: Any) -> None:
-    """The ``mdfx sweep`` subcommand (called by :func:`mdfx.cli.build_parser`)."""
-    p = sub.add_parser("sweep", help="train many copies: a grid of learn() options x seeds x data sets, on Dask")
-    p.add_argument("model")
-    p.add_argument("--data", required=True, nargs="+", help=".json/.npz data files; several: one fit per file")
-    p.add_argument("--grid", required=True, help="YAML/JSON: {option: [values], seeds: N or [...], init: scheme}")
-    p.add_argument("--scheduler", help="address of an existing Dask scheduler, e.g. tcp://host:8786")
-    p.add_argument("--workers", type=int, help="LocalCluster worker processes (default: one per core; 0: in-process)")
-    p.add_argument("--out", default="sweep_out", help="folder for results.csv, runs/ and weights/ (resumable)")
-    p.add_argument("--plot", help="write the learning curves (mean ± sd over seeds) as a PNG")
-    p.add_argument("--best", action="store_true", help="print the best configuration")
-    p.add_argument("--replicas", choices=["auto", "on", "off"], default="auto", help="batched replicas")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_sweep)
-
-
-def cmd_sweep(args: argparse.Namespace) -> int:
-    grid, seeds, init = read_grid(args.grid)
-    data = args.data if len(args.data) > 1 else args.data[0]
-    df = sweep(args.model, data, grid, seeds, init=init, out=args.out, scheduler=args.scheduler,
-               workers=args.workers, replicas={"auto": "auto", "on": True, "off": False}[args.replicas],
-               progress=not args.quiet)
-    counts = df["status"].value_counts().to_dict()
-    print(f"{len(df)} runs ({len(df.attrs['ran'])} trained now, {len(df.attrs['skipped'])} already done): "
-          + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
-    print(f"wrote {Path(args.out) / 'results.csv'}")
-    if args.plot:
-        print(f"wrote {plot_curves(df, args.plot, title=Path(args.model).stem)}")
-    if args.best:
-        b = best(df)
-        config = ", ".join(f"{k}={v}" for k, v in b["config"].items())
-        print(f"best: {config or 'the only configuration'}: final loss {b['mean_final_loss']:.6g} "
-              f"± {b['std_final_loss']:.2g} over {b['runs']} run(s)")
-        print("  options: " + ", ".join(f"{k}={v}" for k, v in b["options"].items()))
-    return 0

@@ -92,8 +92,9 @@ def test_validate_prints_table_and_json(xor_file: Path, tmp_path: Path, capsys: 
     (["run", "MODEL", "--inputs", "nope.npz"], "mdfx: error: nope.npz: no such file\n"),
     (["run", "MODEL", "--inputs", "DATA_BAD"], "mdfx: error: input for node 'xor_in' has shape (1, 3); "
                                                "expected (trials, 2)\n"),
-    (["run", "MODEL", "--inputs", "DATA_MISSING"], "mdfx: error: input given for 'other', which is not an "
-                                                   "INPUT node of 'xor' (xor_in)\n"),
+    (["run", "MODEL", "--inputs", "DATA_MISSING"], "mdfx: error: DATA_MISSING: no 'xor_in'; found 'other', expected "
+                                                   "inputs for 'xor_in' (keys '<node>', or 'inputs/<node>' and "
+                                                   "'targets/<node>')\n"),
     (["train", "MODEL", "--data", "DATA_NAN", "--quiet"], "mdfx: error: target for node 'xor_out' contains "
                                                           "NaN or infinite values\n"),
 ])
@@ -106,7 +107,7 @@ def test_user_errors_are_one_line(argv: list[str], message: str, xor_file: Path,
             "DATA_MISSING": str(tmp_path / "missing.json"), "DATA_NAN": str(tmp_path / "nan.json")}
     assert main([subs.get(a, a) for a in argv]) == 1
     err = capsys.readouterr().err
-    assert err == message
+    assert err == message.replace("DATA_MISSING", subs["DATA_MISSING"])
 
 
 @pytest.mark.skipif(not (CORPUS / "modeci-examples").exists(), reason="../shared/corpus not present")

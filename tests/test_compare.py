@@ -246,5 +246,6 @@ def test_a_fixed_batch_original_runs_in_batches_of_its_size(tmp_path) -> None:
     path = _onnx_file(tmp_path, batch=2)
     rows = by_key(validate(path, trials=6, dtype="float64", runners=["onnxruntime"]))
     assert rows[(compare.ORIGINAL, "float64")].status == "PASS", rows[(compare.ORIGINAL, "float64")].note
+    # an odd count: the last batch is padded (and its padding's outputs dropped), as validate promises
     odd = by_key(validate(path, trials=3, dtype="float64", runners=["onnxruntime"]))[(compare.ORIGINAL, "float64")]
-    assert odd.status == "ERROR" and "takes batches of exactly 2; give a multiple of 2 trials" in odd.note, odd.note
+    assert odd.status == "PASS" and odd.max_abs_diff <= 1e-12, (odd.status, odd.max_abs_diff, odd.note)

@@ -17,7 +17,7 @@ from helpers import ROOT, assert_close, xor_composition
 
 import mdfx as pnl
 from mdfx.cli import main
-from mdfx.sweep import best, init_weights, local_cluster, run_name
+from mdfx.sweep import best, init_weights, local_cluster, read_curves, run_name
 
 distributed = pytest.importorskip("dask.distributed")
 
@@ -258,7 +258,9 @@ def test_cli_sweep_per_dataset_fits_on_a_scheduler_with_plot_and_best(client, xo
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     table = __import__("pandas").read_csv(out / "results.csv")
     assert sorted(table["dataset"].unique()) == ["a", "b"] and len(table) == 8, table
-    b = best(table.assign(curve=[json.loads(c) for c in table["curve"]]))
+    assert "curve" not in table.columns, table.columns  # one row per run, scalars only
+    curves = read_curves(out)
+    b = best(table.assign(curve=[curves[r].tolist() for r in table["run_id"]]))
     assert f"best: dataset={b['config']['dataset']}, learning_rate={b['config']['learning_rate']}" in text, text
     assert len(list((out / "weights").glob("*.npz"))) == 8
 
@@ -288,3 +290,46 @@ def test_cli_refuses_a_bad_grid_file_in_one_line(xor, tmp_path: Path, capsys: py
     err = capsys.readouterr().err
     assert rc == 1 and err == "mdfx: error: grid: 'minibatch_size' is an empty list; give at least one value\n", err
     assert not (tmp_path / "out").exists()
+
+
+def test_results_csv_is_one_scalar_row_per_run_and_curves_lie_beside_it(xor, tmp_path, monkeypatch) -> None:
+    """Before: results.csv embedded every loss curve as JSON in a cell (a 40,000-epoch sweep made a 38.7 MB
+    CSV that Python's csv module refused: field larger than field limit); the plot had a linear axis over
+    losses spanning decades, fractional epoch ticks and a legend over the lines."""
+    import csv
+
+    from matplotlib.figure import Figure
+
+    comp, data = xor
+    df = pnl.sweep(comp, data, {"learning_rate": [0.5, 5.0], "epochs": [300]}, seeds=2, out=tmp_path, workers=0,
+                   progress=False)
+    with open(tmp_path / "results.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 4 and "curve" not in rows[0], rows[0].keys()
+    longest = max(len(v) for r in rows for v in r.values())
+    assert longest < 200, f"a cell of {longest} characters: the table should hold scalars only"
+    curves = read_curves(tmp_path)
+    assert sorted(curves) == sorted(df["run_id"]), sorted(curves)
+    for row in df.itertuples():
+        np.testing.assert_array_equal(curves[row.run_id], np.asarray(row.curve), err_msg=row.run_id)
+        assert len(curves[row.run_id]) == 300
+
+    seen: dict = {}
+    original = Figure.savefig
+
+    def spy(fig, *args, **kwargs):
+        ax = fig.axes[0]
+        fig.canvas.draw()
+        seen.update(yscale=ax.get_yscale(), ticks=list(ax.get_xticks()),
+                    legend_x0=ax.get_legend().get_window_extent().x0, axes_x1=ax.get_window_extent().x1)
+        return original(fig, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", spy)
+    from mdfx.sweep import plot_curves
+
+    plot_curves(df, tmp_path / "curves.png")
+    spans = max(c[0] for c in df["curve"]) / min(c[-1] for c in df["curve"])
+    assert spans >= 10, f"the test needs losses spanning a decade (got {spans:.3g}x)"
+    assert seen["yscale"] == "log", seen
+    assert all(float(t).is_integer() for t in seen["ticks"]), seen["ticks"]
+    assert seen["legend_x0"] >= seen["axes_x1"], f"the legend overlaps the axes: {seen}"

@@ -73,6 +73,15 @@ class GraphComposition(AutodiffComposition):
             return [by_name[k] for k in self.graph.outputs]
         return []
 
+    def _run_inputs(self, inputs: Any) -> Any:
+        """run() without inputs: the sample inputs the file holds (a pure-MDF input node's values),
+        else each input's default (zeros of its shape, as a mechanism's default value)."""
+        if inputs is not None:
+            return super()._run_inputs(inputs)
+        g = self.graph
+        return {k: np.asarray(g.default_inputs[k]) if k in g.default_inputs else np.zeros((1, *g.features(k)))
+                for k in g.inputs}
+
     def _graph(self) -> Graph:
         """The imported graph itself (its structure is fixed: nothing to lower)."""
         return self.graph

@@ -104,9 +104,11 @@ def _infer_llvm(graph: Graph, arrays: dict[str, np.ndarray], device: str) -> tup
 def _infer_onnx(graph: Graph, arrays: dict[str, np.ndarray], device: str) -> tuple[dict, dict]:
     from mdfx.runners import ort
 
-    # float64 so ONNX mode gives the reference's numbers (export float32 with mdfx.save); one
-    # session per structure, fed the current weights; an INPUT node's input is the graph input
-    out = ort.run_graph(graph, arrays, dtype="float64")
+    # at the model's dtype: a composition's float64 (the reference's numbers), an imported file's
+    # own (onnxruntime has no float64 kernel for Erf, Gelu, Elu, ...); one session per structure,
+    # fed the current weights; an INPUT node's input is the graph input
+    dtype = graph.dtype if graph.dtype in ("float32", "float64") else "float32"
+    out = ort.run_graph(graph, arrays, dtype=dtype)
     return out, dict(out)
 
 

@@ -152,7 +152,8 @@ def export_for_session(graph: Graph, dtype: str, opset: int = DEFAULT_OPSET
     the outputs, each keyed by the graph's tensor name.
     """
     _check_options(dtype, opset)
-    export = _Export(graph, dtype, opset, graph.mechanisms is not None, True)
+    # with the outputs the import added (a ZipMap classifier's probabilities), which run() returns
+    export = _Export(graph, dtype, opset, graph.mechanisms is not None, True, extra_outputs=True)
     proto = export.model()
     params = {k: export.tensor[k] for k, p in graph.params.items() if p.value.dtype.kind == "f"}
     return proto, ({t: export.tensor[t] for t in graph.inputs}, params, dict(export.outputs))
@@ -245,7 +246,8 @@ _LABEL_TYPES = {"i": TensorProto.INT64, "U": TensorProto.STRING, "O": TensorProt
 class _Export:
     """One graph at one dtype and opset: names, initializers, nodes, then the model."""
 
-    def __init__(self, g: Graph, dtype: str, opset: int, composition: bool, params_as_inputs: bool) -> None:
+    def __init__(self, g: Graph, dtype: str, opset: int, composition: bool, params_as_inputs: bool,
+                 extra_outputs: bool = False) -> None:
         self.g, self.dtype, self.opset, self.composition = g, dtype, opset, composition
         self.elem, self.np_dtype = DTYPES[dtype]
         self.params_as_inputs = params_as_inputs
@@ -261,8 +263,8 @@ class _Export:
         # a composition's outputs are named after their mechanisms (not the tensors "<node>:value")
         owner = {v: k for k, v in g.mechanisms.tensors.items()} if composition else {}
         for t in g.outputs:
-            if t in extra:
-                continue
+            if t in extra and not extra_outputs:
+                continue  # a file keeps the original's outputs (the import added this one to train it)
             base = owner.get(t, t)
             if t in self.tensor or t in self.outputs or base in self.names.used:
                 # an input that is an output too (or an output given twice) needs a name of its own

@@ -732,6 +732,16 @@ def _node_name(node: Any, i: int) -> str:
     return node.name or (node.output[0] if node.output else f"{node.op_type}_{i}")
 
 
+def _type_name(elem_type: int) -> str:
+    """ONNX's name of a TensorProto element type (``INT4``), or its number."""
+    try:
+        import onnx
+
+        return onnx.TensorProto.DataType.Name(elem_type)
+    except (ImportError, ValueError):
+        return str(elem_type)
+
+
 def _dtype_name(value: np.ndarray) -> str:
     return "str" if value.dtype.kind in "OSU" else str(value.dtype)
 
@@ -804,9 +814,11 @@ def _evaluate(op: str, xs: list[np.ndarray | None], attrs: dict[str, Any], opset
         return np.asarray(x).astype(np.asarray(xs[1]).dtype)
     if op == "Cast":
         to = int(attrs["to"])
-        np_types = {1: np.float32, 10: np.float16, 11: np.float64, 6: np.int32, 7: np.int64, 9: np.bool_,
-                    2: np.uint8, 3: np.int8, 8: object}
-        return np.asarray(x).astype(np_types.get(to, np.float64))
+        np_types = {1: np.float32, 10: np.float16, 11: np.float64, **ops.CAST_LABEL_TYPES}
+        if to not in np_types:  # bfloat16, 4-bit, float8: numpy cannot round, wrap or saturate like them
+            raise UnsupportedError(f"Cast of a constant to={to} ({_type_name(to)}) is not supported; mdfx folds "
+                                   "casts to float16/32/64 and integer, bool and string types")
+        return np.asarray(x).astype(np_types[to])
     if op == "Shape":
         return np.array(np.shape(x)[attrs.get("start", 0):attrs.get("end")], dtype=np.int64)
     if op == "Size":
@@ -991,7 +1003,16 @@ def _softmax(imp: _Importer, n: OnnxNode) -> None:
 @import_rule("Cast")
 def _cast(imp: _Importer, n: OnnxNode) -> None:
     # a cast to int or string feeds a label lookup: it runs, and takes no gradient
-    imp.emit(n.name, "Cast" if int(n.attrs["to"]) in FLOAT_TYPES else "CastLabel", n.ins, n.out, _given(n, "Cast"))
+    to = int(n.attrs["to"])
+    if to not in FLOAT_TYPES and to not in ops.CAST_LABEL_TYPES:
+        # 4-bit, 2-bit and float8/float4 targets wrap or saturate by ONNX's rules: an int64 stand-in
+        # would return -9 where INT4 holds no -9
+        raise UnsupportedError(
+            f"node {n.name!r} (Cast): to={to} ({_type_name(to)}) is not supported; mdfx casts to float types "
+            f"and to {', '.join(_type_name(t) for t in ops.CAST_LABEL_TYPES)} (a cast to a 4-bit, 2-bit or "
+            "float8/float4 type would have to wrap or saturate as ONNX specifies, which mdfx does not "
+            "implement); cast to a supported type in the model")
+    imp.emit(n.name, "Cast" if to in FLOAT_TYPES else "CastLabel", n.ins, n.out, _given(n, "Cast"))
 
 
 @import_rule("Clip")
@@ -1064,7 +1085,22 @@ def _dropout(imp: _Importer, n: OnnxNode) -> None:
     given = _given(n)
     if len(n.ins) > 1 and n.ins[1]:
         given["ratio"] = imp.scalar(n.ins[1], n.name, "ratio")
+    ratio = float(given.get("ratio", 0.5))
+    if len(n.ins) > 2 and n.ins[2] and _training_mode(imp, n.ins[2], n.name) and ratio != 0:
+        # training_mode=True draws a random mask and scales by 1 / (1 - ratio): not the identity
+        raise UnsupportedError(
+            f"node {n.name!r} (Dropout): training_mode=True with ratio {ratio:g} drops random elements and "
+            "scales the rest by 1/(1-ratio); mdfx runs Dropout as at inference (the identity). Export the "
+            "model in eval() mode (training_mode absent or False)")
     imp.emit(n.name, "Dropout", n.ins[:1], n.out, {k: float(v) for k, v in given.items()})
+
+
+def _training_mode(imp: _Importer, t: str, name: str) -> bool:
+    """Dropout's ``training_mode`` input: a constant (a computed one is refused: unknown until run)."""
+    if t not in imp.consts or t in imp.learnable:
+        raise UnsupportedError(f"node {name!r} (Dropout): training_mode {t!r} is computed at run time; mdfx "
+                               "runs Dropout as at inference only (give training_mode as a constant False)")
+    return bool(np.asarray(imp.consts[t]).reshape(-1)[0]) if np.size(imp.consts[t]) else False
 
 
 @import_rule("Gather")

@@ -188,7 +188,11 @@ class _Tracer:
         refused: set[str] = set()
         for node in self.traced.graph.nodes:
             if any(n.name in refused for n in node.all_input_nodes):
-                refused.add(node.name)  # downstream of a refused node: reported once, at its source
+                refused.add(node.name)  # downstream of a refused node: its shapes are unknown, but a
+                if node.op == "call_module":  # module of an unsupported kind is named all the same
+                    kind = type(self.traced.get_submodule(node.target)).__name__
+                    if kind not in SUPPORTED_MODULES:
+                        self.unsupported.append(f"module {node.target!r} ({kind})")
                 continue
             try:
                 if node.op == "placeholder":

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from mdfx.errors import DataError, SchemaError
+from mdfx.errors import DataError, SchemaError, UnsupportedError
 from mdfx.schema import validate
 
 #: Kept equal to the keys in :mod:`mdfx.converters.onnx_export` (checked by a test);
@@ -168,6 +168,11 @@ def run_graph(graph: Any, inputs: Mapping[str, np.ndarray], dtype: str = "float6
             session = ort.InferenceSession(proto.SerializeToString(), sess_options=options,
                                            providers=["CPUExecutionProvider"])
         except Exception as e:  # onnxruntime raises its own exception types
+            missing = _missing_kernel(e)
+            if missing:
+                raise UnsupportedError(f"onnxruntime has no {dtype} kernel for {missing}, so the export of "
+                                       f"{graph.name!r} cannot run there at {dtype}; run it in Python, "
+                                       "PyTorch or LLVMRun mode (or load a float32 file)") from None
             raise SchemaError(f"onnxruntime cannot run the export of {graph.name!r}: {e}") from e
         if len(_SESSIONS) >= _MAX_SESSIONS:
             _SESSIONS.pop(next(iter(_SESSIONS)))
@@ -184,3 +189,12 @@ def run_graph(graph: Any, inputs: Mapping[str, np.ndarray], dtype: str = "float6
         feed[name] = np.ascontiguousarray(graph.params[k].value, dtype=np_dtype)
     results = session.run(list(out_names.values()), feed)
     return graph.named_outputs({t: _output(r) for t, r in zip(out_names, results, strict=True)})
+
+
+def _missing_kernel(exc: BaseException) -> str | None:
+    """``Erf (node '/act/Erf')`` when onnxruntime refused a session for lack of a kernel, else None."""
+    import re
+
+    m = re.search(r"NOT_IMPLEMENTED : Could not find an implementation for (\w+)\(\d+\) node with name '([^']*)'",
+                  str(exc))
+    return None if m is None else f"{m.group(1)} (node {m.group(2)!r})"

@@ -206,6 +206,9 @@ class Graph:
     extra_outputs: tuple[str, ...] = ()
     #: where the graph came from: "composition", "onnx", "torch", "mdf" or "" (for messages)
     source: str = ""
+    #: sample inputs the source file holds (a pure-MDF input node's values), by graph input,
+    #: ``(trials, *features)``: what ``run()`` without inputs runs on
+    default_inputs: dict[str, np.ndarray] = field(default_factory=dict)
     _key: tuple | None = field(default=None, repr=False, compare=False)
 
     # --- building ---------------------------------------------------------------------
@@ -216,7 +219,8 @@ class Graph:
         """Check and order everything; see the module docstring. Raises GraphError / UnsupportedError.
 
         ``facts`` are the typed fields beside the ops (``mechanisms``, ``training``,
-        ``state_dict_keys``, ``extra_state``, ``layers``, ``extra_outputs``, ``source``).
+        ``state_dict_keys``, ``extra_state``, ``layers``, ``extra_outputs``, ``source``,
+        ``default_inputs``).
         """
         ins = {str(k): tuple(int(d) for d in v) for k, v in inputs.items()}
         plist = list(params)
@@ -382,7 +386,8 @@ class Graph:
 
 
 #: the typed fields :meth:`Graph.build` takes beside the ops
-_FACTS = {"mechanisms", "training", "state_dict_keys", "extra_state", "layers", "extra_outputs", "source"}
+_FACTS = {"mechanisms", "training", "state_dict_keys", "extra_state", "layers", "extra_outputs", "source",
+          "default_inputs"}
 
 
 def _short(v: Any, limit: int = 60) -> str:

@@ -380,7 +380,9 @@ class _Reader:
         params = [p for k, p in self.params.items() if k in used]
         inputs = {rename[t]: shape for t, shape in self.inputs.items()}
         outs = [rename.get(t, t) for t in outputs]
-        return Graph.build(self.model_id, inputs, params, nodes, outs, source="mdf")
+        # the sample inputs the file keeps as Parameters: what run() without inputs runs on
+        defaults = {rename[t]: v for t, v in self.defaults.items() if t in rename}
+        return Graph.build(self.model_id, inputs, params, nodes, outs, source="mdf", default_inputs=defaults)
 
     def output(self, node_id: str, port_id: str) -> str:
         """The tensor at an output port, translated once however many edges read it."""
