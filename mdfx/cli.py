@@ -211,7 +211,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         comp.learn(inputs=inputs, targets=targets, epochs=args.epochs, learning_rate=args.lr,
                    minibatch_size=args.minibatch_size, randomize_minibatch=args.randomize, seed=args.seed,
-                   execution_mode=ExecutionMode[MODES[args.mode]], report_progress=not args.quiet)
+                   execution_mode=ExecutionMode[MODES[args.mode]], report_progress=not args.quiet,
+                   on_nonfinite="keep")  # checked below, with the CLI's wording (--lr)
     losses = comp.losses
     _check_finite_losses(losses, comp.last_learn.epochs_run if comp.last_learn else 1)
     _print(f"trained {len(losses)} minibatches; loss {losses[0]:.6g} -> {losses[-1]:.6g}")

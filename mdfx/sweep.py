@@ -415,7 +415,8 @@ def train_run(template: Any, data: Dataset, run: Run, init: str) -> dict[str, An
             comp.learn(inputs=x, targets=t, epochs=o["epochs"], learning_rate=o["learning_rate"],
                        minibatch_size=o["minibatch_size"], randomize_minibatch=o["randomize_minibatch"],
                        seed=_shuffle_seed(run), patience=o["patience"], min_delta=o["min_delta"],
-                       execution_mode=ExecutionMode[o["execution_mode"]], dtype=o["dtype"])
+                       execution_mode=ExecutionMode[o["execution_mode"]], dtype=o["dtype"],
+                       on_nonfinite="keep")
     except Exception as exc:  # one failing run must not stop the sweep: record it
         record.update(status="error", error=f"{type(exc).__name__}: {exc}", wall_s=time.perf_counter() - start)
         return record

@@ -18,6 +18,7 @@ import numpy as np
 from mdfx import ops
 from mdfx.composition.composition import IO, Composition, _is_number, parse_inputs, pnl_value
 from mdfx.composition.enums import ExecutionMode, Loss
+from mdfx.composition.learn_checks import check_finite_losses
 from mdfx.composition.learning_pathway import ObjectiveMechanism, TargetMechanism
 from mdfx.composition.targets import parse as parse_targets
 from mdfx.errors import CompositionError, DataError, MdfxError, ParameterError, UnsupportedError
@@ -275,7 +276,7 @@ class AutodiffComposition(Composition):
               context: object = None, synch_results_with_torch: object = None,
               batched_results: bool = False, results: str = "all", optimizations_per_minibatch: int = 1,
               execute_in_additional_optimizations: Mapping | None = None,
-              synch_projection_matrices_with_torch: object = None) -> np.ndarray:
+              synch_projection_matrices_with_torch: object = None, on_nonfinite: str = "raise") -> np.ndarray:
         """Train on ``inputs``/``targets``; return the output of the last trial trained (as PsyNeuLink).
 
         Besides :meth:`_learn_plain`'s arguments: targets may also be given in
@@ -296,6 +297,10 @@ class AutodiffComposition(Composition):
         ``k`` cannot both exceed 1), each step's outputs going to ``results``;
         ``execute_in_additional_optimizations`` ({node: None, ALL or steps}) is checked and
         changes no number: mdfx computes every node in every step.
+        ``on_nonfinite`` says what a loss that became NaN or infinite does: ``"raise"``
+        (mdfx's default) raises :class:`~mdfx.errors.DataError` naming the epoch and
+        minibatch, with the weights and optimizer state rolled back to those before the
+        call; ``"keep"`` (PsyNeuLink's behaviour) keeps the NaN weights and losses.
         """
         from mdfx.composition.learning_session import learn
         from mdfx.composition.targets import resolved_once
@@ -310,7 +315,8 @@ class AutodiffComposition(Composition):
                          synch_results_with_torch=synch_results_with_torch, batched_results=batched_results,
                          results=results, optimizations_per_minibatch=optimizations_per_minibatch,
                          execute_in_additional_optimizations=execute_in_additional_optimizations,
-                         synch_projection_matrices_with_torch=synch_projection_matrices_with_torch)
+                         synch_projection_matrices_with_torch=synch_projection_matrices_with_torch,
+                         on_nonfinite=on_nonfinite)
 
     def _learn_plain(self, inputs: Mapping | None = None, targets: Mapping | None = None,
                      num_trials: int | None = None, epochs: int = 1, learning_rate: float | None = None,
@@ -321,7 +327,7 @@ class AutodiffComposition(Composition):
                      seed: int | None = None, dtype: str = "float64", randomize_minibatches: bool | None = None,
                      param_learning_rates: dict[str, float] | None = None,
                      keep_all_epochs: bool = False, optimizations_per_minibatch: int = 1,
-                     batched_results: bool = False) -> np.ndarray:
+                     batched_results: bool = False, on_nonfinite: str = "keep") -> np.ndarray:
         """Train on ``inputs``/``targets``; return the output of the last trial trained (as PsyNeuLink).
 
         ``inputs`` is ``{input node: trials}`` with ``targets={output node: trials}``, or
@@ -427,6 +433,8 @@ class AutodiffComposition(Composition):
         optimizer_state = copy.deepcopy(self.optimizer_state) if guarded else None
         try:
             result = _train(net, graph, spec, mode, self.device)
+            if on_nonfinite == "raise":
+                check_finite_losses(self.name, result.losses, -(-trials // spec.minibatch_size), bool(guarded))
         except BaseException:
             if guarded:
                 for k, v in graph.learnable().items():

@@ -16,10 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mdfx import limits
 from mdfx.composition.enums import ExecutionMode, NodeRole
 from mdfx.composition.keywords import TRAINING_SET
+from mdfx.composition.learn_checks import check_learn_arguments
 from mdfx.composition.learning_pathway import TargetMechanism
-from mdfx.composition.learning_rates import check_keys, check_rate, resolve, split
+from mdfx.composition.learning_rates import check_keys, resolve, split
 from mdfx.composition.pytorch_representation import PytorchRepresentation
 from mdfx.errors import CompositionError, DataError, UnsupportedError
 
@@ -27,7 +29,6 @@ if TYPE_CHECKING:
     from mdfx.composition.autodiff import AutodiffComposition
     from mdfx.composition.composition import Composition
 
-RESULTS_MODES = ("all", "last_epoch")
 
 
 def learn(comp: AutodiffComposition, inputs: Any, targets: Mapping | None, num_trials: int | None, epochs: int,
@@ -37,7 +38,7 @@ def learn(comp: AutodiffComposition, inputs: Any, targets: Mapping | None, num_t
           randomize_minibatches: bool | None, context: object, synch_results_with_torch: object,
           batched_results: bool, results: str, optimizations_per_minibatch: int = 1,
           execute_in_additional_optimizations: Mapping | None = None,
-          synch_projection_matrices_with_torch: object = None) -> np.ndarray:
+          synch_projection_matrices_with_torch: object = None, on_nonfinite: str = "raise") -> np.ndarray:
     """AutodiffComposition.learn() (see its docstring): PsyNeuLink's argument forms, then the engine.
 
     ``context`` names PsyNeuLink's execution context; mdfx has one, so any value means it.
@@ -52,9 +53,8 @@ def learn(comp: AutodiffComposition, inputs: Any, targets: Mapping | None, num_t
     if synch_projection_matrices_with_torch not in (None, "run", "minibatch"):
         raise UnsupportedError(f"{comp.name!r}.learn(synch_projection_matrices_with_torch="
                                f"{synch_projection_matrices_with_torch!r}): expected None, 'run' or 'minibatch'")
-    if results not in RESULTS_MODES:
-        raise ValueError(f"{comp.name!r}.learn(results={results!r}): expected one of {RESULTS_MODES}")
-    check_rate(learning_rate, f"{comp.name!r}.learn(): learning_rate", CompositionError)
+    check_learn_arguments(comp.name, seed=seed, results=results, learning_rate=learning_rate, dtype=dtype,
+                          inputs=inputs, targets=targets, on_nonfinite=on_nonfinite)
     check_additional_optimizations(comp, execute_in_additional_optimizations)
     if inspect.isgeneratorfunction(inputs):
         inputs = inputs()
@@ -63,7 +63,10 @@ def learn(comp: AutodiffComposition, inputs: Any, targets: Mapping | None, num_t
         # its own "epochs"; the first dict's trial count (or num_trials) holds for every dict,
         # a shorter one cycling and a longer one cut (measured, facts.md)
         value = None
-        for chunk in inputs:
+        for count, chunk in enumerate(inputs, 1):
+            # an endless generator would train (and grow results) forever: bounded by a limit
+            limits.check_count(count, f"{comp.name!r}.learn(): dicts from the inputs generator (an endless "
+                               "generator? give a finite one)", "max_generator_dicts")
             if not isinstance(chunk, Mapping):
                 raise DataError(f"{comp.name!r}.learn(): the inputs generator yielded a "
                                 f"{type(chunk).__name__}, not a dict")
@@ -73,7 +76,7 @@ def learn(comp: AutodiffComposition, inputs: Any, targets: Mapping | None, num_t
                           call_after_minibatch, execution_mode, report_progress, seed, dtype,
                           randomize_minibatches, context, synch_results_with_torch, batched_results, results,
                           optimizations_per_minibatch, execute_in_additional_optimizations,
-                          synch_projection_matrices_with_torch)
+                          synch_projection_matrices_with_torch, on_nonfinite)
             if num_trials is None:
                 run = comp.last_learn
                 num_trials = len(next(iter(run.last_outputs.values()))) if run is not None \
@@ -122,7 +125,7 @@ def learn(comp: AutodiffComposition, inputs: Any, targets: Mapping | None, num_t
             report_progress=report_progress, seed=seed, dtype=dtype, randomize_minibatches=randomize_minibatches,
             param_learning_rates={n: r for n, r in rates.items() if r != global_lr},
             keep_all_epochs=results == "all", optimizations_per_minibatch=optimizations_per_minibatch,
-            batched_results=bool(batched_results))
+            batched_results=bool(batched_results), on_nonfinite=on_nonfinite)
     finally:
         for p, flag in saved:
             p.learnable = flag
@@ -163,12 +166,20 @@ def expand_inputs(comp: Composition, inputs: Any, num_trials: int | None) -> tup
     chunks: list[dict] = []
     trial = 0
     while num_trials is None or trial < num_trials:
+        # a function that never raises IndexError would be called forever: bounded by a limit
+        limits.check_count(trial + 1, f"{comp.name!r}.learn(): calls of the inputs function (one that never "
+                           "raises IndexError? give num_trials)", "max_input_calls")
         try:
-            chunks.append(dict(inputs(trial)))
+            given = inputs(trial)
         except IndexError:
             if num_trials is not None:
                 raise
             break
+        if not isinstance(given, Mapping):
+            raise DataError(f"{comp.name!r}.learn(): the inputs function returned {type(given).__name__} for "
+                            f"trial {trial}; it must return a dict {{node: value}} or {{'inputs': ..., "
+                            "'targets': ...}")
+        chunks.append(dict(given))
         trial += 1
     num_trials = None
     if not chunks:

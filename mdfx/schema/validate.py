@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from mdfx import limits
-from mdfx.errors import DataError, MdfxError, SchemaError, UnsupportedError
+from mdfx.errors import DataError, MdfxError, SchemaError, UnsupportedError, one_line
 
 #: numpy kinds accepted as numbers: bool, signed and unsigned integers, floats.
 _REAL_KINDS = "biuf"
@@ -40,10 +40,14 @@ def real_array(value: Any, what: str, error: type[MdfxError] = DataError) -> np.
         raise error(f"{what} is a masked array; give a plain array (fill or drop the masked values)")
     if isinstance(value, str | bytes):
         raise error(f"{what} is a string ({value[:40]!r}); give numbers")
+    if getattr(value, "requires_grad", False) is True:
+        # a torch tensor in an autograd graph: numpy cannot read it without cutting it off
+        raise error(f"{what} is a torch tensor that requires grad; pass tensor.detach() (mdfx computes its "
+                    "own gradients)")
     try:
         array = np.asarray(value)
-    except (TypeError, ValueError, OverflowError) as exc:
-        raise error(f"{what} is not a numeric array: {exc}") from None
+    except (TypeError, ValueError, OverflowError, RuntimeError) as exc:
+        raise error(f"{what} is not a numeric array: {one_line(exc)}") from None
     kind = array.dtype.kind
     if kind == "c":
         raise error(f"{what} holds complex numbers ({array.dtype}); mdfx computes with real numbers")
@@ -67,7 +71,11 @@ def _flatten_objects(array: np.ndarray, what: str, error: type[MdfxError]) -> li
     for item in array.ravel():
         if isinstance(item, bool | np.bool_) or not isinstance(item, numbers.Real):
             raise error(f"{what} is not a numeric array: it holds {type(item).__name__} {item!r:.40}")
-        out.append(float(item))
+        try:
+            out.append(float(item))
+        except OverflowError:  # a Python int beyond float64 (10**400)
+            raise error(f"{what} holds {str(item)[:20]}... ({len(str(item))} digits), beyond float64's range "
+                        "(about 1.8e308)") from None
     return out
 
 

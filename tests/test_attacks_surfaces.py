@@ -1,0 +1,301 @@
+"""Hostile inputs on the surfaces added after the first attack catalogue (tests/test_attacks.py):
+ONNX attributes, indices and axes; learning rates; learn()'s arguments; sweeps; names; limits.
+
+Each test builds its input at test time and asserts the one mdfx error (class and text) the
+attack must get, or the safe result. The ops added later (Conv, pools, LSTM, Gather on the
+batch...) belong here too: hostile attributes, shapes and sizes, one case each.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import xor_composition
+
+import mdfx
+import mdfx.limits
+from mdfx.errors import CompositionError, DataError, LimitError, ParameterError, SchemaError, UnsupportedError
+
+# --- ONNX files that onnxruntime refuses: refused at import, naming the node ------------------
+
+
+def _onnx(tmp: Path, nodes: list, inits: list, outputs: tuple[str, ...] = ("y",), width: int = 4,
+          inputs: tuple[str, ...] = ("x",)) -> Path:
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(nodes, "attack", [helper.make_tensor_value_info(i, TensorProto.DOUBLE, ["N", width])
+                                                for i in inputs],
+                              [helper.make_tensor_value_info(o, TensorProto.DOUBLE, None) for o in outputs], inits)
+    path = tmp / "attack.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return path
+
+
+def _t(name: str, value: object, dtype: object = None) -> object:
+    from onnx import numpy_helper
+
+    return numpy_helper.from_array(np.asarray(value, dtype=dtype), name)
+
+
+def _n(op: str, ins: list[str], outs: list[str], name: str, **attrs: object) -> object:
+    from onnx import helper
+
+    return helper.make_node(op, ins, outs, name=name, **attrs)
+
+
+I64 = np.int64
+NAN, INF = float("nan"), float("inf")
+BN_STATS = [_t("sc", np.ones(4)), _t("b", np.zeros(4)), _t("m", np.zeros(4))]
+
+#: name -> (nodes, initializers, message the refusal must match)
+ONNX_CASES = {
+    "gather_index_out_of_range": (lambda: ([_n("Gather", ["x", "i"], ["y"], "g", axis=1)], [_t("i", [5], I64)]),
+                                  r"node 'g' \(Gather\): index 5 is out of range for axis 1 of size 4"),
+    "gather_axis_9": (lambda: ([_n("Gather", ["x", "i"], ["y"], "g", axis=9)], [_t("i", [1], I64)]),
+                      r"node 'g' \(Gather\): axis 9 is out of range for its rank-2 data"),
+    "gather_float_indices": (lambda: ([_n("Gather", ["x", "i"], ["y"], "g", axis=1)], [_t("i", [1.7])]),
+                             r"node 'g' \(Gather\): its indices have dtype float64"),
+    "gather_rank0_initializer": (lambda: ([_n("Gather", ["c.weight", "i"], ["t"], "g"), _n("Add", ["x", "t"], ["y"], "a")],
+                                          [_t("c.weight", 3.0), _t("i", 0, I64)]),
+                                 r"node 'g' \(Gather\): its data is a scalar \(rank 0\)"),
+    "slice_axis_7": (lambda: ([_n("Slice", ["x", "s", "e", "a"], ["y"], "s")],
+                              [_t("s", [0], I64), _t("e", [2], I64), _t("a", [7], I64)]),
+                     r"node 's' \(Slice\): axes value 7 is out of range for its rank-2 data"),
+    "slice_starts_ends_mismatch": (lambda: ([_n("Slice", ["x", "s", "e", "a"], ["y"], "s")],
+                                            [_t("s", [0, 1], I64), _t("e", [2], I64), _t("a", [1], I64)]),
+                                   r"node 's' \(Slice\): starts has 2, ends has 1, axes has 1 values"),
+    "slice_duplicate_axes": (lambda: ([_n("Slice", ["x", "s", "e", "a"], ["y"], "s")],
+                                      [_t("s", [0, 1], I64), _t("e", [2, 3], I64), _t("a", [1, -1], I64)]),
+                             r"node 's' \(Slice\): axes \[1, -1\] name axis 1 twice"),
+    "slice_rank0_initializer": (lambda: ([_n("Slice", ["c.weight", "s", "e"], ["t"], "s"),
+                                          _n("Add", ["x", "t"], ["y"], "a")],
+                                         [_t("c.weight", 3.0), _t("s", [0], I64), _t("e", [1], I64)]),
+                                r"node 's' \(Slice\): its data is a scalar \(rank 0\)"),
+    "split_negative_size": (lambda: ([_n("Split", ["x", "sp"], ["y", "z"], "sp", axis=1)], [_t("sp", [-2, 6], I64)]),
+                            r"node 'sp' \(Split\): sizes \[-2, 6\] hold a negative size"),
+    "split_sizes_do_not_add_up": (lambda: ([_n("Split", ["x", "sp"], ["y", "z"], "sp", axis=1)],
+                                           [_t("sp", [1, 2], I64)]),
+                                  r"node 'sp' \(Split\): sizes \[1, 2\] add up to 3, not the axis size 4"),
+    "gelu_approximate_bogus": (lambda: ([_n("Gelu", ["x"], ["y"], "ge", approximate="bogus")], []),
+                               r"node 'ge' \(Gelu\): attribute approximate='bogus' is not one of 'none', 'tanh'"),
+    "leakyrelu_alpha_nan": (lambda: ([_n("LeakyRelu", ["x"], ["y"], "lr", alpha=NAN)], []),
+                            r"node 'lr' \(LeakyRelu\): attribute alpha=nan is not a finite number"),
+    "elu_alpha_inf": (lambda: ([_n("Elu", ["x"], ["y"], "el", alpha=INF)], []),
+                      r"node 'el' \(Elu\): attribute alpha=inf is not a finite number"),
+    "selu_gamma_nan": (lambda: ([_n("Selu", ["x"], ["y"], "se", gamma=NAN)], []),
+                       r"node 'se' \(Selu\): attribute gamma=nan is not a finite number"),
+    "gemm_alpha_nan": (lambda: ([_n("Gemm", ["x", "w"], ["y"], "gm", alpha=NAN)], [_t("w", np.ones((4, 2)))]),
+                       r"node 'gm' \(Gemm\): attribute alpha=nan"),
+    "gemm_beta_inf": (lambda: ([_n("Gemm", ["x", "w", "c"], ["y"], "gm", beta=-INF)],
+                               [_t("w", np.ones((4, 2))), _t("c", np.ones(2))]),
+                      r"node 'gm' \(Gemm\): attribute beta=-inf"),
+    "layernorm_epsilon_negative": (lambda: ([_n("LayerNormalization", ["x", "sc", "b"], ["y"], "ln", epsilon=-1.0)],
+                                            [_t("sc", np.ones(4)), _t("b", np.zeros(4))]),
+                                   r"node 'ln' \(LayerNormalization\): attribute epsilon=-1.0 is negative"),
+    "batchnorm_epsilon_nan": (lambda: ([_n("BatchNormalization", ["x", "sc", "b", "m", "v"], ["y"], "bn",
+                                          epsilon=NAN)], [*BN_STATS, _t("v", np.ones(4))]),
+                              r"node 'bn' \(BatchNormalization\): attribute epsilon=nan"),
+    "batchnorm_running_var_negative": (lambda: ([_n("BatchNormalization", ["x", "sc", "b", "m", "v"], ["y"], "bn")],
+                                                [*BN_STATS, _t("v", [1.0, -0.5, 1.0, 1.0])]),
+                                       r"node 'bn' \(BatchNormalization\): its running variance 'v' holds -0.5"),
+    "reshape_rank_101": (lambda: ([_n("Reshape", ["x", "s"], ["y"], "r")], [_t("s", [0, 4] + [1] * 99, I64)]),
+                         r"node 'r' \(Reshape\): a result of rank 101; .* up to 64"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ONNX_CASES))
+def test_onnx_refused_at_import_naming_the_node(case: str, tmp_path: Path) -> None:
+    make, message = ONNX_CASES[case]
+    nodes, inits = make()
+    path = _onnx(tmp_path, nodes, inits)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the "kept frozen" notice of a non-torch initializer name
+        with pytest.raises(UnsupportedError, match=message) as info:
+            comp = mdfx.load(path)
+            out = comp.run(inputs={comp.get_nodes_by_role(mdfx.NodeRole.INPUT)[0]: np.ones((2, 4))})
+            print(f"{case}: loaded and ran, giving {np.asarray(out).tolist()}")
+    print(f"{case}: {info.value}")
+
+
+def test_onnx_valid_gather_slice_split_still_import(tmp_path: Path) -> None:
+    # the checks refuse only what ONNX refuses: negative indices and axes stay valid
+    nodes = [_n("Gather", ["x", "i"], ["g"], "g", axis=-1), _n("Slice", ["x", "s", "e", "a"], ["sl"], "sl"),
+             _n("Split", ["x", "sp"], ["p", "q"], "sp", axis=1), _n("Concat", ["g", "sl", "p", "q"], ["y"], "c", axis=1)]
+    inits = [_t("i", [-1], I64), _t("s", [-3], I64), _t("e", [2**62], I64), _t("a", [-1], I64), _t("sp", [1, 3], I64)]
+    comp = mdfx.load(_onnx(tmp_path, nodes, inits))
+    x = np.arange(8.0).reshape(2, 4)
+    got = np.ravel(comp.run(inputs={comp.get_nodes_by_role(mdfx.NodeRole.INPUT)[0]: x}))  # the last trial's
+    want = np.concatenate([x[:, [-1]], x[:, -3:], x[:, :1], x[:, 1:]], axis=1)[-1]
+    np.testing.assert_array_equal(got, want, err_msg=f"got {got.tolist()}, want {want.tolist()}")
+
+
+@pytest.mark.parametrize("kind", ["input", "output"])
+def test_onnx_duplicate_graph_input_or_output_names_refused(kind: str, tmp_path: Path) -> None:
+    nodes = [_n("Add", ["x", "x"], ["y"], "a")]
+    path = _onnx(tmp_path, nodes, [], outputs=("y", "y") if kind == "output" else ("y",),
+                 inputs=("x", "x") if kind == "input" else ("x",))
+    with pytest.raises(SchemaError, match=f"graph {kind} '{'x' if kind == 'input' else 'y'}' is listed 2 times"):
+        mdfx.load(path)
+
+
+# --- learning rates -----------------------------------------------------------------------
+
+MODES = [mdfx.ExecutionMode.Python, mdfx.ExecutionMode.PyTorch, mdfx.ExecutionMode.LLVMRun]
+
+
+def _learn(comp: mdfx.AutodiffComposition, x: dict, t: dict, mode: mdfx.ExecutionMode, **kw: object) -> None:
+    comp.learn(inputs=x, targets=t, epochs=2, execution_mode=mode, **kw)
+
+
+@pytest.mark.parametrize("mode", MODES, ids=lambda m: m.name)
+@pytest.mark.parametrize(("key", "rate", "message"), [
+    ("projection", NAN, r"learning_rate\['in_to_hid'\] must be a finite number, got nan"),
+    ("projection", INF, r"learning_rate\['in_to_hid'\] must be a finite number, got inf"),
+    ("name", -0.5, r"learning_rate\['in_to_hid'\] must not be negative, got -0.5"),
+    ("name", NAN, r"learning_rate\['in_to_hid'\] must be a finite number, got nan"),
+    ("default", NAN, r"learning_rate\['default_learning_rate'\] must be a finite number, got nan"),
+    ("default", -1.0, r"learning_rate\['default_learning_rate'\] must not be negative"),
+])
+def test_learning_rate_dict_entries_must_be_finite_and_non_negative(key: str, rate: float, message: str,
+                                                                   mode: mdfx.ExecutionMode) -> None:
+    comp, x, t = xor_composition()
+    p = comp.projections[0]
+    spec = {p if key == "projection" else p.name if key == "name" else mdfx.DEFAULT_LEARNING_RATE: rate}
+    before = p.matrix.copy()
+    with pytest.raises(ParameterError, match=message):
+        _learn(comp, x, t, mode, learning_rate=spec)
+    np.testing.assert_array_equal(p.matrix, before, err_msg="weights changed by a refused learn()")
+    with pytest.raises(ParameterError, match=message.replace(r"'xor'\.learn\(\): ", "")):
+        comp.learning_rate = spec  # the composition's own dict: the same check
+
+
+def test_learning_rate_nested_dict_refused() -> None:
+    comp, x, t = xor_composition()
+    with pytest.raises(CompositionError, match=r"learning_rate\['in_to_hid'\] is a dict inside a learning_rate dict"):
+        comp.learn(inputs=x, targets=t, learning_rate={comp.projections[0]: {mdfx.DEFAULT_LEARNING_RATE: 0.1}},
+                   execution_mode=mdfx.ExecutionMode.Python)
+
+
+@pytest.mark.parametrize("rate", [NAN, INF, -1.0])
+def test_mapping_projection_learning_rate_must_be_finite(rate: float) -> None:
+    a, b = mdfx.TransferMechanism(size=2, name="a"), mdfx.TransferMechanism(size=1, name="b")
+    with pytest.raises(ParameterError, match=rf"projection 'p': learning_rate must be a finite number >= 0, "
+                                             rf"got {rate!r}"):
+        mdfx.MappingProjection(matrix=np.ones((2, 1)), sender=a, receiver=b, name="p", learning_rate=rate)
+
+
+# --- learn() diverging, arguments, inputs -------------------------------------------------------
+
+
+def _linear(rate: float = 1e3) -> tuple:
+    a, b = mdfx.TransferMechanism(size=2, name="a"), mdfx.TransferMechanism(size=1, name="b")
+    p = mdfx.MappingProjection(matrix=np.ones((2, 1)), sender=a, receiver=b, name="p")
+    comp = mdfx.AutodiffComposition(learning_rate=rate, name="lin")
+    comp.add_linear_processing_pathway([a, p, b])
+    return comp, p, {a: [[1.0, 2.0], [3.0, 4.0]]}, {b: [[1.0], [2.0]]}
+
+
+@pytest.mark.parametrize("mode", MODES, ids=lambda m: m.name)
+def test_learn_that_diverges_raises_naming_the_epoch(mode: mdfx.ExecutionMode) -> None:
+    comp, p, x, t = _linear()
+    with np.errstate(all="ignore"), pytest.raises(
+            DataError, match=r"'lin'\.learn\(\): training diverged: the loss became inf at epoch 18 minibatch 0 "
+                             r"\(minibatch 36 overall\); the weights are those of before the call"):
+        comp.learn(inputs=x, targets=t, epochs=200, execution_mode=mode)
+    np.testing.assert_array_equal(p.matrix, np.ones((2, 1)), err_msg="weights not rolled back")
+    assert comp.losses == [], f"losses recorded from a refused run: {comp.losses[:3]}"
+    with np.errstate(all="ignore"):  # PsyNeuLink's behaviour on request
+        comp.learn(inputs=x, targets=t, epochs=200, execution_mode=mode, on_nonfinite="keep")
+    assert np.isnan(p.matrix).all(), f"on_nonfinite='keep' did not keep the diverged weights: {p.matrix.tolist()}"
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"seed": -1}, r"seed must be in 0\.\.4294967295 \(numpy's 32-bit seeds\), got -1"),
+    ({"seed": 2**32}, r"seed must be in 0\.\.4294967295 .*got 4294967296"),
+    ({"seed": NAN}, r"seed must be an integer in 0\.\.4294967295 or None, got float NaN"),
+    ({"seed": "7"}, r"seed must be an integer .* got str '7'"),
+    ({"results": "bogus"}, r"results='bogus'; expected one of all, last_epoch"),
+    ({"dtype": "float16"}, r"dtype='float16'; learn\(\) computes in float64 or float32"),
+    ({"dtype": "float128"}, r"dtype='float128'"),
+    ({"dtype": np.float32}, r"dtype=<class 'numpy.float32'>.*give the name as a string"),
+    ({"on_nonfinite": "ignore"}, r"on_nonfinite='ignore'; expected one of raise, keep"),
+])
+@pytest.mark.parametrize("mode", MODES, ids=lambda m: m.name)
+def test_learn_arguments_refused_in_every_mode(options: dict, message: str, mode: mdfx.ExecutionMode) -> None:
+    comp, x, t = xor_composition()
+    with pytest.raises(ParameterError, match=message) as info:
+        comp.learn(inputs=x, targets=t, randomize_minibatch=True, execution_mode=mode, **options)
+    assert isinstance(info.value, ValueError), "the refusal is also a ValueError (what numpy raised before)"
+
+
+def _inputs_case(case: str, comp: mdfx.AutodiffComposition, x: dict) -> object:
+    node = comp.nodes[0]
+    if case == "10**400":
+        return {node: [[10**400, 0]] * 4}
+    if case == "requires_grad":
+        import torch
+
+        return {node: torch.zeros(4, 2, requires_grad=True)}
+    if case == "lambda_none":
+        return lambda k: None
+    if case == "node_and_name":
+        return {node: x[node], node.name: [[9.0, 9.0]] * 4}
+    raise AssertionError(case)
+
+
+@pytest.mark.parametrize(("case", "message"), [
+    ("10**400", r"input for node 'xor_in' holds 10000000000000000000\.\.\. \(401 digits\), beyond float64's range"),
+    ("requires_grad", r"inputs for 'xor_in' is a torch tensor that requires grad; pass tensor\.detach\(\)"),
+    ("lambda_none", r"the inputs function returned NoneType for trial 0; it must return a dict"),
+    ("node_and_name", r"input for node 'xor_in' is given twice \(as the node and as its name"),
+])
+def test_learn_inputs_refused(case: str, message: str) -> None:
+    comp, x, t = xor_composition()
+    with pytest.raises(DataError, match=message):
+        comp.learn(inputs=_inputs_case(case, comp, x), targets=t, execution_mode=mdfx.ExecutionMode.Python)
+
+
+@pytest.mark.parametrize("mode", MODES[:2], ids=lambda m: m.name)
+def test_callback_assigning_a_wrong_shape_matrix_is_refused(mode: mdfx.ExecutionMode) -> None:
+    comp, x, t = xor_composition()
+    p = comp.projections[0]
+    before = p.matrix.copy()
+    with pytest.raises(ParameterError, match=r"projection 'in_to_hid': the new matrix has shape \(3, 3\), the "
+                                             r"projection's is \(2, 10\)"):
+        comp.learn(inputs=x, targets=t, epochs=2, execution_mode=mode,
+                   call_after_minibatch=lambda: setattr(p, "matrix", np.ones((3, 3))))
+    np.testing.assert_array_equal(p.matrix, before, err_msg="weights not rolled back after the refusal")
+
+
+def test_boolean_matrix_refused() -> None:
+    a, b = mdfx.TransferMechanism(size=2, name="a"), mdfx.TransferMechanism(size=1, name="b")
+    with pytest.raises(ParameterError, match=r"projection 'p': the matrix holds booleans; give numbers"):
+        mdfx.MappingProjection(matrix=np.ones((2, 1), bool), sender=a, receiver=b, name="p")
+
+
+def test_endless_generator_is_refused_at_the_limit() -> None:
+    comp, x, t = xor_composition()
+
+    def endless() -> object:
+        while True:
+            yield {"inputs": x, "targets": t}
+
+    with mdfx.limits.set(max_generator_dicts=5), pytest.raises(
+            LimitError, match=r"dicts from the inputs generator \(an endless generator\? give a finite one\): "
+                                   r"6 is over the limit of 5; raise it with .*MDFX_MAX_GENERATOR_DICTS"):
+        comp.learn(inputs=endless(), execution_mode=mdfx.ExecutionMode.Python)
+    assert len(comp.results) == 5 * 4, f"trained {len(comp.results)} trials before the refusal, want 20"
+
+
+def test_endless_inputs_function_is_refused_at_the_limit() -> None:
+    comp, x, t = xor_composition()
+    node, out = comp.nodes[0], comp.nodes[-1]
+    with mdfx.limits.set(max_input_calls=100), pytest.raises(
+            LimitError, match=r"calls of the inputs function .*: 101 is over the limit of 100"):
+        comp.learn(inputs=lambda k: {"inputs": {node: [0, 1]}, "targets": {out: [1]}},
+                   execution_mode=mdfx.ExecutionMode.Python)
+
