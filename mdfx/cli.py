@@ -122,13 +122,14 @@ def cmd_info(args: argparse.Namespace) -> int:
     lines = [f"model {net.name!r} ({'AutodiffComposition' if net.autodiff else 'Composition'})", "nodes:"]
     for n in net.nodes:
         roles = [r for r, names in (("INPUT", net.inputs), ("OUTPUT", net.outputs)) if n.name in names]
-        params = ", ".join(f"{k}={v:g}" for k, v in n.params.items())
+        params = ", ".join(f"{shown_name(k)}={v:g}" for k, v in n.params.items())
         bias = f", bias[{n.size}]" if n.bias is not None else ""
-        lines.append(f"  {n.name}: size {n.size}, {n.op}({params}){bias}  {' '.join(roles)}")
+        lines.append(f"  {shown_name(n.name)}: size {n.size}, {shown_name(n.op)}({params}){bias}  {' '.join(roles)}")
     lines.append("projections:")
     for p in net.projections:
         flag = "" if p.learnable else "  (fixed)"
-        lines.append(f"  {p.name}: {p.sender} -> {p.receiver}, matrix {p.matrix.shape[0]}x{p.matrix.shape[1]}{flag}")
+        lines.append(f"  {shown_name(p.name)}: {shown_name(p.sender)} -> {shown_name(p.receiver)}, "
+                     f"matrix {p.matrix.shape[0]}x{p.matrix.shape[1]}{flag}")
     t = net.training
     lines.append(f"training: loss {t.loss}, optimizer {t.optimizer}, learning_rate {t.learning_rate:g}, "
                  f"weight_decay {t.weight_decay:g}")
@@ -174,11 +175,13 @@ def _write_outputs(outputs: dict[str, np.ndarray], out: str | None) -> None:
     from mdfx.io import atomic_write
 
     if out.endswith(".npz"):
-        def write_npz(tmp: Path) -> None:
-            with open(tmp, "wb") as f:  # a file object: np.savez would append ".npz" to a path
-                np.savez(f, **outputs)
+        from mdfx.npz import write_npz
 
-        atomic_write(out, write_npz)
+        def write(tmp: Path) -> None:
+            with open(tmp, "wb") as f:  # names as member names, never as np.savez keywords
+                write_npz(f, outputs)
+
+        atomic_write(out, write)
     else:
         text = _json({k: v.tolist() for k, v in outputs.items()}, "the outputs")
         atomic_write(out, lambda tmp: tmp.write_text(text))
@@ -245,17 +248,19 @@ def plot_losses(losses: Sequence[float], path: str | Path, title: str = "") -> P
 
     from mdfx.io import atomic_write
 
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot(np.arange(1, len(losses) + 1), losses)
-    ax.set_xlabel("minibatch")
-    ax.set_ylabel("loss")
-    ax.set_yscale("log" if min(losses) > 0 else "linear")
-    ax.set_title(f"training loss {title}".strip())
-    fig.tight_layout()
-    try:
-        return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
-    finally:
-        plt.close(fig)
+    # names from a file are plain text: "$...$" in a model's name is not mathtext to render (or fail on)
+    with matplotlib.rc_context({"text.parse_math": False, "text.usetex": False}):
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        ax.plot(np.arange(1, len(losses) + 1), losses)
+        ax.set_xlabel("minibatch")
+        ax.set_ylabel("loss")
+        ax.set_yscale("log" if min(losses) > 0 else "linear")
+        ax.set_title(f"training loss {title}".strip())
+        fig.tight_layout()
+        try:
+            return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+        finally:
+            plt.close(fig)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -447,6 +452,12 @@ def escape_controls(text: str, keep_newlines: bool = True) -> str:
 
     text = _CONTROL.sub(esc, text)
     return text if keep_newlines else text.replace("\n", "\\n")
+
+
+def shown_name(name: object) -> str:
+    """A name from a file as printed on one line: control characters and newlines escaped, so a
+    name cannot fake lines of the output or reach the terminal as an escape sequence."""
+    return escape_controls(str(name), keep_newlines=False)
 
 
 def _print(text: str) -> None:

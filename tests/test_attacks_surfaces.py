@@ -17,7 +17,15 @@ from helpers import xor_composition
 
 import mdfx
 import mdfx.limits
-from mdfx.errors import CompositionError, DataError, LimitError, ParameterError, SchemaError, UnsupportedError
+from mdfx.errors import (
+    CompositionError,
+    DataError,
+    LimitError,
+    MdfxError,
+    ParameterError,
+    SchemaError,
+    UnsupportedError,
+)
 
 # --- ONNX files that onnxruntime refuses: refused at import, naming the node ------------------
 
@@ -299,3 +307,192 @@ def test_endless_inputs_function_is_refused_at_the_limit() -> None:
         comp.learn(inputs=lambda k: {"inputs": {node: [0, 1]}, "targets": {out: [1]}},
                    execution_mode=mdfx.ExecutionMode.Python)
 
+
+
+# --- sweeps and the command line ------------------------------------------------------------
+
+XOR_DATA = {"inputs": {"xor_in": [[0, 0], [0, 1], [1, 0], [1, 1]]}, "targets": {"xor_out": [[0], [1], [1], [0]]}}
+
+
+def _files(tmp: Path, grid: str = "learning_rate: [0.5]\nepochs: 2\n", comp: object = None) -> tuple[str, str]:
+    import json
+
+    model = mdfx.save(comp or xor_composition()[0], tmp / "xor.json")
+    (tmp / "grid.yaml").write_text(grid)
+    (tmp / "d.json").write_text(json.dumps(XOR_DATA))
+    return str(model), str(tmp / "grid.yaml")
+
+
+def _main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    from mdfx.cli import main
+
+    rc = main(list(args))
+    captured = capsys.readouterr()
+    return rc, captured.out, captured.err
+
+
+def test_sweep_dataset_names_are_unique_from_the_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    import pandas as pd
+
+    model, grid = _files(tmp_path)
+    for rel in ("d2.json", "a/d.json", "b/d.json"):
+        (tmp_path / rel).parent.mkdir(exist_ok=True)
+        (tmp_path / rel).write_text(json.dumps(XOR_DATA))
+    rc, out, err = _main(capsys, "sweep", model, "--data", str(tmp_path / "d2.json"), str(tmp_path / "a/d.json"),
+                         str(tmp_path / "b/d.json"), "--grid", grid, "--workers", "0", "--out",
+                         str(tmp_path / "out"), "--quiet")
+    assert rc == 0 and "3 runs (3 trained now, 0 already done): 3 ok" in out, out + err
+    table = pd.read_csv(tmp_path / "out" / "results.csv")
+    assert sorted(table["dataset"]) == ["a/d", "b/d", "d2"], table["dataset"].tolist()
+    assert len(list((tmp_path / "out" / "runs").glob("*.json"))) == 3
+    rc, out, err = _main(capsys, "sweep", model, "--data", str(tmp_path / "d2.json"), str(tmp_path / "d2.json"),
+                         "--grid", grid, "--workers", "0", "--out", str(tmp_path / "out2"), "--quiet")
+    assert rc == 1 and "d2.json is given twice; both would be data set 'd2', and their runs would overwrite" in err, err
+
+
+def test_sweep_with_failed_runs_exits_non_zero_saying_how_many(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    model, grid = _files(tmp_path, "learning_rate: [0.5, 1.0]\nminibatch_size: 10\nepochs: 2\n")
+    rc, out, err = _main(capsys, "sweep", model, "--data", str(tmp_path / "d.json"), "--grid", grid,
+                         "--workers", "0", "--out", str(tmp_path / "out"), "--quiet", "--best")
+    assert rc == 1, out + err
+    assert "2 runs (2 trained now, 0 already done): 2 error" in out, out
+    assert err.startswith("mdfx: error: sweep: 2 of 2 runs failed (status 'error' in ") and err.count("\n") == 1, err
+    assert "minibatch_size (10) cannot be greater than the number of trials (4)" in err, err
+    assert (tmp_path / "out" / "results.csv").is_file(), "the results of a failed sweep are still written"
+
+
+@pytest.mark.parametrize(("plot", "message"), [
+    ("p.txt", r"--plot .*p\.txt: the file name must end in \.png \(got '\.txt'\)"),
+    ("nodir/p.png", r"--plot .*nodir/p\.png: directory .*nodir' does not exist"),
+])
+def test_sweep_plot_path_checked_before_any_run(plot: str, message: str, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    import re
+
+    model, grid = _files(tmp_path)
+    rc, out, err = _main(capsys, "sweep", model, "--data", str(tmp_path / "d.json"), "--grid", grid,
+                         "--workers", "0", "--out", str(tmp_path / "out"), "--quiet", "--plot", str(tmp_path / plot))
+    assert rc == 1 and re.search(message, err), err
+    assert not (tmp_path / "out").exists(), "a refused sweep wrote its results"
+
+
+def test_train_plot_renders_a_dollar_name_as_plain_text(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    comp, _, _ = xor_composition()
+    comp.name = "$\\foo{$"
+    model, _ = _files(tmp_path, comp=comp)
+    plot, out_file = tmp_path / "p.png", tmp_path / "trained.json"
+    rc, out, err = _main(capsys, "train", model, "--data", str(tmp_path / "d.json"), "--epochs", "2", "--quiet",
+                         "--out", str(out_file), "--plot", str(plot))
+    assert rc == 0, err
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out_file.is_file(), out
+
+
+def _named_net(out_name: str, projection: str) -> mdfx.AutodiffComposition:
+    a = mdfx.TransferMechanism(size=2, name="xor_in")
+    b = mdfx.TransferMechanism(size=1, name=out_name, function=mdfx.Logistic)
+    p = mdfx.MappingProjection(matrix=np.full((2, 1), 0.3), sender=a, receiver=b, name=projection)
+    comp = mdfx.AutodiffComposition(learning_rate=0.5, name="named")
+    comp.add_linear_processing_pathway([a, p, b])
+    return comp
+
+
+@pytest.mark.parametrize(("name", "projection"), [("allow_pickle", "file"), ("file", "allow_pickle")])
+def test_npz_outputs_and_sweep_weights_keep_names_that_are_savez_keywords(name: str, projection: str, tmp_path: Path,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    comp = _named_net(name, projection)
+    model = mdfx.save(comp, tmp_path / "m.json")
+    (tmp_path / "x.json").write_text(json.dumps({"xor_in": [[0, 1], [1, 1]]}))
+    rc, out, err = _main(capsys, "run", str(model), "--inputs", str(tmp_path / "x.json"), "--out",
+                         str(tmp_path / "o.npz"))
+    assert rc == 0, err
+    with np.load(tmp_path / "o.npz") as f:
+        assert list(f.keys()) == [name], list(f.keys())
+        assert f[name].shape == (2, 1), f[name]
+    data = {"inputs": {"xor_in": [[0, 1], [1, 1]]}, "targets": {name: [[1], [0]]}}
+    df = mdfx.sweep(comp, data, {"epochs": [1]}, workers=0, out=tmp_path / "sw", progress=False)
+    assert (df["status"] == "ok").all(), df[["status", "error"]]
+    with np.load(tmp_path / "sw" / df["weights_file"].iloc[0]) as f:
+        assert projection in f.keys() and f[projection].shape == (2, 1), list(f.keys())
+
+
+def test_info_escapes_newlines_in_names(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    comp = _named_net("out\nprojections:\n  fake", "p\x1b[2J")
+    model = mdfx.save(comp, tmp_path / "m.json")
+    rc, out, err = _main(capsys, "info", str(model))
+    assert rc == 0, err
+    assert "fake" not in [line.strip() for line in out.splitlines()], out
+    assert "out\\nprojections:\\n  fake" in out and "p\\x1b[2J" in out and "\x1b" not in out, out
+
+
+def test_sweep_best_escapes_dataset_names(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    model, grid = _files(tmp_path)
+    evil = tmp_path / "\x1b]0;owned\x07x.json"
+    evil.write_text(json.dumps(XOR_DATA))
+    rc, out, err = _main(capsys, "sweep", model, "--data", str(evil), str(tmp_path / "d.json"), "--grid", grid,
+                         "--workers", "0", "--out", str(tmp_path / "out"), "--quiet", "--best")
+    assert rc == 0, err
+    assert "\x1b" not in out and "\x07" not in out, repr(out)
+    assert "best: dataset=" in out, out
+
+
+# --- memory and time bounds -----------------------------------------------------------------
+
+
+def test_sweep_grid_runs_counted_before_expanding(tmp_path: Path) -> None:
+    keys = ["learning_rate", "weight_decay", "min_delta", "epochs", "minibatch_size"]
+    grid = {k: [(i + 1) if k in ("epochs", "minibatch_size") else 0.1 * (i + 1) for i in range(100)] for k in keys}
+    comp, x, t = xor_composition()
+    with pytest.raises(LimitError, match=r"sweep: data sets x grid values x seeds = 1 x 100 x 100 x 100 x 100 x "
+                                         r"100 x 1 runs: 10000000000 is over the limit of 100000"):
+        mdfx.sweep(comp, {"inputs": x, "targets": t}, grid, workers=0, progress=False)
+    with pytest.raises(LimitError, match=r"sweep: seeds \(runs per configuration\): 1000000000 is over the limit"):
+        mdfx.sweep(comp, {"inputs": x, "targets": t}, {"epochs": [1]}, seeds=10**9, workers=0, progress=False)
+
+
+def test_grid_nested_very_deep_is_one_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model, grid = _files(tmp_path, "learning_rate: " + "[" * 100_000 + "]" * 100_000 + "\n")
+    rc, out, err = _main(capsys, "sweep", model, "--data", str(tmp_path / "d.json"), "--grid", grid,
+                         "--workers", "0", "--out", str(tmp_path / "out"), "--quiet")
+    assert rc == 1 and "grid.yaml: not valid YAML/JSON: nested too deeply to parse" in err, err
+
+
+@pytest.mark.parametrize(("address", "message"), [
+    ("ucx://127.0.0.1:8786", r"scheme ucx:// is not supported here \(only tcp://\)"),
+    ("tls://127.0.0.1:8786", r"scheme tls:// is not supported here"),
+    ("tcp://127.0.0.1:99999", r"expected tcp://host:port with a port in 1\.\.65535"),
+])
+def test_scheduler_address_refused_in_one_line(address: str, message: str) -> None:
+    from mdfx.sweep import connect
+
+    with pytest.raises(MdfxError, match=message):
+        connect(address)
+
+
+def test_scheduler_that_stays_silent_times_out() -> None:
+    import socket
+    import threading
+    import time
+
+    from mdfx.sweep import connect
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))  # loopback only
+    server.listen(4)
+    accepted: list = []
+    threading.Thread(target=lambda: accepted.append(server.accept()), daemon=True).start()
+    start = time.monotonic()
+    try:
+        with mdfx.limits.set(scheduler_timeout_s=2), pytest.raises(
+                MdfxError, match=r"no Dask scheduler answered within 2 s \(the port is open but silent"):
+            connect(f"tcp://127.0.0.1:{server.getsockname()[1]}")
+    finally:
+        server.close()
+    took = time.monotonic() - start
+    assert took < 10, f"the refusal took {took:.1f} s"
