@@ -496,3 +496,57 @@ def test_scheduler_that_stays_silent_times_out() -> None:
         server.close()
     took = time.monotonic() - start
     assert took < 10, f"the refusal took {took:.1f} s"
+
+
+# --- .pt files ----------------------------------------------------------------------------------
+
+
+def test_pt_storage_sizes_checked_before_reading(tmp_path: Path) -> None:
+    import torch
+
+    from mdfx.io import read_state_dict
+
+    path = tmp_path / "big.pt"
+    torch.save({"w": torch.zeros(64, 64, dtype=torch.float64)}, path)  # a 32 KiB storage member
+    with mdfx.limits.set(max_tensor_elements=1024, max_total_elements=4096), pytest.raises(
+            LimitError, match=r"big\.pt: archive member '.*data/0' declares 32768 bytes, over the limit of 8192"):
+        read_state_dict(path)
+    assert read_state_dict(path)["w"].shape == (64, 64)  # within the default limits it reads
+
+
+@pytest.mark.parametrize(("kind", "message"), [
+    ("sparse", r"'w' is a torch\.sparse_coo tensor; weights are dense tensors"),
+    ("meta", r"'w' is a meta tensor \(a shape without values\)"),
+])
+def test_pt_sparse_or_meta_tensor_is_one_error(kind: str, message: str, tmp_path: Path) -> None:
+    import torch
+
+    from mdfx.io import read_state_dict
+
+    value = torch.eye(2).to_sparse() if kind == "sparse" else torch.empty(2, 2, device="meta")
+    path = tmp_path / f"{kind}.pt"
+    torch.save({"w": value}, path)
+    with pytest.raises(SchemaError, match=message):
+        read_state_dict(path)
+
+
+@pytest.mark.parametrize("mode", ["Python", "PyTorch", "LLVMRun"])
+def test_learn_with_huge_epochs_and_early_stop_allocates_only_what_runs(mode: str) -> None:
+    """learn(epochs=2**26, patience=1) that stops after 2 epochs: the order table (2**28 slots, 2 GiB)
+    is drawn lazily, so the peak stays near the baseline (it was 6.1 GB in every mode)."""
+    import subprocess
+    import sys
+
+    from helpers import ROOT
+
+    code = ("import resource, mdfx, sys; sys.path.insert(0, 'tests'); from helpers import xor_composition\n"
+            "comp, x, t = xor_composition()\n"
+            f"comp.learn(inputs=x, targets=t, epochs=2**26, patience=1, min_delta=1.0, "
+            f"execution_mode=mdfx.ExecutionMode.{mode})\n"
+            "print(comp.last_learn.epochs_run, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300,
+                          env={**__import__("os").environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    epochs_run, peak_mib = map(int, proc.stdout.split())
+    assert epochs_run == 2, proc.stdout
+    assert peak_mib < 1024, f"{mode}: peak RSS {peak_mib} MiB for a 2-epoch run"

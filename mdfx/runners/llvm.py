@@ -111,7 +111,7 @@ def train(model: Graph | Any, spec: LearnSpec) -> LearnResult:
     learnable = [k for k, p in graph.params.items() if p.learnable]
     if epochs == 0:
         return LearnResult({k: graph.params[k].value.copy() for k in learnable}, [], 0, {})
-    orders = _orders(spec.orders(), epochs, ntrials)
+    orders = _LazyOrders(spec.orders(), epochs, ntrials)
 
     compile_start = time.perf_counter()
     kernel = jit.learn_kernel(graph, targets, spec.dtype, loss, optimizer, batch == 1, bool(spec.weight_decay),
@@ -140,8 +140,8 @@ def train(model: Graph | Any, spec: LearnSpec) -> LearnResult:
     workspace = np.zeros(cap * sig.ws_rows + sig.ws_fixed, dtype=dtype)
     programs = _programs(kernel, ["fwd", "bwd", "upd"], weights, workspace, cap, dict(zip(sig.state, state, strict=True)),
                          rates, sig.learnable)
-    buffers = [*weights.arrays.values(), *state, *inputs, *target_arrays, orders, losses, *last, rates, workspace,
-               *programs]
+    buffers = [*weights.arrays.values(), *state, *inputs, *target_arrays, orders.table, losses, *last, rates,
+               workspace, *programs]
     table = _table(buffers)
     wd = float(spec.weight_decay)
     calls = 0
@@ -150,6 +150,7 @@ def train(model: Graph | Any, spec: LearnSpec) -> LearnResult:
 
     def run_minibatches(k0: int, k1: int) -> None:
         nonlocal calls, kernel_s, steps_done
+        orders.fill(-(-k1 // per_epoch))  # the epochs this call reaches
         t = time.perf_counter()
         status = kernel.cfunc(table, ntrials, batch, k0, k1, epochs, step0, cap, workspace.size, wd, int(every_epoch))
         kernel_s += time.perf_counter() - t
@@ -321,14 +322,30 @@ def _arrays(graph: Graph, given: Mapping[str, Any], names: list[str], role: str,
     return arrays, ntrials or 0
 
 
-def _orders(orders: np.ndarray, epochs: int, ntrials: int) -> np.ndarray:
-    """The (epochs, trials) int64 trial orders; every index must name a trial (the kernel reads by them)."""
-    orders = np.require(orders, dtype=np.int64, requirements=["C_CONTIGUOUS", "ALIGNED"])
-    if orders.shape != (epochs, ntrials):
-        raise DataError(f"trial orders have shape {orders.shape}; expected ({epochs}, {ntrials})")
-    if orders.size and (orders.min() < 0 or orders.max() >= ntrials):
-        raise DataError(f"trial orders index trials {orders.min()}..{orders.max()}; there are {ntrials}")
-    return orders
+class _LazyOrders:
+    """The kernel's (epochs, trials) int64 order table, filled epoch by epoch as the kernel reaches them.
+
+    The table is allocated zeroed (the OS maps those pages only when written), so a learn() of
+    2**26 epochs that early stopping ends after 2 touches two rows, not gigabytes. Each row
+    is checked when it is copied in: every index names a trial (the kernel reads by them).
+    """
+
+    def __init__(self, source: np.ndarray, epochs: int, ntrials: int) -> None:
+        if np.shape(source) != (epochs, ntrials):
+            raise DataError(f"trial orders have shape {np.shape(source)}; expected ({epochs}, {ntrials})")
+        self.source, self.filled = source, 0
+        self.table = np.zeros((epochs, ntrials), dtype=np.int64)
+
+    def fill(self, upto: int) -> None:
+        if upto <= self.filled:
+            return
+        self.table[self.filled:upto] = self.checked(np.asarray(self.source[self.filled:upto], dtype=np.int64))
+        self.filled = upto
+
+    def checked(self, rows: np.ndarray) -> np.ndarray:
+        if rows.size and (rows.min() < 0 or rows.max() >= self.table.shape[1]):
+            raise DataError(f"trial orders index trials {rows.min()}..{rows.max()}; there are {self.table.shape[1]}")
+        return rows
 
 
 class _Weights:

@@ -112,9 +112,16 @@ class LearnSpec:
         """The trial order of every epoch, drawn once (shuffling consumes the RNG)."""
         if self._orders is None:
             k = self.optimizations_per_minibatch
+            if not self.randomize_minibatch:
+                # every epoch in trial order: one row, viewed once per epoch (a read-only view that
+                # takes no memory per epoch: learn(epochs=2**26, patience=1) allocates one row)
+                self._orders = np.broadcast_to(np.arange(self.num_trials, dtype=np.int64),
+                                               (int(self.epochs), self.num_trials))
+                return self._orders
             # shuffled as the distinct trials (the RNG draws as for them), then each trial's copies
             orders = trial_orders(self.num_trials // k, self.epochs, self.randomize_minibatch, self.seed)
-            self._orders = (orders[..., None] * k + np.arange(k)).reshape(orders.shape[0], orders.shape[1] * k)
+            self._orders = orders if k == 1 else \
+                (orders[..., None] * k + np.arange(k)).reshape(orders.shape[0], orders.shape[1] * k)
         return self._orders
 
 
