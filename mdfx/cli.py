@@ -280,7 +280,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.state_dict:
         _print(f"wrote {save(net, args.state_dict)}")
     if args.mdf:
-        _print(f"wrote {save_mdf(net, args.mdf)}")
+        # an ONNX file is an op graph (a GraphComposition): mdfx.save writes its MDF form
+        _print(f"wrote {save(net, args.mdf) if _is_onnx(args.model) else save_mdf(net, args.mdf)}")
     return 0
 
 

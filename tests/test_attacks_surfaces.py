@@ -550,3 +550,50 @@ def test_learn_with_huge_epochs_and_early_stop_allocates_only_what_runs(mode: st
     epochs_run, peak_mib = map(int, proc.stdout.split())
     assert epochs_run == 2, proc.stdout
     assert peak_mib < 1024, f"{mode}: peak RSS {peak_mib} MiB for a 2-epoch run"
+
+
+# --- names, roles, export -----------------------------------------------------------------------
+
+
+def test_node_named_empty_is_one_error() -> None:
+    a, b = mdfx.TransferMechanism(size=2, name=""), mdfx.TransferMechanism(size=1, name="b")
+    comp = mdfx.AutodiffComposition(name="c")
+    comp.add_linear_processing_pathway([a, b])
+    with pytest.raises(mdfx.errors.GraphError, match=r"graph 'c': an input is named '' \(the empty name\)"):
+        comp.learn(inputs={a: [[1.0, 2.0]]}, targets={b: [[1.0]]}, execution_mode=mdfx.ExecutionMode.Python)
+
+
+def _roles_file(tmp: Path, key: str, names: list[str]) -> Path:
+    import json
+
+    comp, _, _ = xor_composition()
+    doc = json.loads(mdfx.save(comp, tmp / "xor.json").read_text())
+    meta = next(iter(next(iter(doc.values()))["graphs"].values()))["metadata"]
+    next(iter(m for m in meta.values() if isinstance(m, dict) and key in m))[key] = names
+    (tmp / "roles.json").write_text(json.dumps(doc))
+    return tmp / "roles.json"
+
+
+@pytest.mark.parametrize(("key", "names", "message"), [
+    ("inputs", ["xor_in", "xor_in"], r"metadata 'inputs' lists node 'xor_in' 2 times"),
+    ("inputs", ["xor_hid"], r"metadata 'inputs' lists 'xor_hid', which receives a projection"),
+    ("outputs", ["xor_out", "nope"], r"metadata 'outputs' lists 'nope', which is not a node"),
+])
+def test_roles_in_a_file_checked(key: str, names: list[str], message: str, tmp_path: Path,
+                                 capsys: pytest.CaptureFixture[str]) -> None:
+    import re
+
+    path = _roles_file(tmp_path, key, names)
+    rc, out, err = _main(capsys, "info", str(path))
+    assert rc == 1 and re.search(message, err), err
+
+
+def test_export_onnx_to_mdf(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    comp, x, _ = xor_composition()
+    onnx_file = mdfx.save(comp, tmp_path / "xor.onnx")
+    rc, out, err = _main(capsys, "export", str(onnx_file), "--mdf", str(tmp_path / "x.json"))
+    assert rc == 0, err
+    back = mdfx.load(tmp_path / "x.json")
+    got = np.ravel(back.run(inputs={back.get_nodes_by_role(mdfx.NodeRole.INPUT)[0]: np.array([[0.0, 1.0]])}))
+    want = np.ravel(comp.run(inputs={comp.nodes[0]: [[0.0, 1.0]]}))
+    np.testing.assert_allclose(got, want, rtol=1e-6, err_msg=f"{got} vs {want}")  # float32 export

@@ -107,6 +107,14 @@ class Graph:
         """Check and order everything; see the module docstring. Raises GraphError / UnsupportedError."""
         ins = {str(k): tuple(int(d) for d in v) for k, v in inputs.items()}
         plist = list(params)
+        nodes = list(nodes)
+        # "" means "no tensor" in a node's inputs (an omitted optional input): no tensor may have it
+        unnamed = next((what for what, names in (("an input", ins), ("a param", [p.name for p in plist]),
+                                                 ("a node's output", [n.output for n in nodes]))
+                        if "" in names), None)
+        if unnamed is not None:
+            raise GraphError(f"graph {name!r}: {unnamed} is named '' (the empty name); give every node, input "
+                             "and param a non-empty name")
         pmap: dict[str, Param] = {}
         for p in plist:
             if p.name in pmap or p.name in ins:
@@ -122,7 +130,7 @@ class Graph:
                 raise GraphError(f"graph {name!r}: input {k!r} has feature shape {shape}; sizes must be >= 1")
         if dtype not in FLOAT_DTYPES:
             raise GraphError(f"graph {name!r}: dtype {dtype!r} is not one of {', '.join(FLOAT_DTYPES)}")
-        g = cls(name, ins, pmap, _toposort(name, list(nodes), set(ins) | set(pmap)), list(outputs), dtype,
+        g = cls(name, ins, pmap, _toposort(name, nodes, set(ins) | set(pmap)), list(outputs), dtype,
                 dict(meta or {}))
         g._infer()
         return g

@@ -63,9 +63,33 @@ def read(model: dict[str, Any], graph: dict[str, Any]) -> Net | Graph:
         learning_rate=float(t.get("learning_rate", 0.001)), weight_decay=float(t.get("weight_decay", 0.0)),
         disable_learning=bool(t.get("disable_learning", False)),
     )
+    receivers = {p.receiver for p in projections}
+    node_names = [n.name for n in nodes]
     return Net.build(meta.get("name", next(iter(model))), nodes, projections, training,
                      autodiff=meta.get("kind", "AutodiffComposition") == "AutodiffComposition",
-                     inputs=meta.get("inputs"), outputs=meta.get("outputs"))
+                     inputs=_roles(meta, "inputs", node_names, receivers),
+                     outputs=_roles(meta, "outputs", node_names, set()))
+
+
+def _roles(meta: dict, key: str, nodes: list[str], fed: set[str]) -> list[str] | None:
+    """The INPUT or OUTPUT node names a file lists: each a node of the graph, listed once; an INPUT
+    node receives no projection (data given to an inner node would silently replace what it computes)."""
+    given = meta.get(key)
+    if given is None:
+        return None
+    if not isinstance(given, list) or not all(isinstance(n, str) for n in given):
+        raise SchemaError(f"metadata {key!r} must be a list of node names, got {type(given).__name__} "
+                          f"{str(given)[:60]!r}")
+    for name in given:
+        if given.count(name) > 1:
+            raise SchemaError(f"metadata {key!r} lists node {name!r} {given.count(name)} times; each role is "
+                              "given once")
+        if name not in nodes:
+            raise SchemaError(f"metadata {key!r} lists {name!r}, which is not a node (nodes: {', '.join(nodes)})")
+        if name in fed:
+            raise SchemaError(f"metadata {key!r} lists {name!r}, which receives a projection: an INPUT node is "
+                              "fed only by data")
+    return list(given) or None
 
 
 def _meta(obj: dict, what: str) -> dict:
