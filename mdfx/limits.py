@@ -39,14 +39,9 @@ limit                      default      what it bounds
                                         [MDFX_MAX_GENERATOR_DICTS]
 ``max_input_calls``        2**20        calls of one learn(inputs=function)
                                         [MDFX_MAX_INPUT_CALLS]
-``max_grid_depth``         100          nesting of one sweep grid file
-                                        [MDFX_MAX_GRID_DEPTH]
 ``scheduler_timeout_s``    30           seconds to connect to a sweep's --scheduler
                                         and complete the Dask handshake
                                         [MDFX_SCHEDULER_TIMEOUT_S]
-``max_llvm_fan_in``        4096         inputs of one node (a Sum/Concat of many
-                                        tensors) the LLVM backend compiles
-                                        [MDFX_MAX_LLVM_FAN_IN]
 =========================  ===========  ==============================================
 
 Usage::
@@ -84,9 +79,7 @@ class Limits:
     max_sweep_runs: int = 100_000
     max_generator_dicts: int = 100_000
     max_input_calls: int = 2**20
-    max_grid_depth: int = 100
     scheduler_timeout_s: int = 30
-    max_llvm_fan_in: int = 4096
 
 
 def _env_name(field: str) -> str:
