@@ -239,7 +239,7 @@ def check_structure(graph: dict[str, Any], where: str) -> None:
             label = f"{where}: {key[:-1] if key != 'parameters' else 'parameter'} {one_line(entry_id, 60)!r}"
             if key == "parameters":
                 continue  # a graph parameter may be a value
-            _mapping(entry, label)
+            entry = _mapping(entry, label)
             _mapping(entry.get("metadata"), f"{label}: metadata")
             if key == "nodes":
                 for sub in _NODE_MAPS:

@@ -33,6 +33,23 @@ from mdfx.errors import DataError, MdfxError, SchemaError, UnsupportedError, one
 _REAL_KINDS = "biuf"
 
 
+def field(obj: Any, key: str, where: str, types: type | tuple[type, ...] = object, kind: str = "") -> Any:
+    """``obj[key]`` of a model file, checked where a reader reads it: ``obj`` a mapping, the field
+    present and of ``types`` (never a bool where a number or name is meant); a SchemaError that
+    names the field and what it holds otherwise."""
+    if not isinstance(obj, Mapping):
+        raise SchemaError(f"{where} must be a mapping, but holds a {type(obj).__name__}")
+    if key not in obj:
+        raise SchemaError(f"{where}: field {key!r} is missing")
+    value = obj[key]
+    if not isinstance(value, types) or (isinstance(value, bool) and types is not object and bool not in (
+            types if isinstance(types, tuple) else (types,))):
+        wanted = kind or (types.__name__ if isinstance(types, type) else " or ".join(t.__name__ for t in types))
+        raise SchemaError(f"{where}: field {key!r} must be a {wanted}, but holds a {type(value).__name__} "
+                          f"({one_line(repr(value), 40)})")
+    return value
+
+
 def real_array(value: Any, what: str, error: type[MdfxError] = DataError) -> np.ndarray:
     """``value`` as a numpy array of real numbers, refusing what a float conversion would hide
     (``error``: DataError for data, SchemaError for a model file's contents)."""

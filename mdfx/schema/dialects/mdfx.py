@@ -33,29 +33,40 @@ def read(model: dict[str, Any], graph: dict[str, Any]) -> Net | Graph:
     nodes: list[NodeSpec] = []
     for node_id, node in nodes_by_id.items():
         m = _meta(node, f"node {node_id!r}")
-        op = ops.transfer_op(m["function"])
+        where = f"node {node_id!r}: {DIALECT} metadata"
+        op = ops.transfer_op(validate.field(m, "function", where, str, "function name"))
         bias = (node.get("parameters") or {}).get("node_bias")
+        params = m.get("params", {})
+        if not isinstance(params, dict):
+            raise SchemaError(f"{where}: field 'params' must be a mapping, but holds a {type(params).__name__}")
         nodes.append(NodeSpec(
-            name=m["name"], size=validate.node_size(m["size"], f"node {node_id!r}"), op=op.name,
-            params=ops.fill_params(op, m.get("params", {})),
-            bias=None if bias is None else validate.weights(bias["value"], f"node {node_id!r} bias"),
+            name=validate.field(m, "name", where, str, "node name"),
+            size=validate.node_size(validate.field(m, "size", where), f"node {node_id!r}"), op=op.name,
+            params=ops.fill_params(op, params),
+            bias=None if bias is None else validate.weights(validate.field(bias, "value", f"node {node_id!r} bias"),
+                                                           f"node {node_id!r} bias"),
             bias_learnable=bool(m.get("bias_learnable", True)),
         ))
-    names = {node_id: _meta(node, f"node {node_id!r}")["name"] for node_id, node in nodes_by_id.items()}
+    names = {node_id: spec.name for node_id, spec in zip(nodes_by_id, nodes, strict=True)}
     projections: list[ProjectionSpec] = []
     for edge_id, edge in (graph.get("edges") or {}).items():
         m = _meta(edge, f"edge {edge_id!r}")
+        for end in ("sender", "receiver"):
+            validate.field(edge, end, f"edge {edge_id!r}", str, "node id")
         receiver = nodes_by_id.get(edge["receiver"])
         if receiver is None or edge["sender"] not in nodes_by_id:
             raise SchemaError(f"edge {edge_id!r} joins {edge['sender']!r} to {edge['receiver']!r}, "
                               "which are not both nodes of the graph")
-        param = (receiver.get("parameters") or {}).get(m["matrix"])
+        param = (receiver.get("parameters") or {}).get(validate.field(m, "matrix", f"edge {edge_id!r}: {DIALECT} "
+                                                                                  "metadata", str, "parameter name"))
         if param is None:
             raise SchemaError(f"edge {edge_id!r}: node {edge['receiver']!r} has no matrix parameter "
                               f"{m['matrix']!r}")
         projections.append(ProjectionSpec(
-            name=m["name"], sender=names[edge["sender"]], receiver=names[edge["receiver"]],
-            matrix=validate.weights(param["value"], f"edge {edge_id!r} matrix"), learnable=bool(m.get("learnable", True)),
+            name=validate.field(m, "name", f"edge {edge_id!r}: {DIALECT} metadata", str, "projection name"),
+            sender=names[edge["sender"]], receiver=names[edge["receiver"]],
+            matrix=validate.weights(validate.field(param, "value", f"edge {edge_id!r} matrix"),
+                                    f"edge {edge_id!r} matrix"), learnable=bool(m.get("learnable", True)),
         ))
     t = meta.get("training", {})
     training = TrainingSpec(

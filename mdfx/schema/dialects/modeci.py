@@ -189,6 +189,8 @@ class _Reader:
             for end in ("sender", "receiver"):
                 if edge.get(end) not in self.nodes:
                     raise SchemaError(f"edge {edge_id!r}: {end} {edge.get(end)!r} is not a node of the graph")
+            for end in ("sender_port", "receiver_port"):
+                validate.field(edge, end, f"edge {edge_id!r}", str, "port name")
             key = (edge["receiver"], edge["receiver_port"])
             if key in self.feeds:
                 raise UnsupportedError(f"node {key[0]!r} input port {key[1]!r} receives several edges; "
@@ -335,7 +337,11 @@ class _Reader:
         """The tensor at an output port, translated once however many edges read it."""
         key = (node_id, f"output port {port_id}")
         if key not in self.memo:
-            port = self.nodes[node_id]["output_ports"][port_id]
+            ports = self.nodes[node_id].get("output_ports") or {}
+            if port_id not in ports:
+                raise SchemaError(f"node {node_id!r} has no output port {port_id!r} (it has "
+                                  f"{', '.join(map(repr, ports)) or 'none'})")
+            port = ports[port_id]
             self.memo[key] = self.value(node_id, port.get("value"), f"node {node_id!r} output port {port_id!r}")
         return self.memo[key]
 
@@ -646,8 +652,18 @@ def _function(spec: dict, where: str = "a function") -> tuple[str | None, dict[s
             raise SchemaError(f"{where}: MDF 0.3 writes a function as one {{name: {{args}}}} entry; "
                               f"{one_line(fn, 80)} has {len(fn)}")
         name, args = next(iter(fn.items()))
-        return str(name), dict(args or {})
-    return (None if fn is None else str(fn)), dict(spec.get("args") or {})
+        return str(name), _args(args, where)
+    return (None if fn is None else str(fn)), _args(spec.get("args"), where)
+
+
+def _args(args: Any, where: str) -> dict[str, Any]:
+    """A function's arguments: a mapping of names (None: none)."""
+    if args is None:
+        return {}
+    if not isinstance(args, Mapping) or not all(isinstance(k, str) for k in args):
+        raise SchemaError(f"{where}: its 'args' must be a mapping of argument names, but holds a "
+                          f"{type(args).__name__} ({one_line(repr(args), 40)})")
+    return dict(args)
 
 
 def _main_name(node: dict, value: Any) -> str | None:

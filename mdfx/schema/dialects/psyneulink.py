@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from mdfx import ops
-from mdfx.errors import UnsupportedError, one_line
+from mdfx.errors import SchemaError, UnsupportedError, one_line
 from mdfx.schema import validate
 from mdfx.schema.net import Net, NodeSpec, ProjectionSpec, TrainingSpec
 
@@ -103,10 +103,16 @@ def _mechanism(node_id: str, node: dict, pnl_semantics: bool = True) -> NodeSpec
     if result is None or result.get("value") not in functions:
         raise UnsupportedError(f"node {node_id!r}: no output port names its transfer function")
     fn = functions[result["value"]]
-    pnl_name = (fn.get("metadata") or {}).get("type") or str(fn.get("function", "")).capitalize()
+    fn_meta, raw_args = fn.get("metadata") or {}, fn.get("args") or {}
+    for key, value in (("metadata", fn_meta), ("args", raw_args)):
+        if not isinstance(value, dict):
+            raise SchemaError(f"node {node_id!r}: function {result['value']!r}: its {key!r} must be a mapping, "
+                              f"but holds a {type(value).__name__}")
+    pnl_name = fn_meta.get("type") or str(fn.get("function", "")).capitalize()
     op = ops.transfer_op(_PNL_ALIASES.get(pnl_name, pnl_name))
-    raw = {k: v for k, v in (fn.get("args") or {}).items() if k != "variable0"}
-    vectors = {k: np.array(v, dtype=np.float64) for k, v in raw.items() if isinstance(v, list)}
+    raw = {k: v for k, v in raw_args.items() if k != "variable0"}
+    vectors = {k: validate.real_array(v, f"node {node_id!r}: argument {k!r}", SchemaError).astype(np.float64)
+               for k, v in raw.items() if isinstance(v, list)}
     args = {k: float(v) for k, v in raw.items() if isinstance(v, int | float) and not isinstance(v, bool)}
     if not pnl_semantics and op.name == "logistic" and args.get("offset", 0.0) != 0.0:
         raise UnsupportedError(f"node {node_id!r}: logistic with offset={args['offset']} in a file not written "
@@ -174,7 +180,8 @@ def _projections(edges: dict[str, dict], mechanisms: dict[str, NodeSpec], dummie
     out_of: dict[str, str] = {}
     projections = []
     for edge_id, edge in edges.items():
-        s, r = edge["sender"], edge["receiver"]
+        s = validate.field(edge, "sender", f"edge {edge_id!r}", str, "node id")
+        r = validate.field(edge, "receiver", f"edge {edge_id!r}", str, "node id")
         if s in dropped or r in dropped:
             continue
         if r in dummies:
