@@ -597,3 +597,38 @@ def test_export_onnx_to_mdf(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     got = np.ravel(back.run(inputs={back.get_nodes_by_role(mdfx.NodeRole.INPUT)[0]: np.array([[0.0, 1.0]])}))
     want = np.ravel(comp.run(inputs={comp.nodes[0]: [[0.0, 1.0]]}))
     np.testing.assert_allclose(got, want, rtol=1e-6, err_msg=f"{got} vs {want}")  # float32 export
+
+
+# --- readers check the fields they read -------------------------------------------------------
+
+
+def _xor_doc() -> dict:
+    comp, _, _ = xor_composition()
+    return comp.to_mdf().to_dict()
+
+
+def _graph_of(doc: dict) -> dict:
+    return next(iter(next(iter(doc.values()))["graphs"].values()))
+
+
+def _first(d: dict) -> dict:
+    return next(iter(d.values()))
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda g: g.update(nodes=[1, 2]), r"graph 'nodes' must be a mapping, but holds a list"),
+    (lambda g: _first(g["nodes"]).update(parameters=[0]), r"node '.*': 'parameters' must be a mapping, but holds a list"),
+    (lambda g: _first(g["edges"]).update(sender=[1]), r"edge '.*': 'sender' must be a node or port name, but holds a list"),
+    (lambda g: _first(g["nodes"]).update(metadata="x"), r"node '.*': metadata must be a mapping, but holds a str"),
+    (lambda g: _first(_first(g["nodes"])["metadata"]).update(name=5), r"field 'name' must be a node name, but holds a int"),
+    (lambda g: _first(_first(g["nodes"])["metadata"]).pop("size"), r"field 'size' is missing"),
+    (lambda g: _first(_first(g["edges"])["metadata"]).update(matrix=None), r"field 'matrix' must be a parameter name"),
+])
+def test_reader_names_the_field_and_what_it_holds(change: object, message: str) -> None:
+    from mdfx.schema import reader
+
+    doc = _xor_doc()
+    change(_graph_of(doc))  # type: ignore[operator]
+    with pytest.raises(SchemaError, match=message) as info:
+        reader.from_mdf(doc)
+    assert "malformed" not in str(info.value), f"a wrapped internal exception: {info.value}"
