@@ -158,7 +158,9 @@ class _Reader:
                 raise UnsupportedError(f"node {node_id!r} holds a subgraph (an ONNX Loop or If body, as "
                                        "onnx_to_mdf writes control flow); control flow is not supported")
         senders: dict[str, set[str]] = {}
-        for edge in (self.graph.get("edges") or {}).values():
+        for edge_id, edge in (self.graph.get("edges") or {}).items():
+            if not isinstance(edge, dict):
+                raise SchemaError(f"edge {edge_id!r} must be a mapping, but holds a {type(edge).__name__}")
             senders.setdefault(edge.get("receiver"), set()).add(edge.get("sender"))
         nontrivial = scheduling_conditions(self.graph.get("conditions"), senders)
         if nontrivial:

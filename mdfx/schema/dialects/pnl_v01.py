@@ -82,7 +82,8 @@ def scheduling_conditions(conditions: dict[str, Any] | None, senders: dict[str, 
 
 
 def _args(cond: dict) -> dict:
-    return cond.get("args") or cond.get("kwargs") or {}
+    args = cond.get("args") or cond.get("kwargs") or {}
+    return args if isinstance(args, dict) else {}  # not a mapping: no arguments a default condition has
 
 
 def _default_condition(cond: Any, senders: set[str]) -> bool:

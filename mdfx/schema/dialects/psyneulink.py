@@ -170,7 +170,8 @@ def _fold(op: str, args: dict[str, float], node_id: str) -> dict[str, float]:
 def _matmul_matrix(functions: dict, where: str) -> np.ndarray:
     for fn in functions.values():
         if fn.get("function") == "onnx::MatMul" and isinstance((fn.get("args") or {}).get("B"), list):
-            return np.array(fn["args"]["B"], dtype=np.float64)
+            return validate.real_array(fn["args"]["B"], f"{where}: onnx::MatMul argument 'B'",
+                                       SchemaError).astype(np.float64)
     raise UnsupportedError(f"{where}: a MappingProjection without an inline onnx::MatMul matrix")
 
 
