@@ -42,6 +42,9 @@ limit                      default      what it bounds
 ``scheduler_timeout_s``    30           seconds to connect to a sweep's --scheduler
                                         and complete the Dask handshake
                                         [MDFX_SCHEDULER_TIMEOUT_S]
+``max_llvm_inputs``        256          inputs of a graph LLVMRun compiles (compile
+                                        time grows with their square)
+                                        [MDFX_MAX_LLVM_INPUTS]
 =========================  ===========  ==============================================
 
 Usage::
@@ -80,6 +83,7 @@ class Limits:
     max_generator_dicts: int = 100_000
     max_input_calls: int = 2**20
     scheduler_timeout_s: int = 30
+    max_llvm_inputs: int = 256
 
 
 def _env_name(field: str) -> str:

@@ -632,3 +632,19 @@ def test_reader_names_the_field_and_what_it_holds(change: object, message: str) 
     with pytest.raises(SchemaError, match=message) as info:
         reader.from_mdf(doc)
     assert "malformed" not in str(info.value), f"a wrapped internal exception: {info.value}"
+
+
+def test_llvm_refuses_a_graph_too_wide_to_compile_in_bounded_time() -> None:
+    out = mdfx.TransferMechanism(size=1, name="out")
+    comp = mdfx.AutodiffComposition(name="wide")
+    ins = [mdfx.TransferMechanism(size=1, name=f"i{i}") for i in range(6)]
+    for a in ins:
+        comp.add_node(a)
+    comp.add_node(out)
+    for a in ins:
+        comp.add_projection(mdfx.MappingProjection(matrix=[[0.5]], sender=a, receiver=out), a, out)
+    with mdfx.limits.set(max_llvm_inputs=5), pytest.raises(
+            LimitError, match=r"LLVMRun: the inputs of graph 'wide' .*: 6 is over the limit of 5; .*MDFX_MAX_LLVM_INPUTS"):
+        comp.run(inputs={a: [[1.0]] for a in ins}, execution_mode=mdfx.ExecutionMode.LLVMRun)
+    got = np.ravel(comp.run(inputs={a: [[1.0]] for a in ins}, execution_mode=mdfx.ExecutionMode.PyTorch))
+    np.testing.assert_allclose(got, [3.0], err_msg=f"PyTorch mode runs it: {got}")

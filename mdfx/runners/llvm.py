@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from mdfx import ops
+from mdfx import limits, ops
 from mdfx.errors import DataError, UnsupportedError
 from mdfx.runners.training import (
     EarlyStopper,
@@ -84,6 +84,7 @@ def train(model: Graph | Any, spec: LearnSpec) -> LearnResult:
     validate.learn_spec(model, spec)
     start = time.perf_counter()
     graph = as_graph(model)
+    _check_width(graph)
     keyed, back = by_tensor(graph, spec)
     if back:  # a Net whose OUTPUT node has another tensor
         return rekey(train(graph, keyed), back)
@@ -236,6 +237,7 @@ def run(model: Graph | Any, inputs: Mapping[str, Any], dtype: str = "float64",
         validate.run_inputs(model, inputs, allow_empty=True)
     start = time.perf_counter()
     graph = as_graph(model)
+    _check_width(graph)
     np_dtype = _dtype(dtype)
     arrays, ntrials = _arrays(graph, inputs, list(graph.inputs), "input", np_dtype, None)
     host: list = []
@@ -320,6 +322,14 @@ def _arrays(graph: Graph, given: Mapping[str, Any], names: list[str], role: str,
             raise DataError(f"{role} for {name!r} has {array.shape[0]} trials; the inputs have {ntrials}")
         arrays.append(np.ascontiguousarray(array.reshape(array.shape[0], n)))
     return arrays, ntrials or 0
+
+
+def _check_width(graph: Graph) -> None:
+    """Refuse a graph with more inputs than ``max_llvm_inputs`` before compiling: each input's
+    rows are copied by code of its own, and the optimiser's and code generator's time grows
+    with the square of the count (about 6 s at 150 inputs, 89 s at 600)."""
+    limits.check_count(len(graph.inputs), f"LLVMRun: the inputs of graph {graph.name!r} (compile time grows with "
+                       "the square of their number; ExecutionMode.PyTorch or Python run it)", "max_llvm_inputs")
 
 
 class _LazyOrders:
@@ -456,4 +466,5 @@ def _check_no_overlap(weights: _Weights, others: list[np.ndarray], frozen: set[s
 def validation_runner(model: Graph | Any, dtype: str) -> Callable[[Mapping[str, Any]], dict[str, np.ndarray]]:
     """The ``llvm`` rows of ``mdfx validate``: compiled inference over all trials."""
     graph = as_graph(model)
+    _check_width(graph)
     return lambda inputs: run(graph if graph is model else model, inputs, dtype=dtype)
