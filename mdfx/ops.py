@@ -777,6 +777,10 @@ register_graph_op(GraphOp(
 
 
 def _reshape_target(x: Shape, shape: list[int], allowzero: int = 0) -> Shape:
+    copied = [i for i, v in enumerate(shape) if int(v) == 0 and not allowzero and i >= len(x)]
+    if copied:  # 0 copies the input's size on that axis: there must be one
+        raise ShapeError(f"Reshape of {_fmt(x)} to {list(shape)}: 0 at position {copied[0]} copies an axis the "
+                         f"rank-{len(x)} input does not have")
     target = [x[i] if (int(v) == 0 and not allowzero) else int(v) for i, v in enumerate(shape)]
     known = [d for d in target if d != -1]
     batched = bool(x) and x[0] == BATCH

@@ -648,3 +648,13 @@ def test_llvm_refuses_a_graph_too_wide_to_compile_in_bounded_time() -> None:
         comp.run(inputs={a: [[1.0]] for a in ins}, execution_mode=mdfx.ExecutionMode.LLVMRun)
     got = np.ravel(comp.run(inputs={a: [[1.0]] for a in ins}, execution_mode=mdfx.ExecutionMode.PyTorch))
     np.testing.assert_allclose(got, [3.0], err_msg=f"PyTorch mode runs it: {got}")
+
+
+def test_onnx_reshape_copying_a_missing_axis_and_cast_without_to_are_refused(tmp_path: Path) -> None:
+    path = _onnx(tmp_path, [_n("Reshape", ["x", "s"], ["y"], "r")], [_t("s", [0, 2, 0], I64)])
+    with pytest.raises(UnsupportedError, match=r"node 'r' \(Reshape\): Reshape of \(batch, 4\) to \[0, 2, 0\]: 0 at "
+                                               r"position 2 copies an axis the rank-2 input does not have"):
+        mdfx.load(path)
+    path = _onnx(tmp_path, [_n("Cast", ["x"], ["y"], "c")], [])
+    with pytest.raises(UnsupportedError, match=r"node 'c' \(Cast\): attribute 'to' is missing"):
+        mdfx.load(path)

@@ -24,6 +24,8 @@ MAX_RANK = 64
 _INF_OK = {("Clip", "min"), ("Clip", "max")}
 #: Float attributes that must not be negative (a variance offset).
 _NON_NEGATIVE = {("LayerNormalization", "epsilon"), ("BatchNormalization", "epsilon")}
+#: Attributes ONNX requires (an importer would otherwise fail looking them up).
+_REQUIRED = {"Cast": ("to",)}
 #: String attributes with the values ONNX allows.
 _CHOICES = {("Gelu", "approximate"): ("none", "tanh")}
 
@@ -34,7 +36,10 @@ def _label(name: str, op: str) -> str:
 
 def attributes(name: str, op: str, attrs: dict[str, Any]) -> None:
     """Every float attribute finite (NaN/inf give NaN outputs and weights), the ones that are an
-    offset under a square root not negative, and string choices among ONNX's."""
+    offset under a square root not negative, string choices among ONNX's, required ones given."""
+    for key in _REQUIRED.get(op, ()):
+        if key not in attrs:
+            raise UnsupportedError(f"{_label(name, op)}: attribute {key!r} is missing; ONNX requires it")
     for key, value in attrs.items():
         values = value if isinstance(value, list) else [value]
         for v in values:
