@@ -47,8 +47,9 @@ def check_rate(value: object, what: str, error: type[MdfxError] = ParameterError
         return dict(value)
     if value is None or isinstance(value, bool | int | float | np.number):
         if isinstance(value, int | float | np.number) and not isinstance(value, bool):
-            if not np.isfinite(float(value)):
-                # a NaN or infinite rate makes every weight NaN at the first step
+            if nested and not np.isfinite(float(value)):
+                # a NaN or infinite rate makes every weight NaN at the first step (a plain number is
+                # refused by learn()'s shared option check, mdfx.schema.validate.learn_options)
                 raise ParameterError(f"{what} must be a finite number, got {value!r}")
             if value < 0:
                 # mdfx's own check (PsyNeuLink leaves it to torch's ValueError): one class everywhere
