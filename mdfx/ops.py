@@ -165,6 +165,11 @@ def fill_params(op: TransferOp, given: dict[str, float]) -> dict[str, float]:
             f"{op.pnl_name} has no parameter {', '.join(sorted(unknown))}; "
             f"its parameters are {', '.join(op.params) or '(none)'}"
         )
+    bad = next((k for k, v in given.items() if isinstance(v, bool) or not isinstance(v, int | float | np.number)),
+               None)
+    if bad is not None:
+        raise UnsupportedError(f"{op.pnl_name} parameter {bad!r} must be a number, but holds a "
+                               f"{type(given[bad]).__name__} ({str(given[bad])[:40]!r})")
     return {k: float(given.get(k, default)) for k, default in op.params.items()}
 
 
@@ -675,7 +680,7 @@ register_graph_op(GraphOp("MatMul", ("A", "B"), MappingProxyType({}), _matmul_in
 
 def _gemm_infer(shapes: list[Shape | None], alpha: float, beta: float, transA: int, transB: int) -> Shape:
     a, b, c = (shapes + [None])[:3]
-    if len(a) != 2 or len(b) != 2:
+    if a is None or b is None or len(a) != 2 or len(b) != 2:
         raise ShapeError(f"Gemm takes 2-D A and B, got {_fmt(a)} and {_fmt(b)}")
     a = a[::-1] if transA else a
     b = b[::-1] if transB else b

@@ -24,7 +24,13 @@ def detect(model: dict[str, Any], graph: dict[str, Any]) -> bool:
 
 def read(model: dict[str, Any], graph: dict[str, Any]) -> Net | Graph:
     meta = graph["metadata"][DIALECT]
-    if meta.get("format_version", 0) > FORMAT_VERSION:
+    if not isinstance(meta, dict):
+        raise SchemaError(f"graph metadata {DIALECT!r} must be a mapping, but holds a {type(meta).__name__}")
+    version = meta.get("format_version", 0)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise SchemaError(f"graph metadata {DIALECT!r}: field 'format_version' must be an integer, but holds a "
+                          f"{type(version).__name__} ({str(version)[:40]!r})")
+    if version > FORMAT_VERSION:
         raise SchemaError(f"this file was written by a newer mdfx (format {meta['format_version']}); "
                           f"this version reads format {FORMAT_VERSION}")
     if meta.get("kind") == GRAPH_KIND:

@@ -242,7 +242,10 @@ class _Reader:
         outs = node.get("output_ports") or {}
         if not outs:
             return
-        first = next(iter(outs.values())).get("value")
+        port = next(iter(outs.values()))
+        if not isinstance(port, dict):
+            raise SchemaError(f"node {node_id!r}: its output port must be a mapping, but holds a {type(port).__name__}")
+        first = port.get("value")
         name = _main_name(node, first)
         params = node.get("parameters") or {}
         if name is None or name not in params:
@@ -358,7 +361,8 @@ class _Reader:
         value = self.output(sender, sender_port)
         if _numeric(weight) and np.size(weight) == 1 and float(np.ravel(weight)[0]) == 1.0:
             return value
-        w = self.const(np.asarray(weight, dtype=np.float64), f"{node_id}.{port_id}.weight")
+        w = self.const(validate.real_array(weight, f"edge into {node_id!r} port {port_id!r}: weight",
+                                           SchemaError).astype(np.float64), f"{node_id}.{port_id}.weight")
         return self.emit("Mul", [value, w], node_id, f"edge into {node_id!r} port {port_id!r}")
 
     def name(self, node_id: str, name: str, env: Mapping[str, str]) -> str:
@@ -648,6 +652,8 @@ def _local_names(node: dict) -> set[str]:
 
 def _function(spec: dict, where: str = "a function") -> tuple[str | None, dict[str, Any]]:
     """(function name, args) for MDF 0.4 ``{"function": f, "args": {...}}`` and 0.3 ``{"function": {f: {...}}}``."""
+    if not isinstance(spec, dict):
+        raise SchemaError(f"{where} must be a mapping, but holds a {type(spec).__name__}")
     fn = spec.get("function")
     if isinstance(fn, dict):
         if len(fn) != 1:
