@@ -165,12 +165,15 @@ def fill_params(op: TransferOp, given: dict[str, float]) -> dict[str, float]:
             f"{op.pnl_name} has no parameter {', '.join(sorted(unknown))}; "
             f"its parameters are {', '.join(op.params) or '(none)'}"
         )
-    bad = next((k for k, v in given.items() if isinstance(v, bool) or not isinstance(v, int | float | np.number)),
-               None)
-    if bad is not None:
-        raise UnsupportedError(f"{op.pnl_name} parameter {bad!r} must be a number, but holds a "
-                               f"{type(given[bad]).__name__} ({str(given[bad])[:40]!r})")
-    return {k: float(given.get(k, default)) for k, default in op.params.items()}
+    out = {}
+    for k, default in op.params.items():
+        value = given.get(k, default)
+        try:
+            out[k] = float(value)
+        except (TypeError, ValueError):  # a list, a dict or text where a number is meant
+            raise UnsupportedError(f"{op.pnl_name} parameter {k!r} must be a number, but holds a "
+                                   f"{type(value).__name__} ({str(value)[:40]!r})") from None
+    return out
 
 
 # --- losses --------------------------------------------------------------------
