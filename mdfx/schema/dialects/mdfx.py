@@ -75,9 +75,19 @@ def read(model: dict[str, Any], graph: dict[str, Any]) -> Net | Graph:
                                     f"edge {edge_id!r} matrix"), learnable=bool(m.get("learnable", True)),
         ))
     t = meta.get("training", {})
+    if not isinstance(t, dict):
+        raise SchemaError(f"graph metadata {DIALECT!r}: field 'training' must be a mapping, but holds a "
+                          f"{type(t).__name__}")
+    numbers = {}
+    for key, default in (("learning_rate", 0.001), ("weight_decay", 0.0)):
+        value = t.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise SchemaError(f"graph metadata {DIALECT!r}: training field {key!r} must be a number, but holds a "
+                              f"{type(value).__name__} ({str(value)[:40]!r})")
+        numbers[key] = float(value)
     training = TrainingSpec(
         loss=str(t.get("loss", "MSE")), optimizer=str(t.get("optimizer", "sgd")),
-        learning_rate=float(t.get("learning_rate", 0.001)), weight_decay=float(t.get("weight_decay", 0.0)),
+        learning_rate=numbers["learning_rate"], weight_decay=numbers["weight_decay"],
         disable_learning=bool(t.get("disable_learning", False)),
     )
     receivers = {p.receiver for p in projections}

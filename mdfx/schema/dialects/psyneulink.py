@@ -46,10 +46,11 @@ def _written_by_pnl(model: dict[str, Any]) -> bool:
 
 
 def _is_dummy(node_id: str, node: dict) -> bool:
-    kind = (node.get("metadata") or {}).get("type")
-    fns = (node.get("functions") or {}).values()
-    return kind == "MappingProjection" or (
-        kind is None and node_id.endswith("_dummy_node") and any(f.get("function") == "onnx::MatMul" for f in fns))
+    meta, fns = node.get("metadata"), node.get("functions")
+    kind = meta.get("type") if isinstance(meta, dict) else None
+    fns = fns.values() if isinstance(fns, dict) else ()
+    return kind == "MappingProjection" or (kind is None and node_id.endswith("_dummy_node") and any(
+        isinstance(f, dict) and f.get("function") == "onnx::MatMul" for f in fns))
 
 
 def detect(model: dict[str, Any], graph: dict[str, Any]) -> bool:
@@ -99,6 +100,10 @@ def read(model: dict[str, Any], graph: dict[str, Any]) -> Net:
 def _mechanism(node_id: str, node: dict, pnl_semantics: bool = True) -> NodeSpec:
     functions = node.get("functions") or {}
     ports = node.get("output_ports") or {}
+    for what, value in (("functions", functions), ("output_ports", ports)):
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            raise SchemaError(f"node {node_id!r}: {what!r} must be a mapping of names, but holds a "
+                              f"{type(value).__name__}")
     result = next((p for pid, p in ports.items() if pid.endswith("RESULT")), next(iter(ports.values()), None))
     if result is None or result.get("value") not in functions:
         raise UnsupportedError(f"node {node_id!r}: no output port names its transfer function")
@@ -168,8 +173,11 @@ def _fold(op: str, args: dict[str, float], node_id: str) -> dict[str, float]:
 
 
 def _matmul_matrix(functions: dict, where: str) -> np.ndarray:
+    if not isinstance(functions, dict):
+        raise SchemaError(f"{where}: 'functions' must be a mapping, but holds a {type(functions).__name__}")
     for fn in functions.values():
-        if fn.get("function") == "onnx::MatMul" and isinstance((fn.get("args") or {}).get("B"), list):
+        args = fn.get("args") if isinstance(fn, dict) else None
+        if isinstance(args, dict) and fn.get("function") == "onnx::MatMul" and isinstance(args.get("B"), list):
             return validate.real_array(fn["args"]["B"], f"{where}: onnx::MatMul argument 'B'",
                                        SchemaError).astype(np.float64)
     raise UnsupportedError(f"{where}: a MappingProjection without an inline onnx::MatMul matrix")
