@@ -658,3 +658,13 @@ def test_onnx_reshape_copying_a_missing_axis_and_cast_without_to_are_refused(tmp
     path = _onnx(tmp_path, [_n("Cast", ["x"], ["y"], "c")], [])
     with pytest.raises(UnsupportedError, match=r"node 'c' \(Cast\): attribute 'to' is missing"):
         mdfx.load(path)
+
+
+def test_onnx_initializer_whose_bytes_do_not_fill_its_shape_is_named(tmp_path: Path) -> None:
+    init = _t("w", np.ones((4, 2)))
+    init.raw_data = init.raw_data[:10]  # cut: 10 bytes for 8 float64s
+    path = _onnx(tmp_path, [_n("MatMul", ["x", "w"], ["y"], "m")], [init])
+    with pytest.raises(SchemaError, match=r"initializer 'w': its data does not match its declared shape \(4, 2\) "
+                                          r"and element type 11") as info:
+        mdfx.load(path)
+    assert "malformed" not in str(info.value), str(info.value)

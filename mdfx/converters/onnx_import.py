@@ -75,7 +75,7 @@ import numpy as np
 
 from mdfx import limits, ops
 from mdfx.converters import onnx_checks as checks
-from mdfx.errors import GraphError, SchemaError, UnsupportedError
+from mdfx.errors import GraphError, SchemaError, UnsupportedError, one_line
 from mdfx.ops import BATCH
 from mdfx.schema import validate
 from mdfx.schema.graph import Graph, Node, Param
@@ -198,7 +198,11 @@ def initializers(model: Any, where: str = "ONNX model") -> dict[str, np.ndarray]
             raise SchemaError(f"{label} has ONNX element type {t.data_type} ({_COMPLEX[t.data_type]}); mdfx "
                               "weights are real numbers")
         budget.take(tuple(t.dims), label)  # before decoding: dims are declared, not yet allocated
-        array = numpy_helper.to_array(t)
+        try:
+            array = numpy_helper.to_array(t)
+        except (ValueError, TypeError) as exc:  # raw bytes that do not fill the declared dims and type
+            raise SchemaError(f"{label}: its data does not match its declared shape {tuple(t.dims)} and element "
+                              f"type {t.data_type} ({one_line(exc, 120)})") from None
         if array.dtype.kind == "f":
             validate.weights(array, label)  # finite
         out[t.name] = array
