@@ -13,10 +13,10 @@ Every graph op becomes the ONNX op of the same name, so the file is the graph:
   Dropout's ratio) are re-emitted as initializers; LayerNormalization below
   opset 17 and Gelu below opset 20 are written as the primitives they compute;
 * PsyNeuLink's transfer functions (``pnl.*``) are lowered to primitives by the
-  rules of :data:`TRANSFER_RULES`; ``ai.onnx.ml`` ops import the ``ai.onnx.ml`` opset.
+  steps registered with ``_rule`` in :data:`EXPORT_RULES`; ``ai.onnx.ml`` ops import the ``ai.onnx.ml`` opset.
 
 A composition built with the Composition API exports through its graph (the
-lowering :func:`~mdfx.schema.graph.from_net`): inputs and outputs are named
+lowering :func:`~mdfx.composition.lower.lower`, which keeps its mechanisms): inputs and outputs are named
 after its INPUT and OUTPUT mechanisms and ``mdfx.layers`` names each hidden
 layer by its first ONNX node, so an import restores the names.
 
@@ -44,8 +44,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 from mdfx import ops
 from mdfx.errors import MdfxError
-from mdfx.io import _TMP_MARK, _fsync, atomic_write, safe_filename
-from mdfx.schema.graph import Graph, Node, as_graph
+from mdfx.files import TMP_MARK, atomic_write, fsync, safe_filename
+from mdfx.schema.graph import Graph, Node
 
 #: The opsets the export is tested with (Softmax's per-axis semantics need 13).
 OPSETS = range(13, 22)
@@ -90,84 +90,6 @@ class Step:
     attrs: dict[str, object] = field(default_factory=dict)
 
 
-Rule = Callable[[dict[str, float], str], list[Step | None]]
-
-#: This backend's rule per transfer op: ``rule(params, dtype) -> steps``; a
-#: ``None`` step is a no-op (a parameter at its neutral value) and is dropped.
-TRANSFER_RULES: dict[str, Rule] = {}
-
-
-def _rule(name: str) -> Callable[[Rule], Rule]:
-    def register(fn: Rule) -> Rule:
-        if name in TRANSFER_RULES:
-            raise ValueError(f"ONNX rule for {name!r} registered twice")
-        ops.transfer_op(name)  # refuse a rule for an op the table does not know
-        TRANSFER_RULES[name] = fn
-        return fn
-
-    return register
-
-
-def _binary(op: str, neutral: float) -> Callable[[dict[str, float], str], Step | None]:
-    def step(p: dict[str, float], name: str) -> Step | None:
-        # Skipping only exact neutral values keeps the numbers identical:
-        # x * 1 == x and x + 0 == x in IEEE arithmetic.
-        return None if p[name] == neutral else Step(op, name, p[name])
-
-    return step
-
-
-_add, _sub, _mul = _binary("Add", 0.0), _binary("Sub", 0.0), _binary("Mul", 1.0)
-
-
-@_rule("linear")
-def _linear(p: dict[str, float], dtype: str) -> list[Step | None]:
-    return [_mul(p, "slope"), _add(p, "intercept"), _mul(p, "scale"), _add(p, "offset")]
-
-
-@_rule("logistic")
-def _logistic(p: dict[str, float], dtype: str) -> list[Step | None]:
-    # scale / (1 + exp(-gain*(x + bias - x_0))) + offset == scale * Sigmoid(gain*(x + bias - x_0)) + offset
-    return [_add(p, "bias"), _sub(p, "x_0"), _mul(p, "gain"),
-            Step("Sigmoid"), _mul(p, "scale"), _add(p, "offset")]
-
-
-@_rule("relu")
-def _relu(p: dict[str, float], dtype: str) -> list[Step | None]:
-    leak = p["leak"]
-    if leak == 0.0:
-        act = Step("Relu")
-    elif dtype == "float32" or float(np.float32(leak)) == leak:
-        act = Step("LeakyRelu", attrs={"alpha": leak})
-    else:
-        # LeakyRelu's alpha is a float32 attribute; a float64 model would round
-        # the leak. PRelu takes the slope as a tensor of the model's dtype.
-        act = Step("PRelu", "leak", leak)
-    # where(z > 0, gain*z, leak*gain*z) with z = x - bias
-    return [_sub(p, "bias"), act, _mul(p, "gain")]
-
-
-@_rule("tanh")
-def _tanh(p: dict[str, float], dtype: str) -> list[Step | None]:
-    return [_add(p, "bias"), _sub(p, "x_0"), _mul(p, "gain"), _add(p, "offset"),
-            Step("Tanh"), _mul(p, "scale")]
-
-
-@_rule("exponential")
-def _exponential(p: dict[str, float], dtype: str) -> list[Step | None]:
-    return [_mul(p, "rate"), _add(p, "bias"), Step("Exp"), _mul(p, "scale"), _add(p, "offset")]
-
-
-@_rule("identity")
-def _identity(p: dict[str, float], dtype: str) -> list[Step | None]:
-    return []  # an output node still gets an Identity, to carry the output's name
-
-
-@_rule("softmax")
-def _softmax(p: dict[str, float], dtype: str) -> list[Step | None]:
-    return [_mul(p, "gain"), Step("Softmax", attrs={"axis": -1})]
-
-
 # --- names ------------------------------------------------------------------------
 
 #: Names written as they are: anything printable without spaces (torch's "0.weight", "onnx::Mul_12").
@@ -201,12 +123,13 @@ class _Names:
 # --- the export -------------------------------------------------------------------
 
 
-def to_onnx(model: Graph | Any, dtype: str | None = None, opset: int = DEFAULT_OPSET,
+def to_onnx(model: Graph | str | os.PathLike[str], dtype: str | None = None, opset: int = DEFAULT_OPSET,
             params_as_inputs: bool = False) -> onnx.ModelProto:
     """An ONNX model computing ``model``'s forward pass with its current weights.
 
-    ``model`` is a :class:`Graph`, a composition (exported through its graph) or a
-    Net. ``dtype`` is ``"float32"``, ``"float64"`` or ``"float16"``; None keeps a
+    ``model`` is a :class:`Graph` or the path of a model file (read with
+    :func:`mdfx.schema.reader.from_mdf`, or imported if ONNX); a composition
+    exports through ``composition.to_onnx()`` or :func:`mdfx.save`. ``dtype`` is ``"float32"``, ``"float64"`` or ``"float16"``; None keeps a
     file's graph in its own dtype and writes a composition as float32. ``opset``
     is the default-domain opset, 13 to 21. Inputs and outputs have a dynamic
     ``batch`` dimension. ``params_as_inputs`` also lists every float param as a
@@ -214,7 +137,7 @@ def to_onnx(model: Graph | Any, dtype: str | None = None, opset: int = DEFAULT_O
     fed new weights. The model passes ``onnx.checker.check_model(full_check=True)``.
     """
     graph = _graph_of(model)
-    composition = graph.meta.get("source") == "composition"
+    composition = graph.mechanisms is not None
     if dtype is None:
         dtype = "float32" if composition or graph.dtype not in DTYPES else graph.dtype
     _check_options(dtype, opset)
@@ -229,13 +152,13 @@ def export_for_session(graph: Graph, dtype: str, opset: int = DEFAULT_OPSET
     the outputs, each keyed by the graph's tensor name.
     """
     _check_options(dtype, opset)
-    export = _Export(graph, dtype, opset, graph.meta.get("source") == "composition", True)
+    export = _Export(graph, dtype, opset, graph.mechanisms is not None, True)
     proto = export.model()
     params = {k: export.tensor[k] for k, p in graph.params.items() if p.value.dtype.kind == "f"}
     return proto, ({t: export.tensor[t] for t in graph.inputs}, params, dict(export.outputs))
 
 
-def save_onnx(model: Graph | Any, path: str | os.PathLike[str], dtype: str | None = None,
+def save_onnx(model: Graph | str | os.PathLike[str], path: str | os.PathLike[str], dtype: str | None = None,
               opset: int = DEFAULT_OPSET) -> Path:
     """Export ``model`` (see :func:`to_onnx`) and write it to ``path`` atomically.
 
@@ -274,11 +197,11 @@ def _save_with_external_data(model: onnx.ModelProto, target: Path) -> Path:
     if not target.parent.is_dir():
         raise MdfxError(f"cannot write {str(target)!r}: directory {str(target.parent)!r} does not exist")
     # onnx appends the tensors to <folder>/<location>: a private folder, renamed out of when complete
-    scratch = target.parent / f".{target.name}{_TMP_MARK}{os.getpid()}.{secrets.token_hex(4)}.d"
+    scratch = target.parent / f".{target.name}{TMP_MARK}{os.getpid()}.{secrets.token_hex(4)}.d"
     scratch.mkdir()
     try:
         write_external_data_tensors(model, str(scratch))
-        _fsync(scratch / data_name)
+        fsync(scratch / data_name)
         os.replace(scratch / data_name, target.parent / data_name)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -289,12 +212,20 @@ def _save_with_external_data(model: onnx.ModelProto, target: Path) -> Path:
     return target
 
 
-def _graph_of(model: Any) -> Graph:
-    from mdfx.composition.composition import Composition
+def _graph_of(model: Graph | str | os.PathLike[str]) -> Graph:
+    """A Graph as is; a path read (ONNX imported, MDF parsed); anything else refused by name."""
+    if isinstance(model, Graph):
+        return model
+    if isinstance(model, str | os.PathLike):
+        if Path(model).suffix.lower() == ".onnx":
+            from mdfx.converters.onnx_import import load_onnx
 
-    if isinstance(model, Composition):
-        return model._graph()
-    return as_graph(model)
+            return load_onnx(model)
+        from mdfx.schema.reader import from_mdf
+
+        return from_mdf(model)
+    raise TypeError(f"the ONNX export takes a Graph or a model file's path, got {type(model).__name__} "
+                    "(a composition: composition.to_onnx() or mdfx.save(composition, 'x.onnx'))")
 
 
 def _check_options(dtype: str, opset: int) -> None:
@@ -326,9 +257,9 @@ class _Export:
         # graph inputs and outputs first, so they keep their names
         self.tensor: dict[str, str] = {t: self.names.fresh(t, keep=not composition) for t in g.inputs}
         self.outputs: dict[str, str] = {}
-        extra = set(g.meta.get("extra_outputs", ()))
+        extra = set(g.extra_outputs)
         # a composition's outputs are named after their mechanisms (not the tensors "<node>:value")
-        owner = {v: k for k, v in (g.meta.get("node_tensors") or {}).items()} if composition else {}
+        owner = {v: k for k, v in g.mechanisms.tensors.items()} if composition else {}
         for t in g.outputs:
             if t in extra:
                 continue
@@ -407,7 +338,7 @@ class _Export:
 
     def _names_meta(self) -> dict[str, str]:
         g = self.g
-        tensors = g.meta.get("node_tensors") or {}
+        tensors = g.mechanisms.tensors if g.mechanisms is not None else {}
         by_tensor = {v: k for k, v in tensors.items()}
         ins = {self.tensor[t]: by_tensor.get(t, t) for t in g.inputs}
         outs = {out: by_tensor.get(t, t) for t, out in self.outputs.items()}
@@ -419,7 +350,7 @@ class _Export:
                 if first is not None:
                     layers[first.name] = mech
         else:
-            layers = dict(g.meta.get("layers") or {})
+            layers = dict(g.layers)
         props = {LAYER_NAMES_KEY: json.dumps(layers)} if layers or self.composition else {}
         props[LEARNABLE_KEY] = json.dumps([self.tensor[k] for k, p in g.params.items() if p.learnable])
         if self.composition or any(k != v for k, v in {**ins, **outs}.items()):
@@ -617,10 +548,14 @@ def _zipmap(e: _Export, node: Node, xs: list[str], out: str) -> None:
     e.emit("ZipMap", [x], out, node.name, domain="ai.onnx.ml", **labels)
 
 
-def _pnl_rule(key: str) -> ExportRule:
+# --- PsyNeuLink's transfer functions (pnl.*): chains of ONNX ops ------------------------------
+
+
+def _steps_rule(name: str, steps_of: Steps) -> ExportRule:
+    op = ops.graph_op(name)
+
     def rule(e: _Export, node: Node, xs: list[str], out: str) -> None:
-        filled = ops.fill_params(ops.transfer_op(key), node.attrs)
-        steps = [s for s in TRANSFER_RULES[key](filled, e.dtype) if s is not None] or [Step("Identity")]
+        steps = [s for s in steps_of(ops.fill_params(op, node.attrs), e.dtype) if s is not None] or [Step("Identity")]
         x = xs[0]
         for i, step in enumerate(steps):
             inputs = [x]
@@ -632,5 +567,75 @@ def _pnl_rule(key: str) -> ExportRule:
     return rule
 
 
-for _key in TRANSFER_RULES:
-    EXPORT_RULES[ops.PNL_GRAPH_OP[_key]] = _pnl_rule(_key)
+#: A PsyNeuLink transfer function's export: ``steps(params, dtype) -> steps``, the ONNX ops it is
+#: written as, one after the other; a ``None`` step is a no-op (a parameter at its neutral value).
+Steps = Callable[[dict[str, float], str], list[Step | None]]
+
+
+def _rule(name: str) -> Callable[[Steps], Steps]:
+    """Register the export of transfer function ``name`` (``pnl.*``) as a chain of ONNX steps."""
+    def register(steps: Steps) -> Steps:
+        _export_rule(name)(_steps_rule(name, steps))
+        return steps
+
+    return register
+
+
+def _binary(op: str, neutral: float) -> Callable[[dict[str, float], str], Step | None]:
+    def step(p: dict[str, float], name: str) -> Step | None:
+        # Skipping only exact neutral values keeps the numbers identical:
+        # x * 1 == x and x + 0 == x in IEEE arithmetic.
+        return None if p[name] == neutral else Step(op, name, p[name])
+
+    return step
+
+
+_add, _sub, _mul = _binary("Add", 0.0), _binary("Sub", 0.0), _binary("Mul", 1.0)
+
+
+@_rule("pnl.Linear")
+def _linear(p: dict[str, float], dtype: str) -> list[Step | None]:
+    return [_mul(p, "slope"), _add(p, "intercept"), _mul(p, "scale"), _add(p, "offset")]
+
+
+@_rule("pnl.Logistic")
+def _logistic(p: dict[str, float], dtype: str) -> list[Step | None]:
+    # scale / (1 + exp(-gain*(x + bias - x_0))) + offset == scale * Sigmoid(gain*(x + bias - x_0)) + offset
+    return [_add(p, "bias"), _sub(p, "x_0"), _mul(p, "gain"),
+            Step("Sigmoid"), _mul(p, "scale"), _add(p, "offset")]
+
+
+@_rule("pnl.ReLU")
+def _relu(p: dict[str, float], dtype: str) -> list[Step | None]:
+    leak = p["leak"]
+    if leak == 0.0:
+        act = Step("Relu")
+    elif dtype == "float32" or float(np.float32(leak)) == leak:
+        act = Step("LeakyRelu", attrs={"alpha": leak})
+    else:
+        # LeakyRelu's alpha is a float32 attribute; a float64 model would round
+        # the leak. PRelu takes the slope as a tensor of the model's dtype.
+        act = Step("PRelu", "leak", leak)
+    # where(z > 0, gain*z, leak*gain*z) with z = x - bias
+    return [_sub(p, "bias"), act, _mul(p, "gain")]
+
+
+@_rule("pnl.Tanh")
+def _tanh(p: dict[str, float], dtype: str) -> list[Step | None]:
+    return [_add(p, "bias"), _sub(p, "x_0"), _mul(p, "gain"), _add(p, "offset"),
+            Step("Tanh"), _mul(p, "scale")]
+
+
+@_rule("pnl.Exponential")
+def _exponential(p: dict[str, float], dtype: str) -> list[Step | None]:
+    return [_mul(p, "rate"), _add(p, "bias"), Step("Exp"), _mul(p, "scale"), _add(p, "offset")]
+
+
+@_rule("pnl.Identity")
+def _identity(p: dict[str, float], dtype: str) -> list[Step | None]:
+    return []  # an output node still gets an Identity, to carry the output's name
+
+
+@_rule("pnl.SoftMax")
+def _softmax(p: dict[str, float], dtype: str) -> list[Step | None]:
+    return [_mul(p, "gain"), Step("Softmax", attrs={"axis": -1})]

@@ -70,7 +70,7 @@ INPUT_NAMES: dict[str, tuple[str, ...]] = {
     "Squeeze": ("data", "axes"), "Unsqueeze": ("data", "axes"),
     "ReduceSum": ("data", "axes"), "ReduceMean": ("data", "axes"), "ReduceMax": ("data", "axes"),
     "LayerNormalization": ("X", "Scale", "B"),
-    "BatchNormalization": ("X", "scale", "B", "input_mean", "input_var"),
+    "BatchNormalization": ("X", "scale", "B", "input_mean", "input_var"), "ArgMax": ("data",),
 }
 #: ONNX inputs that the graph IR holds as attributes (constants folded at read time): input -> attribute
 ATTRIBUTE_INPUTS: dict[str, dict[str, str]] = {
@@ -336,7 +336,7 @@ class _Reader:
         params = [p for k, p in self.params.items() if k in used]
         inputs = {rename[t]: shape for t, shape in self.inputs.items()}
         outs = [rename.get(t, t) for t in outputs]
-        return Graph.build(self.model_id, inputs, params, nodes, outs, meta={"source": "mdf"})
+        return Graph.build(self.model_id, inputs, params, nodes, outs, source="mdf")
 
     def output(self, node_id: str, port_id: str) -> str:
         """The tensor at an output port, translated once however many edges read it."""
