@@ -87,7 +87,7 @@ def test_an_import_rule_is_chosen_by_opset() -> None:
     assert find_import_rule("ReduceMean", 18) is versions[18]
     assert find_import_rule("Softmax", 12) is IMPORT_RULES["Softmax"][1]
     assert find_import_rule("Softmax", 13) is IMPORT_RULES["Softmax"][13]
-    assert find_import_rule("Conv", 17) is None
+    assert find_import_rule("Resize", 17) is None
 
 
 #: Graph ops no torch module or function imports to, and why.
@@ -101,14 +101,20 @@ TORCH_IMPORT_EXEMPT = {
 
 
 def test_every_graph_op_is_imported_from_torch() -> None:
-    """Every graph op but the exempt ones and pnl.* comes out of some module of test_torch_import
-    (whose forward each of them is checked against)."""
+    """Every graph op but the exempt ones and pnl.* comes out of some module of test_torch_import or
+    test_cnn (whose forward each of them is checked against)."""
     pytest.importorskip("torch")
     import test_torch_import as cases
 
     import mdfx
 
     seen = {n.op for kind in cases.KINDS for n in mdfx.from_torch(*cases.make(kind)).graph.nodes}
+    import test_cnn as cnn  # the convolutional modules (their forward and training checked there)
+    import torch
+
+    for name, (_, shape) in cnn.MODULES.items():
+        seen |= {n.op for n in mdfx.from_torch(cnn.module(name), torch.zeros(2, *shape, dtype=torch.float64))
+                 .graph.nodes}
     wanted = {k for k, op in ops.GRAPH_OPS.items() if op.pnl_name is None} - set(TORCH_IMPORT_EXEMPT)
     missing = sorted(wanted - seen)
     assert not missing, (f"no module of tests/test_torch_import.py KINDS imports to graph op(s) {', '.join(missing)}: "

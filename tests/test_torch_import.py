@@ -336,7 +336,7 @@ def test_inputs_and_outputs_named_as_forward_or_as_given() -> None:
 class Branchy(nn.Module):
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv1d(1, 1, 2)
+        self.conv = nn.Upsample(scale_factor=2)
         self.rnn = nn.LSTM(3, 2)
         self.fc = nn.Linear(3, 2)
 
@@ -351,7 +351,7 @@ class DataDependent(nn.Module):
 
 @pytest.mark.parametrize(("module", "message"), [
     (Branchy(), r"Branchy uses what mdfx cannot import: function 'torch.sin' \(node 'sin'\); module 'conv' "
-                r"\(Conv1d\); module 'rnn' \(LSTM\)\. mdfx imports modules built from nn.Linear, nn.ReLU"),
+                r"\(Upsample\); module 'rnn' \(LSTM\)\. mdfx imports modules built from nn.Linear, nn.ReLU"),
     (nn.Sequential(nn.Linear(3, 2), nn.Softmax(dim=0)), r"node '1' \(Softmax\): Softmax over axis 0 would mix"),
     (nn.Sequential(nn.Linear(3, 2), nn.Flatten(0)), r"module '1' \(node '_1'\) with start_dim=0 \(it would merge "
                                                     r"the batch into the features"),
@@ -472,5 +472,6 @@ def test_weights_that_do_not_fit_are_named() -> None:
 
 
 def test_unsupported_error_lists_what_is_supported() -> None:
-    with pytest.raises(UnsupportedError, match=r"nn.Linear, nn.ReLU, .*nn.BatchNorm1d and the torch functions relu"):
-        from_torch(nn.Sequential(nn.Conv1d(1, 1, 1)), torch.zeros(2, 1, 3))
+    with pytest.raises(UnsupportedError, match=r"module '0' \(Upsample\).*nn.Linear, nn.ReLU, .*nn.BatchNorm2d"
+                       r".* and the torch functions relu"):
+        from_torch(nn.Sequential(nn.Upsample(scale_factor=2)), torch.zeros(2, 1, 3))

@@ -388,12 +388,40 @@ def _export_rule(*names: str) -> Callable[[ExportRule], ExportRule]:
 #: Ops written as the ONNX op of the same name with the same attributes.
 _SAME = ("Add", "Sub", "Mul", "Div", "Neg", "MatMul", "Gemm", "Relu", "Sigmoid", "Tanh", "Exp",
          "Log", "Sqrt", "Abs", "Reciprocal", "Erf", "Softplus", "Elu", "Selu", "HardSigmoid", "Identity",
-         "Softmax", "LogSoftmax", "Concat", "Flatten", "Transpose", "BatchNormalization")
+         "Softmax", "LogSoftmax", "Concat", "Flatten", "Transpose", "ConvTranspose")
 
 
 @_export_rule(*_SAME)
 def _same(e: _Export, node: Node, xs: list[str], out: str) -> None:
     e.emit(node.op, xs, out, node.name, **node.attrs)
+
+
+@_export_rule("Conv", "MaxPool", "AveragePool")
+def _sliding(e: _Export, node: Node, xs: list[str], out: str) -> None:
+    """auto_pad written as the explicit pads it stands for (onnxruntime refuses SAME with dilations)."""
+    from mdfx import ops_spatial
+
+    attrs = dict(node.attrs)
+    if attrs.get("auto_pad", "NOTSET") != "NOTSET":
+        x = e.g.shapes[node.inputs[0]]
+        kernel = e.g.shapes[node.inputs[1]][2:] if node.op == "Conv" else attrs["kernel_shape"]
+        geo = ops_spatial.geometry(x[2:], kernel, attrs["strides"], attrs["pads"], attrs["dilations"],
+                                   attrs["auto_pad"], int(attrs.get("ceil_mode", 0)), pooling=node.op != "Conv")
+        attrs["pads"], attrs["auto_pad"] = [*geo.begin, *geo.end], "NOTSET"
+    e.emit(node.op, xs, out, node.name, **attrs)
+
+
+@_export_rule("BatchNormalization")
+def _batch_norm(e: _Export, node: Node, xs: list[str], out: str) -> None:
+    # the inference form (running statistics), what run() computes; training_mode=1 would make a
+    # runtime normalise each call with the batch's statistics
+    e.emit("BatchNormalization", xs, out, node.name, epsilon=node.attrs["epsilon"], momentum=node.attrs["momentum"])
+
+
+@_export_rule("Pad")
+def _pad(e: _Export, node: Node, xs: list[str], out: str) -> None:
+    pads = e.ints(f"{out}_pads", node.attrs["pads"])
+    e.emit("Pad", [*xs, pads, e.const(f"{out}_value", node.attrs["value"])], out, node.name, mode="constant")
 
 
 @_export_rule("LeakyRelu")

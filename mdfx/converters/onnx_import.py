@@ -122,6 +122,7 @@ _ATTRIBUTE_INPUTS: dict[str, tuple[int, ...]] = {
     "Reshape": (1,), "Slice": (1, 2, 3, 4), "Clip": (1, 2), "Pow": (1,), "Squeeze": (1,), "Unsqueeze": (1,),
     "ReduceSum": (1,), "ReduceMean": (1,), "ReduceMax": (1,), "Split": (1,), "Dropout": (1, 2),
     "Expand": (1,), "ConstantOfShape": (0,), "Range": (0, 1, 2), "Gather": (1,), "Tile": (1,),
+    "Pad": (1, 2, 3),
 }
 
 #: Ops that only compute shapes or constants here (evaluated at import; never on a batched tensor).
@@ -183,9 +184,10 @@ def find_import_rule(key: str, opset: int) -> ImportRule | None:
 
 #: Ops the graph IR cannot represent, and why (named in the refusal).
 _NOT_REPRESENTABLE = {
-    "Conv": "convolution", "ConvTranspose": "convolution", "MaxPool": "pooling", "AveragePool": "pooling",
-    "GlobalAveragePool": "pooling", "LSTM": "recurrence", "GRU": "recurrence", "RNN": "recurrence",
-    "Loop": "control flow", "Scan": "control flow", "If": "control flow",
+    "LSTM": "recurrence", "GRU": "recurrence", "RNN": "recurrence", "Loop": "control flow",
+    "Scan": "control flow", "If": "control flow", "Resize": "resampling", "Upsample": "resampling",
+    "LpPool": "pooling", "GlobalLpPool": "pooling", "MaxUnpool": "pooling", "MaxRoiPool": "pooling",
+    "DepthToSpace": "moves features between axes", "SpaceToDepth": "moves features between axes",
 }
 
 #: The batch size in a shape computed at import (any value no real shape has).
@@ -351,7 +353,7 @@ class _Importer:
                 parts.append(f"{op}{f' ({why})' if why else ''} at node{'s' if len(names) > 1 else ''} {shown}")
             raise UnsupportedError(
                 f"{self.where}: unsupported ops: {'; '.join(parts)}. mdfx's graph IR runs feed-forward "
-                "networks whose batch stays on axis 0 (no convolution, recurrence or control flow). "
+                "networks whose batch stays on axis 0 (no recurrence, resampling or control flow). "
                 f"Supported ONNX ops: {', '.join(SUPPORTED)}; ai.onnx.ml: {', '.join(SUPPORTED_ML)}")
 
     def _inputs(self) -> dict[str, tuple[int, ...]]:
@@ -418,7 +420,7 @@ class _Importer:
                 source[node.output[0]] = source[node.input[0]]
         producer: dict[str, str] = {}  # tensor -> the op that computes it, looking through Cast/Identity
         for node in self.g.node:
-            if node.op_type in ("MatMul", "Gemm"):
+            if node.op_type in ("MatMul", "Gemm", "Conv", "ConvTranspose"):
                 weights.update(source[t] for t in node.input[1:] if t in source and t not in self.initializers)
             for out in node.output:
                 passthrough = node.op_type in ("Cast", "Identity") and node.input and node.input[0] in producer
@@ -435,7 +437,7 @@ class _Importer:
                 if t in self.initializers and i not in skip and node.op_type not in _CONSTANT_ONLY:
                     (stats if node.op_type == "BatchNormalization" and i >= 3 else operands).add(t)
                     readers.setdefault(t, set()).add(node.op_type)
-                    if (node.op_type in ("MatMul", "Gemm") and i >= 1) or (
+                    if (node.op_type in ("MatMul", "Gemm", "Conv", "ConvTranspose") and i >= 1) or (
                             node.op_type in ("LayerNormalization", "BatchNormalization", "PRelu") and 1 <= i <= 2):
                         weights.add(t)
         floats = {k for k in self.initializers if self.consts[k].dtype.kind == "f"}
@@ -528,11 +530,11 @@ class _Importer:
         if key in _BEFORE_FOLDING:
             rule(self, OnnxNode(name, op, ins, outs, attrs))
             return
-        if op in ("Dropout", "BatchNormalization", "LayerNormalization"):
+        if op in ("Dropout", "BatchNormalization", "LayerNormalization", "MaxPool"):
             for extra in outs[1:]:
                 if extra and self._used(extra):
-                    raise UnsupportedError(f"node {name!r} ({op}): its output {extra!r} (training statistics / "
-                                           "mask) is used; mdfx imports the inference form")
+                    raise UnsupportedError(f"node {name!r} ({op}): its output {extra!r} (training statistics, "
+                                           "mask or indices) is used; mdfx computes the first output only")
             outs = outs[:1]
         if len([o for o in outs if o]) > 1:
             raise UnsupportedError(f"node {name!r} ({op}): {len(outs)} outputs; mdfx imports ops with one output")
@@ -716,7 +718,9 @@ class _Importer:
         if target and target[0] == _SYM:
             target[0], attrs["allowzero"] = 0, 0
         elif batched and target and self.batch_size is not None and target[0] == self.batch_size:
-            target[0] = 0  # a fixed-batch export writes its batch size literally
+            # a fixed-batch export writes its batch size literally (the dynamo exporter with
+            # allowzero=1): the batch is copied from the input, whatever its size
+            target[0], attrs["allowzero"] = 0, 0
         given = {"allowzero": int(attrs["allowzero"])} if "allowzero" in attrs else {}  # else the table's
         self.emit(name, "Reshape", ins[:1], out, {"shape": target, **given})
 
@@ -847,6 +851,8 @@ def _evaluate(op: str, xs: list[np.ndarray | None], attrs: dict[str, Any], opset
     x = xs[0]
     if op == "Identity" or op == "Dropout":
         return x
+    if op == "CastLike":  # the dynamo exporter's cast of a constant to another tensor's type
+        return np.asarray(x).astype(np.asarray(xs[1]).dtype)
     if op == "Cast":
         to = int(attrs["to"])
         np_types = {1: np.float32, 10: np.float16, 11: np.float64, 6: np.int32, 7: np.int64, 9: np.bool_,
@@ -1119,11 +1125,14 @@ def _gather(imp: _Importer, n: OnnxNode) -> None:
 
 @import_rule("BatchNormalization")
 def _batch_norm(imp: _Importer, n: OnnxNode) -> None:
-    if n.attrs.get("training_mode", 0):
-        raise UnsupportedError(f"node {n.name!r} (BatchNormalization): training_mode=1 computes batch "
-                               "statistics; mdfx imports the inference form (export the module in eval())")
+    """training_mode=1 (a module exported in train()): learn() uses batch statistics and updates the
+    running ones, as torch trains it; run() uses the running statistics."""
     stats = [imp.frozen(t) for t in n.ins[3:5]]
-    imp.emit(n.name, n.op, [*n.ins[:3], *stats], n.out, _given(n))
+    given = _given(n)
+    # ONNX float attributes are float32: 0.9 arrives as 0.8999999761...; the shortest decimal that rounds
+    # to the same float32 is what the exporter was given (torch's 1 - 0.1, eps 1e-5)
+    given.update({k: float(str(np.float32(given[k]))) for k in ("epsilon", "momentum") if k in given})
+    imp.emit(n.name, n.op, [*n.ins[:3], *stats], n.out, given)
 
 
 @import_rule("Split", before_folding=True)
@@ -1214,6 +1223,99 @@ def _reduce_l2(imp: _Importer, n: OnnxNode) -> None:
     imp.emit(f"{name}:square", "Mul", [x, x], f"{out}:square", {})
     imp.emit(f"{name}:sum", "ReduceSum", [f"{out}:square"], f"{out}:sum", {"axes": list(axes) if axes else None, **keep})
     imp.emit(name, "Sqrt", [f"{out}:sum"], out, {})
+
+
+# --- spatial ops ---------------------------------------------------------------------------------
+
+
+def _decoded(attrs: dict[str, Any]) -> dict[str, Any]:
+    """ONNX attribute values as the graph op takes them (auto_pad as a str, int lists as lists)."""
+    out = dict(attrs)
+    if isinstance(out.get("auto_pad"), bytes):
+        out["auto_pad"] = out["auto_pad"].decode()
+    return {k: list(v) if isinstance(v, tuple | list) else v for k, v in out.items()}
+
+
+def _warn_folded(imp: _Importer, n: OnnxNode, node: Any) -> None:
+    """Warn once per file when a Conv's weights look like an eval-mode BatchNorm folded into them."""
+    meta = {p.key: p.value for p in node.metadata_props} if node is not None else {}
+    folded = "BatchNorm" in meta.get("pkg.onnxscript.rewriter.rule_name", "") or \
+        "batch_norm" in meta.get("namespace", "").lower() or \
+        (len(n.ins) > 1 and n.ins[1] in imp.initializers and n.ins[1].startswith("onnx::Conv"))
+    if folded and not getattr(imp, "_warned_folded", False):
+        imp._warned_folded = True
+        warnings.warn(f"{imp.where}: Conv node {n.name!r} looks like an eval-mode BatchNorm folded into its weights "
+                      "by the exporter: it runs like the original, but training it does not equal training the "
+                      "module (BatchNorm's scale, shift and statistics are gone). Re-export with "
+                      "torch.onnx.export(..., dynamo=False, do_constant_folding=False) or (dynamo=True, "
+                      "optimize=False) to keep BatchNormalization", stacklevel=7)
+
+
+@import_rule("Conv", "ConvTranspose")
+def _conv(imp: _Importer, n: OnnxNode) -> None:
+    """Every attribute as ONNX's; the op table's shape rule refuses bad ones naming the node."""
+    node = next((nd for nd in imp.g.node if (nd.name or "") == n.name and nd.op_type == n.op), None)
+    _warn_folded(imp, n, node)
+    keep = ops.graph_op(n.op).attrs
+    imp.emit(n.name, n.op, n.ins, n.out, {k: v for k, v in _decoded(n.attrs).items() if k in keep})
+
+
+@import_rule("MaxPool", "AveragePool")
+def _pool(imp: _Importer, n: OnnxNode) -> None:
+    keep = ops.graph_op(n.op).attrs
+    imp.emit(n.name, n.op, n.ins[:1], n.out, {k: v for k, v in _decoded(n.attrs).items() if k in keep})
+
+
+@import_rule("GlobalAveragePool", "GlobalMaxPool")
+def _global_pool(imp: _Importer, n: OnnxNode) -> None:
+    """The mean / max over every spatial axis, kept as size 1."""
+    rank = len(imp._shape(n.ins[0]))
+    if rank < 3:
+        raise UnsupportedError(f"node {n.name!r} ({n.op}) takes (batch, channels, *spatial); "
+                               f"{n.ins[0]!r} has shape {ops._fmt(imp._shape(n.ins[0]))}")
+    op = "ReduceMean" if n.op == "GlobalAveragePool" else "ReduceMax"
+    imp.emit(n.name, op, n.ins[:1], n.out, {"axes": list(range(2, rank)), "keepdims": 1})
+
+
+@import_rule("Pad")
+def _pad_attributes(imp: _Importer, n: OnnxNode) -> None:
+    """Opsets < 11: pads and value are attributes."""
+    _pad(imp, n, list(n.attrs.get("pads", [])), float(n.attrs.get("value", 0.0)), None)
+
+
+@import_rule("Pad", since=11)
+def _pad_inputs(imp: _Importer, n: OnnxNode) -> None:
+    """pads, constant_value and (opset 18) axes are constant inputs."""
+    pads = imp.ints(n.ins[1], n.name, "pads")
+    value = imp.scalar(n.ins[2], n.name, "constant_value") if len(n.ins) > 2 and n.ins[2] else 0.0
+    axes = imp.ints(n.ins[3], n.name, "axes") if len(n.ins) > 3 and n.ins[3] else None
+    _pad(imp, n, pads or [], float(value or 0.0), axes)
+
+
+def _pad(imp: _Importer, n: OnnxNode, pads: list[int], value: float, axes: list[int] | None) -> None:
+    mode = n.attrs.get("mode", b"constant")
+    mode = mode.decode() if isinstance(mode, bytes) else str(mode)
+    if mode != "constant":
+        raise UnsupportedError(f"node {n.name!r} (Pad): mode {mode!r}; mdfx pads with a constant")
+    rank = len(imp._shape(n.ins[0]))
+    if axes is not None:  # pads for the listed axes only
+        full = [0] * (2 * rank)
+        for i, a in enumerate(axes):
+            full[a % rank], full[rank + a % rank] = pads[i], pads[len(axes) + i]
+        pads = full
+    imp.emit(n.name, "Pad", n.ins[:1], n.out, {"pads": pads, "mode": "constant", "value": value})
+
+
+@import_rule("CastLike")
+def _cast_like(imp: _Importer, n: OnnxNode) -> None:
+    """The dynamo exporter's cast to another tensor's type: a float cast changes nothing here."""
+    target = n.ins[1]
+    like = ("float" if np.asarray(imp.consts[target]).dtype.kind == "f" else "") if target in imp.consts \
+        else ("float" if target in imp.shapes else "")
+    if not like.startswith("float"):
+        raise UnsupportedError(f"node {n.name!r} (CastLike) casts a computed tensor to a non-float type; mdfx "
+                               "computes in one float dtype")
+    imp.emit(n.name, "Cast", n.ins[:1], n.out, {"to": 11})
 
 
 # --- ai.onnx.ml: the tails of skl2onnx classifiers ------------------------------------------------

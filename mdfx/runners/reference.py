@@ -23,8 +23,13 @@ from mdfx.schema.graph import Graph
 RULES = {name: (op.forward, op.vjp) for name, op in ops.GRAPH_OPS.items()}
 
 
-def forward(g: Graph, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Every tensor's value: inputs ``(trials, *features)``, params, then each node in order."""
+def forward(g: Graph, inputs: Mapping[str, np.ndarray], training: bool = False) -> dict[str, np.ndarray]:
+    """Every tensor's value: inputs ``(trials, *features)``, params, then each node in order.
+
+    ``training`` (a learn() step): a BatchNormalization with ``training_mode=1`` normalises with the
+    batch's statistics and updates its running mean and variance in place, as torch's BatchNorm in
+    train(); without it (run()), every BatchNormalization uses its running statistics (eval()).
+    """
     env: dict[str, np.ndarray] = {}
     for name, feats in g.inputs.items():
         if name not in inputs:
@@ -35,7 +40,16 @@ def forward(g: Graph, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]
         env[k] = p.value
     for node in g.nodes:
         fwd = RULES[node.op][0]
-        env[node.output] = fwd([env[t] if t else None for t in node.inputs], **node.attrs)
+        xs = [env[t] if t else None for t in node.inputs]
+        attrs = node.attrs
+        if node.op == "BatchNormalization" and attrs["training_mode"]:
+            if training:
+                # torch updates after normalising with the batch statistics: the same values
+                ops.update_running_statistics(xs[0], g.params[node.inputs[3]].value, g.params[node.inputs[4]].value,
+                                              float(attrs["momentum"]))
+            else:
+                attrs = {**attrs, "training_mode": 0}
+        env[node.output] = fwd(xs, **attrs)
     return env
 
 

@@ -39,7 +39,9 @@ from mdfx.runners.training import (
     LearnResult,
     LearnSpec,
     OptimizerState,
+    batch_norm_statistics,
     by_tensor,
+    count_batch_norm_steps,
     drive,
     learning_rate_of,
 )
@@ -213,6 +215,10 @@ def train(graph: Graph, spec: LearnSpec, device: str = "cpu") -> LearnResult:
     kept: dict[str, np.ndarray] = {}  # the outputs of the last epoch that kept them, in trial order
     every: list[dict[str, np.ndarray]] = []
     flat = {name: len(graph.features(name)) != 1 for name in outputs}
+    statistics = batch_norm_statistics(graph)
+    # training-mode BatchNorm: batch statistics, running ones updated (eval() again below, and the
+    # cached module always runs inference in eval())
+    module.train(bool(statistics))
     per_epoch = -(-ntrials // mb)
     # the last step's outputs and loss stay alive until the weights are copied out, as the loop
     # body's locals did: freed earlier, glibc may hand the memory back to the OS at each call
@@ -263,10 +269,12 @@ def train(graph: Graph, spec: LearnSpec, device: str = "cpu") -> LearnResult:
                 outputs_buf[name][b * mb:b * mb + len(y[name])] = y[name].detach()
 
     epochs_run = drive(spec, per_epoch, steps, loss_of)
+    module.eval()
     getattr(update, "save", lambda: None)()
     for p in params:  # the cached module keeps no gradient buffers between calls
         p.grad = None
-    module.copy_into(None, names)
+    module.copy_into(None, [*names, *statistics])
+    count_batch_norm_steps(graph, len(losses))
     last = kept
     params_out = {name: array.copy() for name, array in graph.learnable().items()}
     held.clear()

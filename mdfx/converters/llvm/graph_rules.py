@@ -869,6 +869,13 @@ class BatchNormRule:
                     _add_into(e, dbias, ch, gj)
 
 
+class RefusedRule:
+    """An op the LLVM backend has no kernel for: compiling a graph with it raises, naming the node."""
+
+    def __init__(self, why: str) -> None:
+        self.why = why
+
+
 class HostRule:
     """An op that takes no gradient: computed by the runner with the numpy rule, after the kernel."""
 
@@ -896,6 +903,9 @@ def _elementwise_rules() -> dict[str, Elementwise]:
     return rules
 
 
+# direct-loop kernels of the spatial ops, in their own module (it reads Ctx and _add_into above)
+from mdfx.converters.llvm import spatial_rules as _spatial  # noqa: E402
+
 #: Rule per graph op, keyed by the op's name in :data:`mdfx.ops.GRAPH_OPS`.
 GRAPH_RULES: MappingProxyType = MappingProxyType({
     **_elementwise_rules(),
@@ -916,6 +926,11 @@ GRAPH_RULES: MappingProxyType = MappingProxyType({
     "LayerNormalization": LayerNormRule(),
     "BatchNormalization": BatchNormRule(),
     **{k: HostRule() for k in ("ArgMax", "ai.onnx.ml.ArrayFeatureExtractor", "ai.onnx.ml.ZipMap", "CastLabel")},
+    "Conv": _spatial.ConvRule(),
+    "MaxPool": _spatial.PoolRule("MaxPool"),
+    "AveragePool": _spatial.PoolRule("AveragePool"),
+    "Pad": _spatial.PadRule(),
+    "ConvTranspose": RefusedRule("has no kernel for it yet"),
 })
 
 
