@@ -114,14 +114,15 @@ def cmd_info(args: argparse.Namespace) -> int:
     lines = [f"model {graph.name!r} ({'AutodiffComposition' if net.autodiff else 'Composition'})", "nodes:"]
     for n in net.nodes:
         roles = [r for r, names in (("INPUT", net.inputs), ("OUTPUT", net.outputs)) if n.name in names]
-        params = ", ".join(f"{k}={v:g}" for k, v in n.params.items())
+        params = ", ".join(f"{shown_name(k)}={v:g}" for k, v in n.params.items())
         bias = f", bias[{n.size}]" if n.bias is not None else ""
-        lines.append(f"  {n.name}: size {n.size}, {n.function}({params}){bias}  {' '.join(roles)}")
+        lines.append(f"  {shown_name(n.name)}: size {n.size}, {shown_name(n.function)}({params}){bias}  {' '.join(roles)}")
     lines.append("projections:")
     for p in net.projections:
         matrix = graph.params[p.name]
         flag = "" if matrix.learnable else "  (fixed)"
-        lines.append(f"  {p.name}: {p.sender} -> {p.receiver}, matrix {matrix.shape[0]}x{matrix.shape[1]}{flag}")
+        lines.append(f"  {shown_name(p.name)}: {shown_name(p.sender)} -> {shown_name(p.receiver)}, "
+                     f"matrix {matrix.shape[0]}x{matrix.shape[1]}{flag}")
     t = graph.training or TrainingSpec()
     lines.append(f"training: loss {t.loss}, optimizer {t.optimizer}, learning_rate {t.learning_rate:g}, "
                  f"weight_decay {t.weight_decay:g}")
@@ -170,11 +171,13 @@ def _write_outputs(outputs: dict[str, np.ndarray], out: str | None) -> None:
     from mdfx.io import atomic_write
 
     if out.endswith(".npz"):
-        def write_npz(tmp: Path) -> None:
-            with open(tmp, "wb") as f:  # a file object: np.savez would append ".npz" to a path
-                np.savez(f, **outputs)
+        from mdfx.files import write_npz
 
-        atomic_write(out, write_npz)
+        def write(tmp: Path) -> None:
+            with open(tmp, "wb") as f:  # names as member names, never as np.savez keywords
+                write_npz(f, outputs)
+
+        atomic_write(out, write)
     else:
         text = _json({k: v.tolist() for k, v in outputs.items()}, "the outputs")
         atomic_write(out, lambda tmp: tmp.write_text(text))
@@ -209,7 +212,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         comp.learn(inputs=inputs, targets=targets, epochs=args.epochs, learning_rate=args.lr,
                    minibatch_size=args.minibatch_size, randomize_minibatch=args.randomize, seed=args.seed,
-                   execution_mode=ExecutionMode[MODES[args.mode]], report_progress=not args.quiet)
+                   execution_mode=ExecutionMode[MODES[args.mode]], report_progress=not args.quiet,
+                   on_nonfinite="keep")  # checked below, with the CLI's wording (--lr)
     losses = comp.losses
     epochs = comp.last_learn.epochs_run if comp.last_learn else 1
     _check_finite_losses(losses, epochs)
@@ -257,25 +261,27 @@ def plot_losses(losses: Sequence[float], path: str | Path, title: str = "", epoc
 
     from mdfx.io import atomic_write
 
-    means = epoch_means(losses, epochs)
-    per_epoch = max(len(losses) // max(len(means), 1), 1)
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    # minibatch k of epoch e sits at e + (k + 0.5) / per_epoch: the raw points spread over their epoch
-    x = 1 + (np.arange(len(losses)) + 0.5) / per_epoch - 0.5
-    ax.plot(x, losses, ".", markersize=2, alpha=0.2, color="tab:gray", label="minibatch loss")
-    ax.plot(np.arange(1, len(means) + 1), means, "-o" if len(means) <= 50 else "-", color="tab:blue",
-            markersize=3, label="mean per epoch")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("loss")
-    ax.set_yscale("log" if min(losses) > 0 else "linear")
-    ax.legend(fontsize="small", loc="best")
-    ax.set_title(f"training loss {title}".strip())
-    fig.tight_layout()
-    try:
-        return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
-    finally:
-        plt.close(fig)
+    # names from a file are plain text: "$...$" in a model's name is not mathtext to render (or fail on)
+    with matplotlib.rc_context({"text.parse_math": False, "text.usetex": False}):
+        means = epoch_means(losses, epochs)
+        per_epoch = max(len(losses) // max(len(means), 1), 1)
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        # minibatch k of epoch e sits at e + (k + 0.5) / per_epoch: the raw points spread over their epoch
+        x = 1 + (np.arange(len(losses)) + 0.5) / per_epoch - 0.5
+        ax.plot(x, losses, ".", markersize=2, alpha=0.2, color="tab:gray", label="minibatch loss")
+        ax.plot(np.arange(1, len(means) + 1), means, "-o" if len(means) <= 50 else "-", color="tab:blue",
+                markersize=3, label="mean per epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("loss")
+        ax.set_yscale("log" if min(losses) > 0 else "linear")
+        ax.legend(fontsize="small", loc="best")
+        ax.set_title(f"training loss {title}".strip())
+        fig.tight_layout()
+        try:
+            return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+        finally:
+            plt.close(fig)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -468,6 +474,8 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_sweep(args: argparse.Namespace) -> int:
     from mdfx.sweep import best, plot_curves, read_grid, sweep
 
+    # before any run: the plot's suffix and folder (a failure after the sweep would leave it half done)
+    check_destinations([("--plot", args.plot, (".png",))])
     grid, seeds, init = read_grid(args.grid)
     data = args.data if len(args.data) > 1 else args.data[0]
     df = sweep(args.model, data, grid, seeds, init=init, out=args.out, scheduler=args.scheduler,
@@ -480,12 +488,18 @@ def cmd_sweep(args: argparse.Namespace) -> int:
            "(the loss curves, by run id)")
     if args.plot:
         _print(f"wrote {plot_curves(df, args.plot, title=Path(args.model).stem)}")
-    if args.best:
+    failed = df[df["status"] == "error"]
+    if args.best and not (len(failed) and (df["status"] != "ok").all()):
         b = best(df)
-        config = ", ".join(f"{k}={v}" for k, v in b["config"].items())
+        config = ", ".join(f"{k}={shown_name(v)}" for k, v in b["config"].items())
         _print(f"best: {config or 'the only configuration'}: final loss {b['mean_final_loss']:.6g} "
                f"± {b['std_final_loss']:.2g} over {b['runs']} run(s)")
-        _print("  options: " + ", ".join(f"{k}={v}" for k, v in b["options"].items()))
+        _print("  options: " + ", ".join(f"{k}={shown_name(v)}" for k, v in b["options"].items()))
+    if len(failed):
+        # the results are written (a rerun resumes them); the exit status says the sweep is not whole
+        first = failed.iloc[0]
+        raise MdfxError(f"sweep: {len(failed)} of {len(df)} runs failed (status 'error' in "
+                        f"{Path(args.out) / 'results.csv'}); the first, {first['run_id']}: {first['error']}")
     return 0
 
 
@@ -545,6 +559,12 @@ def escape_controls(text: str, keep_newlines: bool = True) -> str:
 
     text = _CONTROL.sub(esc, text)
     return text if keep_newlines else text.replace("\n", "\\n")
+
+
+def shown_name(name: object) -> str:
+    """A name from a file as printed on one line: control characters and newlines escaped, so a
+    name cannot fake lines of the output or reach the terminal as an escape sequence."""
+    return escape_controls(str(name), keep_newlines=False)
 
 
 def _print(text: str) -> None:

@@ -18,14 +18,15 @@ import os
 import re
 import secrets
 import shutil
-from collections.abc import Callable, Collection
+import zipfile
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
 from mdfx import limits
-from mdfx.errors import DataError, MdfxError, SchemaError, one_line
+from mdfx.errors import DataError, LimitError, MdfxError, SchemaError, one_line
 
 MDF_SUFFIXES = (".json", ".yaml", ".yml")
 STATE_DICT_SUFFIXES = (".pt", ".pth", ".pnl")
@@ -141,6 +142,35 @@ def finite(array: np.ndarray, where: str) -> np.ndarray:
     return out
 
 
+def _check_pt_archive(path: Path) -> None:
+    """Before torch reads a zip-format ``.pt``: the sizes its directory declares for the members
+    (the tensor storages) within the limits, so a small file whose storage inflates to gigabytes
+    is refused before anything is inflated. (A legacy, non-zip file cannot inflate: its size is
+    what the file-size limit already bounds.)"""
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        return
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise SchemaError(f"{path}: not a loadable state_dict (a corrupt archive: {one_line(exc)})") from None
+    lim = limits.current()
+    per_tensor, total = lim.max_tensor_elements * 8, lim.max_total_elements * 8  # float64 bytes
+    used = 0
+    for m in members:
+        if m.file_size > per_tensor:
+            raise LimitError(f"{path}: archive member {m.filename!r} declares {m.file_size} bytes, over the limit "
+                             f"of {per_tensor} bytes (max_tensor_elements={lim.max_tensor_elements} float64s); "
+                             "raise it with mdfx.limits.set(max_tensor_elements=...)")
+        used += m.file_size
+        if used > total:
+            raise LimitError(f"{path}: its archive members declare more than {total} bytes in all "
+                             f"(max_total_elements={lim.max_total_elements} float64s); raise it with "
+                             "mdfx.limits.set(max_total_elements=...)")
+
+
 def read_state_dict(path: str | Path) -> dict[str, np.ndarray]:
     """A ``.pt`` state_dict as float64 arrays by name, checked: ``torch.load(weights_only=True)``
     (no pickled code runs), a mapping of names to real, finite tensors within :mod:`mdfx.limits`."""
@@ -148,6 +178,7 @@ def read_state_dict(path: str | Path) -> dict[str, np.ndarray]:
 
     path = Path(path)
     limits.check_file_size(path.stat().st_size, path)
+    _check_pt_archive(path)
     try:
         sd = torch.load(path, weights_only=True, map_location="cpu")
     except Exception as exc:  # torch raises several types for a bad or unsafe file
@@ -161,6 +192,13 @@ def read_state_dict(path: str | Path) -> dict[str, np.ndarray]:
             raise SchemaError(f"{path}: state_dict key {name!r:.60} is not a string")
         if not isinstance(value, torch.Tensor):
             raise SchemaError(f"{path}: {name!r} is a {type(value).__name__}, not a tensor")
+        if value.layout != torch.strided or value.is_quantized:
+            raise SchemaError(f"{path}: {name!r} is a {value.layout} tensor"
+                              f"{' (quantized)' if value.is_quantized else ''}; weights are dense tensors "
+                              "(save tensor.to_dense() / tensor.dequantize())")
+        if value.device.type == "meta":
+            raise SchemaError(f"{path}: {name!r} is a meta tensor (a shape without values); save the module "
+                              "after its weights are materialised")
         if value.is_complex():
             raise SchemaError(f"{path}: {name!r} holds complex numbers ({value.dtype}); weights are real")
         if not (value.is_floating_point() or value.dtype in (torch.int8, torch.int16, torch.int32,
@@ -241,3 +279,14 @@ def _read_npz(path: Path, nodes: Collection[str] | None) -> dict[str, np.ndarray
     except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
         raise DataError(f"{path}: not a readable .npz ({type(exc).__name__}: {one_line(exc)})") from None
     return flat
+
+
+# --- .npz archives ---------------------------------------------------------------------
+
+
+def write_npz(file: IO[bytes], arrays: Mapping[str, np.ndarray]) -> None:
+    """Write ``arrays`` to the open binary ``file`` as an ``.npz`` (what ``numpy.load`` reads back)."""
+    with zipfile.ZipFile(file, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for name, value in arrays.items():
+            with archive.open(f"{name}.npy", mode="w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)

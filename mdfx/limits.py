@@ -32,6 +32,19 @@ limit                      default      what it bounds
                                         [MDFX_MAX_YAML_NODES]
 ``max_file_bytes``         2**31        a model or data file read as a whole
                                         [MDFX_MAX_FILE_BYTES]
+``max_sweep_runs``         100_000      runs of one sweep (grid points x seeds x data
+                                        sets), counted before expanding
+                                        [MDFX_MAX_SWEEP_RUNS]
+``max_generator_dicts``    100_000      dicts one learn(inputs=generator) trains on
+                                        [MDFX_MAX_GENERATOR_DICTS]
+``max_input_calls``        2**20        calls of one learn(inputs=function)
+                                        [MDFX_MAX_INPUT_CALLS]
+``scheduler_timeout_s``    30           seconds to connect to a sweep's --scheduler
+                                        and complete the Dask handshake
+                                        [MDFX_SCHEDULER_TIMEOUT_S]
+``max_llvm_inputs``        256          inputs of a graph LLVMRun compiles (compile
+                                        time grows with their square)
+                                        [MDFX_MAX_LLVM_INPUTS]
 =========================  ===========  ==============================================
 
 Usage::
@@ -66,6 +79,11 @@ class Limits:
     max_yaml_aliases: int = 10_000
     max_yaml_nodes: int = 2**24
     max_file_bytes: int = 2**31
+    max_sweep_runs: int = 100_000
+    max_generator_dicts: int = 100_000
+    max_input_calls: int = 2**20
+    scheduler_timeout_s: int = 30
+    max_llvm_inputs: int = 256
 
 
 def _env_name(field: str) -> str:

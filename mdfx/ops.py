@@ -645,7 +645,15 @@ def fill_params(op: GraphOp, given: Mapping[str, float]) -> dict[str, float]:
             f"{op.pnl_name} has no parameter {', '.join(sorted(unknown))}; "
             f"its parameters are {', '.join(op.attrs) or '(none)'}"
         )
-    return {k: float(given.get(k, default)) for k, default in op.attrs.items()}
+    out = {}
+    for k, default in op.attrs.items():
+        value = given.get(k, default)
+        try:
+            out[k] = float(value)
+        except (TypeError, ValueError):  # a list, a dict or text where a number is meant
+            raise UnsupportedError(f"{op.pnl_name} parameter {k!r} must be a number, but holds a "
+                                   f"{type(value).__name__} ({str(value)[:40]!r})") from None
+    return out
 
 
 # --- softmax family ----------------------------------------------------------------------
@@ -721,7 +729,7 @@ register_graph_op(GraphOp("MatMul", ("A", "B"), MappingProxyType({}), _matmul_in
 
 def _gemm_infer(shapes: list[Shape | None], alpha: float, beta: float, transA: int, transB: int) -> Shape:
     a, b, c = (shapes + [None])[:3]
-    if len(a) != 2 or len(b) != 2:
+    if a is None or b is None or len(a) != 2 or len(b) != 2:
         raise ShapeError(f"Gemm takes 2-D A and B, got {_fmt(a)} and {_fmt(b)}")
     a = a[::-1] if transA else a
     b = b[::-1] if transB else b
@@ -823,6 +831,10 @@ register_graph_op(GraphOp(
 
 
 def _reshape_target(x: Shape, shape: list[int], allowzero: int = 0) -> Shape:
+    copied = [i for i, v in enumerate(shape) if int(v) == 0 and not allowzero and i >= len(x)]
+    if copied:  # 0 copies the input's size on that axis: there must be one
+        raise ShapeError(f"Reshape of {_fmt(x)} to {list(shape)}: 0 at position {copied[0]} copies an axis the "
+                         f"rank-{len(x)} input does not have")
     target = [x[i] if (int(v) == 0 and not allowzero) else int(v) for i, v in enumerate(shape)]
     known = [d for d in target if d != -1]
     batched = bool(x) and x[0] == BATCH

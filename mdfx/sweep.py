@@ -67,7 +67,8 @@ from typing import Any
 
 import numpy as np
 
-from mdfx.errors import DataError, GraphError, GridError, MdfxError
+from mdfx import limits
+from mdfx.errors import DataError, GraphError, GridError, MdfxError, one_line
 
 # --- the grid -----------------------------------------------------------------------------------------
 
@@ -190,6 +191,7 @@ def check_seeds(seeds: int | Sequence[int] | None) -> list[int | None]:
     if isinstance(seeds, int | np.integer) and not isinstance(seeds, bool):
         if seeds < 1:
             raise GridError(f"seeds: give a positive number of seeds or a list, got {seeds!r}")
+        limits.check_count(int(seeds), "sweep: seeds (runs per configuration)", "max_sweep_runs")  # before the list
         return list(range(int(seeds)))
     if isinstance(seeds, str) or not isinstance(seeds, Sequence | np.ndarray):
         raise GridError(f"seeds must be a number or a list of integers, got {seeds!r} ({type(seeds).__name__})")
@@ -270,16 +272,45 @@ def _datasets(comp: Any, data: Any) -> dict[str, Dataset]:
     ins = {n.name: n.size for n in comp.get_nodes_by_role(NodeRole.INPUT)}
     outs = {n.name: n.size for n in comp.get_nodes_by_role(NodeRole.OUTPUT)}
     out: dict[str, Dataset] = {}
-    for i, item in enumerate(items):
-        name = Path(item).stem if isinstance(item, str | Path) else (f"data{i}" if len(items) > 1 else "data")
-        if name in out:
-            name = f"{name}{i}"
+    for name, item in zip(dataset_names(items), items, strict=True):
         x, t = _read_one(item)
         out[name] = (_arrays(x, ins, "input", name), _arrays(t, outs, "target", name))
         counts = {len(a) for a in [*out[name][0].values(), *out[name][1].values()]}
         if len(counts) != 1:
             raise DataError(f"data set {name!r}: inputs and targets have different numbers of trials {sorted(counts)}")
     return out
+
+
+def dataset_names(items: Sequence[Any]) -> list[str]:
+    """One distinct name per data set: a file's stem, with as many parent folders as it takes to tell
+    files of one stem apart (``a/d.json``, ``b/d.json`` -> ``a/d``, ``b/d``); ``data<i>`` for the others.
+    A name that is still taken (one file given twice) is refused: its runs would overwrite each other's."""
+    paths = {i: Path(item) for i, item in enumerate(items) if isinstance(item, str | Path)}
+    resolved = [p.resolve() for p in paths.values()]
+    twice = next((p for p in resolved if resolved.count(p) > 1), None)
+    if twice is not None:
+        raise DataError(f"data: {twice} is given twice; both would be data set {twice.stem!r}, and their runs "
+                        "would overwrite each other's; give each data set once")
+    names = {i: (f"data{i}" if len(items) > 1 else "data") for i in range(len(items)) if i not in paths}
+    depth = {i: 1 for i in paths}
+    while True:
+        for i, path in paths.items():
+            parts = [*path.parent.parts[len(path.parent.parts) - depth[i] + 1:], path.stem] if depth[i] > 1 \
+                else [path.stem]
+            names[i] = "/".join(parts)
+        clashes = {i for i in paths if [names[j] for j in names].count(names[i]) > 1}
+        grow = {i for i in clashes if depth[i] <= len(paths[i].parent.parts)}
+        if not grow:
+            break
+        for i in grow:
+            depth[i] += 1
+    taken = [names[i] for i in range(len(items))]
+    twice = next((n for n in taken if taken.count(n) > 1), None)
+    if twice is not None:
+        given = [str(items[i]) for i in range(len(items)) if taken[i] == twice]
+        raise DataError(f"data: {' and '.join(given)} would both be data set {twice!r}, and their runs would "
+                        "overwrite each other's; give each data set once, under distinct names")
+    return taken
 
 
 def _read_one(item: Any) -> tuple[Mapping, Mapping]:
@@ -359,6 +390,15 @@ def run_name(varying: Mapping[str, Any], dataset: str | None, seed: int | None, 
     return f"{slug}-{digest[:10]}"
 
 
+def count_runs(grid: Mapping[str, list], seeds: Sequence[int | None], datasets: int) -> int:
+    """The number of runs datasets x grid x seeds, refused over ``max_sweep_runs`` before any is planned
+    (a 3 kB grid of ten values per key for ten keys is 10**10 runs)."""
+    n = datasets * len(seeds) * math.prod(len(v) for v in grid.values())  # Python ints: exact
+    sizes = " x ".join([str(datasets), *(str(len(v)) for v in grid.values()), str(len(seeds))])
+    limits.check_count(n, f"sweep: data sets x grid values x seeds = {sizes} runs", "max_sweep_runs")
+    return n
+
+
 def plan_runs(comp: Any, datasets: Mapping[str, Dataset], grid: Mapping[str, list], seeds: list[int | None],
               init: str) -> list[Run]:
     """Every run of the sweep: datasets x grid (in the grid's key order) x seeds."""
@@ -416,7 +456,8 @@ def train_run(template: Any, data: Dataset, run: Run, init: str) -> dict[str, An
             comp.learn(inputs=x, targets=t, epochs=o["epochs"], learning_rate=o["learning_rate"],
                        minibatch_size=o["minibatch_size"], randomize_minibatch=o["randomize_minibatch"],
                        seed=_shuffle_seed(run), patience=o["patience"], min_delta=o["min_delta"],
-                       execution_mode=ExecutionMode[o["execution_mode"]], dtype=o["dtype"])
+                       execution_mode=ExecutionMode[o["execution_mode"]], dtype=o["dtype"],
+                       on_nonfinite="keep")
     except Exception as exc:  # one failing run must not stop the sweep: record it
         record.update(status="error", error=f"{type(exc).__name__}: {exc}", wall_s=time.perf_counter() - start)
         return record
@@ -607,17 +648,18 @@ class _Store:
         """Write the weights, then the record (so a record on disk always has its weights)."""
         if self.out is None:
             return record
+        from mdfx.files import write_npz
         from mdfx.io import atomic_write
 
         weights = record.pop("weights", None)
         if weights is not None:
             rel = f"weights/{record['run_id']}.npz"
 
-            def write_npz(tmp: Path) -> None:
-                with open(tmp, "wb") as f:  # a file object: np.savez would append ".npz" to a path
-                    np.savez(f, **weights)
+            def write(tmp: Path) -> None:
+                with open(tmp, "wb") as f:  # names as member names, never as np.savez keywords
+                    write_npz(f, weights)
 
-            atomic_write(self.out / rel, write_npz)
+            atomic_write(self.out / rel, write)
             record["weights_file"] = rel
         text = json.dumps(record, default=_json_default)
         atomic_write(self.out / "runs" / f"{record['run_id']}.json", lambda tmp: tmp.write_text(text))
@@ -717,6 +759,7 @@ def sweep(model: Any, data: Any, grid: Mapping[str, Any] | None = None, seeds: i
         raise GridError(f"workers must be an integer >= 0, got {workers!r}")
     template = _template(model)
     datasets = _datasets(template, data)
+    count_runs(grid, seed_list, len(datasets))
     runs = plan_runs(template, datasets, grid, seed_list, init)
     store = _Store(out)
     records: dict[str, dict] = {}
@@ -790,6 +833,60 @@ def local_cluster(n_workers: int) -> Any:
                             silence_logs=logging.ERROR)
 
 
+#: Schemes ``scheduler=`` takes: plain TCP. TLS needs a ``distributed.Security`` and UCX its own
+#: package: connect those yourself and pass ``client=``.
+SCHEDULER_SCHEMES = ("tcp",)
+
+
+def connect(scheduler: str) -> Any:
+    """A ``dask.distributed.Client`` of the scheduler at ``scheduler`` ("tcp://host:port" or "host:port"),
+    within ``scheduler_timeout_s`` seconds, or one MdfxError saying what answered.
+
+    Dask's own ``timeout`` bounds only the TCP connect: a listener that accepts and stays silent
+    (a plain HTTP server, a stuck process) would hang the handshake for ever. A Dask scheduler
+    sends its handshake first, so the probe reads its first frame header under the same deadline.
+    """
+    import socket
+    import struct
+
+    if not isinstance(scheduler, str) or not scheduler.strip():
+        raise MdfxError(f"scheduler must be an address like tcp://host:8786, got {scheduler!r}")
+    scheme, _, rest = scheduler.rpartition("://") if "://" in scheduler else ("tcp", "", scheduler)
+    if scheme not in SCHEDULER_SCHEMES:
+        raise MdfxError(f"--scheduler {scheduler}: scheme {scheme}:// is not supported here (only "
+                        f"{', '.join(s + '://' for s in SCHEDULER_SCHEMES)}); for TLS or UCX, connect a "
+                        "dask.distributed.Client yourself and pass sweep(client=...)")
+    host, _, port_text = rest.rpartition(":")
+    if not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise MdfxError(f"--scheduler {scheduler}: expected tcp://host:port with a port in 1..65535")
+    timeout = limits.current().scheduler_timeout_s
+    host = host.strip("[]")  # an IPv6 literal
+    try:
+        with socket.create_connection((host, int(port_text)), timeout=timeout) as sock:
+            header = b""
+            while len(header) < 8:
+                chunk = sock.recv(8 - len(header))
+                if not chunk:
+                    break
+                header += chunk
+    except TimeoutError:
+        raise MdfxError(f"--scheduler {scheduler}: no Dask scheduler answered within {timeout} s (the port is "
+                        "open but silent: a plain HTTP server?); raise the wait with "
+                        "MDFX_SCHEDULER_TIMEOUT_S") from None
+    except OSError as exc:
+        raise MdfxError(f"--scheduler {scheduler}: cannot connect ({one_line(exc)})") from None
+    size = struct.unpack("<Q", header)[0] if len(header) == 8 else 0
+    if not 0 < size < 2**20:  # a Dask handshake is one small message
+        raise MdfxError(f"--scheduler {scheduler}: what answered is not a Dask scheduler (it sent "
+                        f"{header[:8]!r}); give the address of a dask scheduler (tcp://host:8786)")
+    from dask.distributed import Client
+
+    try:
+        return Client(f"tcp://{rest}", timeout=timeout)
+    except (OSError, TimeoutError) as exc:
+        raise MdfxError(f"--scheduler {scheduler}: the Dask handshake failed ({one_line(exc)})") from None
+
+
 def _run_dask(template: Any, datasets: Mapping[str, Dataset], todo: list[Run], init: str,
               replicas: bool | str, client: Any, scheduler: str | None, workers: int | None, retries: int,
               collect: Callable[[dict], None]) -> None:
@@ -800,7 +897,7 @@ def _run_dask(template: Any, datasets: Mapping[str, Dataset], todo: list[Run], i
     cluster = own_client = None
     if client is None:
         if scheduler:
-            client = own_client = Client(scheduler)
+            client = own_client = connect(scheduler)
         else:
             cluster = local_cluster(workers or os.cpu_count() or 1)
             client = own_client = Client(cluster)
@@ -872,6 +969,13 @@ def plot_curves(df: Any, path: str | Path, title: str = "") -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    # labels and title are plain text: a "$" in a data-set or model name is not mathtext
+    with matplotlib.rc_context({"text.parse_math": False, "text.usetex": False}):
+        return _draw_curves(df, path, title, plt)
+
+
+def _draw_curves(df: Any, path: str | Path, title: str, plt: Any) -> Path:
     from matplotlib.ticker import MaxNLocator
 
     from mdfx.io import atomic_write
@@ -916,13 +1020,18 @@ def read_grid(path: str | Path) -> tuple[dict[str, Any], Any, str]:
     """A grid file (YAML or JSON): ``{option: [values], ..., seeds: N | [..], init: scheme}``."""
     import yaml
 
+    from mdfx.schema.reader import _load_yaml
+
     path = Path(path)
     if not path.is_file():
         raise GridError(f"{path}: no such grid file")
+    limits.check_file_size(path.stat().st_size, path)
     try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise GridError(f"{path}: not valid YAML/JSON: {exc}") from None
+        raw = _load_yaml(path.read_text(), path)  # the alias and expansion limits of model files
+    except RecursionError:
+        raise GridError(f"{path}: not valid YAML/JSON: nested too deeply to parse") from None
+    except (yaml.YAMLError, UnicodeError) as exc:
+        raise GridError(f"{path}: not valid YAML/JSON: {one_line(exc)}") from None
     if not isinstance(raw, dict):
         raise GridError(f"{path}: a grid file is a mapping of learn() options to lists of values")
     seeds = raw.pop("seeds", None)

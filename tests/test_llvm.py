@@ -773,8 +773,9 @@ def test_the_kernel_checks_its_own_counts_and_indices() -> None:
 def test_a_bad_status_becomes_an_mdfx_error(monkeypatch: pytest.MonkeyPatch) -> None:
     net, x, t = xor_net()
     spec = LearnSpec(x, t, epochs=1)
-    spec.orders()[0, 1] = 9  # past the validation in Python, as a corrupted buffer would be
-    monkeypatch.setattr(llvm, "_orders", lambda orders, epochs, ntrials: orders)
+    spec._orders = spec.orders().copy()
+    spec._orders[0, 1] = 9  # past the validation in Python, as a corrupted buffer would be
+    monkeypatch.setattr(llvm._LazyOrders, "checked", lambda self, rows: rows)
     with pytest.raises(DataError, match=r"refused a trial index outside \[0, trials\)"):
         llvm.train(net, spec)
 

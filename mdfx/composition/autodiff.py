@@ -21,6 +21,7 @@ from mdfx import ops
 from mdfx.composition import modes
 from mdfx.composition.composition import IO, Composition, _is_number, parse_inputs, pnl_value
 from mdfx.composition.enums import ExecutionMode, Loss
+from mdfx.composition.learn_checks import check_finite_losses
 from mdfx.composition.learn_options import LearnOptions
 from mdfx.composition.learning_pathway import ObjectiveMechanism, TargetMechanism
 from mdfx.composition.targets import parse as parse_targets
@@ -277,7 +278,7 @@ class AutodiffComposition(Composition):
               context: object = None, synch_results_with_torch: object = None,
               batched_results: bool = False, results: str = "all", optimizations_per_minibatch: int = 1,
               execute_in_additional_optimizations: Mapping | None = None,
-              synch_projection_matrices_with_torch: object = None) -> np.ndarray:
+              synch_projection_matrices_with_torch: object = None, on_nonfinite: str = "raise") -> np.ndarray:
         """Train on ``inputs``/``targets``; return the output of the last trial trained (as PsyNeuLink).
 
         Besides :meth:`_learn_plain`'s arguments: targets may also be given in
@@ -298,6 +299,10 @@ class AutodiffComposition(Composition):
         ``k`` cannot both exceed 1), each step's outputs going to ``results``;
         ``execute_in_additional_optimizations`` ({node: None, ALL or steps}) is checked and
         changes no number: mdfx computes every node in every step.
+        ``on_nonfinite`` says what a loss that became NaN or infinite does: ``"raise"``
+        (mdfx's default) raises :class:`~mdfx.errors.DataError` naming the epoch and
+        minibatch, with the weights and optimizer state rolled back to those before the
+        call; ``"keep"`` (PsyNeuLink's behaviour) keeps the NaN weights and losses.
         """
         from mdfx.composition.learn_options import LearnOptions
         from mdfx.composition.learning_session import learn
@@ -424,6 +429,8 @@ class AutodiffComposition(Composition):
         optimizer_state = copy.deepcopy(self.optimizer_state) if guarded else None
         try:
             result = modes.train(graph, spec, mode, self.device)
+            if options.on_nonfinite == "raise":
+                check_finite_losses(self.name, result.losses, -(-trials // spec.minibatch_size), bool(guarded))
         except BaseException:
             if guarded:
                 for k, v in graph.learnable().items():

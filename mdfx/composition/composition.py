@@ -899,6 +899,9 @@ def parse_inputs(net: Graph | IO, inputs: Mapping, num_trials: int | None = None
         if name not in wanted:
             raise DataError(f"{what} given for {name!r}, which is not an {what.upper()} node of "
                             f"{net.name!r} ({', '.join(wanted)})")
+        if name in by_name:  # a node and its name (or two nodes of one name): which one wins is a guess
+            raise DataError(f"{what} for node {name!r} is given twice (as the node and as its name, or by two "
+                            "nodes of that name); give it once")
         by_name[name] = value
     arrays: dict[str, np.ndarray] = {}
     for name in wanted:

@@ -43,6 +43,7 @@ class LearnOptions:
     optimizations_per_minibatch: int = 1
     execute_in_additional_optimizations: Mapping | None = None
     synch_projection_matrices_with_torch: object = None
+    on_nonfinite: str = "raise"  #: a NaN/inf loss raises ("raise") or is kept ("keep", PsyNeuLink's way)
     #: set by the session for the engine: each learnable param's rate where it is not the call's
     param_learning_rates: dict[str, float] = field(default_factory=dict)
 

@@ -29,23 +29,31 @@ from mdfx.errors import CompositionError, MdfxError, ParameterError
 FROZEN = False
 
 
-def check_rate(value: object, what: str, error: type[MdfxError] = ParameterError) -> object:
+def check_rate(value: object, what: str, error: type[MdfxError] = ParameterError, nested: bool = False) -> object:
     """Accept a number, bool, None, or a dict of them (keys: projections, names, DEFAULT_LEARNING_RATE).
 
     ``error``: the class raised for a value of the wrong type (PsyNeuLink raises
     ParameterError for a constructor's learning_rate, CompositionError for learn()'s)."""
     if isinstance(value, Mapping):
+        if nested:
+            raise error(f"{what} is a dict inside a learning_rate dict; each projection takes one rate "
+                        "(a number, True, False or None)")
         for key, rate in value.items():
             # PsyNeuLink 0.21 refuses a key of another kind when the dict is given (measured)
             if not isinstance(key, str) and not (hasattr(key, "learnable") and hasattr(key, "matrix")):
                 raise error(f"{what}: key {key!r} is neither a projection nor a projection's name "
                             "(nor DEFAULT_LEARNING_RATE)")
-            check_rate(rate, f"{what}[{getattr(key, 'name', key)!r}]", error)
+            check_rate(rate, f"{what}[{getattr(key, 'name', key)!r}]", error, nested=True)
         return dict(value)
     if value is None or isinstance(value, bool | int | float | np.number):
-        if isinstance(value, int | float | np.number) and not isinstance(value, bool) and value < 0:
-            # mdfx's own check (PsyNeuLink leaves it to torch's ValueError): one class everywhere
-            raise ParameterError(f"{what} must not be negative, got {value!r}")
+        if isinstance(value, int | float | np.number) and not isinstance(value, bool):
+            if nested and not np.isfinite(float(value)):
+                # a NaN or infinite rate makes every weight NaN at the first step (a plain number is
+                # refused by learn()'s shared option check, mdfx.schema.validate.learn_options)
+                raise ParameterError(f"{what} must be a finite number, got {value!r}")
+            if value < 0:
+                # mdfx's own check (PsyNeuLink leaves it to torch's ValueError): one class everywhere
+                raise ParameterError(f"{what} must not be negative, got {value!r}")
         return value
     raise error(f"{what} must be a number, True, False, None or a dict "
                 f"{{DEFAULT_LEARNING_RATE: rate, projection: rate}}; got {value!r}")

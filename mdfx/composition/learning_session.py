@@ -17,11 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mdfx import limits
 from mdfx.composition.enums import ExecutionMode, NodeRole
 from mdfx.composition.keywords import TRAINING_SET
+from mdfx.composition.learn_checks import check_learn_arguments
 from mdfx.composition.learn_options import LearnOptions
 from mdfx.composition.learning_pathway import TargetMechanism
-from mdfx.composition.learning_rates import check_keys, check_rate, resolve, split
+from mdfx.composition.learning_rates import check_keys, resolve, split
 from mdfx.composition.pytorch_representation import PytorchRepresentation
 from mdfx.errors import CompositionError, DataError, UnsupportedError
 
@@ -29,7 +31,6 @@ if TYPE_CHECKING:
     from mdfx.composition.autodiff import AutodiffComposition
     from mdfx.composition.composition import Composition
 
-RESULTS_MODES = ("all", "last_epoch")
 
 
 def learn(comp: AutodiffComposition, options: LearnOptions) -> np.ndarray:
@@ -55,9 +56,8 @@ def learn(comp: AutodiffComposition, options: LearnOptions) -> np.ndarray:
     if synch_projection_matrices_with_torch not in (None, "run", "minibatch"):
         raise UnsupportedError(f"{comp.name!r}.learn(synch_projection_matrices_with_torch="
                                f"{synch_projection_matrices_with_torch!r}): expected None, 'run' or 'minibatch'")
-    if results not in RESULTS_MODES:
-        raise ValueError(f"{comp.name!r}.learn(results={results!r}): expected one of {RESULTS_MODES}")
-    check_rate(learning_rate, f"{comp.name!r}.learn(): learning_rate", CompositionError)
+    check_learn_arguments(comp.name, seed=o.seed, results=results, learning_rate=learning_rate, dtype=o.dtype,
+                          inputs=inputs, targets=targets, on_nonfinite=o.on_nonfinite)
     check_additional_optimizations(comp, execute_in_additional_optimizations)
     if inspect.isgeneratorfunction(inputs):
         inputs = inputs()
@@ -66,7 +66,10 @@ def learn(comp: AutodiffComposition, options: LearnOptions) -> np.ndarray:
         # its own "epochs"; the first dict's trial count (or num_trials) holds for every dict,
         # a shorter one cycling and a longer one cut (measured, facts.md)
         value = None
-        for chunk in inputs:
+        for count, chunk in enumerate(inputs, 1):
+            # an endless generator would train (and grow results) forever: bounded by a limit
+            limits.check_count(count, f"{comp.name!r}.learn(): dicts from the inputs generator (an endless "
+                               "generator? give a finite one)", "max_generator_dicts")
             if not isinstance(chunk, Mapping):
                 raise DataError(f"{comp.name!r}.learn(): the inputs generator yielded a "
                                 f"{type(chunk).__name__}, not a dict")
@@ -159,12 +162,20 @@ def expand_inputs(comp: Composition, inputs: Any, num_trials: int | None) -> tup
     chunks: list[dict] = []
     trial = 0
     while num_trials is None or trial < num_trials:
+        # a function that never raises IndexError would be called forever: bounded by a limit
+        limits.check_count(trial + 1, f"{comp.name!r}.learn(): calls of the inputs function (one that never "
+                           "raises IndexError? give num_trials)", "max_input_calls")
         try:
-            chunks.append(dict(inputs(trial)))
+            given = inputs(trial)
         except IndexError:
             if num_trials is not None:
                 raise
             break
+        if not isinstance(given, Mapping):
+            raise DataError(f"{comp.name!r}.learn(): the inputs function returned {type(given).__name__} for "
+                            f"trial {trial}; it must return a dict {{node: value}} or {{'inputs': ..., "
+                            "'targets': ...}")
+        chunks.append(dict(given))
         trial += 1
     num_trials = None
     if not chunks:

@@ -9,6 +9,10 @@ from mdfx.composition.parameters import Parameters, attribute
 from mdfx.errors import ParameterError
 
 
+class MatrixError(ParameterError, ValueError):
+    """A matrix a projection cannot take (a ValueError too, as a numpy refusal was)."""
+
+
 class MappingProjection:
     """``receiver`` += ``sender.value @ matrix``; ``matrix`` has shape (sender size, receiver size).
 
@@ -31,6 +35,7 @@ class MappingProjection:
         self._holder: int | None = None
         self._initial: np.ndarray | None = None
         self._contexts: dict[int, np.ndarray] = {}
+        self._name = name  # before the matrix: its checks name the projection
         if matrix is not None and not isinstance(matrix, str):
             self.matrix = matrix  # type: ignore[assignment]
         self._matrix_spec = matrix if isinstance(matrix, str) else None
@@ -39,7 +44,6 @@ class MappingProjection:
             # PsyNeuLink draws a random matrix as soon as both ends are known, so a seeded
             # script gets the same matrices only if we draw in the same order
             self._matrix = default_matrix(self)[...]
-        self._name = name
         self.learnable = learnable
         self.learning_rate = learning_rate
         self.parameters = Parameters(self, matrix=attribute(self, "matrix"),
@@ -70,6 +74,10 @@ class MappingProjection:
         if not (value is None or isinstance(value, bool | int | float | np.number)):
             raise ParameterError(f"projection {self.name!r}: learning_rate must be a number, True, False "
                                  f"or None, got {value!r}")
+        if isinstance(value, int | float | np.number) and not isinstance(value, bool) and not (
+                np.isfinite(float(value)) and value >= 0):
+            raise ParameterError(f"projection {self.name!r}: learning_rate must be a finite number >= 0, "
+                                 f"got {value!r}")
         self._learning_rate = value
 
     @property
@@ -96,12 +104,19 @@ class MappingProjection:
 
     @matrix.setter
     def matrix(self, value: object) -> None:
+        if np.asarray(value).dtype.kind == "b":  # True/False weights are a mask, not a matrix
+            raise MatrixError(f"projection {self.name!r}: the matrix holds booleans; give numbers "
+                              "(e.g. matrix.astype(float))")
         arr = np.array(value, dtype=np.float64)
         if arr.ndim == 0:
             # A scalar scales the identity-shaped default, as a number spec does in PsyNeuLink.
             arr = arr * np.ones((self._size("sender"), self._size("receiver")))
         if arr.ndim != 2:
             raise ValueError(f"projection {self.name!r}: a matrix must be 2-D, got shape {arr.shape}")
+        if self._matrix is not None and arr.shape != self._matrix.shape:
+            # a reassignment (a callback's, say) keeps the shape the composition was built with
+            raise MatrixError(f"projection {self.name!r}: the new matrix has shape {arr.shape}, the projection's "
+                              f"is {self._matrix.shape} (sender size x receiver size)")
         # kept as a whole-array view, so that ``matrix.base`` is the matrix too: PsyNeuLink
         # scripts read ``projection.matrix.base`` (its ParameterPort's base value)
         self._matrix = arr[...]

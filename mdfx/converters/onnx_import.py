@@ -75,7 +75,8 @@ from typing import Any
 import numpy as np
 
 from mdfx import limits, ops
-from mdfx.errors import GraphError, SchemaError, UnsupportedError
+from mdfx.converters import onnx_checks as checks
+from mdfx.errors import GraphError, SchemaError, UnsupportedError, one_line
 from mdfx.ops import BATCH
 from mdfx.schema import validate
 from mdfx.schema.graph import Graph, Node, Param
@@ -238,7 +239,11 @@ def initializers(model: Any, where: str = "ONNX model") -> dict[str, np.ndarray]
             raise SchemaError(f"{label} has ONNX element type {t.data_type} ({_COMPLEX[t.data_type]}); mdfx "
                               "weights are real numbers")
         budget.take(tuple(t.dims), label)  # before decoding: dims are declared, not yet allocated
-        array = numpy_helper.to_array(t)
+        try:
+            array = numpy_helper.to_array(t)
+        except (ValueError, TypeError) as exc:  # raw bytes that do not fill the declared dims and type
+            raise SchemaError(f"{label}: its data does not match its declared shape {tuple(t.dims)} and element "
+                              f"type {t.data_type} ({one_line(exc, 120)})") from None
         if array.dtype.kind == "f":
             validate.weights(array, label)  # finite
         out[t.name] = array
@@ -251,6 +256,12 @@ _COMPLEX = {14: "complex64", 15: "complex128"}
 
 def _check_ssa(graph: Any, where: str) -> None:
     """Each tensor is written once (ONNX's single assignment; onnxruntime refuses the rest)."""
+    for kind, values in (("input", graph.input), ("output", graph.output)):
+        names = [v.name for v in values]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise SchemaError(f"{where}: graph {kind} {twice[0]!r} is listed {names.count(twice[0])} times; ONNX "
+                              f"names each graph {kind} once")
     written: dict[str, str] = {v.name: "a graph input" for v in graph.input}
     for t in graph.initializer:
         written.setdefault(t.name, "an initializer")
@@ -515,6 +526,7 @@ class _Importer:
         assert rule is not None  # _check_ops refused the file otherwise
         if op == "Identity" and outs[0] in self.aliases:
             return  # a second name of an initializer: its own param (see _untie)
+        self.check(op, name, ins, outs, attrs)  # before any rule: Split's runs before folding
         if key in _BEFORE_FOLDING:
             rule(self, OnnxNode(name, op, ins, outs, attrs))
             return
@@ -546,6 +558,45 @@ class _Importer:
         raise UnsupportedError(f"node {n.name!r} ({n.op}) computes on a tensor that depends on the inputs or on a "
                                f"learnable param ({', '.join(live)}); mdfx evaluates {n.op} only on constants "
                                "and shapes (the graph IR has no such op)")
+
+    def check(self, op: str, name: str, ins: list[str], outs: list[str], attrs: dict[str, Any]) -> None:
+        """What onnxruntime refuses is refused here, naming the node (never wrapped or taken modulo)."""
+        checks.attributes(name, op, attrs)
+        known = bool(ins) and (ins[0] in self.consts or ins[0] in self.shapes)
+        shape = self._shape(ins[0]) if known else None
+        const = {i: np.asarray(self.consts[t]) for i, t in enumerate(ins) if t and t in self.consts}
+        if op == "Gather" and shape is not None:
+            checks.gather(name, shape, const.get(1), int(attrs.get("axis", 0)), ops.BATCH)
+        elif op == "Slice" and shape is not None:
+            if len(ins) > 1:
+                if not all(i in const for i in range(1, len(ins)) if ins[i]):
+                    return  # computed bounds: the translation refuses them
+                for i, what in ((1, "starts"), (2, "ends"), (3, "axes"), (4, "steps")):
+                    if i in const:
+                        checks.int_tensor(name, op, what, const[i])
+                starts, ends = const[1].reshape(-1).tolist(), const[2].reshape(-1).tolist()
+                axes = const[3].reshape(-1).tolist() if 3 in const else None
+                steps = const[4].reshape(-1).tolist() if 4 in const else None
+            else:
+                starts, ends, axes, steps = attrs.get("starts", []), attrs.get("ends", []), attrs.get("axes"), None
+            checks.slice_(name, shape, starts, ends, axes, steps)
+        elif op == "Split" and shape is not None:
+            a = checks.axis(name, op, int(attrs.get("axis", 0)), len(shape))
+            sizes = const[1].reshape(-1).tolist() if 1 in const else attrs.get("split")
+            if 1 in const:
+                checks.int_tensor(name, op, "split sizes", const[1])
+            if sizes and shape[a] != ops.BATCH:
+                checks.split(name, shape[a], sizes, len(outs))
+        elif op == "Reshape":
+            target = const[1].reshape(-1) if 1 in const else attrs.get("shape")
+            if target is not None:
+                checks.rank(name, op, len(target))
+        elif op == "BatchNormalization" and 4 in const:
+            var, eps = const[4].astype(np.float64), float(attrs.get("epsilon", 1e-5))
+            if np.any(var < 0) or np.any(var + eps <= 0):
+                raise UnsupportedError(f"node {name!r} (BatchNormalization): its running variance {ins[4]!r} holds "
+                                       f"{float(var.min())} (with epsilon {eps}); a variance is >= 0 and "
+                                       "variance + epsilon > 0, else the outputs are NaN or infinite")
 
     def _used(self, tensor: str) -> bool:
         return any(tensor in n.input for n in self.g.node) or any(tensor == v.name for v in self.g.output)

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from mdfx import ops
+from mdfx import limits, ops
 from mdfx.errors import DataError, UnsupportedError
 from mdfx.runners.training import (
     LearnResult,
@@ -82,6 +82,7 @@ def train(graph: Graph, spec: LearnSpec) -> LearnResult:
     # The shared check first: minibatch sizes near 2**63 once wrapped the kernel's
     # int64 arithmetic (SIGFPE / out-of-range reads); NaN rates and bad arrays never reach it.
     validate.learn_spec(graph, spec)
+    _check_width(graph)
     start = time.perf_counter()
     keyed, back = by_tensor(graph, spec)
     if back:  # a mechanism whose value has another tensor: train by tensor, key the result back
@@ -112,7 +113,7 @@ def train(graph: Graph, spec: LearnSpec) -> LearnResult:
     learnable = [k for k, p in graph.params.items() if p.learnable]
     if epochs == 0:
         return LearnResult({k: graph.params[k].value.copy() for k in learnable}, [], 0, {})
-    orders = _orders(spec.orders(), epochs, ntrials)
+    orders = _LazyOrders(spec.orders(), epochs, ntrials)
 
     compile_start = time.perf_counter()
     kernel = jit.learn_kernel(graph, targets, spec.dtype, loss, optimizer, batch == 1, bool(spec.weight_decay),
@@ -141,8 +142,8 @@ def train(graph: Graph, spec: LearnSpec) -> LearnResult:
     workspace = np.zeros(cap * sig.ws_rows + sig.ws_fixed, dtype=dtype)
     programs = _programs(kernel, ["fwd", "bwd", "upd"], weights, workspace, cap, dict(zip(sig.state, state, strict=True)),
                          rates, sig.learnable)
-    buffers = [*weights.arrays.values(), *state, *inputs, *target_arrays, orders, losses, *last, rates, workspace,
-               *programs]
+    buffers = [*weights.arrays.values(), *state, *inputs, *target_arrays, orders.table, losses, *last, rates,
+               workspace, *programs]
     table = _table(buffers)
     wd = float(spec.weight_decay)
     calls = 0
@@ -151,6 +152,7 @@ def train(graph: Graph, spec: LearnSpec) -> LearnResult:
 
     def run_minibatches(k0: int, k1: int) -> None:
         nonlocal calls, kernel_s, steps_done
+        orders.fill(-(-k1 // per_epoch))  # the epochs this call reaches
         t = time.perf_counter()
         status = kernel.cfunc(table, ntrials, batch, k0, k1, epochs, step0, cap, workspace.size, wd, int(every_epoch))
         kernel_s += time.perf_counter() - t
@@ -209,6 +211,7 @@ def run(graph: Graph, inputs: Mapping[str, Any], dtype: str = "float64",
 
     if not _checked:
         validate.run_inputs(graph, inputs, allow_empty=True)
+    _check_width(graph)
     start = time.perf_counter()
     np_dtype = _dtype(dtype)
     arrays, ntrials = _arrays(graph, inputs, list(graph.inputs), "input", np_dtype, None)
@@ -293,14 +296,38 @@ def _arrays(graph: Graph, given: Mapping[str, Any], names: list[str], role: str,
     return arrays, ntrials or 0
 
 
-def _orders(orders: np.ndarray, epochs: int, ntrials: int) -> np.ndarray:
-    """The (epochs, trials) int64 trial orders; every index must name a trial (the kernel reads by them)."""
-    orders = np.require(orders, dtype=np.int64, requirements=["C_CONTIGUOUS", "ALIGNED"])
-    if orders.shape != (epochs, ntrials):
-        raise DataError(f"trial orders have shape {orders.shape}; expected ({epochs}, {ntrials})")
-    if orders.size and (orders.min() < 0 or orders.max() >= ntrials):
-        raise DataError(f"trial orders index trials {orders.min()}..{orders.max()}; there are {ntrials}")
-    return orders
+def _check_width(graph: Graph) -> None:
+    """Refuse a graph with more inputs than ``max_llvm_inputs`` before compiling: each input's
+    rows are copied by code of its own, and the optimiser's and code generator's time grows
+    with the square of the count (about 6 s at 150 inputs, 89 s at 600)."""
+    limits.check_count(len(graph.inputs), f"LLVMRun: the inputs of graph {graph.name!r} (compile time grows with "
+                       "the square of their number; ExecutionMode.PyTorch or Python run it)", "max_llvm_inputs")
+
+
+class _LazyOrders:
+    """The kernel's (epochs, trials) int64 order table, filled epoch by epoch as the kernel reaches them.
+
+    The table is allocated zeroed (the OS maps those pages only when written), so a learn() of
+    2**26 epochs that early stopping ends after 2 touches two rows, not gigabytes. Each row
+    is checked when it is copied in: every index names a trial (the kernel reads by them).
+    """
+
+    def __init__(self, source: np.ndarray, epochs: int, ntrials: int) -> None:
+        if np.shape(source) != (epochs, ntrials):
+            raise DataError(f"trial orders have shape {np.shape(source)}; expected ({epochs}, {ntrials})")
+        self.source, self.filled = source, 0
+        self.table = np.zeros((epochs, ntrials), dtype=np.int64)
+
+    def fill(self, upto: int) -> None:
+        if upto <= self.filled:
+            return
+        self.table[self.filled:upto] = self.checked(np.asarray(self.source[self.filled:upto], dtype=np.int64))
+        self.filled = upto
+
+    def checked(self, rows: np.ndarray) -> np.ndarray:
+        if rows.size and (rows.min() < 0 or rows.max() >= self.table.shape[1]):
+            raise DataError(f"trial orders index trials {rows.min()}..{rows.max()}; there are {self.table.shape[1]}")
+        return rows
 
 
 class _Weights:
@@ -410,4 +437,5 @@ def _check_no_overlap(weights: _Weights, others: list[np.ndarray], frozen: set[s
 
 def validation_runner(graph: Graph, dtype: str) -> Callable[[Mapping[str, Any]], dict[str, np.ndarray]]:
     """The ``llvm`` rows of ``mdfx validate``: compiled inference over all trials."""
+    _check_width(graph)
     return lambda inputs: run(graph, inputs, dtype=dtype)

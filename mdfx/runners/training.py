@@ -112,9 +112,16 @@ class LearnSpec:
         """The trial order of every epoch, drawn once (shuffling consumes the RNG)."""
         if self._orders is None:
             k = self.optimizations_per_minibatch
+            if not self.randomize_minibatch:
+                # every epoch in trial order: one row, viewed once per epoch (a read-only view that
+                # takes no memory per epoch: learn(epochs=2**26, patience=1) allocates one row)
+                self._orders = np.broadcast_to(np.arange(self.num_trials, dtype=np.int64),
+                                               (int(self.epochs), self.num_trials))
+                return self._orders
             # shuffled as the distinct trials (the RNG draws as for them), then each trial's copies
             orders = trial_orders(self.num_trials // k, self.epochs, self.randomize_minibatch, self.seed)
-            self._orders = (orders[..., None] * k + np.arange(k)).reshape(orders.shape[0], orders.shape[1] * k)
+            self._orders = orders if k == 1 else \
+                (orders[..., None] * k + np.arange(k)).reshape(orders.shape[0], orders.shape[1] * k)
         return self._orders
 
 
@@ -287,8 +294,15 @@ def train_reference(g: Graph | Any, spec: LearnSpec) -> LearnResult:
     losses: list[float] = []
     reported = spec.reported()
     orders = spec.orders()
-    batches = [minibatches(order, spec.minibatch_size) for order in orders]
-    per_epoch = len(batches[0]) if len(batches) else 0
+    # each epoch's minibatches made when it starts (not for every epoch up front: a learn() of
+    # 2**26 epochs that early stopping ends after 2 makes 2 epochs' lists)
+    per_epoch = -(-len(orders[0]) // spec.minibatch_size) if len(orders) else 0
+    current: list[Any] = [-1, []]
+
+    def batch(epoch: int, b: int) -> np.ndarray:
+        if current[0] != epoch:
+            current[:] = [epoch, minibatches(orders[epoch], spec.minibatch_size)]
+        return current[1][b]
     last: dict[str, np.ndarray] = {}
     every: list[dict[str, np.ndarray]] = []
     # The last step's gradients and values stay alive until the result's copies are made: freed
@@ -300,7 +314,7 @@ def train_reference(g: Graph | Any, spec: LearnSpec) -> LearnResult:
         nonlocal last
         for k in range(k0, k1):
             epoch, b = divmod(k, per_epoch)
-            idx = batches[epoch][b]
+            idx = batch(epoch, b)
             if b == 0:  # a new epoch's outputs, in trial order
                 last = {name: np.zeros_like(spec.targets[name]) if name in spec.targets
                         else np.zeros((len(orders[epoch]), *g.features(name))) for name in reported}

@@ -224,6 +224,14 @@ class Graph:
         """
         ins = {str(k): tuple(int(d) for d in v) for k, v in inputs.items()}
         plist = list(params)
+        nodes = list(nodes)
+        # "" means "no tensor" in a node's inputs (an omitted optional input): no tensor may have it
+        unnamed = next((what for what, names in (("an input", ins), ("a param", [p.name for p in plist]),
+                                                 ("a node's output", [n.output for n in nodes]))
+                        if "" in names), None)
+        if unnamed is not None:
+            raise GraphError(f"graph {name!r}: {unnamed} is named '' (the empty name); give every node, input "
+                             "and param a non-empty name")
         pmap: dict[str, Param] = {}
         for p in plist:
             if p.name in pmap or p.name in ins:
@@ -245,7 +253,7 @@ class Graph:
                             f"a graph has {', '.join(sorted(_FACTS))}")
         if "extra_outputs" in facts:
             facts["extra_outputs"] = tuple(facts["extra_outputs"])
-        g = cls(name, ins, pmap, _toposort(name, list(nodes), set(ins) | set(pmap)), list(outputs), dtype, **facts)
+        g = cls(name, ins, pmap, _toposort(name, nodes, set(ins) | set(pmap)), list(outputs), dtype, **facts)
         g._infer()
         return g
 

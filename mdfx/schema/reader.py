@@ -191,6 +191,7 @@ def _from_dict(data: Any) -> Graph:
     graph = next(iter(graphs.values()))
     if not isinstance(graph, dict):
         raise SchemaError(f"model {model_id!r}: its graph is a {type(graph).__name__}, not a mapping")
+    check_structure(graph, f"model {one_line(model_id, 80)!r}")
     limits.check_count(len(graph.get("nodes") or {}) + len(graph.get("edges") or {}),
                        f"model {model_id!r}: nodes and edges")
     for dialect in DIALECTS:
@@ -201,6 +202,54 @@ def _from_dict(data: Any) -> Graph:
         f"model {model_id!r}: not a dialect mdfx reads (tried: "
         f"{', '.join(d.__name__.rsplit('.', 1)[-1] for d in DIALECTS)})"
     )
+
+
+#: MDF's containers: where a document holds a mapping of named entries, each a mapping.
+_GRAPH_MAPS = ("nodes", "edges", "parameters")
+_NODE_MAPS = ("input_ports", "output_ports", "parameters", "functions")
+#: Fields that are names (of a node or a port) wherever they appear in an edge.
+_EDGE_NAMES = ("sender", "receiver", "sender_port", "receiver_port")
+
+
+def _held(value: Any) -> str:
+    return f"a {type(value).__name__} ({one_line(repr(value), 40)})"
+
+
+def _mapping(value: Any, where: str) -> dict[str, Any]:
+    """``value`` as a mapping of entries keyed by string (None: empty)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise SchemaError(f"{where} must be a mapping, but holds {_held(value)}")
+    for key in value:
+        if not isinstance(key, str):
+            raise SchemaError(f"{where} has a key {_held(key)}; MDF names are strings")
+    return value
+
+
+def check_structure(graph: dict[str, Any], where: str) -> None:
+    """The shape every dialect reads, checked once before any of them looks: the graph's, each
+    node's and each edge's containers are mappings of mappings, metadata is a mapping and an
+    edge's ends are names. Each refusal names the field and what it holds (a reader deep in a
+    dialect would otherwise trip over a list where it expects a mapping)."""
+    _mapping(graph.get("metadata"), f"{where}: graph metadata")
+    for key in _GRAPH_MAPS:
+        for entry_id, entry in _mapping(graph.get(key), f"{where}: graph {key!r}").items():
+            label = f"{where}: {key[:-1] if key != 'parameters' else 'parameter'} {one_line(entry_id, 60)!r}"
+            if key == "parameters":
+                continue  # a graph parameter may be a value
+            entry = _mapping(entry, label)
+            _mapping(entry.get("metadata"), f"{label}: metadata")
+            if key == "nodes":
+                for sub in _NODE_MAPS:
+                    for sub_id, item in _mapping(entry.get(sub), f"{label}: {sub!r}").items():
+                        _mapping(item, f"{label}: {sub[:-1] if sub.endswith('s') else sub} {one_line(sub_id, 60)!r}")
+            else:
+                for name in _EDGE_NAMES:
+                    if name in entry and not isinstance(entry[name], str):
+                        raise SchemaError(f"{label}: {name!r} must be a node or port name, but holds "
+                                          f"{_held(entry[name])}")
+                _mapping(entry.get("parameters"), f"{label}: 'parameters'")
 
 
 def check_feed_forward(graph: dict[str, Any]) -> None:

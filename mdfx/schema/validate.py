@@ -27,10 +27,27 @@ from typing import Any
 import numpy as np
 
 from mdfx import files, limits
-from mdfx.errors import DataError, MdfxError, SchemaError, UnsupportedError
+from mdfx.errors import DataError, MdfxError, SchemaError, UnsupportedError, one_line
 
 #: numpy kinds accepted as numbers: bool, signed and unsigned integers, floats.
 _REAL_KINDS = "biuf"
+
+
+def field(obj: Any, key: str, where: str, types: type | tuple[type, ...] = object, kind: str = "") -> Any:
+    """``obj[key]`` of a model file, checked where a reader reads it: ``obj`` a mapping, the field
+    present and of ``types`` (never a bool where a number or name is meant); a SchemaError that
+    names the field and what it holds otherwise."""
+    if not isinstance(obj, Mapping):
+        raise SchemaError(f"{where} must be a mapping, but holds a {type(obj).__name__}")
+    if key not in obj:
+        raise SchemaError(f"{where}: field {key!r} is missing")
+    value = obj[key]
+    if not isinstance(value, types) or (isinstance(value, bool) and types is not object and bool not in (
+            types if isinstance(types, tuple) else (types,))):
+        wanted = kind or (types.__name__ if isinstance(types, type) else " or ".join(t.__name__ for t in types))
+        raise SchemaError(f"{where}: field {key!r} must be a {wanted}, but holds a {type(value).__name__} "
+                          f"({one_line(repr(value), 40)})")
+    return value
 
 
 def real_array(value: Any, what: str, error: type[MdfxError] = DataError) -> np.ndarray:
@@ -40,10 +57,14 @@ def real_array(value: Any, what: str, error: type[MdfxError] = DataError) -> np.
         raise error(f"{what} is a masked array; give a plain array (fill or drop the masked values)")
     if isinstance(value, str | bytes):
         raise error(f"{what} is a string ({value[:40]!r}); give numbers")
+    if getattr(value, "requires_grad", False) is True:
+        # a torch tensor in an autograd graph: numpy cannot read it without cutting it off
+        raise error(f"{what} is a torch tensor that requires grad; pass tensor.detach() (mdfx computes its "
+                    "own gradients)")
     try:
         array = np.asarray(value)
-    except (TypeError, ValueError, OverflowError) as exc:
-        raise error(f"{what} is not a numeric array: {exc}") from None
+    except (TypeError, ValueError, OverflowError, RuntimeError) as exc:
+        raise error(f"{what} is not a numeric array: {one_line(exc)}") from None
     kind = array.dtype.kind
     if kind == "c":
         raise error(f"{what} holds complex numbers ({array.dtype}); mdfx computes with real numbers")
@@ -67,7 +88,11 @@ def _flatten_objects(array: np.ndarray, what: str, error: type[MdfxError]) -> li
     for item in array.ravel():
         if isinstance(item, bool | np.bool_) or not isinstance(item, numbers.Real):
             raise error(f"{what} is not a numeric array: it holds {type(item).__name__} {item!r:.40}")
-        out.append(float(item))
+        try:
+            out.append(float(item))
+        except OverflowError:  # a Python int beyond float64 (10**400)
+            raise error(f"{what} holds {str(item)[:20]}... ({len(str(item))} digits), beyond float64's range "
+                        "(about 1.8e308)") from None
     return out
 
 

@@ -25,7 +25,13 @@ def detect(model: dict[str, Any], graph: dict[str, Any]) -> bool:
 
 def read(model: dict[str, Any], graph: dict[str, Any]) -> Graph:
     meta = graph["metadata"][DIALECT]
-    if meta.get("format_version", 0) > FORMAT_VERSION:
+    if not isinstance(meta, dict):
+        raise SchemaError(f"graph metadata {DIALECT!r} must be a mapping, but holds a {type(meta).__name__}")
+    version = meta.get("format_version", 0)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise SchemaError(f"graph metadata {DIALECT!r}: field 'format_version' must be an integer, but holds a "
+                          f"{type(version).__name__} ({str(version)[:40]!r})")
+    if version > FORMAT_VERSION:
         raise SchemaError(f"this file was written by a newer mdfx (format {meta['format_version']}); "
                           f"this version reads format {FORMAT_VERSION}")
     if meta.get("kind") == GRAPH_KIND:
@@ -34,39 +40,84 @@ def read(model: dict[str, Any], graph: dict[str, Any]) -> Graph:
     nodes: list[MechanismSpec] = []
     for node_id, node in nodes_by_id.items():
         m = _meta(node, f"node {node_id!r}")
-        op = ops.transfer_op(m["function"])
+        where = f"node {node_id!r}: {DIALECT} metadata"
+        op = ops.transfer_op(validate.field(m, "function", where, str, "function name"))
         bias = (node.get("parameters") or {}).get("node_bias")
+        params = m.get("params", {})
+        if not isinstance(params, dict):
+            raise SchemaError(f"{where}: field 'params' must be a mapping, but holds a {type(params).__name__}")
         nodes.append(MechanismSpec(
-            name=m["name"], size=validate.node_size(m["size"], f"node {node_id!r}"), op=op.transfer_key,
-            params=ops.fill_params(op, m.get("params", {})),
-            bias=None if bias is None else validate.weights(bias["value"], f"node {node_id!r} bias"),
+            name=validate.field(m, "name", where, str, "node name"),
+            size=validate.node_size(validate.field(m, "size", where), f"node {node_id!r}"), op=op.transfer_key,
+            params=ops.fill_params(op, params),
+            bias=None if bias is None else validate.weights(validate.field(bias, "value", f"node {node_id!r} bias"),
+                                                           f"node {node_id!r} bias"),
             bias_learnable=bool(m.get("bias_learnable", True)),
         ))
-    names = {node_id: _meta(node, f"node {node_id!r}")["name"] for node_id, node in nodes_by_id.items()}
+    names = {node_id: spec.name for node_id, spec in zip(nodes_by_id, nodes, strict=True)}
     projections: list[ProjectionSpec] = []
     for edge_id, edge in (graph.get("edges") or {}).items():
         m = _meta(edge, f"edge {edge_id!r}")
+        for end in ("sender", "receiver"):
+            validate.field(edge, end, f"edge {edge_id!r}", str, "node id")
         receiver = nodes_by_id.get(edge["receiver"])
         if receiver is None or edge["sender"] not in nodes_by_id:
             raise SchemaError(f"edge {edge_id!r} joins {edge['sender']!r} to {edge['receiver']!r}, "
                               "which are not both nodes of the graph")
-        param = (receiver.get("parameters") or {}).get(m["matrix"])
+        param = (receiver.get("parameters") or {}).get(validate.field(m, "matrix", f"edge {edge_id!r}: {DIALECT} "
+                                                                                  "metadata", str, "parameter name"))
         if param is None:
             raise SchemaError(f"edge {edge_id!r}: node {edge['receiver']!r} has no matrix parameter "
                               f"{m['matrix']!r}")
         projections.append(ProjectionSpec(
-            name=m["name"], sender=names[edge["sender"]], receiver=names[edge["receiver"]],
-            matrix=validate.weights(param["value"], f"edge {edge_id!r} matrix"), learnable=bool(m.get("learnable", True)),
+            name=validate.field(m, "name", f"edge {edge_id!r}: {DIALECT} metadata", str, "projection name"),
+            sender=names[edge["sender"]], receiver=names[edge["receiver"]],
+            matrix=validate.weights(validate.field(param, "value", f"edge {edge_id!r} matrix"),
+                                    f"edge {edge_id!r} matrix"), learnable=bool(m.get("learnable", True)),
         ))
     t = meta.get("training", {})
+    if not isinstance(t, dict):
+        raise SchemaError(f"graph metadata {DIALECT!r}: field 'training' must be a mapping, but holds a "
+                          f"{type(t).__name__}")
+    numbers = {}
+    for key, default in (("learning_rate", 0.001), ("weight_decay", 0.0)):
+        value = t.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise SchemaError(f"graph metadata {DIALECT!r}: training field {key!r} must be a number, but holds a "
+                              f"{type(value).__name__} ({str(value)[:40]!r})")
+        numbers[key] = float(value)
     training = TrainingSpec(
         loss=str(t.get("loss", "MSE")), optimizer=str(t.get("optimizer", "sgd")),
-        learning_rate=float(t.get("learning_rate", 0.001)), weight_decay=float(t.get("weight_decay", 0.0)),
+        learning_rate=numbers["learning_rate"], weight_decay=numbers["weight_decay"],
         disable_learning=bool(t.get("disable_learning", False)),
     )
+    receivers = {p.receiver for p in projections}
+    node_names = [n.name for n in nodes]
     return build_network(meta.get("name", next(iter(model))), nodes, projections, training,
                      autodiff=meta.get("kind", "AutodiffComposition") == "AutodiffComposition",
-                     inputs=meta.get("inputs"), outputs=meta.get("outputs"))
+                     inputs=_roles(meta, "inputs", node_names, receivers),
+                     outputs=_roles(meta, "outputs", node_names, set()))
+
+
+def _roles(meta: dict, key: str, nodes: list[str], fed: set[str]) -> list[str] | None:
+    """The INPUT or OUTPUT node names a file lists: each a node of the graph, listed once; an INPUT
+    node receives no projection (data given to an inner node would silently replace what it computes)."""
+    given = meta.get(key)
+    if given is None:
+        return None
+    if not isinstance(given, list) or not all(isinstance(n, str) for n in given):
+        raise SchemaError(f"metadata {key!r} must be a list of node names, got {type(given).__name__} "
+                          f"{str(given)[:60]!r}")
+    for name in given:
+        if given.count(name) > 1:
+            raise SchemaError(f"metadata {key!r} lists node {name!r} {given.count(name)} times; each role is "
+                              "given once")
+        if name not in nodes:
+            raise SchemaError(f"metadata {key!r} lists {name!r}, which is not a node (nodes: {', '.join(nodes)})")
+        if name in fed:
+            raise SchemaError(f"metadata {key!r} lists {name!r}, which receives a projection: an INPUT node is "
+                              "fed only by data")
+    return list(given) or None
 
 
 def _meta(obj: dict, what: str) -> dict:

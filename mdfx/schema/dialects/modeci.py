@@ -206,7 +206,9 @@ class _Reader:
                 raise UnsupportedError(f"node {node_id!r} holds a subgraph (an ONNX Loop or If body, as "
                                        "onnx_to_mdf writes control flow); control flow is not supported")
         senders: dict[str, set[str]] = {}
-        for edge in (self.graph.get("edges") or {}).values():
+        for edge_id, edge in (self.graph.get("edges") or {}).items():
+            if not isinstance(edge, dict):
+                raise SchemaError(f"edge {edge_id!r} must be a mapping, but holds a {type(edge).__name__}")
             senders.setdefault(edge.get("receiver"), set()).add(edge.get("sender"))
         nontrivial = scheduling_conditions(self.graph.get("conditions"), senders)
         if nontrivial:
@@ -237,6 +239,8 @@ class _Reader:
             for end in ("sender", "receiver"):
                 if edge.get(end) not in self.nodes:
                     raise SchemaError(f"edge {edge_id!r}: {end} {edge.get(end)!r} is not a node of the graph")
+            for end in ("sender_port", "receiver_port"):
+                validate.field(edge, end, f"edge {edge_id!r}", str, "port name")
             key = (edge["receiver"], edge["receiver_port"])
             if key in self.feeds:
                 raise UnsupportedError(f"node {key[0]!r} input port {key[1]!r} receives several edges; "
@@ -286,7 +290,10 @@ class _Reader:
         outs = node.get("output_ports") or {}
         if not outs:
             return
-        first = next(iter(outs.values())).get("value")
+        port = next(iter(outs.values()))
+        if not isinstance(port, dict):
+            raise SchemaError(f"node {node_id!r}: its output port must be a mapping, but holds a {type(port).__name__}")
+        first = port.get("value")
         fn = _functions(node).get(first)
         if fn is not None and str(_function(fn)[0] or "").startswith(_ONNX):
             return  # an onnx:: op of constants (Shape of a constant pads list), not sample data
@@ -388,7 +395,11 @@ class _Reader:
         """The tensor at an output port, translated once however many edges read it."""
         key = (node_id, f"output port {port_id}")
         if key not in self.memo:
-            port = self.nodes[node_id]["output_ports"][port_id]
+            ports = self.nodes[node_id].get("output_ports") or {}
+            if port_id not in ports:
+                raise SchemaError(f"node {node_id!r} has no output port {port_id!r} (it has "
+                                  f"{', '.join(map(repr, ports)) or 'none'})")
+            port = ports[port_id]
             self.memo[key] = self.value(node_id, port.get("value"), f"node {node_id!r} output port {port_id!r}")
         return self.memo[key]
 
@@ -403,7 +414,8 @@ class _Reader:
         value = self.output(sender, sender_port)
         if _numeric(weight) and np.size(weight) == 1 and float(np.ravel(weight)[0]) == 1.0:
             return value
-        w = self.const(np.asarray(weight, dtype=np.float64), f"{node_id}.{port_id}.weight")
+        w = self.const(validate.real_array(weight, f"edge into {node_id!r} port {port_id!r}: weight",
+                                           SchemaError).astype(np.float64), f"{node_id}.{port_id}.weight")
         return self.emit("Mul", [value, w], node_id, f"edge into {node_id!r} port {port_id!r}")
 
     def name(self, node_id: str, name: str, env: Mapping[str, str]) -> str:
@@ -831,14 +843,26 @@ def _local_names(node: dict) -> set[str]:
 
 def _function(spec: dict, where: str = "a function") -> tuple[str | None, dict[str, Any]]:
     """(function name, args) for MDF 0.4 ``{"function": f, "args": {...}}`` and 0.3 ``{"function": {f: {...}}}``."""
+    if not isinstance(spec, dict):
+        raise SchemaError(f"{where} must be a mapping, but holds a {type(spec).__name__}")
     fn = spec.get("function")
     if isinstance(fn, dict):
         if len(fn) != 1:
             raise SchemaError(f"{where}: MDF 0.3 writes a function as one {{name: {{args}}}} entry; "
                               f"{one_line(fn, 80)} has {len(fn)}")
         name, args = next(iter(fn.items()))
-        return str(name), dict(args or {})
-    return (None if fn is None else str(fn)), dict(spec.get("args") or {})
+        return str(name), _args(args, where)
+    return (None if fn is None else str(fn)), _args(spec.get("args"), where)
+
+
+def _args(args: Any, where: str) -> dict[str, Any]:
+    """A function's arguments: a mapping of names (None: none)."""
+    if args is None:
+        return {}
+    if not isinstance(args, Mapping) or not all(isinstance(k, str) for k in args):
+        raise SchemaError(f"{where}: its 'args' must be a mapping of argument names, but holds a "
+                          f"{type(args).__name__} ({one_line(repr(args), 40)})")
+    return dict(args)
 
 
 def _main_name(node: dict, value: Any) -> str | None:

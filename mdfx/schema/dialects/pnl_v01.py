@@ -71,7 +71,12 @@ def scheduling_conditions(conditions: dict[str, Any] | None, senders: dict[str, 
     """
     if not conditions:
         return []
-    out = []
+    if not isinstance(conditions, dict):
+        return [f"conditions given as a {type(conditions).__name__}"]
+    out = [f"conditions {k!r} given as a {type(v).__name__}" for k, v in conditions.items()
+           if k in ("node_specific", "termination") and v is not None and not isinstance(v, dict)]
+    if out:
+        return out
     for node, cond in (conditions.get("node_specific") or {}).items():
         if not _default_condition(cond, senders.get(node, set())):
             out.append(f"{node}: {_describe(cond)}")
@@ -84,7 +89,8 @@ def scheduling_conditions(conditions: dict[str, Any] | None, senders: dict[str, 
 
 
 def _args(cond: dict) -> dict:
-    return cond.get("args") or cond.get("kwargs") or {}
+    args = cond.get("args") or cond.get("kwargs") or {}
+    return args if isinstance(args, dict) else {}  # not a mapping: no arguments a default condition has
 
 
 def _default_condition(cond: Any, senders: set[str]) -> bool:
@@ -146,7 +152,11 @@ def _node(node_id: str, node: dict) -> MechanismSpec:
     except UnsupportedError as exc:
         raise UnsupportedError(f"node {node_id!r}, function {fid!r}: {exc}") from None
     params = {}
-    for k, v in (fn.get("args") or {}).items():
+    given = fn.get("args") or {}
+    if not isinstance(given, dict):
+        raise SchemaError(f"node {node_id!r}, function {fid!r}: its 'args' must be a mapping, but holds a "
+                          f"{type(given).__name__}")
+    for k, v in given.items():
         if k == "variable0" or k not in op.attrs:
             continue
         if np.size(v) != 1:

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from mdfx import ops
-from mdfx.errors import UnsupportedError, one_line
+from mdfx.errors import SchemaError, UnsupportedError, one_line
 from mdfx.schema import validate
 from mdfx.schema.graph import Graph, TrainingSpec
 from mdfx.schema.mechanisms import MechanismSpec, ProjectionSpec
@@ -48,10 +48,11 @@ def _written_by_pnl(model: dict[str, Any]) -> bool:
 
 
 def _is_dummy(node_id: str, node: dict) -> bool:
-    kind = (node.get("metadata") or {}).get("type")
-    fns = (node.get("functions") or {}).values()
-    return kind == "MappingProjection" or (
-        kind is None and node_id.endswith("_dummy_node") and any(f.get("function") == "onnx::MatMul" for f in fns))
+    meta, fns = node.get("metadata"), node.get("functions")
+    kind = meta.get("type") if isinstance(meta, dict) else None
+    fns = fns.values() if isinstance(fns, dict) else ()
+    return kind == "MappingProjection" or (kind is None and node_id.endswith("_dummy_node") and any(
+        isinstance(f, dict) and f.get("function") == "onnx::MatMul" for f in fns))
 
 
 def detect(model: dict[str, Any], graph: dict[str, Any]) -> bool:
@@ -101,14 +102,24 @@ def read(model: dict[str, Any], graph: dict[str, Any]) -> Graph:
 def _mechanism(node_id: str, node: dict, pnl_semantics: bool = True) -> MechanismSpec:
     functions = node.get("functions") or {}
     ports = node.get("output_ports") or {}
+    for what, value in (("functions", functions), ("output_ports", ports)):
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            raise SchemaError(f"node {node_id!r}: {what!r} must be a mapping of names, but holds a "
+                              f"{type(value).__name__}")
     result = next((p for pid, p in ports.items() if pid.endswith("RESULT")), next(iter(ports.values()), None))
     if result is None or result.get("value") not in functions:
         raise UnsupportedError(f"node {node_id!r}: no output port names its transfer function")
     fn = functions[result["value"]]
-    pnl_name = (fn.get("metadata") or {}).get("type") or str(fn.get("function", "")).capitalize()
+    fn_meta, raw_args = fn.get("metadata") or {}, fn.get("args") or {}
+    for key, value in (("metadata", fn_meta), ("args", raw_args)):
+        if not isinstance(value, dict):
+            raise SchemaError(f"node {node_id!r}: function {result['value']!r}: its {key!r} must be a mapping, "
+                              f"but holds a {type(value).__name__}")
+    pnl_name = fn_meta.get("type") or str(fn.get("function", "")).capitalize()
     op = ops.transfer_op(_PNL_ALIASES.get(pnl_name, pnl_name))
-    raw = {k: v for k, v in (fn.get("args") or {}).items() if k != "variable0"}
-    vectors = {k: np.array(v, dtype=np.float64) for k, v in raw.items() if isinstance(v, list)}
+    raw = {k: v for k, v in raw_args.items() if k != "variable0"}
+    vectors = {k: validate.real_array(v, f"node {node_id!r}: argument {k!r}", SchemaError).astype(np.float64)
+               for k, v in raw.items() if isinstance(v, list)}
     args = {k: float(v) for k, v in raw.items() if isinstance(v, int | float) and not isinstance(v, bool)}
     if not pnl_semantics and op.transfer_key == "logistic" and args.get("offset", 0.0) != 0.0:
         raise UnsupportedError(f"node {node_id!r}: logistic with offset={args['offset']} in a file not written "
@@ -165,9 +176,13 @@ def _fold(op: str, args: dict[str, float], node_id: str) -> dict[str, float]:
 
 
 def _matmul_matrix(functions: dict, where: str) -> np.ndarray:
+    if not isinstance(functions, dict):
+        raise SchemaError(f"{where}: 'functions' must be a mapping, but holds a {type(functions).__name__}")
     for fn in functions.values():
-        if fn.get("function") == "onnx::MatMul" and isinstance((fn.get("args") or {}).get("B"), list):
-            return np.array(fn["args"]["B"], dtype=np.float64)
+        args = fn.get("args") if isinstance(fn, dict) else None
+        if isinstance(args, dict) and fn.get("function") == "onnx::MatMul" and isinstance(args.get("B"), list):
+            return validate.real_array(fn["args"]["B"], f"{where}: onnx::MatMul argument 'B'",
+                                       SchemaError).astype(np.float64)
     raise UnsupportedError(f"{where}: a MappingProjection without an inline onnx::MatMul matrix")
 
 
@@ -177,7 +192,8 @@ def _projections(edges: dict[str, dict], mechanisms: dict[str, MechanismSpec], d
     out_of: dict[str, str] = {}
     projections = []
     for edge_id, edge in edges.items():
-        s, r = edge["sender"], edge["receiver"]
+        s = validate.field(edge, "sender", f"edge {edge_id!r}", str, "node id")
+        r = validate.field(edge, "receiver", f"edge {edge_id!r}", str, "node id")
         if s in dropped or r in dropped:
             continue
         if r in dummies:
