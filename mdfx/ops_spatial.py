@@ -339,7 +339,11 @@ def _pool_infer(what: str) -> Any:
     def infer(shapes: list[Shape | None], **a: Any) -> Shape:
         x = shapes[0]
         _spatial_input(x, what)
-        return (*x[:2], *_pool_geometry(x, a, what).out)
+        g = _pool_geometry(x, a, what)
+        if what == "AveragePool" and any(d != 1 for d in g.dilations):
+            # refused when the graph is built (a GraphError naming the node), not at the first run
+            raise ShapeError(f"AveragePool with dilations {list(g.dilations)} is not taken")
+        return (*x[:2], *g.out)
 
     return infer
 

@@ -410,12 +410,13 @@ def test_from_torch_names_every_unsupported_module() -> None:
     """Before: only the first unsupported module was named (those downstream of it were dropped)."""
     torch = pytest.importorskip("torch")
     nn = torch.nn
-    module = nn.Sequential(nn.Linear(4, 8), nn.Unflatten(1, (2, 4)), nn.Conv1d(2, 2, 3), nn.Flatten(),
-                           nn.Linear(4, 3), nn.Hardtanh(), nn.Softsign())
+    # Upsample: refused (Conv1d, the first choice here, imports since convolutions landed)
+    module = nn.Sequential(nn.Linear(4, 8), nn.Unflatten(1, (2, 4)), nn.Upsample(scale_factor=2.0), nn.Flatten(),
+                           nn.Linear(16, 3), nn.Hardtanh(), nn.Softsign())
     with pytest.raises(UnsupportedError) as err:
         mdfx.from_torch(module, torch.zeros(2, 4))
     msg = str(err.value)
-    for named in ["module '1' (Unflatten)", "module '2' (Conv1d)", "module '5' (Hardtanh)", "module '6' (Softsign)"]:
+    for named in ["module '1' (Unflatten)", "module '2' (Upsample)", "module '5' (Hardtanh)", "module '6' (Softsign)"]:
         assert named in msg, msg
 
 

@@ -43,7 +43,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from mdfx import ops
-from mdfx.errors import MdfxError
+from mdfx.errors import MdfxError, UnsupportedError, one_line
 from mdfx.files import TMP_MARK, atomic_write, fsync, safe_filename
 from mdfx.schema.graph import Graph, Node
 
@@ -326,7 +326,13 @@ class _Export:
                                   # the oldest IR version that carries these opsets, so older runtimes load it
                                   ir_version=helper.find_min_ir_version_for(opset_ids))
         helper.set_model_props(proto, self._names_meta())
-        onnx.checker.check_model(proto, full_check=True)
+        try:
+            onnx.checker.check_model(proto, full_check=True)
+        except onnx.shape_inference.InferenceError as exc:
+            # ONNX's own shape rule disagrees with the graph's (e.g. a ceil_mode pool's last window
+            # starting in the padding, which newer ONNX drops): refused, never written
+            raise UnsupportedError(f"graph {g.name!r}: ONNX's shape inference disagrees with mdfx's shapes, so "
+                                   f"the export would not be a faithful file: {one_line(str(exc), 300)}") from None
         return proto
 
     def _value_info(self, t: str, out: str) -> onnx.ValueInfoProto:

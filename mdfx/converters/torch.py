@@ -45,7 +45,7 @@ from torch import Tensor, nn
 
 from mdfx import ops
 from mdfx import ops_spatial as spatial
-from mdfx.errors import MdfxError
+from mdfx.errors import MdfxError, UnsupportedError
 from mdfx.schema.graph import Graph
 
 DTYPES: Mapping[str, torch.dtype] = {"float64": torch.float64, "float32": torch.float32}
@@ -235,6 +235,15 @@ def _unary(fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
 # --- spatial ops: the geometry is resolved once by mdfx.ops_spatial, torch computes -----------------
 
 
+def _pool_pads_fit(g: Any, what: str) -> None:
+    """torch's pools pad at most half their (dilated) window; wider pads are refused by name, not crashed on."""
+    for pad, k, d in zip((*g.begin, *g.end), (*g.kernel, *g.kernel), (*g.dilations, *g.dilations), strict=True):
+        if pad > (d * (k - 1) + 1) // 2:
+            raise UnsupportedError(f"{what} pads {list(g.begin)} / {list(g.end)} exceed half its window "
+                                   f"{list(g.kernel)}, which torch's pools refuse; run this graph in "
+                                   "ExecutionMode.Python or ExecutionMode.LLVMRun")
+
+
 def _torch_pads(g: Any) -> tuple[list[int], list[int] | None]:
     """(symmetric padding for F.conv*/F.*pool*, or F.pad's list when begin and end differ)."""
     if g.begin == g.end:
@@ -277,6 +286,7 @@ def _conv_transpose(xs: list[Tensor | None], **a: Any) -> Tensor:
 def _max_pool(xs: list[Tensor | None], **a: Any) -> Tensor:
     x = xs[0]
     g = spatial._pool_geometry(tuple(x.shape), a, "MaxPool")
+    _pool_pads_fit(g, "MaxPool")
     padding, explicit = _torch_pads(g)
     if explicit is not None:
         x = F.pad(x, explicit, value=-math.inf)
@@ -287,6 +297,7 @@ def _max_pool(xs: list[Tensor | None], **a: Any) -> Tensor:
 def _average_pool(xs: list[Tensor | None], **a: Any) -> Tensor:
     x = xs[0]
     g = spatial._pool_geometry(tuple(x.shape), a, "AveragePool")
+    _pool_pads_fit(g, "AveragePool")
     padding, explicit = _torch_pads(g)
     if explicit is None:
         return _AVGPOOL[x.dim() - 2](x, list(g.kernel), list(g.strides), padding, bool(a["ceil_mode"]),
