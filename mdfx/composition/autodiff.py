@@ -17,7 +17,7 @@ import numpy as np
 
 from mdfx import ops
 from mdfx.composition.composition import IO, Composition, _is_number, parse_inputs, pnl_value
-from mdfx.composition.enums import ExecutionMode, Loss
+from mdfx.composition.enums import ExecutionMode, Loss, check_mode
 from mdfx.composition.learning_pathway import ObjectiveMechanism, TargetMechanism
 from mdfx.composition.targets import parse as parse_targets
 from mdfx.errors import CompositionError, DataError, MdfxError, ParameterError, UnsupportedError
@@ -300,6 +300,7 @@ class AutodiffComposition(Composition):
         from mdfx.composition.learning_session import learn
         from mdfx.composition.targets import resolved_once
 
+        check_mode(execution_mode, f"{self.name!r}.learn()")
         with resolved_once(self):
             return learn(self, inputs=inputs, targets=targets, num_trials=num_trials, epochs=epochs,
                          learning_rate=learning_rate, minibatch_size=minibatch_size,

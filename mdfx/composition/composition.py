@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from mdfx import limits
-from mdfx.composition.enums import ExecutionMode, Loss, NodeRole
+from mdfx.composition.enums import ExecutionMode, Loss, NodeRole, check_mode
 from mdfx.composition.learning_pathway import (
     BackPropagation,
     LearningMechanism,
@@ -583,6 +583,7 @@ class Composition:
         """
         from mdfx.composition.keywords import HARD_CLAMP, NO_CLAMP, PULSE_CLAMP, SOFT_CLAMP
 
+        check_mode(execution_mode, f"{self.name!r}.run()")
         if clamp_input not in (SOFT_CLAMP, HARD_CLAMP, PULSE_CLAMP, NO_CLAMP):
             raise ValueError(f"{self.name!r}.run(clamp_input={clamp_input!r}): expected one of "
                              f"{SOFT_CLAMP!r}, {HARD_CLAMP!r}, {PULSE_CLAMP!r}, {NO_CLAMP!r}")
@@ -661,6 +662,7 @@ class Composition:
         """
         from mdfx.composition.autodiff import AutodiffComposition
 
+        check_mode(execution_mode, f"{self.name!r}.learn()")
         if any(p.learning_components for p in self.pathways) and not any(
                 isinstance(n, Composition) for n in self._nodes):
             engine = self._learning_engine()
@@ -687,6 +689,15 @@ class Composition:
             self.losses.extend(engine.losses[losses_before:])
             self.learning_results = engine.learning_results
             return value
+        # a bad rate dict (learn()'s or the constructor's) is named before "nothing to learn", as
+        # PsyNeuLink 0.21 checks (measured)
+        for spec, what in ((learning_rate, f"{self.name!r}.learn(): learning_rate"),
+                           (self.learning_rate, f"{self.name!r}: learning_rate")):
+            if isinstance(spec, Mapping):
+                from mdfx.composition.learning_rates import check_keys, check_rate
+
+                check_rate(spec, what, CompositionError)
+                check_keys(spec, self._deep_projections(), what)
         result = None
         nested = [n for n in self._nodes if isinstance(n, AutodiffComposition)]
         if not nested:
@@ -699,6 +710,14 @@ class Composition:
             result = node.learn(inputs=given, targets=targets, num_trials=num_trials, epochs=epochs,
                                 learning_rate=learning_rate, execution_mode=execution_mode, **options)
         return result
+
+    def _deep_projections(self) -> list[MappingProjection]:
+        """The projections of this composition and of every composition nested in it."""
+        out = list(self._projections)
+        for node in self._nodes:
+            if isinstance(node, Composition):
+                out.extend(p for p in node._deep_projections() if not any(p is q for q in out))
+        return out
 
     def _learning_engine(self) -> Any:
         """An AutodiffComposition over this composition's own nodes and projections (shared
