@@ -31,7 +31,7 @@ import pytest
 MODES = os.environ.get("PNL_SUITE_MODES", "Python,PyTorch,LLVMRun").split(",")
 MARKERS = ("pytorch", "llvm", "llvm_not_implemented", "composition", "function", "mechanism", "benchmark",
            "autodiff_constructor", "accorrectness", "acidenticalness", "aclogging", "acmisc", "acnested",
-           "actime", "cuda", "stress", "control", "learning")
+           "actime", "cuda", "stress", "control", "learning", "transfer_function")
 _REAL = hasattr(pnl, "core") and not getattr(pnl, "__mdfx__", False)
 RELAX = os.environ.get("PNL_SUITE_RELAX") == "1" and not _REAL
 _CURRENT: list[str] = [""]  # the running test's nodeid, for the loosened comparisons' log

@@ -30,6 +30,14 @@ class TransferFunction:
         """Evaluate the function on ``variable`` (numpy, like PsyNeuLink's ``function(x)``)."""
         return self.op.forward(np.asarray(variable, dtype=np.float64), **self.params)
 
+    def _gen_pytorch_fct(self, device: str = "cpu", context: object = None) -> object:
+        """The function as a torch callable on tensors (PsyNeuLink's name), differentiable;
+        the torch backend's rule for this op."""
+        from mdfx.converters.torch import TRANSFER_RULES
+
+        rule, params = TRANSFER_RULES[self.op_name], dict(self.params)
+        return lambda x: rule(x, **params)
+
     def __getattr__(self, name: str) -> float:
         params = self.__dict__.get("params", {})
         if name in params:
@@ -92,6 +100,40 @@ class SoftMax(TransferFunction):
 
     def __init__(self, gain: float | None = None) -> None:
         super().__init__(gain=gain)
+
+
+class Normalize(TransferFunction):
+    """``x / max(||x||, eps)``: a sample's units scaled to unit length (PsyNeuLink's Normalize).
+
+    In a mechanism each trial is one item, normalized over its units. Called directly on a 2-D
+    variable, ``per_item=True`` normalizes each row and ``per_item=False`` the whole array by
+    one norm, as PsyNeuLink 0.21 (measured).
+    """
+
+    op_name = "normalize"
+
+    def __init__(self, default_variable: object = None, eps: float | None = None,
+                 per_item: bool | None = None) -> None:
+        super().__init__(eps=eps, per_item=None if per_item is None else float(bool(per_item)))
+        self.default_variable = default_variable
+
+    @property
+    def per_item(self) -> bool:
+        return bool(self.params["per_item"])
+
+    def __call__(self, variable: object) -> np.ndarray:
+        x = np.asarray(variable, dtype=np.float64)
+        if self.per_item or x.ndim < 2:
+            return self.op.forward(x, **self.params)
+        return x / max(float(np.linalg.norm(x)), self.params["eps"])
+
+    def _gen_pytorch_fct(self, device: str = "cpu", context: object = None) -> object:
+        import torch
+
+        eps, rule = self.params["eps"], super()._gen_pytorch_fct(device, context)
+        if self.per_item:
+            return rule
+        return lambda x: rule(x) if x.dim() < 2 else x / torch.clamp(torch.linalg.vector_norm(x), min=eps)
 
 
 class Exponential(TransferFunction):
@@ -174,7 +216,7 @@ def _same(a: np.ndarray | None, b: np.ndarray | None) -> bool:
 
 #: op key -> class, for building functions from a Net or MDF.
 FUNCTION_CLASSES: dict[str, type[TransferFunction]] = {
-    cls.op_name: cls for cls in (Linear, Logistic, ReLU, Tanh, SoftMax, Exponential, Identity)
+    cls.op_name: cls for cls in (Linear, Logistic, ReLU, Tanh, SoftMax, Exponential, Identity, Normalize)
 }
 
 

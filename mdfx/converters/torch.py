@@ -96,6 +96,10 @@ def _softmax(x: Tensor, gain: float) -> Tensor:
     return torch.softmax(_affine(x, gain, 0.0), dim=-1)
 
 
+def _normalize(x: Tensor, eps: float, per_item: float) -> Tensor:
+    return x / torch.clamp(torch.linalg.vector_norm(x, ord=2, dim=-1, keepdim=True), min=eps)
+
+
 #: This backend's rule per transfer op: ``fn(x, **params) -> y`` (tests/test_ops_coverage checks the keys).
 TRANSFER_RULES: dict[str, Callable[..., Tensor]] = {
     "linear": _linear,
@@ -105,6 +109,7 @@ TRANSFER_RULES: dict[str, Callable[..., Tensor]] = {
     "exponential": _exponential,
     "identity": _identity,
     "softmax": _softmax,
+    "normalize": _normalize,
 }
 
 

@@ -30,7 +30,7 @@ from mdfx.schema.net import Net, NodeSpec
 
 DIALECT = "mdfx"
 FORMAT_VERSION = 1
-RESERVED = {"input", "net_input", "value", "node_bias", "ones", "s", "z", "r", "e", "total"}
+RESERVED = {"input", "net_input", "value", "node_bias", "ones", "s", "z", "r", "e", "total", "sq"}
 
 FunctionSpec = tuple[str, dict[str, Any]]  # (function id, Function kwargs)
 
@@ -84,6 +84,13 @@ def _mdf_softmax(x: str, p: dict[str, float], size: int) -> list[FunctionSpec]:
             ("value", {"value": "e / total"})]
 
 
+def _mdf_normalize(x: str, p: dict[str, float], size: int) -> list[FunctionSpec]:
+    # the squared norm is (x * x) @ ones, as SoftMax's total
+    return [("sq", {"value": f"{x} * {x}"}),
+            ("total", {"function": "MatMul", "args": {"A": "sq", "B": "ones"}}),
+            ("value", {"value": f"{x} / maximum(sqrt(total), {_num(p['eps'])})"})]
+
+
 def _mdf_identity(x: str, p: dict[str, float], size: int) -> list[FunctionSpec]:
     return [("value", {"value": x})]
 
@@ -96,6 +103,7 @@ TRANSFER_RULES = {
     "exponential": _mdf_exponential,
     "relu": _mdf_relu,
     "softmax": _mdf_softmax,
+    "normalize": _mdf_normalize,
     "identity": _mdf_identity,
 }
 
@@ -186,7 +194,7 @@ def _node(net: Net, node: NodeSpec, node_id: str, proj_ids: dict[str, str],
     if node.bias is not None:
         mdf_node.parameters.append(Parameter(id="node_bias", value=node.bias.tolist()))
         terms.append("node_bias")
-    if node.op == "softmax":
+    if node.op in ("softmax", "normalize"):
         mdf_node.parameters.append(Parameter(id="ones", value=[1.0] * node.size))
     functions.append(("net_input", {"value": " + ".join(terms)}))
     functions.extend(TRANSFER_RULES[node.op]("net_input", node.params, node.size))
@@ -268,7 +276,7 @@ def graph_to_mdf(g: Any) -> Any:
             p = g.params[t]
             mdf_node.parameters.append(Parameter(id=pid, value=p.value.tolist(), metadata={DIALECT: {
                 "name": p.name, "learnable": p.learnable, "dtype": p.dtype}}))
-        if node.op == ops.PNL_GRAPH_OP["softmax"]:  # the standard-function SoftMax sums with e @ ones
+        if node.op in (ops.PNL_GRAPH_OP["softmax"], ops.PNL_GRAPH_OP["normalize"]):  # they sum with @ ones
             mdf_node.parameters.append(Parameter(id="ones", value=[1.0] * g.features(node.inputs[0])[-1]))
         refs = [ports.get(t) or pids.get(t) or "" for t in node.inputs]
         for fid, kwargs in _op_functions(g, node, refs):
