@@ -67,6 +67,10 @@ from mdfx.sweep import sweep
 
 __version__ = "0.1.0"
 
+from mdfx.composition.show_graph import (  # noqa: E402  (PsyNeuLink's name for show_graph's "install dot")
+    _gv_executable_not_found_error_msg as _gv_executable_not_found_error_msg,
+)
+
 for _name, _placeholder in _unsupported.LATER.items():  # a real class, where mdfx has one, wins
     globals().setdefault(_name, _placeholder)
 

@@ -139,6 +139,28 @@ class Composition:
         Those of compositions nested in a pathway stay theirs (as PsyNeuLink lists them)."""
         return ProjectionList(p for p in self._projections if not self._owner_chain(p))
 
+    def show_graph(self, show_learning: bool = False, show_nested: object = True, show_pytorch: bool = False,
+                   show_dimensions: object = False, output_fmt: str = "pdf", file: Any = None,
+                   **options: object) -> Any:
+        """Draw the network with Graphviz (PsyNeuLink's options; others are accepted and ignored).
+
+        ``output_fmt``: ``"pdf"`` / ``"png"`` / ``"svg"`` write ``file`` (default
+        ``<name>.<fmt>`` here) and return its path; ``"gv"`` and ``"jupyter"`` return the
+        ``graphviz.Digraph`` (a notebook shows it); ``"source"`` its dot text.
+        ``show_learning`` adds a Composition's learning components, ``show_pytorch`` an
+        AutodiffComposition's TARGET and LOSS nodes (learnable projections in orange);
+        ``show_nested=False`` draws each nested composition as one box.
+        """
+        return self._show_graph(show_learning=show_learning, show_nested=show_nested,
+                                show_pytorch=show_pytorch, show_dimensions=show_dimensions,
+                                output_fmt=output_fmt, file=file, **options)
+
+    @property
+    def _show_graph(self) -> Any:
+        from mdfx.composition.show_graph import ShowGraph
+
+        return ShowGraph(self)
+
     @property
     def default_execution_id(self) -> str:
         """PsyNeuLink's default execution context: the composition's name (mdfx has one context)."""
@@ -570,7 +592,7 @@ class Composition:
 
     def run(self, inputs: Mapping | None = None, num_trials: int | None = None,
             execution_mode: ExecutionMode = ExecutionMode.Python, context: object = None,
-            clamp_input: str = "soft_clamp") -> np.ndarray:
+            clamp_input: str = "soft_clamp", animate: object = False) -> np.ndarray:
         """Run every trial; return the last trial's output values (one row per OUTPUT node).
 
         Every trial's outputs are appended to ``results``. ``inputs`` maps each
@@ -584,6 +606,12 @@ class Composition:
         from mdfx.composition.keywords import HARD_CLAMP, NO_CLAMP, PULSE_CLAMP, SOFT_CLAMP
 
         check_mode(execution_mode, f"{self.name!r}.run()")
+        if animate:
+            from mdfx.composition.show_graph import require_dot
+
+            require_dot()  # what to install comes first; then what mdfx lacks
+            raise UnsupportedError(f"{self.name!r}.run(animate=...): mdfx draws no animation of a run; "
+                                   "draw the network with show_graph()")
         if clamp_input not in (SOFT_CLAMP, HARD_CLAMP, PULSE_CLAMP, NO_CLAMP):
             raise ValueError(f"{self.name!r}.run(clamp_input={clamp_input!r}): expected one of "
                              f"{SOFT_CLAMP!r}, {HARD_CLAMP!r}, {PULSE_CLAMP!r}, {NO_CLAMP!r}")
