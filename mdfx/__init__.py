@@ -71,6 +71,9 @@ from mdfx.composition.show_graph import (  # noqa: E402  (PsyNeuLink's name for 
     _gv_executable_not_found_error_msg as _gv_executable_not_found_error_msg,
 )
 
+#: PsyNeuLink's base class of mechanisms; every mdfx mechanism is a TransferMechanism
+Mechanism = TransferMechanism
+
 for _name, _placeholder in _unsupported.LATER.items():  # a real class, where mdfx has one, wins
     globals().setdefault(_name, _placeholder)
 
@@ -142,5 +145,5 @@ __all__ = [
     "NodeRoleError", "ObjectiveMechanism", "OutputPort", "RunError", "ShowGraphError",
     # PsyNeuLink's keyword constants (scripts written `from psyneulink import *` use them bare)
     *(n for n in dir(_keywords) if n.isupper()),
-    *_unsupported.__all__, *_unsupported.LATER,
+    "Mechanism", *_unsupported.__all__, *_unsupported.LATER,
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import sys
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -115,7 +116,7 @@ class AutodiffComposition(Composition):
 
     def _build_pytorch_representation(self, learning_rate: object = None, context: object = None) -> Any:
         """Resolve every projection's learning rate as learn() would with no learning_rate given;
-        raises CompositionError when nothing would learn. ``learning_rate`` (not None) replaces
+        warns (UserWarning) when no projection learns, as PsyNeuLink 0.21. ``learning_rate`` (not None) replaces
         the composition's ``learning_rate`` first, as in PsyNeuLink: later learn() calls without
         a rate go back to it. ``context``: as learn()'s."""
         from mdfx.composition.learning_session import projection_rates
@@ -126,6 +127,17 @@ class AutodiffComposition(Composition):
         if learning_rate is not None:
             self.learning_rate = learning_rate
 
+        if not any(p.learnable for p in self._projections):
+            # PsyNeuLink 0.21 warns here (learn() then refuses): nothing has a parameter to train
+            warnings.warn(f"{self.name!r}: no projection learns (none, or every one learnable=False), so "
+                          "there is nothing for PyTorch to train; learn() will refuse", UserWarning, stacklevel=2)
+            for nested in self._flattened:
+                if not nested._projections:
+                    warnings.warn(f"{nested.name!r}, nested in {self.name!r}, has no projections, so none "
+                                  "of its parameters can learn", UserWarning, stacklevel=2)
+            if self.pytorch_representation is None:
+                self.pytorch_representation = PytorchRepresentation(self, {}, [])
+            return self.pytorch_representation
         # PsyNeuLink makes the TARGET and LOSS nodes here (they show in ``nodes`` from now on)
         self.target_input_mechanisms  # noqa: B018
         rates, frozen = projection_rates(self, None)

@@ -12,6 +12,7 @@ tests prove that the MDF round trip is exact, so what runs is what is saved.
 from __future__ import annotations
 
 import itertools
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -189,6 +190,10 @@ class Composition:
         if id(node) in index.node_ids:
             return node
         if not isinstance(node, TransferMechanism | Composition):
+            from mdfx.composition.unsupported import ImportOnly
+
+            if isinstance(node, ImportOnly):
+                node()  # refused by name: a PsyNeuLink component mdfx lacks
             raise GraphError(f"{self.name!r}: cannot add {node!r}; nodes are TransferMechanisms or Compositions")
         # the name set is a fast "no"; a hit is confirmed on the list (names can be changed later)
         if node.name in index.node_names and any(n.name == node.name for n in self._nodes):
@@ -291,8 +296,12 @@ class Composition:
         pathway = [i[0] if any(i is r for r in required) else i for i in pathway]
         # a set of nodes is a parallel stage: each joins the stages before and after it
         items = [sorted(i, key=lambda n: getattr(n, '_created', 0)) if isinstance(i, set | frozenset) else i for i in pathway]
+        from mdfx.composition.unsupported import ImportOnly
+
         for item in items:
             for node in item if isinstance(item, list) else [item]:
+                if isinstance(node, ImportOnly):
+                    node()  # a PsyNeuLink component mdfx lacks: refused by name, never dropped
                 if isinstance(node, TransferMechanism):
                     self.add_node(node)
                 elif isinstance(node, Composition):
@@ -729,8 +738,11 @@ class Composition:
         result = None
         nested = [n for n in self._nodes if isinstance(n, AutodiffComposition)]
         if not nested:
-            raise CompositionError(f"{self.name!r} has nothing to learn: add a learning pathway "
-                                   "(add_backpropagation_learning_pathway) or use AutodiffComposition")
+            # PsyNeuLink 0.21 warns and runs the inputs, learning nothing (measured: probe_core.py)
+            warnings.warn(f"{self.name!r}.learn(): nothing to learn (no learning pathway, no nested "
+                          "AutodiffComposition); the inputs are run and no weight changes", UserWarning,
+                          stacklevel=2)
+            return self.run(inputs=inputs, num_trials=num_trials, execution_mode=execution_mode)
         for node in nested:
             given = _lookup(inputs or {}, node)
             if given is None:

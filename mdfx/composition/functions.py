@@ -228,6 +228,10 @@ def as_function(function: object) -> TransferFunction:
         return function()
     if isinstance(function, TransferFunction):
         return function
+    from mdfx.composition.unsupported import ImportOnly
+
+    if isinstance(function, ImportOnly) or (isinstance(function, type) and issubclass(function, ImportOnly)):
+        (function if isinstance(function, ImportOnly) else function())()  # refuses, naming it
     known = ", ".join(c.__name__ for c in FUNCTION_CLASSES.values())
     raise TypeError(f"function must be one of {known} (class or instance), got {function!r}")
 

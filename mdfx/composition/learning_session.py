@@ -21,7 +21,7 @@ from mdfx.composition.keywords import TRAINING_SET
 from mdfx.composition.learning_pathway import TargetMechanism
 from mdfx.composition.learning_rates import check_keys, check_rate, resolve, split
 from mdfx.composition.pytorch_representation import PytorchRepresentation
-from mdfx.errors import CompositionError, DataError, UnsupportedError
+from mdfx.errors import AutodiffCompositionError, CompositionError, DataError, UnsupportedError
 
 if TYPE_CHECKING:
     from mdfx.composition.autodiff import AutodiffComposition
@@ -55,6 +55,10 @@ def learn(comp: AutodiffComposition, inputs: Any, targets: Mapping | None, num_t
     if results not in RESULTS_MODES:
         raise ValueError(f"{comp.name!r}.learn(results={results!r}): expected one of {RESULTS_MODES}")
     check_rate(learning_rate, f"{comp.name!r}.learn(): learning_rate", CompositionError)
+    if not any(p.learnable for p in comp._projections) and getattr(comp, "graph", None) is None:
+        # PsyNeuLink 0.21 says this before it looks at the inputs or targets (measured)
+        raise AutodiffCompositionError(f"{comp.name!r}.learn(): no projection of it learns (none, or every one "
+                                       "learnable=False), so there is nothing to train")
     check_additional_optimizations(comp, execute_in_additional_optimizations)
     if inspect.isgeneratorfunction(inputs):
         inputs = inputs()

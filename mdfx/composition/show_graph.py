@@ -93,6 +93,10 @@ class ShowGraph:
                           "AutodiffComposition; its learning is drawn with show_pytorch=True", UserWarning,
                           stacklevel=3)
         learning = show_pytorch if autodiff else bool(show_learning)
+        if not autodiff and show_learning and not comp._learning_nodes:
+            warnings.warn(f"show_graph(show_learning=True) of {comp.name!r}: it has no learning pathway to "
+                          "draw (add one with add_backpropagation_learning_pathway, or use an "
+                          "AutodiffComposition)", UserWarning, stacklevel=3)
         if autodiff and show_pytorch and not any(p.learnable for p in comp._deep_projections()):
             warnings.warn(f"show_graph(show_pytorch=True) of {comp.name!r}: no projection of it learns, "
                           "so there is no PyTorch representation to draw and learn() would have nothing "

@@ -32,12 +32,26 @@ class _ImportOnlyMeta(type):
 
 
 class ImportOnly(metaclass=_ImportOnlyMeta):
-    """Base of the import-only classes: constructing or calling one raises UnsupportedError."""
+    """Base of the import-only classes. One can be made (a script or test file builds its
+    arguments at import time), but using it raises UnsupportedError: calling it, reading an
+    attribute, or giving it to a mechanism or composition (which reads its attributes)."""
 
     _kind = "component"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._args = (args, kwargs)
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        _refuse(f"{type(self).__name__}.{attr}" if not attr.startswith("_") else type(self).__name__,
+                self._kind)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         _refuse(type(self).__name__, self._kind)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(import only)"
 
 
 def _import_only(name: str, kind: str) -> type:
@@ -106,6 +120,7 @@ NAMES = {
     "EpisodicMemoryMechanism": "mechanism", "DictionaryMemory": "memory function",
     "CompositionInterfaceMechanism": "mechanism",
     "TransferWithCosts": "transfer function with costs", "UserDefinedFunction": "function",
+    "HypersphericalToCartesian": "transfer function",
     # control
     "ControlMechanism": "control mechanism", "LCControlMechanism": "control mechanism",
     "OptimizationControlMechanism": "control mechanism", "ControlProjection": "projection",
@@ -126,7 +141,8 @@ gsc_unavailable_message = "mdfx has no scheduler, so no graph-structure scheduli
 
 #: import-only until mdfx has them; ``mdfx/__init__`` adds each only where no real one is defined
 LATER = {name: _import_only(name, kind) for name, kind in {
-    "GRUComposition": "composition", "EMComposition_Proj": "composition"}.items()}
+    "GRUComposition": "composition", "EMComposition_Proj": "composition", "EMComposition": "composition",
+    "PytorchGRUCompositionWrapper": "PyTorch wrapper"}.items()}
 
 _CLASSES = {name: _import_only(name, kind) for name, kind in NAMES.items()}
 globals().update(_CLASSES)
