@@ -445,6 +445,11 @@ class Composition:
     def _analyze_graph(self, context: object = None) -> None:
         """PsyNeuLink's explicit graph analysis: mdfx checks the graph as it is built, so nothing is left."""
 
+    def _initialize_from_context(self, context: object = None, base_context: object = None,
+                                 override: bool = False, visited: object = None) -> None:
+        """PsyNeuLink's set-up of a new execution context's values: mdfx keeps one set of values per
+        composition, so a new context has them already."""
+
     def get_input_format(self) -> dict:
         """One trial of inputs: each INPUT node's (and TARGET node's) default value."""
         fmt: dict = {m: m.default_input().tolist() for m in self._mechanisms()
