@@ -1,8 +1,10 @@
 """AutodiffComposition: a Composition that learns by backpropagation.
 
-``learn()`` follows DESIGN rule 1: Composition -> MDF -> ``Net`` -> the chosen
-backend (numpy, torch or LLVM), then the trained weights are written back
-into the projections, so ``run()``, ``to_mdf()`` and ``mdfx.save()`` all see them.
+``learn()`` follows DESIGN rule 1: the composition lowers to its op graph
+(:func:`mdfx.composition.lower.lower`, cached per structure), whose params are
+the projections' own arrays; the chosen backend (numpy, torch or LLVM) trains
+the graph in place, so ``run()``, ``to_mdf()`` and ``mdfx.save()`` all see the
+trained weights.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from mdfx.runners.training import (
     rekey,
 )
 from mdfx.schema import validate
-from mdfx.schema.net import Net, TrainingSpec
+from mdfx.schema.graph import Graph, TrainingSpec
 
 
 class AutodiffComposition(Composition):
@@ -236,7 +238,7 @@ class AutodiffComposition(Composition):
 
     def _net_order(self) -> list[Any]:
         """Mechanisms in execution (topological) order."""
-        names = [n.name for n in self._net().nodes]
+        names = [n.name for n in self._graph().mechanisms.nodes]
         return [self._mechanism(n) for n in names]
 
     def get_optimizer_param_value(self, name: str) -> Any:
@@ -362,8 +364,8 @@ class AutodiffComposition(Composition):
         internal = {s.name: t.name for s, t in self._internal_pairs()}
         if targets is None and not internal:
             raise DataError(f"{self.name!r}.learn(): no targets given (targets={{output node: trials}})")
-        net, graph = self._lowered()
-        io = self._io_of(net)
+        graph = self._graph()
+        io = self._io_of(graph)
         trained = self._trained_outputs(io, targets if targets is not None else {})
         shown = self._shown_outputs(io, trained)
         x = parse_inputs(io, inputs, num_trials)
@@ -422,7 +424,7 @@ class AutodiffComposition(Composition):
         if call_after_minibatch is not None:
             spec.on_minibatch = _after_minibatch_hook(call_after_minibatch, -(-trials // minibatch_size))
         mode = execution_mode
-        logging = net is not None and self._logging_hooks(net, spec)
+        logging = graph.mechanisms is not None and self._logging_hooks(graph, spec)
         if logging and mode is not ExecutionMode.Python:
             # Logged values are read between minibatches, which only the numpy
             # backend exposes; it gives the same numbers (tested to 1e-10).
@@ -439,7 +441,7 @@ class AutodiffComposition(Composition):
         weights = {k: v.copy() for k, v in graph.learnable().items()} if guarded else {}
         optimizer_state = copy.deepcopy(self.optimizer_state) if guarded else None
         try:
-            result = _train(net, graph, spec, mode, self.device)
+            result = _train(graph, spec, mode, self.device)
         except BaseException:
             if guarded:
                 for k, v in graph.learnable().items():
@@ -449,8 +451,6 @@ class AutodiffComposition(Composition):
         finally:
             if bar is not None:
                 bar.close()
-        if net is not None:
-            self._write_back(net)
         self.last_learn = result
         if self._pairs_targets:
             from mdfx.composition.targets import record_loss_values
@@ -541,24 +541,24 @@ class AutodiffComposition(Composition):
         """PsyNeuLink 0.21's name for the per-minibatch losses (each wrapped in a list)."""
         return [[loss] for loss in self.losses]
 
-    def _logging_hooks(self, net: Net, spec: LearnSpec) -> bool:
+    def _logging_hooks(self, graph: Graph, spec: LearnSpec) -> bool:
         """Wire ``log.set_log_conditions('matrix'|'value')`` to per-minibatch records."""
         projs = [p for p in self._projections if "matrix" in p.log.logged]
         mechs = [m for m in self._mechanisms() if "value" in m.log.logged]
         if not projs and not mechs:
             return False
 
-        tensors = self._graph().meta["node_tensors"]
+        tensors = graph.mechanisms.tensors
         context = self.default_execution_id
         # PsyNeuLink's log (nparray_dictionary) holds the matrix each minibatch used, before its update
-        used = {p.name: np.array(net.projection(p.name).matrix, copy=True) for p in projs}
+        used = {p.name: np.array(graph.params[p.name].value, copy=True) for p in projs}
 
         def record(values: dict[str, np.ndarray]) -> None:
             for p in projs:
-                p.log.record("matrix", net.projection(p.name).matrix)
+                p.log.record("matrix", graph.params[p.name].value)
                 matrix = used[p.name]
                 p.log.record_in(context, {"func_matrix": matrix, "matrix": matrix, "mod_matrix": matrix})
-                used[p.name] = np.array(net.projection(p.name).matrix, copy=True)
+                used[p.name] = np.array(graph.params[p.name].value, copy=True)
             for m in mechs:
                 value = values[tensors[m.name]]
                 m.log.record("value", value)
@@ -579,20 +579,6 @@ class AutodiffComposition(Composition):
         if not self._pathway_objectives():
             return []
         return [m.name for m in self._mechanisms() if not isinstance(m, TargetMechanism)]
-
-    def _write_back(self, net: Net) -> None:
-        """Trained arrays into the projections and mechanisms, in place (a no-op when shared)."""
-        for p in self._projections:
-            trained = net.projection(p.name).matrix
-            if trained is not p.matrix:
-                p.matrix[...] = trained
-        for m in self._mechanisms():
-            node = net.node(m.name)
-            if node.bias is not None and node.bias is not m.bias:
-                if m.bias is None:
-                    m.bias = node.bias.copy()
-                else:
-                    m.bias[...] = node.bias
 
     # --- weights to and from torch tensors ---------------------------------------------
 
@@ -624,18 +610,17 @@ class AutodiffComposition(Composition):
     def save(self, path: str | Path | None = None, directory: str | None = None,
              filename: str | None = None) -> Path:
         """Write every projection's matrix as a torch state_dict keyed by projection name."""
-        from mdfx.io import save_state_dict
+        from mdfx.schema.state_dict import save_state_dict
 
-        return save_state_dict(self._net(), _weights_path(self, path, directory, filename))
+        return save_state_dict(self._graph(), _weights_path(self, path, directory, filename))
 
     def load(self, path: str | Path | None = None, directory: str | None = None,
              filename: str | None = None) -> None:
         """Restore matrices saved by :meth:`save` (``torch.load(weights_only=True)``)."""
-        from mdfx.io import load_state_dict
+        from mdfx.schema.state_dict import load_state_dict
 
-        net = self._net()
-        load_state_dict(net, _weights_path(self, path, directory, filename))
-        self._write_back(net)
+        # the graph's params are the projections' arrays: loading into it loads into them
+        load_state_dict(self._graph(), _weights_path(self, path, directory, filename))
 
 
 def _stack(vectors: list[list[np.ndarray]], middle: tuple[int, ...] = ()) -> np.ndarray:
@@ -696,7 +681,7 @@ def _weights_path(comp: AutodiffComposition, path: str | Path | None, directory:
     if path is not None:
         return Path(path)
     if filename is None:
-        from mdfx.io import safe_filename
+        from mdfx.files import safe_filename
 
         # the composition's name may come from a file: it must not pick the folder
         filename = f"{safe_filename(comp.name)}_matrix_wts.pnl"
@@ -709,12 +694,13 @@ def _forward(graph: Any, x: dict[str, np.ndarray], outputs: list[str]
     from mdfx.runners import reference
 
     env = reference.forward(graph, x)
-    tensors = graph.meta.get("node_tensors") or {t: t for t in [*graph.inputs, *graph.outputs]}
+    tensors = graph.mechanisms.tensors if graph.mechanisms is not None else \
+        {t: t for t in [*graph.inputs, *graph.outputs]}
     values = {node: env[tensor] for node, tensor in tensors.items()}
     return {n: values[n] for n in outputs}, values
 
 
-def _train(net: Net | None, graph: Any, spec: LearnSpec, mode: ExecutionMode, device: str) -> LearnResult:
+def _train(graph: Graph, spec: LearnSpec, mode: ExecutionMode, device: str) -> LearnResult:
     """One backend's training; ``spec`` is keyed by node names, the graph runners by tensor names."""
     keyed, back = by_tensor(graph, spec)
     if mode is ExecutionMode.Python:

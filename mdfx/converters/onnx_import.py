@@ -53,7 +53,7 @@ original model (DESIGN rule 2):
   ``/l1/Gemm``) are kept. A file written by mdfx's own export carries the names
   of its composition (``mdfx.inputs``, ``mdfx.outputs``, ``mdfx.layers``
   metadata); the import restores the input and output names and keeps the layer
-  map in ``graph.meta["layers"]``; its list of learnable initializers (``mdfx.learnable``)
+  map in ``graph.layers``; its list of learnable initializers (``mdfx.learnable``)
   replaces the naming rule.
 
 Default-domain opsets 9-21 and ``ai.onnx.ml`` (ArrayFeatureExtractor, ZipMap: the
@@ -444,29 +444,26 @@ class _Importer:
                                        "runs networks whose outputs are computed per sample")
         dtype = FLOAT_TYPES[self.g.input[[v.name for v in self.g.input].index(next(iter(self.inputs)))]
                             .type.tensor_type.elem_type]
-        meta: dict[str, Any] = {
-            "source": "onnx", "opset": self.opset, "producer": f"{self.model.producer_name} "
-            f"{self.model.producer_version}".strip(), "file": self.where,
-        }
+        facts: dict[str, Any] = {"source": "onnx"}
         layers = _mdfx_names(self.model, LAYER_NAMES_KEY)
         if layers:
-            meta["layers"] = layers
+            facts["layers"] = layers
         # a ZipMap output (dicts) takes no gradient: its probability tensor becomes an output too,
         # so the classifier trains through it (exports leave it out again)
         extra = [n.inputs[0] for n in self.nodes if n.op == "ai.onnx.ml.ZipMap" and n.output in outputs
                  and n.inputs[0] not in outputs]
         if extra:
-            meta["extra_outputs"] = extra
+            facts["extra_outputs"] = extra
             outputs = outputs + extra
         # a state_dict holds the module's parameters and buffers, not the exporter's constants
-        meta["state_dict_keys"] = {k: k for k, p in self.params.items()
+        facts["state_dict_keys"] = {k: k for k, p in self.params.items()
                                    if p.learnable or _BUFFER_NAME.search(k) or not is_generated_name(k)}
         inputs, params, nodes = dict(self.inputs), list(self.params.values()), self.nodes
         if self.renames:
             inputs, nodes, outputs = _rename(inputs, nodes, outputs, self.renames, set(self.params))
         return Graph.build(self.g.name or "onnx_model", inputs, params, nodes, outputs,
                            dtype="float64" if dtype == "float64" else ("float16" if dtype == "float16" else "float32"),
-                           meta=meta)
+                           **facts)
 
     def node(self, node: Any, name: str) -> None:
         op, ins = node.op_type, list(node.input)

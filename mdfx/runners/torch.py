@@ -44,7 +44,7 @@ from mdfx.runners.training import (
     learning_rate_of,
 )
 from mdfx.schema import validate
-from mdfx.schema.graph import Graph, as_graph
+from mdfx.schema.graph import Graph
 
 Update = Callable[[Sequence[Tensor]], None]
 
@@ -156,16 +156,15 @@ def _in_trial_order(batches: list[Tensor], order: np.ndarray) -> np.ndarray:
     return out
 
 
-def train(model: Graph | Any, spec: LearnSpec, device: str = "cpu") -> LearnResult:
+def train(graph: Graph, spec: LearnSpec, device: str = "cpu") -> LearnResult:
     """ExecutionMode.PyTorch: the whole learn() loop of ``spec`` on ``device``; trains the graph in place.
 
-    ``model`` is a Graph (or a Net); ``spec`` is keyed by its tensor names (a
-    Net's: by node names). In float64 on the CPU the module trains the graph's
+    ``spec`` is keyed by the graph's tensor names (or its mechanisms' names:
+    outputs come back keyed as given). In float64 on the CPU the module trains the graph's
     own arrays; otherwise they receive the trained values when training ends
     (callbacks during training then see the initial ones). The result holds copies.
     """
-    validate.learn_spec(model, spec)
-    graph = as_graph(model)
+    validate.learn_spec(graph, spec)
     spec, back = by_tensor(graph, spec)
     module = cached_module(graph, spec.dtype, device)
     dtype, dev = module.dtype, module.device
@@ -270,25 +269,21 @@ def train(model: Graph | Any, spec: LearnSpec, device: str = "cpu") -> LearnResu
     return LearnResult(params_out, losses, epochs_run, last, every)
 
 
-def run(model: Graph | Any, inputs: Mapping[str, np.ndarray], device: str = "cpu", dtype: str = "float64",
+def run(graph: Graph, inputs: Mapping[str, np.ndarray], device: str = "cpu", dtype: str = "float64",
         module: GraphModule | None = None) -> dict[str, np.ndarray]:
-    """Inference: the graph's outputs by name (a Net's: by OUTPUT node), float64 arrays.
+    """Inference: the graph's outputs (keyed by :meth:`Graph.output_names`), float64 arrays.
 
     ``inputs[name]`` is (trials, *features) for each graph input. The module is
     cached per structure; pass one built by :func:`~mdfx.converters.torch.to_module`
     to use it instead.
     """
-    validate.run_inputs(model, inputs, allow_empty=True)
-    graph = as_graph(model)
+    validate.run_inputs(graph, inputs, allow_empty=True)
     module = module or cached_module(graph, dtype, device)
     x = _tensors(inputs, graph, list(graph.inputs), "inputs", module.dtype, module.device)
     with torch.no_grad():
         y = module(x)
-    out = {name: v.cpu().numpy().astype(np.float64) if isinstance(v, Tensor) else v for name, v in y.items()}
-    if graph is not model:  # a Net: outputs by node name
-        tensors = graph.meta["node_tensors"]
-        return {node: out[tensors[node]] for node in model.outputs}
-    return out
+    return graph.named_outputs({name: v.cpu().numpy().astype(np.float64) if isinstance(v, Tensor) else v
+                                for name, v in y.items()})
 
 
 def run_all(graph: Graph, inputs: Mapping[str, np.ndarray], tensors: Sequence[str], device: str = "cpu",
@@ -301,10 +296,9 @@ def run_all(graph: Graph, inputs: Mapping[str, np.ndarray], tensors: Sequence[st
     return {name: v.cpu().numpy().astype(np.float64) if isinstance(v, Tensor) else v for name, v in y.items()}
 
 
-def validation_runner(model: Graph | Any, dtype: str) -> Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]]:
+def validation_runner(graph: Graph, dtype: str) -> Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]]:
     """The :mod:`mdfx.runners.compare` factory: build the module once, return ``run(inputs)``."""
-    graph = as_graph(model)
     from mdfx.converters.torch import to_module
 
     module = to_module(graph, dtype)
-    return lambda inputs: run(model, inputs, module=module)
+    return lambda inputs: run(graph, inputs, module=module)

@@ -22,7 +22,7 @@ import numpy as np
 
 from mdfx import ops
 from mdfx.runners import reference
-from mdfx.schema.graph import Graph, as_graph
+from mdfx.schema.graph import Graph
 
 
 @dataclass
@@ -74,7 +74,7 @@ class LearnSpec:
     #: carried across learn() calls; None starts a fresh optimizer
     optimizer_state: OptimizerState | None = None
     #: learning rate of a learnable parameter by name (projection name, "<node>.bias"); a name
-    #: absent here trains at ``learning_rate``. Frozen parameters are not learnable in the Net.
+    #: absent here trains at ``learning_rate``. Frozen parameters are not learnable in the graph.
     param_learning_rates: dict[str, float] = field(default_factory=dict)
     #: also return every epoch's outputs (LearnResult.epoch_outputs), not only the last epoch's
     keep_epoch_outputs: bool = False
@@ -173,13 +173,10 @@ class EarlyStopper:
         return self.bad >= self.patience
 
 
-def learnable_params(g: Graph | Any) -> dict[str, np.ndarray]:
-    """The arrays training updates, by name, in the graph's param order (a Net: projections, then biases)."""
-    if isinstance(g, Graph):
-        return g.learnable()
-    params = {p.name: p.matrix for p in g.projections if p.learnable}
-    params.update({f"{n.name}.bias": n.bias for n in g.nodes if n.bias is not None and n.bias_learnable})
-    return params
+def learnable_params(g: Graph) -> dict[str, np.ndarray]:
+    """The arrays training updates, by name, in the graph's param order (a composition's: projections,
+    then biases)."""
+    return g.learnable()
 
 
 def by_tensor(g: Graph, spec: LearnSpec) -> tuple[LearnSpec, dict[str, str]]:
@@ -187,10 +184,10 @@ def by_tensor(g: Graph, spec: LearnSpec) -> tuple[LearnSpec, dict[str, str]]:
 
     A composition's data is keyed by node names; a mechanism's value is the tensor
     named after it except for an INPUT node that computes something
-    (``g.meta["node_tensors"]``). Graphs from elsewhere are keyed by tensor already.
+    (:attr:`Graph.mechanisms`). Graphs from elsewhere are keyed by tensor already.
     """
     spec.orders()  # drawn once, before the copy, so both see the same shuffles
-    tensors = g.meta.get("node_tensors") or {}
+    tensors = g.mechanisms.tensors if g.mechanisms is not None else {}
     named = [*spec.targets, *spec.target_tensors, *spec.target_tensors.values(), *spec.recorded]
     # inputs need no keying: a graph input is named after its INPUT node
     if all(tensors.get(k, k) == k or k in g.outputs for k in named):
@@ -239,7 +236,6 @@ def train_reference(g: Graph | Any, spec: LearnSpec) -> LearnResult:
     from mdfx.schema import validate
 
     validate.learn_spec(g, spec)
-    g = as_graph(g)
     optimizer = ops.optimizer_op(spec.optimizer)
     params = learnable_params(g)
     carried = spec.optimizer_state if spec.optimizer_state is not None else OptimizerState()
