@@ -41,3 +41,21 @@ def test_building_the_pytorch_representation_of_nothing_learnable_warns_and_lear
     assert "no projection learns" in text and "'INNER', nested in 'OUTER', has no projections" in text, text
     with pytest.raises(pnl.CompositionError):
         outer.learn(inputs={outer.nodes[0]: [[1.0]]})
+
+
+def test_a_learning_pathway_through_a_nested_composition_is_refused() -> None:
+    """probe_core.py "learning_pathway_through_nested": CompositionError when it is made."""
+    i, h, o = (pnl.ProcessingMechanism(name=n, input_shapes=2) for n in ("I", "H", "O"))
+    with pytest.raises(pnl.CompositionError, match="'N'") as err:
+        pnl.Composition(([i, pnl.Composition(name="N", nodes=[h]), o], pnl.BackPropagation))
+    assert "AutodiffComposition" in str(err.value), str(err.value)
+
+
+def test_an_autodiff_composition_holding_a_plain_composition_refuses_to_learn() -> None:
+    """probe_core.py "autodiff_learn_with_nested_plain": AutodiffCompositionError from learn();
+    run() still works."""
+    i, h, o = (pnl.ProcessingMechanism(name=n, input_shapes=2) for n in ("I", "H", "O"))
+    comp = pnl.AutodiffComposition([i, pnl.Composition(name="N", nodes=[h]), o], name="AC")
+    assert_close(comp.run(inputs={i: [[1.0, 2.0]]}), [[1.0, 2.0]], rtol=0, what="run()")
+    with pytest.raises(pnl.AutodiffCompositionError, match="'N' are not AutodiffCompositions"):
+        comp.learn(inputs={i: [[0.0, 0.0]]}, execution_mode=pnl.ExecutionMode.PyTorch)

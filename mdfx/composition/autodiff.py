@@ -23,7 +23,14 @@ from mdfx.composition.composition import IO, Composition, _is_number, parse_inpu
 from mdfx.composition.enums import ExecutionMode, Loss, check_mode
 from mdfx.composition.learning_pathway import ObjectiveMechanism, TargetMechanism
 from mdfx.composition.targets import parse as parse_targets
-from mdfx.errors import CompositionError, DataError, MdfxError, ParameterError, UnsupportedError
+from mdfx.errors import (
+    AutodiffCompositionError,
+    CompositionError,
+    DataError,
+    MdfxError,
+    ParameterError,
+    UnsupportedError,
+)
 from mdfx.runners.training import (
     LearnResult,
     LearnSpec,
@@ -315,6 +322,11 @@ class AutodiffComposition(Composition):
         from mdfx.composition.targets import resolved_once
 
         check_mode(execution_mode, f"{self.name!r}.learn()")
+        plain = [c for c in self._flattened if not isinstance(c, AutodiffComposition)]
+        if plain:  # PsyNeuLink 0.21 refuses this (AutodiffCompositionError, measured in its suite)
+            raise AutodiffCompositionError(f"{self.name!r}.learn(): the nested composition(s) "
+                                           f"{', '.join(repr(c.name) for c in plain)} are not AutodiffCompositions; "
+                                           "only nested AutodiffCompositions learn")
         with resolved_once(self):
             return learn(self, inputs=inputs, targets=targets, num_trials=num_trials, epochs=epochs,
                          learning_rate=learning_rate, minibatch_size=minibatch_size,

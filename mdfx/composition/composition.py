@@ -385,6 +385,12 @@ class Composition:
         ``learning_rate`` applies to this pathway's projections (a projection's own
         rate wins); ``loss_spec`` defaults to ``Loss.MSE``.
         """
+        inside = [i for i in pathway if isinstance(i, Composition)]
+        if inside:
+            # PsyNeuLink 0.21 refuses this too (CompositionError, measured in its suite)
+            raise CompositionError(f"{self.name!r}: a learning pathway through the nested composition(s) "
+                                   f"{', '.join(repr(c.name) for c in inside)} cannot learn in a Composition; "
+                                   "nest AutodiffCompositions in an AutodiffComposition and learn in PyTorch mode")
         if learning_function is not BackPropagation:
             raise UnsupportedError(f"{self.name!r}: learning_function={learning_function!r}; mdfx learns by "
                                    "backpropagation only (pnl.BackPropagation)")

@@ -57,4 +57,12 @@ out["comparator"] = {"warnings": k, "error": e}
 cm = pnl.ComparatorMechanism(name="CMP2", default_variable=[[0.0, 0.0], [0.0, 0.0]])
 out["comparator_execute"] = np.asarray(cm.execute([[1.0, 2.0], [0.5, 3.0]])).tolist()
 out["comparator_ports"] = [p.name for p in cm.input_ports] + [p.name for p in cm.output_ports]
+# 5. learning through nested plain Compositions
+i, h, o = (pnl.ProcessingMechanism(name=n, input_shapes=2) for n in ("I", "H", "O"))
+k, e, _ = caught(lambda: pnl.Composition(([i, pnl.Composition(name="N", nodes=[h]), o], pnl.BackPropagation)))
+out["learning_pathway_through_nested"] = {"warnings": k, "error": e}
+i, h, o = (pnl.ProcessingMechanism(name=n, input_shapes=2) for n in ("I2", "H2", "O2"))
+ac = pnl.AutodiffComposition([i, pnl.Composition(name="N2", nodes=[h]), o], name="AC2")
+k, e, _ = caught(lambda: ac.learn(inputs={i: [[0, 0]]}, execution_mode=pnl.ExecutionMode.PyTorch))
+out["autodiff_learn_with_nested_plain"] = {"warnings": k, "error": e}
 print(json.dumps(out, indent=1, default=str))
