@@ -59,3 +59,12 @@ def test_an_autodiff_composition_holding_a_plain_composition_refuses_to_learn() 
     assert_close(comp.run(inputs={i: [[1.0, 2.0]]}), [[1.0, 2.0]], rtol=0, what="run()")
     with pytest.raises(pnl.AutodiffCompositionError, match="'N' are not AutodiffCompositions"):
         comp.learn(inputs={i: [[0.0, 0.0]]}, execution_mode=pnl.ExecutionMode.PyTorch)
+
+
+def test_targets_for_a_composition_of_which_nothing_learns_are_refused() -> None:
+    """PsyNeuLink 0.21 (its suite, measured by the reference run): AutodiffCompositionError when
+    targets are given and every projection is learnable=False."""
+    a, b = pnl.ProcessingMechanism(name="A"), pnl.ProcessingMechanism(name="B")
+    with pytest.raises(pnl.AutodiffCompositionError, match="targets were given, but no projection of it learns"):
+        pnl.AutodiffComposition(pathways=[[a, pnl.MappingProjection(a, b, learnable=False), b]],
+                                targets={b: pnl.TARGET}, name="X")

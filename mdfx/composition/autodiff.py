@@ -95,6 +95,10 @@ class AutodiffComposition(Composition):
         self._pending_minibatches: list[tuple[list[tuple[dict, np.ndarray]], dict, list[str], int]] = []
         self.learning_results: list[list[np.ndarray]] = []
         self.last_learn: LearnResult | None = None
+        if targets is not None and self._projections and not any(p.learnable for p in self._projections):
+            # PsyNeuLink 0.21 refuses targets for a composition of which nothing learns (measured)
+            raise AutodiffCompositionError(f"{self.name!r}: targets were given, but no projection of it learns "
+                                           "(every one is learnable=False), so no target can be used")
         #: Adam's moments and step count, kept across learn() calls as PsyNeuLink keeps its optimizer
         self.optimizer_state = OptimizerState()
 
@@ -226,6 +230,8 @@ class AutodiffComposition(Composition):
         PsyNeuLink compatibility (every mode learns the same network)."""
         from mdfx.composition.learning_pathway import Pathway
 
+        self._refuse_stray_losses(CompositionError if execution_mode is ExecutionMode.Python
+                                  else AutodiffCompositionError)
         pathways = []
         for loss in self.loss_mechanisms:
             upstream = {id(loss.sample.owner)}
@@ -322,6 +328,7 @@ class AutodiffComposition(Composition):
         from mdfx.composition.targets import resolved_once
 
         check_mode(execution_mode, f"{self.name!r}.learn()")
+        self._refuse_stray_losses(AutodiffCompositionError)
         plain = [c for c in self._flattened if not isinstance(c, AutodiffComposition)]
         if plain:  # PsyNeuLink 0.21 refuses this (AutodiffCompositionError, measured in its suite)
             raise AutodiffCompositionError(f"{self.name!r}.learn(): the nested composition(s) "

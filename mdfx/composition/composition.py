@@ -287,9 +287,12 @@ class Composition:
         """
         stray = [i for i in pathway if isinstance(i, ObjectiveMechanism)]
         if stray:
-            # a LossMechanism is a sample-target pair, not a node (PsyNeuLink refuses it too)
-            raise CompositionError(f"{self.name!r}: {', '.join(repr(i.name) for i in stray)} in a pathway: a "
-                                   "LossMechanism is not a node; give it in AutodiffComposition's targets")
+            # a LossMechanism is a sample-target pair, not a node; PsyNeuLink 0.21 takes the pathway
+            # and refuses when learning is set up (measured), so it is kept aside until then
+            self._stray_losses = [*getattr(self, "_stray_losses", []), *stray]
+            pathway = [i for i in pathway if not isinstance(i, ObjectiveMechanism)]
+            if not pathway:
+                return Pathway([])
         # (node, NodeRole): a node with a role PsyNeuLink must give it; mdfx derives roles from
         # the graph, so the node is taken and the role checked once the pathway is made
         required = [i for i in pathway if isinstance(i, tuple) and len(i) == 2 and isinstance(i[1], NodeRole)]
@@ -735,6 +738,13 @@ class Composition:
             result = node.learn(inputs=given, targets=targets, num_trials=num_trials, epochs=epochs,
                                 learning_rate=learning_rate, execution_mode=execution_mode, **options)
         return result
+
+    def _refuse_stray_losses(self, error: type[CompositionError] = CompositionError) -> None:
+        """A LossMechanism given in a pathway is refused when learning is set up (PsyNeuLink 0.21)."""
+        stray = getattr(self, "_stray_losses", [])
+        if stray:
+            raise error(f"{self.name!r}: {', '.join(repr(i.name) for i in stray)} was given in a pathway: a "
+                        "LossMechanism is not a node; give it in AutodiffComposition's targets")
 
     def _deep_projections(self) -> list[MappingProjection]:
         """The projections of this composition and of every composition nested in it."""

@@ -93,6 +93,8 @@ class ShowGraph:
                           "AutodiffComposition; its learning is drawn with show_pytorch=True", UserWarning,
                           stacklevel=3)
         learning = show_pytorch if autodiff else bool(show_learning)
+        if autodiff and show_pytorch:
+            comp.target_input_mechanisms  # noqa: B018  (the TARGET nodes are made, and bad targets refused, here)
         if not autodiff and show_learning and not comp._learning_nodes:
             warnings.warn(f"show_graph(show_learning=True) of {comp.name!r}: it has no learning pathway to "
                           "draw (add one with add_backpropagation_learning_pathway, or use an "
