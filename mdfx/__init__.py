@@ -44,10 +44,12 @@ from mdfx.composition.targets import LossMechanism
 from mdfx.composition.unsupported import *  # noqa: F403  (import-only PsyNeuLink names: using one refuses)
 from mdfx.errors import (
     AutodiffCompositionError,
+    ComponentError,
     CompositionError,
     DataError,
     EMCompositionError,
     EMCompositionProjError,
+    FunctionError,
     GraphError,
     GridError,
     GRUCompositionError,
@@ -56,6 +58,7 @@ from mdfx.errors import (
     ParameterError,
     RunError,
     SchemaError,
+    ShellClassError,
     ShowGraphError,
     UnsupportedError,
 )
@@ -148,7 +151,7 @@ __all__ = [
     "ReportProgress", "SchemaError", "from_mdf_with_weights", "from_torch", "validate", "SoftMax", "Tanh", "TransferFunction", "TransferMechanism",
     "UnsupportedError", "clear_registry", "get_mdf_serialized", "load", "load_mdf", "save", "save_mdf", "sweep",
     "EMCompositionError", "EMCompositionProjError", "GRUCompositionError", "InputPort", "LearningMechanism",
-    "NodeRoleError", "ObjectiveMechanism", "OutputPort", "RunError", "ShowGraphError",
+    "NodeRoleError", "ObjectiveMechanism", "ComponentError", "FunctionError", "ShellClassError", "OutputPort", "RunError", "ShowGraphError",
     # PsyNeuLink's keyword constants (scripts written `from psyneulink import *` use them bare)
     *(n for n in dir(_keywords) if n.isupper()),
     "Mechanism", *_unsupported.__all__, *_unsupported.LATER,

@@ -108,3 +108,15 @@ class EMCompositionProjError(CompositionError):
 
 class GRUCompositionError(CompositionError):
     """PsyNeuLink's name for a GRUComposition that cannot be built or learned as asked."""
+
+
+class ComponentError(MdfxError):
+    """PsyNeuLink's name for a component (mechanism, function, port) that cannot be made as asked."""
+
+
+class FunctionError(ComponentError):
+    """PsyNeuLink's name for a function that cannot be made or computed as asked."""
+
+
+class ShellClassError(ComponentError):
+    """PsyNeuLink's name for an error of its base classes (kept for scripts that catch it)."""

@@ -45,7 +45,37 @@ def pytest_configure(config: pytest.Config) -> None:
         get_func_execution=_func_execution,
         get_mech_execution=_mech_execution,
         get_comp_execution_modes=lambda: [pytest.param(getattr(pnl.ExecutionMode, m)) for m in MODES],
+        get_all_subclasses=_all_subclasses,
+        power_set=_power_set,
     )
+
+
+def _power_set(items: object) -> list[tuple]:
+    """Every subset of ``items`` (as tuples, the empty one first)."""
+    import itertools
+
+    pool = list(items)  # type: ignore[call-overload]
+    return [c for r in range(len(pool) + 1) for c in itertools.combinations(pool, r)]
+
+
+def _all_subclasses(type_: type | None = None, exclude_type: type | None = None,
+                    include_abstract: bool = True) -> list[type]:
+    """Every subclass of ``type_`` (PsyNeuLink's Component when None), at any depth, but those of
+    ``exclude_type``; ``include_abstract=False`` leaves out abstract classes."""
+    import inspect as _inspect
+
+    base = type_ if type_ is not None else getattr(pnl, "Component", None)
+    if not isinstance(base, type):
+        return []
+    found: list[type] = []
+    todo = list(base.__subclasses__())
+    while todo:
+        sub = todo.pop()
+        if sub in found or (isinstance(exclude_type, type) and issubclass(sub, exclude_type)):
+            continue
+        found.append(sub)
+        todo.extend(sub.__subclasses__())
+    return [c for c in found if include_abstract or not _inspect.isabstract(c)]
 
 
 def _func_execution(func: object, mode: str) -> object:

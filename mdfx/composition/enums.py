@@ -29,6 +29,7 @@ class ExecutionMode(Enum):
     COMPILED = "LLVMRun"
     PTXRun = "LLVMRun"
     PTXExec = "LLVMRun"
+    _LLVMExec = "LLVMRun"
     #: PsyNeuLink's node-by-node compiled mode: import only, run() and learn() refuse it
     _LLVMPerNode = "_LLVMPerNode"
 

@@ -273,6 +273,11 @@ W_IH_NAME = 'weight_ih_l0'
 XAVIER_MATRIX = 'XavierMatrix'
 X_0 = 'x_0'
 
+L0 = 'difference'
+MAX = 'max'
+MIN = 'min'
+MIN_INDICATOR = 'MIN_INDICATOR'
+PER_ITEM = 'per_item'
 
 class LogCondition(IntFlag):
     """When a logged item is recorded (PsyNeuLink's values). mdfx records per minibatch of learn()."""

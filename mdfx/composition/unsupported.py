@@ -8,7 +8,7 @@ learning that mdfx runs. With them, only the part that uses one fails, and it sa
 
 from __future__ import annotations
 
-from enum import Enum, Flag
+from enum import Enum, Flag, IntFlag
 from typing import Any, NoReturn
 
 from mdfx.errors import UnsupportedError
@@ -108,6 +108,70 @@ class SchedulingMode(Enum):
     EXACT_TIME = 2
 
 
+class EdgeType(Enum):
+    """PsyNeuLink 0.21's projection edge types (import only: mdfx networks are feed-forward)."""
+
+    NON_FEEDBACK = False
+    FEEDBACK = True
+    FLEXIBLE = "MAYBE"
+
+
+class FieldType(Enum):
+    """PsyNeuLink 0.21's EMComposition field types (import only)."""
+
+    KEY = 0
+    VALUE = 1
+
+
+class ReportDevices(Flag):
+    """PsyNeuLink 0.21's report devices (import only: mdfx reports nothing per trial)."""
+
+    CONSOLE = 1
+    RECORD = 2
+    DIVERT = 4
+    PNL_VIEW = 8
+
+
+class ReportSimulations(Enum):
+    """PsyNeuLink 0.21's report-simulations switch (import only)."""
+
+    OFF = 0
+    ON = 1
+
+
+class ContextFlags(IntFlag):
+    """PsyNeuLink 0.21's context flags (import only: mdfx has one execution context)."""
+
+    UNSET = 0
+    DEFERRED_INIT = 1
+    INITIALIZING = 2
+    VALIDATING = 4
+    INITIALIZED = 8
+    RESET = 16
+    UNINITIALIZED = 32
+    INITIALIZATION_MASK = 63
+    PREPARING = 64
+    PROCESSING = 128
+    LEARNING = 256
+    CONTROL = 512
+    DISPLAYING = 1024
+    IDLE = 2048
+    EXECUTING = 896
+    EXECUTION_PHASE_MASK = 4032
+    COMMAND_LINE = 4096
+    CONSTRUCTOR = 8192
+    METHOD = 16384
+    COMPOSITION = 32768
+    SHOW_GRAPH = 65536
+    NONE = 131072
+    SOURCE_MASK = 258048
+    DEFAULT_MODE = 262144
+    LEARNING_MODE = 524288
+    SIMULATION_MODE = 1048576
+    RUN_MODE_MASK = 1835008
+    ALL_FLAGS = 2097151
+
+
 #: name -> what it is in PsyNeuLink; each becomes an import-only class of mdfx
 NAMES = {
     # integrators and mechanisms that hold state over time steps
@@ -120,7 +184,15 @@ NAMES = {
     "EpisodicMemoryMechanism": "mechanism", "DictionaryMemory": "memory function",
     "CompositionInterfaceMechanism": "mechanism",
     "TransferWithCosts": "transfer function with costs", "UserDefinedFunction": "function",
-    "HypersphericalToCartesian": "transfer function",
+    "HypersphericalToCartesian": "transfer function", "Gaussian": "transfer function",
+    "GaussianDistort": "transfer function", "BinomialDistort": "transfer function", "Dropout": "transfer function",
+    "DefaultControlMechanism": "control mechanism", "GatingSignal": "port", "LearningSignal": "port",
+    "ModulatorySignal": "port", "Buffer": "function", "CompositionFunctionApproximator": "function",
+    "LeabraFunction": "function", "MatrixMemory": "memory function", "MatrixTransform": "function",
+    "NormalDist": "distribution function", "UniformDist": "distribution function", "Rearrange": "function",
+    "Reduce": "function", "SampleSpec": "sample specification", "All": "scheduling condition",
+    "BeforeNode": "scheduling condition", "BeforeNodes": "scheduling condition", "Condition": "scheduling condition",
+    "Not": "scheduling condition", "Or": "scheduling condition", "Threshold": "scheduling condition",
     # control
     "ControlMechanism": "control mechanism", "LCControlMechanism": "control mechanism",
     "OptimizationControlMechanism": "control mechanism", "ControlProjection": "projection",
@@ -147,5 +219,6 @@ LATER = {name: _import_only(name, kind) for name, kind in {
 _CLASSES = {name: _import_only(name, kind) for name, kind in NAMES.items()}
 globals().update(_CLASSES)
 
-__all__ = ["CostFunctions", "ImportOnly", "PathwayRole", "SchedulingMode", "TimeScale",
+__all__ = ["ContextFlags", "CostFunctions", "EdgeType", "FieldType", "ImportOnly", "PathwayRole", "ReportDevices",
+           "ReportSimulations", "SchedulingMode", "TimeScale",
            "graph_structure_conditions_available", "gsc_unavailable_message", *_CLASSES]
