@@ -19,15 +19,16 @@ from typing import Any
 import numpy as np
 
 from mdfx import ops
+from mdfx.composition import modes
 from mdfx.composition.composition import IO, Composition, _is_number, parse_inputs, pnl_value
 from mdfx.composition.enums import ExecutionMode, Loss, check_mode
+from mdfx.composition.learn_options import LearnOptions
 from mdfx.composition.learning_pathway import ObjectiveMechanism, TargetMechanism
 from mdfx.composition.targets import parse as parse_targets
 from mdfx.errors import (
     AutodiffCompositionError,
     CompositionError,
     DataError,
-    MdfxError,
     ParameterError,
     UnsupportedError,
 )
@@ -35,9 +36,7 @@ from mdfx.runners.training import (
     LearnResult,
     LearnSpec,
     OptimizerState,
-    by_tensor,
     minibatches,
-    rekey,
 )
 from mdfx.schema import validate
 from mdfx.schema.graph import Graph, TrainingSpec
@@ -324,9 +323,11 @@ class AutodiffComposition(Composition):
         ``execute_in_additional_optimizations`` ({node: None, ALL or steps}) is checked and
         changes no number: mdfx computes every node in every step.
         """
+        from mdfx.composition.learn_options import LearnOptions
         from mdfx.composition.learning_session import learn
         from mdfx.composition.targets import resolved_once
 
+        options = LearnOptions.of(locals())  # every argument above, once
         check_mode(execution_mode, f"{self.name!r}.learn()")
         self._refuse_stray_losses(AutodiffCompositionError)
         plain = [c for c in self._flattened if not isinstance(c, AutodiffComposition)]
@@ -335,27 +336,9 @@ class AutodiffComposition(Composition):
                                            f"{', '.join(repr(c.name) for c in plain)} are not AutodiffCompositions; "
                                            "only nested AutodiffCompositions learn")
         with resolved_once(self):
-            return learn(self, inputs=inputs, targets=targets, num_trials=num_trials, epochs=epochs,
-                         learning_rate=learning_rate, minibatch_size=minibatch_size,
-                         randomize_minibatch=randomize_minibatch, patience=patience, min_delta=min_delta,
-                         call_before_minibatch=call_before_minibatch, call_after_minibatch=call_after_minibatch,
-                         execution_mode=execution_mode, report_progress=report_progress, seed=seed, dtype=dtype,
-                         randomize_minibatches=randomize_minibatches, context=context,
-                         synch_results_with_torch=synch_results_with_torch, batched_results=batched_results,
-                         results=results, optimizations_per_minibatch=optimizations_per_minibatch,
-                         execute_in_additional_optimizations=execute_in_additional_optimizations,
-                         synch_projection_matrices_with_torch=synch_projection_matrices_with_torch)
+            return learn(self, options)
 
-    def _learn_plain(self, inputs: Mapping | None = None, targets: Mapping | None = None,
-                     num_trials: int | None = None, epochs: int = 1, learning_rate: float | None = None,
-                     minibatch_size: int = 1, randomize_minibatch: bool = False, patience: int | None = None,
-                     min_delta: float = 0, call_before_minibatch: Callable | None = None,
-                     call_after_minibatch: Callable | None = None,
-                     execution_mode: ExecutionMode = ExecutionMode.PyTorch, report_progress: object = None,
-                     seed: int | None = None, dtype: str = "float64", randomize_minibatches: bool | None = None,
-                     param_learning_rates: dict[str, float] | None = None,
-                     keep_all_epochs: bool = False, optimizations_per_minibatch: int = 1,
-                     batched_results: bool = False) -> np.ndarray:
+    def _learn_plain(self, options: LearnOptions) -> np.ndarray:
         """Train on ``inputs``/``targets``; return the output of the last trial trained (as PsyNeuLink).
 
         ``inputs`` is ``{input node: trials}`` with ``targets={output node: trials}``, or
@@ -364,8 +347,19 @@ class AutodiffComposition(Composition):
         ``randomize_minibatches``) come from numpy's global RNG as in PsyNeuLink, or
         from ``seed`` (mdfx) when given. ``dtype`` ("float64" or "float32") picks the
         precision of the torch and LLVM backends. The outputs of the last epoch's
-        trials (computed before each minibatch's update) are appended to ``results``.
+        trials (computed before each minibatch's update) are appended to ``results`` (every
+        epoch's with ``results="all"``). ``options.learning_rate`` is the call's float rate here
+        (the session resolved PsyNeuLink's forms), ``options.param_learning_rates`` the others.
         """
+        o = options
+        inputs, targets, num_trials, epochs = o.inputs, o.targets, o.num_trials, o.epochs
+        learning_rate, minibatch_size, randomize_minibatch = o.learning_rate, o.minibatch_size, o.randomize_minibatch
+        patience, min_delta, seed, dtype = o.patience, o.min_delta, o.seed, o.dtype
+        call_before_minibatch, call_after_minibatch = o.call_before_minibatch, o.call_after_minibatch
+        execution_mode, report_progress = o.execution_mode, o.report_progress
+        randomize_minibatches, param_learning_rates = o.randomize_minibatches, o.param_learning_rates
+        keep_all_epochs, optimizations_per_minibatch = o.results == "all", o.optimizations_per_minibatch
+        batched_results = bool(o.batched_results)
         if randomize_minibatches is not None:
             randomize_minibatch = randomize_minibatches
         if inputs is not None and not isinstance(inputs, Mapping):
@@ -416,8 +410,8 @@ class AutodiffComposition(Composition):
             t = {k: np.repeat(v, repeats, axis=0) for k, v in t.items()}
             trials *= repeats
         if self.disable_learning:
-            outputs, _ = _forward(graph, x, shown)
-            self.results.extend(pnl_value([outputs[n][i].copy() for n in shown]) for i in range(trials))
+            _, values = modes.run(graph, x, ExecutionMode.Python)  # every node's value: shown may be any
+            self.results.extend(pnl_value([values[n][i].copy() for n in shown]) for i in range(trials))
             return pnl_value(list(self.results[-1]))
         if self.optimizer_state.optimizer != self.optimizer_type:
             # A different optimizer starts from scratch, as a new torch optimizer would.
@@ -460,7 +454,7 @@ class AutodiffComposition(Composition):
         weights = {k: v.copy() for k, v in graph.learnable().items()} if guarded else {}
         optimizer_state = copy.deepcopy(self.optimizer_state) if guarded else None
         try:
-            result = _train(graph, spec, mode, self.device)
+            result = modes.train(graph, spec, mode, self.device)
         except BaseException:
             if guarded:
                 for k, v in graph.learnable().items():
@@ -705,37 +699,6 @@ def _weights_path(comp: AutodiffComposition, path: str | Path | None, directory:
         # the composition's name may come from a file: it must not pick the folder
         filename = f"{safe_filename(comp.name)}_matrix_wts.pnl"
     return Path(directory or ".") / filename
-
-
-def _forward(graph: Any, x: dict[str, np.ndarray], outputs: list[str]
-             ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """The reference's outputs (by OUTPUT node) and every node's values."""
-    from mdfx.runners import reference
-
-    env = reference.forward(graph, x)
-    tensors = graph.mechanisms.tensors if graph.mechanisms is not None else \
-        {t: t for t in [*graph.inputs, *graph.outputs]}
-    values = {node: env[tensor] for node, tensor in tensors.items()}
-    return {n: values[n] for n in outputs}, values
-
-
-def _train(graph: Graph, spec: LearnSpec, mode: ExecutionMode, device: str) -> LearnResult:
-    """One backend's training; ``spec`` is keyed by node names, the graph runners by tensor names."""
-    keyed, back = by_tensor(graph, spec)
-    if mode is ExecutionMode.Python:
-        from mdfx.runners.training import train_reference
-
-        return rekey(train_reference(graph, keyed), back)
-    if mode is ExecutionMode.PyTorch:
-        from mdfx.runners import torch as torch_runner
-
-        return rekey(torch_runner.train(graph, keyed, device=device), back)
-    if mode is ExecutionMode.LLVMRun:
-        from mdfx.runners import llvm
-
-        return rekey(llvm.train(graph, keyed), back)
-    raise MdfxError(f"learn() does not support execution_mode {mode!r}; "
-                    "use ExecutionMode.Python, PyTorch or LLVMRun")
 
 
 def _progress(report_progress: object, epochs: int, name: str) -> Any:

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from mdfx import limits
+from mdfx.composition import modes
 from mdfx.composition.enums import ExecutionMode, Loss, NodeRole, check_mode
 from mdfx.composition.learning_pathway import (
     BackPropagation,
@@ -618,7 +619,7 @@ class Composition:
         graph = self._graph()
         io = self._io_of(graph)
         arrays = parse_inputs(io, self._run_inputs(inputs), num_trials)
-        outputs, values = run_graph(graph, arrays, execution_mode, getattr(self, "device", "cpu"))
+        outputs, values = modes.run(graph, arrays, execution_mode, getattr(self, "device", "cpu"))
         mechanisms = {m.name: m for m in self._mechanisms()}
         for name, value in values.items():
             if name in mechanisms:
@@ -1029,36 +1030,3 @@ def _trial_count(value: Any, size: int) -> int | None:
 
 def _copy(value: Any) -> Any:
     return value.copy() if hasattr(value, "copy") else value
-
-
-def run_graph(graph: Graph, arrays: dict[str, np.ndarray], mode: ExecutionMode,
-              device: str = "cpu") -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """The one inference dispatcher: outputs by OUTPUT node (a mechanism's name, or an output
-    tensor of a graph from elsewhere), and every node's values where the backend gives them."""
-    from mdfx.runners import reference
-
-    tensors = graph.mechanisms.tensors if graph.mechanisms is not None else \
-        {t: t for t in [*graph.inputs, *graph.outputs]}
-    outputs = graph.output_names()
-    if mode in (ExecutionMode.Python, ExecutionMode.PyTorch):
-        if mode is ExecutionMode.Python:
-            env = reference.forward(graph, arrays)
-        else:
-            from mdfx.runners import torch as torch_runner
-
-            env = torch_runner.run_all(graph, arrays, list(tensors.values()), device=device)
-        values = {node: env[tensor] for node, tensor in tensors.items()}
-        return {n: values[n] for n in outputs}, values
-    if mode is ExecutionMode.LLVMRun:
-        from mdfx.runners import llvm
-
-        out = llvm.run(graph, arrays, _checked=True)  # parse_inputs made the shared check
-        return out, dict(out)
-    if mode is ExecutionMode.ONNX:
-        from mdfx.runners import ort
-
-        # float64 so ONNX mode gives the reference's numbers (export float32 with mdfx.save); one
-        # session per structure, fed the current weights
-        out = ort.run_graph(graph, arrays, dtype="float64")  # an INPUT node's input is the graph input
-        return out, dict(out)
-    raise ValueError(f"unsupported execution_mode {mode!r}")

@@ -36,10 +36,10 @@ import numpy as np
 from mdfx import ops
 from mdfx.errors import DataError, UnsupportedError
 from mdfx.runners.training import (
-    EarlyStopper,
     LearnResult,
     LearnSpec,
     by_tensor,
+    drive,
     learning_rate_of,
     rekey,
 )
@@ -153,36 +153,11 @@ def train(graph: Graph, spec: LearnSpec) -> LearnResult:
             raise _status_error(status, "learn")
         steps_done = k1
 
-    callbacks = spec.call_before_minibatch or spec.call_after_minibatch or spec.on_minibatch
-    stopper = EarlyStopper(spec.patience, spec.min_delta)
-    epochs_run = 0
     every: list[dict[str, np.ndarray]] = []
+    epochs_run = 0
     try:
-        if not callbacks and spec.patience is None and spec.on_epoch is None:
-            run_minibatches(0, epochs * per_epoch)
-            epochs_run = epochs
-        else:
-            for epoch in range(epochs):
-                first = epoch * per_epoch
-                if callbacks:
-                    for b in range(per_epoch):
-                        if spec.call_before_minibatch:
-                            spec.call_before_minibatch()
-                        run_minibatches(first + b, first + b + 1)
-                        if spec.on_minibatch:
-                            spec.on_minibatch(epoch, b, float(losses[first + b]))
-                        if spec.call_after_minibatch:
-                            spec.call_after_minibatch()
-                else:
-                    run_minibatches(first, first + per_epoch)
-                epochs_run = epoch + 1
-                if spec.on_epoch is None and spec.patience is None:
-                    continue  # nobody reads the epoch's loss
-                epoch_loss = float(np.mean(losses[first:first + per_epoch], dtype=np.float64))
-                if spec.on_epoch:
-                    spec.on_epoch(epoch, epoch_loss)
-                if stopper.step(epoch_loss):
-                    break
+        # the one schedule: the whole loop in one kernel call unless callbacks or patience cut it
+        epochs_run = drive(spec, per_epoch, run_minibatches, lambda k: float(losses[k]))
     finally:
         weights.write_back()
         if carried is not None:

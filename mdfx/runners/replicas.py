@@ -36,6 +36,7 @@ import numpy as np
 
 from mdfx import ops
 from mdfx.errors import UnsupportedError
+from mdfx.runners.training import LearnSpec, drive
 from mdfx.schema.graph import Graph
 
 
@@ -157,22 +158,28 @@ def train(graph: Graph, weights: Sequence[Mapping[str, np.ndarray]], learning_ra
     # All replicas in the same order (no shuffling): one (1, B, n) slice broadcasts over them.
     shared = bool(np.all(orders == orders[:1]))
     losses = np.zeros((n_rep, 0)).tolist()
-    step = 0
-    for epoch in range(epochs):
-        for start in range(0, trials, minibatch_size):
+    per_epoch = -(-trials // minibatch_size)
+
+    def steps(k0: int, k1: int) -> None:  # the kernel of the one schedule (training.drive)
+        for k in range(k0, k1):
+            epoch, b = divmod(k, per_epoch)
+            start = b * minibatch_size
             idx = orders[:1, epoch, start:start + minibatch_size] if shared else \
                 orders[:, epoch, start:start + minibatch_size]
-            x_in = {k: v[idx] for k, v in x_all.items()}
-            t_in = {k: v[idx] for k, v in t_all.items()}
+            x_in = {key: v[idx] for key, v in x_all.items()}
+            t_in = {key: v[idx] for key, v in t_all.items()}
             xs, ys = _forward(net, w, x_in)
             total, grad_out = _loss(net, loss_op, ys, t_in)
             grads = _backward(net, w, xs, ys, grad_out)
-            step += 1
             for name in learnable:
                 lr = lrs.reshape((n_rep,) + (1,) * (w[name].ndim - 1))
-                opt.step(w[name], grads[name], state[name], lr, weight_decay, step, **opt.hyper)
+                opt.step(w[name], grads[name], state[name], lr, weight_decay, k + 1, **opt.hyper)
             for r in range(n_rep):
                 losses[r].append(float(total[r]))
+
+    # replicas take no callbacks and no patience (unsupported() refuses it): one run of every step
+    drive(LearnSpec(x_all, t_all, epochs=epochs, minibatch_size=minibatch_size), per_epoch, steps,
+          lambda k: float(np.mean([run[k] for run in losses])))
     return [ReplicaResult({name: w[name][r].copy() for name in learnable}, losses[r]) for r in range(n_rep)]
 
 

@@ -173,6 +173,49 @@ class EarlyStopper:
         return self.bad >= self.patience
 
 
+def drive(spec: LearnSpec, per_epoch: int, steps: Callable[[int, int], None], loss: Callable[[int], float]) -> int:
+    """The one training schedule every backend runs: epochs of ``per_epoch`` minibatches, the
+    callbacks, early stopping. Returns the number of epochs run.
+
+    A backend supplies only its kernel: ``steps(k0, k1)`` trains minibatch steps ``k0 <= k < k1``
+    (step ``k`` is minibatch ``k % per_epoch`` of epoch ``k // per_epoch``, in
+    ``spec.orders()``), doing an epoch's own bookkeeping when its last step has run; and
+    ``loss(k)``, the loss of a step that has run. Steps go to the kernel in the largest runs
+    the schedule allows: all of them at once when nothing is called back and no patience is
+    set (a whole-loop kernel runs the whole learn()), an epoch at a time when ``on_epoch`` or
+    ``patience`` reads each epoch's mean loss, one at a time around the minibatch callbacks
+    (``call_before_minibatch``, ``on_minibatch(epoch, minibatch, loss)``, ``call_after_minibatch``).
+    """
+    epochs = spec.epochs
+    before, after, on_minibatch = spec.call_before_minibatch, spec.call_after_minibatch, spec.on_minibatch
+    callbacks = before or after or on_minibatch
+    if not callbacks and spec.patience is None and spec.on_epoch is None:
+        steps(0, epochs * per_epoch)
+        return epochs
+    stopper = EarlyStopper(spec.patience, spec.min_delta)
+    for epoch in range(epochs):
+        first = epoch * per_epoch
+        if callbacks:
+            for b in range(per_epoch):
+                if before:
+                    before()
+                steps(first + b, first + b + 1)
+                if on_minibatch:
+                    on_minibatch(epoch, b, loss(first + b))
+                if after:
+                    after()
+        else:
+            steps(first, first + per_epoch)
+        if spec.on_epoch is None and spec.patience is None:
+            continue  # nobody reads the epoch's loss
+        epoch_loss = float(np.mean([loss(k) for k in range(first, first + per_epoch)]))
+        if spec.on_epoch:
+            spec.on_epoch(epoch, epoch_loss)
+        if stopper.step(epoch_loss):
+            return epoch + 1
+    return epochs
+
+
 def learnable_params(g: Graph) -> dict[str, np.ndarray]:
     """The arrays training updates, by name, in the graph's param order (a composition's: projections,
     then biases)."""
@@ -241,44 +284,44 @@ def train_reference(g: Graph | Any, spec: LearnSpec) -> LearnResult:
     carried = spec.optimizer_state if spec.optimizer_state is not None else OptimizerState()
     state = {name: carried.slots.setdefault(name, {}) for name in params}
     rates = {name: learning_rate_of(spec, name) for name in params}
-    stopper = EarlyStopper(spec.patience, spec.min_delta)
     losses: list[float] = []
     reported = spec.reported()
-    step = carried.step
-    epochs_run = 0
+    orders = spec.orders()
+    batches = [minibatches(order, spec.minibatch_size) for order in orders]
+    per_epoch = len(batches[0]) if len(batches) else 0
     last: dict[str, np.ndarray] = {}
     every: list[dict[str, np.ndarray]] = []
-    for epoch, order in enumerate(spec.orders()):
-        epoch_losses = []
-        last = {name: np.zeros_like(spec.targets[name]) if name in spec.targets
-                else np.zeros((len(order), *g.features(name))) for name in reported}
-        for b, idx in enumerate(minibatches(order, spec.minibatch_size)):
-            if spec.call_before_minibatch:
-                spec.call_before_minibatch()
+    # The last step's gradients and values stay alive until the result's copies are made: freed
+    # first, that much memory at the heap's top goes back to the OS (glibc trims it) and each
+    # call faults it in again (measured: one-trial learn() of 784-256-128-10, 11 ms vs 1.3 ms).
+    held: list[Any] = []
+
+    def steps(k0: int, k1: int) -> None:
+        nonlocal last
+        for k in range(k0, k1):
+            epoch, b = divmod(k, per_epoch)
+            idx = batches[epoch][b]
+            if b == 0:  # a new epoch's outputs, in trial order
+                last = {name: np.zeros_like(spec.targets[name]) if name in spec.targets
+                        else np.zeros((len(orders[epoch]), *g.features(name))) for name in reported}
             env = reference.forward(g, {name: x[idx] for name, x in spec.inputs.items()})
             outputs = {name: env[name] for name in [*reported, *spec.target_tensors.values()]}
             loss, grad_out = batch_loss(spec, outputs, idx)
             grads = reference.backward(g, env, grad_out)
-            step += 1
-            carried.step = step
+            held[:] = (grads, env)
+            carried.step += 1
             for name, w in params.items():
-                optimizer.step(w, grads[name], state[name], rates[name], spec.weight_decay, step,
+                optimizer.step(w, grads[name], state[name], rates[name], spec.weight_decay, carried.step,
                                **optimizer.hyper)
             if spec.on_values:
                 spec.on_values(env)
             for name in reported:
                 last[name][idx] = outputs[name].reshape(last[name][idx].shape)
             losses.append(loss)
-            epoch_losses.append(loss)
-            if spec.on_minibatch:
-                spec.on_minibatch(epoch, b, loss)
-            if spec.call_after_minibatch:
-                spec.call_after_minibatch()
-        epochs_run = epoch + 1
-        if spec.keep_epoch_outputs:
-            every.append(last)
-        if spec.on_epoch:
-            spec.on_epoch(epoch, float(np.mean(epoch_losses)))
-        if stopper.step(float(np.mean(epoch_losses))):
-            break
-    return LearnResult({k: v.copy() for k, v in params.items()}, losses, epochs_run, last, every)
+            if b == per_epoch - 1 and spec.keep_epoch_outputs:
+                every.append(last)
+
+    epochs_run = drive(spec, per_epoch, steps, losses.__getitem__)
+    result = LearnResult({k: v.copy() for k, v in params.items()}, losses, epochs_run, last, every)
+    held.clear()
+    return result
