@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from mdfx import ops
+from mdfx.errors import UnsupportedError
 
 
 class TransferFunction:
@@ -37,6 +38,10 @@ class TransferFunction:
 
         rule, params = TRANSFER_RULES[self.op_name], dict(self.params)
         return lambda x: rule(x, **params)
+
+    def function(self, variable: object = None, context: object = None, params: object = None) -> np.ndarray:
+        """PsyNeuLink's name for evaluating the function on ``variable`` (``context`` is accepted)."""
+        return self(variable)
 
     def __getattr__(self, name: str) -> float:
         params = self.__dict__.get("params", {})
@@ -94,12 +99,65 @@ class Tanh(TransferFunction):
 
 
 class SoftMax(TransferFunction):
-    """``exp(gain * x) / sum(exp(gain * x))`` over the mechanism's units."""
+    """``exp(gain * x) / sum(exp(gain * x))`` over the mechanism's units.
+
+    Called directly (and in ``_gen_pytorch_fct``), PsyNeuLink 0.21's ``output`` choices
+    (measured): ``"all"`` the softmax; ``"arg_max"`` / ``"arg_max_indicator"`` its value / 1 at
+    the first maximum, 0 elsewhere; ``"MAX_VAL"`` / ``"MAX_INDICATOR"`` the same at every
+    maximum. On a 2-D variable ``per_item=True`` treats each row alone, ``per_item=False`` the
+    whole array as one. In a network only ``output="all"`` learns (others are refused there).
+    """
 
     op_name = "softmax"
+    OUTPUTS = ("all", "arg_max", "arg_max_indicator", "MAX_VAL", "MAX_INDICATOR")
+    output, per_item = "all", True  # also for instances made from an op (functions.from_op)
 
-    def __init__(self, gain: float | None = None) -> None:
+    def __init__(self, default_variable: object = None, gain: float | None = None, output: str = "all",
+                 per_item: bool = True) -> None:
         super().__init__(gain=gain)
+        if output not in self.OUTPUTS:
+            raise UnsupportedError(f"SoftMax(output={output!r}): mdfx has {', '.join(map(repr, self.OUTPUTS))}")
+        self.output, self.per_item, self.default_variable = output, bool(per_item), default_variable
+
+    def __call__(self, variable: object) -> np.ndarray:
+        x = np.asarray(variable, dtype=np.float64)
+        if self.per_item or x.ndim < 2:
+            return _pick(self.op.forward(x, **self.params), self.output, np)
+        y = self.op.forward(x.reshape(1, -1), **self.params).reshape(x.shape)
+        return _pick(y.reshape(1, -1), self.output, np).reshape(x.shape)
+
+    def _gen_pytorch_fct(self, device: str = "cpu", context: object = None) -> object:
+        import torch
+
+        rule, output, per_item = super()._gen_pytorch_fct(device, context), self.output, self.per_item
+
+        def fct(x: object) -> object:
+            if per_item or x.dim() < 2:  # type: ignore[attr-defined]
+                return _pick(rule(x), output, torch)
+            flat = x.reshape(1, -1)  # type: ignore[attr-defined]
+            return _pick(rule(flat), output, torch).reshape(x.shape)  # type: ignore[attr-defined]
+        return fct
+
+
+def _pick(y: object, output: str, xp: object) -> object:
+    """SoftMax's ``output`` choice on the softmax ``y`` (last axis), for numpy or torch."""
+    if output == "all":
+        return y
+    top = y.max(-1, keepdims=True) if xp is np else y.max(-1, keepdim=True).values  # type: ignore[attr-defined]
+    if output in ("MAX_VAL", "MAX_INDICATOR"):
+        mask = y == top
+    else:  # the first maximum only
+        index = y.argmax(-1)  # type: ignore[attr-defined]
+        if xp is np:
+            mask = np.zeros(np.shape(y), dtype=bool)
+            np.put_along_axis(mask, np.expand_dims(index, -1), True, axis=-1)
+        else:
+            import torch
+
+            mask = torch.zeros_like(y, dtype=torch.bool).scatter_(-1, index.unsqueeze(-1), True)  # type: ignore
+    if output.endswith("indicator") or output.endswith("INDICATOR"):
+        return xp.where(mask, 1.0, 0.0) if xp is np else mask.to(y.dtype)  # type: ignore[attr-defined,union-attr]
+    return xp.where(mask, y, 0.0) if xp is np else y * mask  # type: ignore[attr-defined,operator]
 
 
 class Normalize(TransferFunction):
