@@ -19,25 +19,26 @@ class TransferFunction:
     op_name: str = ""
 
     def __init__(self, **params: float) -> None:
-        op = ops.TRANSFER[self.op_name]
+        op = ops.transfer_op(self.op_name)
         # Validates names and fills defaults once, at the boundary.
         self.params: dict[str, float] = ops.fill_params(op, {k: v for k, v in params.items() if v is not None})
 
     @property
-    def op(self) -> ops.TransferOp:
-        return ops.TRANSFER[self.op_name]
+    def op(self) -> ops.GraphOp:
+        """The function's graph op (``pnl.Logistic``) in the op table."""
+        return ops.transfer_op(self.op_name)
 
     def __call__(self, variable: object) -> np.ndarray:
         """Evaluate the function on ``variable`` (numpy, like PsyNeuLink's ``function(x)``)."""
-        return self.op.forward(np.asarray(variable, dtype=np.float64), **self.params)
+        return self.op.forward([np.asarray(variable, dtype=np.float64)], **self.params)
 
     def _gen_pytorch_fct(self, device: str = "cpu", context: object = None) -> object:
         """The function as a torch callable on tensors (PsyNeuLink's name), differentiable;
         the torch backend's rule for this op."""
-        from mdfx.converters.torch import TRANSFER_RULES
+        from mdfx.converters.torch import GRAPH_RULES
 
-        rule, params = TRANSFER_RULES[self.op_name], dict(self.params)
-        return lambda x: rule(x, **params)
+        rule, params = GRAPH_RULES[self.op.name], dict(self.params)
+        return lambda x: rule([x], **params)
 
     def function(self, variable: object = None, context: object = None, params: object = None) -> np.ndarray:
         """PsyNeuLink's name for evaluating the function on ``variable`` (``context`` is accepted)."""
@@ -122,8 +123,8 @@ class SoftMax(TransferFunction):
     def __call__(self, variable: object) -> np.ndarray:
         x = np.asarray(variable, dtype=np.float64)
         if self.per_item or x.ndim < 2:
-            return _pick(self.op.forward(x, **self.params), self.output, np)
-        y = self.op.forward(x.reshape(1, -1), **self.params).reshape(x.shape)
+            return _pick(self.op.forward([x], **self.params), self.output, np)
+        y = self.op.forward([x.reshape(1, -1)], **self.params).reshape(x.shape)
         return _pick(y.reshape(1, -1), self.output, np).reshape(x.shape)
 
     def _gen_pytorch_fct(self, device: str = "cpu", context: object = None) -> object:
@@ -182,7 +183,7 @@ class Normalize(TransferFunction):
     def __call__(self, variable: object) -> np.ndarray:
         x = np.asarray(variable, dtype=np.float64)
         if self.per_item or x.ndim < 2:
-            return self.op.forward(x, **self.params)
+            return self.op.forward([x], **self.params)
         return x / max(float(np.linalg.norm(x)), self.params["eps"])
 
     def _gen_pytorch_fct(self, device: str = "cpu", context: object = None) -> object:
@@ -296,5 +297,5 @@ def as_function(function: object) -> TransferFunction:
 
 def from_op(op_name: str, params: dict[str, float]) -> TransferFunction:
     fn = FUNCTION_CLASSES[op_name].__new__(FUNCTION_CLASSES[op_name])
-    fn.params = ops.fill_params(ops.TRANSFER[op_name], params)
+    fn.params = ops.fill_params(ops.transfer_op(op_name), params)
     return fn

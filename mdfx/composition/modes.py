@@ -59,8 +59,15 @@ def train(graph: Graph, spec: LearnSpec, mode: ExecutionMode, device: str = "cpu
 
 
 def _resolve(name: str) -> Any:
-    module, _, attr = name.partition(":")
-    return getattr(importlib.import_module(module), attr)
+    fn = _RESOLVED.get(name)
+    if fn is None:
+        module, _, attr = name.partition(":")
+        fn = _RESOLVED[name] = getattr(importlib.import_module(module), attr)
+    return fn
+
+
+#: the backend functions found so far, by ``module:function`` (run() and learn() are called often)
+_RESOLVED: dict[str, Any] = {}
 
 
 def _values(graph: Graph) -> dict[str, str]:

@@ -13,7 +13,7 @@ Every graph op becomes the ONNX op of the same name, so the file is the graph:
   Dropout's ratio) are re-emitted as initializers; LayerNormalization below
   opset 17 and Gelu below opset 20 are written as the primitives they compute;
 * PsyNeuLink's transfer functions (``pnl.*``) are lowered to primitives by the
-  rules of :data:`TRANSFER_RULES`; ``ai.onnx.ml`` ops import the ``ai.onnx.ml`` opset.
+  steps registered with ``_rule`` in :data:`EXPORT_RULES`; ``ai.onnx.ml`` ops import the ``ai.onnx.ml`` opset.
 
 A composition built with the Composition API exports through its graph (the
 lowering :func:`~mdfx.composition.lower.lower`, which keeps its mechanisms): inputs and outputs are named
@@ -92,91 +92,6 @@ class Step:
     attrs: dict[str, object] = field(default_factory=dict)
     args: tuple[str, ...] = ()
     axes: tuple[int, ...] = ()
-
-
-Rule = Callable[[dict[str, float], str], list[Step | None]]
-
-#: This backend's rule per transfer op: ``rule(params, dtype) -> steps``; a
-#: ``None`` step is a no-op (a parameter at its neutral value) and is dropped.
-TRANSFER_RULES: dict[str, Rule] = {}
-
-
-def _rule(name: str) -> Callable[[Rule], Rule]:
-    def register(fn: Rule) -> Rule:
-        if name in TRANSFER_RULES:
-            raise ValueError(f"ONNX rule for {name!r} registered twice")
-        ops.transfer_op(name)  # refuse a rule for an op the table does not know
-        TRANSFER_RULES[name] = fn
-        return fn
-
-    return register
-
-
-def _binary(op: str, neutral: float) -> Callable[[dict[str, float], str], Step | None]:
-    def step(p: dict[str, float], name: str) -> Step | None:
-        # Skipping only exact neutral values keeps the numbers identical:
-        # x * 1 == x and x + 0 == x in IEEE arithmetic.
-        return None if p[name] == neutral else Step(op, name, p[name])
-
-    return step
-
-
-_add, _sub, _mul = _binary("Add", 0.0), _binary("Sub", 0.0), _binary("Mul", 1.0)
-
-
-@_rule("linear")
-def _linear(p: dict[str, float], dtype: str) -> list[Step | None]:
-    return [_mul(p, "slope"), _add(p, "intercept"), _mul(p, "scale"), _add(p, "offset")]
-
-
-@_rule("logistic")
-def _logistic(p: dict[str, float], dtype: str) -> list[Step | None]:
-    # scale / (1 + exp(-gain*(x + bias - x_0))) + offset == scale * Sigmoid(gain*(x + bias - x_0)) + offset
-    return [_add(p, "bias"), _sub(p, "x_0"), _mul(p, "gain"),
-            Step("Sigmoid"), _mul(p, "scale"), _add(p, "offset")]
-
-
-@_rule("relu")
-def _relu(p: dict[str, float], dtype: str) -> list[Step | None]:
-    leak = p["leak"]
-    if leak == 0.0:
-        act = Step("Relu")
-    elif dtype == "float32" or float(np.float32(leak)) == leak:
-        act = Step("LeakyRelu", attrs={"alpha": leak})
-    else:
-        # LeakyRelu's alpha is a float32 attribute; a float64 model would round
-        # the leak. PRelu takes the slope as a tensor of the model's dtype.
-        act = Step("PRelu", "leak", leak)
-    # where(z > 0, gain*z, leak*gain*z) with z = x - bias
-    return [_sub(p, "bias"), act, _mul(p, "gain")]
-
-
-@_rule("tanh")
-def _tanh(p: dict[str, float], dtype: str) -> list[Step | None]:
-    return [_add(p, "bias"), _sub(p, "x_0"), _mul(p, "gain"), _add(p, "offset"),
-            Step("Tanh"), _mul(p, "scale")]
-
-
-@_rule("exponential")
-def _exponential(p: dict[str, float], dtype: str) -> list[Step | None]:
-    return [_mul(p, "rate"), _add(p, "bias"), Step("Exp"), _mul(p, "scale"), _add(p, "offset")]
-
-
-@_rule("identity")
-def _identity(p: dict[str, float], dtype: str) -> list[Step | None]:
-    return []  # an output node still gets an Identity, to carry the output's name
-
-
-@_rule("softmax")
-def _softmax(p: dict[str, float], dtype: str) -> list[Step | None]:
-    return [_mul(p, "gain"), Step("Softmax", attrs={"axis": -1})]
-
-
-@_rule("normalize")
-def _normalize(p: dict[str, float], dtype: str) -> list[Step | None]:
-    # x / max(sqrt(sum(x * x, last axis)), eps); ReduceSum takes its axes as an input from opset 13
-    return [Step("Mul", args=("x", "x")), Step("ReduceSum", args=("x", "axes"), axes=(-1,), attrs={"keepdims": 1}),
-            Step("Sqrt"), Step("Max", "eps", p["eps"]), Step("Div", args=("x0", "x"))]
 
 
 # --- names ------------------------------------------------------------------------
@@ -637,10 +552,14 @@ def _zipmap(e: _Export, node: Node, xs: list[str], out: str) -> None:
     e.emit("ZipMap", [x], out, node.name, domain="ai.onnx.ml", **labels)
 
 
-def _pnl_rule(key: str) -> ExportRule:
+# --- PsyNeuLink's transfer functions (pnl.*): chains of ONNX ops ------------------------------
+
+
+def _steps_rule(name: str, steps_of: Steps) -> ExportRule:
+    op = ops.graph_op(name)
+
     def rule(e: _Export, node: Node, xs: list[str], out: str) -> None:
-        filled = ops.fill_params(ops.transfer_op(key), node.attrs)
-        steps = [s for s in TRANSFER_RULES[key](filled, e.dtype) if s is not None] or [Step("Identity")]
+        steps = [s for s in steps_of(ops.fill_params(op, node.attrs), e.dtype) if s is not None] or [Step("Identity")]
         x0 = x = xs[0]
         for i, step in enumerate(steps):
             inputs = [x]
@@ -655,5 +574,82 @@ def _pnl_rule(key: str) -> ExportRule:
     return rule
 
 
-for _key in TRANSFER_RULES:
-    EXPORT_RULES[ops.PNL_GRAPH_OP[_key]] = _pnl_rule(_key)
+#: A PsyNeuLink transfer function's export: ``steps(params, dtype) -> steps``, the ONNX ops it is
+#: written as, one after the other; a ``None`` step is a no-op (a parameter at its neutral value).
+Steps = Callable[[dict[str, float], str], list[Step | None]]
+
+
+def _rule(name: str) -> Callable[[Steps], Steps]:
+    """Register the export of transfer function ``name`` (``pnl.*``) as a chain of ONNX steps."""
+    def register(steps: Steps) -> Steps:
+        _export_rule(name)(_steps_rule(name, steps))
+        return steps
+
+    return register
+
+
+def _binary(op: str, neutral: float) -> Callable[[dict[str, float], str], Step | None]:
+    def step(p: dict[str, float], name: str) -> Step | None:
+        # Skipping only exact neutral values keeps the numbers identical:
+        # x * 1 == x and x + 0 == x in IEEE arithmetic.
+        return None if p[name] == neutral else Step(op, name, p[name])
+
+    return step
+
+
+_add, _sub, _mul = _binary("Add", 0.0), _binary("Sub", 0.0), _binary("Mul", 1.0)
+
+
+@_rule("pnl.Linear")
+def _linear(p: dict[str, float], dtype: str) -> list[Step | None]:
+    return [_mul(p, "slope"), _add(p, "intercept"), _mul(p, "scale"), _add(p, "offset")]
+
+
+@_rule("pnl.Logistic")
+def _logistic(p: dict[str, float], dtype: str) -> list[Step | None]:
+    # scale / (1 + exp(-gain*(x + bias - x_0))) + offset == scale * Sigmoid(gain*(x + bias - x_0)) + offset
+    return [_add(p, "bias"), _sub(p, "x_0"), _mul(p, "gain"),
+            Step("Sigmoid"), _mul(p, "scale"), _add(p, "offset")]
+
+
+@_rule("pnl.ReLU")
+def _relu(p: dict[str, float], dtype: str) -> list[Step | None]:
+    leak = p["leak"]
+    if leak == 0.0:
+        act = Step("Relu")
+    elif dtype == "float32" or float(np.float32(leak)) == leak:
+        act = Step("LeakyRelu", attrs={"alpha": leak})
+    else:
+        # LeakyRelu's alpha is a float32 attribute; a float64 model would round
+        # the leak. PRelu takes the slope as a tensor of the model's dtype.
+        act = Step("PRelu", "leak", leak)
+    # where(z > 0, gain*z, leak*gain*z) with z = x - bias
+    return [_sub(p, "bias"), act, _mul(p, "gain")]
+
+
+@_rule("pnl.Tanh")
+def _tanh(p: dict[str, float], dtype: str) -> list[Step | None]:
+    return [_add(p, "bias"), _sub(p, "x_0"), _mul(p, "gain"), _add(p, "offset"),
+            Step("Tanh"), _mul(p, "scale")]
+
+
+@_rule("pnl.Exponential")
+def _exponential(p: dict[str, float], dtype: str) -> list[Step | None]:
+    return [_mul(p, "rate"), _add(p, "bias"), Step("Exp"), _mul(p, "scale"), _add(p, "offset")]
+
+
+@_rule("pnl.Identity")
+def _identity(p: dict[str, float], dtype: str) -> list[Step | None]:
+    return []  # an output node still gets an Identity, to carry the output's name
+
+
+@_rule("pnl.SoftMax")
+def _softmax(p: dict[str, float], dtype: str) -> list[Step | None]:
+    return [_mul(p, "gain"), Step("Softmax", attrs={"axis": -1})]
+
+
+@_rule("pnl.Normalize")
+def _normalize(p: dict[str, float], dtype: str) -> list[Step | None]:
+    # x / max(sqrt(sum(x * x, last axis)), eps); ReduceSum takes its axes as an input from opset 13
+    return [Step("Mul", args=("x", "x")), Step("ReduceSum", args=("x", "axes"), axes=(-1,), attrs={"keepdims": 1}),
+            Step("Sqrt"), Step("Max", "eps", p["eps"]), Step("Div", args=("x0", "x"))]

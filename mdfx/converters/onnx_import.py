@@ -68,6 +68,7 @@ import os
 import re
 import warnings
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -122,24 +123,62 @@ _ATTRIBUTE_INPUTS: dict[str, tuple[int, ...]] = {
     "Expand": (1,), "ConstantOfShape": (0,), "Range": (0, 1, 2), "Gather": (1,), "Tile": (1,),
 }
 
-#: ONNX ops that map one-to-one onto the graph op of the same name (attributes as ONNX's).
-_DIRECT = (
-    "Add", "Sub", "Mul", "Div", "Neg", "MatMul", "Gemm", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Exp", "Log",
-    "Sqrt", "Abs", "Reciprocal", "Erf", "Gelu", "Softplus", "Elu", "Selu", "HardSigmoid", "Identity",
-    "Softmax", "LogSoftmax", "LayerNormalization", "BatchNormalization", "Concat", "Flatten", "Transpose",
-    "ArgMax",
-)
 #: Ops that only compute shapes or constants here (evaluated at import; never on a batched tensor).
 _CONSTANT_ONLY = ("Shape", "Size", "ConstantOfShape", "Range", "Equal", "Where", "Expand", "Tile", "Less",
                   "Greater", "Not", "Min", "Max", "Floor", "Ceil")
-#: Ops written as a few graph ops that compute exactly the same (see _Importer.composite).
-_COMPOSITE = ("HardSwish", "Mish", "ReduceL2", "PRelu")
-#: Every ONNX op type (default domain) the import reads.
-SUPPORTED: tuple[str, ...] = tuple(sorted({
-    *_DIRECT, *_CONSTANT_ONLY, *_COMPOSITE, "Constant", "Cast", "Clip", "Pow", "Reshape", "Squeeze", "Unsqueeze",
-    "Slice", "Split", "Gather", "ReduceSum", "ReduceMean", "ReduceMax", "Dropout",
-}))
-SUPPORTED_ML: tuple[str, ...] = ("ArrayFeatureExtractor", "ZipMap")
+
+
+@dataclass
+class OnnxNode:
+    """One ONNX node as an import rule sees it: the file's own attributes only (defaults are
+    filled once, from the op table, when the rule emits a graph op)."""
+
+    name: str
+    op: str  #: the op type (``"Softmax"``); ``ai.onnx.ml.`` ops keep their bare type (``"ZipMap"``)
+    ins: list[str]
+    outs: list[str]
+    attrs: dict[str, Any]
+
+    @property
+    def out(self) -> str:
+        return self.outs[0]
+
+
+#: ``rule(importer, node)``: emits the graph ops for one ONNX node (or records a constant).
+ImportRule = Callable[["_Importer", OnnxNode], None]
+
+#: Import rule per ONNX op type (``"ai.onnx.ml.ZipMap"`` for the ml domain), per the first opset
+#: it reads: ``{op: {since: rule}}``. A file of opset N uses the rule of the largest since <= N.
+IMPORT_RULES: dict[str, dict[int, ImportRule]] = {}
+
+#: Rules that see the node before constant folding (they handle constant inputs themselves).
+_BEFORE_FOLDING: set[str] = set()
+
+
+def import_rule(*op_types: str, since: int = 1, domain: str = "",
+                before_folding: bool = False) -> Callable[[ImportRule], ImportRule]:
+    """Register the import of ONNX ``op_types`` from opset ``since`` on (as onnx2torch's
+    ``add_converter``); a second rule for the same op and opset is refused."""
+    def register(rule: ImportRule) -> ImportRule:
+        for op in op_types:
+            key = f"{domain}.{op}" if domain else op
+            versions = IMPORT_RULES.setdefault(key, {})
+            if since in versions:
+                raise ValueError(f"ONNX import rule for {key} since opset {since} registered twice "
+                                 f"({versions[since].__name__} and {rule.__name__})")
+            versions[since] = rule
+            if before_folding:
+                _BEFORE_FOLDING.add(key)
+        return rule
+
+    return register
+
+
+def find_import_rule(key: str, opset: int) -> ImportRule | None:
+    """The rule that imports ONNX op ``key`` at ``opset`` (None: the op is not imported there)."""
+    versions = [v for v in IMPORT_RULES.get(key, {}) if v <= opset]
+    return IMPORT_RULES[key][max(versions)] if versions else None
+
 
 #: Ops the graph IR cannot represent, and why (named in the refusal).
 _NOT_REPRESENTABLE = {
@@ -289,8 +328,7 @@ class _Importer:
         bad: dict[str, list[str]] = {}
         for i, node in enumerate(self.g.node):
             domain = node.domain or "ai.onnx"
-            ok = node.op_type in SUPPORTED if domain == "ai.onnx" else (
-                domain == "ai.onnx.ml" and node.op_type in SUPPORTED_ML)
+            ok = domain in ("ai.onnx", "ai.onnx.ml") and find_import_rule(_rule_key(node), self.opset) is not None
             if not ok:
                 key = node.op_type if domain == "ai.onnx" else f"{domain}.{node.op_type}"
                 bad.setdefault(key, []).append(_node_name(node, i))
@@ -466,16 +504,17 @@ class _Importer:
                            **facts)
 
     def node(self, node: Any, name: str) -> None:
+        """The steps every node takes (checks, constant folding), then its op's import rule."""
         op, ins = node.op_type, list(node.input)
         attrs = {a.name: _attribute(a, self.to_array) for a in node.attribute}
         outs = list(node.output)
-        if op == "Constant":
-            self.consts[outs[0]] = _constant(attrs, name)
-            return
+        key = _rule_key(node)
+        rule = find_import_rule(key, self.opset)
+        assert rule is not None  # _check_ops refused the file otherwise
         if op == "Identity" and outs[0] in self.aliases:
             return  # a second name of an initializer: its own param (see _untie)
-        if node.domain == "ai.onnx.ml":
-            self.ml(node, op, ins, outs, attrs, name)
+        if key in _BEFORE_FOLDING:
+            rule(self, OnnxNode(name, op, ins, outs, attrs))
             return
         if op in ("Dropout", "BatchNormalization", "LayerNormalization"):
             for extra in outs[1:]:
@@ -483,10 +522,7 @@ class _Importer:
                     raise UnsupportedError(f"node {name!r} ({op}): its output {extra!r} (training statistics / "
                                            "mask) is used; mdfx imports the inference form")
             outs = outs[:1]
-        if op == "Split":
-            self.split(name, ins, outs, attrs)
-            return
-        if len([o for o in outs if o]) > 1 and op not in ("Split",):
+        if len([o for o in outs if o]) > 1:
             raise UnsupportedError(f"node {name!r} ({op}): {len(outs)} outputs; mdfx imports ops with one output")
         out = outs[0]
         if op == "Div" and len(ins) > 1 and ins[1] in self.consts:
@@ -500,32 +536,14 @@ class _Importer:
         if constant and (op == "Shape" or not any(t in self.learnable for t in ins)):
             self.consts[out] = self.fold(op, ins, attrs, name)
             return
-        if op in ("Min", "Max") and len(ins) == 2 and sum(t in self.consts for t in ins) == 1:
-            # min(x, c) / max(x, c) with a constant scalar: torch.clamp as the dynamo exporter writes it
-            x, c = (ins[0], ins[1]) if ins[1] in self.consts else (ins[1], ins[0])
-            if np.size(self.consts[c]) == 1:
-                bound = self.scalar(c, name, "bound")
-                self.emit(name, "Clip", [x], out, {"min": -np.inf, "max": bound} if op == "Min"
-                          else {"min": bound, "max": np.inf})
-                return
-        if op == "Expand" and (ins[0] not in self.consts or ins[0] in self.learnable):
-            self.expand(name, ins, out)
-            return
-        if op in _COMPOSITE:
-            self.composite(op, name, ins, out, attrs)
-            return
-        if op in _CONSTANT_ONLY:
-            if op == "Shape":
-                self.consts[out] = self.shape_of(ins[0], attrs)
-                return
-            if op == "Size" and self._shape(ins[0]) and self._shape(ins[0])[0] == BATCH:
-                raise UnsupportedError(f"node {name!r} (Size) of batched {ins[0]!r}: the element count "
-                                       "depends on the batch")
-            live = [t for t in ins if t and (t not in self.consts or t in self.learnable)]
-            raise UnsupportedError(f"node {name!r} ({op}) computes on a tensor that depends on the inputs or on a "
-                                   f"learnable param ({', '.join(live)}); mdfx evaluates {op} only on constants "
-                                   "and shapes (the graph IR has no such op)")
-        self.translate(node, op, ins, out, attrs, name)
+        rule(self, OnnxNode(name, op, ins, outs, attrs))
+
+    def constant_only(self, n: OnnxNode) -> None:
+        """Refuse a shape/constant op whose input depends on the inputs or on a learnable param."""
+        live = [t for t in n.ins if t and (t not in self.consts or t in self.learnable)]
+        raise UnsupportedError(f"node {n.name!r} ({n.op}) computes on a tensor that depends on the inputs or on a "
+                               f"learnable param ({', '.join(live)}); mdfx evaluates {n.op} only on constants "
+                               "and shapes (the graph IR has no such op)")
 
     def _used(self, tensor: str) -> bool:
         return any(tensor in n.input for n in self.g.node) or any(tensor == v.name for v in self.g.output)
@@ -637,77 +655,6 @@ class _Importer:
         self.shapes[output] = tuple(int(d) for d in shape)
         self.nodes.append(Node(name, op, tensors, output, filled))
 
-    def translate(self, node: Any, op: str, ins: list[str], out: str, attrs: dict[str, Any], name: str) -> None:
-        legacy = self.opset < 13
-        if op in ("Softmax", "LogSoftmax"):
-            axis = attrs.get("axis", 1 if legacy else -1)
-            if legacy and len(self._shape(ins[0])) > (axis % len(self._shape(ins[0]))) + 1:
-                raise UnsupportedError(f"node {name!r} ({op}, opset {self.opset}): axis {axis} of a rank "
-                                       f"{len(self._shape(ins[0]))} tensor flattens the trailing axes (opset < 13 "
-                                       "semantics); re-export at opset 13 or later")
-            self.emit(name, op, ins, out, {"axis": axis})
-        elif op == "Cast":
-            to = int(attrs["to"])
-            if to in FLOAT_TYPES:
-                self.emit(name, "Cast", ins, out, {"to": to})
-            else:
-                self.emit(name, "CastLabel", ins, out, {"to": to})
-        elif op == "Clip":
-            lo = self.scalar(ins[1], name, "min") if len(ins) > 1 else attrs.get("min")
-            hi = self.scalar(ins[2], name, "max") if len(ins) > 2 else attrs.get("max")
-            self.emit(name, "Clip", ins[:1], out, {"min": -np.inf if lo is None else float(lo),
-                                                   "max": np.inf if hi is None else float(hi)})
-        elif op == "Pow":
-            exponent = self.scalar(ins[1], name, "exponent")
-            self.emit(name, "Pow", ins[:1], out, {"exponent": exponent})
-        elif op == "Reshape":
-            self.reshape(name, ins, out, attrs)
-        elif op in ("Squeeze", "Unsqueeze"):
-            axes = self.ints(ins[1], name, "axes") if len(ins) > 1 else attrs.get("axes")
-            if axes is None and op == "Squeeze":
-                axes = [i for i, d in enumerate(self._shape(ins[0])) if d == 1]
-            self.emit(name, op, ins[:1], out, {"axes": list(axes or [])})
-        elif op == "Slice":
-            if len(ins) > 1:
-                starts, ends = self.ints(ins[1], name, "starts"), self.ints(ins[2], name, "ends")
-                axes = self.ints(ins[3], name, "axes") if len(ins) > 3 else None
-                steps = self.ints(ins[4], name, "steps") if len(ins) > 4 else None
-            else:
-                starts, ends, axes, steps = attrs["starts"], attrs["ends"], attrs.get("axes"), None
-            rank = len(self._shape(ins[0]))
-            axes = list(axes) if axes is not None else list(range(len(starts or [])))
-            self.emit(name, "Slice", ins[:1], out, {"starts": _clamp(starts), "ends": _clamp(ends),
-                                                    "axes": [a % rank for a in axes], "steps": steps})
-        elif op in ("ReduceSum", "ReduceMean", "ReduceMax"):
-            as_input = self.opset >= (13 if op == "ReduceSum" else 18)
-            axes = self.ints(ins[1], name, "axes") if as_input and len(ins) > 1 else attrs.get("axes")
-            if not axes and attrs.get("noop_with_empty_axes", 0):
-                self.emit(name, "Identity", ins[:1], out, {})
-                return
-            self.emit(name, op, ins[:1], out, {"axes": list(axes) if axes else None,
-                                               "keepdims": int(attrs.get("keepdims", 1))})
-        elif op == "Dropout":
-            ratio = self.scalar(ins[1], name, "ratio") if len(ins) > 1 and ins[1] else attrs.get("ratio", 0.5)
-            self.emit(name, "Dropout", ins[:1], out, {"ratio": float(ratio)})
-        elif op == "Gather":
-            self.gather(name, ins, out, attrs)
-        elif op == "BatchNormalization":
-            if attrs.get("training_mode", 0):
-                raise UnsupportedError(f"node {name!r} (BatchNormalization): training_mode=1 computes batch "
-                                       "statistics; mdfx imports the inference form (export the module in eval())")
-            stats = [self.frozen(t) for t in ins[3:5]]
-            self.emit(name, op, [*ins[:3], *stats], out, {k: attrs[k] for k in ("epsilon", "momentum") if k in attrs})
-        elif op == "Transpose":
-            rank = len(self._shape(ins[0]))
-            self.emit(name, op, ins, out, {"perm": list(attrs.get("perm", range(rank - 1, -1, -1)))})
-        elif op in _DIRECT:
-            keep = ops.graph_op(op).attrs
-            if op == "LayerNormalization":
-                keep = {"axis": -1, "epsilon": 1e-5}
-            self.emit(name, op, ins, out, {k: v for k, v in attrs.items() if k in keep})
-        else:  # pragma: no cover - SUPPORTED and this dispatch are kept in step
-            raise UnsupportedError(f"node {name!r}: op {op} is not translated")
-
     def reshape(self, name: str, ins: list[str], out: str, attrs: dict[str, Any]) -> None:
         target = self.ints(ins[1], name, "target shape", batch_ok=True) if len(ins) > 1 else attrs["shape"]
         x = self._shape(ins[0])
@@ -719,7 +666,8 @@ class _Importer:
             target[0], attrs["allowzero"] = 0, 0
         elif batched and target and self.batch_size is not None and target[0] == self.batch_size:
             target[0] = 0  # a fixed-batch export writes its batch size literally
-        self.emit(name, "Reshape", ins[:1], out, {"shape": target, "allowzero": int(attrs.get("allowzero", 0))})
+        given = {"allowzero": int(attrs["allowzero"])} if "allowzero" in attrs else {}  # else the table's
+        self.emit(name, "Reshape", ins[:1], out, {"shape": target, **given})
 
     def gather(self, name: str, ins: list[str], out: str, attrs: dict[str, Any]) -> None:
         """Gather of constant indices along a feature axis: Slice (and Squeeze for a scalar index)."""
@@ -750,34 +698,6 @@ class _Importer:
         self.consts[zeros] = np.zeros(shape)
         self.emit(name, "Add", [ins[0], zeros], out, {})
 
-    def composite(self, op: str, name: str, ins: list[str], out: str, attrs: dict[str, Any]) -> None:
-        """ONNX ops the graph IR spells as a few of its own, computing exactly the same."""
-        x = ins[0]
-        if op == "HardSwish":  # x * max(0, min(1, x / 6 + 1 / 2))
-            self.emit(f"{name}:gate", "HardSigmoid", [x], f"{out}:gate", {"alpha": 1.0 / 6.0, "beta": 0.5})
-            self.emit(name, "Mul", [x, f"{out}:gate"], out, {})
-        elif op == "Mish":  # x * tanh(softplus(x))
-            self.emit(f"{name}:softplus", "Softplus", [x], f"{out}:softplus", {})
-            self.emit(f"{name}:tanh", "Tanh", [f"{out}:softplus"], f"{out}:tanh", {})
-            self.emit(name, "Mul", [x, f"{out}:tanh"], out, {})
-        elif op == "PRelu":
-            slope = ins[1]
-            if slope in self.consts and slope not in self.learnable and np.size(self.consts[slope]) == 1:
-                self.emit(name, "LeakyRelu", [x], out, {"alpha": float(np.ravel(self.consts[slope])[0])})
-                return
-            # relu(x) - slope * relu(-x): the same values, and the slope may train (torch's nn.PReLU)
-            self.emit(f"{name}:neg", "Neg", [x], f"{out}:neg", {})
-            self.emit(f"{name}:pos", "Relu", [x], f"{out}:pos", {})
-            self.emit(f"{name}:negpart", "Relu", [f"{out}:neg"], f"{out}:negpart", {})
-            self.emit(f"{name}:scaled", "Mul", [slope, f"{out}:negpart"], f"{out}:scaled", {})
-            self.emit(name, "Sub", [f"{out}:pos", f"{out}:scaled"], out, {})
-        else:  # ReduceL2: sqrt(sum(x * x))
-            axes = self.ints(ins[1], name, "axes") if len(ins) > 1 and ins[1] else attrs.get("axes")
-            self.emit(f"{name}:square", "Mul", [x, x], f"{out}:square", {})
-            self.emit(f"{name}:sum", "ReduceSum", [f"{out}:square"], f"{out}:sum",
-                      {"axes": list(axes) if axes else None, "keepdims": int(attrs.get("keepdims", 1))})
-            self.emit(name, "Sqrt", [f"{out}:sum"], out, {})
-
     def split(self, name: str, ins: list[str], outs: list[str], attrs: dict[str, Any]) -> None:
         """Split becomes one Slice per (used) output."""
         x = self._shape(ins[0])
@@ -799,14 +719,6 @@ class _Importer:
                 self.emit(name if i == 0 else f"{name}:{i}", "Slice", ins[:1], o,
                           {"starts": [start], "ends": [start + int(size)], "axes": [axis], "steps": None})
             start += int(size)
-
-    def ml(self, node: Any, op: str, ins: list[str], outs: list[str], attrs: dict[str, Any], name: str) -> None:
-        if op == "ArrayFeatureExtractor":
-            self.emit(name, "ai.onnx.ml.ArrayFeatureExtractor", ins, outs[0], {})
-        else:
-            labels = {k: attrs.get(k) for k in ("classlabels_int64s", "classlabels_strings")}
-            self.emit(name, "ai.onnx.ml.ZipMap", ins, outs[0], {k: None if v is None else list(v)
-                                                                for k, v in labels.items()})
 
 
 # --- helpers ---------------------------------------------------------------------------
@@ -968,18 +880,21 @@ def _evaluate(op: str, xs: list[np.ndarray | None], attrs: dict[str, Any], opset
     if op == "Pow":
         return np.power(floats[0], floats[1])
     if op == "Clip":
-        lo = floats[1] if len(floats) > 1 and floats[1] is not None else attrs.get("min", -np.inf)
-        hi = floats[2] if len(floats) > 2 and floats[2] is not None else attrs.get("max", np.inf)
+        bounds = ops.graph_op("Clip").fill({k: v for k, v in attrs.items() if k in ("min", "max")})
+        lo = floats[1] if len(floats) > 1 and floats[1] is not None else bounds["min"]
+        hi = floats[2] if len(floats) > 2 and floats[2] is not None else bounds["max"]
         return np.clip(floats[0], lo, hi)
     if op in ("ReduceSum", "ReduceMean", "ReduceMax"):
         axes = [int(a) for a in np.ravel(xs[1])] if len(xs) > 1 and xs[1] is not None else attrs.get("axes")
-        return ops.graph_op(op).forward([floats[0]], axes=axes, keepdims=int(attrs.get("keepdims", 1)))
+        gop = ops.graph_op(op)  # keepdims' default comes from the op table
+        return gop.forward([floats[0]], **gop.fill({**{k: v for k, v in attrs.items() if k == "keepdims"},
+                                                    "axes": axes}))
     if graph_op not in ops.GRAPH_OPS:
         raise UnsupportedError(f"{op} of constants is not computed at import")
     gop = ops.graph_op(graph_op)
     given = {k: v for k, v in attrs.items() if k in gop.attrs}
     if op in ("Softmax", "LogSoftmax") and opset < 13:
-        given.setdefault("axis", 1)
+        given.setdefault("axis", 1)  # opsets < 13 default to axis 1 (the op table holds opset 13's -1)
     return gop.forward([f for f in floats if f is not None], **gop.fill(given))
 
 
@@ -1018,3 +933,253 @@ def _rename(inputs: dict[str, tuple[int, ...]], nodes: list[Node], outputs: list
         n.inputs = [safe.get(t, t) for t in n.inputs]
         n.output = safe.get(n.output, n.output)
     return new_inputs, nodes, [safe.get(t, t) for t in outputs]
+
+
+def _rule_key(node: Any) -> str:
+    """The registry key of an ONNX node: its op type, prefixed by a domain other than the default."""
+    domain = node.domain or "ai.onnx"
+    return node.op_type if domain == "ai.onnx" else f"{domain}.{node.op_type}"
+
+
+def _given(n: OnnxNode, op: str | None = None) -> dict[str, Any]:
+    """The node's attributes that graph op ``op`` (default: the node's own op) has; the op table
+    fills the rest (attributes the IR does not model, such as LayerNormalization's stash_type, go)."""
+    known = ops.graph_op(op or n.op).attrs
+    return {k: v for k, v in n.attrs.items() if k in known}
+
+
+# --- import rules, one per ONNX op (and opset where the op changed) ---------------------------------
+
+
+@import_rule("Add", "Sub", "Mul", "Div", "Neg", "MatMul", "Gemm", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Exp",
+             "Log", "Sqrt", "Abs", "Reciprocal", "Erf", "Gelu", "Softplus", "Elu", "Selu", "HardSigmoid",
+             "Identity", "LayerNormalization", "Concat", "Flatten", "Transpose", "ArgMax")
+def _direct(imp: _Importer, n: OnnxNode) -> None:
+    """The graph op of the same name, with the file's attributes."""
+    imp.emit(n.name, n.op, n.ins, n.out, _given(n))
+
+
+@import_rule("Constant", before_folding=True)
+def _constant_rule(imp: _Importer, n: OnnxNode) -> None:
+    imp.consts[n.out] = _constant(n.attrs, n.name)
+
+
+@import_rule("Softmax", "LogSoftmax")
+def _softmax_legacy(imp: _Importer, n: OnnxNode) -> None:
+    """Opsets < 13: the default axis is 1 (the table holds opset 13's -1), and the op flattens the
+    axes after it, which only equals the IR's op when the axis is the last one."""
+    shape = imp._shape(n.ins[0])
+    axis = n.attrs.get("axis", 1)
+    if len(shape) > (axis % len(shape)) + 1:
+        raise UnsupportedError(f"node {n.name!r} ({n.op}, opset {imp.opset}): axis {axis} of a rank "
+                               f"{len(shape)} tensor flattens the trailing axes (opset < 13 "
+                               "semantics); re-export at opset 13 or later")
+    imp.emit(n.name, n.op, n.ins, n.out, {"axis": axis})
+
+
+@import_rule("Softmax", "LogSoftmax", since=13)
+def _softmax(imp: _Importer, n: OnnxNode) -> None:
+    imp.emit(n.name, n.op, n.ins, n.out, _given(n))
+
+
+@import_rule("Cast")
+def _cast(imp: _Importer, n: OnnxNode) -> None:
+    # a cast to int or string feeds a label lookup: it runs, and takes no gradient
+    imp.emit(n.name, "Cast" if int(n.attrs["to"]) in FLOAT_TYPES else "CastLabel", n.ins, n.out, _given(n, "Cast"))
+
+
+@import_rule("Clip")
+def _clip(imp: _Importer, n: OnnxNode) -> None:
+    """Bounds as attributes (opsets < 11) or constant inputs (11 on); an absent bound stays open."""
+    given = _given(n)
+    for i, bound in ((1, "min"), (2, "max")):
+        if len(n.ins) > i and n.ins[i]:
+            given[bound] = imp.scalar(n.ins[i], n.name, bound)
+    imp.emit(n.name, "Clip", n.ins[:1], n.out, {k: float(v) for k, v in given.items()})
+
+
+@import_rule("Pow")
+def _pow(imp: _Importer, n: OnnxNode) -> None:
+    imp.emit(n.name, "Pow", n.ins[:1], n.out, {"exponent": imp.scalar(n.ins[1], n.name, "exponent")})
+
+
+@import_rule("Reshape")
+def _reshape(imp: _Importer, n: OnnxNode) -> None:
+    imp.reshape(n.name, n.ins, n.out, n.attrs)
+
+
+@import_rule("Squeeze", "Unsqueeze")
+def _squeeze(imp: _Importer, n: OnnxNode) -> None:
+    """Axes as an attribute (opsets < 13) or a constant input; Squeeze without axes drops every 1."""
+    axes = imp.ints(n.ins[1], n.name, "axes") if len(n.ins) > 1 else n.attrs.get("axes")
+    if axes is None and n.op == "Squeeze":
+        axes = [i for i, d in enumerate(imp._shape(n.ins[0])) if d == 1]
+    imp.emit(n.name, n.op, n.ins[:1], n.out, {"axes": list(axes or [])})
+
+
+@import_rule("Slice")
+def _slice(imp: _Importer, n: OnnxNode) -> None:
+    """Bounds as attributes (opset 9) or constant inputs (10 on), axes made non-negative."""
+    if len(n.ins) > 1:
+        starts, ends = imp.ints(n.ins[1], n.name, "starts"), imp.ints(n.ins[2], n.name, "ends")
+        axes = imp.ints(n.ins[3], n.name, "axes") if len(n.ins) > 3 else None
+        steps = imp.ints(n.ins[4], n.name, "steps") if len(n.ins) > 4 else None
+    else:
+        starts, ends, axes, steps = n.attrs["starts"], n.attrs["ends"], n.attrs.get("axes"), None
+    rank = len(imp._shape(n.ins[0]))
+    axes = list(axes) if axes is not None else list(range(len(starts or [])))
+    imp.emit(n.name, "Slice", n.ins[:1], n.out, {"starts": _clamp(starts), "ends": _clamp(ends),
+                                                 "axes": [a % rank for a in axes], "steps": steps})
+
+
+def _reduce(imp: _Importer, n: OnnxNode, axes: list[int] | None) -> None:
+    if not axes and n.attrs.get("noop_with_empty_axes", 0):
+        imp.emit(n.name, "Identity", n.ins[:1], n.out, {})
+        return
+    imp.emit(n.name, n.op, n.ins[:1], n.out, {**_given(n), "axes": list(axes) if axes else None})
+
+
+@import_rule("ReduceSum", "ReduceMean", "ReduceMax")
+def _reduce_axes_attribute(imp: _Importer, n: OnnxNode) -> None:
+    """Axes as an attribute: ReduceSum before opset 13, ReduceMean/ReduceMax before 18."""
+    _reduce(imp, n, n.attrs.get("axes"))
+
+
+@import_rule("ReduceSum", since=13)
+@import_rule("ReduceMean", "ReduceMax", since=18)
+def _reduce_axes_input(imp: _Importer, n: OnnxNode) -> None:
+    """Axes as an optional constant input."""
+    _reduce(imp, n, imp.ints(n.ins[1], n.name, "axes") if len(n.ins) > 1 else None)
+
+
+@import_rule("Dropout")
+def _dropout(imp: _Importer, n: OnnxNode) -> None:
+    """The ratio is an attribute (opsets < 12) or a constant input; Dropout is identity either way."""
+    given = _given(n)
+    if len(n.ins) > 1 and n.ins[1]:
+        given["ratio"] = imp.scalar(n.ins[1], n.name, "ratio")
+    imp.emit(n.name, "Dropout", n.ins[:1], n.out, {k: float(v) for k, v in given.items()})
+
+
+@import_rule("Gather")
+def _gather(imp: _Importer, n: OnnxNode) -> None:
+    imp.gather(n.name, n.ins, n.out, n.attrs)
+
+
+@import_rule("BatchNormalization")
+def _batch_norm(imp: _Importer, n: OnnxNode) -> None:
+    if n.attrs.get("training_mode", 0):
+        raise UnsupportedError(f"node {n.name!r} (BatchNormalization): training_mode=1 computes batch "
+                               "statistics; mdfx imports the inference form (export the module in eval())")
+    stats = [imp.frozen(t) for t in n.ins[3:5]]
+    imp.emit(n.name, n.op, [*n.ins[:3], *stats], n.out, _given(n))
+
+
+@import_rule("Split", before_folding=True)
+def _split(imp: _Importer, n: OnnxNode) -> None:
+    imp.split(n.name, n.ins, n.outs, n.attrs)
+
+
+@import_rule("Min", "Max")
+def _min_max(imp: _Importer, n: OnnxNode) -> None:
+    """min(x, c) / max(x, c) with a constant scalar: torch.clamp as the dynamo exporter writes it."""
+    if len(n.ins) == 2 and sum(t in imp.consts for t in n.ins) == 1:
+        x, c = (n.ins[0], n.ins[1]) if n.ins[1] in imp.consts else (n.ins[1], n.ins[0])
+        if np.size(imp.consts[c]) == 1:
+            bound = imp.scalar(c, n.name, "bound")
+            imp.emit(n.name, "Clip", [x], n.out, {"max": bound} if n.op == "Min" else {"min": bound})
+            return
+    imp.constant_only(n)
+
+
+@import_rule("Expand")
+def _expand(imp: _Importer, n: OnnxNode) -> None:
+    if n.ins[0] not in imp.consts or n.ins[0] in imp.learnable:
+        imp.expand(n.name, n.ins, n.out)
+        return
+    imp.constant_only(n)
+
+
+@import_rule("Shape")
+def _shape(imp: _Importer, n: OnnxNode) -> None:
+    imp.consts[n.out] = imp.shape_of(n.ins[0], n.attrs)
+
+
+@import_rule("Size")
+def _size(imp: _Importer, n: OnnxNode) -> None:
+    shape = imp._shape(n.ins[0])
+    if shape and shape[0] == BATCH:
+        raise UnsupportedError(f"node {n.name!r} (Size) of batched {n.ins[0]!r}: the element count "
+                               "depends on the batch")
+    imp.constant_only(n)
+
+
+@import_rule("ConstantOfShape", "Range", "Equal", "Where", "Tile", "Less", "Greater", "Not", "Floor", "Ceil")
+def _constant_only(imp: _Importer, n: OnnxNode) -> None:
+    """Computed at import when its inputs are constants (folded before the rule runs); refused otherwise."""
+    imp.constant_only(n)
+
+
+# --- ops the graph IR spells as a few of its own, computing exactly the same -----------------------
+
+
+@import_rule("HardSwish")
+def _hard_swish(imp: _Importer, n: OnnxNode) -> None:
+    """x * max(0, min(1, x / 6 + 1 / 2))"""
+    x, name, out = n.ins[0], n.name, n.out
+    imp.emit(f"{name}:gate", "HardSigmoid", [x], f"{out}:gate", {"alpha": 1.0 / 6.0, "beta": 0.5})
+    imp.emit(name, "Mul", [x, f"{out}:gate"], out, {})
+
+
+@import_rule("Mish")
+def _mish(imp: _Importer, n: OnnxNode) -> None:
+    """x * tanh(softplus(x))"""
+    x, name, out = n.ins[0], n.name, n.out
+    imp.emit(f"{name}:softplus", "Softplus", [x], f"{out}:softplus", {})
+    imp.emit(f"{name}:tanh", "Tanh", [f"{out}:softplus"], f"{out}:tanh", {})
+    imp.emit(name, "Mul", [x, f"{out}:tanh"], out, {})
+
+
+@import_rule("PRelu")
+def _prelu(imp: _Importer, n: OnnxNode) -> None:
+    """LeakyRelu for a frozen scalar slope; relu(x) - slope * relu(-x) for one that may train (nn.PReLU)."""
+    x, slope, name, out = n.ins[0], n.ins[1], n.name, n.out
+    if slope in imp.consts and slope not in imp.learnable and np.size(imp.consts[slope]) == 1:
+        imp.emit(name, "LeakyRelu", [x], out, {"alpha": float(np.ravel(imp.consts[slope])[0])})
+        return
+    imp.emit(f"{name}:neg", "Neg", [x], f"{out}:neg", {})
+    imp.emit(f"{name}:pos", "Relu", [x], f"{out}:pos", {})
+    imp.emit(f"{name}:negpart", "Relu", [f"{out}:neg"], f"{out}:negpart", {})
+    imp.emit(f"{name}:scaled", "Mul", [slope, f"{out}:negpart"], f"{out}:scaled", {})
+    imp.emit(name, "Sub", [f"{out}:pos", f"{out}:scaled"], out, {})
+
+
+@import_rule("ReduceL2")
+def _reduce_l2(imp: _Importer, n: OnnxNode) -> None:
+    """sqrt(ReduceSum(x * x)); axes as an attribute or (opset 18) a constant input."""
+    x, name, out = n.ins[0], n.name, n.out
+    axes = imp.ints(n.ins[1], name, "axes") if len(n.ins) > 1 and n.ins[1] else n.attrs.get("axes")
+    keep = {k: v for k, v in n.attrs.items() if k == "keepdims"}
+    imp.emit(f"{name}:square", "Mul", [x, x], f"{out}:square", {})
+    imp.emit(f"{name}:sum", "ReduceSum", [f"{out}:square"], f"{out}:sum", {"axes": list(axes) if axes else None, **keep})
+    imp.emit(name, "Sqrt", [f"{out}:sum"], out, {})
+
+
+# --- ai.onnx.ml: the tails of skl2onnx classifiers ------------------------------------------------
+
+
+@import_rule("ArrayFeatureExtractor", domain="ai.onnx.ml", before_folding=True)
+def _array_feature_extractor(imp: _Importer, n: OnnxNode) -> None:
+    imp.emit(n.name, "ai.onnx.ml.ArrayFeatureExtractor", n.ins, n.out, {})
+
+
+@import_rule("ZipMap", domain="ai.onnx.ml", before_folding=True)
+def _zipmap(imp: _Importer, n: OnnxNode) -> None:
+    labels = {k: list(v) for k, v in n.attrs.items() if k in ("classlabels_int64s", "classlabels_strings")}
+    imp.emit(n.name, "ai.onnx.ml.ZipMap", n.ins, n.out, labels)
+
+
+#: Every ONNX op type (default domain) the import reads, at some opset.
+SUPPORTED: tuple[str, ...] = tuple(sorted(k for k in IMPORT_RULES if not k.startswith("ai.onnx.ml.")))
+SUPPORTED_ML: tuple[str, ...] = tuple(sorted(k.removeprefix("ai.onnx.ml.") for k in IMPORT_RULES
+                                             if k.startswith("ai.onnx.ml.")))

@@ -70,7 +70,7 @@ INPUT_NAMES: dict[str, tuple[str, ...]] = {
     "Squeeze": ("data", "axes"), "Unsqueeze": ("data", "axes"),
     "ReduceSum": ("data", "axes"), "ReduceMean": ("data", "axes"), "ReduceMax": ("data", "axes"),
     "LayerNormalization": ("X", "Scale", "B"),
-    "BatchNormalization": ("X", "scale", "B", "input_mean", "input_var"),
+    "BatchNormalization": ("X", "scale", "B", "input_mean", "input_var"), "ArgMax": ("data",),
 }
 #: ONNX inputs that the graph IR holds as attributes (constants folded at read time): input -> attribute
 ATTRIBUTE_INPUTS: dict[str, dict[str, str]] = {
