@@ -6,6 +6,8 @@ Heavy backends (torch, llvmlite, onnxruntime) load only when first used.
 
 from typing import Any
 
+from mdfx.composition import keywords as _keywords
+from mdfx.composition import unsupported as _unsupported
 from mdfx.composition.autodiff import AutodiffComposition
 from mdfx.composition.composition import Composition
 from mdfx.composition.enums import ExecutionMode, Loss, NodeRole, ReportProgress
@@ -15,6 +17,7 @@ from mdfx.composition.functions import (
     Linear,
     LinearCombination,
     Logistic,
+    Normalize,
     ReLU,
     SoftMax,
     Tanh,
@@ -22,20 +25,41 @@ from mdfx.composition.functions import (
 )
 from mdfx.composition.keywords import *  # noqa: F403  (PsyNeuLink's keyword constants, its public names)
 from mdfx.composition.keywords import Context, LogCondition, ReportOutput
-from mdfx.composition.learning_pathway import BackPropagation, Pathway
+from mdfx.composition.learning_pathway import (
+    BackPropagation,
+    LearningMechanism,
+    ObjectiveMechanism,
+    Pathway,
+)
 from mdfx.composition.loss_functions import LossFunction
-from mdfx.composition.mechanisms import ProcessingMechanism, TransferMechanism, clear_registry
+from mdfx.composition.mechanisms import (
+    InputPort,
+    OutputPort,
+    ProcessingMechanism,
+    TransferMechanism,
+    clear_registry,
+)
 from mdfx.composition.projections import MappingProjection
 from mdfx.composition.targets import LossMechanism
+from mdfx.composition.unsupported import *  # noqa: F403  (import-only PsyNeuLink names: using one refuses)
 from mdfx.errors import (
     AutodiffCompositionError,
+    ComponentError,
     CompositionError,
     DataError,
+    EMCompositionError,
+    EMCompositionProjError,
+    FunctionError,
     GraphError,
     GridError,
+    GRUCompositionError,
     MdfxError,
+    NodeRoleError,
     ParameterError,
+    RunError,
     SchemaError,
+    ShellClassError,
+    ShowGraphError,
     UnsupportedError,
 )
 from mdfx.io import load, save
@@ -45,6 +69,16 @@ from mdfx.io import load, save
 from mdfx.sweep import sweep
 
 __version__ = "0.1.0"
+
+from mdfx.composition.show_graph import (  # noqa: E402  (PsyNeuLink's name for show_graph's "install dot")
+    _gv_executable_not_found_error_msg as _gv_executable_not_found_error_msg,
+)
+
+#: PsyNeuLink's base class of mechanisms; every mdfx mechanism is a TransferMechanism
+Mechanism = TransferMechanism
+
+for _name, _placeholder in _unsupported.LATER.items():  # a real class, where mdfx has one, wins
+    globals().setdefault(_name, _placeholder)
 
 
 def from_torch(module: Any, example_input: Any, input_names: Any = None, output_names: Any = None) -> Any:
@@ -113,7 +147,12 @@ __all__ = [
     "ReportOutput",
     "ParameterError", "Pathway", "ProcessingMechanism",
     "AutodiffComposition", "Composition", "DataError", "ExecutionMode", "Exponential", "GraphError", "GridError",
-    "Identity", "Linear", "LinearCombination", "Logistic", "Loss", "MappingProjection", "MdfxError", "NodeRole", "ReLU",
+    "Identity", "Linear", "LinearCombination", "Logistic", "Normalize", "Loss", "MappingProjection", "MdfxError", "NodeRole", "ReLU",
     "ReportProgress", "SchemaError", "from_mdf_with_weights", "from_torch", "validate", "SoftMax", "Tanh", "TransferFunction", "TransferMechanism",
     "UnsupportedError", "clear_registry", "get_mdf_serialized", "load", "load_mdf", "save", "save_mdf", "sweep",
+    "EMCompositionError", "EMCompositionProjError", "GRUCompositionError", "InputPort", "LearningMechanism",
+    "NodeRoleError", "ObjectiveMechanism", "ComponentError", "FunctionError", "ShellClassError", "OutputPort", "RunError", "ShowGraphError",
+    # PsyNeuLink's keyword constants (scripts written `from psyneulink import *` use them bare)
+    *(n for n in dir(_keywords) if n.isupper()),
+    "Mechanism", *_unsupported.__all__, *_unsupported.LATER,
 ]

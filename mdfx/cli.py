@@ -97,6 +97,27 @@ def _split(net: Any, inputs: dict, targets: dict) -> tuple[dict, dict]:
     return x, t
 
 
+def cmd_show(args: argparse.Namespace) -> int:
+    from mdfx.composition.show_graph import draw_graph
+    from mdfx.io import load
+
+    suffixes = (".png", ".pdf", ".svg", ".gv")
+    check_destinations([("-o", args.out, suffixes)])
+    comp = load(args.model)
+    graph = comp._graph()
+    fmt = Path(args.out).suffix.lower()[1:]
+    if fmt == "gv":
+        from mdfx.io import atomic_write
+
+        source = draw_graph(graph, "source")
+        atomic_write(args.out, lambda tmp: tmp.write_text(source))
+        _print(f"wrote {args.out}")
+        return 0
+    written = draw_graph(graph, fmt, args.out)
+    _print(f"wrote {written}")
+    return 0
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     from mdfx.io import read_model
     from mdfx.schema.graph import TrainingSpec
@@ -397,6 +418,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("info", "print a model's nodes, shapes, functions, projections and roles")
     p.add_argument("model", help=_MODEL_HELP)
     p.set_defaults(func=cmd_info)
+
+    p = command("show", "draw a model's op graph with Graphviz (ops, shapes, learnable vs frozen)")
+    p.add_argument("model", help=_MODEL_HELP)
+    p.add_argument("-o", "--out", required=True, help="the picture: .png, .pdf or .svg (or .gv for dot source)")
+    p.set_defaults(func=cmd_show)
 
     p = command("run", "run a model on inputs and print or write its outputs")
     p.add_argument("model", help=_MODEL_HELP)

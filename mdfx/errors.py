@@ -84,3 +84,39 @@ class ParameterError(MdfxError):
 
 class GridError(MdfxError):
     """A sweep's grid, seeds or settings that cannot be run (unknown option, empty list, wrong type)."""
+
+
+class RunError(MdfxError):
+    """PsyNeuLink's name for a run() that cannot execute as asked."""
+
+
+class NodeRoleError(CompositionError):
+    """PsyNeuLink's name for a node role that cannot be given or required."""
+
+
+class ShowGraphError(MdfxError):
+    """show_graph() asked for something it cannot draw (an unknown option or format)."""
+
+
+class EMCompositionError(CompositionError):
+    """PsyNeuLink's name for an EMComposition that cannot be built or learned as asked."""
+
+
+class EMCompositionProjError(CompositionError):
+    """PsyNeuLink's name for an EMComposition_Proj that cannot be built or learned as asked."""
+
+
+class GRUCompositionError(CompositionError):
+    """PsyNeuLink's name for a GRUComposition that cannot be built or learned as asked."""
+
+
+class ComponentError(MdfxError):
+    """PsyNeuLink's name for a component (mechanism, function, port) that cannot be made as asked."""
+
+
+class FunctionError(ComponentError):
+    """PsyNeuLink's name for a function that cannot be made or computed as asked."""
+
+
+class ShellClassError(ComponentError):
+    """PsyNeuLink's name for an error of its base classes (kept for scripts that catch it)."""

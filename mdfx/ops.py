@@ -98,6 +98,22 @@ def vjp_softmax(x: Array, y: Array, g: Array, gain: float) -> Array:
     return gain * y * (g - np.sum(g * y, axis=-1, keepdims=True))
 
 
+def normalize(x: Array, eps: float, per_item: float) -> Array:
+    # x / max(||x||, eps) over a sample's units (PsyNeuLink's Normalize, measured); a sample is
+    # one item, so ``per_item`` changes nothing here (it matters for a direct call on a 2-D
+    # variable: mdfx.Normalize.__call__)
+    return x / np.maximum(np.sqrt(np.sum(x * x, axis=-1, keepdims=True)), eps)
+
+
+def vjp_normalize(x: Array, y: Array, g: Array, eps: float, per_item: float) -> Array:
+    # unclamped (||x|| >= eps, where torch.clamp passes the gradient): (g - y (g.y)) / ||x||;
+    # clamped: g / eps
+    norm = np.sqrt(np.sum(x * x, axis=-1, keepdims=True))
+    unclamped = norm >= eps
+    d = np.maximum(norm, eps)
+    return np.where(unclamped, (g - y * np.sum(g * y, axis=-1, keepdims=True)) / d, g / d)
+
+
 # --- losses --------------------------------------------------------------------
 
 
@@ -615,6 +631,9 @@ for _p in [
     _pnl_op("Identity", {}, None, "Identity", identity, d_identity, "x", "1 + 0 * x"),
     _pnl_op("SoftMax", {"gain": 1.0}, None, "Softmax", softmax, None, vjp=vjp_softmax,
             grad=lambda gain: _softmax_grad(-1, gain)),
+    # PsyNeuLink 0.21's defaults (measured): eps=1e-12, per_item=True; the LLVM backend has a
+    # hand-written backward for it (no graph-op gradient)
+    _pnl_op("Normalize", {"eps": 1e-12, "per_item": 1.0}, None, "ReduceSum", normalize, None, vjp=vjp_normalize),
 ]:
     register_graph_op(_p)
 

@@ -114,6 +114,9 @@ CASES: dict[str, Callable[[], tuple[Graph, dict[str, np.ndarray]]]] = {
     "pnl.Exponential": unary("pnl.Exponential", {"rate": 0.7, "bias": 0.1, "scale": 1.2, "offset": 0.3}),
     "pnl.Identity": unary("pnl.Identity"),
     "pnl.SoftMax": unary("pnl.SoftMax", {"gain": 1.5}),
+    "pnl.Normalize": unary("pnl.Normalize", {"eps": 1e-12, "per_item": 1.0}),
+    # rows of norm about 1..3 around eps=2: some clamped (x / eps), some not
+    "pnl.Normalize/clamped": unary("pnl.Normalize", {"eps": 2.0, "per_item": 1.0}),
     "Softmax": unary("Softmax", {"axis": -1}),
     "LogSoftmax": unary("LogSoftmax", {"axis": 1}),
     "MatMul": graph("MatMul", {"x": (4,)}, {"W": (4, 3)}, [Node("mm", "MatMul", ["x", "W"], "y")], ["y"]),

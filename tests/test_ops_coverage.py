@@ -50,7 +50,7 @@ def test_every_transfer_function_has_its_names_and_defaults() -> None:
            or not all(isinstance(v, float) for v in op.attrs.values())]
     assert not bad, "transfer functions missing a name or a float default:\n" + "\n".join(bad)
     keys = [op.transfer_key for op in ops.transfer_ops()]
-    assert keys == ["linear", "logistic", "relu", "tanh", "exponential", "identity", "softmax"], keys
+    assert keys == ["linear", "logistic", "relu", "tanh", "exponential", "identity", "softmax", "normalize"], keys
 
 
 def test_every_onnx_op_has_an_import_rule() -> None:

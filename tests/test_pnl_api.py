@@ -151,8 +151,10 @@ def test_learning_rate_dict_in_learn_and_pytorch_representation() -> None:
     assert comp.parameters.pytorch_representation.get(None) is rep
     assert rep.get_torch_learning_rate_for_projection(p1) == 0.7
     assert comp.get_optimizer_param_value("learning_rate") == 0.05
+    frozen, fa, fb, fc, fp1, fp2 = linear_chain(rates=(False, False))
+    frozen.add_linear_processing_pathway([fa, fp1, fb, fp2, fc])
     with pytest.raises(pnl.CompositionError, match="nothing would learn: every projection of .* is frozen"):
-        linear_chain(rates=(False, False))[0]._build_pytorch_representation()
+        frozen._build_pytorch_representation()
 
 
 class _P:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import sys
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -20,12 +21,18 @@ import numpy as np
 from mdfx import ops
 from mdfx.composition import modes
 from mdfx.composition.composition import IO, Composition, _is_number, parse_inputs, pnl_value
-from mdfx.composition.enums import ExecutionMode, Loss
+from mdfx.composition.enums import ExecutionMode, Loss, check_mode
 from mdfx.composition.learn_checks import check_finite_losses
 from mdfx.composition.learn_options import LearnOptions
 from mdfx.composition.learning_pathway import ObjectiveMechanism, TargetMechanism
 from mdfx.composition.targets import parse as parse_targets
-from mdfx.errors import CompositionError, DataError, ParameterError, UnsupportedError
+from mdfx.errors import (
+    AutodiffCompositionError,
+    CompositionError,
+    DataError,
+    ParameterError,
+    UnsupportedError,
+)
 from mdfx.runners.training import (
     LearnResult,
     LearnSpec,
@@ -88,6 +95,10 @@ class AutodiffComposition(Composition):
         self._pending_minibatches: list[tuple[list[tuple[dict, np.ndarray]], dict, list[str], int]] = []
         self.learning_results: list[list[np.ndarray]] = []
         self.last_learn: LearnResult | None = None
+        if targets is not None and self._projections and not any(p.learnable for p in self._projections):
+            # PsyNeuLink 0.21 refuses targets for a composition of which nothing learns (measured)
+            raise AutodiffCompositionError(f"{self.name!r}: targets were given, but no projection of it learns "
+                                           "(every one is learnable=False), so no target can be used")
         #: Adam's moments and step count, kept across learn() calls as PsyNeuLink keeps its optimizer
         self.optimizer_state = OptimizerState()
 
@@ -118,7 +129,7 @@ class AutodiffComposition(Composition):
 
     def _build_pytorch_representation(self, learning_rate: object = None, context: object = None) -> Any:
         """Resolve every projection's learning rate as learn() would with no learning_rate given;
-        raises CompositionError when nothing would learn. ``learning_rate`` (not None) replaces
+        warns (UserWarning) when no projection learns, as PsyNeuLink 0.21. ``learning_rate`` (not None) replaces
         the composition's ``learning_rate`` first, as in PsyNeuLink: later learn() calls without
         a rate go back to it. ``context``: as learn()'s."""
         from mdfx.composition.learning_session import projection_rates
@@ -129,6 +140,17 @@ class AutodiffComposition(Composition):
         if learning_rate is not None:
             self.learning_rate = learning_rate
 
+        if not any(p.learnable for p in self._projections):
+            # PsyNeuLink 0.21 warns here (learn() then refuses): nothing has a parameter to train
+            warnings.warn(f"{self.name!r}: no projection learns (none, or every one learnable=False), so "
+                          "there is nothing for PyTorch to train; learn() will refuse", UserWarning, stacklevel=2)
+            for nested in self._flattened:
+                if not nested._projections:
+                    warnings.warn(f"{nested.name!r}, nested in {self.name!r}, has no projections, so none "
+                                  "of its parameters can learn", UserWarning, stacklevel=2)
+            if self.pytorch_representation is None:
+                self.pytorch_representation = PytorchRepresentation(self, {}, [])
+            return self.pytorch_representation
         # PsyNeuLink makes the TARGET and LOSS nodes here (they show in ``nodes`` from now on)
         self.target_input_mechanisms  # noqa: B018
         rates, frozen = projection_rates(self, None)
@@ -208,6 +230,8 @@ class AutodiffComposition(Composition):
         PsyNeuLink compatibility (every mode learns the same network)."""
         from mdfx.composition.learning_pathway import Pathway
 
+        self._refuse_stray_losses(CompositionError if execution_mode is ExecutionMode.Python
+                                  else AutodiffCompositionError)
         pathways = []
         for loss in self.loss_mechanisms:
             upstream = {id(loss.sample.owner)}
@@ -309,6 +333,13 @@ class AutodiffComposition(Composition):
         from mdfx.composition.targets import resolved_once
 
         options = LearnOptions.of(locals())  # every argument above, once
+        check_mode(execution_mode, f"{self.name!r}.learn()")
+        self._refuse_stray_losses(AutodiffCompositionError)
+        plain = [c for c in self._flattened if not isinstance(c, AutodiffComposition)]
+        if plain:  # PsyNeuLink 0.21 refuses this (AutodiffCompositionError, measured in its suite)
+            raise AutodiffCompositionError(f"{self.name!r}.learn(): the nested composition(s) "
+                                           f"{', '.join(repr(c.name) for c in plain)} are not AutodiffCompositions; "
+                                           "only nested AutodiffCompositions learn")
         with resolved_once(self):
             return learn(self, options)
 

@@ -12,6 +12,7 @@ tests prove that the MDF round trip is exact, so what runs is what is saved.
 from __future__ import annotations
 
 import itertools
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +21,7 @@ import numpy as np
 
 from mdfx import limits
 from mdfx.composition import modes
-from mdfx.composition.enums import ExecutionMode, Loss, NodeRole
+from mdfx.composition.enums import ExecutionMode, Loss, NodeRole, check_mode
 from mdfx.composition.learning_pathway import (
     BackPropagation,
     LearningMechanism,
@@ -140,6 +141,28 @@ class Composition:
         Those of compositions nested in a pathway stay theirs (as PsyNeuLink lists them)."""
         return ProjectionList(p for p in self._projections if not self._owner_chain(p))
 
+    def show_graph(self, show_learning: bool = False, show_nested: object = True, show_pytorch: bool = False,
+                   show_dimensions: object = False, output_fmt: str = "pdf", file: Any = None,
+                   **options: object) -> Any:
+        """Draw the network with Graphviz (PsyNeuLink's options; others are accepted and ignored).
+
+        ``output_fmt``: ``"pdf"`` / ``"png"`` / ``"svg"`` write ``file`` (default
+        ``<name>.<fmt>`` here) and return its path; ``"gv"`` and ``"jupyter"`` return the
+        ``graphviz.Digraph`` (a notebook shows it); ``"source"`` its dot text.
+        ``show_learning`` adds a Composition's learning components, ``show_pytorch`` an
+        AutodiffComposition's TARGET and LOSS nodes (learnable projections in orange);
+        ``show_nested=False`` draws each nested composition as one box.
+        """
+        return self._show_graph(show_learning=show_learning, show_nested=show_nested,
+                                show_pytorch=show_pytorch, show_dimensions=show_dimensions,
+                                output_fmt=output_fmt, file=file, **options)
+
+    @property
+    def _show_graph(self) -> Any:
+        from mdfx.composition.show_graph import ShowGraph
+
+        return ShowGraph(self)
+
     @property
     def default_execution_id(self) -> str:
         """PsyNeuLink's default execution context: the composition's name (mdfx has one context)."""
@@ -168,6 +191,10 @@ class Composition:
         if id(node) in index.node_ids:
             return node
         if not isinstance(node, TransferMechanism | Composition):
+            from mdfx.composition.unsupported import ImportOnly
+
+            if isinstance(node, ImportOnly):
+                node()  # refused by name: a PsyNeuLink component mdfx lacks
             raise GraphError(f"{self.name!r}: cannot add {node!r}; nodes are TransferMechanisms or Compositions")
         # the name set is a fast "no"; a hit is confirmed on the list (names can be changed later)
         if node.name in index.node_names and any(n.name == node.name for n in self._nodes):
@@ -261,17 +288,24 @@ class Composition:
         """
         stray = [i for i in pathway if isinstance(i, ObjectiveMechanism)]
         if stray:
-            # a LossMechanism is a sample-target pair, not a node (PsyNeuLink refuses it too)
-            raise CompositionError(f"{self.name!r}: {', '.join(repr(i.name) for i in stray)} in a pathway: a "
-                                   "LossMechanism is not a node; give it in AutodiffComposition's targets")
+            # a LossMechanism is a sample-target pair, not a node; PsyNeuLink 0.21 takes the pathway
+            # and refuses when learning is set up (measured), so it is kept aside until then
+            self._stray_losses = [*getattr(self, "_stray_losses", []), *stray]
+            pathway = [i for i in pathway if not isinstance(i, ObjectiveMechanism)]
+            if not pathway:
+                return Pathway([])
         # (node, NodeRole): a node with a role PsyNeuLink must give it; mdfx derives roles from
         # the graph, so the node is taken and the role checked once the pathway is made
         required = [i for i in pathway if isinstance(i, tuple) and len(i) == 2 and isinstance(i[1], NodeRole)]
         pathway = [i[0] if any(i is r for r in required) else i for i in pathway]
         # a set of nodes is a parallel stage: each joins the stages before and after it
         items = [sorted(i, key=lambda n: getattr(n, '_created', 0)) if isinstance(i, set | frozenset) else i for i in pathway]
+        from mdfx.composition.unsupported import ImportOnly
+
         for item in items:
             for node in item if isinstance(item, list) else [item]:
+                if isinstance(node, ImportOnly):
+                    node()  # a PsyNeuLink component mdfx lacks: refused by name, never dropped
                 if isinstance(node, TransferMechanism):
                     self.add_node(node)
                 elif isinstance(node, Composition):
@@ -355,6 +389,12 @@ class Composition:
         ``learning_rate`` applies to this pathway's projections (a projection's own
         rate wins); ``loss_spec`` defaults to ``Loss.MSE``.
         """
+        inside = [i for i in pathway if isinstance(i, Composition)]
+        if inside:
+            # PsyNeuLink 0.21 refuses this too (CompositionError, measured in its suite)
+            raise CompositionError(f"{self.name!r}: a learning pathway through the nested composition(s) "
+                                   f"{', '.join(repr(c.name) for c in inside)} cannot learn in a Composition; "
+                                   "nest AutodiffCompositions in an AutodiffComposition and learn in PyTorch mode")
         if learning_function is not BackPropagation:
             raise UnsupportedError(f"{self.name!r}: learning_function={learning_function!r}; mdfx learns by "
                                    "backpropagation only (pnl.BackPropagation)")
@@ -414,6 +454,11 @@ class Composition:
 
     def _analyze_graph(self, context: object = None) -> None:
         """PsyNeuLink's explicit graph analysis: mdfx checks the graph as it is built, so nothing is left."""
+
+    def _initialize_from_context(self, context: object = None, base_context: object = None,
+                                 override: bool = False, visited: object = None) -> None:
+        """PsyNeuLink's set-up of a new execution context's values: mdfx keeps one set of values per
+        composition, so a new context has them already."""
 
     def get_input_format(self) -> dict:
         """One trial of inputs: each INPUT node's (and TARGET node's) default value."""
@@ -545,7 +590,7 @@ class Composition:
 
     def run(self, inputs: Mapping | None = None, num_trials: int | None = None,
             execution_mode: ExecutionMode = ExecutionMode.Python, context: object = None,
-            clamp_input: str = "soft_clamp") -> np.ndarray:
+            clamp_input: str = "soft_clamp", animate: object = False) -> np.ndarray:
         """Run every trial; return the last trial's output values (one row per OUTPUT node).
 
         Every trial's outputs are appended to ``results``. ``inputs`` maps each
@@ -558,6 +603,13 @@ class Composition:
         """
         from mdfx.composition.keywords import HARD_CLAMP, NO_CLAMP, PULSE_CLAMP, SOFT_CLAMP
 
+        check_mode(execution_mode, f"{self.name!r}.run()")
+        if animate:
+            from mdfx.composition.show_graph import require_dot
+
+            require_dot()  # what to install comes first; then what mdfx lacks
+            raise UnsupportedError(f"{self.name!r}.run(animate=...): mdfx draws no animation of a run; "
+                                   "draw the network with show_graph()")
         if clamp_input not in (SOFT_CLAMP, HARD_CLAMP, PULSE_CLAMP, NO_CLAMP):
             raise ValueError(f"{self.name!r}.run(clamp_input={clamp_input!r}): expected one of "
                              f"{SOFT_CLAMP!r}, {HARD_CLAMP!r}, {PULSE_CLAMP!r}, {NO_CLAMP!r}")
@@ -636,6 +688,7 @@ class Composition:
         """
         from mdfx.composition.autodiff import AutodiffComposition
 
+        check_mode(execution_mode, f"{self.name!r}.learn()")
         if any(p.learning_components for p in self.pathways) and not any(
                 isinstance(n, Composition) for n in self._nodes):
             engine = self._learning_engine()
@@ -662,11 +715,23 @@ class Composition:
             self.losses.extend(engine.losses[losses_before:])
             self.learning_results = engine.learning_results
             return value
+        # a bad rate dict (learn()'s or the constructor's) is named before "nothing to learn", as
+        # PsyNeuLink 0.21 checks (measured)
+        for spec, what in ((learning_rate, f"{self.name!r}.learn(): learning_rate"),
+                           (self.learning_rate, f"{self.name!r}: learning_rate")):
+            if isinstance(spec, Mapping):
+                from mdfx.composition.learning_rates import check_keys, check_rate
+
+                check_rate(spec, what, CompositionError)
+                check_keys(spec, self._deep_projections(), what)
         result = None
         nested = [n for n in self._nodes if isinstance(n, AutodiffComposition)]
         if not nested:
-            raise CompositionError(f"{self.name!r} has nothing to learn: add a learning pathway "
-                                   "(add_backpropagation_learning_pathway) or use AutodiffComposition")
+            # PsyNeuLink 0.21 warns and runs the inputs, learning nothing (measured: probe_core.py)
+            warnings.warn(f"{self.name!r}.learn(): nothing to learn (no learning pathway, no nested "
+                          "AutodiffComposition); the inputs are run and no weight changes", UserWarning,
+                          stacklevel=2)
+            return self.run(inputs=inputs, num_trials=num_trials, execution_mode=execution_mode)
         for node in nested:
             given = _lookup(inputs or {}, node)
             if given is None:
@@ -674,6 +739,21 @@ class Composition:
             result = node.learn(inputs=given, targets=targets, num_trials=num_trials, epochs=epochs,
                                 learning_rate=learning_rate, execution_mode=execution_mode, **options)
         return result
+
+    def _refuse_stray_losses(self, error: type[CompositionError] = CompositionError) -> None:
+        """A LossMechanism given in a pathway is refused when learning is set up (PsyNeuLink 0.21)."""
+        stray = getattr(self, "_stray_losses", [])
+        if stray:
+            raise error(f"{self.name!r}: {', '.join(repr(i.name) for i in stray)} was given in a pathway: a "
+                        "LossMechanism is not a node; give it in AutodiffComposition's targets")
+
+    def _deep_projections(self) -> list[MappingProjection]:
+        """The projections of this composition and of every composition nested in it."""
+        out = list(self._projections)
+        for node in self._nodes:
+            if isinstance(node, Composition):
+                out.extend(p for p in node._deep_projections() if not any(p is q for q in out))
+        return out
 
     def _learning_engine(self) -> Any:
         """An AutodiffComposition over this composition's own nodes and projections (shared

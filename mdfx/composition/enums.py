@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import Enum
 
+from mdfx.errors import UnsupportedError
+
 
 class ExecutionMode(Enum):
     """How run() and learn() execute.
@@ -27,6 +29,17 @@ class ExecutionMode(Enum):
     COMPILED = "LLVMRun"
     PTXRun = "LLVMRun"
     PTXExec = "LLVMRun"
+    _LLVMExec = "LLVMRun"
+    #: PsyNeuLink's node-by-node compiled mode: import only, run() and learn() refuse it
+    _LLVMPerNode = "_LLVMPerNode"
+
+
+def check_mode(mode: object, where: str) -> None:
+    """Refuse PsyNeuLink's execution modes that mdfx only knows by name (``_LLVMPerNode``)."""
+    if mode is ExecutionMode._LLVMPerNode:
+        raise UnsupportedError(f"{where}: execution_mode {mode} (PsyNeuLink's node-by-node compiled "
+                               "execution) is not implemented in mdfx; use ExecutionMode.LLVMRun, "
+                               "which compiles the whole network")
 
 
 class Loss(Enum):

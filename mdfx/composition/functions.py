@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from mdfx import ops
+from mdfx.errors import UnsupportedError
 
 
 class TransferFunction:
@@ -30,6 +31,18 @@ class TransferFunction:
     def __call__(self, variable: object) -> np.ndarray:
         """Evaluate the function on ``variable`` (numpy, like PsyNeuLink's ``function(x)``)."""
         return self.op.forward([np.asarray(variable, dtype=np.float64)], **self.params)
+
+    def _gen_pytorch_fct(self, device: str = "cpu", context: object = None) -> object:
+        """The function as a torch callable on tensors (PsyNeuLink's name), differentiable;
+        the torch backend's rule for this op."""
+        from mdfx.converters.torch import GRAPH_RULES
+
+        rule, params = GRAPH_RULES[self.op.name], dict(self.params)
+        return lambda x: rule([x], **params)
+
+    def function(self, variable: object = None, context: object = None, params: object = None) -> np.ndarray:
+        """PsyNeuLink's name for evaluating the function on ``variable`` (``context`` is accepted)."""
+        return self(variable)
 
     def __getattr__(self, name: str) -> float:
         params = self.__dict__.get("params", {})
@@ -87,12 +100,99 @@ class Tanh(TransferFunction):
 
 
 class SoftMax(TransferFunction):
-    """``exp(gain * x) / sum(exp(gain * x))`` over the mechanism's units."""
+    """``exp(gain * x) / sum(exp(gain * x))`` over the mechanism's units.
+
+    Called directly (and in ``_gen_pytorch_fct``), PsyNeuLink 0.21's ``output`` choices
+    (measured): ``"all"`` the softmax; ``"arg_max"`` / ``"arg_max_indicator"`` its value / 1 at
+    the first maximum, 0 elsewhere; ``"MAX_VAL"`` / ``"MAX_INDICATOR"`` the same at every
+    maximum. On a 2-D variable ``per_item=True`` treats each row alone, ``per_item=False`` the
+    whole array as one. In a network only ``output="all"`` learns (others are refused there).
+    """
 
     op_name = "softmax"
+    OUTPUTS = ("all", "arg_max", "arg_max_indicator", "MAX_VAL", "MAX_INDICATOR")
+    output, per_item = "all", True  # also for instances made from an op (functions.from_op)
 
-    def __init__(self, gain: float | None = None) -> None:
+    def __init__(self, default_variable: object = None, gain: float | None = None, output: str = "all",
+                 per_item: bool = True) -> None:
         super().__init__(gain=gain)
+        if output not in self.OUTPUTS:
+            raise UnsupportedError(f"SoftMax(output={output!r}): mdfx has {', '.join(map(repr, self.OUTPUTS))}")
+        self.output, self.per_item, self.default_variable = output, bool(per_item), default_variable
+
+    def __call__(self, variable: object) -> np.ndarray:
+        x = np.asarray(variable, dtype=np.float64)
+        if self.per_item or x.ndim < 2:
+            return _pick(self.op.forward([x], **self.params), self.output, np)
+        y = self.op.forward([x.reshape(1, -1)], **self.params).reshape(x.shape)
+        return _pick(y.reshape(1, -1), self.output, np).reshape(x.shape)
+
+    def _gen_pytorch_fct(self, device: str = "cpu", context: object = None) -> object:
+        import torch
+
+        rule, output, per_item = super()._gen_pytorch_fct(device, context), self.output, self.per_item
+
+        def fct(x: object) -> object:
+            if per_item or x.dim() < 2:  # type: ignore[attr-defined]
+                return _pick(rule(x), output, torch)
+            flat = x.reshape(1, -1)  # type: ignore[attr-defined]
+            return _pick(rule(flat), output, torch).reshape(x.shape)  # type: ignore[attr-defined]
+        return fct
+
+
+def _pick(y: object, output: str, xp: object) -> object:
+    """SoftMax's ``output`` choice on the softmax ``y`` (last axis), for numpy or torch."""
+    if output == "all":
+        return y
+    top = y.max(-1, keepdims=True) if xp is np else y.max(-1, keepdim=True).values  # type: ignore[attr-defined]
+    if output in ("MAX_VAL", "MAX_INDICATOR"):
+        mask = y == top
+    else:  # the first maximum only
+        index = y.argmax(-1)  # type: ignore[attr-defined]
+        if xp is np:
+            mask = np.zeros(np.shape(y), dtype=bool)
+            np.put_along_axis(mask, np.expand_dims(index, -1), True, axis=-1)
+        else:
+            import torch
+
+            mask = torch.zeros_like(y, dtype=torch.bool).scatter_(-1, index.unsqueeze(-1), True)  # type: ignore
+    if output.endswith("indicator") or output.endswith("INDICATOR"):
+        return xp.where(mask, 1.0, 0.0) if xp is np else mask.to(y.dtype)  # type: ignore[attr-defined,union-attr]
+    return xp.where(mask, y, 0.0) if xp is np else y * mask  # type: ignore[attr-defined,operator]
+
+
+class Normalize(TransferFunction):
+    """``x / max(||x||, eps)``: a sample's units scaled to unit length (PsyNeuLink's Normalize).
+
+    In a mechanism each trial is one item, normalized over its units. Called directly on a 2-D
+    variable, ``per_item=True`` normalizes each row and ``per_item=False`` the whole array by
+    one norm, as PsyNeuLink 0.21 (measured).
+    """
+
+    op_name = "normalize"
+
+    def __init__(self, default_variable: object = None, eps: float | None = None,
+                 per_item: bool | None = None) -> None:
+        super().__init__(eps=eps, per_item=None if per_item is None else float(bool(per_item)))
+        self.default_variable = default_variable
+
+    @property
+    def per_item(self) -> bool:
+        return bool(self.params["per_item"])
+
+    def __call__(self, variable: object) -> np.ndarray:
+        x = np.asarray(variable, dtype=np.float64)
+        if self.per_item or x.ndim < 2:
+            return self.op.forward([x], **self.params)
+        return x / max(float(np.linalg.norm(x)), self.params["eps"])
+
+    def _gen_pytorch_fct(self, device: str = "cpu", context: object = None) -> object:
+        import torch
+
+        eps, rule = self.params["eps"], super()._gen_pytorch_fct(device, context)
+        if self.per_item:
+            return rule
+        return lambda x: rule(x) if x.dim() < 2 else x / torch.clamp(torch.linalg.vector_norm(x), min=eps)
 
 
 class Exponential(TransferFunction):
@@ -175,7 +275,7 @@ def _same(a: np.ndarray | None, b: np.ndarray | None) -> bool:
 
 #: op key -> class, for building functions from a graph's mechanisms or MDF.
 FUNCTION_CLASSES: dict[str, type[TransferFunction]] = {
-    cls.op_name: cls for cls in (Linear, Logistic, ReLU, Tanh, SoftMax, Exponential, Identity)
+    cls.op_name: cls for cls in (Linear, Logistic, ReLU, Tanh, SoftMax, Exponential, Identity, Normalize)
 }
 
 
@@ -187,6 +287,10 @@ def as_function(function: object) -> TransferFunction:
         return function()
     if isinstance(function, TransferFunction):
         return function
+    from mdfx.composition.unsupported import ImportOnly
+
+    if isinstance(function, ImportOnly) or (isinstance(function, type) and issubclass(function, ImportOnly)):
+        (function if isinstance(function, ImportOnly) else function())()  # refuses, naming it
     known = ", ".join(c.__name__ for c in FUNCTION_CLASSES.values())
     raise TypeError(f"function must be one of {known} (class or instance), got {function!r}")
 

@@ -25,7 +25,7 @@ from mdfx.composition.learn_options import LearnOptions
 from mdfx.composition.learning_pathway import TargetMechanism
 from mdfx.composition.learning_rates import check_keys, resolve, split
 from mdfx.composition.pytorch_representation import PytorchRepresentation
-from mdfx.errors import CompositionError, DataError, UnsupportedError
+from mdfx.errors import AutodiffCompositionError, CompositionError, DataError, UnsupportedError
 
 if TYPE_CHECKING:
     from mdfx.composition.autodiff import AutodiffComposition
@@ -58,6 +58,10 @@ def learn(comp: AutodiffComposition, options: LearnOptions) -> np.ndarray:
                                f"{synch_projection_matrices_with_torch!r}): expected None, 'run' or 'minibatch'")
     check_learn_arguments(comp.name, seed=o.seed, results=results, learning_rate=learning_rate, dtype=o.dtype,
                           inputs=inputs, targets=targets, on_nonfinite=o.on_nonfinite)
+    if not any(p.learnable for p in comp._projections) and getattr(comp, "graph", None) is None:
+        # PsyNeuLink 0.21 says this before it looks at the inputs or targets (measured)
+        raise AutodiffCompositionError(f"{comp.name!r}.learn(): no projection of it learns (none, or every one "
+                                       "learnable=False), so there is nothing to train")
     check_additional_optimizations(comp, execute_in_additional_optimizations)
     if inspect.isgeneratorfunction(inputs):
         inputs = inputs()

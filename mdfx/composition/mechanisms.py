@@ -51,6 +51,9 @@ class TransferMechanism:
             raise ValueError(f"mechanism {name!r}: input_ports={port_names!r} names {len(port_names)} InputPorts "
                              f"but input_shapes gives {len(sizes)}")
         self.function: TransferFunction = as_function(function)
+        if getattr(self.function, "output", "all") != "all":
+            raise UnsupportedError(f"mechanism {name!r}: SoftMax(output={self.function.output!r}) picks values, "
+                                   "which nothing can learn through; mdfx mechanisms take output='all'")
         self.size = _combined_size(sizes, self.function, name)
         #: the InputPorts' sizes; several of them without a LinearCombination lie side by side
         self.port_sizes = tuple(sizes)

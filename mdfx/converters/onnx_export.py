@@ -81,13 +81,17 @@ class Step:
     """One ONNX op applied to the running value ``x``.
 
     ``param`` names the op parameter that supplies a second operand (a scalar
-    initializer holding ``value``); unary steps leave both empty.
+    initializer holding ``value``); unary steps leave both empty. ``args`` spells the
+    inputs out instead, for a step that needs the transfer's input again: ``"x0"`` is
+    the op's input, ``"x"`` the running value, ``"axes"`` an int64 initializer of ``axes``.
     """
 
     op: str
     param: str | None = None
     value: float | None = None
     attrs: dict[str, object] = field(default_factory=dict)
+    args: tuple[str, ...] = ()
+    axes: tuple[int, ...] = ()
 
 
 # --- names ------------------------------------------------------------------------
@@ -592,9 +596,12 @@ def _steps_rule(name: str, steps_of: Steps) -> ExportRule:
 
     def rule(e: _Export, node: Node, xs: list[str], out: str) -> None:
         steps = [s for s in steps_of(ops.fill_params(op, node.attrs), e.dtype) if s is not None] or [Step("Identity")]
-        x = xs[0]
+        x0 = x = xs[0]
         for i, step in enumerate(steps):
             inputs = [x]
+            if step.args:
+                inputs = [x0 if a == "x0" else x if a == "x" else e.ints(f"{node.name}_axes", step.axes)
+                          for a in step.args]
             if step.param is not None:
                 inputs.append(e.const(f"{node.name}_{step.param}", step.value))
             target = out if i == len(steps) - 1 else e.temp(f"{node.name}_{step.op}")
@@ -675,3 +682,10 @@ def _identity(p: dict[str, float], dtype: str) -> list[Step | None]:
 @_rule("pnl.SoftMax")
 def _softmax(p: dict[str, float], dtype: str) -> list[Step | None]:
     return [_mul(p, "gain"), Step("Softmax", attrs={"axis": -1})]
+
+
+@_rule("pnl.Normalize")
+def _normalize(p: dict[str, float], dtype: str) -> list[Step | None]:
+    # x / max(sqrt(sum(x * x, last axis)), eps); ReduceSum takes its axes as an input from opset 13
+    return [Step("Mul", args=("x", "x")), Step("ReduceSum", args=("x", "axes"), axes=(-1,), attrs={"keepdims": 1}),
+            Step("Sqrt"), Step("Max", "eps", p["eps"]), Step("Div", args=("x0", "x"))]

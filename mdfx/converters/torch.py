@@ -98,6 +98,10 @@ def _softmax(x: Tensor, gain: float) -> Tensor:
     return torch.softmax(_affine(x, gain, 0.0), dim=-1)
 
 
+def _normalize(x: Tensor, eps: float, per_item: float) -> Tensor:
+    return x / torch.clamp(torch.linalg.vector_norm(x, ord=2, dim=-1, keepdim=True), min=eps)
+
+
 # --- loss rules: one per ops.LOSSES entry, the same reduction as its numpy LossOp ------------
 
 
@@ -378,6 +382,7 @@ GRAPH_RULES: dict[str, Callable[..., Tensor]] = {
     "pnl.Exponential": _unary(_exponential),
     "pnl.Identity": _unary(_identity),
     "pnl.SoftMax": _unary(_softmax),
+    "pnl.Normalize": _unary(_normalize),
 }
 
 #: ops that take no gradient: run with the reference's numpy rule on the computed values

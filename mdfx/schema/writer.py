@@ -32,7 +32,7 @@ from mdfx.schema.graph import Graph, Mechanism, TrainingSpec
 
 DIALECT = "mdfx"
 FORMAT_VERSION = 1
-RESERVED = {"input", "net_input", "value", "node_bias", "ones", "s", "z", "r", "e", "total"}
+RESERVED = {"input", "net_input", "value", "node_bias", "ones", "s", "z", "r", "e", "total", "sq"}
 
 FunctionSpec = tuple[str, dict[str, Any]]  # (function id, Function kwargs)
 
@@ -92,6 +92,14 @@ def _mdf_softmax(refs: list[str], p: dict[str, Any]) -> list[FunctionSpec]:
             ("value", {"value": "e / total"})]
 
 
+def _mdf_normalize(refs: list[str], p: dict[str, Any]) -> list[FunctionSpec]:
+    x = refs[0]
+    # the squared norm is (x * x) @ ones, as SoftMax's total
+    return [("sq", {"value": f"{x} * {x}"}),
+            ("total", {"function": "MatMul", "args": {"A": "sq", "B": "ones"}}),
+            ("value", {"value": f"{x} / maximum(sqrt(total), {_num(p['eps'])})"})]
+
+
 def _mdf_identity(refs: list[str], p: dict[str, Any]) -> list[FunctionSpec]:
     x = refs[0]
     return [("value", {"value": x})]
@@ -127,6 +135,7 @@ RULES: dict[str, Rule] = {
     "pnl.Exponential": _mdf_exponential,
     "pnl.ReLU": _mdf_relu,
     "pnl.SoftMax": _mdf_softmax,
+    "pnl.Normalize": _mdf_normalize,
     "pnl.Identity": _mdf_identity,
 }
 # a transfer function added to the op table needs its own rule above (the coverage test says so)
@@ -230,7 +239,7 @@ def _node(g: Graph, node: Mechanism, node_id: str, proj_ids: dict[str, str],
     if bias is not None:
         mdf_node.parameters.append(Parameter(id="node_bias", value=bias.value.tolist()))
         terms.append("node_bias")
-    if node.function == "softmax":
+    if node.function in ("softmax", "normalize"):
         mdf_node.parameters.append(Parameter(id="ones", value=[1.0] * node.size))
     functions.append(("net_input", {"value": " + ".join(terms)}))
     functions.extend(RULES[op.name](["net_input"], ops.fill_params(op, node.params)))
@@ -309,7 +318,7 @@ def graph_to_mdf(g: Graph) -> Any:
             p = g.params[t]
             mdf_node.parameters.append(Parameter(id=pid, value=p.value.tolist(), metadata={DIALECT: {
                 "name": p.name, "learnable": p.learnable, "dtype": p.dtype}}))
-        if node.op == "pnl.SoftMax":  # the standard-function SoftMax sums with e @ ones
+        if node.op in ("pnl.SoftMax", "pnl.Normalize"):  # they sum with @ ones
             mdf_node.parameters.append(Parameter(id="ones", value=[1.0] * g.features(node.inputs[0])[-1]))
         refs = [ports.get(t) or pids.get(t) or "" for t in node.inputs]
         for fid, kwargs in _op_functions(g, node, refs):

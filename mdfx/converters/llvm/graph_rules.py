@@ -752,6 +752,48 @@ class GeneratedBackward:
                 put(j, e.load(ptr, j))
 
 
+@dataclass(frozen=True)
+class NormalizeRule:
+    """PsyNeuLink's Normalize over the last axis: ops.normalize / ops.vjp_normalize."""
+
+    def _lanes(self, c: Ctx):
+        return SoftmaxRule(pnl=True)._lanes(c)
+
+    def _norm(self, c: Ctx, at: Callable) -> tuple[ir.Value, ir.Value]:
+        """(||x||, max(||x||, eps)) of one lane."""
+        e, b = c.e, c.e.b
+        total = e.var(e.const(0.0), "sq")
+        with e.loop(c.yshape[-1], "j") as j:
+            x = e.load(c.xs[0], at(j))
+            e.add_to(total, b.fmul(x, x))
+        norm = e.math("sqrt", b.load(total))
+        return norm, e.maximum(norm, e.const(float(c.attrs["eps"])))
+
+    def forward(self, c: Ctx) -> None:
+        e, b = c.e, c.e.b
+        lanes, n = self._lanes(c)
+        with lanes as at:
+            _, d = self._norm(c, at)
+            with e.loop(n, "j") as j:
+                e.store(b.fdiv(e.load(c.xs[0], at(j)), d), c.y, at(j))
+
+    def backward(self, c: Ctx) -> None:
+        e, b = c.e, c.e.b
+        if c.dxs[0] is None:
+            return
+        lanes, n = self._lanes(c)
+        with lanes as at:
+            norm, d = self._norm(c, at)
+            acc = e.var(e.const(0.0), "gy")
+            with e.loop(n, "j") as j:
+                e.add_to(acc, b.fmul(e.load(c.dy, at(j)), e.load(c.y, at(j))))
+            # unclamped (||x|| >= eps): (g - y * sum(g*y)) / ||x||; clamped: g / eps
+            gy = b.select(b.fcmp_ordered(">=", norm, e.const(float(c.attrs["eps"]))), b.load(acc), e.const(0.0))
+            with e.loop(n, "j") as j:
+                g, y = e.load(c.dy, at(j)), e.load(c.y, at(j))
+                _add_into(e, c.dxs[0], at(j), b.fdiv(b.fsub(g, b.fmul(y, gy)), d))
+
+
 # --- normalisation -------------------------------------------------------------------------------
 
 
@@ -912,6 +954,7 @@ GRAPH_RULES: MappingProxyType = MappingProxyType({
     **{k: Binary(k) for k in ("Add", "Sub", "Mul", "Div")},
     # backward generated from the op table's gradient in graph ops
     "pnl.SoftMax": GeneratedBackward(SoftmaxRule(pnl=True)),
+    "pnl.Normalize": NormalizeRule(),  # its backward is written by hand (the op has no graph-op gradient)
     "Softmax": GeneratedBackward(SoftmaxRule()),
     "LogSoftmax": GeneratedBackward(SoftmaxRule(log=True)),
     "MatMul": MatMulRule(),
