@@ -893,6 +893,63 @@ register_graph_op(GraphOp(
     lambda xs, y, g, perm: [np.transpose(g, np.argsort(_perm(xs[0], perm)))]))
 
 
+# --- lookups -----------------------------------------------------------------------------------
+
+
+def _gather_infer(shapes: list[Shape | None], axis: int) -> Shape:
+    data, idx = shapes
+    ax = _axis(axis, len(data))
+    if data and data[0] == BATCH:
+        if idx and idx[0] == BATCH:
+            raise ShapeError(f"Gather of batched data {_fmt(data)} by batched indices {_fmt(idx)}: each sample "
+                             "would pick from another sample's data; mdfx gathers from a table (a param) or "
+                             "by constant indices")
+        _keeps_batch(data, ax, "Gather")
+    return data[:ax] + idx + data[ax + 1:]
+
+
+def gather_indices(idx: Array, n: int) -> Array:
+    """ONNX Gather's indices as int64 in [0, n): negative ones count from the end.
+
+    Indices reach the backends as floats (one buffer type per kernel) and are
+    checked at the data boundary (:func:`mdfx.schema.validate.run_inputs`); the
+    check here keeps a direct caller of the numpy rule from reading a wrong row.
+    """
+    i = np.asarray(idx)
+    as_int = i.astype(np.int64)
+    if i.dtype.kind == "f" and not np.array_equal(as_int, i):
+        raise ShapeError("Gather indices are not whole numbers")
+    if as_int.size and (as_int.min() < -n or as_int.max() >= n):
+        raise ShapeError(f"Gather indices {int(as_int.min())}..{int(as_int.max())} are out of range for an axis "
+                         f"of size {n} (valid: {-n}..{n - 1})")
+    return np.where(as_int < 0, as_int + n, as_int)
+
+
+def _gather(xs: list[Array], axis: int) -> Array:
+    data = xs[0]
+    ax = axis % data.ndim
+    return np.take(data, gather_indices(xs[1], data.shape[ax]), axis=ax)
+
+
+def _gather_vjp(xs: list[Array], y: Array, g: Array, axis: int) -> list[Array | None]:
+    """The gradient scatters into the table: each index adds its output's gradient to its row."""
+    data = xs[0]
+    ax = axis % data.ndim
+    idx = gather_indices(xs[1], data.shape[ax])
+    gx = np.zeros(data.shape, dtype=np.float64)
+    rows = np.moveaxis(gx, ax, 0)  # a view of gx: (data[ax], *data[:ax], *data[ax+1:])
+    # g is (*data[:ax], *idx, *data[ax+1:]); with the index axes first it lines up with rows[idx]
+    gy = np.moveaxis(g, list(range(ax, ax + idx.ndim)), list(range(idx.ndim)))
+    np.add.at(rows, idx, gy)
+    return [gx, None]
+
+
+register_graph_op(GraphOp(
+    "Gather", ("data", "indices"), MappingProxyType({"axis": 0}), _gather_infer, _gather, _gather_vjp,
+    notes="an embedding lookup: data is a table (a param), indices integers (an int graph input or a "
+          "constant); the gradient scatters into the table; indices take none"))
+
+
 # --- reductions over feature axes ---------------------------------------------------------
 
 

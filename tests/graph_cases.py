@@ -74,7 +74,34 @@ def graph(name: str, inputs: dict[str, tuple[int, ...]], params: dict[str, Any],
     return build
 
 
+def embedding(axis: int = 0, seed: int = 3) -> Callable[[], tuple[Graph, dict[str, np.ndarray]]]:
+    """tokens (int64, repeated and negative) -> Gather from a learnable table -> a scale: the lookup's VJP."""
+    def build() -> tuple[Graph, dict[str, np.ndarray]]:
+        r = _rng(seed)
+        tokens = np.array([[0, 3, 3], [-1, 1, 0], [2, 2, -4]])
+        g = Graph.build("Gather", {"tokens": (3,)}, [Param("table", r.normal(size=(4, 5))),
+                                                     Param("w", r.normal(size=5))],
+                        [Node("lookup", "Gather", ["table", "tokens"], "rows", {"axis": 0}),
+                         Node("scale", "Mul", ["rows", "w"], "y")], ["y"], input_dtypes={"tokens": "int64"})
+        return g, {"tokens": tokens}
+    return build
+
+
+def gather_constant(seed: int = 4) -> Callable[[], tuple[Graph, dict[str, np.ndarray]]]:
+    """x * w, then constant indices (not contiguous, repeated, negative) picked on a feature axis."""
+    def build() -> tuple[Graph, dict[str, np.ndarray]]:
+        r = _rng(seed)
+        g = Graph.build("Gather", {"x": (3, 4)}, [Param("w", r.normal(size=(3, 4))),
+                                                   Param("idx", np.array([[3.0, 0.0], [3.0, -3.0]]), False, "int64")],
+                        [Node("scale", "Mul", ["x", "w"], "xw"),
+                         Node("pick", "Gather", ["xw", "idx"], "y", {"axis": 2})], ["y"])
+        return g, {"x": r.normal(size=(B, 3, 4))}
+    return build
+
+
 CASES: dict[str, Callable[[], tuple[Graph, dict[str, np.ndarray]]]] = {
+    "Gather/embedding": embedding(),
+    "Gather/constant_indices": gather_constant(),
     "Add/bias": binary("Add", (4,), (4,)),
     "Add/scalar": binary("Add", (4,), ()),
     "Add/tensors": binary("Add", (4,), (4,), b_batched=True),

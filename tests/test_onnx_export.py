@@ -247,6 +247,8 @@ GRAPH_CASES: dict[str, tuple[tuple[int, ...], list[Param], list[str], dict]] = {
                                   _p("bn.v", 3, positive=True, learnable=False)],
                            ["bn.w", "bn.b", "bn.m", "bn.v"], {"epsilon": 2.0**-10, "momentum": 0.875}),
     "ArgMax": ((4,), [], [], {"axis": 1}),
+    # constant indices (an embedding lookup by an int64 input: tests/test_sequences.py)
+    "Gather": ((3, 4), [Param("idx", np.array([[3.0, 0.0], [-1.0, 1.0]]), False, "int64")], ["idx"], {"axis": 2}),
     "CastLabel": ((4,), [], [], {"to": 7}),
 }
 
@@ -262,7 +264,7 @@ def _case_graph(op: str) -> Graph:
         nodes.append(Node("mul", "Mul", ["x", "x"], "xx"))
         extra = ["xx"]
     nodes.append(Node(f"the_{op}", op, [x, *extra], "y", dict(attrs)))
-    return Graph.build(f"case_{op}", {"x": shape}, [Param(p.name, p.value.copy(), p.learnable) for p in params],
+    return Graph.build(f"case_{op}", {"x": shape}, [Param(p.name, p.value.copy(), p.learnable, p.dtype) for p in params],
                        nodes, ["y"])
 
 

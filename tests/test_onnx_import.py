@@ -488,8 +488,9 @@ def test_other_refusals(tmp_path: Path) -> None:
     relu = [helper.make_node("Relu", ["x"], ["y"])]
     with pytest.raises(UnsupportedError, match="opset 8; mdfx imports opsets 9-21"):
         load_onnx(_model(relu, [], opset=8))
-    with pytest.raises(UnsupportedError, match="graph input 'x' has ONNX element type 7; mdfx imports float inputs"):
-        load_onnx(_model(relu, [], in_type=TensorProto.INT64))
+    with pytest.raises(UnsupportedError, match=r"graph input 'x' has ONNX element type 9; mdfx imports float inputs "
+                                               r"\(.*\) and integer ones \(int64, int32: indices\)"):
+        load_onnx(_model(relu, [], in_type=TensorProto.BOOL))
     batch_axis = [helper.make_node("ReduceSum", ["x", "axes"], ["y"], name="over_batch")]
     with pytest.raises(UnsupportedError, match="node 'over_batch' .* would mix the samples of a batch"):
         load_onnx(_model(batch_axis, [("axes", np.array([0], np.int64))]))

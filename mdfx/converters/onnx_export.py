@@ -231,8 +231,14 @@ def export_for_session(graph: Graph, dtype: str, opset: int = DEFAULT_OPSET
     _check_options(dtype, opset)
     export = _Export(graph, dtype, opset, graph.meta.get("source") == "composition", True)
     proto = export.model()
-    params = {k: export.tensor[k] for k, p in graph.params.items() if p.value.dtype.kind == "f"}
+    indices = _index_params(graph)
+    params = {k: export.tensor[k] for k, p in graph.params.items() if p.value.dtype.kind == "f" and k not in indices}
     return proto, ({t: export.tensor[t] for t in graph.inputs}, params, dict(export.outputs))
+
+
+def _index_params(g: Graph) -> set[str]:
+    """Constant Gather indices: integers in the file (ONNX Gather reads int32/int64 only)."""
+    return {n.inputs[1] for n in g.nodes if n.op == "Gather" and n.inputs[1] in g.params}
 
 
 def save_onnx(model: Graph | Any, path: str | os.PathLike[str], dtype: str | None = None,
@@ -366,23 +372,24 @@ class _Export:
 
     def model(self) -> onnx.ModelProto:
         g = self.g
+        indices = _index_params(g)
         for k, p in g.params.items():
             value = p.value if p.value.dtype.kind != "f" else p.value.astype(self.np_dtype)
-            if p.value.dtype.kind in "iu":
+            if p.value.dtype.kind in "iu" or k in indices:
                 value = p.value.astype(np.int64)
             self.initializers.append(numpy_helper.from_array(np.asarray(value), self.tensor[k]))
-            if p.value.dtype.kind != "f":
+            if p.value.dtype.kind != "f" or k in indices:
                 self.types[k] = _LABEL_TYPES.get(p.value.dtype.kind, TensorProto.INT64)
         for node in g.nodes:
             self.node(node)
         for t, out in self.outputs.items():
             if self.tensor[t] != out:
                 self.emit("Identity", [self.tensor[t]], out, out)
-        inputs = [helper.make_tensor_value_info(self.tensor[t], self.elem, ["batch", *shape])
-                  for t, shape in g.inputs.items()]
+        inputs = [helper.make_tensor_value_info(self.tensor[t], _INT_TYPES.get(g.input_dtypes.get(t), self.elem),
+                                                ["batch", *shape]) for t, shape in g.inputs.items()]
         if self.params_as_inputs:
             inputs += [helper.make_tensor_value_info(self.tensor[k], self.elem, list(p.shape))
-                       for k, p in g.params.items() if p.value.dtype.kind == "f"]
+                       for k, p in g.params.items() if p.value.dtype.kind == "f" and k not in indices]
         outputs = [self._value_info(t, out) for t, out in self.outputs.items()]
         graph = helper.make_graph(self.nodes, g.name, inputs, outputs, initializer=self.initializers)
         opset_ids = [helper.make_opsetid("", self.opset)]
@@ -454,8 +461,11 @@ def _export_rule(*names: str) -> Callable[[ExportRule], ExportRule]:
     return register
 
 
+#: ONNX element types of integer graph inputs
+_INT_TYPES = {"int64": TensorProto.INT64, "int32": TensorProto.INT32}
+
 #: Ops written as the ONNX op of the same name with the same attributes.
-_SAME = ("Add", "Sub", "Mul", "Div", "Neg", "MatMul", "Gemm", "Relu", "Sigmoid", "Tanh", "Exp",
+_SAME = ("Gather", "Add", "Sub", "Mul", "Div", "Neg", "MatMul", "Gemm", "Relu", "Sigmoid", "Tanh", "Exp",
          "Log", "Sqrt", "Abs", "Reciprocal", "Erf", "Softplus", "Elu", "Selu", "HardSigmoid", "Identity",
          "Softmax", "LogSoftmax", "Concat", "Flatten", "Transpose", "BatchNormalization")
 

@@ -83,6 +83,8 @@ from mdfx.schema.graph import Graph, Node, Param
 OPSETS = range(9, 22)
 #: ONNX element types of float tensors, and their numpy names.
 FLOAT_TYPES = {1: "float32", 10: "float16", 11: "float64", 16: "bfloat16"}
+#: ONNX element types of integer graph inputs (token indices), and their numpy names.
+INT_TYPES = {7: "int64", 6: "int32"}
 #: Keys of ``metadata_props`` where mdfx's ONNX export keeps the composition's names.
 INPUT_NAMES_KEY, OUTPUT_NAMES_KEY, LAYER_NAMES_KEY = "mdfx.inputs", "mdfx.outputs", "mdfx.layers"
 #: ``metadata_props`` key of mdfx's export: a JSON list of the initializers that learn.
@@ -267,6 +269,7 @@ class _Importer:
         self.nodes: list[Node] = []
         self.shapes: dict[str, tuple[int, ...]] = {}
         self.renames = _mdfx_names(model, INPUT_NAMES_KEY) | _mdfx_names(model, OUTPUT_NAMES_KEY)
+        self.input_dtypes: dict[str, str] = {}  # integer graph inputs
         self._check_ops()
         self.aliases = self._untie()
         self.learnable = self._learnable(learnable)
@@ -311,9 +314,12 @@ class _Importer:
             if value.name in self.initializers:  # IR < 4 lists initializers as inputs too
                 continue
             t = value.type.tensor_type
-            if t.elem_type not in FLOAT_TYPES:
+            if t.elem_type in INT_TYPES:
+                self.input_dtypes[value.name] = INT_TYPES[t.elem_type]
+            elif t.elem_type not in FLOAT_TYPES:
                 raise UnsupportedError(f"{self.where}: graph input {value.name!r} has ONNX element type "
-                                       f"{t.elem_type}; mdfx imports float inputs ({', '.join(FLOAT_TYPES.values())})")
+                                       f"{t.elem_type}; mdfx imports float inputs ({', '.join(FLOAT_TYPES.values())}) "
+                                       f"and integer ones ({', '.join(INT_TYPES.values())}: indices)")
             dims = list(t.shape.dim)
             if not dims:
                 raise UnsupportedError(f"{self.where}: graph input {value.name!r} has no batch axis; mdfx imports "
@@ -371,6 +377,9 @@ class _Importer:
         for node in self.g.node:
             if node.op_type in ("MatMul", "Gemm"):
                 weights.update(source[t] for t in node.input[1:] if t in source and t not in self.initializers)
+            if node.op_type == "Gather" and len(node.input) > 1 and node.input[0] in self.initializers \
+                    and node.input[1] not in self.initializers:
+                weights.add(node.input[0])  # a table looked up by the inputs: an embedding's weight
             for out in node.output:
                 passthrough = node.op_type in ("Cast", "Identity") and node.input and node.input[0] in producer
                 producer[out] = producer[node.input[0]] if passthrough else node.op_type
@@ -442,8 +451,11 @@ class _Importer:
             if t in self.consts:
                 raise UnsupportedError(f"{self.where}: graph output {t!r} does not depend on the inputs; mdfx "
                                        "runs networks whose outputs are computed per sample")
-        dtype = FLOAT_TYPES[self.g.input[[v.name for v in self.g.input].index(next(iter(self.inputs)))]
-                            .type.tensor_type.elem_type]
+        elem = {v.name: v.type.tensor_type.elem_type for v in self.g.input}
+        float_inputs = [k for k in self.inputs if k not in self.input_dtypes]
+        # the graph's dtype: its first float input's, else (token inputs only) its first float param's
+        dtype = FLOAT_TYPES[elem[float_inputs[0]]] if float_inputs else next(
+            (p.dtype for p in self.params.values() if p.dtype in ("float64", "float32", "float16")), "float32")
         meta: dict[str, Any] = {
             "source": "onnx", "opset": self.opset, "producer": f"{self.model.producer_name} "
             f"{self.model.producer_version}".strip(), "file": self.where,
@@ -462,11 +474,14 @@ class _Importer:
         meta["state_dict_keys"] = {k: k for k, p in self.params.items()
                                    if p.learnable or _BUFFER_NAME.search(k) or not is_generated_name(k)}
         inputs, params, nodes = dict(self.inputs), list(self.params.values()), self.nodes
+        input_dtypes = dict(self.input_dtypes)
         if self.renames:
             inputs, nodes, outputs = _rename(inputs, nodes, outputs, self.renames, set(self.params))
+            input_dtypes = {self.renames.get(k, k) if self.renames.get(k, k) in inputs else k: v
+                            for k, v in input_dtypes.items()}
         return Graph.build(self.g.name or "onnx_model", inputs, params, nodes, outputs,
                            dtype="float64" if dtype == "float64" else ("float16" if dtype == "float16" else "float32"),
-                           meta=meta)
+                           meta=meta, input_dtypes=input_dtypes)
 
     def node(self, node: Any, name: str) -> None:
         op, ins = node.op_type, list(node.input)
@@ -725,8 +740,12 @@ class _Importer:
         self.emit(name, "Reshape", ins[:1], out, {"shape": target, "allowzero": int(attrs.get("allowzero", 0))})
 
     def gather(self, name: str, ins: list[str], out: str, attrs: dict[str, Any]) -> None:
-        """Gather of constant indices along a feature axis: Slice (and Squeeze for a scalar index)."""
+        """Gather from a table (an embedding lookup by integer inputs): the Gather op; of constant
+        indices along a feature axis: Slice (and Squeeze for a scalar index)."""
         x = self._shape(ins[0])
+        if ins[1] not in self.consts:
+            self.emit(name, "Gather", ins, out, {"axis": int(attrs.get("axis", 0))})
+            return
         axis = int(attrs.get("axis", 0)) % len(x)
         idx = self.ints(ins[1], name, "indices")
         scalar = np.ndim(self.consts[ins[1]]) == 0
@@ -736,8 +755,8 @@ class _Importer:
             raise UnsupportedError(f"node {name!r} (Gather) picks samples of the batch (axis 0); mdfx keeps "
                                    "the batch whole")
         if np.ndim(self.consts[ins[1]]) > 1 or idx != list(range(idx[0], idx[0] + len(idx))):
-            raise UnsupportedError(f"node {name!r} (Gather): indices {idx} are not one index or a contiguous "
-                                   "range; mdfx gathers those as slices")
+            self.emit(name, "Gather", ins, out, {"axis": axis})  # any other constant pick
+            return
         sliced = out if not scalar else f"{out}:slice"
         self.emit(name, "Slice", ins[:1], sliced, {"starts": [idx[0]], "ends": [idx[-1] + 1], "axes": [axis],
                                                   "steps": None})

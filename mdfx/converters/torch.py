@@ -238,6 +238,18 @@ def _layer_norm(xs: list[Tensor | None], axis: int, epsilon: float) -> Tensor:
     return y if bias is None else y + bias
 
 
+def _gather(xs: list[Tensor], axis: int) -> Tensor:
+    """ONNX Gather; indices come as floats (checked whole and in range at the data boundary)."""
+    data, idx = xs[0], xs[1]
+    ax = axis % data.dim()
+    n = data.shape[ax]
+    i = idx.long() if isinstance(idx, Tensor) else torch.as_tensor(np.asarray(idx), dtype=torch.long,
+                                                                     device=data.device)
+    i = torch.where(i < 0, i + n, i)
+    picked = torch.index_select(data, ax, i.reshape(-1))  # autograd scatters into the table
+    return picked.reshape(*data.shape[:ax], *i.shape, *data.shape[ax + 1:])
+
+
 def _unary(fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
     return lambda xs, **a: fn(xs[0], **a)
 
@@ -275,6 +287,7 @@ GRAPH_RULES: dict[str, Callable[..., Tensor]] = {
     "LogSoftmax": lambda xs, axis: torch.log_softmax(xs[0], dim=axis),
     "MatMul": lambda xs: torch.matmul(xs[0], xs[1]),
     "Gemm": _gemm,
+    "Gather": _gather,
     "Concat": lambda xs, axis: torch.cat(xs, dim=axis),
     "Slice": lambda xs, **a: _slice(xs[0], **a),
     "Reshape": lambda xs, shape, allowzero: _reshape(xs[0], shape, allowzero),

@@ -46,7 +46,7 @@ from mdfx.schema.graph import FLOAT_DTYPES, Graph, Node, Param
 
 SUPPORTED_MODULES = ("Linear", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "ELU", "SELU", "Softplus", "GELU",
                      "SiLU", "Hardsigmoid", "Softmax", "LogSoftmax", "Dropout", "Identity", "Flatten",
-                     "LayerNorm", "BatchNorm1d")
+                     "LayerNorm", "BatchNorm1d", "Embedding")
 SUPPORTED_FUNCTIONS = ("relu, leaky_relu, sigmoid, tanh, elu, selu, softplus, gelu, silu, hardsigmoid, "
                        "softmax, log_softmax, dropout, linear, matmul, cat, split, chunk, indexing with "
                        "slices, reshape, view, flatten, unsqueeze, squeeze, transpose, permute, "
@@ -102,6 +102,7 @@ class _Tracer:
         self.nodes: list[Node] = []
         self.params: dict[str, Param] = {}
         self.inputs: dict[str, tuple[int, ...]] = {}
+        self.input_dtypes: dict[str, str] = {}  # integer inputs (token indices)
         self.tensor: dict[str, str] = {}  # fx node -> graph tensor
         self.values: dict[str, Any] = {}  # fx node -> a non-tensor value (size, shape, pieces of a split)
         self.batched: set[str] = set()  # fx nodes whose value has the batch on axis 0
@@ -192,12 +193,19 @@ class _Tracer:
                 extra[key] = t.detach().cpu().numpy().copy()
         meta = {"source": "torch", "module": type(self.module).__name__, "state_dict_keys": keys,
                 "extra_state": extra}
-        return Graph.build(name, self.inputs, params, self.nodes, outputs, dtype=self.dtype, meta=meta)
+        return Graph.build(name, self.inputs, params, self.nodes, outputs, dtype=self.dtype, meta=meta,
+                           input_dtypes=self.input_dtypes)
 
     def _input(self, node: Any, i: int) -> None:
         # fx renames an argument that shadows a builtin ("input" -> "input_1"); keep forward's name.
         tensor = self.input_names[i] if self.input_names else str(node.target)
         self.inputs[tensor] = self.shapes[node.name][1:]
+        example = self.examples[i]
+        if not example.is_floating_point():
+            if str(example.dtype) not in ("torch.int64", "torch.int32"):
+                raise _Refused(f"input {tensor!r} of dtype {example.dtype} (mdfx takes float inputs, and int64 "
+                               "or int32 indices)")
+            self.input_dtypes[tensor] = str(example.dtype).removeprefix("torch.")
         self.tensor[node.name] = tensor
         self.batched.add(node.name)
         self.batched_tensors.add(tensor)
@@ -313,7 +321,9 @@ class _Tracer:
         if kind not in SUPPORTED_MODULES:
             raise _Refused(f"module {node.target!r} ({kind})")
         x = self._arg(node, node.args[0], 0) if node.args else ""
-        if kind == "Linear":
+        if kind == "Embedding":
+            self._embedding(node, x, mod)
+        elif kind == "Linear":
             bias = [] if mod.bias is None else [self._param(mod.bias, f"{node.target}.bias")]
             inputs = [x, self._param(mod.weight, f"{node.target}.weight"), *bias]
             if len(self._shape(node.args[0])) == 2:
@@ -347,6 +357,15 @@ class _Tracer:
                              str(node.target))
         elif kind == "BatchNorm1d":
             self._batch_norm(node, x, mod)
+
+    def _embedding(self, node: Any, x: str, mod: Any) -> None:
+        # these change what the lookup or its gradient computes; the graph's Gather has neither
+        for attr, default in (("padding_idx", None), ("max_norm", None), ("scale_grad_by_freq", False),
+                              ("sparse", False)):
+            if getattr(mod, attr) != default:
+                raise _Refused(f"module {node.target!r} (Embedding with {attr}={getattr(mod, attr)!r}: mdfx's "
+                               "Gather is the plain lookup, its gradient scattered into every row read)")
+        self._emit(node, "Gather", [self._param(mod.weight, f"{node.target}.weight"), x], {"axis": 0})
 
     def _softplus(self, node: Any, x: str, beta: float, threshold: float) -> None:
         # torch returns x where beta * x > threshold (20 by default), where log(1 + exp(x)) - x < 2e-9

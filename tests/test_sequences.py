@@ -1,0 +1,320 @@
+"""Sequence models: integer inputs, embeddings (and, as they land, recurrent layers and attention).
+
+A corpus generated at test time: each torch module of :data:`CASES` goes in through the
+legacy exporter (opsets 14, 17, 18), the dynamo exporter (opset 18; asked for 17 it writes
+18) and ``mdfx.from_torch``, in float64 and float32. For each file:
+
+* ``run()`` equals onnxruntime on the original file (1e-10 in float64, 1e-5 in float32);
+* training in Python, PyTorch and LLVMRun equals the same SGD of the original module
+  (float64, 1e-9), with every parameter of the module learnable and trained (counted);
+* the export back runs in onnxruntime and equals run();
+* the trained state_dict loads into the original module (strictly), and the MDF round
+  trip keeps the integer inputs.
+
+A representative subset runs by default; ``MDFX_FULL_SEQ=1`` runs every combination.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+from helpers import assert_close  # noqa: E402
+
+import mdfx  # noqa: E402
+import mdfx.io  # noqa: E402
+from mdfx.composition.graph_model import GraphComposition  # noqa: E402
+from mdfx.converters.onnx_export import to_onnx  # noqa: E402
+from mdfx.errors import DataError, GraphError, UnsupportedError  # noqa: E402
+from mdfx.runners import ort, reference  # noqa: E402
+from mdfx.schema.graph import Graph, Node, Param  # noqa: E402
+
+nn = torch.nn
+F = torch.nn.functional
+FULL = os.environ.get("MDFX_FULL_SEQ") == "1"
+DYNAMO = importlib.util.find_spec("onnxscript") is not None
+HAS_LLVM = importlib.util.find_spec("llvmlite") is not None
+RUN_TOL = {"float64": dict(rtol=1e-10, atol=1e-12), "float32": dict(rtol=1e-5, atol=1e-6)}
+MODES = ["Python", "PyTorch", "LLVMRun"]
+
+
+# --- the modules ---------------------------------------------------------------------------------
+
+
+class EmbedMean(nn.Module):
+    """nn.Embedding -> mean over the tokens -> Linear: a bag-of-words classifier."""
+
+    def __init__(self, vocab: int = 11, dim: int = 5, out: int = 3) -> None:
+        super().__init__()
+        self.emb, self.lin = nn.Embedding(vocab, dim), nn.Linear(dim, out)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.lin(self.emb(tokens).mean(dim=1))
+
+
+class EmbedFlat(nn.Module):
+    """Two embeddings of the same tokens, summed, flattened, a tanh Linear: a table read twice."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b, self.lin = nn.Embedding(7, 4), nn.Embedding(7, 4), nn.Linear(4 * 6, 2)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.lin((self.a(tokens) + self.b(tokens)).flatten(1)))
+
+
+@dataclass(frozen=True)
+class Case:
+    make: Callable[[], nn.Module]
+    tokens: tuple[int, ...]  #: feature shape of the int64 input
+    vocab: int
+    out: int
+
+    @property
+    def name(self) -> str:
+        return self.make.__name__
+
+
+CASES = {c.name: c for c in [Case(EmbedMean, (7,), 11, 3), Case(EmbedFlat, (6,), 7, 2)]}
+
+
+def seeded(case: Case, dtype: torch.dtype = torch.float64) -> nn.Module:
+    torch.manual_seed(0)
+    return case.make().to(dtype).eval()
+
+
+def tokens(case: Case, n: int, seed: int = 1) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, case.vocab, size=(n, *case.tokens))
+
+
+# --- the corpus: exported at test time, once per file ----------------------------------------------
+
+#: (exporter, opset): "legacy" is torch.onnx.export(dynamo=False), "dynamo" dynamo=True
+SOURCES = [("legacy", 14), ("legacy", 17), ("legacy", 18), ("dynamo", 18), ("torch", 0)]
+DEFAULT = {("legacy", 17), ("dynamo", 18), ("torch", 0)}
+_FILES: dict[tuple, Path] = {}
+
+
+def export(case: Case, path: Path, exporter: str, opset: int, dtype: torch.dtype) -> Path:
+    model = seeded(case, dtype)
+    x = torch.from_numpy(tokens(case, 2))
+    kwargs: dict = dict(opset_version=opset, input_names=["tokens"], output_names=["y"])
+    if exporter == "dynamo":
+        kwargs["dynamic_shapes"] = ({0: torch.export.Dim("batch")},)
+    else:
+        kwargs["dynamic_axes"] = {"tokens": {0: "batch"}, "y": {0: "batch"}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (x,), str(path), dynamo=exporter == "dynamo", **kwargs)
+    return path
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., tuple[mdfx.AutodiffComposition, Path | None]]:
+    """The case as a composition (and its file): imported from an export, or from_torch."""
+    def get(case: Case, exporter: str, opset: int, dtype: str = "float64"):
+        if exporter == "torch":
+            return mdfx.from_torch(seeded(case, getattr(torch, dtype)), torch.from_numpy(tokens(case, 2)),
+                                   input_names=["tokens"], output_names=["y"]), None
+        if exporter == "dynamo" and not DYNAMO:
+            pytest.skip("the dynamo exporter needs onnxscript")
+        key = (case.name, exporter, opset, dtype)
+        if key not in _FILES:
+            path = tmp_path_factory.mktemp("seq") / f"{case.name}_{exporter}{opset}_{dtype}.onnx"
+            _FILES[key] = export(case, path, exporter, opset, getattr(torch, dtype))
+        return mdfx.load(_FILES[key]), _FILES[key]
+
+    return get
+
+
+def _matrix(dtypes: tuple[str, ...]) -> list:
+    out = []
+    for case in CASES:
+        for exporter, opset in SOURCES:
+            for dtype in dtypes:
+                default = (exporter, opset) in DEFAULT and (dtype == "float64" or case == "EmbedMean")
+                marks = () if FULL or default else pytest.mark.skip(reason="MDFX_FULL_SEQ=1 runs it")
+                out.append(pytest.param(case, exporter, opset, dtype, marks=marks,
+                                        id=f"{case}-{exporter}{opset or ''}-{dtype}"))
+    return out
+
+
+# --- run() against onnxruntime, the export back, MDF --------------------------------------------------
+
+
+@pytest.mark.parametrize(("case", "exporter", "opset", "dtype"), _matrix(("float64", "float32")))
+def test_run_matches_onnxruntime(source: Callable, case: str, exporter: str, opset: int, dtype: str) -> None:
+    c = CASES[case]
+    comp, path = source(c, exporter, opset, dtype)
+    g: Graph = comp.graph
+    assert g.input_dtypes == {"tokens": "int64"}, g.input_dtypes
+    x = tokens(c, 5, seed=3)
+    got = reference.run(g, {"tokens": x})["y"]
+    want = (ort.run(path, {"tokens": x})["y"] if path is not None
+            else seeded(c, getattr(torch, dtype))(torch.from_numpy(x)).detach().numpy())
+    assert_close(got, want, **RUN_TOL[dtype], what=f"{case} {exporter}{opset} {dtype}: run() vs the original")
+    # the export back runs in onnxruntime, its token input an int64
+    back = to_onnx(g, dtype=dtype)
+    assert back.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.INT64
+    assert_close(ort.run(back, {"tokens": x})["y"], got, **RUN_TOL[dtype], what="export back in onnxruntime")
+    # MDF keeps the integer input
+    again = _mdf_round_trip(g)
+    assert again.input_dtypes == g.input_dtypes
+    assert_close(reference.run(again, {"tokens": x})["y"], got, rtol=0, atol=0, what="MDF round trip")
+
+
+def _mdf_round_trip(g: Graph) -> Graph:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "model.json"
+        mdfx.save(GraphComposition(g), path)
+        return mdfx.load(path).graph
+
+
+# --- training equals the original module's, in every mode -------------------------------------------
+
+
+def torch_sgd(model: nn.Module, x: np.ndarray, t: np.ndarray, epochs: int, mb: int, lr: float) -> list[float]:
+    """learn()'s loop written in torch: SGD on MSE (mean), consecutive minibatches."""
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    xt, tt = torch.from_numpy(x), torch.from_numpy(t)
+    losses = []
+    for _ in range(epochs):
+        for i in range(0, len(t), mb):
+            opt.zero_grad()
+            loss = F.mse_loss(model(xt[i:i + mb]), tt[i:i + mb])
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+    return losses
+
+
+def _train_matrix() -> list:
+    out = []
+    for case in CASES:
+        for exporter, opset in SOURCES:
+            for mode in MODES:
+                default = (exporter, opset) in DEFAULT and (case == "EmbedMean" or mode == "LLVMRun")
+                marks = [] if FULL or default else [pytest.mark.skip(reason="MDFX_FULL_SEQ=1 runs it")]
+                if mode == "LLVMRun" and not HAS_LLVM:
+                    marks.append(pytest.mark.skip(reason="needs llvmlite"))
+                out.append(pytest.param(case, exporter, opset, mode, marks=marks,
+                                        id=f"{case}-{exporter}{opset or ''}-{mode}"))
+    return out
+
+
+@pytest.mark.parametrize(("case", "exporter", "opset", "mode"), _train_matrix())
+def test_training_matches_torch(source: Callable, case: str, exporter: str, opset: int, mode: str) -> None:
+    c = CASES[case]
+    comp, _ = source(c, exporter, opset)
+    g: Graph = comp.graph
+    module = seeded(c)
+    keys = g.meta.get("state_dict_keys") or {k: k for k in g.params}
+    learnable = {k for k, p in keys.items() if p and g.params[p].learnable}
+    names = {k for k, _ in module.named_parameters()}
+    assert learnable == names, f"learnable params {sorted(learnable)}; the module has {sorted(names)}"
+    before = {k: g.params[keys[k]].value.copy() for k in names}
+    x, t = tokens(c, 8, seed=4), np.random.default_rng(5).normal(size=(8, c.out))
+    comp.learn(inputs={"tokens": x}, targets={"y": t}, epochs=2, minibatch_size=3, learning_rate=0.5,
+               execution_mode=getattr(mdfx.ExecutionMode, mode))
+    want = torch_sgd(module.train(False), x, t, epochs=2, mb=3, lr=0.5)
+    assert_close(comp.losses, want, rtol=1e-9, atol=1e-12, what=f"{mode}: per-minibatch losses")
+    trained = 0
+    for k, v in module.named_parameters():
+        value = g.params[keys[k]].value
+        assert_close(value, v.detach().numpy(), rtol=1e-9, atol=1e-12, what=f"{mode}: trained {k}")
+        trained += not np.array_equal(value, before[k])
+    assert trained == len(names), f"{trained} of {len(names)} parameters changed in training"
+    # the trained state_dict loads into the original module, strictly, and computes the same
+    fresh = seeded(c)
+    fresh.load_state_dict(mdfx.io.state_dict(g), strict=True)
+    assert_close(fresh(torch.from_numpy(x)).detach().numpy(), reference.run(g, {"tokens": x})["y"], rtol=1e-12,
+                 atol=1e-14, what="the state_dict loaded into the module")
+
+
+# --- what is refused, by name ------------------------------------------------------------------------
+
+
+def _table_graph(indices_dtype: str | None = "int64", axis: int = 0, const: np.ndarray | None = None) -> Graph:
+    params = [Param("table", np.arange(12.0).reshape(4, 3))]
+    idx = "tokens"
+    if const is not None:
+        params.append(Param("idx", np.asarray(const, dtype=np.float64), False, "int64"))
+        idx = "idx"
+    nodes = [Node("lookup", "Gather", ["table", idx], "rows", {"axis": axis})]
+    if const is not None:
+        nodes.append(Node("use", "MatMul", ["x", "rows"], "y"))
+        return Graph.build("t", {"x": (len(const),)}, params, nodes, ["y"])
+    nodes.append(Node("sum", "ReduceSum", ["rows"], "y", {"axes": [1], "keepdims": 0}))
+    return Graph.build("t", {"tokens": (2,)}, params, nodes, ["y"],
+                       input_dtypes={"tokens": indices_dtype} if indices_dtype else None)
+
+
+def test_indices_are_checked_at_the_data_boundary() -> None:
+    g = _table_graph()
+    assert_close(reference.run(g, {"tokens": np.array([[0, -1]])})["y"], [[0 + 9, 1 + 10, 2 + 11]], rtol=0,
+                 what="a negative index counts from the end")
+    with pytest.raises(DataError, match=r"'tokens'.*indices 0\.\.4; node 'lookup' \(Gather\) reads a table of 4 "
+                                        r"rows \(valid: -4\.\.3\)"):
+        reference.run(g, {"tokens": np.array([[0, 4]])})
+    with pytest.raises(DataError, match=r"'tokens'.*int64 \(indices\), but holds 1\.5"):
+        reference.run(g, {"tokens": np.array([[0, 1.5]])})
+    spec_err = r"indices -5\.\.0; node 'lookup'"
+    with pytest.raises(DataError, match=spec_err):
+        comp = GraphComposition(g)
+        comp.learn(inputs={"tokens": np.array([[-5, 0]])}, targets={"y": np.zeros((1, 3))})
+
+
+def test_float_indices_constant_range_and_axis_are_refused_naming_the_node() -> None:
+    with pytest.raises(GraphError, match=r"node 'lookup' \(Gather\): its indices 'tokens' are floats"):
+        _table_graph(indices_dtype=None)
+    with pytest.raises(GraphError, match=r"node 'lookup' \(Gather\): constant indices 'idx' hold 0\.\.7, out of "
+                                         r"range for axis 0 of 'table' \(size 4"):
+        _table_graph(const=np.array([0, 7]))
+    with pytest.raises(GraphError, match=r"node 'lookup' \(Gather\).*axis 2 is out of range for rank 2"):
+        _table_graph(axis=2)
+    with pytest.raises(GraphError, match=r"input_dtypes names 'nope'"):
+        Graph.build("t", {"x": (2,)}, [], [Node("i", "Identity", ["x"], "y")], ["y"], input_dtypes={"nope": "int64"})
+
+
+def test_embedding_options_that_change_the_gradient_are_refused() -> None:
+    class Padded(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.emb = nn.Embedding(5, 2, padding_idx=0)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.emb(x).sum(1)
+
+    with pytest.raises(UnsupportedError, match=r"module 'emb' \(Embedding with padding_idx=0"):
+        mdfx.from_torch(Padded(), torch.zeros(2, 3, dtype=torch.long))
+
+
+def test_gather_vjp_scatters_into_the_table() -> None:
+    """The numpy rule against torch's autograd of index_select, on axes 0 and 1, repeated indices."""
+    from mdfx import ops
+
+    rng = np.random.default_rng(0)
+    for axis in (0, 1):
+        data = rng.normal(size=(4, 5, 3))
+        idx = np.array([[1, 1], [-1, 0]])
+        g = rng.normal(size=np.take(data, idx % data.shape[axis], axis=axis).shape)
+        td = torch.from_numpy(data).requires_grad_()
+        ti = torch.from_numpy(idx % data.shape[axis])
+        y = torch.index_select(td, axis, ti.reshape(-1)).reshape(g.shape)
+        (y * torch.from_numpy(g)).sum().backward()
+        op = ops.graph_op("Gather")
+        assert_close(op.forward([data, idx.astype(float)], axis=axis), y.detach().numpy(), rtol=0, what="forward")
+        assert_close(op.vjp([data, idx.astype(float)], None, g, axis=axis)[0], td.grad.numpy(), rtol=1e-14,
+                     what=f"VJP on axis {axis}")
