@@ -453,5 +453,6 @@ def test_weights_that_do_not_fit_are_named() -> None:
 
 
 def test_unsupported_error_lists_what_is_supported() -> None:
-    with pytest.raises(UnsupportedError, match=r"nn.Linear, nn.ReLU, .*nn.BatchNorm1d, nn.Embedding and the torch functions relu"):
-        from_torch(nn.Sequential(nn.Conv1d(1, 1, 1)), torch.zeros(2, 1, 3))
+    with pytest.raises(UnsupportedError, match=r"module '0' \(Upsample\).*nn.Linear, nn.ReLU, .*nn.BatchNorm2d"
+                       r".* and the torch functions relu"):
+        from_torch(nn.Sequential(nn.Upsample(scale_factor=2)), torch.zeros(2, 1, 3))

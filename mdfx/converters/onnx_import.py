@@ -736,7 +736,9 @@ class _Importer:
         if target and target[0] == _SYM:
             target[0], attrs["allowzero"] = 0, 0
         elif batched and target and self.batch_size is not None and target[0] == self.batch_size:
-            target[0] = 0  # a fixed-batch export writes its batch size literally
+            # a fixed-batch export writes its batch size literally (the dynamo exporter with
+            # allowzero=1): the batch is copied from the input, whatever its size
+            target[0], attrs["allowzero"] = 0, 0
         self.emit(name, "Reshape", ins[:1], out, {"shape": target, "allowzero": int(attrs.get("allowzero", 0))})
 
     def gather(self, name: str, ins: list[str], out: str, attrs: dict[str, Any]) -> None:

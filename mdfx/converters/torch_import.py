@@ -46,7 +46,7 @@ from mdfx.schema.graph import FLOAT_DTYPES, Graph, Node, Param
 
 SUPPORTED_MODULES = ("Linear", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "ELU", "SELU", "Softplus", "GELU",
                      "SiLU", "Hardsigmoid", "Softmax", "LogSoftmax", "Dropout", "Identity", "Flatten",
-                     "LayerNorm", "BatchNorm1d", "Embedding")
+                     "LayerNorm", "BatchNorm1d", "BatchNorm2d", "Embedding")
 SUPPORTED_FUNCTIONS = ("relu, leaky_relu, sigmoid, tanh, elu, selu, softplus, gelu, silu, hardsigmoid, "
                        "softmax, log_softmax, dropout, linear, matmul, cat, split, chunk, indexing with "
                        "slices, reshape, view, flatten, unsqueeze, squeeze, transpose, permute, "
@@ -355,7 +355,7 @@ class _Tracer:
         elif kind == "LayerNorm":
             self._layer_norm(node, x, tuple(mod.normalized_shape), mod.weight, mod.bias, float(mod.eps),
                              str(node.target))
-        elif kind == "BatchNorm1d":
+        elif kind in ("BatchNorm1d", "BatchNorm2d"):
             self._batch_norm(node, x, mod)
 
     def _embedding(self, node: Any, x: str, mod: Any) -> None:
