@@ -34,8 +34,9 @@ from helpers import assert_close  # noqa: E402
 import mdfx  # noqa: E402
 import mdfx.io  # noqa: E402
 from mdfx.composition.graph_model import GraphComposition  # noqa: E402
+from mdfx.converters import onnx_import  # noqa: E402
 from mdfx.converters.onnx_export import to_onnx  # noqa: E402
-from mdfx.errors import DataError, GraphError, UnsupportedError  # noqa: E402
+from mdfx.errors import DataError, GraphError, LimitError, UnsupportedError  # noqa: E402
 from mdfx.runners import ort, reference  # noqa: E402
 from mdfx.schema.graph import Graph, Node, Param  # noqa: E402
 
@@ -318,3 +319,54 @@ def test_gather_vjp_scatters_into_the_table() -> None:
         assert_close(op.forward([data, idx.astype(float)], axis=axis), y.detach().numpy(), rtol=0, what="forward")
         assert_close(op.vjp([data, idx.astype(float)], None, g, axis=axis)[0], td.grad.numpy(), rtol=1e-14,
                      what=f"VJP on axis {axis}")
+
+
+# --- shape arithmetic folded at import -----------------------------------------------------------------
+
+
+def _shape_arithmetic_model(opset: int, huge: bool = False) -> onnx.ModelProto:
+    """What exporters write around attention: Shape, Gather, Div, Mod, Concat, Range, Equal, Where,
+    ConstantOfShape, Trilu, Expand, Unsqueeze, all on constants and shapes, feeding a Reshape."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    def const(name: str, value: object, dtype: object = np.int64) -> onnx.TensorProto:
+        return numpy_helper.from_array(np.asarray(value, dtype=dtype), name)
+
+    n = helper.make_node
+    nodes = [
+        n("Shape", ["x"], ["s"]), n("Gather", ["s", "i2"], ["d"], axis=0), n("Gather", ["s", "i0"], ["b"], axis=0),
+        n("Div", ["d", "two"], ["h"]), n("Mod", ["d", "four"], ["m"]),
+        n("Unsqueeze", ["b", "ax0"], ["b1"]), n("Unsqueeze", ["h", "ax0"], ["h1"]), n("Unsqueeze", ["m", "ax0"], ["m1"]),
+        n("Concat", ["b1", "two1", "h1", "m1"], ["target"], axis=0), n("Reshape", ["x", "target"], ["y"]),
+        n("Range", ["zero", "m", "one"], ["r"]), n("Cast", ["r"], ["rf"], to=TensorProto.DOUBLE),
+        n("Equal", ["r", "zero"], ["mask"]), n("Where", ["mask", "f1", "f2"], ["w"]),
+        n("Concat", ["h1", "m1"], ["hm"], axis=0), n("ConstantOfShape", ["hm"], ["c"],
+                                                     value=numpy_helper.from_array(np.array([0.5]))),
+        n("Trilu", ["c"], ["tri"], upper=0), n("Expand", ["rf", "hm"], ["rfe"]),
+        n("Add", ["y", "tri"], ["y1"]), n("Mul", ["y1", "w"], ["y2"]), n("Add", ["y2", "rfe"], ["out"]),
+    ]
+    inits = [const("i2", 2), const("i0", 0), const("two", 2), const("four", 4), const("ax0", [0]),
+             const("two1", [2]), const("zero", 0), const("one", 1), const("f1", 1.0, np.float64),
+             const("f2", 2.0, np.float64)]
+    if huge:  # a ConstantOfShape whose shape a tiny file sets past mdfx.limits
+        nodes = [n("ConstantOfShape", ["big"], ["c"]), n("Add", ["x", "c"], ["out"])]
+        inits = [const("big", [1 << 20, 1 << 20])]
+    graph = helper.make_graph(nodes, "shapes", [helper.make_tensor_value_info("x", TensorProto.DOUBLE,
+                                                                             ["batch", 2, 6])],
+                              [helper.make_tensor_value_info("out", TensorProto.DOUBLE, None)], initializer=inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+
+
+@pytest.mark.parametrize("opset", [14, 17, 18])
+def test_shape_arithmetic_is_folded_at_import(opset: int) -> None:
+    model = _shape_arithmetic_model(opset)
+    g = onnx_import.load_onnx(model)
+    assert {n.op for n in g.nodes} <= {"Reshape", "Add", "Mul"}, f"not folded: {[str(n) for n in g.nodes]}"
+    x = np.random.default_rng(0).normal(size=(3, 2, 6))
+    assert_close(reference.run(g, {"x": x})["out"], ort.run(model, {"x": x})["out"], rtol=1e-12, what="folded")
+
+
+def test_folding_stays_within_the_limits() -> None:
+    with pytest.raises(LimitError, match=r"node 'c' \(ConstantOfShape\): folding its constant inputs: "
+                                         r"1099511627776 elements is over the limit"):
+        onnx_import.load_onnx(_shape_arithmetic_model(17, huge=True))

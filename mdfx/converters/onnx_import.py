@@ -133,7 +133,8 @@ _DIRECT = (
 )
 #: Ops that only compute shapes or constants here (evaluated at import; never on a batched tensor).
 _CONSTANT_ONLY = ("Shape", "Size", "ConstantOfShape", "Range", "Equal", "Where", "Expand", "Tile", "Less",
-                  "Greater", "Not", "Min", "Max", "Floor", "Ceil")
+                  "Greater", "Not", "Min", "Max", "Floor", "Ceil", "Mod", "Trilu", "And", "Or", "LessOrEqual",
+                  "GreaterOrEqual")
 #: Ops written as a few graph ops that compute exactly the same (see _Importer.composite).
 _COMPOSITE = ("HardSwish", "Mish", "ReduceL2", "PRelu")
 #: Every ONNX op type (default domain) the import reads.
@@ -963,6 +964,20 @@ def _evaluate(op: str, xs: list[np.ndarray | None], attrs: dict[str, Any], opset
         return np.greater(xs[0], xs[1])
     if op == "Not":
         return np.logical_not(x)
+    if op in ("And", "Or"):
+        return (np.logical_and if op == "And" else np.logical_or)(xs[0], xs[1])
+    if op in ("LessOrEqual", "GreaterOrEqual"):
+        return (np.less_equal if op == "LessOrEqual" else np.greater_equal)(xs[0], xs[1])
+    if op == "Mod":
+        _no_batch(op, xs)
+        a, b = np.asarray(xs[0]), np.asarray(xs[1])
+        if a.dtype.kind in "iu" and np.any(b == 0):
+            raise UnsupportedError("Mod of integers by zero")
+        # fmod=0 (integers): the sign of the divisor, as Python's %; fmod=1: C's fmod, the dividend's sign
+        return np.fmod(a, b) if attrs.get("fmod", 0) else np.mod(a, b)
+    if op == "Trilu":  # a causal mask: torch.triu / tril of a constant
+        k = int(np.ravel(xs[1])[0]) if len(xs) > 1 and xs[1] is not None else 0
+        return np.triu(x, k) if attrs.get("upper", 1) else np.tril(x, k)
     if op == "Where":
         return np.where(xs[0], xs[1], xs[2])
     if op in ("Min", "Max"):
@@ -1005,6 +1020,13 @@ def _evaluate(op: str, xs: list[np.ndarray | None], attrs: dict[str, Any], opset
     if op in ("Softmax", "LogSoftmax") and opset < 13:
         given.setdefault("axis", 1)
     return gop.forward([f for f in floats if f is not None], **gop.fill(given))
+
+
+def _no_batch(op: str, xs: list[np.ndarray | None]) -> None:
+    """Integer arithmetic on a shape that holds the batch size is refused: it stays a symbol."""
+    for v in xs:
+        if v is not None and np.asarray(v).dtype.kind in "iu" and _SYM in np.asarray(v).ravel().tolist():
+            raise UnsupportedError(f"{op} of a shape holding the batch size: mdfx keeps the batch symbolic")
 
 
 def _mdfx_names(model: Any, key: str) -> dict[str, str]:
