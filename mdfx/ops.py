@@ -1151,3 +1151,62 @@ register_graph_op(GraphOp(
     "CastLabel", ("input",), MappingProxyType({"to": 7}), _cast_label,
     lambda xs, to: np.asarray(xs[0]).astype({7: np.int64, 6: np.int32, 8: object, 9: np.bool_}.get(int(to), np.int64)),
     None, notes="Cast to a non-float type (int64 labels, strings): runs, takes no gradient"))
+
+
+# --- recurrence: LSTM, GRU, RNN as ONNX defines them (the spec is mdfx.recurrence) -----------------
+
+
+def _recurrent_infer(op: str) -> Callable[..., Shape]:
+    from mdfx import recurrence
+
+    gates = recurrence.CELLS[op][0]
+
+    def infer(shapes: list[Shape | None], hidden_size: int, direction: str, **a: Any) -> Shape:
+        x, w, r = shapes[:3]
+        rest = (list(shapes[3:]) + [None] * 4)[:4]
+        b, h0 = rest[0], rest[1]
+        if direction not in recurrence.DIRECTIONS:
+            raise ShapeError(f"{op} direction {direction!r} is not forward, reverse or bidirectional")
+        if a.get("input_forget"):
+            raise ShapeError(f"{op} input_forget=1 (coupled input and forget gates) is not computed by mdfx")
+        nd, hs = recurrence.DIRECTIONS[direction], int(hidden_size)
+        if len(x) != 3 or x[0] != BATCH:
+            raise ShapeError(f"{op} reads X as (batch, T, input) with the batch on axis 0, got {_fmt(x)}")
+        if BATCH in (*w, *r) or (b is not None and BATCH in b):
+            raise ShapeError(f"{op}: W, R and B are weights (no batch axis)")
+        want = {"W": (nd, gates * hs, x[2]), "R": (nd, gates * hs, hs), "B": (nd, 2 * gates * hs)}
+        for what, s in (("W", w), ("R", r), ("B", b)):
+            if s is not None and tuple(s) != want[what]:
+                raise ShapeError(f"{op}: {what} has shape {_fmt(s)}; expected {_fmt(want[what])} for "
+                                 f"hidden_size={hs}, direction={direction}")
+        states = [("initial_h", h0)] + ([("initial_c", rest[2])] if op == "LSTM" else [])
+        for what, s in states:
+            if s is not None and (len(s) != 3 or s[0] not in (BATCH, 1) or tuple(s[1:]) != (nd, hs)):
+                raise ShapeError(f"{op}: {what} has shape {_fmt(s)}; expected (batch or 1, {nd}, {hs})")
+        if op == "LSTM" and rest[3] is not None and tuple(rest[3]) != (nd, 3 * hs):
+            raise ShapeError(f"LSTM: P has shape {_fmt(rest[3])}; expected ({nd}, {3 * hs})")
+        try:
+            recurrence.activations(op, direction, a.get("activations"), a.get("activation_alpha"),
+                                   a.get("activation_beta"))
+        except ValueError as exc:
+            raise ShapeError(str(exc)) from None
+        return (BATCH, x[1], nd, hs)
+
+    return infer
+
+
+def _recurrent(op: str, inputs: tuple[str, ...], extra: dict[str, Any]) -> GraphOp:
+    from mdfx import recurrence
+
+    attrs = {"hidden_size": REQUIRED, "direction": "forward", "activations": None, "activation_alpha": None,
+             "activation_beta": None, "clip": None, **extra}
+    return GraphOp(op, inputs, MappingProxyType(attrs), _recurrent_infer(op),
+                   lambda xs, **a: recurrence.forward(op, xs, a),
+                   lambda xs, y, g, **a: recurrence.vjp(op, xs, y, g, a),
+                   notes="ONNX's op in layout 1 (batch first): Y is (batch, T, directions, hidden); Y_h is a "
+                         "Slice of Y; sequence_lens must be absent or constant and full")
+
+
+register_graph_op(_recurrent("LSTM", ("X", "W", "R", "B?", "initial_h?", "initial_c?", "P?"), {"input_forget": 0}))
+register_graph_op(_recurrent("GRU", ("X", "W", "R", "B?", "initial_h?"), {"linear_before_reset": 0}))
+register_graph_op(_recurrent("RNN", ("X", "W", "R", "B?", "initial_h?"), {}))

@@ -99,7 +99,47 @@ def gather_constant(seed: int = 4) -> Callable[[], tuple[Graph, dict[str, np.nda
     return build
 
 
+def recurrent(op: str, direction: str = "forward", states: bool = False, peepholes: bool = False,
+              seed: int = 5, **attrs: Any) -> Callable[[], tuple[Graph, dict[str, np.ndarray]]]:
+    """X (batch, T=3, 2) through an ONNX LSTM/GRU/RNN (hidden 3) with learnable W, R, B (and
+    learnable initial states and peepholes): backpropagation through time into every one."""
+    gates = {"LSTM": 4, "GRU": 3, "RNN": 1}[op]
+
+    def build() -> tuple[Graph, dict[str, np.ndarray]]:
+        r = _rng(seed)
+        d, h = (2 if direction == "bidirectional" else 1), 3
+        params = [Param("W", r.normal(scale=0.7, size=(d, gates * h, 2))), Param("R", r.normal(scale=0.7, size=(d, gates * h, h))),
+                  Param("B", r.normal(scale=0.3, size=(d, 2 * gates * h)))]
+        ins = ["x", "W", "R", "B"]
+        if states:
+            params.append(Param("h0", r.normal(size=(1, d, h))))
+            ins.append("h0")
+            if op == "LSTM":
+                params.append(Param("c0", r.normal(size=(1, d, h))))
+                ins.append("c0")
+        if peepholes:
+            ins += [""] * (6 - len(ins))
+            params.append(Param("P", r.normal(size=(d, 3 * h))))
+            ins.append("P")
+        g = Graph.build(op, {"x": (3, 2)}, params,
+                        [Node("rnn", op, ins, "y", {"hidden_size": h, "direction": direction, **attrs})], ["y"])
+        return g, {"x": r.normal(size=(B, 3, 2))}
+    return build
+
+
+#: recurrent cases: the LLVM backend refuses these ops by name (tests check the refusal)
+RECURRENT = {
+    "LSTM/peepholes_states_clip": recurrent("LSTM", states=True, peepholes=True, clip=5.0),
+    "LSTM/bidirectional": recurrent("LSTM", "bidirectional"),
+    "GRU/reverse": recurrent("GRU", "reverse", states=True),
+    "GRU/bidirectional_linear_before_reset": recurrent("GRU", "bidirectional", states=True, linear_before_reset=1),
+    "RNN/relu": recurrent("RNN", states=True, activations=["Relu"]),
+    "RNN/bidirectional_clip": recurrent("RNN", "bidirectional", clip=0.8),
+}
+
+
 CASES: dict[str, Callable[[], tuple[Graph, dict[str, np.ndarray]]]] = {
+    **RECURRENT,
     "Gather/embedding": embedding(),
     "Gather/constant_indices": gather_constant(),
     "Add/bias": binary("Add", (4,), (4,)),

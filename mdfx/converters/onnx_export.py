@@ -545,6 +545,43 @@ def _slice(e: _Export, node: Node, xs: list[str], out: str) -> None:
     e.emit("Slice", [*xs, *extra], out, node.name)
 
 
+@_export_rule("LSTM", "GRU", "RNN")
+def _recurrent(e: _Export, node: Node, xs: list[str], out: str) -> None:
+    """The graph's batch-first op as ONNX's layout 0 (onnxruntime runs no other): X and the
+    initial states transposed to time / directions first, Y transposed back to (batch, T, D, H).
+    A state shaped (1, D, H) (one for every sample) is expanded to the batch."""
+    a = node.attrs
+    x = xs[0]
+    tx = e.emit("Transpose", [x], e.temp(f"{out}_time_major"), f"{node.name}/to_time_major", perm=[1, 0, 2])
+    ins = [tx, xs[1], xs[2], xs[3] if len(xs) > 3 else "", ""]
+    states = xs[4:6] if node.op == "LSTM" else xs[4:5]
+    for i, t in enumerate(states):
+        if not t:
+            ins.append("")
+            continue
+        moved = e.emit("Transpose", [t], e.temp(f"{out}_state{i}"), f"{node.name}/state{i}", perm=[1, 0, 2])
+        if e.g.shapes[node.inputs[4 + i]][0] == 1:  # one state for every sample: expanded to the batch
+            shape = e.emit("Shape", [x], e.temp(f"{out}_xshape"), f"{node.name}/shape{i}")
+            batch = e.emit("Slice", [shape, e.ints(f"{out}_zero", [0]), e.ints(f"{out}_one", [1])],
+                           e.temp(f"{out}_batch"), f"{node.name}/batch{i}")
+            d, h = e.g.shapes[node.inputs[4 + i]][1:]
+            target = e.emit("Concat", [e.ints(f"{out}_d", [d]), batch, e.ints(f"{out}_h", [h])],
+                            e.temp(f"{out}_state_shape"), f"{node.name}/state_shape{i}", axis=0)
+            moved = e.emit("Expand", [moved, target], e.temp(f"{out}_state{i}_b"), f"{node.name}/expand{i}")
+        ins.append(moved)
+    if node.op == "LSTM" and len(xs) > 6 and xs[6]:
+        ins.append(xs[6])
+    while ins and not ins[-1]:
+        ins.pop()
+    attrs = {"hidden_size": int(a["hidden_size"]), "direction": a["direction"], "clip": a["clip"],
+             "activations": a["activations"], "activation_alpha": a["activation_alpha"],
+             "activation_beta": a["activation_beta"]}
+    if node.op == "GRU":
+        attrs["linear_before_reset"] = int(a["linear_before_reset"])
+    y = e.emit(node.op, ins, e.temp(f"{out}_time_major_y"), node.name, **attrs)
+    e.emit("Transpose", [y], out, f"{node.name}/to_batch_major", perm=[2, 0, 1, 3])
+
+
 @_export_rule("Squeeze", "Unsqueeze")
 def _squeeze(e: _Export, node: Node, xs: list[str], out: str) -> None:
     e.emit(node.op, [*xs, e.ints(f"{out}_axes", node.attrs["axes"])], out, node.name)

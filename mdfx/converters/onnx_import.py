@@ -135,11 +135,16 @@ _DIRECT = (
 _CONSTANT_ONLY = ("Shape", "Size", "ConstantOfShape", "Range", "Equal", "Where", "Expand", "Tile", "Less",
                   "Greater", "Not", "Min", "Max", "Floor", "Ceil", "Mod", "Trilu", "And", "Or", "LessOrEqual",
                   "GreaterOrEqual")
+#: Recurrent ops (mdfx.recurrence), imported as the graph's batch-first op.
+_RECURRENT = ("LSTM", "GRU", "RNN")
+#: Elementwise ops that follow a batch moved off axis 0 unchanged.
+_MOVED_ELEMENTWISE = ("Relu", "Tanh", "Sigmoid", "LeakyRelu", "Elu", "Selu", "Gelu", "Softplus", "Identity",
+                      "Dropout", "Exp", "Abs", "Neg", "Erf", "HardSigmoid")
 #: Ops written as a few graph ops that compute exactly the same (see _Importer.composite).
 _COMPOSITE = ("HardSwish", "Mish", "ReduceL2", "PRelu")
 #: Every ONNX op type (default domain) the import reads.
 SUPPORTED: tuple[str, ...] = tuple(sorted({
-    *_DIRECT, *_CONSTANT_ONLY, *_COMPOSITE, "Constant", "Cast", "Clip", "Pow", "Reshape", "Squeeze", "Unsqueeze",
+    *_DIRECT, *_CONSTANT_ONLY, *_COMPOSITE, *_RECURRENT, "Constant", "Cast", "Clip", "Pow", "Reshape", "Squeeze", "Unsqueeze",
     "Slice", "Split", "Gather", "ReduceSum", "ReduceMean", "ReduceMax", "Dropout",
 }))
 SUPPORTED_ML: tuple[str, ...] = ("ArrayFeatureExtractor", "ZipMap")
@@ -147,8 +152,7 @@ SUPPORTED_ML: tuple[str, ...] = ("ArrayFeatureExtractor", "ZipMap")
 #: Ops the graph IR cannot represent, and why (named in the refusal).
 _NOT_REPRESENTABLE = {
     "Conv": "convolution", "ConvTranspose": "convolution", "MaxPool": "pooling", "AveragePool": "pooling",
-    "GlobalAveragePool": "pooling", "LSTM": "recurrence", "GRU": "recurrence", "RNN": "recurrence",
-    "Loop": "control flow", "Scan": "control flow", "If": "control flow",
+    "GlobalAveragePool": "pooling", "Loop": "control flow", "Scan": "control flow", "If": "control flow",
 }
 
 #: The batch size in a shape computed at import (any value no real shape has).
@@ -271,6 +275,9 @@ class _Importer:
         self.shapes: dict[str, tuple[int, ...]] = {}
         self.renames = _mdfx_names(model, INPUT_NAMES_KEY) | _mdfx_names(model, OUTPUT_NAMES_KEY)
         self.input_dtypes: dict[str, str] = {}  # integer graph inputs
+        #: ONNX tensors whose batch is not on axis 0: tensor -> (graph tensor, perm) with the ONNX
+        #: tensor = transpose(graph tensor, perm); see follow_moved
+        self.moved: dict[str, tuple[str, list[int]]] = {}
         self._check_ops()
         self.aliases = self._untie()
         self.learnable = self._learnable(learnable)
@@ -378,6 +385,8 @@ class _Importer:
         for node in self.g.node:
             if node.op_type in ("MatMul", "Gemm"):
                 weights.update(source[t] for t in node.input[1:] if t in source and t not in self.initializers)
+            if node.op_type in _RECURRENT:  # W, R, B and LSTM's peepholes P
+                weights.update(t for i, t in enumerate(node.input) if i in (1, 2, 3, 7) and t in self.initializers)
             if node.op_type == "Gather" and len(node.input) > 1 and node.input[0] in self.initializers \
                     and node.input[1] not in self.initializers:
                 weights.add(node.input[0])  # a table looked up by the inputs: an embedding's weight
@@ -502,6 +511,12 @@ class _Importer:
                     raise UnsupportedError(f"node {name!r} ({op}): its output {extra!r} (training statistics / "
                                            "mask) is used; mdfx imports the inference form")
             outs = outs[:1]
+        if any(t in self.moved for t in ins):
+            self.follow_moved(op, ins, outs, attrs, name)
+            return
+        if op in _RECURRENT:
+            self.recurrent(op, ins, outs, attrs, name)
+            return
         if op == "Split":
             self.split(name, ins, outs, attrs)
             return
@@ -718,7 +733,12 @@ class _Importer:
             self.emit(name, op, [*ins[:3], *stats], out, {k: attrs[k] for k in ("epsilon", "momentum") if k in attrs})
         elif op == "Transpose":
             rank = len(self._shape(ins[0]))
-            self.emit(name, op, ins, out, {"perm": list(attrs.get("perm", range(rank - 1, -1, -1)))})
+            perm = [int(p) for p in attrs.get("perm", range(rank - 1, -1, -1))]
+            x = self._shape(ins[0])
+            if x and x[0] == BATCH and perm[0] != 0:  # the batch moves: followed, not computed (follow_moved)
+                self._move(out, ins[0], perm)
+                return
+            self.emit(name, op, ins, out, {"perm": perm})
         elif op in _DIRECT:
             keep = ops.graph_op(op).attrs
             if op == "LayerNormalization":
@@ -726,6 +746,183 @@ class _Importer:
             self.emit(name, op, ins, out, {k: v for k, v in attrs.items() if k in keep})
         else:  # pragma: no cover - SUPPORTED and this dispatch are kept in step
             raise UnsupportedError(f"node {name!r}: op {op} is not translated")
+
+    # --- a batch moved off axis 0 (time-major recurrent layers) ----------------------------
+
+    def _move(self, out: str, graph_tensor: str, perm: list[int]) -> None:
+        """Record ONNX tensor ``out`` = transpose(graph tensor, perm), its batch off axis 0."""
+        self.moved[out] = (graph_tensor, perm)
+        gshape = self.shapes[graph_tensor]
+        self.shapes[out] = tuple(gshape[p] for p in perm)
+
+    def _settle(self, name: str, out: str, graph_tensor: str, perm: list[int]) -> None:
+        """``out`` = transpose(graph tensor, perm): a graph tensor when the batch is back on axis 0."""
+        if perm == sorted(perm):
+            producer = next((n for n in reversed(self.nodes) if n.output == graph_tensor), None)
+            readers = any(graph_tensor in n.inputs for n in self.nodes) or \
+                sum(src == graph_tensor for src, _ in self.moved.values()) > 1
+            if producer is not None and not readers:  # the op writes ``out`` itself: no copy
+                producer.output = out
+                self.shapes[out] = self.shapes[graph_tensor]
+                return
+            self.emit(name, "Identity", [graph_tensor], out, {})
+        elif perm[0] == 0:
+            self.emit(name, "Transpose", [graph_tensor], out, {"perm": perm})
+        else:
+            self._move(out, graph_tensor, perm)
+
+    def follow_moved(self, op: str, ins: list[str], outs: list[str], attrs: dict[str, Any], name: str) -> None:
+        """An op reading a tensor whose batch a Transpose moved off axis 0 (the legacy exporter's
+        time-major ``(T, batch, ...)`` around LSTM/GRU/RNN): the graph keeps the batch-first tensor
+        and rewrites the op's axes; ops it cannot follow are refused by name."""
+        x, out = ins[0], outs[0]
+        src, perm = self.moved.get(x, (x, None))
+        others = [t for t in ins[1:] if t in self.moved]
+        if op in _RECURRENT and not others:
+            self.recurrent(op, ins, outs, attrs, name)
+            return
+        if op == "Concat" and all(self.moved.get(t, ("", None))[1] == perm for t in ins):
+            axis = int(attrs["axis"]) % len(perm)
+            joined = f"{out}:batch_first"
+            self.emit(name, "Concat", [self.moved[t][0] for t in ins], joined, {"axis": perm[axis]})
+            self._move(out, joined, perm)
+            return
+        if others or perm is None:
+            pass
+        elif op == "Reshape" and len(ins) > 1 and self.reshape_moved(name, src, perm, x, ins[1], out):
+            return
+        elif op == "Transpose":
+            q = [int(p) for p in attrs.get("perm", range(len(perm) - 1, -1, -1))]
+            self._settle(name, out, src, [perm[i] for i in q])
+            return
+        elif op == "Shape":
+            self.consts[out] = self.shape_of(x, attrs)
+            return
+        elif op == "Squeeze":
+            axes = self.ints(ins[1], name, "axes") if len(ins) > 1 else attrs.get("axes")
+            axes = [a % len(perm) for a in axes] if axes is not None else \
+                [i for i, d in enumerate(self._shape(x)) if d == 1]
+            gaxes = sorted(perm[a] for a in axes)
+            squeezed = f"{out}:batch_first"
+            self.emit(name, "Squeeze", [src], squeezed, {"axes": gaxes})
+            kept = [perm[i] for i in range(len(perm)) if i not in axes]
+            self._settle(f"{name}:order", out, squeezed, [sorted(kept).index(g) for g in kept])
+            return
+        elif op == "Gather" and ins[1] in self.consts and np.ndim(self.consts[ins[1]]) == 0:
+            axis = int(attrs.get("axis", 0)) % len(perm)
+            picked = f"{out}:batch_first"
+            self.gather(name, [src, ins[1]], picked, {"axis": perm[axis]})
+            kept = [perm[i] for i in range(len(perm)) if i != axis]
+            self._settle(f"{name}:order", out, picked, [sorted(kept).index(g) for g in kept])
+            return
+        elif op in _MOVED_ELEMENTWISE:
+            done = f"{out}:batch_first"
+            self.translate(None, op, [src], done, attrs, name)
+            self._settle(f"{name}:order", out, done, perm)
+            return
+        axis = self._shape(x).index(BATCH) if BATCH in self._shape(x) else "?"
+        raise UnsupportedError(f"node {name!r} ({op}) reads {x!r}, whose batch a Transpose moved to axis {axis}; "
+                               "mdfx follows a moved batch through Transpose, Squeeze, Gather of one index, "
+                               f"elementwise ops and {', '.join(_RECURRENT)} (layout 0) only")
+
+    def reshape_moved(self, name: str, src: str, perm: list[int], x: str, target_t: str, out: str) -> bool:
+        """Reshape of a moved tensor that keeps its axes up to the batch and regroups the axes after it,
+        when those are the graph tensor's last axes in order (time-major (T, batch, D, H) -> (T, batch,
+        D * H) between bidirectional layers): the same Reshape of the graph tensor."""
+        shape = self._shape(x)
+        k = shape.index(BATCH)
+        target = self.ints(target_t, name, "target shape", batch_ok=True)
+        if target is None or len(target) <= k:
+            return False
+        resolved = [shape[i] if v == 0 and i < len(shape) else (BATCH if v == _SYM else v) for i, v in enumerate(target)]
+        if list(resolved[:k + 1]) != list(shape[:k + 1]) and not (resolved[k] == -1 and resolved[:k] == list(shape[:k])):
+            return False
+        tail = perm[k + 1:]
+        gshape = self.shapes[src]
+        if tail != list(range(len(gshape) - len(tail), len(gshape))):
+            return False
+        head = len(gshape) - len(tail)  # the graph tensor's axes kept as they are
+        reshaped = f"{out}:batch_first"
+        self.emit(name, "Reshape", [src], reshaped, {"shape": [0, *gshape[1:head], *resolved[k + 1:]]})
+        self._move(out, reshaped, [*perm[:k + 1], *range(head, head + len(resolved) - k - 1)])
+        return True
+
+    def recurrent(self, op: str, ins: list[str], outs: list[str], attrs: dict[str, Any], name: str) -> None:
+        """ONNX LSTM / GRU / RNN as the graph's batch-first op (see mdfx.recurrence): a layout-0 X
+        must be a time-major Transpose of a batch-first tensor; Y and Y_h come back moved the same
+        way; constant initial states are transposed; Y_c and dynamic sequence_lens are refused."""
+        ins = ins + [""] * (8 - len(ins))
+        outs = outs + [""] * (3 - len(outs))
+        layout = int(attrs.get("layout", 0))
+        where = f"{self.where}: node {name!r} ({op})"
+        if op == "LSTM" and outs[2] and self._used(outs[2]):
+            raise UnsupportedError(f"{where}: its cell-state output Y_c ({outs[2]!r}) is used; mdfx's {op} gives "
+                                   "Y (and Y_h, a slice of it); use the hidden state")
+        x = ins[0]
+        if layout == 0:
+            src, perm = self.moved.get(x, (None, None))
+            if src is None or perm != [1, 0, 2]:
+                raise UnsupportedError(f"{where}: layout 0 reads X as (T, batch, input); mdfx takes it when X is a "
+                                       "Transpose(perm=[1, 0, 2]) of a batch-first tensor (as torch's exporter "
+                                       "writes batch_first=True), or layout=1")
+            x = src
+        T = self.shapes[x][1]
+        seq = ins[4]
+        if seq:
+            if seq not in self.consts:
+                raise UnsupportedError(f"{where}: sequence_lens ({seq!r}) is computed from the inputs; mdfx runs "
+                                       "every sequence to its full length (dynamic sequence lengths are not "
+                                       "supported)")
+            if np.any(np.asarray(self.consts[seq]) != T):
+                raise UnsupportedError(f"{where}: sequence_lens {np.asarray(self.consts[seq]).tolist()} is not the "
+                                       f"full length {T} for every sample; dynamic sequence lengths are not supported")
+        states = []
+        for i, t in enumerate((ins[5], ins[6]) if op == "LSTM" else (ins[5],)):
+            if not t:
+                states.append("")
+            elif t in self.consts and t not in self.learnable:
+                value = np.asarray(self.consts[t])
+                fixed = f"{t}:batch_first"
+                self.consts[fixed] = np.ascontiguousarray(np.transpose(value, (1, 0, 2)) if layout == 0 else value)
+                self.const_dtype[fixed] = self.const_dtype.get(t, _dtype_name(value))
+                states.append(fixed)
+            elif layout == 0 and self.moved.get(t, ("", None))[1] == [1, 0, 2]:
+                states.append(self.moved[t][0])
+            elif layout == 1 and t not in self.moved:
+                states.append(t)
+            else:
+                raise UnsupportedError(f"{where}: initial state {('initial_h', 'initial_c')[i]} ({t!r}) is neither a "
+                                       "constant nor a tensor with the batch where the layout says")
+        keep = ("hidden_size", "direction", "activations", "activation_alpha", "activation_beta", "clip",
+                "linear_before_reset", "input_forget")
+        graph_attrs = {k: v for k, v in attrs.items() if k in keep and k in ops.graph_op(op).attrs}
+        graph_attrs.setdefault("hidden_size", self.consts[ins[2]].shape[-1] if ins[2] in self.consts else 0)
+        y = outs[0] if layout == 1 and outs[0] else f"{outs[0] or name}:batch_first"
+        inputs = [x, ins[1], ins[2], ins[3], *states] + ([ins[7]] if op == "LSTM" and ins[7] else [])
+        self.emit(name, op, inputs, y, graph_attrs)
+        if outs[0] and layout == 0:
+            self._move(outs[0], y, [1, 2, 0, 3])  # (T, D, batch, H) from (batch, T, D, H)
+        if outs[1] and self._used(outs[1]):
+            self.last_state(name, y, outs[1], layout, str(graph_attrs.get("direction", "forward")), T)
+
+    def last_state(self, name: str, y: str, out: str, layout: int, direction: str, T: int) -> None:
+        """Y_h: each direction's last step of Y (T - 1 forward, 0 reverse), (batch, D, H)."""
+        picks = []
+        dirs = 2 if direction == "bidirectional" else 1
+        for d in range(dirs):
+            t = 0 if direction == "reverse" or d == 1 else T - 1
+            piece = f"{out}:dir{d}"
+            self.emit(f"{name}:Y_h{d}", "Slice", [y], piece, {"starts": [t, d], "ends": [t + 1, d + 1],
+                                                              "axes": [1, 2], "steps": None})
+            picks.append(piece)
+        joined = picks[0]
+        if dirs > 1:
+            joined = f"{out}:dirs"
+            self.emit(f"{name}:Y_h", "Concat", picks, joined, {"axis": 2})
+        batch_first = out if layout == 1 else f"{out}:batch_first"
+        self.emit(f"{name}:Y_h_squeeze", "Squeeze", [joined], batch_first, {"axes": [1]})
+        if layout == 0:
+            self._move(out, batch_first, [1, 0, 2])
 
     def reshape(self, name: str, ins: list[str], out: str, attrs: dict[str, Any]) -> None:
         target = self.ints(ins[1], name, "target shape", batch_ok=True) if len(ins) > 1 else attrs["shape"]

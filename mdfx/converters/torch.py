@@ -250,6 +250,79 @@ def _gather(xs: list[Tensor], axis: int) -> Tensor:
     return picked.reshape(*data.shape[:ax], *i.shape, *data.shape[ax + 1:])
 
 
+#: ONNX recurrent activations in torch: fn(x, alpha, beta)
+_RNN_ACTS: dict[str, Callable[[Tensor, float, float], Tensor]] = {
+    "Sigmoid": lambda x, a, b: torch.sigmoid(x), "Tanh": lambda x, a, b: torch.tanh(x),
+    "Relu": lambda x, a, b: torch.relu(x), "LeakyRelu": lambda x, a, b: F.leaky_relu(x, a),
+    "HardSigmoid": lambda x, a, b: torch.clamp(a * x + b, 0.0, 1.0), "Affine": lambda x, a, b: a * x + b,
+    "ScaledTanh": lambda x, a, b: a * torch.tanh(b * x), "Elu": lambda x, a, b: F.elu(x, a),
+    "Softsign": lambda x, a, b: x / (1.0 + x.abs()),
+    "Softplus": lambda x, a, b: torch.logaddexp(x, torch.zeros((), dtype=x.dtype, device=x.device)),
+}
+
+
+def _recurrent(op: str) -> Callable[..., Tensor]:
+    """LSTM / GRU / RNN as mdfx.recurrence computes them, op for op; autograd is the BPTT."""
+    from mdfx import recurrence
+
+    def rule(xs: list[Tensor | None], **a: Any) -> Tensor:
+        X, W, R, B, h0, c0, P = (list(xs) + [None] * 7)[:7]
+        if op != "LSTM":
+            c0 = P = None
+        acts = recurrence.activations(op, a["direction"], a["activations"], a["activation_alpha"],
+                                      a["activation_beta"])
+        clip = a["clip"]
+
+        def act(k: recurrence.Act, x: Tensor) -> Tensor:
+            return _RNN_ACTS[k.name](x, k.alpha, k.beta)
+
+        def clipped(x: Tensor) -> Tensor:
+            return x if clip is None else torch.clamp(x, -clip, clip)
+
+        batch, T = X.shape[0], X.shape[1]
+        H = int(a["hidden_size"])
+        G = W.shape[1]
+        outs = []
+        for d in range(W.shape[0]):
+            f = acts[d]
+            b = B[d] if B is not None else torch.zeros(2 * G, dtype=X.dtype, device=X.device)
+            zeros = X.new_zeros((batch, H))
+            h = h0[:, d].expand(batch, H) if h0 is not None else zeros
+            c = (c0[:, d].expand(batch, H) if c0 is not None else zeros) if op == "LSTM" else None
+            xw = X @ W[d].T + b[:G]  # the input projections of every step: one product
+            ys: list[Tensor] = [zeros] * T
+            order = range(T - 1, -1, -1) if a["direction"] == "reverse" or d == 1 else range(T)
+            for t in order:
+                if op == "LSTM":
+                    g = xw[:, t] + h @ R[d].T + b[G:]
+                    pi, po, pf = ((P[d][:H], P[d][H:2 * H], P[d][2 * H:]) if P is not None else (None,) * 3)
+                    ai, ao, af, ac = g[:, :H], g[:, H:2 * H], g[:, 2 * H:3 * H], g[:, 3 * H:]
+                    if pi is not None:
+                        ai, af = ai + pi * c, af + pf * c
+                    i, fg, cc = act(f[0], clipped(ai)), act(f[0], clipped(af)), act(f[1], clipped(ac))
+                    c = fg * c + i * cc
+                    o = act(f[0], clipped(ao + po * c if po is not None else ao))
+                    h = o * act(f[2], c)
+                elif op == "GRU":
+                    rb = b[G:]
+                    hz = h @ R[d][:2 * H].T + rb[:2 * H]
+                    z = act(f[0], clipped(xw[:, t, :H] + hz[:, :H]))
+                    r = act(f[0], clipped(xw[:, t, H:2 * H] + hz[:, H:]))
+                    if a["linear_before_reset"]:
+                        ah = xw[:, t, 2 * H:] + r * (h @ R[d][2 * H:].T + rb[2 * H:])
+                    else:
+                        ah = xw[:, t, 2 * H:] + (r * h) @ R[d][2 * H:].T + rb[2 * H:]
+                    hh = act(f[1], clipped(ah))
+                    h = (1.0 - z) * hh + z * h
+                else:
+                    h = act(f[0], clipped(xw[:, t] + h @ R[d].T + b[G:]))
+                ys[t] = h
+            outs.append(torch.stack(ys, dim=1))
+        return torch.stack(outs, dim=2)
+
+    return rule
+
+
 def _unary(fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
     return lambda xs, **a: fn(xs[0], **a)
 
@@ -288,6 +361,7 @@ GRAPH_RULES: dict[str, Callable[..., Tensor]] = {
     "MatMul": lambda xs: torch.matmul(xs[0], xs[1]),
     "Gemm": _gemm,
     "Gather": _gather,
+    **{op: _recurrent(op) for op in ("LSTM", "GRU", "RNN")},
     "Concat": lambda xs, axis: torch.cat(xs, dim=axis),
     "Slice": lambda xs, **a: _slice(xs[0], **a),
     "Reshape": lambda xs, shape, allowzero: _reshape(xs[0], shape, allowzero),

@@ -871,6 +871,14 @@ class BatchNormRule:
                     _add_into(e, dbias, ch, gj)
 
 
+@dataclass(frozen=True)
+class Refused:
+    """An op the LLVM backend does not compile: a kernel for a graph holding it is refused, naming
+    the node and the op (never a silent fallback)."""
+
+    why: str
+
+
 class HostRule:
     """An op that takes no gradient: computed by the runner with the numpy rule, after the kernel."""
 
@@ -917,6 +925,8 @@ GRAPH_RULES: MappingProxyType = MappingProxyType({
     "ReduceMax": ReduceRule("max"),
     "LayerNormalization": LayerNormRule(),
     "BatchNormalization": BatchNormRule(),
+    **{k: Refused("does not compile recurrent layers yet (their time loop runs in ExecutionMode.Python and "
+                  "ExecutionMode.PyTorch)") for k in ("LSTM", "GRU", "RNN")},
     **{k: HostRule() for k in ("ArgMax", "ai.onnx.ml.ArrayFeatureExtractor", "ai.onnx.ml.ZipMap", "CastLabel")},
 })
 
