@@ -74,28 +74,62 @@ class EmbedFlat(nn.Module):
         return torch.tanh(self.lin((self.a(tokens) + self.b(tokens)).flatten(1)))
 
 
+class Recurrent(nn.Module):
+    """nn.LSTM / nn.GRU / nn.RNN (batch_first) and a Linear on the last step (of the output, or h_n[-1])."""
+
+    def __init__(self, kind: str, layers: int = 1, bidirectional: bool = False, last: str = "output",
+                 **kwargs: object) -> None:
+        super().__init__()
+        self.kind, self.last = kind, last
+        self.rnn = getattr(nn, kind)(3, 4, num_layers=layers, batch_first=True, bidirectional=bidirectional,
+                                     **kwargs)
+        width = 4 * (2 if bidirectional and last == "output" else 1)
+        self.lin = nn.Linear(width, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.kind == "LSTM":
+            y, (h, c) = self.rnn(x)
+        else:
+            y, h = self.rnn(x)
+        return self.lin(y[:, -1] if self.last == "output" else h[-1])
+
+
 @dataclass(frozen=True)
 class Case:
+    name: str
     make: Callable[[], nn.Module]
-    tokens: tuple[int, ...]  #: feature shape of the int64 input
-    vocab: int
+    features: tuple[int, ...]  #: feature shape of the input
     out: int
+    vocab: int = 0  #: > 0: the input is int64 token indices below vocab
 
-    @property
-    def name(self) -> str:
-        return self.make.__name__
+    def data(self, n: int, seed: int = 1) -> np.ndarray:
+        rng = np.random.default_rng(seed)
+        if self.vocab:
+            return rng.integers(0, self.vocab, size=(n, *self.features))
+        return rng.normal(size=(n, *self.features))
+
+    def torch_input(self, x: np.ndarray, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+        t = torch.from_numpy(x)
+        return t if self.vocab else t.to(dtype)
 
 
-CASES = {c.name: c for c in [Case(EmbedMean, (7,), 11, 3), Case(EmbedFlat, (6,), 7, 2)]}
+def _rnn(kind: str, name: str, **kwargs: object) -> Case:
+    return Case(name, lambda: Recurrent(kind, **kwargs), (5, 3), 2)
+
+
+CASES = {c.name: c for c in [
+    Case("EmbedMean", EmbedMean, (7,), 3, vocab=11), Case("EmbedFlat", EmbedFlat, (6,), 2, vocab=7),
+    _rnn("LSTM", "LSTM2", layers=2), _rnn("LSTM", "LSTM_bi_h", bidirectional=True, last="h"),
+    _rnn("GRU", "GRU2_bi", layers=2, bidirectional=True), _rnn("GRU", "GRU_h", last="h"),
+    _rnn("RNN", "RNN2_relu", layers=2, nonlinearity="relu"), _rnn("RNN", "RNN_bi", bidirectional=True),
+]}
+#: ops onnxruntime runs in float32 only: their float64 files are checked against torch instead
+NO_ORT_FLOAT64 = ("LSTM", "GRU", "RNN")
 
 
 def seeded(case: Case, dtype: torch.dtype = torch.float64) -> nn.Module:
     torch.manual_seed(0)
     return case.make().to(dtype).eval()
-
-
-def tokens(case: Case, n: int, seed: int = 1) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, case.vocab, size=(n, *case.tokens))
 
 
 # --- the corpus: exported at test time, once per file ----------------------------------------------
@@ -108,12 +142,12 @@ _FILES: dict[tuple, Path] = {}
 
 def export(case: Case, path: Path, exporter: str, opset: int, dtype: torch.dtype) -> Path:
     model = seeded(case, dtype)
-    x = torch.from_numpy(tokens(case, 2))
-    kwargs: dict = dict(opset_version=opset, input_names=["tokens"], output_names=["y"])
+    x = case.torch_input(case.data(2), dtype)
+    kwargs: dict = dict(opset_version=opset, input_names=["x"], output_names=["y"])
     if exporter == "dynamo":
         kwargs["dynamic_shapes"] = ({0: torch.export.Dim("batch")},)
     else:
-        kwargs["dynamic_axes"] = {"tokens": {0: "batch"}, "y": {0: "batch"}}
+        kwargs["dynamic_axes"] = {"x": {0: "batch"}, "y": {0: "batch"}}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(model, (x,), str(path), dynamo=exporter == "dynamo", **kwargs)
@@ -125,8 +159,8 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., tuple[mdfx
     """The case as a composition (and its file): imported from an export, or from_torch."""
     def get(case: Case, exporter: str, opset: int, dtype: str = "float64"):
         if exporter == "torch":
-            return mdfx.from_torch(seeded(case, getattr(torch, dtype)), torch.from_numpy(tokens(case, 2)),
-                                   input_names=["tokens"], output_names=["y"]), None
+            return mdfx.from_torch(seeded(case, getattr(torch, dtype)), case.torch_input(case.data(2)),
+                                   input_names=["x"], output_names=["y"]), None
         if exporter == "dynamo" and not DYNAMO:
             pytest.skip("the dynamo exporter needs onnxscript")
         key = (case.name, exporter, opset, dtype)
@@ -143,7 +177,7 @@ def _matrix(dtypes: tuple[str, ...]) -> list:
     for case in CASES:
         for exporter, opset in SOURCES:
             for dtype in dtypes:
-                default = (exporter, opset) in DEFAULT and (dtype == "float64" or case == "EmbedMean")
+                default = (exporter, opset) in DEFAULT and (dtype == "float64" or case in ("EmbedMean", "LSTM2"))
                 marks = () if FULL or default else pytest.mark.skip(reason="MDFX_FULL_SEQ=1 runs it")
                 out.append(pytest.param(case, exporter, opset, dtype, marks=marks,
                                         id=f"{case}-{exporter}{opset or ''}-{dtype}"))
@@ -158,20 +192,25 @@ def test_run_matches_onnxruntime(source: Callable, case: str, exporter: str, ops
     c = CASES[case]
     comp, path = source(c, exporter, opset, dtype)
     g: Graph = comp.graph
-    assert g.input_dtypes == {"tokens": "int64"}, g.input_dtypes
-    x = tokens(c, 5, seed=3)
-    got = reference.run(g, {"tokens": x})["y"]
-    want = (ort.run(path, {"tokens": x})["y"] if path is not None
-            else seeded(c, getattr(torch, dtype))(torch.from_numpy(x)).detach().numpy())
-    assert_close(got, want, **RUN_TOL[dtype], what=f"{case} {exporter}{opset} {dtype}: run() vs the original")
-    # the export back runs in onnxruntime, its token input an int64
-    back = to_onnx(g, dtype=dtype)
-    assert back.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.INT64
-    assert_close(ort.run(back, {"tokens": x})["y"], got, **RUN_TOL[dtype], what="export back in onnxruntime")
-    # MDF keeps the integer input
-    again = _mdf_round_trip(g)
+    assert g.input_dtypes == ({"x": "int64"} if c.vocab else {}), g.input_dtypes
+    x = c.data(5, seed=3)
+    got = reference.run(g, {"x": x})["y"]
+    ort_ok = dtype == "float32" or not any(n.op in NO_ORT_FLOAT64 for n in g.nodes)
+    module_out = seeded(c, getattr(torch, dtype))(c.torch_input(x, getattr(torch, dtype))).detach().numpy()
+    if path is not None and ort_ok:
+        want, against = ort.run(path, {"x": x})["y"], "onnxruntime on the original file"
+    else:  # from_torch, or a float64 recurrent file (onnxruntime has no float64 LSTM/GRU/RNN kernel)
+        want, against = module_out, "the original module"
+    assert_close(got, want, **RUN_TOL[dtype], what=f"{case} {exporter}{opset} {dtype}: run() vs {against}")
+    # the export back runs in onnxruntime (float32 for recurrent graphs, as above)
+    back_dtype = dtype if ort_ok else "float32"
+    back = to_onnx(g, dtype=back_dtype)
+    if c.vocab:
+        assert back.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.INT64
+    assert_close(ort.run(back, {"x": x})["y"], got, **RUN_TOL[back_dtype], what="export back in onnxruntime")
+    again = _mdf_round_trip(g)  # MDF keeps everything, integer inputs included
     assert again.input_dtypes == g.input_dtypes
-    assert_close(reference.run(again, {"tokens": x})["y"], got, rtol=0, atol=0, what="MDF round trip")
+    assert_close(reference.run(again, {"x": x})["y"], got, rtol=0, atol=0, what="MDF round trip")
 
 
 def _mdf_round_trip(g: Graph) -> Graph:
@@ -206,7 +245,7 @@ def _train_matrix() -> list:
     for case in CASES:
         for exporter, opset in SOURCES:
             for mode in MODES:
-                default = (exporter, opset) in DEFAULT and (case == "EmbedMean" or mode == "LLVMRun")
+                default = (exporter, opset) in DEFAULT and (case in ("EmbedMean", "LSTM2") or mode == "LLVMRun")
                 marks = [] if FULL or default else [pytest.mark.skip(reason="MDFX_FULL_SEQ=1 runs it")]
                 if mode == "LLVMRun" and not HAS_LLVM:
                     marks.append(pytest.mark.skip(reason="needs llvmlite"))
@@ -221,26 +260,34 @@ def test_training_matches_torch(source: Callable, case: str, exporter: str, opse
     comp, _ = source(c, exporter, opset)
     g: Graph = comp.graph
     module = seeded(c)
-    keys = g.meta.get("state_dict_keys") or {k: k for k in g.params}
-    learnable = {k for k, p in keys.items() if p and g.params[p].learnable}
     names = {k for k, _ in module.named_parameters()}
-    assert learnable == names, f"learnable params {sorted(learnable)}; the module has {sorted(names)}"
-    before = {k: g.params[keys[k]].value.copy() for k in names}
-    x, t = tokens(c, 8, seed=4), np.random.default_rng(5).normal(size=(8, c.out))
-    comp.learn(inputs={"tokens": x}, targets={"y": t}, epochs=2, minibatch_size=3, learning_rate=0.5,
+    x, t = c.data(8, seed=4), np.random.default_rng(5).normal(size=(8, c.out))
+    if mode == "LLVMRun" and any(n.op in NO_ORT_FLOAT64 for n in g.nodes):
+        node = next(n for n in g.nodes if n.op in NO_ORT_FLOAT64)
+        with pytest.raises(UnsupportedError, match=rf"node '{node.name}' \({node.op}\): the LLVM backend does not "
+                                                   "compile recurrent layers"):
+            comp.learn(inputs={"x": x}, targets={"y": t}, execution_mode=mdfx.ExecutionMode.LLVMRun)
+        return
+    # every parameter of the module is a learnable param of the graph (through the state_dict's keys)
+    before = mdfx.io.state_dict(g)
+    assert names <= set(before), f"the graph's state_dict has {sorted(before)}; the module {sorted(names)}"
+    learnable = sum(p.value.size for p in g.params.values() if p.learnable)
+    assert learnable == sum(v.numel() for v in module.parameters()), \
+        f"{learnable} learnable numbers; the module has {sum(v.numel() for v in module.parameters())}"
+    comp.learn(inputs={"x": x}, targets={"y": t}, epochs=2, minibatch_size=3, learning_rate=0.5,
                execution_mode=getattr(mdfx.ExecutionMode, mode))
     want = torch_sgd(module.train(False), x, t, epochs=2, mb=3, lr=0.5)
     assert_close(comp.losses, want, rtol=1e-9, atol=1e-12, what=f"{mode}: per-minibatch losses")
+    after = mdfx.io.state_dict(g)
     trained = 0
     for k, v in module.named_parameters():
-        value = g.params[keys[k]].value
-        assert_close(value, v.detach().numpy(), rtol=1e-9, atol=1e-12, what=f"{mode}: trained {k}")
-        trained += not np.array_equal(value, before[k])
+        assert_close(after[k].numpy(), v.detach().numpy(), rtol=1e-9, atol=1e-12, what=f"{mode}: trained {k}")
+        trained += not torch.equal(after[k], before[k])
     assert trained == len(names), f"{trained} of {len(names)} parameters changed in training"
     # the trained state_dict loads into the original module, strictly, and computes the same
     fresh = seeded(c)
-    fresh.load_state_dict(mdfx.io.state_dict(g), strict=True)
-    assert_close(fresh(torch.from_numpy(x)).detach().numpy(), reference.run(g, {"tokens": x})["y"], rtol=1e-12,
+    fresh.load_state_dict(after, strict=True)
+    assert_close(fresh(c.torch_input(x)).detach().numpy(), reference.run(g, {"x": x})["y"], rtol=1e-12,
                  atol=1e-14, what="the state_dict loaded into the module")
 
 

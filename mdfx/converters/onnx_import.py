@@ -278,6 +278,7 @@ class _Importer:
         #: ONNX tensors whose batch is not on axis 0: tensor -> (graph tensor, perm) with the ONNX
         #: tensor = transpose(graph tensor, perm); see follow_moved
         self.moved: dict[str, tuple[str, list[int]]] = {}
+        self.scopes: dict[str, dict[str, str]] = {}  # a recurrent node's metadata_props (the module it was)
         self._check_ops()
         self.aliases = self._untie()
         self.learnable = self._learnable(learnable)
@@ -483,6 +484,12 @@ class _Importer:
         # a state_dict holds the module's parameters and buffers, not the exporter's constants
         meta["state_dict_keys"] = {k: k for k, p in self.params.items()
                                    if p.learnable or _BUFFER_NAME.search(k) or not is_generated_name(k)}
+        layers = self._torch_recurrent()
+        if layers:
+            meta["torch_recurrent"] = layers
+            for entry in layers:
+                for k in (entry["W"], entry["R"], entry["B"]):
+                    meta["state_dict_keys"].pop(k, None)
         inputs, params, nodes = dict(self.inputs), list(self.params.values()), self.nodes
         input_dtypes = dict(self.input_dtypes)
         if self.renames:
@@ -512,9 +519,12 @@ class _Importer:
                                            "mask) is used; mdfx imports the inference form")
             outs = outs[:1]
         if any(t in self.moved for t in ins):
+            if op in _RECURRENT:
+                self.scopes[name] = {p.key: p.value for p in node.metadata_props}
             self.follow_moved(op, ins, outs, attrs, name)
             return
         if op in _RECURRENT:
+            self.scopes[name] = {p.key: p.value for p in node.metadata_props}
             self.recurrent(op, ins, outs, attrs, name)
             return
         if op == "Split":
@@ -846,6 +856,37 @@ class _Importer:
         self.emit(name, "Reshape", [src], reshaped, {"shape": [0, *gshape[1:head], *resolved[k + 1:]]})
         self._move(out, reshaped, [*perm[:k + 1], *range(head, head + len(resolved) - k - 1)])
         return True
+
+    def _torch_recurrent(self) -> list[dict[str, Any]]:
+        """torch's exporter writes layer k of module ``a.b`` as node ``/a/b/LSTM_k`` with generated weight
+        names: recorded so that :func:`mdfx.io.state_dict` writes the module's own keys
+        (``a.b.weight_ih_l0``...) in torch's gate order."""
+        if self.model.producer_name != "pytorch":
+            return []
+        out = []
+        layers: dict[str, int] = {}
+        for n in self.nodes:
+            if n.op not in _RECURRENT or len(n.inputs) < 4 or not n.inputs[3]:
+                continue
+            if not all(t in self.params and is_generated_name(t) for t in n.inputs[1:4]):
+                continue
+            m = re.match(r"^/(?P<path>.+)/(?P<op>LSTM|GRU|RNN)(?:_(?P<k>\d+))?$", n.name)  # the legacy exporter
+            scopes = self.scopes.get(n.name, {}).get("pkg.torch.onnx.name_scopes")  # the dynamo exporter
+            if m is not None and m["op"] == n.op:
+                path, layer = m["path"].replace("/", "."), int(m["k"] or 0)
+            elif scopes:
+                try:
+                    names = [str(v) for v in json.loads(scopes.replace("'", '"'))]
+                except ValueError:
+                    continue
+                path = ".".join(v for v in names[1:-1] if v)
+                layer = layers.get(path, 0)
+                layers[path] = layer + 1
+            else:
+                continue
+            out.append({"module": path, "layer": layer, "op": n.op, "W": n.inputs[1], "R": n.inputs[2],
+                        "B": n.inputs[3]})
+        return out
 
     def recurrent(self, op: str, ins: list[str], outs: list[str], attrs: dict[str, Any], name: str) -> None:
         """ONNX LSTM / GRU / RNN as the graph's batch-first op (see mdfx.recurrence): a layout-0 X
