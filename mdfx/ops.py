@@ -1046,13 +1046,17 @@ register_graph_op(GraphOp(
     notes="normalises over axes axis..last; scale and bias are the learnable affine parameters"))
 
 
-def _batch_norm_infer(shapes: list[Shape | None], epsilon: float, momentum: float) -> Shape:
+def _batch_norm_infer(shapes: list[Shape | None], epsilon: float, momentum: float, training_mode: int) -> Shape:
     x = shapes[0]
     if len(x) < 2:
         raise ShapeError(f"BatchNormalization takes (batch, channels, ...), got {_fmt(x)}")
     for what, s in zip(("scale", "B", "mean", "var"), shapes[1:], strict=True):
         if s != (x[1],):
             raise ShapeError(f"BatchNormalization: {what} has shape {_fmt(s)}; expected ({x[1]},), one per channel")
+    if training_mode not in (0, 1):
+        raise ShapeError(f"BatchNormalization: training_mode {training_mode!r} is not 0 or 1")
+    if not 0.0 <= float(momentum) <= 1.0:
+        raise ShapeError(f"BatchNormalization: momentum {momentum!r} is not in [0, 1]")
     return x
 
 
@@ -1060,25 +1064,61 @@ def _bn_view(v: Array, x: Array) -> Array:
     return v.reshape((1, -1) + (1,) * (x.ndim - 2))
 
 
-def _batch_norm(xs: list[Array], epsilon: float, momentum: float) -> Array:
+def _bn_axes(x: Array) -> tuple[int, ...]:
+    return (0, *range(2, x.ndim))
+
+
+def batch_statistics(x: Array) -> tuple[Array, Array, int]:
+    """Per channel: the batch mean, the biased variance (what normalises) and the count."""
+    red = _bn_axes(x)
+    n = x.size // x.shape[1]
+    mean = x.mean(axis=red)
+    return mean, ((x - _bn_view(mean, x)) ** 2).mean(axis=red), n
+
+
+def update_running_statistics(x: Array, mean: Array, var: Array, momentum: float) -> None:
+    """torch's BatchNorm update in training, in place: ``running = momentum * running + (1 - momentum) *
+    batch`` (ONNX's momentum, 1 - torch's) with the *unbiased* batch variance."""
+    bmean, bvar, n = batch_statistics(x)
+    mean *= momentum
+    mean += (1.0 - momentum) * bmean
+    var *= momentum
+    var += (1.0 - momentum) * bvar * (n / max(n - 1, 1))
+
+
+def _batch_norm(xs: list[Array], epsilon: float, momentum: float, training_mode: int) -> Array:
     x, scale, bias, mean, var = xs
+    if training_mode:  # in learn(): the batch's own statistics (the reference passes 0 in run())
+        mean, var, _ = batch_statistics(x)
     inv = 1.0 / np.sqrt(var + epsilon)
     return (x - _bn_view(mean, x)) * _bn_view(inv * scale, x) + _bn_view(bias, x)
 
 
-def _batch_norm_vjp(xs: list[Array], y: Array, g: Array, epsilon: float, momentum: float) -> list[Array | None]:
+def _batch_norm_vjp(xs: list[Array], y: Array, g: Array, epsilon: float, momentum: float, training_mode: int
+                    ) -> list[Array | None]:
     x, scale, bias, mean, var = xs
+    red = _bn_axes(x)
+    if training_mode:  # the statistics depend on x: the full BatchNorm gradient
+        mean, var, n = batch_statistics(x)
+        inv = 1.0 / np.sqrt(var + epsilon)
+        xhat = (x - _bn_view(mean, x)) * _bn_view(inv, x)
+        gh = g * _bn_view(scale, x)
+        gx = _bn_view(inv, x) * (gh - _bn_view(gh.sum(axis=red) / n, x)
+                                 - xhat * _bn_view((gh * xhat).sum(axis=red) / n, x))
+        return [gx, (g * xhat).sum(axis=red), g.sum(axis=red), None, None]
     inv = 1.0 / np.sqrt(var + epsilon)
-    red = (0,) + tuple(range(2, x.ndim))
     xhat = (x - _bn_view(mean, x)) * _bn_view(inv, x)
     return [g * _bn_view(inv * scale, x), (g * xhat).sum(axis=red), g.sum(axis=red), None, None]
 
 
 register_graph_op(GraphOp(
     "BatchNormalization", ("X", "scale", "B", "input_mean", "input_var"),
-    MappingProxyType({"epsilon": 1e-5, "momentum": 0.9}), _batch_norm_infer, _batch_norm, _batch_norm_vjp,
-    notes="inference form: the running statistics are frozen constants; scale and bias train (as a torch "
-          "BatchNorm in eval() mode)"))
+    MappingProxyType({"epsilon": 1e-5, "momentum": 0.9, "training_mode": 0}), _batch_norm_infer, _batch_norm,
+    _batch_norm_vjp,
+    notes="training_mode=0: the running statistics are frozen constants, scale and bias train (a torch "
+          "BatchNorm in eval()). training_mode=1: learn() normalises with each minibatch's statistics and "
+          "updates the running ones (momentum is ONNX's, 1 - torch's; unbiased variance), as a torch BatchNorm "
+          "in train(); run() uses the running statistics (eval())"))
 
 
 # --- outputs that run but take no gradient ---------------------------------------------------
@@ -1153,6 +1193,8 @@ register_graph_op(GraphOp(
     None, notes="Cast to a non-float type (int64 labels, strings): runs, takes no gradient"))
 
 
+
+
 # --- recurrence: LSTM, GRU, RNN as ONNX defines them (the spec is mdfx.recurrence) -----------------
 
 
@@ -1210,3 +1252,7 @@ def _recurrent(op: str, inputs: tuple[str, ...], extra: dict[str, Any]) -> Graph
 register_graph_op(_recurrent("LSTM", ("X", "W", "R", "B?", "initial_h?", "initial_c?", "P?"), {"input_forget": 0}))
 register_graph_op(_recurrent("GRU", ("X", "W", "R", "B?", "initial_h?"), {"linear_before_reset": 0}))
 register_graph_op(_recurrent("RNN", ("X", "W", "R", "B?", "initial_h?"), {}))
+
+
+# Conv, ConvTranspose, MaxPool, AveragePool, Pad: their own module, registered into GRAPH_OPS here
+from mdfx import ops_spatial as _spatial  # noqa: E402, F401

@@ -127,7 +127,7 @@ def recurrent(op: str, direction: str = "forward", states: bool = False, peephol
     return build
 
 
-#: recurrent cases: the LLVM backend refuses these ops by name (tests check the refusal)
+#: recurrent cases (the LLVM backend refuses these ops by name: LLVM_REFUSED)
 RECURRENT = {
     "LSTM/peepholes_states_clip": recurrent("LSTM", states=True, peepholes=True, clip=5.0),
     "LSTM/bidirectional": recurrent("LSTM", "bidirectional"),
@@ -226,7 +226,47 @@ CASES: dict[str, Callable[[], tuple[Graph, dict[str, np.ndarray]]]] = {
         [Node("m", "Mul", ["x", "w"], "xw"),
          Node("bn", "BatchNormalization", ["xw", "s", "b", "mean", "var"], "y", {"epsilon": 1e-5})], ["y"],
         frozen=("mean", "var")),
+    # spatial ops: a learnable per-channel scale first, so the input's gradient is checked too
+    "Conv/2d-asymmetric-pads": graph(
+        "Conv2d", {"x": (2, 5, 5)}, {"s": (2, 1, 1), "w": (3, 2, 3, 3), "b": (3,)},
+        [Node("m", "Mul", ["x", "s"], "xs"),
+         Node("c", "Conv", ["xs", "w", "b"], "y", {"pads": [1, 0, 1, 1], "strides": [2, 1]})], ["y"]),
+    "Conv/1d-grouped-dilated-same": graph(
+        "Conv1d", {"x": (4, 7)}, {"s": (4, 1), "w": (4, 2, 3)},
+        [Node("m", "Mul", ["x", "s"], "xs"),
+         Node("c", "Conv", ["xs", "w"], "y", {"group": 2, "dilations": [2], "auto_pad": "SAME_UPPER"})], ["y"]),
+    "Conv/depthwise-strided": graph(
+        "Depthwise", {"x": (3, 5, 5)}, {"s": (3, 1, 1), "w": (3, 1, 3, 3), "b": (3,)},
+        [Node("m", "Mul", ["x", "s"], "xs"),
+         Node("c", "Conv", ["xs", "w", "b"], "y", {"group": 3, "strides": [2, 2], "pads": [1, 1, 1, 1]})], ["y"]),
+    "ConvTranspose": graph(
+        "ConvT", {"x": (2, 3, 3)}, {"s": (2, 1, 1), "w": (2, 3, 3, 3), "b": (3,)},
+        [Node("m", "Mul", ["x", "s"], "xs"),
+         Node("c", "ConvTranspose", ["xs", "w", "b"], "y",
+              {"strides": [2, 2], "pads": [1, 1, 1, 1], "output_padding": [1, 1]})], ["y"]),
+    "MaxPool/ceil-dilated": graph(
+        "MaxPool", {"x": (2, 6, 5)}, {"s": (2, 1, 1)},
+        [Node("m", "Mul", ["x", "s"], "xs"),
+         Node("p", "MaxPool", ["xs"], "y", {"kernel_shape": [3, 2], "strides": [2, 1], "pads": [1, 0, 1, 0],
+                                           "ceil_mode": 1, "dilations": [1, 2]})], ["y"]),
+    "AveragePool/count-include-pad": graph(
+        "AvgPool", {"x": (2, 6, 5)}, {"s": (2, 1, 1)},
+        [Node("m", "Mul", ["x", "s"], "xs"),
+         Node("p", "AveragePool", ["xs"], "y", {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1],
+                                               "count_include_pad": 1})], ["y"]),
+    "AveragePool/ceil-excluding-pad": graph(
+        "AvgPoolCeil", {"x": (2, 6, 5)}, {"s": (2, 1, 1)},
+        [Node("m", "Mul", ["x", "s"], "xs"),
+         Node("p", "AveragePool", ["xs"], "y", {"kernel_shape": [3, 2], "strides": [2, 2], "pads": [1, 0, 1, 0],
+                                               "ceil_mode": 1})], ["y"]),
+    "Pad": graph(
+        "Pad", {"x": (2, 3, 4)}, {"s": (2, 1, 1)},
+        [Node("m", "Mul", ["x", "s"], "xs"),
+         Node("p", "Pad", ["xs"], "y", {"pads": [0, 0, 1, 2, 0, 1, 0, 3], "value": 0.5})], ["y"]),
 }
+
+#: ops the LLVM backend refuses by name (no kernel yet): tests expect the refusal, not a number
+LLVM_REFUSED = frozenset({"Conv", "ConvTranspose", "MaxPool", "AveragePool", "Pad", "LSTM", "GRU", "RNN"})
 
 #: ops with no gradient: (id, builder, outputs to compare); they run but are not trained through
 HOST_CASES: dict[str, Callable[[], tuple[Graph, dict[str, np.ndarray]]]] = {

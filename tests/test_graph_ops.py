@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from graph_cases import CASES, HOST_CASES, RECURRENT
+from graph_cases import CASES, HOST_CASES, LLVM_REFUSED
 from helpers import assert_close
 
 import mdfx
@@ -87,8 +87,10 @@ def test_torch_forward_and_gradients_equal_the_reference(case):
 @pytest.mark.parametrize("case", IDS)
 def test_training_in_each_mode_equals_python_mode(case, mode):
     pytest.importorskip("torch" if mode is mdfx.ExecutionMode.PyTorch else "llvmlite")
-    if case in RECURRENT and mode is mdfx.ExecutionMode.LLVMRun:
-        _llvm_refuses(case)
+    if mode is mdfx.ExecutionMode.LLVMRun and case.split("/")[0] in LLVM_REFUSED:
+        _assert_llvm_refuses(case, lambda g, x: GraphComposition(g).learn(
+            inputs=x, targets={k: np.asarray(v) for k, v in reference.run(g, x).items()},
+            execution_mode=mdfx.ExecutionMode.LLVMRun))
         return
     results = {}
     for each in (mdfx.ExecutionMode.Python, mode):
@@ -124,13 +126,23 @@ def test_llvm_run_equals_the_reference(case):
     pytest.importorskip("llvmlite")
     from mdfx.runners import llvm
 
-    if case in RECURRENT:
-        _llvm_refuses(case)
+    if case.split("/")[0] in LLVM_REFUSED:
+        _assert_llvm_refuses(case, llvm.run)
         return
     g, x = CASES[case]()
     got, want = llvm.run(g, x), reference.run(g, x)
     for k in g.outputs:
         assert_close(got[k], want[k], rtol=1e-12, atol=1e-14, what=f"{case}: LLVM run() of {k}")
+
+
+def _assert_llvm_refuses(case: str, call) -> None:
+    """An op without an LLVM kernel is refused by name (never a fallback or a wrong number)."""
+    g, x = CASES[case]()
+    op = case.split("/")[0]
+    node = next(n.name for n in g.nodes if n.op == op)
+    with pytest.raises(mdfx.UnsupportedError) as err:
+        call(g, x)
+    assert f"node {node!r} ({op})" in str(err.value) and "LLVM" in str(err.value), str(err.value)
 
 
 def test_ops_that_take_no_gradient_run_in_every_mode_and_train_through_probabilities():

@@ -255,6 +255,15 @@ GRAPH_CASES: dict[str, tuple[tuple[int, ...], list[Param], list[str], dict]] = {
     # constant indices (an embedding lookup by an int64 input: tests/test_sequences.py)
     "Gather": ((3, 4), [Param("idx", np.array([[3.0, 0.0], [-1.0, 1.0]]), False, "int64")], ["idx"], {"axis": 2}),
     "CastLabel": ((4,), [], [], {"to": 7}),
+    "Conv": ((2, 5, 5), [_p("c.weight", 4, 1, 3, 3), _p("c.bias", 4)], ["c.weight", "c.bias"],
+             {"group": 2, "strides": [2, 1], "pads": [1, 0, 1, 1], "dilations": [1, 2]}),
+    "ConvTranspose": ((2, 3, 3), [_p("t.weight", 2, 3, 3, 3), _p("t.bias", 3)], ["t.weight", "t.bias"],
+                      {"strides": [2, 2], "pads": [1, 1, 1, 1], "output_padding": [1, 1]}),
+    "MaxPool": ((2, 6, 5), [], [], {"kernel_shape": [3, 2], "strides": [2, 1], "pads": [1, 0, 1, 0],
+                                     "ceil_mode": 1, "dilations": [1, 2]}),
+    "AveragePool": ((2, 6, 5), [], [], {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1],
+                                         "count_include_pad": 1}),
+    "Pad": ((2, 3, 4), [], [], {"pads": [0, 0, 1, 2, 0, 1, 0, 3], "value": 0.5}),
 }
 
 

@@ -473,13 +473,13 @@ def _model(nodes: list, inits: list[tuple[str, np.ndarray]], opset: int = 17, wi
 
 
 def test_one_error_names_every_unsupported_op() -> None:
-    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv1"),
+    nodes = [helper.make_node("Resize", ["x", "", "w"], ["c"], name="up1"),
              helper.make_node("Scan", ["c"], ["h"], name="rnn", num_scan_inputs=1),
-             helper.make_node("Conv", ["h", "w"], ["y"], name="conv2")]
+             helper.make_node("Resize", ["h", "", "w"], ["y"], name="up2")]
     with pytest.raises(UnsupportedError) as info:
         load_onnx(_model(nodes, [("w", np.ones((1, 1), np.float32))]))
     msg = str(info.value)
-    for part in ["Conv (convolution) at nodes 'conv1', 'conv2'", "Scan (control flow) at node 'rnn'",
+    for part in ["Resize (resampling) at nodes 'up1', 'up2'", "Scan (control flow) at node 'rnn'",
                  "Supported ONNX ops: Abs, Add,", "ai.onnx.ml: ArrayFeatureExtractor, ZipMap"]:
         assert part in msg, msg
 

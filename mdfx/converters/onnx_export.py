@@ -467,12 +467,26 @@ _INT_TYPES = {"int64": TensorProto.INT64, "int32": TensorProto.INT32}
 #: Ops written as the ONNX op of the same name with the same attributes.
 _SAME = ("Gather", "Add", "Sub", "Mul", "Div", "Neg", "MatMul", "Gemm", "Relu", "Sigmoid", "Tanh", "Exp",
          "Log", "Sqrt", "Abs", "Reciprocal", "Erf", "Softplus", "Elu", "Selu", "HardSigmoid", "Identity",
-         "Softmax", "LogSoftmax", "Concat", "Flatten", "Transpose", "BatchNormalization")
+         "Softmax", "LogSoftmax", "Concat", "Flatten", "Transpose", "Conv", "ConvTranspose", "MaxPool",
+         "AveragePool")
 
 
 @_export_rule(*_SAME)
 def _same(e: _Export, node: Node, xs: list[str], out: str) -> None:
     e.emit(node.op, xs, out, node.name, **node.attrs)
+
+
+@_export_rule("BatchNormalization")
+def _batch_norm(e: _Export, node: Node, xs: list[str], out: str) -> None:
+    # the inference form (running statistics), what run() computes; training_mode=1 would make a
+    # runtime normalise each call with the batch's statistics
+    e.emit("BatchNormalization", xs, out, node.name, epsilon=node.attrs["epsilon"], momentum=node.attrs["momentum"])
+
+
+@_export_rule("Pad")
+def _pad(e: _Export, node: Node, xs: list[str], out: str) -> None:
+    pads = e.ints(f"{out}_pads", node.attrs["pads"])
+    e.emit("Pad", [*xs, pads, e.const(f"{out}_value", node.attrs["value"])], out, node.name, mode="constant")
 
 
 @_export_rule("LeakyRelu")

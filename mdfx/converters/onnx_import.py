@@ -122,7 +122,10 @@ _ATTRIBUTE_INPUTS: dict[str, tuple[int, ...]] = {
     "Reshape": (1,), "Slice": (1, 2, 3, 4), "Clip": (1, 2), "Pow": (1,), "Squeeze": (1,), "Unsqueeze": (1,),
     "ReduceSum": (1,), "ReduceMean": (1,), "ReduceMax": (1,), "Split": (1,), "Dropout": (1, 2),
     "Expand": (1,), "ConstantOfShape": (0,), "Range": (0, 1, 2), "Gather": (1,), "Tile": (1,),
+    "Pad": (1, 2, 3),
 }
+#: Spatial ops: each imported by its own small function (see _SPATIAL_IMPORTS below)
+_SPATIAL = ("Conv", "ConvTranspose", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Pad")
 
 #: ONNX ops that map one-to-one onto the graph op of the same name (attributes as ONNX's).
 _DIRECT = (
@@ -144,15 +147,18 @@ _MOVED_ELEMENTWISE = ("Relu", "Tanh", "Sigmoid", "LeakyRelu", "Elu", "Selu", "Ge
 _COMPOSITE = ("HardSwish", "Mish", "ReduceL2", "PRelu")
 #: Every ONNX op type (default domain) the import reads.
 SUPPORTED: tuple[str, ...] = tuple(sorted({
-    *_DIRECT, *_CONSTANT_ONLY, *_COMPOSITE, *_RECURRENT, "Constant", "Cast", "Clip", "Pow", "Reshape", "Squeeze", "Unsqueeze",
+    *_DIRECT, *_CONSTANT_ONLY, *_COMPOSITE, *_SPATIAL, *_RECURRENT, "Constant", "Cast", "CastLike", "Clip", "Pow",
+    "Reshape", "Squeeze", "Unsqueeze",
     "Slice", "Split", "Gather", "ReduceSum", "ReduceMean", "ReduceMax", "Dropout",
 }))
 SUPPORTED_ML: tuple[str, ...] = ("ArrayFeatureExtractor", "ZipMap")
 
 #: Ops the graph IR cannot represent, and why (named in the refusal).
 _NOT_REPRESENTABLE = {
-    "Conv": "convolution", "ConvTranspose": "convolution", "MaxPool": "pooling", "AveragePool": "pooling",
-    "GlobalAveragePool": "pooling", "Loop": "control flow", "Scan": "control flow", "If": "control flow",
+    "Loop": "control flow",
+    "Scan": "control flow", "If": "control flow", "Resize": "resampling", "Upsample": "resampling",
+    "LpPool": "pooling", "GlobalLpPool": "pooling", "MaxUnpool": "pooling", "MaxRoiPool": "pooling",
+    "DepthToSpace": "moves features between axes", "SpaceToDepth": "moves features between axes",
 }
 
 #: The batch size in a shape computed at import (any value no real shape has).
@@ -314,7 +320,7 @@ class _Importer:
                 parts.append(f"{op}{f' ({why})' if why else ''} at node{'s' if len(names) > 1 else ''} {shown}")
             raise UnsupportedError(
                 f"{self.where}: unsupported ops: {'; '.join(parts)}. mdfx's graph IR runs feed-forward "
-                "networks whose batch stays on axis 0 (no convolution, recurrence or control flow). "
+                "networks whose batch stays on axis 0 (no recurrence, resampling or control flow). "
                 f"Supported ONNX ops: {', '.join(SUPPORTED)}; ai.onnx.ml: {', '.join(SUPPORTED_ML)}")
 
     def _inputs(self) -> dict[str, tuple[int, ...]]:
@@ -384,7 +390,7 @@ class _Importer:
                 source[node.output[0]] = source[node.input[0]]
         producer: dict[str, str] = {}  # tensor -> the op that computes it, looking through Cast/Identity
         for node in self.g.node:
-            if node.op_type in ("MatMul", "Gemm"):
+            if node.op_type in ("MatMul", "Gemm", "Conv", "ConvTranspose"):
                 weights.update(source[t] for t in node.input[1:] if t in source and t not in self.initializers)
             if node.op_type in _RECURRENT:  # W, R, B and LSTM's peepholes P
                 weights.update(t for i, t in enumerate(node.input) if i in (1, 2, 3, 7) and t in self.initializers)
@@ -406,7 +412,7 @@ class _Importer:
                 if t in self.initializers and i not in skip and node.op_type not in _CONSTANT_ONLY:
                     (stats if node.op_type == "BatchNormalization" and i >= 3 else operands).add(t)
                     readers.setdefault(t, set()).add(node.op_type)
-                    if (node.op_type in ("MatMul", "Gemm") and i >= 1) or (
+                    if (node.op_type in ("MatMul", "Gemm", "Conv", "ConvTranspose") and i >= 1) or (
                             node.op_type in ("LayerNormalization", "BatchNormalization", "PRelu") and 1 <= i <= 2):
                         weights.add(t)
         floats = {k for k in self.initializers if self.consts[k].dtype.kind == "f"}
@@ -512,11 +518,11 @@ class _Importer:
         if node.domain == "ai.onnx.ml":
             self.ml(node, op, ins, outs, attrs, name)
             return
-        if op in ("Dropout", "BatchNormalization", "LayerNormalization"):
+        if op in ("Dropout", "BatchNormalization", "LayerNormalization", "MaxPool"):
             for extra in outs[1:]:
                 if extra and self._used(extra):
-                    raise UnsupportedError(f"node {name!r} ({op}): its output {extra!r} (training statistics / "
-                                           "mask) is used; mdfx imports the inference form")
+                    raise UnsupportedError(f"node {name!r} ({op}): its output {extra!r} (training statistics, "
+                                           "mask or indices) is used; mdfx computes the first output only")
             outs = outs[:1]
         if any(t in self.moved for t in ins):
             if op in _RECURRENT:
@@ -690,6 +696,12 @@ class _Importer:
                                        f"{len(self._shape(ins[0]))} tensor flattens the trailing axes (opset < 13 "
                                        "semantics); re-export at opset 13 or later")
             self.emit(name, op, ins, out, {"axis": axis})
+        elif op == "CastLike":
+            like = self.const_dtype.get(ins[1]) or ("float" if ins[1] in self.shapes else "")
+            if not like.startswith("float"):
+                raise UnsupportedError(f"node {name!r} (CastLike) casts a computed tensor to a non-float type; "
+                                       "mdfx computes in one float dtype")
+            self.emit(name, "Cast", ins[:1], out, {"to": 11})
         elif op == "Cast":
             to = int(attrs["to"])
             if to in FLOAT_TYPES:
@@ -736,11 +748,16 @@ class _Importer:
         elif op == "Gather":
             self.gather(name, ins, out, attrs)
         elif op == "BatchNormalization":
-            if attrs.get("training_mode", 0):
-                raise UnsupportedError(f"node {name!r} (BatchNormalization): training_mode=1 computes batch "
-                                       "statistics; mdfx imports the inference form (export the module in eval())")
+            # training_mode=1 (a module exported in train()): learn() uses batch statistics and updates
+            # the running ones, as torch trains it; run() uses the running statistics
             stats = [self.frozen(t) for t in ins[3:5]]
-            self.emit(name, op, [*ins[:3], *stats], out, {k: attrs[k] for k in ("epsilon", "momentum") if k in attrs})
+            # ONNX float attributes are float32: 0.9 arrives as 0.8999999761...; the shortest decimal that
+            # rounds to the same float32 is what the exporter was given (torch's 1 - 0.1, eps 1e-5)
+            kept = {k: float(str(np.float32(attrs[k]))) for k in ("epsilon", "momentum") if k in attrs}
+            self.emit(name, op, [*ins[:3], *stats], out,
+                      {**kept, **({"training_mode": attrs["training_mode"]} if "training_mode" in attrs else {})})
+        elif op in _SPATIAL:
+            _SPATIAL_IMPORTS[op](self, node, name, ins, out, attrs)
         elif op == "Transpose":
             rank = len(self._shape(ins[0]))
             perm = [int(p) for p in attrs.get("perm", range(rank - 1, -1, -1))]
@@ -1152,6 +1169,8 @@ def _evaluate(op: str, xs: list[np.ndarray | None], attrs: dict[str, Any], opset
         np_types = {1: np.float32, 10: np.float16, 11: np.float64, 6: np.int32, 7: np.int64, 9: np.bool_,
                     2: np.uint8, 3: np.int8, 8: object}
         return np.asarray(x).astype(np_types.get(to, np.float64))
+    if op == "CastLike":  # the dynamo exporter's cast of a constant to another tensor's type
+        return np.asarray(x).astype(np.asarray(xs[1]).dtype)
     if op == "Shape":
         return np.array(np.shape(x)[attrs.get("start", 0):attrs.get("end")], dtype=np.int64)
     if op == "Size":
@@ -1302,3 +1321,78 @@ def _rename(inputs: dict[str, tuple[int, ...]], nodes: list[Node], outputs: list
         n.inputs = [safe.get(t, t) for t in n.inputs]
         n.output = safe.get(n.output, n.output)
     return new_inputs, nodes, [safe.get(t, t) for t in outputs]
+
+
+# --- spatial ops: one small import function each -----------------------------------------------------
+
+
+def _decoded(attrs: dict[str, Any]) -> dict[str, Any]:
+    """ONNX attribute values as the graph op takes them (auto_pad as a str, int lists as lists)."""
+    out = dict(attrs)
+    if isinstance(out.get("auto_pad"), bytes):
+        out["auto_pad"] = out["auto_pad"].decode()
+    return {k: list(v) if isinstance(v, tuple | list) else v for k, v in out.items()}
+
+
+def _warn_folded(imp: _Importer, node: Any, name: str, ins: list[str]) -> None:
+    """Warn once per file when a Conv's weights look like an eval-mode BatchNorm folded into them."""
+    meta = {p.key: p.value for p in node.metadata_props}
+    folded = "BatchNorm" in meta.get("pkg.onnxscript.rewriter.rule_name", "") or \
+        "batch_norm" in meta.get("namespace", "").lower() or \
+        (len(ins) > 1 and ins[1] in imp.initializers and ins[1].startswith("onnx::Conv"))
+    if folded and not getattr(imp, "_warned_folded", False):
+        imp._warned_folded = True
+        warnings.warn(f"{imp.where}: Conv node {name!r} looks like an eval-mode BatchNorm folded into its weights "
+                      "by the exporter: it runs like the original, but training it does not equal training the "
+                      "module (BatchNorm's scale, shift and statistics are gone). Re-export with "
+                      "torch.onnx.export(..., dynamo=False, do_constant_folding=False) or (dynamo=True, "
+                      "optimize=False) to keep BatchNormalization", stacklevel=6)
+
+
+def _import_conv(imp: _Importer, node: Any, name: str, ins: list[str], out: str, attrs: dict[str, Any]) -> None:
+    _warn_folded(imp, node, name, ins)
+    keep = ops.graph_op(node.op_type).attrs
+    imp.emit(name, node.op_type, ins, out, {k: v for k, v in _decoded(attrs).items() if k in keep})
+
+
+def _import_pool(imp: _Importer, node: Any, name: str, ins: list[str], out: str, attrs: dict[str, Any]) -> None:
+    keep = ops.graph_op(node.op_type).attrs
+    imp.emit(name, node.op_type, ins[:1], out, {k: v for k, v in _decoded(attrs).items() if k in keep})
+
+
+def _import_global_pool(imp: _Importer, node: Any, name: str, ins: list[str], out: str,
+                        attrs: dict[str, Any]) -> None:
+    """GlobalAveragePool / GlobalMaxPool: the mean / max over every spatial axis, kept as size 1."""
+    rank = len(imp._shape(ins[0]))
+    if rank < 3:
+        raise UnsupportedError(f"node {name!r} ({node.op_type}) takes (batch, channels, *spatial); "
+                               f"{ins[0]!r} has shape {ops._fmt(imp._shape(ins[0]))}")
+    op = "ReduceMean" if node.op_type == "GlobalAveragePool" else "ReduceMax"
+    imp.emit(name, op, ins[:1], out, {"axes": list(range(2, rank)), "keepdims": 1})
+
+
+def _import_pad(imp: _Importer, node: Any, name: str, ins: list[str], out: str, attrs: dict[str, Any]) -> None:
+    mode = attrs.get("mode", b"constant")
+    mode = mode.decode() if isinstance(mode, bytes) else str(mode)
+    if mode != "constant":
+        raise UnsupportedError(f"node {name!r} (Pad): mode {mode!r}; mdfx pads with a constant")
+    rank = len(imp._shape(ins[0]))
+    if len(ins) > 1:  # opset 11+: pads, constant_value and axes are inputs
+        pads = imp.ints(ins[1], name, "pads")
+        value = imp.scalar(ins[2], name, "constant_value") if len(ins) > 2 and ins[2] else 0.0
+        axes = imp.ints(ins[3], name, "axes") if len(ins) > 3 and ins[3] else None
+    else:
+        pads, value, axes = list(attrs.get("pads", [])), float(attrs.get("value", 0.0)), None
+    assert pads is not None
+    if axes is not None:  # pads for the listed axes only
+        full = [0] * (2 * rank)
+        for i, a in enumerate(axes):
+            full[a % rank], full[rank + a % rank] = pads[i], pads[len(axes) + i]
+        pads = full
+    imp.emit(name, "Pad", ins[:1], out, {"pads": pads, "mode": "constant", "value": float(value or 0.0)})
+
+
+_SPATIAL_IMPORTS: dict[str, Callable[..., None]] = {
+    "Conv": _import_conv, "ConvTranspose": _import_conv, "MaxPool": _import_pool, "AveragePool": _import_pool,
+    "GlobalAveragePool": _import_global_pool, "GlobalMaxPool": _import_global_pool, "Pad": _import_pad,
+}

@@ -31,6 +31,7 @@ Importing this module imports torch; ``import mdfx`` does not (DESIGN rule 5).
 
 from __future__ import annotations
 
+import math
 import re
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
@@ -43,6 +44,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mdfx import ops
+from mdfx import ops_spatial as spatial
 from mdfx.errors import MdfxError
 from mdfx.schema.graph import Graph, as_graph
 
@@ -327,6 +329,83 @@ def _unary(fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
     return lambda xs, **a: fn(xs[0], **a)
 
 
+# --- spatial ops: the geometry is resolved once by mdfx.ops_spatial, torch computes -----------------
+
+
+def _torch_pads(g: Any) -> tuple[list[int], list[int] | None]:
+    """(symmetric padding for F.conv*/F.*pool*, or F.pad's list when begin and end differ)."""
+    if g.begin == g.end:
+        return list(g.begin), None
+    flat: list[int] = []
+    for b, e in zip(reversed(g.begin), reversed(g.end), strict=True):  # F.pad: last axis first
+        flat += [b, e]
+    return [0] * len(g.begin), flat
+
+
+_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+_CONVT = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
+_MAXPOOL = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
+_AVGPOOL = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}
+
+
+def _conv(xs: list[Tensor | None], **a: Any) -> Tensor:
+    x, w = xs[0], xs[1]
+    b = xs[2] if len(xs) > 2 else None
+    g = spatial._conv_geometry(tuple(x.shape), tuple(w.shape), a)
+    padding, explicit = _torch_pads(g)
+    if explicit is not None:
+        x = F.pad(x, explicit)
+    return _CONV[x.dim() - 2](x, w, b, list(g.strides), padding, list(g.dilations), int(a["group"]))
+
+
+def _conv_transpose(xs: list[Tensor | None], **a: Any) -> Tensor:
+    x, w = xs[0], xs[1]
+    b = xs[2] if len(xs) > 2 else None
+    g, full = spatial._convt_geometry(tuple(x.shape), tuple(w.shape), a)
+    n = x.dim() - 2
+    out_pad = [f - (s * (i - 1) + d * (k - 1) + 1) for f, s, i, d, k in zip(full, g.strides, g.out, g.dilations,
+                                                                          g.kernel, strict=True)]
+    if g.begin == g.end:
+        return _CONVT[n](x, w, b, list(g.strides), list(g.begin), out_pad, int(a["group"]), list(g.dilations))
+    y = _CONVT[n](x, w, b, list(g.strides), 0, out_pad, int(a["group"]), list(g.dilations))
+    return y[(slice(None), slice(None), *(slice(bg, f - e) for bg, f, e in zip(g.begin, full, g.end, strict=True)))]
+
+
+def _max_pool(xs: list[Tensor | None], **a: Any) -> Tensor:
+    x = xs[0]
+    g = spatial._pool_geometry(tuple(x.shape), a, "MaxPool")
+    padding, explicit = _torch_pads(g)
+    if explicit is not None:
+        x = F.pad(x, explicit, value=-math.inf)
+    return _MAXPOOL[x.dim() - 2](x, list(g.kernel), list(g.strides), padding, list(g.dilations),
+                                 bool(a["ceil_mode"]))
+
+
+def _average_pool(xs: list[Tensor | None], **a: Any) -> Tensor:
+    x = xs[0]
+    g = spatial._pool_geometry(tuple(x.shape), a, "AveragePool")
+    padding, explicit = _torch_pads(g)
+    if explicit is None:
+        return _AVGPOOL[x.dim() - 2](x, list(g.kernel), list(g.strides), padding, bool(a["ceil_mode"]),
+                                     bool(a["count_include_pad"]))
+    # asymmetric pads: the reference's rule (sum of the windows over the counted positions)
+    xp = F.pad(x, explicit)
+    count = torch.from_numpy(spatial._avg_parts(np.empty(tuple(x.shape)), a)[1]).to(x)
+    summed = _AVGPOOL[x.dim() - 2](xp, list(g.kernel), list(g.strides), 0, bool(a["ceil_mode"]), True,
+                                   divisor_override=1) if x.dim() == 4 else None
+    if summed is None:
+        raise MdfxError("the torch backend takes asymmetric AveragePool pads on 2-D inputs only")
+    return summed / count
+
+
+def _pad(xs: list[Tensor | None], pads: list[int], mode: str, value: float) -> Tensor:
+    n = xs[0].dim()
+    flat: list[int] = []
+    for i in reversed(range(n)):
+        flat += [int(pads[i]), int(pads[n + i])]
+    return F.pad(xs[0], flat, value=float(value))
+
+
 #: This backend's rule per graph op: ``fn(inputs, **attrs) -> tensor`` (ops that take no gradient
 #: run with the numpy reference rule; tests/test_ops_coverage checks the keys).
 GRAPH_RULES: dict[str, Callable[..., Tensor]] = {
@@ -373,8 +452,13 @@ GRAPH_RULES: dict[str, Callable[..., Tensor]] = {
     "ReduceMean": lambda xs, axes, keepdims: torch.mean(xs[0], dim=_dims(xs[0], axes), keepdim=bool(keepdims)),
     "ReduceMax": lambda xs, axes, keepdims: torch.amax(xs[0], dim=_dims(xs[0], axes), keepdim=bool(keepdims)),
     "LayerNormalization": _layer_norm,
-    "BatchNormalization": lambda xs, epsilon, momentum: F.batch_norm(xs[0], xs[3], xs[4], xs[1], xs[2],
-                                                                     training=False, eps=epsilon),
+    "Conv": _conv,
+    "ConvTranspose": _conv_transpose,
+    "MaxPool": _max_pool,
+    "AveragePool": _average_pool,
+    "Pad": _pad,
+    "BatchNormalization": lambda xs, epsilon, momentum, training_mode: F.batch_norm(
+        xs[0], xs[3], xs[4], xs[1], xs[2], training=False, eps=epsilon),
 }
 GRAPH_RULES.update({ops.PNL_GRAPH_OP[k]: _unary(rule) for k, rule in TRANSFER_RULES.items()})
 
@@ -424,9 +508,17 @@ class GraphModule(nn.Module):
                 raise MdfxError(f"node {node.name!r}: the torch backend has no rule for op {node.op!r}; it has "
                                 f"{', '.join(sorted(GRAPH_RULES))}")
             rule = _host_rule(node.op) if host else GRAPH_RULES[node.op]
+            if node.op == "BatchNormalization" and node.attrs["training_mode"]:
+                rule = self._batch_norm
             self._plan.append((node.output, rule, tuple(node.inputs), dict(node.attrs)))
         self._plans: dict[tuple[str, ...], list[_Step]] = {}
         self._tensors: dict[str, Tensor] | None = None
+
+    def _batch_norm(self, xs: list[Tensor], epsilon: float, momentum: float, training_mode: int) -> Tensor:
+        """A training-mode BatchNormalization: torch's own in train() (batch statistics, the running ones
+        updated in place with ``1 - momentum``, torch's momentum), its running statistics in eval()."""
+        return F.batch_norm(xs[0], xs[3], xs[4], xs[1], xs[2], training=self.training, momentum=1.0 - momentum,
+                            eps=epsilon)
 
     def _apply(self, fn: Any, recurse: bool = True) -> GraphModule:
         self._tensors = None

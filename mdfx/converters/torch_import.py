@@ -46,12 +46,15 @@ from mdfx.schema.graph import FLOAT_DTYPES, Graph, Node, Param
 
 SUPPORTED_MODULES = ("Linear", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "ELU", "SELU", "Softplus", "GELU",
                      "SiLU", "Hardsigmoid", "Softmax", "LogSoftmax", "Dropout", "Identity", "Flatten",
-                     "LayerNorm", "BatchNorm1d", "BatchNorm2d", "Embedding", "LSTM", "GRU", "RNN")
+                     "LayerNorm", "BatchNorm1d", "BatchNorm2d", "Conv1d", "Conv2d", "ConvTranspose2d",
+                     "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d",
+                     "ZeroPad2d", "ConstantPad1d", "ConstantPad2d", "Embedding", "LSTM", "GRU", "RNN")
 SUPPORTED_FUNCTIONS = ("relu, leaky_relu, sigmoid, tanh, elu, selu, softplus, gelu, silu, hardsigmoid, "
                        "softmax, log_softmax, dropout, linear, matmul, cat, split, chunk, indexing with "
                        "slices, reshape, view, flatten, unsqueeze, squeeze, transpose, permute, "
                        "+ - * / with constants and tensors, pow by a constant, exp, log, sqrt, abs, clamp, "
-                       "sum, mean, amax over feature dims")
+                       "sum, mean, amax over feature dims, conv1d, conv2d, max_pool1d/2d, avg_pool1d/2d, "
+                       "adaptive_avg_pool1d/2d, pad (constant)")
 _UNARY_MODULES = {"ReLU": "Relu", "Sigmoid": "Sigmoid", "Tanh": "Tanh", "Identity": "Identity"}
 #: torch's SELU constants in double precision (ONNX's defaults are them rounded to float32)
 _SELU = {"alpha": 1.6732632423543772848170429916717, "gamma": 1.0507009873554804934193349852946}
@@ -363,6 +366,8 @@ class _Tracer:
                              str(node.target))
         elif kind in ("BatchNorm1d", "BatchNorm2d"):
             self._batch_norm(node, x, mod)
+        elif kind in _SPATIAL_MODULES:
+            _SPATIAL_MODULES[kind](self, node, x, mod)
 
     def _embedding(self, node: Any, x: str, mod: Any) -> None:
         # these change what the lookup or its gradient computes; the graph's Gather has neither
@@ -399,7 +404,7 @@ class _Tracer:
         seq = x
         layers = []
         for layer in range(int(mod.num_layers)):
-            def stacked(what: str, unsqueeze: bool = True) -> str:
+            def stacked(what: str, layer: int = layer) -> str:
                 parts = []
                 for d in range(D):
                     key = f"{what}_l{layer}{'_reverse' if d else ''}"
@@ -408,8 +413,7 @@ class _Tracer:
                                                              "steps": None}, step=f"{key}:gate{b}") for b in order]
                     joined = blocks[0] if len(blocks) == 1 else self._emit(node, "Concat", blocks, {"axis": 0},
                                                                            step=f"{key}:onnx")
-                    parts.append(self._emit(node, "Unsqueeze", [joined], {"axes": [0]}, step=f"{key}:dir")
-                                 if unsqueeze else joined)
+                    parts.append(self._emit(node, "Unsqueeze", [joined], {"axes": [0]}, step=f"{key}:dir"))
                 return parts[0] if D == 1 else self._emit(node, "Concat", parts, {"axis": 0}, step=f"{what}_l{layer}")
             inputs = [seq, stacked("weight_ih"), stacked("weight_hh")]
             if mod.bias:
@@ -460,9 +464,13 @@ class _Tracer:
         self._emit(node, "LayerNormalization", inputs, {"axis": -len(normalized), "epsilon": eps})
 
     def _batch_norm(self, node: Any, x: str, mod: Any) -> None:
+        kind = type(mod).__name__
         if mod.running_mean is None:
-            raise _Refused(f"module {node.target!r} (BatchNorm1d with track_running_stats=False: it normalises "
-                           "with each batch's statistics, which mixes the samples of a batch)")
+            raise _Refused(f"module {node.target!r} ({kind} with track_running_stats=False: it normalises "
+                           "with each batch's statistics even in eval(), so run() would mix the samples of a batch)")
+        if mod.training and mod.momentum is None:
+            raise _Refused(f"module {node.target!r} ({kind} in train() with momentum=None: a cumulative average "
+                           "of the statistics; give a momentum)")
         n = int(mod.num_features)
         scale = self._param(mod.weight, f"{node.target}.weight") if mod.weight is not None else \
             self._const(node, np.ones(n), 1)
@@ -471,7 +479,9 @@ class _Tracer:
         self._emit(node, "BatchNormalization",
                    [x, scale, shift, self._param(mod.running_mean, f"{node.target}.running_mean"),
                     self._param(mod.running_var, f"{node.target}.running_var")],
-                   {"epsilon": float(mod.eps), "momentum": 1.0 - float(mod.momentum or 0.1)})
+                   {"epsilon": float(mod.eps), "momentum": 1.0 - float(mod.momentum or 0.1),
+                    # a module in train() trains as torch trains it: batch statistics, running ones updated
+                    "training_mode": int(bool(mod.training))})
 
     # - functions and methods -
 
@@ -487,6 +497,157 @@ class _Tracer:
         if rule is None:
             raise _Refused(f"{_what(node)} {_target_name(node)!r} (node {node.name!r})")
         rule(self, node, _Args(node))
+
+
+# --- spatial modules: one small rule each (ONNX's attributes) ------------------------------------------
+
+
+def _tuple(v: Any, n: int) -> list[int]:
+    return [int(i) for i in v] if isinstance(v, tuple | list) else [int(v)] * n
+
+
+def _torch_pads(padding: Any, n: int, node: Any) -> list[int] | None:
+    """torch's symmetric ``padding`` as ONNX pads (begin..., end...); None for 'same' / 'valid'."""
+    if isinstance(padding, str):
+        return None
+    p = _tuple(padding, n)
+    return p + p
+
+
+def _conv_module(t: _Tracer, node: Any, x: str, mod: Any) -> None:
+    n = mod.weight.dim() - 2
+    if mod.padding_mode != "zeros":
+        raise _Refused(f"module {node.target!r} ({type(mod).__name__} with padding_mode={mod.padding_mode!r}; "
+                       "mdfx pads with zeros)")
+    attrs: dict[str, Any] = {"strides": _tuple(mod.stride, n), "dilations": _tuple(mod.dilation, n),
+                             "group": int(mod.groups), "kernel_shape": list(mod.kernel_size)}
+    pads = _torch_pads(mod.padding, n, node)
+    if pads is None:
+        attrs["auto_pad"] = "VALID" if mod.padding == "valid" else "SAME_UPPER"
+    else:
+        attrs["pads"] = pads
+    inputs = [x, t._param(mod.weight, f"{node.target}.weight")]
+    if mod.bias is not None:
+        inputs.append(t._param(mod.bias, f"{node.target}.bias"))
+    if type(mod).__name__.startswith("ConvTranspose"):
+        attrs["output_padding"] = _tuple(mod.output_padding, n)
+        t._emit(node, "ConvTranspose", inputs, attrs)
+    else:
+        t._emit(node, "Conv", inputs, attrs)
+
+
+def _pool_module(t: _Tracer, node: Any, x: str, mod: Any) -> None:
+    kind = type(mod).__name__
+    n = int(kind[-2])
+    k = _tuple(mod.kernel_size, n)
+    attrs: dict[str, Any] = {"kernel_shape": k, "strides": _tuple(mod.stride if mod.stride is not None else k, n),
+                             "pads": _torch_pads(mod.padding, n, node), "ceil_mode": int(bool(mod.ceil_mode))}
+    if kind.startswith("MaxPool"):
+        if mod.return_indices:
+            raise _Refused(f"module {node.target!r} ({kind} with return_indices=True)")
+        t._emit(node, "MaxPool", [x], {**attrs, "dilations": _tuple(mod.dilation, n)})
+        return
+    if getattr(mod, "divisor_override", None):
+        raise _Refused(f"module {node.target!r} ({kind} with divisor_override)")
+    t._emit(node, "AveragePool", [x], {**attrs, "count_include_pad": int(bool(mod.count_include_pad))})
+
+
+def _adaptive_avg(t: _Tracer, node: Any, x: str, size: Any, n: int) -> None:
+    """Adaptive average pooling to 1 (a mean over the spatial axes) or to a size dividing the input
+    (an AveragePool with kernel = stride = input / output); other sizes are refused."""
+    spatial = t._shape(node.args[0])[2:]
+    out = [spatial[i] if s is None else int(s) for i, s in enumerate(_tuple(size, n) if not isinstance(size, tuple)
+                                                                     else size)]
+    if all(o == 1 for o in out):
+        t._emit(node, "ReduceMean", [x], {"axes": list(range(2, 2 + n)), "keepdims": 1})
+        return
+    if any(o < 1 or s % o for s, o in zip(spatial, out, strict=True)):
+        raise _Refused(f"{_what(node)} {_target_name(node)!r} (node {node.name!r}): adaptive pooling of "
+                       f"{list(spatial)} to {out}, which does not divide it (windows of unequal sizes)")
+    k = [s // o for s, o in zip(spatial, out, strict=True)]
+    t._emit(node, "AveragePool", [x], {"kernel_shape": k, "strides": k})
+
+
+def _adaptive_module(t: _Tracer, node: Any, x: str, mod: Any) -> None:
+    _adaptive_avg(t, node, x, mod.output_size, int(type(mod).__name__[-2]))
+
+
+def _pad_module(t: _Tracer, node: Any, x: str, mod: Any) -> None:
+    _pad_emit(t, node, x, list(mod.padding), float(getattr(mod, "value", 0.0)))
+
+
+def _pad_emit(t: _Tracer, node: Any, x: str, flat: list[int], value: float) -> None:
+    """torch's pad list (last axis first, (begin, end) pairs) as ONNX pads."""
+    rank = len(t._shape(node.args[0]))
+    begin, end = [0] * rank, [0] * rank
+    for i in range(len(flat) // 2):
+        begin[rank - 1 - i], end[rank - 1 - i] = int(flat[2 * i]), int(flat[2 * i + 1])
+    t._emit(node, "Pad", [x], {"pads": begin + end, "mode": "constant", "value": value})
+
+
+_SPATIAL_MODULES: dict[str, Callable[[_Tracer, Any, str, Any], None]] = {
+    "Conv1d": _conv_module, "Conv2d": _conv_module, "ConvTranspose2d": _conv_module,
+    "MaxPool1d": _pool_module, "MaxPool2d": _pool_module, "AvgPool1d": _pool_module, "AvgPool2d": _pool_module,
+    "AdaptiveAvgPool1d": _adaptive_module, "AdaptiveAvgPool2d": _adaptive_module,
+    "ZeroPad2d": _pad_module, "ConstantPad1d": _pad_module, "ConstantPad2d": _pad_module,
+}
+
+
+def _conv_fn(t: _Tracer, node: Any, a: _Args) -> None:
+    w = a.get(1, "weight")
+    b = a.get(2, "bias", None)
+    n = len(t._shape(node.args[0])) - 2
+    padding = a.get(4, "padding", 0)
+    attrs: dict[str, Any] = {"strides": _tuple(a.get(3, "stride", 1), n), "dilations": _tuple(a.get(5, "dilation", 1), n),
+                             "group": int(a.get(6, "groups", 1))}
+    pads = _torch_pads(padding, n, node)
+    if pads is None:
+        attrs["auto_pad"] = "VALID" if padding == "valid" else "SAME_UPPER"
+    else:
+        attrs["pads"] = pads
+    inputs = [t._arg(node, a.get(0, "input"), 0), t._arg(node, w, 1)]
+    if b is not None:
+        inputs.append(t._arg(node, b, 2))
+    t._emit(node, "Conv", inputs, attrs)
+
+
+def _max_pool_fn(t: _Tracer, node: Any, a: _Args) -> None:
+    n = len(t._shape(node.args[0])) - 2
+    k = _tuple(a.get(1, "kernel_size"), n)
+    stride = a.get(2, "stride", None)
+    if a.get(6, "return_indices", False):
+        raise _Refused(f"function max_pool (node {node.name!r}) with return_indices=True")
+    t._emit(node, "MaxPool", [t._arg(node, a.get(0, "input"), 0)],
+            {"kernel_shape": k, "strides": _tuple(stride, n) if stride else k,
+             "pads": _torch_pads(a.get(3, "padding", 0), n, node), "dilations": _tuple(a.get(4, "dilation", 1), n),
+             "ceil_mode": int(bool(a.get(5, "ceil_mode", False)))})
+
+
+def _avg_pool_fn(t: _Tracer, node: Any, a: _Args) -> None:
+    n = len(t._shape(node.args[0])) - 2
+    k = _tuple(a.get(1, "kernel_size"), n)
+    stride = a.get(2, "stride", None)
+    if a.get(6, "divisor_override", None):
+        raise _Refused(f"function avg_pool (node {node.name!r}) with divisor_override")
+    t._emit(node, "AveragePool", [t._arg(node, a.get(0, "input"), 0)],
+            {"kernel_shape": k, "strides": _tuple(stride, n) if stride else k,
+             "pads": _torch_pads(a.get(3, "padding", 0), n, node), "ceil_mode": int(bool(a.get(4, "ceil_mode", False))),
+             "count_include_pad": int(bool(a.get(5, "count_include_pad", True)))})
+
+
+def _adaptive_fn(n: int) -> Rule:
+    def rule(t: _Tracer, node: Any, a: _Args) -> None:
+        _adaptive_avg(t, node, t._arg(node, a.get(0, "input"), 0), a.get(1, "output_size"), n)
+
+    return rule
+
+
+def _pad_fn(t: _Tracer, node: Any, a: _Args) -> None:
+    mode = a.get(2, "mode", "constant")
+    if mode != "constant":
+        raise _Refused(f"function pad (node {node.name!r}) with mode={mode!r}; mdfx pads with a constant")
+    value = a.get(3, "value", None)
+    _pad_emit(t, node, t._arg(node, a.get(0, "input"), 0), list(a.get(1, "pad")), float(value or 0.0))
 
 
 class _Refused(Exception):
@@ -842,6 +1003,9 @@ def _rules() -> tuple[dict[Any, Rule], dict[str, Rule]]:
         torch.pow: _pow, operator.pow: _pow, torch.clamp: _clamp, torch.clip: _clamp,
         torch.sum: _reduce("ReduceSum"), torch.mean: _reduce("ReduceMean"), torch.amax: _reduce("ReduceMax"),
         getattr: _getattr,
+        F.conv1d: _conv_fn, F.conv2d: _conv_fn, F.max_pool1d: _max_pool_fn, F.max_pool2d: _max_pool_fn,
+        F.avg_pool1d: _avg_pool_fn, F.avg_pool2d: _avg_pool_fn, F.adaptive_avg_pool1d: _adaptive_fn(1),
+        F.adaptive_avg_pool2d: _adaptive_fn(2), F.pad: _pad_fn,
     })
     methods: dict[str, Rule] = {
         "relu": _unary("Relu"), "sigmoid": _unary("Sigmoid"), "tanh": _unary("Tanh"), "exp": _unary("Exp"),

@@ -90,6 +90,12 @@ def train(model: Graph | Any, spec: LearnSpec) -> LearnResult:
     if spec.on_values is not None:
         raise UnsupportedError("per-minibatch node values (logging) exist only in ExecutionMode.Python; "
                                "the LLVM kernel keeps them in its workspace")
+    for node in graph.nodes:
+        if node.op == "BatchNormalization" and node.attrs["training_mode"]:
+            raise UnsupportedError(f"node {node.name!r} (BatchNormalization, training_mode=1): the LLVM backend "
+                                   "trains BatchNorm in its inference form only (frozen running statistics); train "
+                                   "this graph in ExecutionMode.PyTorch or ExecutionMode.Python, or put the "
+                                   "module in eval() before importing it")
     dtype = _dtype(spec.dtype)
     loss = ops.loss_op(spec.loss).name
     optimizer = ops.optimizer_op(spec.optimizer).name

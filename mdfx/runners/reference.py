@@ -24,8 +24,13 @@ from mdfx.schema.graph import Graph, as_graph
 RULES = {name: (op.forward, op.vjp) for name, op in ops.GRAPH_OPS.items()}
 
 
-def forward(g: Graph | Any, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Every tensor's value: inputs ``(trials, *features)``, params, then each node in order."""
+def forward(g: Graph | Any, inputs: Mapping[str, np.ndarray], training: bool = False) -> dict[str, np.ndarray]:
+    """Every tensor's value: inputs ``(trials, *features)``, params, then each node in order.
+
+    ``training`` (a learn() step): a BatchNormalization with ``training_mode=1`` normalises with the
+    batch's statistics and updates its running mean and variance in place, as torch's BatchNorm in
+    train(); without it (run()), every BatchNormalization uses its running statistics (eval()).
+    """
     g = as_graph(g)
     env: dict[str, np.ndarray] = {}
     for name, feats in g.inputs.items():
@@ -37,7 +42,16 @@ def forward(g: Graph | Any, inputs: Mapping[str, np.ndarray]) -> dict[str, np.nd
         env[k] = p.value
     for node in g.nodes:
         fwd = RULES[node.op][0]
-        env[node.output] = fwd([env[t] if t else None for t in node.inputs], **node.attrs)
+        xs = [env[t] if t else None for t in node.inputs]
+        attrs = node.attrs
+        if node.op == "BatchNormalization" and attrs["training_mode"]:
+            if training:
+                # torch updates after normalising with the batch statistics: the same values
+                ops.update_running_statistics(xs[0], g.params[node.inputs[3]].value, g.params[node.inputs[4]].value,
+                                              float(attrs["momentum"]))
+            else:
+                attrs = {**attrs, "training_mode": 0}
+        env[node.output] = fwd(xs, **attrs)
     return env
 
 

@@ -40,7 +40,9 @@ from mdfx.runners.training import (
     LearnResult,
     LearnSpec,
     OptimizerState,
+    batch_norm_statistics,
     by_tensor,
+    count_batch_norm_steps,
     learning_rate_of,
 )
 from mdfx.schema import validate
@@ -217,6 +219,10 @@ def train(model: Graph | Any, spec: LearnSpec, device: str = "cpu") -> LearnResu
     every: list[dict[str, np.ndarray]] = []
     epochs_run = 0
     flat = {name: len(graph.features(name)) != 1 for name in outputs}
+    statistics = batch_norm_statistics(graph)
+    # training-mode BatchNorm: batch statistics, running ones updated (eval() again below, and the
+    # cached module always runs inference in eval())
+    module.train(bool(statistics))
     for epoch in range(epochs):
         if shuffled:
             in_batches = _batches(inputs, index[epoch], mb)
@@ -261,10 +267,12 @@ def train(model: Graph | Any, spec: LearnSpec, device: str = "cpu") -> LearnResu
                 spec.on_epoch(epoch, float(np.mean(epoch_losses)))
             if stopper.step(float(np.mean(epoch_losses))):
                 break
+    module.eval()
     getattr(update, "save", lambda: None)()
     for p in params:  # the cached module keeps no gradient buffers between calls
         p.grad = None
-    module.copy_into(None, names)
+    module.copy_into(None, [*names, *statistics])
+    count_batch_norm_steps(graph, len(losses))
     last = kept
     params_out = {name: array.copy() for name, array in graph.learnable().items()}
     return LearnResult(params_out, losses, epochs_run, last, every)

@@ -259,7 +259,7 @@ def train_reference(g: Graph | Any, spec: LearnSpec) -> LearnResult:
         for b, idx in enumerate(minibatches(order, spec.minibatch_size)):
             if spec.call_before_minibatch:
                 spec.call_before_minibatch()
-            env = reference.forward(g, {name: x[idx] for name, x in spec.inputs.items()})
+            env = reference.forward(g, {name: x[idx] for name, x in spec.inputs.items()}, training=True)
             outputs = {name: env[name] for name in [*reported, *spec.target_tensors.values()]}
             loss, grad_out = batch_loss(spec, outputs, idx)
             grads = reference.backward(g, env, grad_out)
@@ -285,4 +285,20 @@ def train_reference(g: Graph | Any, spec: LearnSpec) -> LearnResult:
             spec.on_epoch(epoch, float(np.mean(epoch_losses)))
         if stopper.step(float(np.mean(epoch_losses))):
             break
+    count_batch_norm_steps(g, len(losses))
     return LearnResult({k: v.copy() for k, v in params.items()}, losses, epochs_run, last, every)
+
+
+def batch_norm_statistics(g: Graph) -> list[str]:
+    """The running means and variances that training updates (BatchNormalization with training_mode=1)."""
+    return [t for n in g.nodes if n.op == "BatchNormalization" and n.attrs["training_mode"] for t in n.inputs[3:5]]
+
+
+def count_batch_norm_steps(g: Graph, steps: int) -> None:
+    """Add ``steps`` to each training BatchNorm's ``num_batches_tracked`` kept beside the graph (torch's
+    counter, so the state_dict equals the module's after the same training)."""
+    extra = g.meta.get("extra_state") or {}
+    for t in batch_norm_statistics(g)[::2]:
+        key = t.removesuffix("running_mean") + "num_batches_tracked"
+        if t.endswith("running_mean") and key in extra:
+            extra[key] = extra[key] + steps

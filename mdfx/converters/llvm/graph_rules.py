@@ -871,12 +871,11 @@ class BatchNormRule:
                     _add_into(e, dbias, ch, gj)
 
 
-@dataclass(frozen=True)
-class Refused:
-    """An op the LLVM backend does not compile: a kernel for a graph holding it is refused, naming
-    the node and the op (never a silent fallback)."""
+class RefusedRule:
+    """An op the LLVM backend has no kernel for: compiling a graph with it raises, naming the node."""
 
-    why: str
+    def __init__(self, why: str) -> None:
+        self.why = why
 
 
 class HostRule:
@@ -925,9 +924,11 @@ GRAPH_RULES: MappingProxyType = MappingProxyType({
     "ReduceMax": ReduceRule("max"),
     "LayerNormalization": LayerNormRule(),
     "BatchNormalization": BatchNormRule(),
-    **{k: Refused("does not compile recurrent layers yet (their time loop runs in ExecutionMode.Python and "
-                  "ExecutionMode.PyTorch)") for k in ("LSTM", "GRU", "RNN")},
+    **{k: RefusedRule("does not compile recurrent layers yet (their time loop runs in ExecutionMode.Python and "
+                      "ExecutionMode.PyTorch)") for k in ("LSTM", "GRU", "RNN")},
     **{k: HostRule() for k in ("ArgMax", "ai.onnx.ml.ArrayFeatureExtractor", "ai.onnx.ml.ZipMap", "CastLabel")},
+    **{k: RefusedRule("has no kernel for it yet") for k in ("Conv", "ConvTranspose", "MaxPool", "AveragePool",
+                                                            "Pad")},
 })
 
 

@@ -42,7 +42,7 @@ from llvmlite import ir
 
 from mdfx import ops
 from mdfx.converters.llvm.emit import F64, FLOAT_TYPES, I32, I64, Emitter
-from mdfx.converters.llvm.graph_rules import GRAPH_RULES, Ctx, Fused, Refused, is_host, size
+from mdfx.converters.llvm.graph_rules import GRAPH_RULES, Ctx, Fused, RefusedRule, is_host, size
 from mdfx.converters.llvm.rules import LOSS_RULES, OPTIMIZER_RULES
 from mdfx.errors import UnsupportedError
 from mdfx.schema.graph import Graph, Node
@@ -124,9 +124,9 @@ class _Graph:
         for n in g.nodes:
             if n.op not in GRAPH_RULES:
                 raise UnsupportedError(f"node {n.name!r}: the LLVM backend has no rule for op {n.op!r}")
-            if isinstance(GRAPH_RULES[n.op], Refused):
+            if isinstance(GRAPH_RULES[n.op], RefusedRule):
                 raise UnsupportedError(f"node {n.name!r} ({n.op}): the LLVM backend {GRAPH_RULES[n.op].why}; "
-                                       "train this graph with ExecutionMode.PyTorch or ExecutionMode.Python")
+                                       "run or train this graph in ExecutionMode.PyTorch or ExecutionMode.Python")
             if is_host(n.op) or any(t in host for t in n.inputs):
                 host.add(n.output)
         for t in wanted:
