@@ -270,7 +270,13 @@ def test_training_matches_torch(source: Callable, case: str, exporter: str, opse
         return
     # every parameter of the module is a learnable param of the graph (through the state_dict's keys)
     before = mdfx.io.state_dict(g)
-    assert names <= set(before), f"the graph's state_dict has {sorted(before)}; the module {sorted(names)}"
+    unnamed = set()
+    if exporter == "dynamo" and not any(n.op in NO_ORT_FLOAT64 for n in g.nodes) and not c.vocab:
+        # the dynamo exporter unrolls nn.RNN and folds each weight's transpose into a constant it names
+        # val_<n>: the file holds the values (they train, counted below) but not the module's names
+        unnamed = {k for k in names if ".weight_" in k}
+        assert unnamed and not unnamed & set(before), sorted(before)
+    assert names - unnamed <= set(before), f"the graph's state_dict has {sorted(before)}; the module {sorted(names)}"
     learnable = sum(p.value.size for p in g.params.values() if p.learnable)
     assert learnable == sum(v.numel() for v in module.parameters()), \
         f"{learnable} learnable numbers; the module has {sum(v.numel() for v in module.parameters())}"
@@ -281,9 +287,15 @@ def test_training_matches_torch(source: Callable, case: str, exporter: str, opse
     after = mdfx.io.state_dict(g)
     trained = 0
     for k, v in module.named_parameters():
+        if k in unnamed:
+            continue
         assert_close(after[k].numpy(), v.detach().numpy(), rtol=1e-9, atol=1e-12, what=f"{mode}: trained {k}")
         trained += not torch.equal(after[k], before[k])
-    assert trained == len(names), f"{trained} of {len(names)} parameters changed in training"
+    assert trained == len(names - unnamed), f"{trained} of {len(names - unnamed)} parameters changed in training"
+    if unnamed:  # the outputs after training still equal the module's: the unnamed weights trained alike
+        assert_close(reference.run(g, {"x": x})["y"], module(c.torch_input(x)).detach().numpy(), rtol=1e-9,
+                     atol=1e-12, what="outputs after training")
+        return
     # the trained state_dict loads into the original module, strictly, and computes the same
     fresh = seeded(c)
     fresh.load_state_dict(after, strict=True)

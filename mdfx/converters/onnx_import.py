@@ -140,6 +140,8 @@ _CONSTANT_ONLY = ("Shape", "Size", "ConstantOfShape", "Range", "Equal", "Where",
                   "GreaterOrEqual")
 #: Recurrent ops (mdfx.recurrence), imported as the graph's batch-first op.
 _RECURRENT = ("LSTM", "GRU", "RNN")
+#: Binary elementwise ops (numpy broadcasting).
+_BINARY = ("Add", "Sub", "Mul", "Div")
 #: Elementwise ops that follow a batch moved off axis 0 unchanged.
 _MOVED_ELEMENTWISE = ("Relu", "Tanh", "Sigmoid", "LeakyRelu", "Elu", "Selu", "Gelu", "Softplus", "Identity",
                       "Dropout", "Exp", "Abs", "Neg", "Erf", "HardSigmoid")
@@ -488,8 +490,10 @@ class _Importer:
             meta["extra_outputs"] = extra
             outputs = outputs + extra
         # a state_dict holds the module's parameters and buffers, not the exporter's constants
-        meta["state_dict_keys"] = {k: k for k, p in self.params.items()
-                                   if p.learnable or _BUFFER_NAME.search(k) or not is_generated_name(k)}
+        # (only the file's initializers: a constant folded at import, named after the node that made it,
+        # is no module state)
+        meta["state_dict_keys"] = {k: k for k, p in self.params.items() if k in self.initializers
+                                   and (p.learnable or _BUFFER_NAME.search(k) or not is_generated_name(k))}
         layers = self._torch_recurrent()
         if layers:
             meta["torch_recurrent"] = layers
@@ -575,6 +579,8 @@ class _Importer:
             raise UnsupportedError(f"node {name!r} ({op}) computes on a tensor that depends on the inputs or on a "
                                    f"learnable param ({', '.join(live)}); mdfx evaluates {op} only on constants "
                                    "and shapes (the graph IR has no such op)")
+        if op in _BINARY and len(ins) == 2 and self.broadcast_moved(op, ins, out, name):
+            return
         self.translate(node, op, ins, out, attrs, name)
 
     def _used(self, tensor: str) -> bool:
@@ -814,8 +820,26 @@ class _Importer:
             self.emit(name, "Concat", [self.moved[t][0] for t in ins], joined, {"axis": perm[axis]})
             self._move(out, joined, perm)
             return
+        if op in _BINARY and len(ins) == 2 and self.broadcast_moved(op, ins, out, name):
+            return
+        if op == "MatMul" and not others and perm is not None and perm[-1] == len(perm) - 1 \
+                and BATCH not in self._shape(ins[1]) and len(self._shape(ins[1])) == 2:
+            done = f"{out}:batch_first"  # x @ W over the last axis: the same product of the graph tensor
+            self.emit(name, "MatMul", [src, ins[1]], done, {})
+            self._move(out, done, perm)
+            return
         if others or perm is None:
             pass
+        elif op == "Slice" and len(ins) >= 3:
+            starts, ends = self.ints(ins[1], name, "starts"), self.ints(ins[2], name, "ends")
+            axes = self.ints(ins[3], name, "axes") if len(ins) > 3 and ins[3] else list(range(len(starts)))
+            steps = self.ints(ins[4], name, "steps") if len(ins) > 4 and ins[4] else None
+            gaxes = [perm[a % len(perm)] for a in axes]
+            if 0 not in gaxes:  # never the batch
+                done = f"{out}:batch_first"
+                self.emit(name, "Slice", [src], done, {"starts": starts, "ends": ends, "axes": gaxes, "steps": steps})
+                self._move(out, done, perm)
+                return
         elif op == "Reshape" and len(ins) > 1 and self.reshape_moved(name, src, perm, x, ins[1], out):
             return
         elif op == "Transpose":
@@ -851,6 +875,66 @@ class _Importer:
         raise UnsupportedError(f"node {name!r} ({op}) reads {x!r}, whose batch a Transpose moved to axis {axis}; "
                                "mdfx follows a moved batch through Transpose, Squeeze, Gather of one index, "
                                f"elementwise ops and {', '.join(_RECURRENT)} (layout 0) only")
+
+    def broadcast_moved(self, op: str, ins: list[str], out: str, name: str) -> bool:
+        """A binary elementwise op whose result has the batch off axis 0 (an operand moved by a
+        Transpose, or broadcasting ``(1, 1, H) + (batch, H)`` as the dynamo exporter's unrolled RNNs
+        write it): each operand is brought to the graph order of the result's axes (the batch first,
+        then the others in order) by Unsqueeze and Transpose, the op runs there, and the result is a
+        moved tensor. False when the result keeps the batch on axis 0 and nothing is moved."""
+        shapes = [tuple(self._shape(t)) for t in ins]
+        n = max(len(sh) for sh in shapes)
+        padded = [(1,) * (n - len(sh)) + sh for sh in shapes]
+        result = []
+        for dims in zip(*padded, strict=True):
+            d = {v for v in dims if v != 1}
+            if len(d) > 1:
+                return False  # not broadcastable: the ordinary path reports it
+            result.append(d.pop() if d else 1)
+        if BATCH not in result:
+            return False
+        k = result.index(BATCH)
+        if k == 0 and not any(t in self.moved for t in ins):
+            return False
+        order = [k] + [i for i in range(n) if i != k]  # graph axis j holds the result's ONNX axis order[j]
+        operands = [self._to_order(t, sh, n, k, order, f"{name}:operand{i}") for i, (t, sh) in
+                    enumerate(zip(ins, shapes, strict=True))]
+        done = f"{out}:batch_first"
+        self.emit(name, op, operands, done, {})
+        self._settle(f"{name}:order", out, done, [order.index(i) for i in range(n)])
+        return True
+
+    def _to_order(self, t: str, shape: tuple, n: int, k: int, order: list[int], name: str) -> str:
+        """ONNX tensor ``t`` (padded to rank ``n`` with leading 1s) as transpose(padded, order) in the graph."""
+        pad = n - len(shape)
+        if t in self.moved:
+            src, perm = self.moved[t]
+            if shape.index(BATCH) + pad != k:
+                raise UnsupportedError(f"node {name!r}: operand {t!r} has its batch on another axis than the result")
+            rank = len(perm)
+            if pad:
+                src = self._emit_tmp(name, "Unsqueeze", [src], {"axes": list(range(rank, rank + pad))})
+            q = [rank + order[j] if order[j] < pad else perm[order[j] - pad] for j in range(n)]
+            return src if q == sorted(q) else self._emit_tmp(name, "Transpose", [src], {"perm": q})
+        if BATCH in shape:
+            if shape.index(BATCH) + pad != k:
+                raise UnsupportedError(f"node {name!r}: operand {t!r} has its batch on another axis than the result")
+            return self._emit_tmp(name, "Unsqueeze", [t], {"axes": list(range(1, k + 1))}) if k else t
+        if t in self.consts and t not in self.learnable:
+            arranged = f"{t}:{name}"
+            self.consts[arranged] = np.ascontiguousarray(np.transpose(np.reshape(self.consts[t], (1,) * pad + shape),
+                                                                      order))
+            self.const_dtype[arranged] = self.const_dtype.get(t, _dtype_name(np.asarray(self.consts[t])))
+            return arranged
+        x = self._emit_tmp(name, "Unsqueeze", [t], {"axes": list(range(pad))}) if pad else t
+        return x if order == sorted(order) else self._emit_tmp(name, "Transpose", [x], {"perm": order})
+
+    def _emit_tmp(self, name: str, op: str, ins: list[str], attrs: dict[str, Any]) -> str:
+        out = f"{name}:{op.lower()}"
+        while out in self.shapes:
+            out += "_"
+        self.emit(out, op, ins, out, attrs)
+        return out
 
     def reshape_moved(self, name: str, src: str, perm: list[int], x: str, target_t: str, out: str) -> bool:
         """Reshape of a moved tensor that keeps its axes up to the batch and regroups the axes after it,

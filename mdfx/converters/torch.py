@@ -205,9 +205,12 @@ def _slice(x: Tensor, starts: list[int], ends: list[int], axes: list[int] | None
     index = [slice(None)] * x.dim()
     for i, ax in enumerate(axes if axes is not None else range(len(starts))):
         step = int(steps[i]) if steps else 1
-        if step < 1:
-            raise MdfxError(f"the torch backend slices with positive steps only (got step {step})")
-        index[int(ax) % x.dim()] = slice(*slice(int(starts[i]), int(ends[i]), step).indices(x.shape[int(ax)]))
+        a = int(ax) % x.dim()
+        picked = range(*slice(int(starts[i]), int(ends[i]), step).indices(x.shape[a]))
+        if step < 0:  # torch slices forwards only: a reversed pick is an index_select
+            x = x.index_select(a, torch.as_tensor(list(picked), dtype=torch.long, device=x.device))
+            continue
+        index[a] = slice(picked.start, picked.stop, step)
     return x[tuple(index)]
 
 
