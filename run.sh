@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The two commands of the README:
 #   bash run.sh demo   set up .venv (first time only) and run the end-to-end demo
-#   bash run.sh test   set up .venv (first time only), lint, and run the test suite
+#   bash run.sh test   set up .venv (first time only), lint, build the docs strictly, and run the test suite
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -30,6 +30,10 @@ case "${1:-}" in
     test)
         setup
         .venv/bin/ruff check mdfx tests examples bench
+        # the manual: --strict turns a broken link or a page missing from the nav into a failure
+        site=$(mktemp -d)
+        .venv/bin/mkdocs build --strict --quiet --site-dir "$site"
+        rm -rf "$site"
         shift
         .venv/bin/python -m pytest -q "$@"
         ;;

@@ -1,4 +1,4 @@
-"""Training at size: every way to train the same network, against the machine's FMA peak.
+"""Training at size: every way to train the same network, against the machine's measured GEMM peak.
 
 Run from the repository root (a few minutes; ``--quick``: about a minute)::
 
@@ -15,13 +15,15 @@ of :mod:`bench.networks` (xor, digits, semantic, with their own data); each at m
 PsyNeuLink: "n/a"), in float64 and float32.
 
 Columns, each µs per trial (one pass over the trials, one epoch for the large nets)
-with the share of the FMA peak it reaches (FLOPs per trial: forward + backward
+with the share of the measured peak it reaches (FLOPs per trial: forward + backward
 = 6 x weights, the 2 x multiply-add of each weight in the forward pass, the
 backward pass and the weight gradient):
 
 * ``hand torch``: the idiomatic loop (``nn.Linear(bias=False)`` + ``nn.Sigmoid``,
   ``optim.SGD``, ``nn.MSELoss``, ``zero_grad / backward / step``, ``loss.item()`` per
   minibatch), ``torch.set_num_threads(threads)``: the 1.00x column;
+* ``JAX``: :mod:`bench.yardstick_jax`, the same loop under ``jit`` + ``lax.scan`` (the whole
+  training one compiled call; left out with a note when jax is not installed);
 * ``mdfx PyTorch`` / ``mdfx LLVMRun`` / ``mdfx Python``: ``AutodiffComposition.learn(...,
   execution_mode=...)`` on a freshly built composition (so whatever compiler is on main
   is measured; the build is outside the timer, learn()'s own per-call costs inside);
@@ -32,8 +34,13 @@ backward pass and the weight gradient):
   over its trials, then steps), float64 only; the time inside the C function (its
   Python set-up -- writing the source, hashing it, copying arrays -- is left out,
   so it is the compiled code's speed alone);
-* ``FMA peak``: the time the trial's FLOPs take at the peak of one core's vector FMAs
-  (:func:`bench.bench_gemm.fma_peak`), times ``threads``.
+* ``peak``: the time the trial's FLOPs take at the measured GEMM peak
+  (:func:`bench.peak.measured_peak`: the better of a generated FMA kernel, times
+  ``threads``, and the BLAS's own dgemm/sgemm at large n).
+
+The environment: the header names the BLAS kernel numpy runs (threadpoolctl) and the
+``OPENBLAS_CORETYPE``/``OPENBLAS_L2_SIZE`` the run saw; :mod:`bench.yardsticks` runs this
+bench with and without them, at one and two threads, and prints the goals.
 
 Before timing, every column's trained weights are checked against the hand torch
 loop's (float64: rtol 1e-9; float32: 2e-3 of the largest weight). Timings are the
@@ -67,7 +74,7 @@ from bench.bench_train import sgd_loop
 
 Params = dict[str, np.ndarray]  # trained matrices by projection name, (sender, receiver)
 
-MODES = ["hand torch", "mdfx PyTorch", "mdfx LLVMRun", "mdfx Python", "hand numpy", "C -O3"]
+MODES = ["hand torch", "JAX", "mdfx PyTorch", "mdfx LLVMRun", "mdfx Python", "hand numpy", "C -O3"]
 EXECUTION = {"mdfx PyTorch": "PyTorch", "mdfx LLVMRun": "LLVMRun", "mdfx Python": "Python"}
 
 
@@ -258,8 +265,18 @@ def timed(fn: Callable[[SizeCase, int, str], Params]) -> Callable[[SizeCase, int
     return run
 
 
+def jax_column(case: SizeCase, mb: int, dtype: str) -> tuple[Params, float] | None:
+    """The JAX yardstick, or None when jax is not installed (the note says so once)."""
+    from bench import yardstick_jax
+
+    if yardstick_jax.available() is not None:
+        return None
+    return yardstick_jax.jax_train(case, mb, dtype)
+
+
 RUNNERS: dict[str, Callable] = {
     "hand torch": timed(hand_torch),
+    "JAX": jax_column,
     "mdfx PyTorch": mdfx_mode("PyTorch"),
     "mdfx LLVMRun": mdfx_mode("LLVMRun"),
     "mdfx Python": mdfx_mode("Python"),
@@ -357,6 +374,10 @@ def set_threads(n: int) -> None:
     from mdfx.errors import MdfxError
 
     torch.set_num_threads(n)
+    if n == 1:
+        from bench import yardstick_jax
+
+        yardstick_jax.single_thread()
     try:
         gemm.set_threads(n)
     except MdfxError as e:  # another BLAS: numpy keeps its own (set OPENBLAS/OMP_NUM_THREADS)
@@ -380,9 +401,16 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     rounds = args.rounds or (1 if args.quick else 3)
     set_threads(args.threads)
-    from bench.bench_gemm import fma_peak
+    import os
 
-    peak = {d: fma_peak(d) * args.threads for d in args.dtype}
+    from bench import yardstick_jax
+    from bench.peak import blas_kernel, measured_peak
+
+    if "JAX" in args.modes and yardstick_jax.available():
+        print(f"note: {yardstick_jax.available()}", file=sys.stderr)
+    measured = {d: measured_peak(d, args.threads) for d in args.dtype}
+    peak = {d: m[0] for d, m in measured.items()}
+    env = {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
     rows = []
     # (case, mb, dtype, median seconds per trial by mode, each repeat's: ratios are taken within a run)
     for case in all_cases(args.quick, args.nets):
@@ -398,11 +426,13 @@ def main(argv: list[str] | None = None) -> None:
                     print(f"# {case.name} mb{mb} {dtype}: " + ", ".join(
                         f"{m} {s * 1e6:.3g}" for m, s in runs[-1].items()), file=sys.stderr, flush=True)
                 rows.append((case, mb, dtype, {m: float(np.median([r[m] for r in runs])) for m in runs[0]}, runs))
-    print(f"torch {torch.__version__}, numpy {np.__version__}, {args.threads} thread(s); "
-          f"FMA peak {', '.join(f'{d} {p / 1e9:.1f}' for d, p in peak.items())} GFLOP/s; "
-          f"best of {rounds} interleaved round(s), median of {args.repeat} repeat(s); "
-          "µs per trial · share of the FMA peak\n")
-    print("| network | mb | dtype | " + " | ".join(args.modes) + " | FMA peak |")
+    print(f"torch {torch.__version__}, numpy {np.__version__}, {args.threads} thread(s); BLAS {blas_kernel()}; "
+          f"env {env}; peak " + ", ".join(
+              f"{d} {p / 1e9:.1f} GFLOP/s (" + ", ".join(f"{k} {v / 1e9:.1f}" for k, v in measured[d][1].items()) + ")"
+              for d, p in peak.items()) +
+          f"; best of {rounds} interleaved round(s), median of {args.repeat} repeat(s); "
+          "µs per trial · share of the peak\n")
+    print("| network | mb | dtype | " + " | ".join(args.modes) + " | peak |")
     print("|---|---|---|" + "---|" * (len(args.modes) + 1))
     for case, mb, dtype, res, _ in rows:
         ideal = case.flops_per_trial / peak[dtype]
@@ -411,9 +441,9 @@ def main(argv: list[str] | None = None) -> None:
         else:
             cells = [f"{res[m] * 1e6:.3g} · {ideal / res[m]:.0%}" if m in res else "–" for m in args.modes]
         print(f"| {case.name} | {mb} | {dtype} | " + " | ".join(cells) + f" | {ideal * 1e6:.3g} |")
-    print("\nRatios (× hand torch; LLVMRun also × C -O3 and × Python):\n")
-    print("| network | mb | dtype | mdfx PyTorch | mdfx LLVMRun | LLVMRun / C | LLVMRun / Python |")
-    print("|---|---|---|---|---|---|---|")
+    print("\nRatios (× hand torch; LLVMRun also × JAX, × C -O3 and × Python):\n")
+    print("| network | mb | dtype | JAX | mdfx PyTorch | mdfx LLVMRun | LLVMRun / JAX | LLVMRun / C | LLVMRun / Python |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for case, mb, dtype, res, runs in rows:
         if res is None or "hand torch" not in res:
             continue
@@ -422,8 +452,8 @@ def main(argv: list[str] | None = None) -> None:
             if a not in runs[0] or b not in runs[0]:
                 return "–"
             return f"{np.median([r[a] / r[b] for r in runs]):.2f}×"
-        print(f"| {case.name} | {mb} | {dtype} | {ratio('mdfx PyTorch', 'hand torch')} | "
-              f"{ratio('mdfx LLVMRun', 'hand torch')} | {ratio('mdfx LLVMRun', 'C -O3')} | "
+        print(f"| {case.name} | {mb} | {dtype} | {ratio('JAX', 'hand torch')} | {ratio('mdfx PyTorch', 'hand torch')} | "
+              f"{ratio('mdfx LLVMRun', 'hand torch')} | {ratio('mdfx LLVMRun', 'JAX')} | {ratio('mdfx LLVMRun', 'C -O3')} | "
               f"{ratio('mdfx LLVMRun', 'mdfx Python')} |")
     mem = []
     if not args.no_memory:
@@ -437,7 +467,8 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"| {mode} | float64 | {mb} | {before:.0f} | {after:.0f} | {after - before:.0f} | {data:.1f} |")
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"peak": peak, "threads": args.threads, "rows": [
+            json.dump({"peak": peak, "peak_sources": {d: m[1] for d, m in measured.items()},
+                       "blas": blas_kernel(), "env": env, "threads": args.threads, "rows": [
                 {"net": c.name, "mb": mb, "dtype": d, "us_per_trial": None if r is None else
                  {m: s * 1e6 for m, s in r.items()}, "peak_us": c.flops_per_trial / peak[d] * 1e6,
                  "repeats": [{m: s * 1e6 for m, s in run.items()} for run in runs]}
