@@ -131,6 +131,9 @@ def recurrent(op: str, direction: str = "forward", states: bool = False, peephol
 RECURRENT = {
     "LSTM/peepholes_states_clip": recurrent("LSTM", states=True, peepholes=True, clip=5.0),
     "LSTM/bidirectional": recurrent("LSTM", "bidirectional"),
+    # default activations, no clip: the torch backend runs torch's own kernel (reverse = flipped time)
+    "LSTM/reverse_states": recurrent("LSTM", "reverse", states=True),
+    "RNN/tanh_bidirectional_states": recurrent("RNN", "bidirectional", states=True),
     "GRU/reverse": recurrent("GRU", "reverse", states=True),
     "GRU/bidirectional_linear_before_reset": recurrent("GRU", "bidirectional", states=True, linear_before_reset=1),
     "RNN/relu": recurrent("RNN", states=True, activations=["Relu"]),

@@ -266,6 +266,50 @@ _RNN_ACTS: dict[str, Callable[[Tensor, float, float], Tensor]] = {
 }
 
 
+#: ONNX's gate blocks in torch's order (torch LSTM i f g o from ONNX i o f c, GRU r z n from z r h)
+_TORCH_GATES = {"LSTM": [0, 2, 3, 1], "GRU": [1, 0, 2], "RNN": [0]}
+
+
+def _fused_recurrent(op: str, X: Tensor, W: Tensor, R: Tensor, B: Tensor | None, h0: Tensor | None,
+                     c0: Tensor | None, P: Tensor | None, acts: list, a: dict[str, Any]) -> Tensor | None:
+    """torch's own LSTM / GRU / RNN kernel where it computes exactly ONNX's op (default activations,
+    no clip, no peepholes, GRU with linear_before_reset=1): the weights gathered into torch's gate
+    order (autograd carries the gradients back), the same numbers to rounding; None otherwise."""
+    names = [[k.name for k in d] for d in acts]
+    defaults = {"LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", "Tanh"]}
+    if a["clip"] is not None or P is not None or (op == "GRU" and not a["linear_before_reset"]):
+        return None
+    if op == "RNN":
+        if any(n != names[0] for n in names) or names[0][0] not in ("Tanh", "Relu"):
+            return None
+        fn = torch.rnn_tanh if names[0][0] == "Tanh" else torch.rnn_relu
+    elif any(n != defaults[op] for n in names):
+        return None
+    else:
+        fn = torch.lstm if op == "LSTM" else torch.gru
+    D, G = W.shape[0], W.shape[1]
+    H = G // len(_TORCH_GATES[op])
+    index = torch.cat([torch.arange(b * H, (b + 1) * H, device=X.device) for b in _TORCH_GATES[op]])
+    params: list[Tensor] = []
+    for d in range(D):
+        params += [W[d].index_select(0, index), R[d].index_select(0, index)]
+        if B is not None:
+            params += [B[d][:G].index_select(0, index), B[d][G:].index_select(0, index)]
+    batch = X.shape[0]
+
+    def state(s: Tensor | None) -> Tensor:
+        if s is None:
+            return X.new_zeros((D, batch, H))
+        return s.expand(batch, D, H).transpose(0, 1).contiguous()
+
+    hx: Any = (state(h0), state(c0)) if op == "LSTM" else state(h0)
+    reverse = a["direction"] == "reverse"
+    x = X.flip(1) if reverse else X  # torch runs forward (or both ways); reverse is forward over flipped time
+    out = fn(x, hx, params, B is not None, 1, 0.0, False, D == 2, True)[0]
+    y = out.reshape(batch, X.shape[1], D, H)
+    return y.flip(1) if reverse else y
+
+
 def _recurrent(op: str) -> Callable[..., Tensor]:
     """LSTM / GRU / RNN as mdfx.recurrence computes them, op for op; autograd is the BPTT."""
     from mdfx import recurrence
@@ -276,6 +320,9 @@ def _recurrent(op: str) -> Callable[..., Tensor]:
             c0 = P = None
         acts = recurrence.activations(op, a["direction"], a["activations"], a["activation_alpha"],
                                       a["activation_beta"])
+        fused = _fused_recurrent(op, X, W, R, B, h0, c0, P, acts, a)
+        if fused is not None:
+            return fused
         clip = a["clip"]
 
         def act(k: recurrence.Act, x: Tensor) -> Tensor:
