@@ -75,7 +75,8 @@ class EmbedFlat(nn.Module):
 
 
 class Recurrent(nn.Module):
-    """nn.LSTM / nn.GRU / nn.RNN (batch_first) and a Linear on the last step (of the output, or h_n[-1])."""
+    """nn.LSTM / nn.GRU / nn.RNN (batch_first) and a Linear on the last step: of the output (its first
+    step too, where a reverse direction ends), or h_n[-1] (+ h_n[-2]): every parameter takes a gradient."""
 
     def __init__(self, kind: str, layers: int = 1, bidirectional: bool = False, last: str = "output",
                  **kwargs: object) -> None:
@@ -85,13 +86,16 @@ class Recurrent(nn.Module):
                                      **kwargs)
         width = 4 * (2 if bidirectional and last == "output" else 1)
         self.lin = nn.Linear(width, 2)
+        self.two_states = layers * (2 if bidirectional else 1) > 1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.kind == "LSTM":
             y, (h, c) = self.rnn(x)
         else:
             y, h = self.rnn(x)
-        return self.lin(y[:, -1] if self.last == "output" else h[-1])
+        if self.last == "output":
+            return self.lin(y[:, -1] + y[:, 0])
+        return self.lin(h[-1] + h[-2] if self.two_states else h[-1])
 
 
 @dataclass(frozen=True)
