@@ -433,3 +433,59 @@ def test_folding_stays_within_the_limits() -> None:
     with pytest.raises(LimitError, match=r"node 'c' \(ConstantOfShape\): folding its constant inputs: "
                                          r"1099511627776 elements is over the limit"):
         onnx_import.load_onnx(_shape_arithmetic_model(17, huge=True))
+
+
+# --- recurrent refusals: one error naming the op and the node ------------------------------------------
+
+
+def _lstm_model(seq_lens: object = None, use_c: bool = False, control: str | None = None) -> onnx.ModelProto:
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array(rng.normal(size=(1, 8, 3)), "W"),
+             numpy_helper.from_array(rng.normal(size=(1, 8, 2)), "R")]
+    ins = ["xt", "W", "R", "", ""]
+    graph_inputs = [helper.make_tensor_value_info("x", TensorProto.DOUBLE, ["batch", 4, 3])]
+    if isinstance(seq_lens, str):  # a graph input: lengths per sample
+        graph_inputs.append(helper.make_tensor_value_info(seq_lens, TensorProto.INT32, ["batch"]))
+        ins[4] = seq_lens
+    elif seq_lens is not None:
+        inits.append(numpy_helper.from_array(np.asarray(seq_lens, dtype=np.int32), "lens"))
+        ins[4] = "lens"
+    nodes = [helper.make_node("Transpose", ["x"], ["xt"], perm=[1, 0, 2]),
+             helper.make_node("LSTM", ins, ["y", "y_h", "y_c"], name="the_lstm", hidden_size=2),
+             helper.make_node("Transpose", ["y_c" if use_c else "y_h"], ["out"], perm=[1, 0, 2])]
+    if control:
+        body = helper.make_graph([helper.make_node("Identity", ["s"], ["s_out"])], "body",
+                                 [helper.make_tensor_value_info("s", TensorProto.DOUBLE, None)],
+                                 [helper.make_tensor_value_info("s_out", TensorProto.DOUBLE, None)])
+        nodes.append(helper.make_node(control, ["out"], ["loop_out"], name="the_scan", body=body, num_scan_inputs=1))
+    graph = helper.make_graph(nodes, "lstm", graph_inputs,
+                              [helper.make_tensor_value_info("loop_out" if control else "out", TensorProto.DOUBLE,
+                                                             None)], initializer=inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_recurrent_refusals_name_the_op_and_the_node() -> None:
+    g = onnx_import.load_onnx(_lstm_model(seq_lens=[4, 4, 4]))  # constant and full: runs
+    assert [n.op for n in g.nodes][0] == "LSTM"
+    with pytest.raises(UnsupportedError, match=r"node 'the_lstm' \(LSTM\): sequence_lens \('lens_in'\) is computed "
+                                               r"from the inputs; .*dynamic sequence lengths are not supported"):
+        onnx_import.load_onnx(_lstm_model(seq_lens="lens_in"))
+    with pytest.raises(UnsupportedError, match=r"node 'the_lstm' \(LSTM\): sequence_lens \[4, 2, 4\] is not the full "
+                                               r"length 4"):
+        onnx_import.load_onnx(_lstm_model(seq_lens=[4, 2, 4]))
+    with pytest.raises(UnsupportedError, match=r"node 'the_lstm' \(LSTM\): its cell-state output Y_c \('y_c'\) is used"):
+        onnx_import.load_onnx(_lstm_model(use_c=True))
+    for control in ("Scan", "Loop", "If"):
+        with pytest.raises(UnsupportedError, match=rf"unsupported ops: {control} \(control flow\) at node 'the_scan'"):
+            onnx_import.load_onnx(_lstm_model(control=control))
+
+
+def test_modeci_rnn_example_is_refused_by_its_stateful_part() -> None:
+    path = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "modeci-examples" / "MDF_RNN_RNNs.json"
+    if not path.is_file():
+        pytest.skip("needs ../shared/corpus")
+    with pytest.raises(UnsupportedError, match=r"node 'input_node': parameter 't' has a time derivative \(a "
+                                               r"stateful, time-stepped node\)"):
+        mdfx.load(path)
