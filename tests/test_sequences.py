@@ -489,3 +489,15 @@ def test_modeci_rnn_example_is_refused_by_its_stateful_part() -> None:
     with pytest.raises(UnsupportedError, match=r"node 'input_node': parameter 't' has a time derivative \(a "
                                                r"stateful, time-stepped node\)"):
         mdfx.load(path)
+
+
+def test_an_output_with_the_batch_moved_is_refused() -> None:
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Transpose", ["x"], ["y"], perm=[1, 0, 2]),
+                               helper.make_node("Relu", ["y"], ["out"])], "moved",
+                              [helper.make_tensor_value_info("x", TensorProto.DOUBLE, ["batch", 4, 3])],
+                              [helper.make_tensor_value_info("out", TensorProto.DOUBLE, None)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    with pytest.raises(UnsupportedError, match=r"graph output 'out' has the batch on axis 1 \(a Transpose moved it\)"):
+        onnx_import.load_onnx(model)

@@ -467,6 +467,10 @@ class _Importer:
             self.node(node, _node_name(node, i))
         outputs = [v.name for v in self.g.output]
         for t in outputs:
+            if t in self.moved:
+                raise UnsupportedError(f"{self.where}: graph output {t!r} has the batch on axis "
+                                       f"{self._shape(t).index(BATCH)} (a Transpose moved it); mdfx's outputs keep "
+                                       "the batch on axis 0 (transpose it back in the model)")
             if t in self.consts:
                 raise UnsupportedError(f"{self.where}: graph output {t!r} does not depend on the inputs; mdfx "
                                        "runs networks whose outputs are computed per sample")
