@@ -127,10 +127,11 @@ def recurrent(op: str, direction: str = "forward", states: bool = False, peephol
     return build
 
 
-#: recurrent cases (the LLVM backend refuses these ops by name: LLVM_REFUSED)
+#: recurrent cases (the LLVM backend compiles LSTM and RNN; refusals: LLVM_REFUSED, LLVM_REFUSED_CASES)
 RECURRENT = {
     "LSTM/peepholes_states_clip": recurrent("LSTM", states=True, peepholes=True, clip=5.0),
     "LSTM/bidirectional": recurrent("LSTM", "bidirectional"),
+    "LSTM/peepholes_states": recurrent("LSTM", "bidirectional", states=True, peepholes=True),
     # default activations, no clip: the torch backend runs torch's own kernel (reverse = flipped time)
     "LSTM/reverse_states": recurrent("LSTM", "reverse", states=True),
     "RNN/tanh_bidirectional_states": recurrent("RNN", "bidirectional", states=True),
@@ -269,7 +270,9 @@ CASES: dict[str, Callable[[], tuple[Graph, dict[str, np.ndarray]]]] = {
 }
 
 #: ops the LLVM backend refuses by name (no kernel yet): tests expect the refusal, not a number
-LLVM_REFUSED = frozenset({"Conv", "ConvTranspose", "MaxPool", "AveragePool", "Pad", "LSTM", "GRU", "RNN"})
+LLVM_REFUSED = frozenset({"Conv", "ConvTranspose", "MaxPool", "AveragePool", "Pad", "GRU"})
+#: cases of ops the LLVM backend compiles, with an option it refuses by name (clip)
+LLVM_REFUSED_CASES = frozenset({"LSTM/peepholes_states_clip", "RNN/bidirectional_clip"})
 
 #: ops with no gradient: (id, builder, outputs to compare); they run but are not trained through
 HOST_CASES: dict[str, Callable[[], tuple[Graph, dict[str, np.ndarray]]]] = {

@@ -33,6 +33,7 @@ from llvmlite import ir
 
 from mdfx import ops
 from mdfx.converters.llvm.emit import Emitter
+from mdfx.converters.llvm.recurrent_rules import RecurrentRule
 from mdfx.errors import UnsupportedError
 
 Shape = tuple[int, ...]
@@ -924,8 +925,9 @@ GRAPH_RULES: MappingProxyType = MappingProxyType({
     "ReduceMax": ReduceRule("max"),
     "LayerNormalization": LayerNormRule(),
     "BatchNormalization": BatchNormRule(),
-    **{k: RefusedRule("does not compile recurrent layers yet (their time loop runs in ExecutionMode.Python and "
-                      "ExecutionMode.PyTorch)") for k in ("LSTM", "GRU", "RNN")},
+    **{k: RecurrentRule(k) for k in ("LSTM", "RNN")},
+    "GRU": RefusedRule("does not compile GRU yet (its time loop runs in ExecutionMode.Python and "
+                       "ExecutionMode.PyTorch)"),
     **{k: HostRule() for k in ("ArgMax", "ai.onnx.ml.ArrayFeatureExtractor", "ai.onnx.ml.ZipMap", "CastLabel")},
     **{k: RefusedRule("has no kernel for it yet") for k in ("Conv", "ConvTranspose", "MaxPool", "AveragePool",
                                                             "Pad")},
