@@ -91,7 +91,7 @@ class SizeCase:
     learning_rate: float
     epochs: int = 1
     small: bool = False
-    c_net: Callable | None = field(default=None, repr=False)  #: a fresh Net for the C yardstick
+    c_net: Callable | None = field(default=None, repr=False)  #: a fresh graph for the C yardstick
 
     @property
     def trials(self) -> int:
@@ -125,9 +125,9 @@ def small_cases(quick: bool) -> list[SizeCase]:
     for case in cases:
         net = case.initial
         out.append(SizeCase(
-            net.name, [(n.name, n.size, n.op) for n in net.nodes],
-            [(p.name, p.sender, p.receiver) for p in net.projections],
-            {p.name: p.matrix.copy() for p in net.projections}, case.inputs, case.targets,
+            net.name, [(n.name, n.size, n.function) for n in net.mechanisms.nodes],
+            [(p.name, p.sender, p.receiver) for p in net.mechanisms.projections],
+            {p.name: net.params[p.name].value.copy() for p in net.mechanisms.projections}, case.inputs, case.targets,
             case.learning_rate, case.epochs, small=True, c_net=case.net))
     return out
 
@@ -250,7 +250,7 @@ def c_yardstick(case: SizeCase, mb: int, dtype: str) -> tuple[Params, float] | N
 
         net = _net(case.name, case.nodes, [(s, r) for _, s, r in case.edges], seed=0)
         for p, _, _ in case.edges:
-            net.projection(p).matrix[...] = case.weights[p]
+            net.params[p].value[...] = case.weights[p]
     spec = LearnSpec(case.inputs, case.targets, epochs=case.epochs, minibatch_size=mb,
                      learning_rate=case.learning_rate, loss="MSE", optimizer="sgd")
     result, seconds = yardstick_c.c_train(net, spec)

@@ -52,7 +52,7 @@ from typing import Any
 import numpy as np
 
 from bench.networks import BenchCase, digits, xor
-from mdfx.composition.build import composition_from_net
+from mdfx.composition.build import composition_from_graph
 from mdfx.composition.enums import ExecutionMode
 from mdfx.sweep import init_weights, local_cluster, sweep, weights_of
 
@@ -60,7 +60,7 @@ WEIGHT_TOL = 1e-9
 
 
 def workload(case: BenchCase, runs: int) -> tuple[Any, dict, dict]:
-    comp = composition_from_net(case.net())
+    comp = composition_from_graph(case.net())
     base = case.learning_rate
     grid = {"learning_rate": [base / 2, base, base * 1.5, base * 2], "epochs": [case.epochs],
             "minibatch_size": [case.minibatch_size], "execution_mode": ["LLVMRun"]}
@@ -171,9 +171,9 @@ def pnl_loop(python: str, case: BenchCase, comp: Any, lrs: list[float], seeds: l
             runs.append({"key": key, "lr": lr, "seed": seed})
     arrays.update({f"x:{k}": v for k, v in case.inputs.items()})
     arrays.update({f"t:{k}": v for k, v in case.targets.items()})
-    job = {"nodes": [(n.name, n.size, n.op) for n in net.nodes],
-           "edges": [(p.name, p.sender, p.receiver) for p in net.projections],
-           "inputs": net.inputs, "outputs": net.outputs, "epochs": case.epochs, "mb": case.minibatch_size,
+    job = {"nodes": [(n.name, n.size, n.function) for n in net.mechanisms.nodes],
+           "edges": [(p.name, p.sender, p.receiver) for p in net.mechanisms.projections],
+           "inputs": list(net.mechanisms.inputs), "outputs": list(net.mechanisms.outputs), "epochs": case.epochs, "mb": case.minibatch_size,
            "runs": runs, "reuse": reuse}
     with tempfile.TemporaryDirectory() as tmp:
         Path(tmp, "job.json").write_text(json.dumps(job))

@@ -6,7 +6,7 @@ Run from the repository root::
     .venv/bin/python -m bench.bench_train --quick    # a smoke run, seconds
 
 Each mode trains a fresh copy of a :mod:`bench.networks` case from the same
-initial weights, timed from the initial Net to the trained weights (building
+initial weights, timed from the initial graph to the trained weights (building
 the module or model and moving the data are included, for every mode alike):
 
 * ``mdfx torch``: :func:`mdfx.runners.torch.train`, float64 on the CPU;
@@ -84,14 +84,14 @@ def _linears(case: BenchCase) -> tuple[nn.Module, dict[str, nn.Linear]]:
         layers = {"item->representation": model.item_rep, "representation->hidden": model.rep_hidden,
                   "relation->hidden": model.rel_hidden, "hidden->attributes": model.hidden_attr}
     else:  # input -> hidden -> output, logistic
-        (p1, m1), (p2, m2) = [(p.name, p.matrix) for p in net.projections]
+        (p1, m1), (p2, m2) = [(p.name, net.params[p.name].value) for p in net.mechanisms.projections]
         first, second = nn.Linear(*m1.shape, bias=False), nn.Linear(*m2.shape, bias=False)
         model = nn.Sequential(first, nn.Sigmoid(), second, nn.Sigmoid())
         layers = {p1: first, p2: second}
     model = model.double()
     with torch.no_grad():
         for name, layer in layers.items():
-            layer.weight.copy_(torch.from_numpy(net.projection(name).matrix.T))
+            layer.weight.copy_(torch.from_numpy(net.params[name].value.T))
     return model, layers
 
 
@@ -127,7 +127,7 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 def hand_numpy(case: BenchCase) -> Params:
     net, lr, mb = case.initial, case.learning_rate, case.minibatch_size
-    w = {p.name: p.matrix.copy() for p in net.projections}
+    w = {p.name: net.params[p.name].value.copy() for p in net.mechanisms.projections}
     n = len(next(iter(case.inputs.values())))
     target = case.targets[net.outputs[0]]
     losses = []
@@ -180,7 +180,7 @@ def _pluggable(module_name: str) -> Mode | None:
         net = case.net()
         result = train(net, case.spec())
         params = getattr(result, "params", None)
-        return params if params is not None else {p.name: p.matrix for p in net.projections}
+        return params if params is not None else {p.name: net.params[p.name].value for p in net.mechanisms.projections}
     return mode
 
 
@@ -253,11 +253,11 @@ def pnl_python(path: str) -> str | None:
 def pnl_train(python: str, case: BenchCase, rounds: int, mode: str = "PyTorch") -> tuple[float, Params]:
     """Median seconds of PsyNeuLink's learn() of the case in ``mode``, and its trained weights."""
     net = case.initial
-    job = {"nodes": [(n.name, n.size, n.op) for n in net.nodes],
-           "edges": [(p.name, p.sender, p.receiver) for p in net.projections],
-           "inputs": net.inputs, "outputs": net.outputs, "lr": case.learning_rate,
+    job = {"nodes": [(n.name, n.size, n.function) for n in net.mechanisms.nodes],
+           "edges": [(p.name, p.sender, p.receiver) for p in net.mechanisms.projections],
+           "inputs": list(net.mechanisms.inputs), "outputs": list(net.mechanisms.outputs), "lr": case.learning_rate,
            "mb": case.minibatch_size, "epochs": case.epochs, "rounds": rounds, "mode": mode}
-    arrays = {f"w:{p.name}": p.matrix for p in net.projections}
+    arrays = {f"w:{p.name}": net.params[p.name].value for p in net.mechanisms.projections}
     arrays.update({f"x:{k}": v for k, v in case.inputs.items()})
     arrays.update({f"t:{k}": v for k, v in case.targets.items()})
     with tempfile.TemporaryDirectory() as tmp:

@@ -22,7 +22,9 @@ import numpy as np
 
 from mdfx import ops
 from mdfx.runners.training import LearnSpec
-from mdfx.schema.net import Net, NodeSpec, ProjectionSpec
+from mdfx.schema.graph import Graph
+from mdfx.schema.mechanisms import MechanismSpec, ProjectionSpec
+from mdfx.schema.mechanisms import build as build_network
 
 
 @dataclass
@@ -30,14 +32,14 @@ class BenchCase:
     """One benchmark: a network, its data and the learn() settings."""
 
     name: str
-    initial: Net  #: never trained; :meth:`net` hands out copies
+    initial: Graph  #: never trained; :meth:`net` hands out copies
     inputs: dict[str, np.ndarray]
     targets: dict[str, np.ndarray]
     epochs: int
     minibatch_size: int
     learning_rate: float
 
-    def net(self) -> Net:
+    def net(self) -> Graph:
         """A fresh copy of the initial network."""
         return self.initial.copy()
 
@@ -51,18 +53,18 @@ class BenchCase:
         return len(next(iter(self.inputs.values()))) * self.epochs
 
 
-def _node(name: str, size: int, op: str) -> NodeSpec:
-    return NodeSpec(name, size, op, ops.fill_params(ops.TRANSFER[op], {}))
+def _node(name: str, size: int, op: str) -> MechanismSpec:
+    return MechanismSpec(name, size, op, ops.fill_params(ops.TRANSFER[op], {}))
 
 
-def _net(name: str, layers: list[tuple[str, int, str]], edges: list[tuple[str, str]], seed: int) -> Net:
+def _net(name: str, layers: list[tuple[str, int, str]], edges: list[tuple[str, str]], seed: int) -> Graph:
     """Nodes (name, size, op) and projections "sender -> receiver" with uniform(-0.5, 0.5) weights."""
     rng = np.random.default_rng(seed)
     nodes = [_node(*layer) for layer in layers]
     size = {n.name: n.size for n in nodes}
     projections = [ProjectionSpec(f"{s}->{r}", s, r, rng.uniform(-0.5, 0.5, (size[s], size[r])))
                    for s, r in edges]
-    return Net.build(name, nodes, projections)
+    return build_network(name, nodes, projections)
 
 
 def xor(epochs: int = 500) -> BenchCase:

@@ -1,6 +1,6 @@
 """The C yardstick: the same training written in C, built with ``gcc -O3`` at bench time.
 
-For a :class:`~mdfx.schema.net.Net` of Linear/Logistic nodes trained with SGD
+For a :class:`~mdfx.schema.graph.Graph` of Linear/Logistic mechanisms trained with SGD
 and MSE, :func:`c_source` writes the C a careful programmer would write for
 that one network (each node's function and derivative printed from the op
 table's expressions, so it computes what ``mdfx.ops`` defines): sizes as constants, one loop nest per layer over contiguous
@@ -31,7 +31,7 @@ import numpy as np
 
 from mdfx import expr, ops
 from mdfx.runners.training import LearnResult, LearnSpec, learnable_params
-from mdfx.schema.net import Net
+from mdfx.schema.graph import Graph
 
 CFLAGS = ["-O3", "-march=native", "-ffp-contract=off", "-shared", "-fPIC"]
 BUILD_DIR = Path(tempfile.gettempdir()) / "mdfx-yardstick-c"
@@ -72,10 +72,11 @@ def _derivative(op: str, params: dict[str, float], x: str, y: str) -> str:
     return _c_expr(ops.TRANSFER[op].dexpr, {**env, "x": x, "y": y})
 
 
-def c_source(net: Net, minibatch: int) -> str:
-    """The C of a learn() of ``net`` (SGD, MSE, minibatch ``minibatch``)."""
+def c_source(graph: Graph, minibatch: int) -> str:
+    """The C of a learn() of ``graph``'s mechanisms (SGD, MSE, minibatch ``minibatch``)."""
+    net = graph.mechanisms
     size = {n.name: n.size for n in net.nodes}
-    learn = learnable_params(net)
+    learn = learnable_params(graph)
     args = [f"double *restrict {_v(p.name)}" for p in net.projections]
     args += [f"double *restrict b_{_v(n.name)}" for n in net.nodes if n.bias is not None]
     args += [f"const double *restrict in_{_v(n)}" for n in net.inputs]
@@ -115,7 +116,7 @@ def c_source(net: Net, minibatch: int) -> str:
                          "}"]
         if n.bias is not None:
             body.append(f"for (int j = 0; j < {n.size}; j++) x_{v}[j] += b_{v}[j];")
-        body.append(f"for (int j = 0; j < {n.size}; j++) y_{v}[j] = {_transfer(n.op, n.params, f'x_{v}[j]')};")
+        body.append(f"for (int j = 0; j < {n.size}; j++) y_{v}[j] = {_transfer(n.function, n.params, f'x_{v}[j]')};")
     for name in net.outputs:  # MSE: mean over the minibatch's elements
         v, n = _v(name), size[name]
         body += [f"for (int j = 0; j < {n}; j++) {{",
@@ -131,8 +132,8 @@ def c_source(net: Net, minibatch: int) -> str:
             continue
         v = _v(n.name)
         body.append(f"for (int j = 0; j < {n.size}; j++) "
-                    f"dx_{v}[j] = dy_{v}[j] * {_derivative(n.op, n.params, f'x_{v}[j]', f'y_{v}[j]')};")
-        if n.bias is not None and n.bias_learnable:
+                    f"dx_{v}[j] = dy_{v}[j] * {_derivative(n.function, n.params, f'x_{v}[j]', f'y_{v}[j]')};")
+        if n.bias is not None and graph.params[n.bias].learnable:
             body.append(_update(f"b_{v}", f"{n.name}.bias", "j", f"dx_{v}[j]", n.size, minibatch))
         for p in incoming:
             s, w, ns = _v(p.sender), _v(p.name), size[p.sender]
@@ -143,7 +144,7 @@ def c_source(net: Net, minibatch: int) -> str:
                          f"    dy_{s}[i] = {'dy_' + s + '[i] + ' if p.sender in written else ''}acc;",
                          "}"]
                 written.add(p.sender)
-            if p.learnable:
+            if graph.params[p.name].learnable:
                 body += [f"for (int i = 0; i < {ns}; i++) {{",
                          f"    const double a = y_{s}[i];",
                          "    " + _update(w, p.name, f"i * {n.size} + j", f"a * dx_{v}[j]", n.size, minibatch),
@@ -186,14 +187,16 @@ def build(source: str) -> ctypes.CDLL:
     return _LIBS[digest]
 
 
-def c_train(net: Net, spec: LearnSpec) -> tuple[LearnResult, float]:
-    """Train ``net`` in place with the C yardstick; return the result and the seconds inside C."""
+def c_train(graph: Graph, spec: LearnSpec) -> tuple[LearnResult, float]:
+    """Train ``graph`` in place with the C yardstick; return the result and the seconds inside C."""
     if spec.loss.upper() != "MSE" or spec.optimizer.lower() != "sgd" or spec.weight_decay:
         raise NotImplementedError("the C yardstick is SGD + MSE without weight decay")
-    lib = build(c_source(net, spec.minibatch_size))
+    lib = build(c_source(graph, spec.minibatch_size))
+    net = graph.mechanisms
     ntrials, epochs = spec.num_trials, spec.epochs
     per_epoch = -(-ntrials // spec.minibatch_size)
-    arrays = [p.matrix for p in net.projections] + [n.bias for n in net.nodes if n.bias is not None]
+    arrays = [graph.params[p.name].value for p in net.projections]
+    arrays += [graph.params[n.bias].value for n in net.nodes if n.bias is not None]
     for a in arrays:
         assert a.dtype == np.float64 and a.flags.c_contiguous
     inputs = [np.ascontiguousarray(spec.inputs[n], dtype=np.float64) for n in net.inputs]
@@ -207,10 +210,10 @@ def c_train(net: Net, spec: LearnSpec) -> tuple[LearnResult, float]:
     start = time.perf_counter()
     lib.learn(*pointers, ntrials, 0, epochs * per_epoch, spec.learning_rate)
     seconds = time.perf_counter() - start
-    params = {k: v.copy() for k, v in learnable_params(net).items()}
+    params = {k: v.copy() for k, v in learnable_params(graph).items()}
     return LearnResult(params, losses.tolist(), epochs, dict(zip(net.outputs, last, strict=True))), seconds
 
 
-def train(net: Net, spec: LearnSpec) -> LearnResult:
+def train(net: Graph, spec: LearnSpec) -> LearnResult:
     """The pluggable form ``bench.bench_train`` calls: :func:`c_train` without the timing."""
     return c_train(net, spec)[0]

@@ -72,7 +72,7 @@ def main(outdir: Path) -> int:
         print(f"  wrote {pnl.save(xor, outdir / name)}")
 
     step("5. every runner against the numpy reference")
-    rows = compare.validate(xor._net(), trials=16, seed=0)
+    rows = compare.validate(xor._graph(), trials=16, seed=0)
     print(compare.format_table(rows))
     if not all(r.ok for r in rows):
         print("a runner disagrees with the reference")

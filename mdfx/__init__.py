@@ -83,7 +83,13 @@ def validate(model: Any, inputs: Any = None, trials: int = 8, dtype: Any = ("flo
             raise DataError(f"validate(): inputs must be a dict {{input node: trials}}, got {type(inputs).__name__}")
         # checked (real, finite, (trials, size)) by compare.validate's shared check, not cast here
         inputs = {getattr(k, "name", k): v for k, v in inputs.items()}
-    return compare.validate(model, inputs=inputs, trials=trials, dtype=dtype, seed=seed)
+    from pathlib import Path
+
+    from mdfx.io import to_graph
+
+    # a path goes as it is (an ONNX file's original also runs); a composition as its graph
+    graph = model if isinstance(model, str | Path) else to_graph(model)
+    return compare.validate(graph, inputs=inputs, trials=trials, dtype=dtype, seed=seed)
 
 
 def load_mdf(path: str) -> Any:

@@ -18,86 +18,16 @@ import json
 import os
 import re
 import sys
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mdfx import limits
-from mdfx.errors import DataError, MdfxError, one_line
-from mdfx.io import MDF_SUFFIXES, STATE_DICT_SUFFIXES
+from mdfx.errors import MdfxError, one_line
+from mdfx.files import MDF_SUFFIXES, STATE_DICT_SUFFIXES, read_data
 
 MODES = {"python": "Python", "torch": "PyTorch", "llvm": "LLVMRun", "onnx": "ONNX"}
-
-
-def read_data(path: str | Path, nodes: Collection[str] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(inputs, targets) by node name; flat files are split later by node role.
-
-    ``nodes``: the model's node names; a ``.npz`` then has only their members read
-    (a large unused member is never inflated), each member's size checked against
-    :mod:`mdfx.limits` before it is read.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    limits.check_file_size(path.stat().st_size, path)
-    if path.suffix.lower() == ".npz":
-        flat = _read_npz(path, nodes)
-    elif path.suffix.lower() == ".json":
-        try:
-            flat = json.loads(path.read_text(encoding="utf-8"))
-        except RecursionError:
-            raise DataError(f"{path}: not valid JSON: nested too deeply") from None
-        except (ValueError, UnicodeError) as exc:
-            raise DataError(f"{path}: not valid JSON: {one_line(exc)}") from None
-        if not isinstance(flat, dict):
-            raise DataError(f"{path}: expected a JSON object keyed by node name")
-    else:
-        raise DataError(f"{path}: data files are .json or .npz")
-    if "inputs" in flat and not isinstance(flat["inputs"], dict):
-        raise DataError(f"{path}: 'inputs' must be an object keyed by node name")
-    if "inputs" in flat:
-        targets = flat.get("targets") or {}
-        if not isinstance(targets, dict):
-            raise DataError(f"{path}: 'targets' must be an object keyed by node name")
-        return dict(flat["inputs"]), dict(targets)
-    inputs = {k.split("/", 1)[1]: v for k, v in flat.items() if k.startswith("inputs/")}
-    targets = {k.split("/", 1)[1]: v for k, v in flat.items() if k.startswith("targets/")}
-    rest = {k: v for k, v in flat.items() if "/" not in k}
-    return {**rest, **inputs}, {**rest, **targets}
-
-
-def _read_npz(path: Path, nodes: Collection[str] | None) -> dict[str, np.ndarray]:
-    """The wanted members of a ``.npz``, each checked (declared and inflated size) before reading."""
-    import zipfile
-
-    wanted = None if nodes is None else {k for n in nodes for k in (n, f"inputs/{n}", f"targets/{n}")}
-    budget = limits.Budget(str(path))
-    flat: dict[str, np.ndarray] = {}
-    try:
-        with zipfile.ZipFile(path) as archive:
-            for info in archive.infolist():
-                key = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
-                if wanted is not None and key not in wanted:
-                    continue  # never inflated
-                # the member's inflated size, from the zip directory, before inflating it
-                budget.take(info.file_size // 8 + 1, f"member {key!r} ({info.file_size} bytes inflated)")
-                with archive.open(info) as member:
-                    version = np.lib.format.read_magic(member)
-                    read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                                   else np.lib.format.read_array_header_2_0)
-                    shape, _, dtype = read_header(member)
-                    limits.check_elements(shape, f"{path}: member {key!r}")
-                    if dtype.hasobject:
-                        raise DataError(f"{path}: member {key!r} holds Python objects; mdfx reads numbers only")
-                with archive.open(info) as member:
-                    flat[key] = np.lib.format.read_array(member, allow_pickle=False)
-    except MdfxError:
-        raise
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
-        raise DataError(f"{path}: not a readable .npz ({type(exc).__name__}: {one_line(exc)})") from None
-    return flat
 
 
 def _split(net: Any, inputs: dict, targets: dict) -> tuple[dict, dict]:
@@ -108,28 +38,31 @@ def _split(net: Any, inputs: dict, targets: dict) -> tuple[dict, dict]:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from mdfx.io import load_net
+    from mdfx.io import read_model
+    from mdfx.schema.graph import TrainingSpec
 
     if _is_onnx(args.model):
         from mdfx.converters.onnx_import import load_onnx
 
         _print(str(load_onnx(args.model)))  # the op graph prints itself (names escaped)
         return 0
-    net = load_net(args.model)
-    if not hasattr(net, "projections"):  # an op graph (foreign MDF, a torch import): its ops and params
-        _print(f"model {net.name!r} (GraphComposition)\n{net}")
+    graph = read_model(args.model)
+    net = graph.mechanisms
+    if net is None:  # an op graph (foreign MDF, a torch import): its ops and params
+        _print(f"model {graph.name!r} (GraphComposition)\n{graph}")
         return 0
-    lines = [f"model {net.name!r} ({'AutodiffComposition' if net.autodiff else 'Composition'})", "nodes:"]
+    lines = [f"model {graph.name!r} ({'AutodiffComposition' if net.autodiff else 'Composition'})", "nodes:"]
     for n in net.nodes:
         roles = [r for r, names in (("INPUT", net.inputs), ("OUTPUT", net.outputs)) if n.name in names]
         params = ", ".join(f"{k}={v:g}" for k, v in n.params.items())
         bias = f", bias[{n.size}]" if n.bias is not None else ""
-        lines.append(f"  {n.name}: size {n.size}, {n.op}({params}){bias}  {' '.join(roles)}")
+        lines.append(f"  {n.name}: size {n.size}, {n.function}({params}){bias}  {' '.join(roles)}")
     lines.append("projections:")
     for p in net.projections:
-        flag = "" if p.learnable else "  (fixed)"
-        lines.append(f"  {p.name}: {p.sender} -> {p.receiver}, matrix {p.matrix.shape[0]}x{p.matrix.shape[1]}{flag}")
-    t = net.training
+        matrix = graph.params[p.name]
+        flag = "" if matrix.learnable else "  (fixed)"
+        lines.append(f"  {p.name}: {p.sender} -> {p.receiver}, matrix {matrix.shape[0]}x{matrix.shape[1]}{flag}")
+    t = graph.training or TrainingSpec()
     lines.append(f"training: loss {t.loss}, optimizer {t.optimizer}, learning_rate {t.learning_rate:g}, "
                  f"weight_decay {t.weight_decay:g}")
     _print("\n".join(lines))
@@ -141,16 +74,13 @@ def _is_onnx(path: str) -> bool:
 
 
 def _comp(model: str, weights: str | None = None) -> Any:
-    from mdfx.composition.build import composition_from_net
-    from mdfx.composition.graph_model import GraphComposition
-    from mdfx.schema.graph import Graph
+    from mdfx.io import as_composition
 
     if _is_onnx(model) and not weights:
         from mdfx.io import load
 
         return load(model)  # a GraphComposition over the file's op graph
-    loaded = load_with_weights(model, weights)
-    return GraphComposition(loaded) if isinstance(loaded, Graph) else composition_from_net(loaded)
+    return as_composition(load_with_weights(model, weights))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -258,13 +188,13 @@ def plot_losses(losses: Sequence[float], path: str | Path, title: str = "") -> P
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from mdfx.io import load_net, save, save_mdf
+    from mdfx.io import read_model, save, save_mdf, to_graph
 
     if not (args.onnx or args.state_dict or args.mdf):
         raise MdfxError("nothing to export: give --onnx FILE, --state-dict FILE and/or --mdf FILE")
     check_destinations([("--onnx", args.onnx, (".onnx",)), ("--state-dict", args.state_dict, STATE_DICT_SUFFIXES),
                         ("--mdf", args.mdf, MDF_SUFFIXES)])
-    net = _comp(args.model) if _is_onnx(args.model) else load_net(args.model)
+    net = to_graph(_comp(args.model)) if _is_onnx(args.model) else read_model(args.model)
     if args.onnx:
         from mdfx.converters.onnx_export import to_onnx
 
@@ -279,12 +209,12 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def load_with_weights(model: str, weights: str | None) -> Any:
-    """A model file as a Net; ``weights`` (.pt state_dict or .onnx) fills or replaces its weights."""
-    from mdfx.io import load_net, load_state_dict
+    """A model file as a Graph; ``weights`` (.pt state_dict or .onnx) fills or replaces its weights."""
+    from mdfx.io import load_state_dict, read_model
     from mdfx.schema.dialects.modeci import MissingWeightsError
 
     try:
-        net = load_net(model)
+        net = read_model(model)
     except MissingWeightsError:
         if not weights:
             raise
@@ -419,9 +349,9 @@ def check_destinations(outputs: Sequence[tuple[str, str | None, Sequence[str]]])
 
 
 def _names(net: Any) -> list[str]:
-    """The names a data file may hold: a Net's nodes, or a graph's (or IO's) inputs and outputs."""
-    if hasattr(net, "nodes") and all(hasattr(n, "size") for n in net.nodes):
-        return [n.name for n in net.nodes]
+    """The names a data file may hold: a network's mechanisms, or a graph's (or IO's) inputs and outputs."""
+    if getattr(net, "mechanisms", None) is not None:
+        return [n.name for n in net.mechanisms.nodes]
     return [*net.inputs, *net.outputs]
 
 

@@ -66,7 +66,7 @@ from typing import Any
 
 import numpy as np
 
-from mdfx.errors import DataError, GridError, MdfxError
+from mdfx.errors import DataError, GraphError, GridError, MdfxError
 
 # --- the grid -----------------------------------------------------------------------------------------
 
@@ -283,7 +283,7 @@ def _datasets(comp: Any, data: Any) -> dict[str, Dataset]:
 
 def _read_one(item: Any) -> tuple[Mapping, Mapping]:
     if isinstance(item, str | Path):
-        from mdfx.cli import read_data
+        from mdfx.files import read_data
 
         return read_data(item)
     if isinstance(item, tuple) and len(item) == 2:
@@ -425,6 +425,37 @@ def train_run(template: Any, data: Dataset, run: Run, init: str) -> dict[str, An
     return record
 
 
+def _replica_graph(template: Any) -> Any:
+    """The template's graph, the replicas' input; UnsupportedError when the template is not an
+    AutodiffComposition of TransferMechanisms and MappingProjections (nested compositions, learning
+    pathways' nodes)."""
+    from mdfx.composition.mechanisms import TransferMechanism
+    from mdfx.composition.projections import MappingProjection
+    from mdfx.errors import UnsupportedError
+
+    if not hasattr(template, "learn") or not hasattr(template, "projections"):
+        raise UnsupportedError(f"{template!r} is not an AutodiffComposition")
+    odd = [getattr(m, "name", repr(m)) for m in template.nodes if not isinstance(m, TransferMechanism)]
+    if odd:
+        raise UnsupportedError(f"{template.name!r} has nodes that are not TransferMechanisms ({', '.join(odd)})")
+    for p in template.projections:
+        if not isinstance(p, MappingProjection):
+            raise UnsupportedError(f"{template.name!r}: projection {p!r} is not a MappingProjection")
+    return template._graph()
+
+
+def _replicas_unsupported(template: Any, opts: Mapping[str, Any]) -> str | None:
+    """Why these runs of ``template`` cannot train as replicas (None: they can)."""
+    from mdfx.errors import UnsupportedError
+    from mdfx.runners import replicas
+
+    try:
+        graph = _replica_graph(template)
+    except (UnsupportedError, GraphError) as exc:
+        return str(exc)
+    return replicas.unsupported(graph, opts, getattr(template, "optimizer_state", None))
+
+
 def train_replicas(template: Any, data: Dataset, runs: Sequence[Run], init: str) -> list[dict[str, Any]]:
     """Train ``runs`` (same options but seed and learning rate) as batched replicas; their records."""
     from mdfx.runners import replicas
@@ -442,7 +473,7 @@ def train_replicas(template: Any, data: Dataset, runs: Sequence[Run], init: str)
     orders = np.stack([trial_orders(trials, o["epochs"], o["randomize_minibatch"], _shuffle_seed(run))
                        for run in runs])
     with np.errstate(all="ignore"):
-        results = replicas.train(template, weights, [r.opts["learning_rate"] for r in runs], x, t, orders,
+        results = replicas.train(_replica_graph(template), weights, [r.opts["learning_rate"] for r in runs], x, t, orders,
                                  o["minibatch_size"], o["loss"], o["optimizer"], o["weight_decay"])
     wall = (time.perf_counter() - start) / len(runs)
     per_epoch = -(-trials // o["minibatch_size"])
@@ -518,7 +549,6 @@ def _tasks(template: Any, runs: list[Run], replicas: bool | str, workers: int) -
     go several to a task (about four tasks per worker, at most 16 runs each): a
     Dask task costs a few milliseconds of scheduling, as much as a small run.
     """
-    from mdfx.runners import replicas as rep
 
     groups: dict[tuple, list[Run]] = {}
     for run in runs:
@@ -528,7 +558,7 @@ def _tasks(template: Any, runs: list[Run], replicas: bool | str, workers: int) -
     single: dict[str, list[Run]] = {}
     for group in groups.values():
         opts = group[0].opts
-        why = None if replicas is False else rep.unsupported(template, opts)
+        why = None if replicas is False else _replicas_unsupported(template, opts)
         if replicas is True and why is not None and len(group) > 1:
             raise MdfxError(f"replicas=True, but these runs cannot train as replicas: {why}")
         use = replicas is not False and why is None and len(group) > 1 and \

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from mdfx import ops
-from mdfx.schema.net import Net, NodeSpec, ProjectionSpec
+from mdfx.schema.graph import Graph
+from mdfx.schema.mechanisms import MechanismSpec, ProjectionSpec
+from mdfx.schema.mechanisms import build as build_network
 
 #: Per transfer op, non-default parameters (chosen so every parameter changes the output).
 NON_DEFAULT: dict[str, dict[str, float]] = {
@@ -26,25 +28,25 @@ OP_CASES = [(name, {}) for name in ops.TRANSFER] + list(NON_DEFAULT.items()) + [
 
 
 def node(name: str, size: int, op: str = "identity", params: dict[str, float] | None = None,
-         bias: np.ndarray | None = None) -> NodeSpec:
-    return NodeSpec(name, size, op, ops.fill_params(ops.transfer_op(op), params or {}), bias)
+         bias: np.ndarray | None = None) -> MechanismSpec:
+    return MechanismSpec(name, size, op, ops.fill_params(ops.transfer_op(op), params or {}), bias)
 
 
-def proj(rng: np.random.Generator, sender: NodeSpec, receiver: NodeSpec) -> ProjectionSpec:
+def proj(rng: np.random.Generator, sender: MechanismSpec, receiver: MechanismSpec) -> ProjectionSpec:
     matrix = rng.uniform(-1.0, 1.0, size=(sender.size, receiver.size))
     return ProjectionSpec(f"{sender.name}_to_{receiver.name}", sender.name, receiver.name, matrix)
 
 
-def op_net(op: str, params: dict[str, float], seed: int = 0) -> Net:
+def op_net(op: str, params: dict[str, float], seed: int = 0) -> Graph:
     """in (3) -> hidden (4, the op, with a bias) -> out (2, the op): the op on the path twice."""
     rng = np.random.default_rng(seed)
     a = node("in", 3)
     h = node("hidden", 4, op, params, bias=rng.uniform(-0.5, 0.5, 4))
     o = node("out", 2, op, params)
-    return Net.build(f"{op}_net", [a, h, o], [proj(rng, a, h), proj(rng, h, o)])
+    return build_network(f"{op}_net", [a, h, o], [proj(rng, a, h), proj(rng, h, o)])
 
 
-def multi_net(seed: int = 0) -> Net:
+def multi_net(seed: int = 0) -> Graph:
     """Two inputs converging on a hidden layer, two outputs, a skip projection, biases."""
     rng = np.random.default_rng(seed)
     a = node("a", 2)
@@ -52,10 +54,10 @@ def multi_net(seed: int = 0) -> Net:
     h = node("h", 4, "logistic", NON_DEFAULT["logistic"], bias=rng.uniform(-1, 1, 4))
     o1 = node("o1", 3, "softmax", {"gain": 2.0})
     o2 = node("o2", 2, "tanh", bias=rng.uniform(-1, 1, 2))
-    return Net.build("multi", [a, b, h, o1, o2],
+    return build_network("multi", [a, b, h, o1, o2],
                      [proj(rng, a, h), proj(rng, b, h), proj(rng, h, o1), proj(rng, h, o2), proj(rng, a, o2)])
 
 
-def inputs_for(net: Net, trials: int = 5, seed: int = 1) -> dict[str, np.ndarray]:
+def inputs_for(net: Graph, trials: int = 5, seed: int = 1) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
-    return {name: rng.uniform(-1.0, 1.0, (trials, net.node(name).size)) for name in net.inputs}
+    return {name: rng.uniform(-1.0, 1.0, (trials, net.size(name))) for name in net.inputs}

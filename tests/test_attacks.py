@@ -151,7 +151,7 @@ def llvm_net() -> tuple:
     from mdfx.runners.training import LearnSpec
 
     comp, x, t = xor_composition()
-    net = comp._net()
+    net = comp._graph()
     return net, LearnSpec({"xor_in": np.array(x[comp.nodes[0]], float)},
                           {"xor_out": np.array(t[comp.nodes[-1]], float)})
 

@@ -11,7 +11,6 @@ from export_nets import inputs_for, multi_net
 from mdfx.errors import DataError
 from mdfx.runners import compare
 from mdfx.runners.compare import Result, Row, Runner, format_table, rows_to_json, validate
-from mdfx.schema.net import Net
 
 
 @pytest.fixture
@@ -48,7 +47,7 @@ def test_onnxruntime_passes_at_both_dtypes() -> None:
 
 
 def test_corrupted_runner_is_flagged_as_fail(registry) -> None:
-    def corrupt(net: Net, dtype: str):
+    def corrupt(net: Graph, dtype: str):
         from mdfx.runners import reference
 
         return lambda inputs: {k: v + 1e-3 for k, v in reference.run(net, inputs).items()}
@@ -77,7 +76,7 @@ def test_missing_backend_is_a_skipped_row(registry) -> None:
 
 
 def test_library_imported_at_run_time_is_a_skip(registry) -> None:
-    def lazy(net: Net, dtype: str):
+    def lazy(net: Graph, dtype: str):
         def run(inputs):
             import not_a_real_library  # noqa: F401
 
@@ -89,12 +88,12 @@ def test_library_imported_at_run_time_is_a_skip(registry) -> None:
 
 
 def test_unsupported_dtype_is_a_skip_and_a_crash_is_an_error(registry) -> None:
-    def only64(net: Net, dtype: str):
+    def only64(net: Graph, dtype: str):
         if dtype != "float64":
             raise NotImplementedError("computes in float64 only")
         return lambda inputs: {"o1": np.zeros((2, 3)), "o2": np.zeros((2, 2))}
 
-    def broken(net: Net, dtype: str):
+    def broken(net: Graph, dtype: str):
         raise RuntimeError("boom")
 
     compare.register_runner("only64", only64)
@@ -220,7 +219,7 @@ def test_the_original_row_catches_a_difference(tmp_path, registry) -> None:
 
 
 def test_backends_that_take_no_graph_show_skip(registry) -> None:
-    """A module whose run() reads a Net's attributes shows SKIP with the reason, not an error."""
+    """A module whose run() reads attributes a Graph lacks shows SKIP with the reason, not an error."""
     import sys
     import types
 

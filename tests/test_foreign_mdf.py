@@ -181,8 +181,9 @@ def test_pnl_v01_feed_forward_part_loads() -> None:
     del graph["conditions"]["node_specific"]["D"]
     graph["edges"] = {k: e for k, e in graph["edges"].items() if e["receiver"] != "D"}
     net = reader.from_mdf(data)
-    assert [(n.name, n.op) for n in net.nodes] == [("A", "linear"), ("B", "logistic"), ("C", "exponential")]
-    assert (net.inputs, net.outputs, net.autodiff) == (["A"], ["B", "C"], False)
+    m = net.mechanisms
+    assert [(n.name, n.function) for n in m.nodes] == [("A", "linear"), ("B", "logistic"), ("C", "exponential")]
+    assert (m.inputs, m.outputs, m.autodiff) == (("A",), ("B", "C"), False)
     x = np.array([[-1.0], [0.0], [0.5]])
     out = reference.run(net, {"A": x})
     np.testing.assert_allclose(out["B"], 1 / (1 + np.exp(-(2 * x + 2))), rtol=1e-12)
@@ -195,7 +196,7 @@ def test_pnl_v01_default_conditions_are_accepted() -> None:
     graph["conditions"]["node_specific"] = {"A": {"type": "Always", "args": {}},
                                             "B": {"type": "EveryNCalls", "args": {"dependency": "A", "n": 1}}}
     net = reader.from_mdf(data)
-    assert [p.name for p in net.projections] == list(graph["edges"])
+    assert [p.name for p in net.mechanisms.projections] == list(graph["edges"])
     np.testing.assert_allclose(reference.run(net, {"A": np.array([[3.0]])})["C"], [[3.0]])
 
 

@@ -173,16 +173,14 @@ def feed_file(path: Path, draw: st.DrawFn) -> None:
 @FUZZ
 @given(doc=mdf_documents(), how=st.sampled_from(["dict", "json", "yaml"]), data=st.data())
 def test_mdf_documents_raise_only_mdfx_errors(doc: dict, how: str, data: st.DataObject) -> None:
-    from mdfx.composition.build import composition_from_net
-    from mdfx.composition.graph_model import GraphComposition
+    from mdfx.io import as_composition
     from mdfx.schema import reader
-    from mdfx.schema.graph import Graph
 
     with mdfx.limits.set(**SMALL), tempfile.TemporaryDirectory() as tmp:
         if how == "dict":
             try:
-                model = reader.from_mdf(doc)  # a PsyNeuLink-shaped Net, or an op graph (as mdfx.load does)
-                comp = GraphComposition(model) if isinstance(model, Graph) else composition_from_net(model)
+                model = reader.from_mdf(doc)  # a graph (with mechanisms, or an op graph), as mdfx.load reads it
+                comp = as_composition(model)
             except MdfxError:
                 return
             exercise(comp, data.draw)

@@ -148,7 +148,7 @@ def test_state_dict_file_loads_into_the_torch_module(tmp_path: Path) -> None:
 
     comp = trained(pnl.ExecutionMode.Python, epochs=2)
     path = pnl.save(comp, tmp_path / "w.pt")
-    module = to_module(comp._net())
+    module = to_module(comp._graph())
     module.load_state_dict(torch.load(path, weights_only=True))
     assert_close(module.tensor("in_to_hid").detach().numpy(), comp.projections[0].matrix, rtol=0)
 

@@ -27,8 +27,9 @@ from mdfx.converters.llvm.emit import F64, Emitter  # noqa: E402
 from mdfx.errors import DataError, UnsupportedError  # noqa: E402
 from mdfx.runners import llvm, reference  # noqa: E402
 from mdfx.runners.training import LearnResult, LearnSpec, train_reference  # noqa: E402
-from mdfx.schema.graph import Graph, Node, Param, as_graph  # noqa: E402
-from mdfx.schema.net import Net, NodeSpec, ProjectionSpec  # noqa: E402
+from mdfx.schema.graph import Graph, Node, Param  # noqa: E402
+from mdfx.schema.mechanisms import MechanismSpec, ProjectionSpec  # noqa: E402
+from mdfx.schema.mechanisms import build as build_network  # noqa: E402
 
 #: Agreement with the float64 reference. float64 differs from numpy only by summation
 #: order (BLAS vs our loops) and libm vs numpy's exp/log: rounding, amplified by training.
@@ -48,31 +49,31 @@ OP_PARAMS: dict[str, dict[str, float]] = {
 
 
 def node(name: str, size: int, op: str = "logistic", node_bias: np.ndarray | None = None, **params: float
-         ) -> NodeSpec:
+         ) -> MechanismSpec:
     """A node with ``params`` (defaults filled) and an optional trainable bias on its net input."""
-    return NodeSpec(name, size, op, ops.fill_params(ops.TRANSFER[op], params), node_bias)
+    return MechanismSpec(name, size, op, ops.fill_params(ops.TRANSFER[op], params), node_bias)
 
 
-def make_net(nodes: list[NodeSpec], edges: list[tuple[str, str]], seed: int = 0, frozen: tuple[str, ...] = ()
-             ) -> Net:
+def make_net(nodes: list[MechanismSpec], edges: list[tuple[str, str]], seed: int = 0, frozen: tuple[str, ...] = ()
+             ) -> Graph:
     """Projections "sender->receiver" with uniform(-0.5, 0.5) weights; names in ``frozen`` are not learnable."""
     rng = np.random.default_rng(seed)
     size = {n.name: n.size for n in nodes}
     projections = [ProjectionSpec(f"{s}->{r}", s, r, rng.uniform(-0.5, 0.5, (size[s], size[r])),
                                   learnable=f"{s}->{r}" not in frozen) for s, r in edges]
-    return Net.build("test", nodes, projections)
+    return build_network("test", nodes, projections)
 
 
-def data(net: Net, trials: int, seed: int = 1, targets: object = None) -> tuple[dict, dict]:
+def data(net: Graph, trials: int, seed: int = 1, targets: object = None) -> tuple[dict, dict]:
     """Random inputs in [0, 1) for every INPUT node, targets from ``targets(rng, shape)`` (default: uniform)."""
     rng = np.random.default_rng(seed)
     make = targets or (lambda g, shape: g.uniform(0, 1, shape))
-    x = {n: rng.uniform(0, 1, (trials, net.node(n).size)) for n in net.inputs}
-    t = {n: make(rng, (trials, net.node(n).size)) for n in net.outputs}
+    x = {n: rng.uniform(0, 1, (trials, net.size(n))) for n in net.inputs}
+    t = {n: make(rng, (trials, net.size(n))) for n in net.outputs}
     return x, t
 
 
-def check_agrees(net: Net, spec: LearnSpec, dtype: str = "float64") -> tuple[LearnResult, LearnResult]:
+def check_agrees(net: Graph, spec: LearnSpec, dtype: str = "float64") -> tuple[LearnResult, LearnResult]:
     """Train a copy with each backend; compare everything the result holds, and the nets trained in place."""
     ref_net, llvm_net = net.copy(), net.copy()
     expected = train_reference(ref_net, spec)
@@ -84,11 +85,8 @@ def check_agrees(net: Net, spec: LearnSpec, dtype: str = "float64") -> tuple[Lea
     assert set(actual.params) == set(expected.params)
     for name, value in expected.params.items():
         assert_close(actual.params[name], value, **tol, what=f"trained {name}")
-    for p in llvm_net.projections:
-        assert_close(p.matrix, ref_net.projection(p.name).matrix, **tol, what=f"net's {p.name} trained in place")
-    for n in llvm_net.nodes:
-        if n.bias is not None:
-            assert_close(n.bias, ref_net.node(n.name).bias, **tol, what=f"net's {n.name}.bias trained in place")
+    for name, p in llvm_net.params.items():
+        assert_close(p.value, ref_net.params[name].value, **tol, what=f"net's {name} trained in place")
     assert set(actual.last_outputs) == set(expected.last_outputs)
     for name, value in expected.last_outputs.items():
         assert_close(actual.last_outputs[name], value, **tol, what=f"last outputs of {name}")
@@ -155,7 +153,7 @@ def test_optimizers_weight_decay_and_minibatches(optimizer: str, weight_decay: f
     check_agrees(net, spec)
 
 
-def semantic_like() -> Net:
+def semantic_like() -> Graph:
     """Converging inputs, a skip connection, two outputs, biases (one frozen), a frozen projection."""
     rng = np.random.default_rng(9)
     rep = node("rep", 5, "logistic", node_bias=rng.uniform(-0.3, 0.3, 5))
@@ -174,12 +172,12 @@ def test_converging_inputs_skip_connections_and_two_outputs(optimizer: str) -> N
     net = semantic_like()
     assert net.outputs == ["attr", "aux"]
     x, t = data(net, 9)
-    frozen = net.projection("relation->aux").matrix.copy()
+    frozen = net.params["relation->aux"].value.copy()
     spec = LearnSpec(x, t, epochs=6, minibatch_size=4, randomize_minibatch=True, seed=2, learning_rate=0.05,
                      optimizer=optimizer, weight_decay=0.001)
     _, actual = check_agrees(net, spec)
     assert "relation->aux" not in actual.params and "hidden.bias" not in actual.params
-    assert_close(net.projection("relation->aux").matrix, frozen, rtol=0, what="frozen projection untouched")
+    assert_close(net.params["relation->aux"].value, frozen, rtol=0, what="frozen projection untouched")
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -193,14 +191,14 @@ def test_wide_layers_vector_dot_products(dtype: str) -> None:
     spec = LearnSpec(x, t, epochs=3, minibatch_size=3, learning_rate=0.01, optimizer="adam")
     check_agrees(net, spec, dtype=dtype)
     check_agrees(net, LearnSpec(x, t, epochs=2, minibatch_size=1, learning_rate=0.01), dtype=dtype)
-    single = jit.learn_kernel(as_graph(net), ["out"], dtype, "MSE", "sgd", True, False)
+    single = jit.learn_kernel(net, ["out"], dtype, "MSE", "sgd", True, False)
     assert ("<4 x double>" if dtype == "float64" else "<8 x float>") in single.ir_text  # the explicit dot
-    batched = jit.learn_kernel(as_graph(net), ["out"], dtype, "MSE", "adam", False, False)
+    batched = jit.learn_kernel(net, ["out"], dtype, "MSE", "adam", False, False)
     assert "reassoc" in batched.ir_text  # minibatch products: mdfx.converters.llvm.gemm's loops
     assert '@"malloc"' not in batched.ir_text  # scratch is the runner's workspace
 
 
-def fused_net() -> Net:
+def fused_net() -> Graph:
     """Sizes no vector width divides; the first layer's products (4 x 37 x 70) take BLAS, the last loops."""
     return make_net([node("in", 37, "linear"), node("h1", 70, "logistic", node_bias=np.zeros(70)),
                      node("h2", 45, "tanh"), node("out", 9, "linear")], [("in", "h1"), ("h1", "h2"), ("h2", "out")],
@@ -217,16 +215,16 @@ def test_minibatch_sgd_steps_inside_the_weight_gradient_product(dtype: str, mini
     rates = {"in->h1": 0.2, "h2->out": 0.0}
     spec = LearnSpec(x, t, epochs=3, minibatch_size=minibatch, randomize_minibatch=True, seed=4,
                      learning_rate=0.05, param_learning_rates=rates)
-    before = net.projection("h2->out").matrix.copy()
+    before = net.params["h2->out"].value.copy()
     check_agrees(net, spec, dtype=dtype)
-    sig = jit.learn_kernel(as_graph(net), ["out"], dtype, "MSE", "sgd", False, False).signature
+    sig = jit.learn_kernel(net, ["out"], dtype, "MSE", "sgd", False, False).signature
     # fused: no gradient buffer for the weights; the bias (a row loop) keeps its own
     assert [k for k in sig.learnable if f"g:{k}" in sig.layout] == ["h1.bias"], sig.layout
     trained = net.copy()
     spec.dtype = dtype
     llvm.train(trained, spec)
     # (float32 trains a float32 copy: the weight comes back rounded to float32, unmoved)
-    assert_close(trained.projection("h2->out").matrix, before.astype(dtype), rtol=0, what="a weight with rate 0")
+    assert_close(trained.params["h2->out"].value, before.astype(dtype), rtol=0, what="a weight with rate 0")
 
 
 def test_weights_shared_or_decayed_keep_their_gradient_buffer() -> None:
@@ -266,7 +264,7 @@ def test_every_epochs_outputs_in_one_kernel_call(minibatch: int, patience: int |
 # --- the loop: early stopping, callbacks, dtypes -------------------------------------------------
 
 
-def xor_net() -> tuple[Net, dict, dict]:
+def xor_net() -> tuple[Graph, dict, dict]:
     net = make_net([node("in", 2, "linear"), node("hid", 10), node("out", 1)], [("in", "hid"), ("hid", "out")])
     x = {"in": np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)}
     t = {"out": np.array([[0], [1], [1], [0]], dtype=float)}
@@ -288,10 +286,10 @@ def test_callbacks_see_each_minibatch_and_weights_changed_in_place() -> None:
     x = {"in": np.tile(x["in"], (2, 1))[:7]}
     t = {"out": np.tile(t["out"], (2, 1))[:7]}
 
-    def spec_with(log: list, target: Net) -> LearnSpec:
+    def spec_with(log: list, target: Graph) -> LearnSpec:
         def before() -> None:  # a callback that edits a weight in place: the next minibatch must see it
             log.append("before")
-            target.projection("hid->out").matrix *= 0.99
+            target.params["hid->out"].value *= 0.99
 
         return LearnSpec(x, t, epochs=2, minibatch_size=3, learning_rate=0.5, call_before_minibatch=before,
                          call_after_minibatch=lambda: log.append("after"),
@@ -363,7 +361,7 @@ def test_second_train_on_the_same_structure_does_not_compile() -> None:
     llvm.train(other, LearnSpec(x2, t2, epochs=1, minibatch_size=5))  # the size itself is an argument
     assert jit.compile_count == count + 1
     poisoned = other.copy()  # a NaN weight is a value, not structure: the key holds no values
-    poisoned.projections[0].matrix[0, 0] = np.nan
+    next(iter(poisoned.params.values())).value[0, 0] = np.nan
     llvm.train(poisoned, LearnSpec(x2, t2, epochs=1, minibatch_size=2))
     assert jit.compile_count == count + 1
 
@@ -371,7 +369,7 @@ def test_second_train_on_the_same_structure_does_not_compile() -> None:
 def test_the_kernel_cache_is_bounded_lru(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(jit, "CACHE_SIZE", 2)
     jit.clear_cache()
-    graphs = [as_graph(make_net([node("a", k, "linear"), node("b", 2, "tanh")], [("a", "b")])) for k in (2, 3, 4)]
+    graphs = [make_net([node("a", k, "linear"), node("b", 2, "tanh")], [("a", "b")]) for k in (2, 3, 4)]
     x = [{"a": np.ones((3, k))} for k in (2, 3, 4)]
     for g, xi in zip(graphs[:2], x[:2], strict=True):
         llvm.run(g, xi)
@@ -403,7 +401,7 @@ def test_cache_size_comes_from_the_environment() -> None:
     (lambda x, t: x.update({"in": np.zeros(8)}), r"input for node 'in' has shape \(8,\)"),
     (lambda x, t: x.update({"in": [["a", "b"]] * 4}), r"input for node 'in' is not numeric"),
     (lambda x, t: t.update({"out": np.zeros((3, 1))}), r"target for node 'out' has 3 trials; the inputs have 4"),
-    (lambda x, t: t.update({"hid": np.zeros((4, 10))}), r"target 'hid' is not an output of 'test' \(outputs: out\)"),
+    (lambda x, t: t.update({"nope": np.zeros((4, 10))}), r"\('nope' is not a tensor of the graph\)"),
     (lambda x, t: x.pop("in"), r"no input for node 'in'"),
 ])
 def test_bad_data_raises_data_error(change, message: str) -> None:
@@ -421,11 +419,12 @@ def test_bad_options_and_shared_weights_are_refused() -> None:
         llvm.train(net, LearnSpec(x, t, dtype="float16"))
     with pytest.raises(DataError, match=r"input for node 'in' has shape \(4, 5\)"):
         llvm.run(net, {"in": np.zeros((4, 5))})
-    shared = net.copy()
-    shared.node("hid").bias = shared.projection("in->hid").matrix[0]  # a view into another weight
+    shared = make_net([node("in", 2, "linear"), node("hid", 10, node_bias=np.zeros(10)), node("out", 1)],
+                      [("in", "hid"), ("hid", "out")])
+    shared.params["hid.bias"].value = shared.params["in->hid"].value[0]  # a view into another weight
     with pytest.raises(DataError, match="share memory"):
         llvm.train(shared, LearnSpec(x, t))
-    g = as_graph(net.copy())
+    g = net.copy()
     g.params["hid->out"].value = np.zeros((2, 1))  # replaced after Graph.build checked it
     for call in (lambda: llvm.train(g, LearnSpec(x, t)), lambda: llvm.run(g, x)):
         with pytest.raises(DataError, match=r"param 'hid->out' has shape \(2, 1\); the graph needs \(10, 1\)"):
@@ -435,12 +434,12 @@ def test_bad_options_and_shared_weights_are_refused() -> None:
 def test_odd_layouts_are_copied_and_written_back() -> None:
     net, x, t = xor_net()
     fortran = net.copy()
-    for p in fortran.projections:
-        p.matrix = np.asfortranarray(p.matrix)
+    for p in fortran.mechanisms.projections:
+        fortran.params[p.name].value = np.asfortranarray(fortran.params[p.name].value)
     expected = train_reference(net.copy(), LearnSpec(x, t, epochs=5, learning_rate=0.5))
     actual = llvm.train(fortran, LearnSpec({"in": x["in"][:, ::1].T.copy().T}, t, epochs=5, learning_rate=0.5))
-    for p in fortran.projections:
-        assert_close(p.matrix, expected.params[p.name], **TOL["float64"], what=f"{p.name} written back")
+    for p in fortran.mechanisms.projections:
+        assert_close(fortran.params[p.name].value, expected.params[p.name], **TOL["float64"], what=f"{p.name} written back")
     assert_close(actual.losses, expected.losses, **TOL["float64"], what="losses")
 
 
@@ -734,7 +733,7 @@ def test_the_kernel_checks_its_own_counts_and_indices() -> None:
     from mdfx.converters.llvm.graphgen import BAD_ARGUMENT, BAD_INDEX, OK
 
     net, x, t = xor_net()
-    g = as_graph(net)
+    g = net
     for single in (True, False):
         kernel = jit.learn_kernel(g, ["out"], "float64", "MSE", "sgd", single, False)
         sig = kernel.signature
@@ -800,7 +799,7 @@ def test_a_1000_layer_chain_compiles_in_bounded_time() -> None:
 
 
 def test_a_graph_composition_runs_and_learns_in_llvm_mode() -> None:
-    """A graph brought from elsewhere (no Net behind it): learn() and run() dispatch the graph itself."""
+    """A graph brought from elsewhere (no mechanisms): learn() and run() dispatch the graph itself."""
     from mdfx.composition.graph_model import GraphComposition
 
     results, params, losses = {}, {}, {}

@@ -73,11 +73,11 @@ def test_round_trip_is_exact(tmp_path: Path, suffix: str, function: object) -> N
 @pytest.mark.parametrize("function", FUNCTIONS, ids=lambda f: repr(f))
 def test_modeci_engine_agrees_with_reference(function: object) -> None:
     comp = make_net(function, bias=True)
-    net = comp._net()
+    graph = comp._graph()
     x = inputs_for(comp, trials=3)
-    ours = reference.run(net, x)
-    theirs = mdf_engine.run_net(net, x)
-    for name in net.outputs:
+    ours = reference.run(graph, x)
+    theirs = mdf_engine.run_graph(graph, x)
+    for name in graph.outputs:
         assert_close(theirs[name], ours[name], rtol=1e-9, atol=1e-12, what=f"modeci engine vs reference, {name}")
 
 
@@ -176,11 +176,11 @@ def test_pnl_style_idiom_matches_modeci_engine_and_trains(suffix: str) -> None:
 
     path = CORPUS / "mdf-idioms" / f"mlp_3_4_2_pnl_style{suffix}"
     comp = pnl.load(path)
-    net = comp._net()
-    assert [(n.name, n.op, n.bias is not None) for n in net.nodes] == [
+    graph = comp._graph()
+    assert [(n.name, n.function, n.bias is not None) for n in graph.mechanisms.nodes] == [
         ("input", "linear", False), ("hidden", "logistic", True), ("output", "linear", True)]
     x = np.random.default_rng(0).normal(size=(4, 3))
-    ours = reference.run(net, {"input": x})["output"]
+    ours = reference.run(graph, {"input": x})["output"]
     theirs = mdf_engine.run(load_mdf(str(path)), {"input": x}, {"input": "input_InputPort_0"},
                             {"output": "output_OutputPort_0"})["output"]
     # the engine runs onnx::MatMul through onnxruntime in float32
@@ -223,7 +223,7 @@ def many_ops_graph() -> Graph:
         Node("label", "ArgMax", ["p"], "k", {"axis": 1}),
     ]
     return Graph.build("many ops", {"x": (3,)}, params, nodes, ["y", "p", "k"], dtype="float32",
-                       meta={"source": "test", "extra_state": {"bn.num_batches_tracked": np.array(3)}})
+                       source="test", extra_state={"bn.num_batches_tracked": np.array(3)})
 
 
 @pytest.mark.parametrize("suffix", [".json", ".yaml"])
@@ -241,7 +241,8 @@ def test_graph_round_trip_is_identical(tmp_path: Path, suffix: str) -> None:
     assert [(k, p.learnable, p.dtype) for k, p in b.params.items()] == [(k, p.learnable, p.dtype) for k, p in g.params.items()]
     for k, p in g.params.items():
         assert b.params[k].value.tobytes() == p.value.tobytes(), f"{k}: not bit-exact"
-    assert b.meta["extra_state"]["bn.num_batches_tracked"].dtype == np.int64
+    assert b.extra_state["bn.num_batches_tracked"].dtype == np.int64, b.extra_state
+    assert b.source == "test", b.source
     x = np.random.default_rng(0).normal(size=(6, 3))
     ra, rb = reference.run(g, {"x": x}), reference.run(b, {"x": x})
     for k in g.outputs:

@@ -16,10 +16,10 @@ from mdfx.converters.onnx_export import ExportError, onnx_name, save_onnx, to_on
 from mdfx.errors import GraphError, MdfxError
 from mdfx.runners import ort, reference
 from mdfx.runners.compare import TOLERANCES
-from mdfx.schema.net import Net
+from mdfx.schema.mechanisms import build as build_network
 
 
-def check_against_reference(net: Net, dtype: str, opset: int = 17) -> onnx.ModelProto:
+def check_against_reference(net: Graph, dtype: str, opset: int = 17) -> onnx.ModelProto:
     """Export, check, run in onnxruntime and compare every output with the reference."""
     model = to_onnx(net, dtype=dtype, opset=opset)
     onnx.checker.check_model(model, full_check=True)
@@ -43,7 +43,7 @@ def test_every_transfer_op_matches_reference(op: str, params: dict[str, float], 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_op_on_an_input_node(dtype: str) -> None:
     # The transfer and bias of an INPUT node apply to the external input directly.
-    net = Net.build("input_op", [node("x", 3, "logistic", NON_DEFAULT["logistic"], bias=np.array([0.1, -0.2, 0.3]))],
+    net = build_network("input_op", [node("x", 3, "logistic", NON_DEFAULT["logistic"], bias=np.array([0.1, -0.2, 0.3]))],
                     [])
     model = check_against_reference(net, dtype)
     assert [i.name for i in model.graph.input] == ["x"]
@@ -95,19 +95,19 @@ def test_io_weights_and_opset(dtype: str, elem_type: int, np_dtype: type) -> Non
         t = value.type.tensor_type
         dims = [d.dim_param or d.dim_value for d in t.shape.dim]
         assert t.elem_type == elem_type, f"{value.name}: elem_type {t.elem_type}"
-        assert dims == ["batch", net.node(value.name).size], f"{value.name}: dims {dims}"
+        assert dims == ["batch", net.mechanisms.node(value.name).size], f"{value.name}: dims {dims}"
     weights = {i.name: onnx.numpy_helper.to_array(i) for i in model.graph.initializer}
-    for p in net.projections:
+    for p in net.mechanisms.projections:
         assert weights[p.name].dtype == np_dtype, f"{p.name}: {weights[p.name].dtype}"
-        np.testing.assert_array_equal(weights[p.name], p.matrix.astype(np_dtype), err_msg=p.name)
-    np.testing.assert_array_equal(weights["h.bias"], net.node("h").bias.astype(np_dtype))
+        np.testing.assert_array_equal(weights[p.name], net.params[p.name].value.astype(np_dtype), err_msg=p.name)
+    np.testing.assert_array_equal(weights["h.bias"], net.params["h.bias"].value.astype(np_dtype))
 
 
 def test_weights_are_the_current_values() -> None:
     net = op_net("linear", {})
     before = ort.run(to_onnx(net, "float64"), inputs_for(net))["out"]
-    net.projections[0].matrix *= 2.0
-    net.node("hidden").bias[:] = 0.0
+    net.params[net.mechanisms.projections[0].name].value[...] *= 2.0
+    net.params["hidden.bias"].value[:] = 0.0
     after = check_against_reference(net, "float64")
     assert not np.allclose(ort.run(after, inputs_for(net))["out"], before), "export must use current weights"
 
@@ -115,7 +115,7 @@ def test_weights_are_the_current_values() -> None:
 def test_names_are_sanitized_only_when_needed_and_mapped() -> None:
     rng = np.random.default_rng(0)
     a, h, o = node("input layer", 2), node("2nd-hidden", 3, "relu"), node("output", 2)
-    net = Net.build("my net", [a, h, o], [proj(rng, a, h), proj(rng, h, o)])
+    net = build_network("my net", [a, h, o], [proj(rng, a, h), proj(rng, h, o)])
     model = check_against_reference(net, "float64")
     assert [i.name for i in model.graph.input] == ["input_layer"]
     assert [o.name for o in model.graph.output] == ["output"]
@@ -129,7 +129,7 @@ def test_names_are_sanitized_only_when_needed_and_mapped() -> None:
 def test_sanitized_names_that_collide_stay_unique() -> None:
     rng = np.random.default_rng(0)
     a, b, o = node("x y", 2), node("x_y", 2), node("out", 1)
-    net = Net.build("collide", [a, b, o], [proj(rng, a, o), proj(rng, b, o)])
+    net = build_network("collide", [a, b, o], [proj(rng, a, o), proj(rng, b, o)])
     model = check_against_reference(net, "float64")
     assert [i.name for i in model.graph.input] == ["x_y", "x_y_1"]
 
@@ -154,9 +154,9 @@ def test_unknown_dtype_is_refused() -> None:
 def test_node_without_input_is_refused_by_name() -> None:
     rng = np.random.default_rng(0)
     a, lone, o = node("a", 2), node("lone", 2), node("o", 1)
-    net = Net.build("partial", [a, lone, o], [proj(rng, a, o), proj(rng, lone, o)], inputs=["a"])
+    # refused where the graph is built (before any export)
     with pytest.raises(GraphError, match="node 'lone' of 'partial' is not an INPUT node and has no incoming projection"):
-        to_onnx(net)
+        build_network("partial", [a, lone, o], [proj(rng, a, o), proj(rng, lone, o)], inputs=["a"])
 
 
 def test_save_onnx_writes_a_loadable_model(tmp_path) -> None:
@@ -371,7 +371,7 @@ def test_composition_round_trip_keeps_its_names(tmp_path) -> None:
     assert props[onnx_export.LAYER_NAMES_KEY] == {"xor_hid/in_to_hid": "xor_hid", "xor_out/hid_to_out": "xor_out"}
     back = mdfx.load(path)
     assert (list(back.graph.inputs), back.graph.outputs) == (["xor_in"], ["xor_out"])
-    assert back.graph.meta["layers"] == props[onnx_export.LAYER_NAMES_KEY]
+    assert back.graph.layers == props[onnx_export.LAYER_NAMES_KEY], back.graph.layers
     assert {"in_to_hid", "hid_to_out"} <= set(back.graph.params)
     want = comp.run(inputs=x)
     np.testing.assert_allclose(back.run(inputs={"xor_in": x[comp.nodes[0]]}), want, rtol=1e-6, atol=1e-7)

@@ -393,7 +393,7 @@ def test_skl2onnx_classifier(tmp_path: Path, classes: int) -> None:
     assert_close(probs, np.array([list(d.values()) for d in want["output_probability"]]), rtol=1e-5, atol=1e-6,
                  what="ZipMap probabilities")
     # it trains through the probability tensor (the ZipMap's input, an output of the graph)
-    target_name = g.meta["extra_outputs"][0]
+    target_name = g.extra_outputs[0]
     t = np.eye(classes)[y] if classes > 2 else np.stack([1 - y, y], 1).astype(float)
     weights = [torch.tensor(g.params[k].value, requires_grad=True)
                for k in ("coefficient", "intercepts", "coefficient1", "intercepts1")]

@@ -11,7 +11,7 @@ from mdfx.converters.onnx_export import save_onnx, to_onnx
 from mdfx.errors import DataError, SchemaError
 from mdfx.runners import ort, reference
 from mdfx.runners.compare import TOLERANCES
-from mdfx.schema.net import Net
+from mdfx.schema.mechanisms import build as build_network
 
 
 def test_metadata_keys_agree_with_the_exporter() -> None:
@@ -56,12 +56,12 @@ def test_runs_a_file_and_bytes(tmp_path) -> None:
 def test_net_names_and_sanitized_names_both_work() -> None:
     rng = np.random.default_rng(0)
     a, o = node("in put", 2), node("out put", 3, "tanh")
-    net = Net.build("spaces", [a, o], [proj(rng, a, o)])
+    net = build_network("spaces", [a, o], [proj(rng, a, o)])
     model = to_onnx(net, "float64")
     x = np.array([[0.5, -0.5]])
     by_net_name = ort.run(model, {"in put": x})
     by_onnx_name = ort.run(model, {"in_put": x})
-    assert list(by_net_name) == ["out put"], "outputs come back under the Net's names"
+    assert list(by_net_name) == ["out put"], "outputs come back under the mechanisms' names"
     np.testing.assert_array_equal(by_net_name["out put"], by_onnx_name["out put"])
 
 

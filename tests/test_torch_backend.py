@@ -1,8 +1,8 @@
 """The PyTorch backend against the spec: ``runners.torch.train`` vs ``training.train_reference``.
 
-Every case trains two copies of one Net, one per backend, and compares the
+Every case trains two copies of one graph, one per backend, and compares the
 per-minibatch losses, the trained parameters (in the result and written back
-into the Net), the last epoch's outputs and the number of epochs run.
+into the graph), the last epoch's outputs and the number of epochs run.
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ from mdfx.converters.torch import LOSS_RULES, TRANSFER_RULES, to_module  # noqa:
 from mdfx.errors import DataError, MdfxError  # noqa: E402
 from mdfx.runners import reference, training  # noqa: E402
 from mdfx.runners import torch as torch_runner  # noqa: E402
-from mdfx.schema.graph import from_net  # noqa: E402
-from mdfx.schema.net import Net, NodeSpec, ProjectionSpec  # noqa: E402
+from mdfx.schema.graph import Graph  # noqa: E402
+from mdfx.schema.mechanisms import MechanismSpec, ProjectionSpec  # noqa: E402
+from mdfx.schema.mechanisms import build as build_network  # noqa: E402
 
 #: Agreement with the float64 numpy spec, per dtype (assert_allclose: |a - b| <= atol + rtol*|b|).
 TOL: dict[str, dict[str, float]] = {
@@ -38,11 +39,11 @@ TOL: dict[str, dict[str, float]] = {
 
 
 def node(name: str, size: int, op: str = "linear", params: dict[str, float] | None = None,
-         bias: np.ndarray | None = None, bias_learnable: bool = True) -> NodeSpec:
-    return NodeSpec(name, size, op, ops.fill_params(ops.TRANSFER[op], params or {}), bias, bias_learnable)
+         bias: np.ndarray | None = None, bias_learnable: bool = True) -> MechanismSpec:
+    return MechanismSpec(name, size, op, ops.fill_params(ops.TRANSFER[op], params or {}), bias, bias_learnable)
 
 
-def proj(rng: np.random.Generator, sender: NodeSpec, receiver: NodeSpec, learnable: bool = True,
+def proj(rng: np.random.Generator, sender: MechanismSpec, receiver: MechanismSpec, learnable: bool = True,
          name: str | None = None) -> ProjectionSpec:
     matrix = rng.uniform(-0.8, 0.8, size=(sender.size, receiver.size))
     return ProjectionSpec(name or f"MappingProjection from {sender.name} to {receiver.name}",
@@ -50,16 +51,16 @@ def proj(rng: np.random.Generator, sender: NodeSpec, receiver: NodeSpec, learnab
 
 
 def chain_net(hidden_op: str = "logistic", out_op: str = "logistic", hidden_params: dict | None = None,
-              out_params: dict | None = None, seed: int = 0) -> Net:
+              out_params: dict | None = None, seed: int = 0) -> Graph:
     """in (3) -> hidden (5, with a bias) -> out (2)."""
     rng = np.random.default_rng(seed)
     a = node("in", 3)
     h = node("hidden", 5, hidden_op, hidden_params, bias=rng.uniform(-0.3, 0.3, 5))
     o = node("out", 2, out_op, out_params)
-    return Net.build("chain", [a, h, o], [proj(rng, a, h), proj(rng, h, o)])
+    return build_network("chain", [a, h, o], [proj(rng, a, h), proj(rng, h, o)])
 
 
-def graph_net(seed: int = 0) -> Net:
+def graph_net(seed: int = 0) -> Graph:
     """Two inputs converging on one layer, a skip projection, two outputs, frozen parts."""
     rng = np.random.default_rng(seed)
     item = node("item", 4)
@@ -76,22 +77,22 @@ def graph_net(seed: int = 0) -> Net:
         proj(rng, item, attr, name="skip.item->attr"),  # skip connection; a '.' in the name
         proj(rng, hidden, conf, learnable=False),
     ]
-    return Net.build("graph", [item, relation, rep, hidden, attr, conf], projections)
+    return build_network("graph", [item, relation, rep, hidden, attr, conf], projections)
 
 
-def make_spec(net: Net, trials: int = 7, data_seed: int = 1, targets: Callable | None = None,
+def make_spec(net: Graph, trials: int = 7, data_seed: int = 1, targets: Callable | None = None,
               **kw) -> training.LearnSpec:
     """Random inputs and targets for ``net``; ``kw`` are LearnSpec fields (``seed`` is the shuffle's)."""
     rng = np.random.default_rng(data_seed)
-    inputs = {name: rng.uniform(-1, 1, (trials, net.node(name).size)) for name in net.inputs}
+    inputs = {name: rng.uniform(-1, 1, (trials, net.size(name))) for name in net.inputs}
     make = targets or (lambda shape: rng.uniform(0.1, 0.9, shape))
-    tgts = {name: make((trials, net.node(name).size)) for name in net.outputs}
+    tgts = {name: make((trials, net.size(name))) for name in net.outputs}
     kw.setdefault("epochs", 6)
     kw.setdefault("learning_rate", 0.1)
     return training.LearnSpec(inputs, tgts, **kw)
 
 
-def check_against_reference(net: Net, spec: training.LearnSpec) -> training.LearnResult:
+def check_against_reference(net: Graph, spec: training.LearnSpec) -> training.LearnResult:
     """Train a copy with each backend; compare everything a LearnResult holds, printing both sides."""
     ref_net, torch_net = net.copy(), net.copy()
     ref = training.train_reference(ref_net, spec)
@@ -104,11 +105,9 @@ def check_against_reference(net: Net, spec: training.LearnSpec) -> training.Lear
     assert list(got.params) == list(ref.params)
     for name, want in ref.params.items():
         np.testing.assert_allclose(got.params[name], want, **tol, err_msg=f"trained {name!r}")
-    for p_ref, p_got in zip(ref_net.projections, torch_net.projections, strict=True):
-        np.testing.assert_allclose(p_got.matrix, p_ref.matrix, **tol, err_msg=f"written back {p_got.name!r}")
-    for n_ref, n_got in zip(ref_net.nodes, torch_net.nodes, strict=True):
-        if n_ref.bias is not None:
-            np.testing.assert_allclose(n_got.bias, n_ref.bias, **tol, err_msg=f"written back {n_got.name}.bias")
+    assert list(torch_net.params) == list(ref_net.params)
+    for name, p_ref in ref_net.params.items():
+        np.testing.assert_allclose(torch_net.params[name].value, p_ref.value, **tol, err_msg=f"written back {name!r}")
     assert list(got.last_outputs) == list(ref.last_outputs)
     for name, want in ref.last_outputs.items():
         np.testing.assert_allclose(got.last_outputs[name], want, **tol, err_msg=f"last outputs of {name!r}")
@@ -208,13 +207,13 @@ def test_float32_is_close_and_leaves_frozen_arrays_alone():
     net = graph_net()
     spec = make_spec(net, minibatch_size=3, dtype="float32", optimizer="adam", learning_rate=0.01)
     got = check_against_reference(net, spec)
-    assert got.params[net.projections[0].name].dtype == np.float64
+    assert got.params[net.mechanisms.projections[0].name].dtype == np.float64
     trained = net.copy()
     torch_runner.train(trained, spec)
     frozen = "MappingProjection from hidden to conf"
-    np.testing.assert_array_equal(trained.projection(frozen).matrix, net.projection(frozen).matrix,
+    np.testing.assert_array_equal(trained.params[frozen].value, net.params[frozen].value,
                                   err_msg="a frozen matrix was rounded to float32")
-    np.testing.assert_array_equal(trained.node("rep").bias, net.node("rep").bias, err_msg="frozen rep.bias")
+    np.testing.assert_array_equal(trained.params["rep.bias"].value, net.params["rep.bias"].value, err_msg="frozen rep.bias")
 
 
 def test_no_epochs():
@@ -227,7 +226,7 @@ def test_missing_targets_name_the_node():
     net = chain_net()
     spec = make_spec(net)
     spec.targets = {}
-    with pytest.raises(DataError, match=r"no target for node 'out'; give an array of shape \(trials, 2\)"):
+    with pytest.raises(DataError, match=r"targets given for nothing; give targets for one or more outputs of 'chain': 'out'"):
         torch_runner.train(net, spec)
 
 
@@ -263,10 +262,10 @@ def test_forward_matches_reference_and_returns_every_node():
     x = {name: a for name, a in make_spec(net).inputs.items()}
     module = to_module(net)
     values = module({k: torch.tensor(v) for k, v in x.items()}, all_nodes=True)
-    graph = from_net(net)
+    graph = net
     env = reference.forward(graph, x)
-    want_values = {node: env[tensor] for node, tensor in graph.meta["node_tensors"].items()}
-    assert list(values) == [n.name for n in net.nodes]
+    want_values = {node: env[tensor] for node, tensor in graph.mechanisms.tensors.items()}
+    assert list(values) == [n.name for n in net.mechanisms.nodes]
     for name, want in want_values.items():
         np.testing.assert_allclose(values[name].detach().numpy(), want, **TOL["float64"], err_msg=name)
     out = torch_runner.run(net, x)
@@ -289,7 +288,7 @@ def test_state_dict_keys_are_net_names_and_round_trip(tmp_path):
     net = graph_net()
     module = to_module(net)
     keys = list(module.state_dict())
-    want = [p.name for p in net.projections] + [f"{n.name}.bias" for n in net.nodes if n.bias is not None]
+    want = [p.name for p in net.mechanisms.projections] + [n.bias for n in net.mechanisms.nodes if n.bias is not None]
     assert keys == want
     path = tmp_path / "weights.pt"
     with torch.no_grad():
@@ -301,7 +300,7 @@ def test_state_dict_keys_are_net_names_and_round_trip(tmp_path):
     for name, value in module.state_dict().items():
         np.testing.assert_array_equal(fresh.state_dict()[name].numpy(), value.numpy(), err_msg=name)
     fresh.copy_into(net)
-    np.testing.assert_array_equal(net.projection("skip.item->attr").matrix,
+    np.testing.assert_array_equal(net.params["skip.item->attr"].value,
                                   module.tensor("skip.item->attr").detach().numpy())
 
 
@@ -353,8 +352,8 @@ def test_import_mdfx_does_not_import_torch():
 def test_training_does_not_import_dynamo():
     # torch.optim's first use imports torch._dynamo (about a second); train() must not pay that
     code = ("import sys, numpy as np; from mdfx.runners import torch as rt, training; "
-            "from mdfx.schema.net import Net, NodeSpec, ProjectionSpec; "
-            "net = Net.build('n', [NodeSpec('a', 1, 'identity'), NodeSpec('b', 1, 'identity')], "
+            "from mdfx.schema.mechanisms import MechanismSpec, ProjectionSpec, build as build_network; "
+            "net = build_network('n', [MechanismSpec('a', 1, 'identity'), MechanismSpec('b', 1, 'identity')], "
             "[ProjectionSpec('p', 'a', 'b', np.ones((1, 1)))]); "
             "rt.train(net, training.LearnSpec({'a': np.ones((2, 1))}, {'b': np.zeros((2, 1))}, optimizer='adam')); "
             "assert 'torch._dynamo' not in sys.modules, 'torch._dynamo was imported'")

@@ -206,7 +206,7 @@ def test_params_keep_names_layouts_dtypes_and_learnability() -> None:
         ("bn.weight", (6,), "float32", True), ("bn.bias", (6,), "float32", True),
         ("bn.running_mean", (6,), "float32", False), ("bn.running_var", (6,), "float32", False)]
     np.testing.assert_array_equal(g.params["fc1.weight"].value, module.fc1.weight.detach().double().numpy())
-    assert g.meta["extra_state"]["bn.num_batches_tracked"] == 7
+    assert g.extra_state["bn.num_batches_tracked"] == 7
     assert [(n.name, n.op, n.inputs, n.output) for n in g.nodes[:4]] == [
         ("sub", "Sub", ["x", "mean"], "sub"), ("truediv", "Div", ["sub", "std"], "truediv"),
         ("fc1", "Gemm", ["truediv", "fc1.weight", "fc1.bias"], "fc1"), ("tanh", "Tanh", ["fc1"], "tanh")]
@@ -293,9 +293,9 @@ def test_mdf_round_trip_is_exact(tmp_path: Path, kind: str, suffix: str) -> None
     for k, p in a.params.items():
         np.testing.assert_array_equal(b.params[k].value, p.value, err_msg=k)
     assert a.structure_key() == b.structure_key()
-    assert a.meta["state_dict_keys"] == b.meta["state_dict_keys"]
-    for k, v in a.meta["extra_state"].items():
-        assert b.meta["extra_state"][k].dtype == v.dtype and np.array_equal(b.meta["extra_state"][k], v)
+    assert a.state_dict_keys == b.state_dict_keys
+    for k, v in a.extra_state.items():
+        assert b.extra_state[k].dtype == v.dtype and np.array_equal(b.extra_state[k], v)
     inputs = batch(module, examples, 5)[0]
     ra, rb = reference.run(a, inputs), reference.run(b, inputs)
     for k in a.outputs:

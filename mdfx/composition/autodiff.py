@@ -1,8 +1,10 @@
 """AutodiffComposition: a Composition that learns by backpropagation.
 
-``learn()`` follows DESIGN rule 1: Composition -> MDF -> ``Net`` -> the chosen
-backend (numpy, torch or LLVM), then the trained weights are written back
-into the projections, so ``run()``, ``to_mdf()`` and ``mdfx.save()`` all see them.
+``learn()`` follows DESIGN rule 1: the composition lowers to its op graph
+(:func:`mdfx.composition.lower.lower`, cached per structure), whose params are
+the projections' own arrays; the chosen backend (numpy, torch or LLVM) trains
+the graph in place, so ``run()``, ``to_mdf()`` and ``mdfx.save()`` all see the
+trained weights.
 """
 
 from __future__ import annotations
@@ -16,21 +18,21 @@ from typing import Any
 import numpy as np
 
 from mdfx import ops
+from mdfx.composition import modes
 from mdfx.composition.composition import IO, Composition, _is_number, parse_inputs, pnl_value
 from mdfx.composition.enums import ExecutionMode, Loss
+from mdfx.composition.learn_options import LearnOptions
 from mdfx.composition.learning_pathway import ObjectiveMechanism, TargetMechanism
 from mdfx.composition.targets import parse as parse_targets
-from mdfx.errors import CompositionError, DataError, MdfxError, ParameterError, UnsupportedError
+from mdfx.errors import CompositionError, DataError, ParameterError, UnsupportedError
 from mdfx.runners.training import (
     LearnResult,
     LearnSpec,
     OptimizerState,
-    by_tensor,
     minibatches,
-    rekey,
 )
 from mdfx.schema import validate
-from mdfx.schema.net import Net, TrainingSpec
+from mdfx.schema.graph import Graph, TrainingSpec
 
 
 class AutodiffComposition(Composition):
@@ -224,7 +226,7 @@ class AutodiffComposition(Composition):
 
     def _net_order(self) -> list[Any]:
         """Mechanisms in execution (topological) order."""
-        names = [n.name for n in self._net().nodes]
+        names = [n.name for n in self._graph().mechanisms.nodes]
         return [self._mechanism(n) for n in names]
 
     def get_optimizer_param_value(self, name: str) -> Any:
@@ -297,31 +299,15 @@ class AutodiffComposition(Composition):
         ``execute_in_additional_optimizations`` ({node: None, ALL or steps}) is checked and
         changes no number: mdfx computes every node in every step.
         """
+        from mdfx.composition.learn_options import LearnOptions
         from mdfx.composition.learning_session import learn
         from mdfx.composition.targets import resolved_once
 
+        options = LearnOptions.of(locals())  # every argument above, once
         with resolved_once(self):
-            return learn(self, inputs=inputs, targets=targets, num_trials=num_trials, epochs=epochs,
-                         learning_rate=learning_rate, minibatch_size=minibatch_size,
-                         randomize_minibatch=randomize_minibatch, patience=patience, min_delta=min_delta,
-                         call_before_minibatch=call_before_minibatch, call_after_minibatch=call_after_minibatch,
-                         execution_mode=execution_mode, report_progress=report_progress, seed=seed, dtype=dtype,
-                         randomize_minibatches=randomize_minibatches, context=context,
-                         synch_results_with_torch=synch_results_with_torch, batched_results=batched_results,
-                         results=results, optimizations_per_minibatch=optimizations_per_minibatch,
-                         execute_in_additional_optimizations=execute_in_additional_optimizations,
-                         synch_projection_matrices_with_torch=synch_projection_matrices_with_torch)
+            return learn(self, options)
 
-    def _learn_plain(self, inputs: Mapping | None = None, targets: Mapping | None = None,
-                     num_trials: int | None = None, epochs: int = 1, learning_rate: float | None = None,
-                     minibatch_size: int = 1, randomize_minibatch: bool = False, patience: int | None = None,
-                     min_delta: float = 0, call_before_minibatch: Callable | None = None,
-                     call_after_minibatch: Callable | None = None,
-                     execution_mode: ExecutionMode = ExecutionMode.PyTorch, report_progress: object = None,
-                     seed: int | None = None, dtype: str = "float64", randomize_minibatches: bool | None = None,
-                     param_learning_rates: dict[str, float] | None = None,
-                     keep_all_epochs: bool = False, optimizations_per_minibatch: int = 1,
-                     batched_results: bool = False) -> np.ndarray:
+    def _learn_plain(self, options: LearnOptions) -> np.ndarray:
         """Train on ``inputs``/``targets``; return the output of the last trial trained (as PsyNeuLink).
 
         ``inputs`` is ``{input node: trials}`` with ``targets={output node: trials}``, or
@@ -330,8 +316,19 @@ class AutodiffComposition(Composition):
         ``randomize_minibatches``) come from numpy's global RNG as in PsyNeuLink, or
         from ``seed`` (mdfx) when given. ``dtype`` ("float64" or "float32") picks the
         precision of the torch and LLVM backends. The outputs of the last epoch's
-        trials (computed before each minibatch's update) are appended to ``results``.
+        trials (computed before each minibatch's update) are appended to ``results`` (every
+        epoch's with ``results="all"``). ``options.learning_rate`` is the call's float rate here
+        (the session resolved PsyNeuLink's forms), ``options.param_learning_rates`` the others.
         """
+        o = options
+        inputs, targets, num_trials, epochs = o.inputs, o.targets, o.num_trials, o.epochs
+        learning_rate, minibatch_size, randomize_minibatch = o.learning_rate, o.minibatch_size, o.randomize_minibatch
+        patience, min_delta, seed, dtype = o.patience, o.min_delta, o.seed, o.dtype
+        call_before_minibatch, call_after_minibatch = o.call_before_minibatch, o.call_after_minibatch
+        execution_mode, report_progress = o.execution_mode, o.report_progress
+        randomize_minibatches, param_learning_rates = o.randomize_minibatches, o.param_learning_rates
+        keep_all_epochs, optimizations_per_minibatch = o.results == "all", o.optimizations_per_minibatch
+        batched_results = bool(o.batched_results)
         if randomize_minibatches is not None:
             randomize_minibatch = randomize_minibatches
         if inputs is not None and not isinstance(inputs, Mapping):
@@ -349,8 +346,8 @@ class AutodiffComposition(Composition):
         internal = {s.name: t.name for s, t in self._internal_pairs()}
         if targets is None and not internal:
             raise DataError(f"{self.name!r}.learn(): no targets given (targets={{output node: trials}})")
-        net, graph = self._lowered()
-        io = self._io_of(net)
+        graph = self._graph()
+        io = self._io_of(graph)
         trained = self._trained_outputs(io, targets if targets is not None else {})
         shown = self._shown_outputs(io, trained)
         x = parse_inputs(io, inputs, num_trials)
@@ -382,8 +379,8 @@ class AutodiffComposition(Composition):
             t = {k: np.repeat(v, repeats, axis=0) for k, v in t.items()}
             trials *= repeats
         if self.disable_learning:
-            outputs, _ = _forward(graph, x, shown)
-            self.results.extend(pnl_value([outputs[n][i].copy() for n in shown]) for i in range(trials))
+            _, values = modes.run(graph, x, ExecutionMode.Python)  # every node's value: shown may be any
+            self.results.extend(pnl_value([values[n][i].copy() for n in shown]) for i in range(trials))
             return pnl_value(list(self.results[-1]))
         if self.optimizer_state.optimizer != self.optimizer_type:
             # A different optimizer starts from scratch, as a new torch optimizer would.
@@ -409,7 +406,7 @@ class AutodiffComposition(Composition):
         if call_after_minibatch is not None:
             spec.on_minibatch = _after_minibatch_hook(call_after_minibatch, -(-trials // minibatch_size))
         mode = execution_mode
-        logging = net is not None and self._logging_hooks(net, spec)
+        logging = graph.mechanisms is not None and self._logging_hooks(graph, spec)
         if logging and mode is not ExecutionMode.Python:
             # Logged values are read between minibatches, which only the numpy
             # backend exposes; it gives the same numbers (tested to 1e-10).
@@ -426,7 +423,7 @@ class AutodiffComposition(Composition):
         weights = {k: v.copy() for k, v in graph.learnable().items()} if guarded else {}
         optimizer_state = copy.deepcopy(self.optimizer_state) if guarded else None
         try:
-            result = _train(net, graph, spec, mode, self.device)
+            result = modes.train(graph, spec, mode, self.device)
         except BaseException:
             if guarded:
                 for k, v in graph.learnable().items():
@@ -436,8 +433,6 @@ class AutodiffComposition(Composition):
         finally:
             if bar is not None:
                 bar.close()
-        if net is not None:
-            self._write_back(net)
         self.last_learn = result
         if self._pairs_targets:
             from mdfx.composition.targets import record_loss_values
@@ -528,24 +523,24 @@ class AutodiffComposition(Composition):
         """PsyNeuLink 0.21's name for the per-minibatch losses (each wrapped in a list)."""
         return [[loss] for loss in self.losses]
 
-    def _logging_hooks(self, net: Net, spec: LearnSpec) -> bool:
+    def _logging_hooks(self, graph: Graph, spec: LearnSpec) -> bool:
         """Wire ``log.set_log_conditions('matrix'|'value')`` to per-minibatch records."""
         projs = [p for p in self._projections if "matrix" in p.log.logged]
         mechs = [m for m in self._mechanisms() if "value" in m.log.logged]
         if not projs and not mechs:
             return False
 
-        tensors = self._graph().meta["node_tensors"]
+        tensors = graph.mechanisms.tensors
         context = self.default_execution_id
         # PsyNeuLink's log (nparray_dictionary) holds the matrix each minibatch used, before its update
-        used = {p.name: np.array(net.projection(p.name).matrix, copy=True) for p in projs}
+        used = {p.name: np.array(graph.params[p.name].value, copy=True) for p in projs}
 
         def record(values: dict[str, np.ndarray]) -> None:
             for p in projs:
-                p.log.record("matrix", net.projection(p.name).matrix)
+                p.log.record("matrix", graph.params[p.name].value)
                 matrix = used[p.name]
                 p.log.record_in(context, {"func_matrix": matrix, "matrix": matrix, "mod_matrix": matrix})
-                used[p.name] = np.array(net.projection(p.name).matrix, copy=True)
+                used[p.name] = np.array(graph.params[p.name].value, copy=True)
             for m in mechs:
                 value = values[tensors[m.name]]
                 m.log.record("value", value)
@@ -566,20 +561,6 @@ class AutodiffComposition(Composition):
         if not self._pathway_objectives():
             return []
         return [m.name for m in self._mechanisms() if not isinstance(m, TargetMechanism)]
-
-    def _write_back(self, net: Net) -> None:
-        """Trained arrays into the projections and mechanisms, in place (a no-op when shared)."""
-        for p in self._projections:
-            trained = net.projection(p.name).matrix
-            if trained is not p.matrix:
-                p.matrix[...] = trained
-        for m in self._mechanisms():
-            node = net.node(m.name)
-            if node.bias is not None and node.bias is not m.bias:
-                if m.bias is None:
-                    m.bias = node.bias.copy()
-                else:
-                    m.bias[...] = node.bias
 
     # --- weights to and from torch tensors ---------------------------------------------
 
@@ -611,18 +592,17 @@ class AutodiffComposition(Composition):
     def save(self, path: str | Path | None = None, directory: str | None = None,
              filename: str | None = None) -> Path:
         """Write every projection's matrix as a torch state_dict keyed by projection name."""
-        from mdfx.io import save_state_dict
+        from mdfx.schema.state_dict import save_state_dict
 
-        return save_state_dict(self._net(), _weights_path(self, path, directory, filename))
+        return save_state_dict(self._graph(), _weights_path(self, path, directory, filename))
 
     def load(self, path: str | Path | None = None, directory: str | None = None,
              filename: str | None = None) -> None:
         """Restore matrices saved by :meth:`save` (``torch.load(weights_only=True)``)."""
-        from mdfx.io import load_state_dict
+        from mdfx.schema.state_dict import load_state_dict
 
-        net = self._net()
-        load_state_dict(net, _weights_path(self, path, directory, filename))
-        self._write_back(net)
+        # the graph's params are the projections' arrays: loading into it loads into them
+        load_state_dict(self._graph(), _weights_path(self, path, directory, filename))
 
 
 def _stack(vectors: list[list[np.ndarray]], middle: tuple[int, ...] = ()) -> np.ndarray:
@@ -683,41 +663,11 @@ def _weights_path(comp: AutodiffComposition, path: str | Path | None, directory:
     if path is not None:
         return Path(path)
     if filename is None:
-        from mdfx.io import safe_filename
+        from mdfx.files import safe_filename
 
         # the composition's name may come from a file: it must not pick the folder
         filename = f"{safe_filename(comp.name)}_matrix_wts.pnl"
     return Path(directory or ".") / filename
-
-
-def _forward(graph: Any, x: dict[str, np.ndarray], outputs: list[str]
-             ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """The reference's outputs (by OUTPUT node) and every node's values."""
-    from mdfx.runners import reference
-
-    env = reference.forward(graph, x)
-    tensors = graph.meta.get("node_tensors") or {t: t for t in [*graph.inputs, *graph.outputs]}
-    values = {node: env[tensor] for node, tensor in tensors.items()}
-    return {n: values[n] for n in outputs}, values
-
-
-def _train(net: Net | None, graph: Any, spec: LearnSpec, mode: ExecutionMode, device: str) -> LearnResult:
-    """One backend's training; ``spec`` is keyed by node names, the graph runners by tensor names."""
-    keyed, back = by_tensor(graph, spec)
-    if mode is ExecutionMode.Python:
-        from mdfx.runners.training import train_reference
-
-        return rekey(train_reference(graph, keyed), back)
-    if mode is ExecutionMode.PyTorch:
-        from mdfx.runners import torch as torch_runner
-
-        return rekey(torch_runner.train(graph, keyed, device=device), back)
-    if mode is ExecutionMode.LLVMRun:
-        from mdfx.runners import llvm
-
-        return rekey(llvm.train(graph, keyed), back)
-    raise MdfxError(f"learn() does not support execution_mode {mode!r}; "
-                    "use ExecutionMode.Python, PyTorch or LLVMRun")
 
 
 def _progress(report_progress: object, epochs: int, name: str) -> Any:

@@ -1,7 +1,7 @@
 """Composition: mechanisms joined by projections (DESIGN rule 1: the graph is the hub).
 
 ``run()`` and ``learn()`` lower the composition to an op graph
-(:func:`mdfx.schema.graph.from_net`) once per structure and keep it, with each
+(:func:`mdfx.composition.lower.lower`) once per structure and keep it, with each
 backend's compiled form, until a node, projection, function or size changes.
 The graph's params *are* the projections' matrices and the mechanisms' biases
 (the same numpy arrays, never copied per call), so training updates them in
@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from mdfx import limits
+from mdfx.composition import modes
 from mdfx.composition.enums import ExecutionMode, Loss, NodeRole
 from mdfx.composition.learning_pathway import (
     BackPropagation,
@@ -33,8 +34,8 @@ from mdfx.composition.parameters import Parameters, attribute
 from mdfx.composition.projections import MappingProjection, port_index
 from mdfx.errors import CompositionError, DataError, GraphError, UnsupportedError
 from mdfx.schema import validate
-from mdfx.schema.graph import Graph
-from mdfx.schema.net import Net, NodeSpec, ProjectionSpec, TrainingSpec, _topological
+from mdfx.schema.graph import Graph, TrainingSpec
+from mdfx.schema.mechanisms import MechanismSpec, ProjectionSpec, topological
 
 
 class Composition:
@@ -67,9 +68,9 @@ class Composition:
         self._nodes: list[TransferMechanism | Composition] = []
         self._projections: list[MappingProjection] = []
         self.results: list[list[np.ndarray]] = []
-        #: (structure key, Net, Graph) of the last lowering; see _lowered()
-        self._lowering: tuple[tuple, Net, Graph] | None = None
-        self._io_memo: tuple[Net, IO] | None = None
+        #: (structure key, Graph) of the last lowering; see _graph()
+        self._lowering: tuple[tuple, Graph] | None = None
+        self._io_memo: tuple[Graph, IO] | None = None
         #: the learning pathways' TARGET, objective and LearningMechanism nodes (not executed)
         self._learning_nodes: list[Any] = []
         #: compositions given as pathway items: their nodes and projections are flattened into
@@ -229,7 +230,7 @@ class Composition:
             # Only now pay for the full sort: it names the whole cycle in the error.
             specs = [_node_stub(n) for n in self._mechanisms()]
             edges = [_proj_stub(p) for p in [*self._projections, projection]]
-            _topological(specs, edges)  # raises GraphError naming the cycle
+            topological(specs, edges)  # raises GraphError naming the cycle
         self._projections.append(projection)
         index.add_projection(projection, name)
         self._index_key = (len(self._nodes), len(self._projections))
@@ -426,7 +427,7 @@ class Composition:
         """The TARGET nodes whose inputs are targets (one per OUTPUT node that learns)."""
         return [n for n in self._learning_nodes if isinstance(n, TargetMechanism)]
 
-    # --- roles and the Net ----------------------------------------------------------
+    # --- roles and the graph ----------------------------------------------------------
 
     def _mechanisms(self) -> list[TransferMechanism]:
         return [n for n in self._nodes if isinstance(n, TransferMechanism)]
@@ -465,25 +466,6 @@ class Composition:
     def _training_spec(self) -> TrainingSpec:
         return TrainingSpec()
 
-    def _spec(self) -> Net:
-        """The composition as a Net whose arrays are the projections' and mechanisms' own."""
-        nested = [n for n in self._nodes if isinstance(n, Composition)]
-        if nested:
-            raise GraphError(f"{self.name!r} contains nested compositions "
-                             f"({', '.join(n.name for n in nested)}); run or learn them through this "
-                             "composition's run()/learn(), or save them on their own")
-        if not self._nodes:
-            raise GraphError(f"{self.name!r} has no nodes")
-        nodes = [NodeSpec(m.name, m.size, m.function.op_name, dict(m.function.params),
-                          m.bias, m.learnable_bias, len(m.input_ports), m.combine,
-                          m.port_sizes if m.combine == "concat" else ())
-                 for m in self._mechanisms()]
-        # OutputPorts of a one-port mechanism all carry its value: the Net reads port 0
-        projs = [ProjectionSpec(p.name, p.sender.name, p.receiver.name, p.matrix, p.learnable, p.receiver_port,
-                                p.sender_port if getattr(p.sender, "combine", "sum") == "concat" else 0)
-                 for p in self._projections]
-        return Net.build(self.name, nodes, projs, self._training_spec(), autodiff=self._autodiff)
-
     def _structure_key(self) -> tuple:
         """Everything a lowering depends on but the weight values (cheap: no arrays are read)."""
         return (
@@ -496,8 +478,9 @@ class Composition:
                   for p in self._projections),
         )
 
-    def _lowered(self) -> tuple[Net, Graph]:
-        """The Net and the graph of the current structure, built once per structure.
+    def _graph(self) -> Graph:
+        """The composition as an op graph (:func:`~mdfx.composition.lower.lower`), built once per
+        structure; its params are the composition's arrays.
 
         When only arrays were replaced (``projection.matrix = ...``), the cached
         graph is re-pointed at the new arrays: nothing is rebuilt or copied.
@@ -505,20 +488,19 @@ class Composition:
         self._enter_context()
         key = self._structure_key()
         if self._lowering is None or self._lowering[0] != key:
-            from mdfx.schema.graph import from_net
+            from mdfx.composition.lower import lower
 
-            net = self._spec()
-            self._lowering = (key, net, from_net(net))
-        _, net, graph = self._lowering
+            self._lowering = (key, lower(self))
+        graph = self._lowering[1]
+        params = graph.params
         for p in self._projections:
-            matrix = p.matrix
-            spec = net.projection(p.name)
-            if spec.matrix is not matrix:
-                spec.matrix = graph.params[p.name].value = matrix
+            param = params[p.name]
+            if param.value is not p.matrix:
+                param.value = p.matrix
         for m in self._mechanisms():
-            if m.bias is not None and graph.params[f"{m.name}.bias"].value is not m.bias:
-                net.node(m.name).bias = graph.params[f"{m.name}.bias"].value = m.bias
-        return net, graph
+            if m.bias is not None and params[f"{m.name}.bias"].value is not m.bias:
+                params[f"{m.name}.bias"].value = m.bias
+        return graph
 
     def _enter_context(self) -> None:
         """The projections' matrices become this composition's values (its execution context)."""
@@ -527,25 +509,22 @@ class Composition:
 
     def _io(self) -> IO:
         """The names and sizes that inputs and targets must fit."""
-        return self._io_of(self._lowered()[0])
+        return self._io_of(self._graph())
 
-    def _io_of(self, net: Net) -> IO:
-        """``_io()`` of an already lowered ``net``: run()/learn() lower once per call, not twice."""
+    def _io_of(self, graph: Graph) -> IO:
+        """``_io()`` of an already lowered ``graph``: run()/learn() lower once per call, not twice."""
         memo = self._io_memo
-        if memo is None or memo[0] is not net:
-            memo = self._io_memo = (net, IO.of(net))
+        if memo is None or memo[0] is not graph:
+            memo = self._io_memo = (graph, IO.of(graph))
         return memo[1]
-
-    def _graph(self) -> Graph:
-        """The composition as an op graph (cached; its params are the composition's arrays)."""
-        return self._lowered()[1]
 
     def to_mdf(self) -> Any:
         """The composition as a ``modeci_mdf.mdf.Model`` (current weights)."""
         from mdfx.schema import writer
 
-        self._enter_context()
-        return writer.to_mdf(self._spec())
+        for m in self._mechanisms():  # refused before lowering, which needs every port fed
+            writer.refuse_ports(m.name, len(m.input_ports), m.combine)
+        return writer.graph_to_mdf(self._graph())
 
     def to_onnx(self, dtype: str | None = None, opset: int = 17) -> Any:
         """The inference graph as an ``onnx.ModelProto`` with the current (trained) weights.
@@ -555,10 +534,6 @@ class Composition:
         from mdfx.converters.onnx_export import to_onnx
 
         return to_onnx(self._graph(), dtype=dtype, opset=opset)
-
-    def _net(self) -> Net:
-        """The composition as a Net (cached with the graph; arrays shared with the composition)."""
-        return self._lowered()[0]
 
     def _mechanism(self, name: str) -> TransferMechanism:
         for m in self._mechanisms():
@@ -589,10 +564,10 @@ class Composition:
         nested = [n for n in self._nodes if isinstance(n, Composition)]
         if nested:
             return self._run_nested(inputs or {}, num_trials, execution_mode)
-        net, graph = self._lowered()
-        io = self._io_of(net)
+        graph = self._graph()
+        io = self._io_of(graph)
         arrays = parse_inputs(io, self._run_inputs(inputs), num_trials)
-        outputs, values = _run_net(net, graph, arrays, execution_mode, getattr(self, "device", "cpu"))
+        outputs, values = modes.run(graph, arrays, execution_mode, getattr(self, "device", "cpu"))
         mechanisms = {m.name: m for m in self._mechanisms()}
         for name, value in values.items():
             if name in mechanisms:
@@ -851,8 +826,8 @@ def _reaches(successors: dict[int, list], start: Any, goal: Any) -> bool:
     return False
 
 
-def _node_stub(m: TransferMechanism) -> NodeSpec:
-    return NodeSpec(m.name, m.size, "identity")
+def _node_stub(m: TransferMechanism) -> MechanismSpec:
+    return MechanismSpec(m.name, m.size, "identity")
 
 
 def _proj_stub(p: MappingProjection) -> ProjectionSpec:
@@ -892,17 +867,23 @@ class IO:
     shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, net: Net) -> IO:
-        return cls(net.name, list(net.inputs), list(net.outputs), {n.name: n.size for n in net.nodes})
+    def of(cls, g: Graph) -> IO:
+        """A graph's mechanisms by name (a composition's), else its inputs and outputs by tensor."""
+        if g.mechanisms is not None:
+            m = g.mechanisms
+            return cls(g.name, list(m.inputs), list(m.outputs), {n.name: n.size for n in m.nodes})
+        names = [*g.inputs, *g.outputs]
+        return cls(g.name, list(g.inputs), list(g.outputs), {k: g.size(k) for k in names},
+                   {k: g.features(k) for k in names if len(g.features(k)) > 1})
 
 
-def parse_inputs(net: Net | IO, inputs: Mapping, num_trials: int | None = None,
+def parse_inputs(net: Graph | IO, inputs: Mapping, num_trials: int | None = None,
                  nodes: list[str] | None = None, what: str = "input") -> dict[str, np.ndarray]:
     """Validate ``{node or name: trials}`` into float64 arrays (trials, size), one per node.
 
     Errors name the node, the shape expected and the shape given.
     """
-    if isinstance(net, Net):
+    if isinstance(net, Graph):
         net = IO.of(net)
     wanted = nodes if nodes is not None else net.inputs
     if not isinstance(inputs, Mapping):
@@ -969,39 +950,3 @@ def _trial_count(value: Any, size: int) -> int | None:
 
 def _copy(value: Any) -> Any:
     return value.copy() if hasattr(value, "copy") else value
-
-
-def _run_net(net: Net | None, graph: Graph, arrays: dict[str, np.ndarray], mode: ExecutionMode,
-             device: str = "cpu") -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Outputs by OUTPUT node, and every node's values (all of them where the backend gives them).
-
-    ``net`` is None for a graph brought from elsewhere (its nodes are its tensors).
-    """
-    from mdfx.runners import reference
-
-    tensors = graph.meta.get("node_tensors") or {t: t for t in [*graph.inputs, *graph.outputs]}
-    outputs = net.outputs if net is not None else graph.outputs
-    if mode in (ExecutionMode.Python, ExecutionMode.PyTorch):
-        if mode is ExecutionMode.Python:
-            env = reference.forward(graph, arrays)
-        else:
-            from mdfx.runners import torch as torch_runner
-
-            env = torch_runner.run_all(graph, arrays, list(tensors.values()), device=device)
-        values = {node: env[tensor] for node, tensor in tensors.items()}
-        return {n: values[n] for n in outputs}, values
-    if mode is ExecutionMode.LLVMRun:
-        from mdfx.runners import llvm
-
-        by_tensor = llvm.run(graph, arrays, _checked=True)  # parse_inputs made the shared check
-        outputs = {n: by_tensor[tensors[n]] for n in (net.outputs if net is not None else graph.outputs)}
-        return outputs, dict(outputs)
-    if mode is ExecutionMode.ONNX:
-        from mdfx.runners import ort
-
-        # float64 so ONNX mode gives the reference's numbers (export float32 with mdfx.save); one
-        # session per structure, fed the current weights
-        by_tensor = ort.run_graph(graph, {tensors.get(n, n): a for n, a in arrays.items()}, dtype="float64")
-        outputs = {n: by_tensor[tensors.get(n, n)] for n in (net.outputs if net is not None else graph.outputs)}
-        return outputs, dict(outputs)
-    raise ValueError(f"unsupported execution_mode {mode!r}")

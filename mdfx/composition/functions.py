@@ -172,7 +172,7 @@ def _same(a: np.ndarray | None, b: np.ndarray | None) -> bool:
     return (a is None and b is None) or (a is not None and b is not None and np.array_equal(a, b))
 
 
-#: op key -> class, for building functions from a Net or MDF.
+#: op key -> class, for building functions from a graph's mechanisms or MDF.
 FUNCTION_CLASSES: dict[str, type[TransferFunction]] = {
     cls.op_name: cls for cls in (Linear, Logistic, ReLU, Tanh, SoftMax, Exponential, Identity)
 }

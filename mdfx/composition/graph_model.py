@@ -38,7 +38,7 @@ class GraphComposition(AutodiffComposition):
     def __init__(self, graph: Graph, learning_rate: float | None = None, optimizer_type: str | None = None,
                  loss_spec: Loss | str | None = None, weight_decay: float | None = None,
                  name: str | None = None) -> None:
-        t = graph.meta.get("training")
+        t = graph.training
         super().__init__(
             name=name or graph.name,
             learning_rate=learning_rate if learning_rate is not None else getattr(t, "learning_rate", None),
@@ -73,21 +73,9 @@ class GraphComposition(AutodiffComposition):
             return [by_name[k] for k in self.graph.outputs]
         return []
 
-    def _lowered(self) -> tuple[None, Graph]:  # type: ignore[override]
-        return None, self.graph
-
-    def _net(self) -> Any:
-        raise GraphError(f"{self.name!r} is an op graph, not a PsyNeuLink-shaped network; use its graph")
-
-    def _io_of(self, net: None) -> IO:  # type: ignore[override]
-        g = self.graph
-        memo = self._io_memo
-        if memo is None or memo[0] is not g:
-            names = [*g.inputs, *g.outputs]
-            io = IO(g.name, list(g.inputs), list(g.outputs), {k: g.size(k) for k in names},
-                    {k: g.features(k) for k in names if len(g.features(k)) > 1})
-            memo = self._io_memo = (g, io)  # type: ignore[assignment]
-        return memo[1]
+    def _graph(self) -> Graph:
+        """The imported graph itself (its structure is fixed: nothing to lower)."""
+        return self.graph
 
     def _trained_outputs(self, io: IO, targets: Mapping) -> list[str]:
         """The outputs that have targets; each must take a gradient."""
@@ -118,7 +106,7 @@ class GraphComposition(AutodiffComposition):
         return []
 
     def _training_spec(self) -> Any:
-        return self.graph.meta.get("training") or super()._training_spec()
+        return self.graph.training or super()._training_spec()
 
     # --- weights -------------------------------------------------------------------------
 
@@ -131,7 +119,7 @@ class GraphComposition(AutodiffComposition):
         """Write the params as a torch state_dict under their original names, layouts and dtypes
         (a module imported with from_torch loads it strictly)."""
         from mdfx.composition.autodiff import _weights_path
-        from mdfx.io import save_state_dict
+        from mdfx.schema.state_dict import save_state_dict
 
         return save_state_dict(self.graph, _weights_path(self, path, directory, filename))
 
@@ -139,16 +127,22 @@ class GraphComposition(AutodiffComposition):
              **kwargs: Any) -> None:
         """Restore params from a state_dict (the original module's, or one :meth:`save` wrote), in place."""
         from mdfx.composition.autodiff import _weights_path
-        from mdfx.io import load_state_dict
+        from mdfx.schema.state_dict import load_state_dict
 
         load_state_dict(self.graph, _weights_path(self, path, directory, filename))
 
     def to_mdf(self) -> Any:
         """The graph as a ``modeci_mdf.mdf.Model``: one MDF node per op, params with their values."""
-        from mdfx.io import with_training
         from mdfx.schema import writer
 
-        return writer.to_mdf(with_training(self.graph, self))
+        return writer.graph_to_mdf(self.trained_graph())
+
+    def trained_graph(self) -> Graph:
+        """The graph (sharing its arrays) with this composition's loss, optimizer and rates as its
+        training settings, so a saved file keeps them."""
+        from dataclasses import replace
+
+        return replace(self.graph, training=AutodiffComposition._training_spec(self))
 
     def __repr__(self) -> str:
         return f"GraphComposition(name={self.name!r}, {len(self.graph.nodes)} ops, {len(self.graph.params)} params)"

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import inspect
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mdfx.composition.enums import ExecutionMode, NodeRole
 from mdfx.composition.keywords import TRAINING_SET
+from mdfx.composition.learn_options import LearnOptions
 from mdfx.composition.learning_pathway import TargetMechanism
 from mdfx.composition.learning_rates import check_keys, check_rate, resolve, split
 from mdfx.composition.pytorch_representation import PytorchRepresentation
@@ -30,18 +32,19 @@ if TYPE_CHECKING:
 RESULTS_MODES = ("all", "last_epoch")
 
 
-def learn(comp: AutodiffComposition, inputs: Any, targets: Mapping | None, num_trials: int | None, epochs: int,
-          learning_rate: object, minibatch_size: int | str, randomize_minibatch: bool, patience: int | None,
-          min_delta: float, call_before_minibatch: Callable | None, call_after_minibatch: Callable | None,
-          execution_mode: ExecutionMode, report_progress: object, seed: int | None, dtype: str,
-          randomize_minibatches: bool | None, context: object, synch_results_with_torch: object,
-          batched_results: bool, results: str, optimizations_per_minibatch: int = 1,
-          execute_in_additional_optimizations: Mapping | None = None,
-          synch_projection_matrices_with_torch: object = None) -> np.ndarray:
+def learn(comp: AutodiffComposition, options: LearnOptions) -> np.ndarray:
     """AutodiffComposition.learn() (see its docstring): PsyNeuLink's argument forms, then the engine.
+
+    ``options`` is this call's: the resolved inputs, targets and rates are written into it.
 
     ``context`` names PsyNeuLink's execution context; mdfx has one, so any value means it.
     """
+    o = options
+    inputs, targets, num_trials, epochs, learning_rate = o.inputs, o.targets, o.num_trials, o.epochs, o.learning_rate
+    minibatch_size, execution_mode, results = o.minibatch_size, o.execution_mode, o.results
+    synch_results_with_torch = o.synch_results_with_torch
+    synch_projection_matrices_with_torch = o.synch_projection_matrices_with_torch
+    execute_in_additional_optimizations = o.execute_in_additional_optimizations
     # PsyNeuLink 0.21 gives the same results for 'run', 'minibatch' and 'trial' (measured; its
     # 'epoch' raises): mdfx fills results at the end of learn() for all three
     if synch_results_with_torch not in (None, "run", "minibatch", "trial"):
@@ -68,12 +71,8 @@ def learn(comp: AutodiffComposition, inputs: Any, targets: Mapping | None, num_t
                 raise DataError(f"{comp.name!r}.learn(): the inputs generator yielded a "
                                 f"{type(chunk).__name__}, not a dict")
             before = len(comp.results)
-            value = learn(comp, dict(chunk), targets, num_trials, chunk.get("epochs", epochs), learning_rate,
-                          minibatch_size, randomize_minibatch, patience, min_delta, call_before_minibatch,
-                          call_after_minibatch, execution_mode, report_progress, seed, dtype,
-                          randomize_minibatches, context, synch_results_with_torch, batched_results, results,
-                          optimizations_per_minibatch, execute_in_additional_optimizations,
-                          synch_projection_matrices_with_torch)
+            value = learn(comp, replace(o, inputs=dict(chunk), num_trials=num_trials,
+                                        epochs=chunk.get("epochs", epochs)))
             if num_trials is None:
                 run = comp.last_learn
                 num_trials = len(next(iter(run.last_outputs.values()))) if run is not None \
@@ -114,15 +113,12 @@ def learn(comp: AutodiffComposition, inputs: Any, targets: Mapping | None, num_t
     for p in frozen:
         p.learnable = False
     try:
-        value = comp._learn_plain(
-            inputs=x, targets=t, num_trials=num_trials, epochs=epochs, learning_rate=global_lr,
-            minibatch_size=minibatch_size, randomize_minibatch=randomize_minibatch, patience=patience,
-            min_delta=min_delta, call_before_minibatch=call_before_minibatch,
-            call_after_minibatch=call_after_minibatch, execution_mode=execution_mode,
-            report_progress=report_progress, seed=seed, dtype=dtype, randomize_minibatches=randomize_minibatches,
-            param_learning_rates={n: r for n, r in rates.items() if r != global_lr},
-            keep_all_epochs=results == "all", optimizations_per_minibatch=optimizations_per_minibatch,
-            batched_results=bool(batched_results))
+        # the session owns ``options`` (learn() made it for this call): the resolved values go in
+        # place, not into a copy (dataclasses.replace of 24 fields costs microseconds a call)
+        o.inputs, o.targets, o.num_trials, o.epochs, o.minibatch_size = x, t, num_trials, epochs, minibatch_size
+        o.learning_rate = global_lr
+        o.param_learning_rates = {n: r for n, r in rates.items() if r != global_lr}
+        value = comp._learn_plain(o)
     finally:
         for p, flag in saved:
             p.learnable = flag

@@ -16,7 +16,7 @@ Every graph op becomes the ONNX op of the same name, so the file is the graph:
   rules of :data:`TRANSFER_RULES`; ``ai.onnx.ml`` ops import the ``ai.onnx.ml`` opset.
 
 A composition built with the Composition API exports through its graph (the
-lowering :func:`~mdfx.schema.graph.from_net`): inputs and outputs are named
+lowering :func:`~mdfx.composition.lower.lower`, which keeps its mechanisms): inputs and outputs are named
 after its INPUT and OUTPUT mechanisms and ``mdfx.layers`` names each hidden
 layer by its first ONNX node, so an import restores the names.
 
@@ -44,8 +44,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 from mdfx import ops
 from mdfx.errors import MdfxError
-from mdfx.io import _TMP_MARK, _fsync, atomic_write, safe_filename
-from mdfx.schema.graph import Graph, Node, as_graph
+from mdfx.files import TMP_MARK, atomic_write, fsync, safe_filename
+from mdfx.schema.graph import Graph, Node
 
 #: The opsets the export is tested with (Softmax's per-axis semantics need 13).
 OPSETS = range(13, 22)
@@ -201,12 +201,13 @@ class _Names:
 # --- the export -------------------------------------------------------------------
 
 
-def to_onnx(model: Graph | Any, dtype: str | None = None, opset: int = DEFAULT_OPSET,
+def to_onnx(model: Graph | str | os.PathLike[str], dtype: str | None = None, opset: int = DEFAULT_OPSET,
             params_as_inputs: bool = False) -> onnx.ModelProto:
     """An ONNX model computing ``model``'s forward pass with its current weights.
 
-    ``model`` is a :class:`Graph`, a composition (exported through its graph) or a
-    Net. ``dtype`` is ``"float32"``, ``"float64"`` or ``"float16"``; None keeps a
+    ``model`` is a :class:`Graph` or the path of a model file (read with
+    :func:`mdfx.schema.reader.from_mdf`, or imported if ONNX); a composition
+    exports through ``composition.to_onnx()`` or :func:`mdfx.save`. ``dtype`` is ``"float32"``, ``"float64"`` or ``"float16"``; None keeps a
     file's graph in its own dtype and writes a composition as float32. ``opset``
     is the default-domain opset, 13 to 21. Inputs and outputs have a dynamic
     ``batch`` dimension. ``params_as_inputs`` also lists every float param as a
@@ -214,7 +215,7 @@ def to_onnx(model: Graph | Any, dtype: str | None = None, opset: int = DEFAULT_O
     fed new weights. The model passes ``onnx.checker.check_model(full_check=True)``.
     """
     graph = _graph_of(model)
-    composition = graph.meta.get("source") == "composition"
+    composition = graph.mechanisms is not None
     if dtype is None:
         dtype = "float32" if composition or graph.dtype not in DTYPES else graph.dtype
     _check_options(dtype, opset)
@@ -229,7 +230,7 @@ def export_for_session(graph: Graph, dtype: str, opset: int = DEFAULT_OPSET
     the outputs, each keyed by the graph's tensor name.
     """
     _check_options(dtype, opset)
-    export = _Export(graph, dtype, opset, graph.meta.get("source") == "composition", True)
+    export = _Export(graph, dtype, opset, graph.mechanisms is not None, True)
     proto = export.model()
     indices = _index_params(graph)
     params = {k: export.tensor[k] for k, p in graph.params.items() if p.value.dtype.kind == "f" and k not in indices}
@@ -241,7 +242,7 @@ def _index_params(g: Graph) -> set[str]:
     return {n.inputs[1] for n in g.nodes if n.op == "Gather" and n.inputs[1] in g.params}
 
 
-def save_onnx(model: Graph | Any, path: str | os.PathLike[str], dtype: str | None = None,
+def save_onnx(model: Graph | str | os.PathLike[str], path: str | os.PathLike[str], dtype: str | None = None,
               opset: int = DEFAULT_OPSET) -> Path:
     """Export ``model`` (see :func:`to_onnx`) and write it to ``path`` atomically.
 
@@ -280,11 +281,11 @@ def _save_with_external_data(model: onnx.ModelProto, target: Path) -> Path:
     if not target.parent.is_dir():
         raise MdfxError(f"cannot write {str(target)!r}: directory {str(target.parent)!r} does not exist")
     # onnx appends the tensors to <folder>/<location>: a private folder, renamed out of when complete
-    scratch = target.parent / f".{target.name}{_TMP_MARK}{os.getpid()}.{secrets.token_hex(4)}.d"
+    scratch = target.parent / f".{target.name}{TMP_MARK}{os.getpid()}.{secrets.token_hex(4)}.d"
     scratch.mkdir()
     try:
         write_external_data_tensors(model, str(scratch))
-        _fsync(scratch / data_name)
+        fsync(scratch / data_name)
         os.replace(scratch / data_name, target.parent / data_name)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -295,12 +296,20 @@ def _save_with_external_data(model: onnx.ModelProto, target: Path) -> Path:
     return target
 
 
-def _graph_of(model: Any) -> Graph:
-    from mdfx.composition.composition import Composition
+def _graph_of(model: Graph | str | os.PathLike[str]) -> Graph:
+    """A Graph as is; a path read (ONNX imported, MDF parsed); anything else refused by name."""
+    if isinstance(model, Graph):
+        return model
+    if isinstance(model, str | os.PathLike):
+        if Path(model).suffix.lower() == ".onnx":
+            from mdfx.converters.onnx_import import load_onnx
 
-    if isinstance(model, Composition):
-        return model._graph()
-    return as_graph(model)
+            return load_onnx(model)
+        from mdfx.schema.reader import from_mdf
+
+        return from_mdf(model)
+    raise TypeError(f"the ONNX export takes a Graph or a model file's path, got {type(model).__name__} "
+                    "(a composition: composition.to_onnx() or mdfx.save(composition, 'x.onnx'))")
 
 
 def _check_options(dtype: str, opset: int) -> None:
@@ -332,9 +341,9 @@ class _Export:
         # graph inputs and outputs first, so they keep their names
         self.tensor: dict[str, str] = {t: self.names.fresh(t, keep=not composition) for t in g.inputs}
         self.outputs: dict[str, str] = {}
-        extra = set(g.meta.get("extra_outputs", ()))
+        extra = set(g.extra_outputs)
         # a composition's outputs are named after their mechanisms (not the tensors "<node>:value")
-        owner = {v: k for k, v in (g.meta.get("node_tensors") or {}).items()} if composition else {}
+        owner = {v: k for k, v in g.mechanisms.tensors.items()} if composition else {}
         for t in g.outputs:
             if t in extra:
                 continue
@@ -414,7 +423,7 @@ class _Export:
 
     def _names_meta(self) -> dict[str, str]:
         g = self.g
-        tensors = g.meta.get("node_tensors") or {}
+        tensors = g.mechanisms.tensors if g.mechanisms is not None else {}
         by_tensor = {v: k for k, v in tensors.items()}
         ins = {self.tensor[t]: by_tensor.get(t, t) for t in g.inputs}
         outs = {out: by_tensor.get(t, t) for t, out in self.outputs.items()}
@@ -426,7 +435,7 @@ class _Export:
                 if first is not None:
                     layers[first.name] = mech
         else:
-            layers = dict(g.meta.get("layers") or {})
+            layers = dict(g.layers)
         props = {LAYER_NAMES_KEY: json.dumps(layers)} if layers or self.composition else {}
         props[LEARNABLE_KEY] = json.dumps([self.tensor[k] for k, p in g.params.items() if p.learnable])
         if self.composition or any(k != v for k, v in {**ins, **outs}.items()):

@@ -53,7 +53,7 @@ original model (DESIGN rule 2):
   ``/l1/Gemm``) are kept. A file written by mdfx's own export carries the names
   of its composition (``mdfx.inputs``, ``mdfx.outputs``, ``mdfx.layers``
   metadata); the import restores the input and output names and keeps the layer
-  map in ``graph.meta["layers"]``; its list of learnable initializers (``mdfx.learnable``)
+  map in ``graph.layers``; its list of learnable initializers (``mdfx.learnable``)
   replaces the naming rule.
 
 Default-domain opsets 9-21 and ``ai.onnx.ml`` (ArrayFeatureExtractor, ZipMap: the
@@ -479,31 +479,28 @@ class _Importer:
         # the graph's dtype: its first float input's, else (token inputs only) its first float param's
         dtype = FLOAT_TYPES[elem[float_inputs[0]]] if float_inputs else next(
             (p.dtype for p in self.params.values() if p.dtype in ("float64", "float32", "float16")), "float32")
-        meta: dict[str, Any] = {
-            "source": "onnx", "opset": self.opset, "producer": f"{self.model.producer_name} "
-            f"{self.model.producer_version}".strip(), "file": self.where,
-        }
+        facts: dict[str, Any] = {"source": "onnx"}
         layers = _mdfx_names(self.model, LAYER_NAMES_KEY)
         if layers:
-            meta["layers"] = layers
+            facts["layers"] = layers
         # a ZipMap output (dicts) takes no gradient: its probability tensor becomes an output too,
         # so the classifier trains through it (exports leave it out again)
         extra = [n.inputs[0] for n in self.nodes if n.op == "ai.onnx.ml.ZipMap" and n.output in outputs
                  and n.inputs[0] not in outputs]
         if extra:
-            meta["extra_outputs"] = extra
+            facts["extra_outputs"] = extra
             outputs = outputs + extra
         # a state_dict holds the module's parameters and buffers, not the exporter's constants
         # (only the file's initializers: a constant folded at import, named after the node that made it,
         # is no module state)
-        meta["state_dict_keys"] = {k: k for k, p in self.params.items() if k in self.initializers
-                                   and (p.learnable or _BUFFER_NAME.search(k) or not is_generated_name(k))}
-        layers = self._torch_recurrent()
-        if layers:
-            meta["torch_recurrent"] = layers
-            for entry in layers:
+        facts["state_dict_keys"] = {k: k for k, p in self.params.items() if k in self.initializers
+                                    and (p.learnable or _BUFFER_NAME.search(k) or not is_generated_name(k))}
+        recurrent = self._torch_recurrent()
+        if recurrent:
+            facts["torch_recurrent"] = recurrent
+            for entry in recurrent:
                 for k in (entry["W"], entry["R"], entry["B"]):
-                    meta["state_dict_keys"].pop(k, None)
+                    facts["state_dict_keys"].pop(k, None)
         inputs, params, nodes = dict(self.inputs), list(self.params.values()), self.nodes
         input_dtypes = dict(self.input_dtypes)
         if self.renames:
@@ -512,7 +509,7 @@ class _Importer:
                             for k, v in input_dtypes.items()}
         return Graph.build(self.g.name or "onnx_model", inputs, params, nodes, outputs,
                            dtype="float64" if dtype == "float64" else ("float16" if dtype == "float16" else "float32"),
-                           meta=meta, input_dtypes=input_dtypes)
+                           input_dtypes=input_dtypes, **facts)
 
     def node(self, node: Any, name: str) -> None:
         op, ins = node.op_type, list(node.input)

@@ -1,4 +1,4 @@
-"""MDF → torch: a :class:`~mdfx.schema.net.Net` as a trainable ``torch.nn.Module``.
+"""Graph → torch: a :class:`~mdfx.schema.graph.Graph` as a trainable ``torch.nn.Module``.
 
 :func:`to_module` builds a :class:`NetModule` whose forward pass is the
 reference runner's (``mdfx.runners.reference``), written with torch ops so
@@ -46,7 +46,7 @@ from torch import Tensor, nn
 from mdfx import ops
 from mdfx import ops_spatial as spatial
 from mdfx.errors import MdfxError
-from mdfx.schema.graph import Graph, as_graph
+from mdfx.schema.graph import Graph
 
 DTYPES: Mapping[str, torch.dtype] = {"float64": torch.float64, "float32": torch.float32}
 
@@ -541,7 +541,9 @@ class GraphModule(nn.Module):
         self.graph_name = graph.name
         self.input_names: tuple[str, ...] = tuple(graph.inputs)
         self.output_names: tuple[str, ...] = tuple(graph.outputs)
-        self.node_tensors: dict[str, str] = dict(graph.meta.get("node_tensors") or {})
+        #: each mechanism's value tensor, by name (a composition's graph; empty for others)
+        self.mechanism_values: dict[str, str] = (dict(graph.mechanisms.tensors) if graph.mechanisms is not None
+                                                 else {})
         self.shared = share and dtype == torch.float64 and device.type == "cpu" and all(
             _is_shareable(p.value) for p in graph.params.values() if p.value.dtype.kind == "f")
         #: real name (the param's) -> attribute name of its tensor
@@ -650,19 +652,19 @@ class GraphModule(nn.Module):
         env.update(inputs)
         wanted = tuple(self.output_names if outputs is None else outputs)
         if all_nodes:
-            wanted = tuple(self.node_tensors.values()) or tuple(self.output_names)
+            wanted = tuple(self.mechanism_values.values()) or tuple(self.output_names)
         for out, rule, ins, attrs in self._plan_for(wanted):
             xs = [env[t] if t else None for t in ins]
             env[out] = rule(xs, **attrs)
-        if all_nodes and self.node_tensors:
-            return {node: env[t] for node, t in self.node_tensors.items()}
+        if all_nodes and self.mechanism_values:
+            return {node: env[t] for node, t in self.mechanism_values.items()}
         return {name: env[name] for name in wanted}
 
     def copy_into(self, model: Any = None, names: Iterable[str] | None = None) -> None:
         """Write the module's tensors into the bound arrays, in place, as float64 (no-op when shared).
 
         ``names`` limits the copy (training writes back only what it trained, so a
-        float32 run leaves frozen arrays untouched). ``model`` (a Net or Graph whose
+        float32 run leaves frozen arrays untouched). ``model`` (a Graph whose
         arrays differ from the bound ones) receives the values instead.
         """
         arrays = self._arrays if model is None else _arrays_of(model)
@@ -733,19 +735,21 @@ def _host_rule(op: str) -> Callable[..., Any]:
     return rule
 
 
-def _arrays_of(model: Any) -> dict[str, np.ndarray]:
-    return {k: p.value for k, p in as_graph(model).params.items()}
+def _arrays_of(graph: Graph) -> dict[str, np.ndarray]:
+    return {k: p.value for k, p in graph.params.items()}
 
 
-def to_module(model: Any, dtype: str = "float64", device: str = "cpu", share: bool = False) -> GraphModule:
-    """Build a trainable :class:`GraphModule` from a Graph (or a Net).
+def to_module(graph: Graph, dtype: str = "float64", device: str = "cpu", share: bool = False) -> GraphModule:
+    """Build a trainable :class:`GraphModule` from a Graph.
 
     ``dtype`` is ``"float64"`` (default, as PsyNeuLink) or ``"float32"``; ``device``
     is ``"cpu"``, ``"cuda"`` or ``"cuda:N"``. A CUDA device on a machine without
     CUDA raises :class:`~mdfx.errors.MdfxError` naming the device. With ``share``
     (float64 on the CPU) the module's tensors are the graph's arrays; otherwise copies.
     """
-    return GraphModule(as_graph(model), resolve_dtype(dtype), resolve_device(device), share)
+    if not isinstance(graph, Graph):
+        raise TypeError(f"to_module() takes a Graph, got {type(graph).__name__}")
+    return GraphModule(graph, resolve_dtype(dtype), resolve_device(device), share)
 
 
 #: compiled modules by (structure, dtype, device), most recently used last

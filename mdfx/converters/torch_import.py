@@ -12,8 +12,8 @@
   (``"encoder.0"``), every tensor the fx node's name (``"relu_1"``); graph
   inputs are ``forward``'s arguments, outputs ``"output"`` (``"output_<i>"``);
 * state the graph does not compute with (BatchNorm's ``num_batches_tracked``,
-  unused params) is kept in ``graph.meta["extra_state"]``, and
-  ``graph.meta["state_dict_keys"]`` lists every key, so that
+  unused params) is kept in ``graph.extra_state``, and
+  ``graph.state_dict_keys`` lists every key, so that
   :func:`mdfx.io.state_dict` writes a state_dict the original module loads
   strictly.
 
@@ -194,10 +194,8 @@ class _Tracer:
             else:
                 keys[key] = ""
                 extra[key] = t.detach().cpu().numpy().copy()
-        meta = {"source": "torch", "module": type(self.module).__name__, "state_dict_keys": keys,
-                "extra_state": extra}
-        return Graph.build(name, self.inputs, params, self.nodes, outputs, dtype=self.dtype, meta=meta,
-                           input_dtypes=self.input_dtypes)
+        return Graph.build(name, self.inputs, params, self.nodes, outputs, dtype=self.dtype, source="torch",
+                           state_dict_keys=keys, extra_state=extra, input_dtypes=self.input_dtypes)
 
     def _input(self, node: Any, i: int) -> None:
         # fx renames an argument that shadows a builtin ("input" -> "input_1"); keep forward's name.
@@ -1086,6 +1084,6 @@ def _weights(source: str | os.PathLike[str] | Mapping[str, Any]) -> Mapping[str,
         from mdfx.converters.onnx_import import initializers, read_model
 
         return initializers(read_model(path), str(path))
-    from mdfx.io import read_state_dict
+    from mdfx.files import read_state_dict
 
     return read_state_dict(path)

@@ -25,9 +25,11 @@ from __future__ import annotations
 import importlib
 import json
 import math
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -35,7 +37,7 @@ from mdfx import limits
 from mdfx.errors import DataError, MdfxError
 from mdfx.runners import reference
 from mdfx.schema import validate as checks
-from mdfx.schema.graph import Graph, as_graph
+from mdfx.schema.graph import Graph
 
 Inputs = Mapping[str, np.ndarray]
 Outputs = Mapping[str, np.ndarray]
@@ -237,9 +239,8 @@ def _nanmax(a: np.ndarray) -> float:
 # --- the whole validation -----------------------------------------------------------
 
 
-def random_inputs(graph: Graph | object, trials: int, seed: int) -> dict[str, np.ndarray]:
+def random_inputs(graph: Graph, trials: int, seed: int) -> dict[str, np.ndarray]:
     """Seeded uniform inputs in [-1, 1], shape (trials, *features), for each graph input in order."""
-    graph = as_graph(graph)
     trials = checks.whole(trials, "trials", 1)
     for name, feats in graph.inputs.items():  # refused before allocating: a file may declare a huge size
         limits.check_elements((trials, *feats), f"random inputs for input {name!r}")
@@ -247,45 +248,28 @@ def random_inputs(graph: Graph | object, trials: int, seed: int) -> dict[str, np
     return {name: rng.uniform(-1.0, 1.0, size=(trials, *feats)) for name, feats in graph.inputs.items()}
 
 
-def model_graph(model: object) -> tuple[Graph, str | None]:
-    """The graph of a composition, Net, Graph or model file; and the path of an ONNX file given."""
-    graph, path, _ = _model(model)
-    return graph, path
-
-
-def _model(model: object) -> tuple[Graph, str | None, object]:
-    """(graph, path of an ONNX file given, the Net of a PsyNeuLink-shaped model or None)."""
-    from pathlib import Path
-
-    from mdfx.composition.composition import Composition
-    from mdfx.composition.graph_model import GraphComposition
-    from mdfx.schema.net import Net
-
-    if isinstance(model, str | Path):
+def model_graph(model: Graph | str | os.PathLike[str]) -> tuple[Graph, str | None]:
+    """The graph of a Graph or a model file; and the path of an ONNX file given (its original)."""
+    if isinstance(model, Graph):
+        return model, None
+    if isinstance(model, str | os.PathLike):
         if Path(model).suffix.lower() == ".onnx":
             from mdfx.converters.onnx_import import load_onnx
 
-            return load_onnx(model), str(model), None
-        from mdfx.io import load_net
+            return load_onnx(model), str(model)
+        from mdfx.schema.reader import from_mdf
 
-        net = load_net(model)
-        return as_graph(net), None, net
-    if isinstance(model, GraphComposition):
-        return model.graph, None, None
-    if isinstance(model, Composition):
-        net, graph = model._lowered()
-        return graph, None, net
-    if isinstance(model, Net):
-        return as_graph(model), None, model
-    return as_graph(model), None, None
+        return from_mdf(model), None
+    raise TypeError(f"validate() takes a Graph or a model file's path, got {type(model).__name__} "
+                    "(a composition: mdfx.validate(composition), which passes its graph)")
 
 
-def validate(model: object, inputs: Inputs | None = None, trials: int = 10,
+def validate(model: Graph | str | os.PathLike[str], inputs: Inputs | None = None, trials: int = 10,
              dtype: str | Sequence[str] = DTYPES, seed: int = 0,
              runners: Sequence[str] | None = None, original: str | None = None) -> list[Row]:
     """Run the numpy reference and every registered runner at each dtype; compare.
 
-    ``model`` is a Graph, a composition, a Net or a model file. ``inputs`` (graph
+    ``model`` is a Graph or a model file's path. ``inputs`` (graph
     input name -> (trials, *features)) defaults to :func:`random_inputs` with
     ``trials`` and ``seed``. ``dtype`` is one dtype or several (default both).
     ``runners`` restricts the registry to some names. ``original``: the ONNX file
@@ -293,7 +277,7 @@ def validate(model: object, inputs: Inputs | None = None, trials: int = 10,
     as the ``onnxruntime (original)`` row. The first row is the reference
     (float64) with its time per trial.
     """
-    graph, path, net = _model(model)
+    graph, path = model_graph(model)
     original = original or path
     dtypes = (dtype,) if isinstance(dtype, str) else tuple(dtype)
     for d in dtypes:
@@ -306,7 +290,7 @@ def validate(model: object, inputs: Inputs | None = None, trials: int = 10,
 
     start = time.perf_counter()
     ref = reference.run(graph, inputs)
-    for extra in graph.meta.get("extra_outputs", ()):  # the import's addition (ZipMap's input): not in files
+    for extra in graph.extra_outputs:  # the import's addition (ZipMap's input): not in files
         ref.pop(extra, None)
     ref_row = Row("reference", "float64", "REF", 0.0, 0.0,
                   ms_per_trial=(time.perf_counter() - start) / max(n, 1) * 1e3, note="numpy")
@@ -315,12 +299,7 @@ def validate(model: object, inputs: Inputs | None = None, trials: int = 10,
     unknown = [r for r in names if r not in RUNNERS]
     if unknown:
         raise MdfxError(f"unknown runner {', '.join(map(repr, unknown))}; registered: {', '.join(RUNNERS)}")
-    def factory(name: str) -> Factory | str:
-        f = RUNNERS[name]
-        # a backend not ported to graphs yet may still run the composition's Net
-        return (lambda g, d: f(g, d, net)) if isinstance(f, _ModuleRunner) and net is not None else f
-
-    results = [execute(make_runner(name, factory(name), graph, d), inputs)
+    results = [execute(make_runner(name, RUNNERS[name], graph, d), inputs)
                for name in names for d in dtypes]
     if original is not None and (runners is None or "onnxruntime" in names):
         results += [execute(make_runner(ORIGINAL, _original_factory(original), graph, d), inputs)
@@ -397,7 +376,7 @@ def _ort_fn(proto_or_path: object, graph: Graph, dtype: str | None) -> RunFn:
         if "NOT_IMPLEMENTED" in str(e):  # e.g. onnxruntime has no float64 Erf: a gap of the runtime
             raise NotImplementedError(f"onnxruntime lacks a kernel: {str(e).split('NOT_IMPLEMENTED : ')[-1]}") from None
         raise
-    outputs = [t for t in graph.outputs if t not in set(graph.meta.get("extra_outputs", ()))]
+    outputs = [n for n in graph.output_names() if graph.tensor_of(n) not in set(graph.extra_outputs)]
     if len(model.outputs) != len(outputs) or len(model.inputs) != len(graph.inputs):
         raise MdfxError(f"the ONNX model has {len(model.inputs)} inputs and {len(model.outputs)} outputs; "
                         f"the graph has {len(graph.inputs)} and {len(outputs)}")
@@ -450,36 +429,21 @@ def _original_factory(path: str) -> Factory:
 class _ModuleRunner:
     """A backend through its module's ``run(model, inputs, dtype=...)`` (or its ``validation_runner``).
 
-    One trial runs at setup. A backend that does not take an op graph yet (it reads
-    a Net's attributes) runs the composition's Net instead when there is one (its
-    outputs mapped to the graph's tensors), and shows as SKIP with the reason otherwise.
+    One trial runs at setup. A backend module that cannot take the graph (its code
+    reads attributes a Graph lacks) shows as SKIP with the reason.
     """
 
     def __init__(self, module: str, factory_name: str | None = None) -> None:
         self.module, self.factory_name = module, factory_name
 
-    def __call__(self, graph: Graph, dtype: str, net: object = None) -> RunFn:
-        try:
-            return self._probe(graph, dtype, graph)
-        except NotImplementedError:
-            if net is None:
-                raise
-        tensors = graph.meta.get("node_tensors") or {}
-        fn = self._probe(net, dtype, graph)
-
-        def run(inputs: Inputs) -> Outputs:
-            return {tensors.get(k, k): v for k, v in fn(inputs).items()}
-
-        return run
-
-    def _probe(self, model: object, dtype: str, graph: Graph) -> RunFn:
+    def __call__(self, graph: Graph, dtype: str) -> RunFn:
         mod = importlib.import_module(self.module)
         try:
             if self.factory_name is None:
                 def fn(inputs: Inputs) -> Outputs:
-                    return mod.run(model, inputs, dtype=dtype)
+                    return mod.run(graph, inputs, dtype=dtype)
             else:
-                fn = getattr(mod, self.factory_name)(model, dtype)
+                fn = getattr(mod, self.factory_name)(graph, dtype)
             fn(random_inputs(graph, 1, 0))
         except (TypeError, AttributeError, KeyError) as e:
             raise NotImplementedError(f"{self.module} does not take an op graph yet ({type(e).__name__}: {e})"

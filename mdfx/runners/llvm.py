@@ -36,15 +36,15 @@ import numpy as np
 from mdfx import ops
 from mdfx.errors import DataError, UnsupportedError
 from mdfx.runners.training import (
-    EarlyStopper,
     LearnResult,
     LearnSpec,
     by_tensor,
+    drive,
     learning_rate_of,
     rekey,
 )
 from mdfx.schema import validate
-from mdfx.schema.graph import Graph, as_graph
+from mdfx.schema.graph import Graph
 
 DTYPES: dict[str, type] = {"float64": np.float64, "float32": np.float32}
 
@@ -69,11 +69,11 @@ def _status_error(status: int, what: str) -> DataError:
     return DataError(f"the LLVM {what} kernel returned status {status}")
 
 
-def train(model: Graph | Any, spec: LearnSpec) -> LearnResult:
-    """Run ``spec``'s learn() on ``model`` (a Graph, or a Net) with compiled code; trains it in place.
+def train(graph: Graph, spec: LearnSpec) -> LearnResult:
+    """Run ``spec``'s learn() on ``graph`` with compiled code; trains it in place.
 
     ``spec.inputs`` are keyed by graph input, ``spec.targets`` by trained output tensor
-    (for a Net: by node name). Returns the trained parameters (copies), the loss of
+    (or a mechanism's name, the way back kept). Returns the trained parameters (copies), the loss of
     every minibatch, the number of epochs run and the trained outputs of the last epoch,
     exactly as :func:`~mdfx.runners.training.train_reference` does, in ``spec.dtype``.
     """
@@ -81,11 +81,10 @@ def train(model: Graph | Any, spec: LearnSpec) -> LearnResult:
 
     # The shared check first: minibatch sizes near 2**63 once wrapped the kernel's
     # int64 arithmetic (SIGFPE / out-of-range reads); NaN rates and bad arrays never reach it.
-    validate.learn_spec(model, spec)
+    validate.learn_spec(graph, spec)
     start = time.perf_counter()
-    graph = as_graph(model)
     keyed, back = by_tensor(graph, spec)
-    if back:  # a Net whose OUTPUT node has another tensor
+    if back:  # a mechanism whose value has another tensor: train by tensor, key the result back
         return rekey(train(graph, keyed), back)
     if spec.on_values is not None:
         raise UnsupportedError("per-minibatch node values (logging) exist only in ExecutionMode.Python; "
@@ -106,10 +105,6 @@ def train(model: Graph | Any, spec: LearnSpec) -> LearnResult:
     targets = spec.trained()
     reported = spec.reported()
     sources = tuple(spec.target_tensors.get(t) if t not in spec.targets else None for t in targets)
-    if graph is not model:  # a Net's targets are for its OUTPUT nodes (a graph's: any tensor)
-        for t in spec.targets:
-            if t not in graph.outputs:
-                raise DataError(f"target {t!r} is not an output of {graph.name!r} (outputs: {', '.join(graph.outputs)})")
     inputs, ntrials = _arrays(graph, spec.inputs, list(graph.inputs), "input", dtype, None)
     target_arrays, _ = _arrays(graph, spec.targets, list(spec.targets), "target", dtype, ntrials)
     if ntrials == 0:
@@ -164,36 +159,11 @@ def train(model: Graph | Any, spec: LearnSpec) -> LearnResult:
             raise _status_error(status, "learn")
         steps_done = k1
 
-    callbacks = spec.call_before_minibatch or spec.call_after_minibatch or spec.on_minibatch
-    stopper = EarlyStopper(spec.patience, spec.min_delta)
-    epochs_run = 0
     every: list[dict[str, np.ndarray]] = []
+    epochs_run = 0
     try:
-        if not callbacks and spec.patience is None and spec.on_epoch is None:
-            run_minibatches(0, epochs * per_epoch)
-            epochs_run = epochs
-        else:
-            for epoch in range(epochs):
-                first = epoch * per_epoch
-                if callbacks:
-                    for b in range(per_epoch):
-                        if spec.call_before_minibatch:
-                            spec.call_before_minibatch()
-                        run_minibatches(first + b, first + b + 1)
-                        if spec.on_minibatch:
-                            spec.on_minibatch(epoch, b, float(losses[first + b]))
-                        if spec.call_after_minibatch:
-                            spec.call_after_minibatch()
-                else:
-                    run_minibatches(first, first + per_epoch)
-                epochs_run = epoch + 1
-                if spec.on_epoch is None and spec.patience is None:
-                    continue  # nobody reads the epoch's loss
-                epoch_loss = float(np.mean(losses[first:first + per_epoch], dtype=np.float64))
-                if spec.on_epoch:
-                    spec.on_epoch(epoch, epoch_loss)
-                if stopper.step(epoch_loss):
-                    break
+        # the one schedule: the whole loop in one kernel call unless callbacks or patience cut it
+        epochs_run = drive(spec, per_epoch, run_minibatches, lambda k: float(losses[k]))
     finally:
         weights.write_back()
         if carried is not None:
@@ -223,9 +193,9 @@ def _rows_shape(spec: LearnSpec, graph: Graph, name: str, ntrials: int) -> tuple
     return np.shape(spec.targets[name]) if name in spec.targets else (ntrials, *graph.features(name))
 
 
-def run(model: Graph | Any, inputs: Mapping[str, Any], dtype: str = "float64",
+def run(graph: Graph, inputs: Mapping[str, Any], dtype: str = "float64",
         _checked: bool = False) -> dict[str, np.ndarray]:
-    """The graph's outputs for every trial, by name (a Net's: by OUTPUT node name).
+    """The graph's outputs for every trial (keyed by :meth:`Graph.output_names`).
 
     ``inputs[name]`` has shape (trials, *features) (or (trials, size)) for every graph
     input; one kernel call runs them all. Float outputs come back float64 with shape
@@ -238,9 +208,8 @@ def run(model: Graph | Any, inputs: Mapping[str, Any], dtype: str = "float64",
     from mdfx.runners.reference import RULES
 
     if not _checked:
-        validate.run_inputs(model, inputs, allow_empty=True)
+        validate.run_inputs(graph, inputs, allow_empty=True)
     start = time.perf_counter()
-    graph = as_graph(model)
     np_dtype = _dtype(dtype)
     arrays, ntrials = _arrays(graph, inputs, list(graph.inputs), "input", np_dtype, None)
     host: list = []
@@ -269,7 +238,7 @@ def run(model: Graph | Any, inputs: Mapping[str, Any], dtype: str = "float64",
             raise _status_error(status, "infer")
     env: dict[str, Any] = {t: o.astype(np.float64, copy=False).reshape((ntrials, *graph.features(t)))
                            for t, o in zip(wanted, outs, strict=True)}
-    returned = [graph.meta["node_tensors"][n] for n in model.outputs] if graph is not model else graph.outputs
+    returned = graph.outputs
     # the numpy tail (host ops), or an output that is an input or a param itself, needs those too
     if host or any(t not in env for t in returned):
         env.update({k: p.value for k, p in graph.params.items()})
@@ -278,10 +247,7 @@ def run(model: Graph | Any, inputs: Mapping[str, Any], dtype: str = "float64",
         for node in host:  # the tail that takes no gradient, in numpy (reference rules)
             env[node.output] = RULES[node.op][0]([env[t] if t else None for t in node.inputs], **node.attrs)
     last_train_stats.update(total_s=time.perf_counter() - start)
-    if graph is not model:
-        tensors = graph.meta["node_tensors"]
-        return {n: env[tensors[n]] for n in model.outputs}
-    return {t: env[t] for t in graph.outputs}
+    return graph.named_outputs(env)
 
 
 # --- validation: nothing reaches the kernel unchecked ---------------------------------------
@@ -442,7 +408,6 @@ def _check_no_overlap(weights: _Weights, others: list[np.ndarray], frozen: set[s
             reach = (start, end, name)
 
 
-def validation_runner(model: Graph | Any, dtype: str) -> Callable[[Mapping[str, Any]], dict[str, np.ndarray]]:
+def validation_runner(graph: Graph, dtype: str) -> Callable[[Mapping[str, Any]], dict[str, np.ndarray]]:
     """The ``llvm`` rows of ``mdfx validate``: compiled inference over all trials."""
-    graph = as_graph(model)
-    return lambda inputs: run(graph if graph is model else model, inputs, dtype=dtype)
+    return lambda inputs: run(graph, inputs, dtype=dtype)

@@ -1,8 +1,8 @@
 """Run an ONNX model in onnxruntime on a batch of trials.
 
 Inputs and outputs are dicts of ``(trials, size)`` arrays. Models written by
-:mod:`mdfx.converters.onnx_export` record which Net node each graph input and
-output belongs to; with that record the arrays are keyed by Net node names
+:mod:`mdfx.converters.onnx_export` record which mechanism each graph input and
+output belongs to; with that record the arrays are keyed by mechanism names
 (graph names are accepted for inputs too), otherwise by the graph's names.
 
 onnxruntime is imported inside the functions (DESIGN rule 5).
@@ -34,7 +34,7 @@ _NUMPY_TYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64, "tens
 @dataclass(frozen=True)
 class _Port:
     onnx_name: str
-    name: str  #: the Net node name, or the ONNX name when the model has no record
+    name: str  #: the mechanism name, or the ONNX name when the model has no record
     dtype: type[np.floating] | None  #: None: an output that is not a float tensor
     width: int | str | None  #: the last dimension: an int, a symbolic name, or unknown
     features: tuple[int | str | None, ...] = ()  #: every dimension after the batch
@@ -147,7 +147,8 @@ _MAX_SESSIONS = 16
 
 
 def run_graph(graph: Any, inputs: Mapping[str, np.ndarray], dtype: str = "float64") -> dict[str, np.ndarray]:
-    """Run a :class:`~mdfx.schema.graph.Graph`'s ONNX export in onnxruntime; outputs by tensor name.
+    """Run a :class:`~mdfx.schema.graph.Graph`'s ONNX export in onnxruntime; outputs keyed by
+    :meth:`~mdfx.schema.graph.Graph.output_names`.
 
     The session is built once per graph structure and dtype; the params are fed
     at each call as overridable initializers, so the current (trained) weights run
@@ -184,4 +185,4 @@ def run_graph(graph: Any, inputs: Mapping[str, np.ndarray], dtype: str = "float6
     for k, name in param_names.items():
         feed[name] = np.ascontiguousarray(graph.params[k].value, dtype=np_dtype)
     results = session.run(list(out_names.values()), feed)
-    return {t: _output(r) for t, r in zip(out_names, results, strict=True)}
+    return graph.named_outputs({t: _output(r) for t, r in zip(out_names, results, strict=True)})

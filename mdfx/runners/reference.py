@@ -12,26 +12,24 @@ given as ``(trials, n)``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 import numpy as np
 
 from mdfx import ops
 from mdfx.errors import DataError
-from mdfx.schema.graph import Graph, as_graph
+from mdfx.schema.graph import Graph
 
 #: This backend's rule per graph op: (forward, vjp); vjp None takes no gradient.
 RULES = {name: (op.forward, op.vjp) for name, op in ops.GRAPH_OPS.items()}
 
 
-def forward(g: Graph | Any, inputs: Mapping[str, np.ndarray], training: bool = False) -> dict[str, np.ndarray]:
+def forward(g: Graph, inputs: Mapping[str, np.ndarray], training: bool = False) -> dict[str, np.ndarray]:
     """Every tensor's value: inputs ``(trials, *features)``, params, then each node in order.
 
     ``training`` (a learn() step): a BatchNormalization with ``training_mode=1`` normalises with the
     batch's statistics and updates its running mean and variance in place, as torch's BatchNorm in
     train(); without it (run()), every BatchNormalization uses its running statistics (eval()).
     """
-    g = as_graph(g)
     env: dict[str, np.ndarray] = {}
     for name, feats in g.inputs.items():
         if name not in inputs:
@@ -55,17 +53,12 @@ def forward(g: Graph | Any, inputs: Mapping[str, np.ndarray], training: bool = F
     return env
 
 
-def run(g: Graph | Any, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The graph's outputs by name (a Net's: by OUTPUT node name)."""
+def run(g: Graph, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The graph's outputs, keyed by :meth:`Graph.output_names` (a mechanism's name, or the tensor)."""
     from mdfx.schema import validate
 
     validate.run_inputs(g, inputs, allow_empty=True)  # the shared check every runner makes first
-    graph = as_graph(g)
-    env = forward(graph, inputs)
-    if graph is not g:
-        tensors = graph.meta["node_tensors"]
-        return {node: env[tensors[node]] for node in g.outputs}
-    return {name: env[name] for name in graph.outputs}
+    return g.named_outputs(forward(g, inputs))
 
 
 def backward(g: Graph, env: Mapping[str, np.ndarray], grad_outputs: Mapping[str, np.ndarray]

@@ -13,17 +13,17 @@ the same optimizer step (``ops.OPTIMIZERS``, whose update broadcasts a per-repli
 learning rate), the same trial orders. Each replica equals its own learn() to
 rounding (tested to 1e-12 against every execution mode).
 
-What it supports, read from the composition through its public API
-(``nodes``, ``projections``, each mechanism's ``function``, ``bias``):
-an AutodiffComposition of TransferMechanisms joined by MappingProjections
+What it supports, read from the network's :class:`~mdfx.schema.graph.Graph`
+(its :attr:`~mdfx.schema.graph.Graph.mechanisms`, already in topological
+order, and its params): mechanisms with one InputPort joined by projections
 (converging projections, skip connections, several inputs and outputs, biases);
 every transfer function of the op table; every loss (MSE and SSE vectorised,
 the others per replica); SGD and Adam with weight decay; minibatches;
 shuffling (each replica its own order). Replicas differ in their weights and
-learning rate only. :func:`unsupported` says why a composition or an option
-set is refused (float32, early stopping, nested compositions, an optimizer
-state carried from an earlier learn()); the sweep then trains those runs one
-by one with learn().
+learning rate only. :func:`unsupported` says why a graph or an option set is
+refused (float32, early stopping, an op graph without mechanisms, several
+InputPorts, an optimizer state carried from an earlier learn()); the sweep then
+trains those runs one by one with learn().
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ import numpy as np
 
 from mdfx import ops
 from mdfx.errors import UnsupportedError
+from mdfx.runners.training import LearnSpec, drive
+from mdfx.schema.graph import Graph
 
 
 @dataclass
@@ -75,65 +77,42 @@ class Structure:
                 + [f"{n.name}.bias" for n in self.nodes if n.bias and n.bias_learnable])
 
 
-def structure(comp: Any) -> Structure:
-    """Read a composition's structure; :class:`UnsupportedError` says what does not fit."""
-    from mdfx.composition.mechanisms import TransferMechanism
-    from mdfx.composition.projections import MappingProjection
-
-    if not hasattr(comp, "learn") or not hasattr(comp, "projections"):
-        raise UnsupportedError(f"{comp!r} is not an AutodiffComposition")
-    mechs = list(comp.nodes)
-    odd = [getattr(m, "name", repr(m)) for m in mechs if not isinstance(m, TransferMechanism)]
-    if odd:
-        raise UnsupportedError(f"{comp.name!r} has nodes that are not TransferMechanisms ({', '.join(odd)})")
-    nodes = {m.name: _Node(m.name, m.size, m.function.op, dict(m.function.params), m.bias is not None,
-                           bool(m.learnable_bias)) for m in mechs}
+def structure(graph: Graph) -> Structure:
+    """Read a graph's mechanisms; :class:`UnsupportedError` says what does not fit."""
+    net = graph.mechanisms
+    if net is None:
+        raise UnsupportedError(f"graph {graph.name!r} is an op graph from another tool (no mechanisms); "
+                               "replicas train networks of mechanisms and projections")
+    wide = [n.name for n in net.nodes if n.ports != 1]
+    if wide:
+        raise UnsupportedError(f"{graph.name!r} has mechanisms with several InputPorts ({', '.join(wide)})")
+    nodes = {}
+    for m in net.nodes:
+        bias = graph.params[m.bias] if m.bias is not None else None
+        nodes[m.name] = _Node(m.name, m.size, ops.transfer_op(m.function), dict(m.params), bias is not None,
+                              bias is None or bias.learnable)
     projs = []
-    for p in comp.projections:
-        if not isinstance(p, MappingProjection):
-            raise UnsupportedError(f"{comp.name!r}: projection {p!r} is not a MappingProjection")
-        proj = _Proj(p.name, p.sender.name, p.receiver.name, bool(p.learnable))
+    for p in net.projections:
+        proj = _Proj(p.name, p.sender, p.receiver, graph.params[p.name].learnable)
         nodes[proj.receiver].incoming.append(proj)
         projs.append(proj)
-    receivers = {p.receiver for p in projs}
-    senders = {p.sender for p in projs}
-    order = _topological([m.name for m in mechs], projs)
-    return Structure([nodes[n] for n in order], projs, [m.name for m in mechs if m.name not in receivers],
-                     [m.name for m in mechs if m.name not in senders])
+    return Structure(list(nodes.values()), projs, list(net.inputs), list(net.outputs))
 
 
-def _topological(names: list[str], projs: list[_Proj]) -> list[str]:
-    """Kahn's algorithm, stable in the composition's node order (as the reference orders nodes)."""
-    indeg = dict.fromkeys(names, 0)
-    for p in projs:
-        indeg[p.receiver] += 1
-    position = {n: i for i, n in enumerate(names)}
-    ready = [n for n in names if indeg[n] == 0]
-    order = []
-    while ready:
-        ready.sort(key=position.__getitem__)
-        current = ready.pop(0)
-        order.append(current)
-        for p in projs:
-            if p.sender == current:
-                indeg[p.receiver] -= 1
-                if indeg[p.receiver] == 0:
-                    ready.append(p.receiver)
-    return order
+def unsupported(graph: Graph, options: Mapping[str, Any], optimizer_state: Any = None) -> str | None:
+    """Why these learn() options on ``graph`` cannot train as replicas; None when they can.
 
-
-def unsupported(comp: Any, options: Mapping[str, Any]) -> str | None:
-    """Why these learn() options on ``comp`` cannot train as replicas; None when they can."""
+    ``optimizer_state``: the model's (Adam's moments carried from an earlier learn()).
+    """
     try:
-        structure(comp)
+        structure(graph)
     except UnsupportedError as exc:
         return str(exc)
     if options.get("dtype", "float64") != "float64":
         return "replicas compute in float64 only"
     if options.get("patience") is not None:
         return "early stopping (patience) stops each run at its own epoch"
-    state = getattr(comp, "optimizer_state", None)
-    if state is not None and (state.step or state.slots):
+    if optimizer_state is not None and (optimizer_state.step or optimizer_state.slots):
         return "the model carries optimizer state from an earlier learn()"
     try:
         ops.optimizer_op(str(options.get("optimizer", "sgd")))
@@ -151,18 +130,18 @@ class ReplicaResult:
     losses: list[float]
 
 
-def train(comp: Any, weights: Sequence[Mapping[str, np.ndarray]], learning_rates: Sequence[float],
+def train(graph: Graph, weights: Sequence[Mapping[str, np.ndarray]], learning_rates: Sequence[float],
           inputs: Mapping[str, np.ndarray], targets: Mapping[str, np.ndarray], orders: np.ndarray,
           minibatch_size: int, loss: str, optimizer: str, weight_decay: float = 0.0) -> list[ReplicaResult]:
-    """Train R replicas of ``comp``'s structure at once.
+    """Train R replicas of ``graph``'s structure at once.
 
     ``weights[r]`` holds replica r's initial weights by name (every name of
     :meth:`Structure.param_names`); ``learning_rates[r]`` its learning rate;
     ``orders`` is (R, epochs, trials): replica r's trial order per epoch.
     ``inputs``/``targets`` are (trials, size) float64 arrays by node name.
-    ``comp`` is read, never changed.
+    ``graph`` is read, never changed.
     """
-    net = structure(comp)
+    net = structure(graph)
     n_rep = len(weights)
     if n_rep == 0 or len(learning_rates) != n_rep or orders.ndim != 3 or orders.shape[0] != n_rep:
         raise ValueError(f"replicas.train: {n_rep} weight sets, {len(learning_rates)} learning rates and "
@@ -179,28 +158,34 @@ def train(comp: Any, weights: Sequence[Mapping[str, np.ndarray]], learning_rates
     # All replicas in the same order (no shuffling): one (1, B, n) slice broadcasts over them.
     shared = bool(np.all(orders == orders[:1]))
     losses = np.zeros((n_rep, 0)).tolist()
-    step = 0
-    for epoch in range(epochs):
-        for start in range(0, trials, minibatch_size):
+    per_epoch = -(-trials // minibatch_size)
+
+    def steps(k0: int, k1: int) -> None:  # the kernel of the one schedule (training.drive)
+        for k in range(k0, k1):
+            epoch, b = divmod(k, per_epoch)
+            start = b * minibatch_size
             idx = orders[:1, epoch, start:start + minibatch_size] if shared else \
                 orders[:, epoch, start:start + minibatch_size]
-            x_in = {k: v[idx] for k, v in x_all.items()}
-            t_in = {k: v[idx] for k, v in t_all.items()}
+            x_in = {key: v[idx] for key, v in x_all.items()}
+            t_in = {key: v[idx] for key, v in t_all.items()}
             xs, ys = _forward(net, w, x_in)
             total, grad_out = _loss(net, loss_op, ys, t_in)
             grads = _backward(net, w, xs, ys, grad_out)
-            step += 1
             for name in learnable:
                 lr = lrs.reshape((n_rep,) + (1,) * (w[name].ndim - 1))
-                opt.step(w[name], grads[name], state[name], lr, weight_decay, step, **opt.hyper)
+                opt.step(w[name], grads[name], state[name], lr, weight_decay, k + 1, **opt.hyper)
             for r in range(n_rep):
                 losses[r].append(float(total[r]))
+
+    # replicas take no callbacks and no patience (unsupported() refuses it): one run of every step
+    drive(LearnSpec(x_all, t_all, epochs=epochs, minibatch_size=minibatch_size), per_epoch, steps,
+          lambda k: float(np.mean([run[k] for run in losses])))
     return [ReplicaResult({name: w[name][r].copy() for name in learnable}, losses[r]) for r in range(n_rep)]
 
 
 def _forward(net: Structure, w: dict[str, np.ndarray], inputs: dict[str, np.ndarray]
              ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Net inputs and values per node, each (R or 1, B, size)."""
+    """Net inputs (before the transfer function) and values per node, each (R or 1, B, size)."""
     xs: dict[str, np.ndarray] = {}
     ys: dict[str, np.ndarray] = {}
     for node in net.nodes:

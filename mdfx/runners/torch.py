@@ -36,17 +36,17 @@ from mdfx import ops
 from mdfx.converters.torch import GraphModule, cached_module, loss_rule
 from mdfx.errors import DataError
 from mdfx.runners.training import (
-    EarlyStopper,
     LearnResult,
     LearnSpec,
     OptimizerState,
     batch_norm_statistics,
     by_tensor,
     count_batch_norm_steps,
+    drive,
     learning_rate_of,
 )
 from mdfx.schema import validate
-from mdfx.schema.graph import Graph, as_graph
+from mdfx.schema.graph import Graph
 
 Update = Callable[[Sequence[Tensor]], None]
 
@@ -158,16 +158,15 @@ def _in_trial_order(batches: list[Tensor], order: np.ndarray) -> np.ndarray:
     return out
 
 
-def train(model: Graph | Any, spec: LearnSpec, device: str = "cpu") -> LearnResult:
+def train(graph: Graph, spec: LearnSpec, device: str = "cpu") -> LearnResult:
     """ExecutionMode.PyTorch: the whole learn() loop of ``spec`` on ``device``; trains the graph in place.
 
-    ``model`` is a Graph (or a Net); ``spec`` is keyed by its tensor names (a
-    Net's: by node names). In float64 on the CPU the module trains the graph's
+    ``spec`` is keyed by the graph's tensor names (or its mechanisms' names:
+    outputs come back keyed as given). In float64 on the CPU the module trains the graph's
     own arrays; otherwise they receive the trained values when training ends
     (callbacks during training then see the initial ones). The result holds copies.
     """
-    validate.learn_spec(model, spec)
-    graph = as_graph(model)
+    validate.learn_spec(graph, spec)
     spec, back = by_tensor(graph, spec)
     module = cached_module(graph, spec.dtype, device)
     dtype, dev = module.dtype, module.device
@@ -212,61 +211,64 @@ def train(model: Graph | Any, spec: LearnSpec, device: str = "cpu") -> LearnResu
     epoch_losses_buf = torch.empty(-(-ntrials // mb), dtype=dtype, device=dev)
     outputs_buf = {name: torch.empty((ntrials, *graph.features(name)), dtype=dtype, device=dev) for name in outputs}
     forward = module.forward  # skips nn.Module.__call__'s hook dispatch; the module has no hooks
-    before, after, on_mb = spec.call_before_minibatch, spec.call_after_minibatch, spec.on_minibatch
-    stopper = EarlyStopper(spec.patience, spec.min_delta)
     losses: list[float] = []
     kept: dict[str, np.ndarray] = {}  # the outputs of the last epoch that kept them, in trial order
     every: list[dict[str, np.ndarray]] = []
-    epochs_run = 0
     flat = {name: len(graph.features(name)) != 1 for name in outputs}
     statistics = batch_norm_statistics(graph)
     # training-mode BatchNorm: batch statistics, running ones updated (eval() again below, and the
     # cached module always runs inference in eval())
     module.train(bool(statistics))
-    for epoch in range(epochs):
-        if shuffled:
-            in_batches = _batches(inputs, index[epoch], mb)
-            tgt_batches = _target_batches(targets, index[epoch], mb, len(in_batches))
-        # outputs are kept only where they may end up in last_outputs
-        keep_outputs = spec.patience is not None or epoch == epochs - 1 or spec.keep_epoch_outputs
-        for b, (x, t) in enumerate(zip(in_batches, tgt_batches, strict=True)):
-            if before:
-                before()
-            y = forward(x, computed)
-            loss = None
-            for name in trained:
-                # an internal target is a constant of the loss, as in PsyNeuLink
-                yo, to = y[name], t[name] if name in t else y[internal[name]].detach()
-                if flat[name]:  # losses see (B, features) rows, as the reference's
-                    yo, to = yo.reshape(len(yo), -1), to.reshape(len(to), -1)
-                loss = loss_fn(yo, to) if loss is None else loss + loss_fn(yo, to)
-            if params:
-                if loss.requires_grad:  # else no trained output depends on a param: zero steps
-                    loss.backward()
-                update(gradients())
-                for p in params:
-                    p.grad = None
-            loss = loss.detach()
-            epoch_losses_buf[b] = loss
-            if on_mb:
-                on_mb(epoch, b, loss.item())
-            if keep_outputs:  # rows b*mb... of the epoch's trial order
-                for name in outputs:
-                    outputs_buf[name][b * mb:b * mb + len(y[name])] = y[name].detach()
-            if after:
-                after()
-        epochs_run = epoch + 1
-        if keep_outputs:
-            kept = {back.get(name, name): _in_trial_order([outputs_buf[name]], orders[epoch]) for name in outputs}
-        if spec.keep_epoch_outputs:
-            every.append(kept)
-        epoch_losses = epoch_losses_buf.tolist()  # the buffer is reused: read once per epoch
-        losses.extend(epoch_losses)
-        if spec.patience is not None or spec.on_epoch is not None:
-            if spec.on_epoch is not None:
-                spec.on_epoch(epoch, float(np.mean(epoch_losses)))
-            if stopper.step(float(np.mean(epoch_losses))):
-                break
+    per_epoch = -(-ntrials // mb)
+    # the last step's outputs and loss stay alive until the weights are copied out, as the loop
+    # body's locals did: freed earlier, glibc may hand the memory back to the OS at each call
+    held: list[Any] = []
+
+    def steps(k0: int, k1: int) -> None:  # the kernel the one schedule (training.drive) calls
+        nonlocal in_batches, tgt_batches, kept
+        for k in range(k0, k1):
+            epoch, b = divmod(k, per_epoch)
+            if b == 0 and shuffled:
+                in_batches = _batches(inputs, index[epoch], mb)
+                tgt_batches = _target_batches(targets, index[epoch], mb, len(in_batches))
+            # outputs are kept only where they may end up in last_outputs
+            keep_outputs = spec.patience is not None or epoch == epochs - 1 or spec.keep_epoch_outputs
+            step(epoch, b, in_batches[b], tgt_batches[b], keep_outputs)
+            if b == per_epoch - 1:  # the epoch's bookkeeping, once its last step has run
+                if keep_outputs:
+                    kept = {back.get(name, name): _in_trial_order([outputs_buf[name]], orders[epoch])
+                            for name in outputs}
+                if spec.keep_epoch_outputs:
+                    every.append(kept)
+                losses.extend(epoch_losses_buf.tolist())  # the buffer is reused: read once per epoch
+
+    def loss_of(k: int) -> float:
+        # a finished epoch's losses are in ``losses``; the running one's in its buffer
+        return losses[k] if k < len(losses) else float(epoch_losses_buf[k % per_epoch].item())
+
+    def step(epoch: int, b: int, x: dict[str, Tensor], t: dict[str, Tensor], keep_outputs: bool) -> None:
+        """One minibatch: forward, loss, backward, update; its loss into the epoch's buffer."""
+        y = forward(x, computed)
+        loss = None
+        for name in trained:
+            # an internal target is a constant of the loss, as in PsyNeuLink
+            yo, to = y[name], t[name] if name in t else y[internal[name]].detach()
+            if flat[name]:  # losses see (B, features) rows, as the reference's
+                yo, to = yo.reshape(len(yo), -1), to.reshape(len(to), -1)
+            loss = loss_fn(yo, to) if loss is None else loss + loss_fn(yo, to)
+        if params:
+            if loss.requires_grad:  # else no trained output depends on a param: zero steps
+                loss.backward()
+            update(gradients())
+            for p in params:
+                p.grad = None
+        epoch_losses_buf[b] = loss.detach()
+        held[:] = (y, loss)
+        if keep_outputs:  # rows b*mb... of the epoch's trial order
+            for name in outputs:
+                outputs_buf[name][b * mb:b * mb + len(y[name])] = y[name].detach()
+
+    epochs_run = drive(spec, per_epoch, steps, loss_of)
     module.eval()
     getattr(update, "save", lambda: None)()
     for p in params:  # the cached module keeps no gradient buffers between calls
@@ -275,28 +277,25 @@ def train(model: Graph | Any, spec: LearnSpec, device: str = "cpu") -> LearnResu
     count_batch_norm_steps(graph, len(losses))
     last = kept
     params_out = {name: array.copy() for name, array in graph.learnable().items()}
+    held.clear()
     return LearnResult(params_out, losses, epochs_run, last, every)
 
 
-def run(model: Graph | Any, inputs: Mapping[str, np.ndarray], device: str = "cpu", dtype: str = "float64",
+def run(graph: Graph, inputs: Mapping[str, np.ndarray], device: str = "cpu", dtype: str = "float64",
         module: GraphModule | None = None) -> dict[str, np.ndarray]:
-    """Inference: the graph's outputs by name (a Net's: by OUTPUT node), float64 arrays.
+    """Inference: the graph's outputs (keyed by :meth:`Graph.output_names`), float64 arrays.
 
     ``inputs[name]`` is (trials, *features) for each graph input. The module is
     cached per structure; pass one built by :func:`~mdfx.converters.torch.to_module`
     to use it instead.
     """
-    validate.run_inputs(model, inputs, allow_empty=True)
-    graph = as_graph(model)
+    validate.run_inputs(graph, inputs, allow_empty=True)
     module = module or cached_module(graph, dtype, device)
     x = _tensors(inputs, graph, list(graph.inputs), "inputs", module.dtype, module.device)
     with torch.no_grad():
         y = module(x)
-    out = {name: v.cpu().numpy().astype(np.float64) if isinstance(v, Tensor) else v for name, v in y.items()}
-    if graph is not model:  # a Net: outputs by node name
-        tensors = graph.meta["node_tensors"]
-        return {node: out[tensors[node]] for node in model.outputs}
-    return out
+    return graph.named_outputs({name: v.cpu().numpy().astype(np.float64) if isinstance(v, Tensor) else v
+                                for name, v in y.items()})
 
 
 def run_all(graph: Graph, inputs: Mapping[str, np.ndarray], tensors: Sequence[str], device: str = "cpu",
@@ -309,10 +308,9 @@ def run_all(graph: Graph, inputs: Mapping[str, np.ndarray], tensors: Sequence[st
     return {name: v.cpu().numpy().astype(np.float64) if isinstance(v, Tensor) else v for name, v in y.items()}
 
 
-def validation_runner(model: Graph | Any, dtype: str) -> Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]]:
+def validation_runner(graph: Graph, dtype: str) -> Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]]:
     """The :mod:`mdfx.runners.compare` factory: build the module once, return ``run(inputs)``."""
-    graph = as_graph(model)
     from mdfx.converters.torch import to_module
 
     module = to_module(graph, dtype)
-    return lambda inputs: run(model, inputs, module=module)
+    return lambda inputs: run(graph, inputs, module=module)

@@ -12,6 +12,12 @@ A :class:`Graph` has four kinds of things, as a torch.fx graph or an ONNX
   reading tensors (inputs, params or earlier nodes' outputs) and writing one;
 * **outputs**: named tensors.
 
+Beside them a graph keeps a few typed facts (see :class:`Graph`'s fields): the
+PsyNeuLink-style grouping of its tensors into mechanisms and projections
+(:class:`Mechanisms`, for networks built with the Composition API or read from
+PsyNeuLink's MDF; :mod:`mdfx.schema.mechanisms` builds those graphs), the training settings a file
+carried, and what a torch state_dict of it holds.
+
 :meth:`Graph.build` checks everything once: op names and arity, attributes
 (defaults filled from the op table), that every tensor read exists, and the
 static shape of every tensor. Errors name the node, the op, the shapes expected
@@ -34,6 +40,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -86,6 +93,95 @@ class Node:
             (f"  # {self.name}" if self.name != self.output else "")
 
 
+#: how a mechanism's InputPorts combine into its net input (PsyNeuLink's LinearCombination operations)
+COMBINE = ("sum", "product", "concat")
+
+
+@dataclass(frozen=True)
+class Mechanism:
+    """A TransferMechanism of a PsyNeuLink-style network: which of the graph's tensors and params are its.
+
+    Its value is ``function(net input, **params)``; an INPUT mechanism's net input is the
+    graph input named after it, any other's the sum of its incoming projections
+    (``sender value @ matrix``), plus its bias. ``ports`` InputPorts ``combine`` as a sum
+    or product of ``size`` units each, or side by side ("concat", ``port_sizes`` summing
+    to ``size``; the elementwise function maps each, one OutputPort per InputPort).
+    """
+
+    name: str
+    size: int
+    function: str  #: key of :data:`mdfx.ops.TRANSFER`
+    params: Mapping[str, float]  #: the function's parameters, all filled
+    value: str  #: the tensor holding its value (its name; ``"<name>:value"`` for a computing INPUT)
+    bias: str | None = None  #: the param of its bias, when it has one
+    ports: int = 1
+    combine: str = "sum"
+    port_sizes: tuple[int, ...] = ()
+
+    def port_size(self, port: int) -> int:
+        return self.port_sizes[port] if self.combine == "concat" else self.size
+
+    def port_offset(self, port: int) -> int:
+        """Where OutputPort ``port``'s units start in the mechanism's value."""
+        return sum(self.port_sizes[:port]) if self.combine == "concat" else 0
+
+
+@dataclass(frozen=True)
+class Projection:
+    """A MappingProjection: ``value[receiver] += value[sender] @ matrix``; its matrix is the param
+    named after it, ``(sender port size, receiver port size)``."""
+
+    name: str
+    sender: str
+    receiver: str
+    receiver_port: int = 0  #: the receiver's InputPort it reaches
+    sender_port: int = 0  #: the sender's OutputPort it leaves (of a "concat" mechanism; else 0)
+
+
+@dataclass(frozen=True)
+class Mechanisms:
+    """The grouping of a graph's ops into mechanisms and projections (PsyNeuLink's view of it).
+
+    The MDF writer writes one MDF node per mechanism from it (PsyNeuLink's layout), the
+    ONNX export names layers by it, and compositions key data by mechanism name through it.
+    """
+
+    nodes: tuple[Mechanism, ...]  #: topological order
+    projections: tuple[Projection, ...]
+    inputs: tuple[str, ...]  #: INPUT mechanisms, each reading the graph input named after it
+    outputs: tuple[str, ...]  #: OUTPUT mechanisms
+    autodiff: bool = True  #: an AutodiffComposition (False: a plain Composition)
+
+    def node(self, name: str) -> Mechanism:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        raise GraphError(f"the network has no mechanism {name!r}")
+
+    def incoming(self, name: str) -> list[Projection]:
+        return [p for p in self.projections if p.receiver == name]
+
+    def value_of(self, name: str) -> str:
+        """The tensor of mechanism ``name`` (``name`` itself when it is no mechanism)."""
+        return self.tensors.get(name, name)
+
+    @cached_property
+    def tensors(self) -> dict[str, str]:
+        """Every mechanism's value tensor, by name (computed once: run() reads it every call)."""
+        return {n.name: n.value for n in self.nodes}
+
+
+@dataclass
+class TrainingSpec:
+    """An AutodiffComposition's training settings, as a file keeps them."""
+
+    loss: str = "MSE"
+    optimizer: str = "sgd"
+    learning_rate: float = 0.001
+    weight_decay: float = 0.0
+    disable_learning: bool = False
+
+
 @dataclass
 class Graph:
     """A validated op graph; make one with :meth:`build`."""
@@ -96,10 +192,24 @@ class Graph:
     nodes: list[Node]  #: topological order
     outputs: list[str]
     dtype: str = "float64"  #: the source's float dtype (exports default to it)
-    #: free-form facts kept beside the graph: training settings, names, where it came from
-    meta: dict[str, Any] = field(default_factory=dict)
     #: static shape of every tensor, BATCH on axis 0 for batched ones (filled by build)
     shapes: dict[str, Shape] = field(default_factory=dict)
+    #: the mechanisms and projections the ops compute, for a PsyNeuLink-style network (built with
+    #: the Composition API, or read from PsyNeuLink's MDF); None for a graph from elsewhere
+    mechanisms: Mechanisms | None = None
+    #: the training settings the source carried (loss, optimizer, rates); None: the defaults
+    training: TrainingSpec | None = None
+    #: what a torch state_dict of the graph holds: state_dict key -> param name, or "" for a key
+    #: kept in :attr:`extra_state`; None: every param under its own name
+    state_dict_keys: dict[str, str] | None = None
+    #: state the graph does not compute with, kept for the state_dict (BatchNorm's counter)
+    extra_state: dict[str, np.ndarray] = field(default_factory=dict)
+    #: ONNX node name -> layer (mechanism) name, as an mdfx ONNX export recorded them
+    layers: dict[str, str] = field(default_factory=dict)
+    #: outputs the import added (ZipMap's probabilities, so a classifier trains); files leave them out
+    extra_outputs: tuple[str, ...] = ()
+    #: where the graph came from: "composition", "onnx", "torch", "mdf" or "" (for messages)
+    source: str = ""
     #: graph input -> its integer dtype ("int64", "int32"); inputs not listed are floats.
     #: Backends carry integer values in their float buffers (exact below 2**53, 2**24 in
     #: float32); the data boundary checks they are whole numbers in range for each lookup.
@@ -108,17 +218,23 @@ class Graph:
     int_tensors: frozenset[str] = field(default_factory=frozenset)
     #: integer graph input -> [(Gather node, axis size)]: the ranges its values must lie in
     index_bounds: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    #: torch exporters' recurrent layers: [{module, layer, op, W, R, B}], so the state_dict writes the
+    #: module's own keys (weight_ih_l0, ... in torch's gate order) for the ONNX op's weights
+    torch_recurrent: list[dict[str, Any]] = field(default_factory=list)
     _key: tuple | None = field(default=None, repr=False, compare=False)
 
     # --- building ---------------------------------------------------------------------
 
     @classmethod
     def build(cls, name: str, inputs: Mapping[str, Iterable[int]], params: Iterable[Param],
-              nodes: Iterable[Node], outputs: Iterable[str], dtype: str = "float64",
-              meta: Mapping[str, Any] | None = None, input_dtypes: Mapping[str, str] | None = None) -> Graph:
+              nodes: Iterable[Node], outputs: Iterable[str], dtype: str = "float64", input_dtypes: Mapping[str, str] | None = None,
+              **facts: Any) -> Graph:
         """Check and order everything; see the module docstring. Raises GraphError / UnsupportedError.
 
-        ``input_dtypes`` names the integer inputs (``{"tokens": "int64"}``); the others are floats.
+        ``facts`` are the typed fields beside the ops (``mechanisms``, ``training``,
+        ``state_dict_keys``, ``extra_state``, ``layers``, ``extra_outputs``, ``source``,
+        ``torch_recurrent``). ``input_dtypes`` names the integer inputs (``{"tokens": "int64"}``); the
+        others are floats.
         """
         ins = {str(k): tuple(int(d) for d in v) for k, v in inputs.items()}
         int_ins = {str(k): str(v) for k, v in (input_dtypes or {}).items() if str(v) not in FLOAT_DTYPES}
@@ -145,8 +261,14 @@ class Graph:
                 raise GraphError(f"graph {name!r}: input {k!r} has feature shape {shape}; sizes must be >= 1")
         if dtype not in FLOAT_DTYPES:
             raise GraphError(f"graph {name!r}: dtype {dtype!r} is not one of {', '.join(FLOAT_DTYPES)}")
+        unknown = set(facts) - _FACTS
+        if unknown:
+            raise TypeError(f"Graph.build() got unknown fields {', '.join(sorted(unknown))}; "
+                            f"a graph has {', '.join(sorted(_FACTS))}")
+        if "extra_outputs" in facts:
+            facts["extra_outputs"] = tuple(facts["extra_outputs"])
         g = cls(name, ins, pmap, _toposort(name, list(nodes), set(ins) | set(pmap)), list(outputs), dtype,
-                dict(meta or {}), input_dtypes=int_ins)
+                input_dtypes=int_ins, **facts)
         g._infer()
         g._integers()
         return g
@@ -287,9 +409,32 @@ class Graph:
         """A copy whose param arrays are new (training one leaves the other untouched)."""
         return replace(self, params={k: replace(p, value=p.value.copy()) for k, p in self.params.items()},
                        nodes=[replace(n, inputs=list(n.inputs), attrs=dict(n.attrs)) for n in self.nodes],
-                       inputs=dict(self.inputs), outputs=list(self.outputs), meta=dict(self.meta),
-                       shapes=dict(self.shapes), input_dtypes=dict(self.input_dtypes),
-                       index_bounds={k: list(v) for k, v in self.index_bounds.items()})
+                       inputs=dict(self.inputs), outputs=list(self.outputs), shapes=dict(self.shapes),
+                       training=None if self.training is None else replace(self.training),
+                       state_dict_keys=None if self.state_dict_keys is None else dict(self.state_dict_keys),
+                       extra_state={k: np.array(v, copy=True) for k, v in self.extra_state.items()},
+                       layers=dict(self.layers), input_dtypes=dict(self.input_dtypes),
+                       index_bounds={k: list(v) for k, v in self.index_bounds.items()},
+                       torch_recurrent=[dict(e) for e in self.torch_recurrent])
+
+    def tensor_of(self, name: str) -> str:
+        """The tensor holding the value of ``name``: a mechanism's value tensor, else ``name`` itself."""
+        return self.mechanisms.value_of(name) if self.mechanisms is not None else name
+
+    def output_names(self) -> list[str]:
+        """What callers key outputs by: the OUTPUT mechanisms' names, or the graph's output tensors."""
+        return list(self.mechanisms.outputs) if self.mechanisms is not None else list(self.outputs)
+
+    def named_outputs(self, env: Mapping[str, Any]) -> dict[str, Any]:
+        """The outputs of a run's tensor values ``env``, keyed by :meth:`output_names` (every
+        runner's ``run`` returns this)."""
+        if self.mechanisms is None:
+            return {t: env[t] for t in self.outputs}
+        return {n: env[self.mechanisms.value_of(n)] for n in self.mechanisms.outputs}
+
+    def input_names(self) -> list[str]:
+        """What callers key inputs by: the INPUT mechanisms (each the graph input named after it)."""
+        return list(self.mechanisms.inputs) if self.mechanisms is not None else list(self.inputs)
 
     def __str__(self) -> str:
         ins = ", ".join(f"{k}: {ops._fmt((BATCH, *v))}" + (f" {self.input_dtypes[k]}" if k in self.input_dtypes else "")
@@ -299,6 +444,11 @@ class Graph:
             lines.append(f"  param %{k}: {ops._fmt(p.shape)} {p.dtype}{'' if p.learnable else ' frozen'}")
         lines.extend(f"  {n}" for n in self.nodes)
         return "\n".join(lines)
+
+
+#: the typed fields :meth:`Graph.build` takes beside the ops
+_FACTS = {"mechanisms", "training", "state_dict_keys", "extra_state", "layers", "extra_outputs", "source",
+          "torch_recurrent"}
 
 
 def _short(v: Any, limit: int = 60) -> str:
@@ -343,124 +493,3 @@ def _toposort(name: str, nodes: list[Node], known: set[str]) -> list[Node]:
             state[id(node)] = 2
             order.append(node)
     return order
-
-
-# --- the Composition API's networks as graphs ------------------------------------------
-
-
-#: pnl.Linear's defaults: the identity, which needs no op
-_LINEAR_IDENTITY = {"slope": 1.0, "intercept": 0.0, "scale": 1.0, "offset": 0.0}
-
-
-def from_net(net: Any) -> Graph:
-    """A PsyNeuLink-shaped :class:`~mdfx.schema.net.Net` as a graph, one op per term.
-
-    A mechanism is its incoming projections, each ``MatMul(sender value, matrix)``,
-    summed with ``Add``, plus its bias (``Add``, when it has one), then its transfer
-    op ``pnl.<Function>`` with its parameters. An INPUT mechanism reads the graph
-    input named after it. Params are the projection matrices (under the projection
-    names, ``(sender, receiver)`` as MDF keeps them) and ``"<node>.bias"``, the
-    very arrays of the Net (no copies).
-
-    Tensors: a mechanism's value is the tensor named after it, except an INPUT
-    mechanism that computes something (a bias or a non-identity function), whose
-    value is ``"<node>:value"`` (its name is the graph input's).
-    ``meta["node_tensors"]`` maps every mechanism to its value tensor.
-    """
-    params: list[Param] = []
-    nodes: list[Node] = []
-    value: dict[str, str] = {}
-    sent: dict[tuple[str, int], str] = {}  #: (node, OutputPort) -> the tensor its projections read
-    inputs: dict[str, Shape] = {}
-    for spec in net.nodes:
-        n = spec.name
-        if spec.combine == "concat" and n in net.outputs:
-            raise GraphError(f"OUTPUT node {n!r} of {net.name!r} has {spec.ports} OutputPorts; mdfx trains and "
-                             "reports one value per OUTPUT node (make each port its own mechanism)")
-        if n in net.inputs:
-            if spec.ports > 1:
-                raise GraphError(f"INPUT node {n!r} of {net.name!r} has {spec.ports} InputPorts; mdfx takes "
-                                 "one external input per INPUT node")
-            inputs[n] = (spec.size,)
-            x = n
-        elif spec.ports == 1:
-            if not net.incoming(n):
-                raise GraphError(f"node {n!r} of {net.name!r} is not an INPUT node and has no incoming "
-                                 "projection: nothing computes its value")
-            x = _summed(n, net.incoming(n), sent, params, nodes, f"{n}:net_input")
-        else:
-            # each InputPort sums its own projections; the ports combine elementwise
-            port_values = []
-            for port in range(spec.ports):
-                incoming = [p for p in net.incoming(n) if p.receiver_port == port]
-                if not incoming:
-                    raise GraphError(f"InputPort {port} of node {n!r} in {net.name!r} has no incoming projection: "
-                                     "nothing computes its value")
-                port_values.append(_summed(f"{n}:port{port}", incoming, sent, params, nodes, f"{n}:port{port}"))
-            x = port_values[0]
-            if spec.combine == "concat":  # side by side; the elementwise op maps each port's units
-                x = f"{n}:net_input"
-                nodes.append(Node(f"{n}/concat", "Concat", port_values, x, {"axis": 1}))
-            else:
-                op = {"sum": "Add", "product": "Mul"}[spec.combine]
-                for i, t in enumerate(port_values[1:], 1):
-                    out = f"{n}:{spec.combine}{i}" if i < len(port_values) - 1 else f"{n}:net_input"
-                    nodes.append(Node(f"{n}/{spec.combine}{i}", op, [x, t], out))
-                    x = out
-        identity = spec.op == "identity" or (spec.op == "linear" and spec.params == _LINEAR_IDENTITY)
-        if spec.bias is not None:
-            bname = f"{n}.bias"
-            params.append(Param(bname, spec.bias, spec.bias_learnable))
-            out = n if identity and n not in net.inputs else f"{n}:biased"
-            nodes.append(Node(f"{n}/bias", "Add", [x, bname], out))
-            x = out
-        if identity:
-            if n not in net.inputs and x != n:
-                nodes[-1].output = x = n  # the last term, or the bias, writes the value itself
-        else:
-            out = f"{n}:value" if n in net.inputs else n
-            nodes.append(Node(n, ops.PNL_GRAPH_OP[spec.op], [x], out, dict(spec.params)))
-            x = out
-        value[n] = x
-        if spec.combine != "concat":
-            sent[(n, 0)] = x
-            continue
-        for port in range(spec.ports):  # each OutputPort: its units of the value
-            start = spec.port_offset(port)
-            sent[(n, port)] = f"{n}:port{port}_value"
-            nodes.append(Node(f"{n}/port{port}_value", "Slice", [x], sent[(n, port)],
-                              {"starts": [start], "ends": [start + spec.port_sizes[port]], "axes": [1]}))
-    outputs = [value[n] for n in net.outputs]
-    biases = {f"{n.name}.bias" for n in net.nodes}
-    params.sort(key=lambda p: p.name in biases)  # projections, then biases: the Net's (and state_dict's) order
-    return Graph.build(net.name, inputs, params, nodes, outputs,
-                       meta={"node_tensors": value, "training": net.training, "autodiff": net.autodiff,
-                             "source": "composition"})
-
-
-def _summed(n: str, incoming: list, sent: dict[tuple[str, int], str], params: list[Param], nodes: list[Node],
-            out: str) -> str:
-    """``sum_p value[p.sender's port] @ p.matrix`` as MatMul and Add nodes named after ``n``; its tensor."""
-    terms = []
-    for p in incoming:
-        params.append(Param(p.name, p.matrix, p.learnable))
-        term = f"{n}:{p.name}" if len(incoming) > 1 else out
-        nodes.append(Node(f"{n}/{p.name}", "MatMul", [sent[(p.sender, p.sender_port)], p.name], term))
-        terms.append(term)
-    x = terms[0]
-    for i, t in enumerate(terms[1:], 1):
-        total = f"{n}:sum{i}" if i < len(terms) - 1 else out
-        nodes.append(Node(f"{n}/sum{i}", "Add", [x, t], total))
-        x = total
-    return x
-
-
-def as_graph(model: Any) -> Graph:
-    """``model`` as a Graph: a Graph as is, a Net through :func:`from_net` (sharing its arrays)."""
-    if isinstance(model, Graph):
-        return model
-    from mdfx.schema.net import Net
-
-    if isinstance(model, Net):
-        return from_net(model)
-    raise TypeError(f"expected a Graph or a Net, got {type(model).__name__}")

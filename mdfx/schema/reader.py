@@ -1,8 +1,8 @@
-"""The one parser (DESIGN rule 2): MDF in any supported dialect -> ``Net`` or ``Graph``.
+"""The one parser (DESIGN rule 2): MDF in any supported dialect -> a ``Graph``.
 
-PsyNeuLink's dialects (0.21 and 0.9) and compositions mdfx wrote give a
-PsyNeuLink-shaped :class:`~mdfx.schema.net.Net` (it becomes a composition of
-mechanisms); everything else (pure MDF, ``onnx::`` ops, Keras, pytorch_to_mdf,
+PsyNeuLink's dialects (0.21 and 0.9) and compositions mdfx wrote give a graph
+with its mechanisms (:attr:`~mdfx.schema.graph.Graph.mechanisms`; it becomes a
+composition of mechanisms); everything else (pure MDF, ``onnx::`` ops, Keras, pytorch_to_mdf,
 op graphs mdfx wrote) gives an op :class:`~mdfx.schema.graph.Graph` that keeps
 the file's parametrisation (it becomes a GraphComposition).
 
@@ -27,7 +27,6 @@ from mdfx.schema import validate
 from mdfx.schema.dialects import mdfx as mdfx_dialect
 from mdfx.schema.dialects import modeci, pnl_v01, psyneulink
 from mdfx.schema.graph import Graph
-from mdfx.schema.net import Net
 
 #: Dialects in the order they are tried.
 DIALECTS: list[Any] = [mdfx_dialect, psyneulink, pnl_v01, modeci]
@@ -140,8 +139,8 @@ def as_dict(model: Any) -> dict[str, Any]:
     raise SchemaError(f"cannot read {type(model).__name__} as MDF")
 
 
-def from_mdf(model: Any) -> Net | Graph:
-    """Any supported MDF (object, dict or path) -> a validated ``Net`` or ``Graph`` (see above).
+def from_mdf(model: Any) -> Graph:
+    """Any supported MDF (object, dict or path) -> a validated ``Graph`` (see above).
 
     Fails closed: whatever is malformed raises a :class:`~mdfx.errors.SchemaError`
     naming the file (or model) and the node or field; NaN/inf weights and
@@ -153,14 +152,14 @@ def from_mdf(model: Any) -> Net | Graph:
         source = f"MDF model {one_line(next(iter(data), '?'), 80)!r}" if isinstance(data, dict) and data \
             else "MDF model"
     # Overflow while a dialect folds constants is not a warning to show: a non-finite
-    # weight or parameter that results is refused by net_values below, naming it.
+    # weight or parameter that results is refused by the value checks below, naming it.
     with reading(source), np.errstate(all="ignore"):
-        net = _from_dict(data)
-        if isinstance(net, Graph):
-            _graph_values(net, source)
+        graph = _from_dict(data)
+        if graph.mechanisms is not None:
+            validate.network_values(graph, source)
         else:
-            validate.net_values(net, source)
-    return net
+            _graph_values(graph, source)
+    return graph
 
 
 def _graph_values(g: Graph, source: str) -> None:
@@ -180,7 +179,7 @@ def _graph_values(g: Graph, source: str) -> None:
                                    "holds zero or NaN; dividing by it gives inf/NaN outputs")
 
 
-def _from_dict(data: Any) -> Net | Graph:
+def _from_dict(data: Any) -> Graph:
     if not isinstance(data, dict) or len(data) != 1 or not isinstance(next(iter(data.values())), dict):
         raise SchemaError("an MDF model is one {model_id: {...}} mapping")
     model_id, body = next(iter(data.items()))

@@ -14,7 +14,7 @@ same things with the same message:
   counts in Python integers (no int64 wrap-around can reach a kernel), the
   trial-order table within the limits, a finite non-negative learning rate and
   weight decay.
-* :func:`learn_spec`: both of the above for a runner's ``(net, LearnSpec)``.
+* :func:`learn_spec`: both of the above for a runner's ``(graph, LearnSpec)``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from mdfx import limits
+from mdfx import files, limits
 from mdfx.errors import DataError, MdfxError, SchemaError, UnsupportedError
 
 #: numpy kinds accepted as numbers: bool, signed and unsigned integers, floats.
@@ -172,10 +172,11 @@ def _is_graph(model: Any) -> bool:
 
 
 def sizes(net: Any) -> dict[str, int]:
-    """Features per sample of every node (a Net) or graph input and output (a Graph)."""
-    if _is_graph(net):
-        return {t: net.size(t) for t in [*net.inputs, *net.outputs]}
-    return {n.name: n.size for n in net.nodes}
+    """Features per sample of every graph input and output, and of every mechanism (by name)."""
+    out = {t: net.size(t) for t in [*net.inputs, *net.outputs]}
+    if net.mechanisms is not None:
+        out.update({n.name: n.size for n in net.mechanisms.nodes})
+    return out
 
 
 def _rows(given: Any, model: Any) -> Any:
@@ -224,37 +225,37 @@ def integer_inputs(net: Any, arrays: Mapping[str, np.ndarray]) -> None:
 
 
 def learn_spec(net: Any, spec: Any, min_epochs: int = 0) -> None:
-    """Check a runner's ``(model, LearnSpec)`` whoever built it: data arrays and options.
+    """Check a runner's ``(graph, LearnSpec)`` whoever built it: data arrays and options.
 
     Runners call this first, so ``mdfx.runners.*.train`` is as safe as ``learn()``.
-    A Net's targets are for every OUTPUT node; a Graph's for the outputs trained
-    (at least one, each a graph output).
+    Targets are for the tensors trained (at least one, each a tensor of the graph; a
+    mechanism's name stands for its value tensor).
     """
     x = node_arrays(_rows(spec.inputs, net), list(net.inputs), sizes(net), "input")
     integer_inputs(net, x)
     trials = len(next(iter(x.values())))
-    outputs = list(net.outputs)
+    outputs = net.output_names()
     internal = dict(getattr(spec, "target_tensors", {}))
-    if _is_graph(net):
-        # a trained tensor is an output or any other tensor of the graph (an INTERNAL sample)
-        tensors = {*net.inputs, *(n.output for n in net.nodes)}
-        unknown = [k for k in spec.targets if k not in tensors]
-        unknown += [k for k in [*internal, *internal.values(), *getattr(spec, "recorded", [])] if k not in tensors]
-        if unknown or not (spec.targets or internal):
-            raise DataError(f"targets given for {', '.join(map(repr, [*spec.targets, *internal])) or 'nothing'}; "
-                            f"give targets for one or more outputs of {net.name!r}: {', '.join(map(repr, outputs))}"
-                            + (f" ({', '.join(map(repr, unknown))} is not a tensor of the graph)" if unknown else ""))
-        for k in [*spec.targets, *internal]:
-            if not net.differentiable(k):
-                raise UnsupportedError(f"target {k!r}: output {k!r} of {net.name!r} is computed by an op that takes "
-                                       "no gradient (ArgMax, ZipMap, a label lookup); train a differentiable output")
-        for k, t in internal.items():
-            if net.features(k) != net.features(t):
-                raise DataError(f"tensor {k!r} of {net.name!r} has features {net.features(k)} but its target "
-                                f"{t!r} has {net.features(t)}; they must match")
-        outputs = list(spec.targets)
+    tensor = net.tensor_of
+    # a trained tensor is an output or any other tensor of the graph (an INTERNAL sample)
+    tensors = {*net.inputs, *(n.output for n in net.nodes)}
+    unknown = [k for k in spec.targets if tensor(k) not in tensors]
+    unknown += [k for k in [*internal, *internal.values(), *getattr(spec, "recorded", [])] if tensor(k) not in tensors]
+    if unknown or not (spec.targets or internal):
+        raise DataError(f"targets given for {', '.join(map(repr, [*spec.targets, *internal])) or 'nothing'}; "
+                        f"give targets for one or more outputs of {net.name!r}: {', '.join(map(repr, outputs))}"
+                        + (f" ({', '.join(map(repr, unknown))} is not a tensor of the graph)" if unknown else ""))
+    for k in [*spec.targets, *internal]:
+        if not net.differentiable(tensor(k)):
+            raise UnsupportedError(f"target {k!r}: output {k!r} of {net.name!r} is computed by an op that takes "
+                                   "no gradient (ArgMax, ZipMap, a label lookup); train a differentiable output")
+    for k, t in internal.items():
+        if net.features(tensor(k)) != net.features(tensor(t)):
+            raise DataError(f"tensor {k!r} of {net.name!r} has features {net.features(tensor(k))} but its target "
+                            f"{t!r} has {net.features(tensor(t))}; they must match")
+    outputs = list(spec.targets)
     known = sizes(net)
-    known.update({k: net.size(k) for k in outputs if k not in known})
+    known.update({k: net.size(tensor(k)) for k in outputs if k not in known})
     node_arrays(_rows(spec.targets, net), outputs, known, "target", trials=trials)
     learn_options(trials=trials, epochs=spec.epochs, minibatch_size=spec.minibatch_size,
                   learning_rate=spec.learning_rate, weight_decay=spec.weight_decay,
@@ -285,30 +286,19 @@ def node_size(value: Any, where: str) -> int:
 
 def weights(value: Any, where: str) -> np.ndarray:
     """A weight, bias or parameter array from a file: real (no complex, strings, masks) and finite."""
-    array = real_array(value, where, SchemaError)
-    limits.check_elements(array.shape, where)
-    out = np.asarray(array, dtype=np.float64)
-    if not np.isfinite(out).all():
-        bad = np.argwhere(~np.isfinite(out))
-        at = f" at {tuple(int(i) for i in bad[0])}" if out.ndim else ""
-        raise SchemaError(f"{where} holds NaN or infinite values{at}; a model cannot train from them")
-    return out
+    return files.finite(real_array(value, where, SchemaError), where)
 
 
-def net_values(net: Any, source: str) -> None:
-    """Refuse a loaded network with non-finite weights or parameters, or sizes over the limits.
+def network_values(g: Any, source: str) -> None:
+    """Refuse a loaded PsyNeuLink-style network (a graph with ``mechanisms``) with non-finite
+    weights or parameters, or sizes over the limits.
 
     ``source`` names the file (or object) in the message. Called by every loader
     after the dialect built the network, so each dialect need not repeat it.
     """
+    net = g.mechanisms
     budget = limits.Budget(source)
     limits.check_count(len(net.nodes) + len(net.projections), f"{source}: nodes and projections")
-    names = {n.name for n in net.nodes}
-    for role, listed in (("INPUT", net.inputs), ("OUTPUT", net.outputs)):
-        missing = [n for n in listed if n not in names]
-        if missing or not listed:
-            raise SchemaError(f"{source}: the {role} nodes {missing or listed!r} are not nodes of the model "
-                              f"({', '.join(sorted(names))})")
     for node in net.nodes:
         node_size(node.size, f"{source}: node {node.name!r}")
         budget.take(node.size, f"node {node.name!r}")
@@ -317,11 +307,12 @@ def net_values(net: Any, source: str) -> None:
                 raise SchemaError(f"{source}: node {node.name!r} parameter {key!r} is {value!r}; "
                                   "parameters must be finite")
         if node.bias is not None:
-            weights(node.bias, f"{source}: node {node.name!r} bias")
+            weights(g.params[node.bias].value, f"{source}: node {node.name!r} bias")
     for p in net.projections:
-        budget.take(p.matrix.shape, f"projection {p.name!r}")
-        weights(p.matrix, f"{source}: projection {p.name!r} matrix")
-    t = getattr(net, "training", None)
+        matrix = g.params[p.name].value
+        budget.take(matrix.shape, f"projection {p.name!r}")
+        weights(matrix, f"{source}: projection {p.name!r} matrix")
+    t = g.training
     if t is not None:
         for key in ("learning_rate", "weight_decay"):
             value = getattr(t, key)

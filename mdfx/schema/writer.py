@@ -1,8 +1,8 @@
-"""Net or op Graph -> ModECI MDF (our dialect), through modeci-mdf's classes.
+"""Graph -> ModECI MDF (our dialect), through modeci-mdf's classes: :func:`graph_to_mdf`.
 
-Op graphs (models brought from torch, ONNX or foreign MDF) are written by
-:func:`graph_to_mdf`, one MDF node per op. A Net (a composition built with
-mechanisms) is written PsyNeuLink-style, as follows.
+An op graph (a model brought from torch, ONNX or foreign MDF) is written one MDF
+node per op. A graph with its mechanisms (a composition built with mechanisms,
+:attr:`~mdfx.schema.graph.Graph.mechanisms`) is written PsyNeuLink-style, as follows.
 
 One MDF node per mechanism. A node computes, as MDF ``functions`` listed in
 dependency order (modeci-mdf's engine evaluates them in order):
@@ -22,11 +22,12 @@ under the key ``"mdfx"``; the reader uses those, so a round trip is exact.
 from __future__ import annotations
 
 import re
+from dataclasses import asdict
 from typing import Any
 
 from mdfx import ops
 from mdfx.errors import UnsupportedError
-from mdfx.schema.net import Net, NodeSpec
+from mdfx.schema.graph import Graph, Mechanism, TrainingSpec
 
 DIALECT = "mdfx"
 FORMAT_VERSION = 1
@@ -128,68 +129,79 @@ def mdf_ids(names: list[str], taken: set[str] = frozenset()) -> dict[str, str]:
     return out
 
 
-def net_to_mdf(net: Net) -> Any:
-    """Write ``net`` as a ``modeci_mdf.mdf.Model`` in mdfx's dialect (current weights)."""
-    from modeci_mdf.mdf import Edge, Function, Graph, InputPort, Model, Node, OutputPort, Parameter
+def refuse_ports(name: str, ports: int, combine: str) -> None:
+    """UnsupportedError for a mechanism with several InputPorts: the MDF layout has one per mechanism."""
+    if ports > 1:
+        raise UnsupportedError(f"node {name!r} has {ports} InputPorts ({combine} of them); "
+                               "mdfx does not write such a node to MDF yet")
 
+
+def _mechanisms_to_mdf(g: Graph) -> Any:
+    """Write a graph with mechanisms as a ``modeci_mdf.mdf.Model``, PsyNeuLink-style (current weights)."""
+    from modeci_mdf.mdf import Edge, Model, Node, OutputPort, Parameter
+    from modeci_mdf.mdf import Graph as MdfGraph
+
+    net = g.mechanisms
+    training = g.training or TrainingSpec()
     node_ids = mdf_ids([n.name for n in net.nodes])
     proj_ids = mdf_ids([p.name for p in net.projections], taken=RESERVED)
-    graph = Graph(id=mdf_ids([net.name])[net.name], metadata={DIALECT: {
+    graph = MdfGraph(id=mdf_ids([g.name])[g.name], metadata={DIALECT: {
         "format_version": FORMAT_VERSION,
-        "name": net.name,
+        "name": g.name,
         "kind": "AutodiffComposition" if net.autodiff else "Composition",
         "inputs": list(net.inputs),
         "outputs": list(net.outputs),
         "training": {
-            "loss": net.training.loss,
-            "optimizer": net.training.optimizer,
-            "learning_rate": net.training.learning_rate,
-            "weight_decay": net.training.weight_decay,
-            "disable_learning": net.training.disable_learning,
+            "loss": training.loss,
+            "optimizer": training.optimizer,
+            "learning_rate": training.learning_rate,
+            "weight_decay": training.weight_decay,
+            "disable_learning": training.disable_learning,
         },
     }})
     for node in net.nodes:
-        graph.nodes.append(_node(net, node, node_ids[node.name], proj_ids,
-                                 Node, InputPort, Parameter, Function, OutputPort))
+        graph.nodes.append(_node(g, node, node_ids[node.name], proj_ids, Node, Parameter, OutputPort))
     for p in net.projections:
         graph.edges.append(Edge(
             id=proj_ids[p.name], sender=node_ids[p.sender], sender_port="output",
             receiver=node_ids[p.receiver], receiver_port=f"in_{proj_ids[p.name]}",
-            metadata={DIALECT: {"name": p.name, "learnable": p.learnable, "matrix": proj_ids[p.name]}},
+            metadata={DIALECT: {"name": p.name, "learnable": g.params[p.name].learnable, "matrix": proj_ids[p.name]}},
         ))
     return Model(id=graph.id, graphs=[graph], metadata={DIALECT: {"format_version": FORMAT_VERSION}})
 
 
-def _node(net: Net, node: NodeSpec, node_id: str, proj_ids: dict[str, str],
-          Node, InputPort, Parameter, Function, OutputPort) -> Any:  # noqa: N803 - classes passed in
-    if node.ports > 1:
-        raise UnsupportedError(f"node {node.name!r} has {node.ports} InputPorts ({node.combine} of them); "
-                               "mdfx does not write such a node to MDF yet")
-    op = ops.TRANSFER[node.op]
+def _node(g: Graph, node: Mechanism, node_id: str, proj_ids: dict[str, str],
+          Node, Parameter, OutputPort) -> Any:  # noqa: N803 - classes passed in
+    from modeci_mdf.mdf import Function, InputPort
+
+    refuse_ports(node.name, node.ports, node.combine)
+    op = ops.TRANSFER[node.function]
+    bias = g.params[node.bias] if node.bias is not None else None
     mdf_node = Node(id=node_id, metadata={DIALECT: {
         "name": node.name, "kind": "TransferMechanism", "size": node.size,
         "function": op.pnl_name, "params": dict(node.params),
-        "bias_learnable": node.bias_learnable,
+        "bias_learnable": bias.learnable if bias is not None else True,
     }})
     functions: list[FunctionSpec] = []
-    if node.name in net.inputs:
+    if node.name in g.mechanisms.inputs:
         mdf_node.input_ports.append(InputPort(id="input", shape=(node.size,), type="float64"))
         terms = ["input"]
     else:
         terms = []
-        for p in net.incoming(node.name):
+        for p in g.mechanisms.incoming(node.name):
             pid = proj_ids[p.name]
-            mdf_node.input_ports.append(InputPort(id=f"in_{pid}", shape=(p.matrix.shape[0],), type="float64"))
-            mdf_node.parameters.append(Parameter(id=pid, value=p.matrix.tolist()))
+            matrix = g.params[p.name].value
+            mdf_node.input_ports.append(InputPort(id=f"in_{pid}", shape=(matrix.shape[0],), type="float64"))
+            mdf_node.parameters.append(Parameter(id=pid, value=matrix.tolist()))
             functions.append((f"{pid}_out", {"function": "MatMul", "args": {"A": f"in_{pid}", "B": pid}}))
             terms.append(f"{pid}_out")
-    if node.bias is not None:
-        mdf_node.parameters.append(Parameter(id="node_bias", value=node.bias.tolist()))
+    if bias is not None:
+        mdf_node.parameters.append(Parameter(id="node_bias", value=bias.value.tolist()))
         terms.append("node_bias")
-    if node.op == "softmax":
+    if node.function == "softmax":
         mdf_node.parameters.append(Parameter(id="ones", value=[1.0] * node.size))
     functions.append(("net_input", {"value": " + ".join(terms)}))
-    functions.extend(TRANSFER_RULES[node.op]("net_input", node.params, node.size))
+    functions.extend(TRANSFER_RULES[node.function]("net_input", dict(node.params), node.size))
     for fid, kwargs in functions:
         mdf_node.functions.append(Function(id=fid, **kwargs))
     mdf_node.output_ports.append(OutputPort(id="output", value="value", shape=(node.size,), type="float64"))
@@ -203,18 +215,17 @@ GRAPH_KIND = "Graph"
 GRAPH_FORMAT_VERSION = 1
 
 
-def to_mdf(model: Net | Any) -> Any:
-    """Write a Net (PsyNeuLink-style, mechanisms and projections) or an op Graph as a
-    ``modeci_mdf.mdf.Model`` in mdfx's dialect (current weights)."""
-    from mdfx.schema.graph import Graph
-
-    if isinstance(model, Graph):
-        return graph_to_mdf(model)
-    return net_to_mdf(model)
+def to_mdf(model: Graph) -> Any:
+    """:func:`graph_to_mdf` (the name the façade and compositions use)."""
+    return graph_to_mdf(model)
 
 
-def graph_to_mdf(g: Any) -> Any:
-    """An op :class:`~mdfx.schema.graph.Graph` as MDF: its faithful serialization.
+def graph_to_mdf(g: Graph) -> Any:
+    """A :class:`~mdfx.schema.graph.Graph` as MDF, a ``modeci_mdf.mdf.Model`` in mdfx's dialect
+    (current weights): its faithful serialization.
+
+    A graph with mechanisms is written one MDF node per mechanism (see the module
+    docstring), which modeci-mdf's engine runs in float64. An op graph:
 
     * each graph input is a node with an ``input`` port passed to its ``output`` port;
     * each op is a node whose function is the op: ``onnx::<Op>`` with the ONNX
@@ -229,19 +240,17 @@ def graph_to_mdf(g: Any) -> Any:
     from modeci_mdf.mdf import Edge, Function, InputPort, Model, Node, OutputPort, Parameter
     from modeci_mdf.mdf import Graph as MdfGraph
 
-    from mdfx.schema.graph import Graph
-
-    assert isinstance(g, Graph)
-    # one id per input and per op, in order (names may repeat: an input and the op that transforms it)
-    all_ids = mdf_ids_list([*g.inputs, *(n.name for n in g.nodes)])
-    ids = dict(zip(g.inputs, all_ids[:len(g.inputs)], strict=True))
-    node_ids = all_ids[len(g.inputs):]
+    if not isinstance(g, Graph):
+        raise TypeError(f"graph_to_mdf() takes a Graph, got {type(g).__name__}")
+    if g.mechanisms is not None:
+        return _mechanisms_to_mdf(g)
+    ids, node_ids = graph_ids(g)
     mdf_graph = MdfGraph(id=mdf_ids([g.name])[g.name], metadata={DIALECT: {
         "format_version": FORMAT_VERSION, "kind": GRAPH_KIND, "graph_format_version": GRAPH_FORMAT_VERSION,
         "name": g.name, "dtype": g.dtype,
         "inputs": [[k, list(v)] for k, v in g.inputs.items()], "outputs": list(g.outputs),
         **({"input_dtypes": dict(g.input_dtypes)} if g.input_dtypes else {}),
-        "params": list(g.params), "meta": _meta_out(g.meta),
+        "params": list(g.params), "meta": _facts_out(g),
     }})
     producer: dict[str, str] = {}
     for name, shape in g.inputs.items():
@@ -281,6 +290,15 @@ def graph_to_mdf(g: Any) -> Any:
     return Model(id=mdf_graph.id, graphs=[mdf_graph], metadata={DIALECT: {"format_version": FORMAT_VERSION}})
 
 
+def graph_ids(g: Any) -> tuple[dict[str, str], list[str]]:
+    """The MDF node ids :func:`graph_to_mdf` gives: one per graph input (by name), one per op (in order).
+
+    Names may repeat (an input and the op that transforms it), so ids are made in one pass.
+    """
+    all_ids = mdf_ids_list([*g.inputs, *(n.name for n in g.nodes)])
+    return dict(zip(g.inputs, all_ids[:len(g.inputs)], strict=True)), all_ids[len(g.inputs):]
+
+
 def _op_functions(g: Any, node: Any, refs: list[str]) -> list[FunctionSpec]:
     """The MDF functions computing ``value`` for one op: modeci-mdf's onnx:: convention, or the
     standard functions of a PsyNeuLink transfer op."""
@@ -299,7 +317,7 @@ def _op_functions(g: Any, node: Any, refs: list[str]) -> list[FunctionSpec]:
 
 
 def _shape(shape: tuple[int, ...]) -> tuple[int, ...]:
-    """A port's shape as the Net writer gives it: per sample (without the batch axis)."""
+    """A port's shape as the mechanism layout gives it: per sample (without the batch axis)."""
     return tuple(int(d) for d in (shape[1:] if shape and shape[0] == ops.BATCH else shape))
 
 
@@ -318,23 +336,22 @@ def _json(value: Any) -> Any:
     return value
 
 
-def _meta_out(meta: dict[str, Any]) -> dict[str, Any]:
-    """The graph's meta that a file can hold: extra state with its dtype, training settings, plain values."""
-    import json
-    from dataclasses import asdict, is_dataclass
-
+def _facts_out(g: Graph) -> dict[str, Any]:
+    """The graph's typed fields a file holds (``"meta"``; the reader's ``_facts_in`` reads them back)."""
     import numpy as np
 
     out: dict[str, Any] = {}
-    for k, v in meta.items():
-        if k == "extra_state":
-            out[k] = {key: {"dtype": str(np.asarray(a).dtype), "value": np.asarray(a).tolist()} for key, a in v.items()}
-        elif is_dataclass(v) and not isinstance(v, type):
-            out[k] = {"dataclass": type(v).__name__, **_json(asdict(v))}
-        else:
-            try:
-                json.dumps(_json(v))
-            except (TypeError, ValueError):
-                continue  # runtime-only facts (cached objects) stay in memory
-            out[k] = _json(v)
+    if g.source:
+        out["source"] = g.source
+    if g.layers:
+        out["layers"] = dict(g.layers)
+    if g.extra_outputs:
+        out["extra_outputs"] = list(g.extra_outputs)
+    if g.state_dict_keys is not None:
+        out["state_dict_keys"] = dict(g.state_dict_keys)
+    if g.extra_state:
+        out["extra_state"] = {k: {"dtype": str(np.asarray(a).dtype), "value": np.asarray(a).tolist()}
+                              for k, a in g.extra_state.items()}
+    if g.training is not None:
+        out["training"] = {"dataclass": "TrainingSpec", **_json(asdict(g.training))}
     return out

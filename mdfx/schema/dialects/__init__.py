@@ -1,4 +1,4 @@
-"""One small module per MDF dialect: ``detect(model, graph) -> bool`` and ``read(model, graph) -> Net``.
+"""One small module per MDF dialect: ``detect(model, graph) -> bool`` and ``read(model, graph) -> Graph``.
 
 ``model`` and ``graph`` are plain dicts (modeci-mdf's ``to_dict()`` shape:
 ``{model_id: {..., "graphs": {graph_id: {...}}}}``), so a dialect can read

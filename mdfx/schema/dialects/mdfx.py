@@ -1,6 +1,6 @@
 """Our own dialect, as :mod:`mdfx.schema.writer` writes it: everything exact is in metadata.
 
-A composition built with mechanisms reads back as a Net; an op graph (graph
+A composition built with mechanisms reads back as a graph with its mechanisms; an op graph (graph
 metadata ``kind: "Graph"``) as the identical :class:`~mdfx.schema.graph.Graph`.
 """
 
@@ -13,8 +13,9 @@ import numpy as np
 from mdfx import ops
 from mdfx.errors import SchemaError
 from mdfx.schema import validate
-from mdfx.schema.graph import Graph, Node, Param
-from mdfx.schema.net import Net, NodeSpec, ProjectionSpec, TrainingSpec
+from mdfx.schema.graph import Graph, Node, Param, TrainingSpec
+from mdfx.schema.mechanisms import MechanismSpec, ProjectionSpec
+from mdfx.schema.mechanisms import build as build_network
 from mdfx.schema.writer import DIALECT, FORMAT_VERSION, GRAPH_FORMAT_VERSION, GRAPH_KIND
 
 
@@ -22,7 +23,7 @@ def detect(model: dict[str, Any], graph: dict[str, Any]) -> bool:
     return DIALECT in (graph.get("metadata") or {})
 
 
-def read(model: dict[str, Any], graph: dict[str, Any]) -> Net | Graph:
+def read(model: dict[str, Any], graph: dict[str, Any]) -> Graph:
     meta = graph["metadata"][DIALECT]
     if meta.get("format_version", 0) > FORMAT_VERSION:
         raise SchemaError(f"this file was written by a newer mdfx (format {meta['format_version']}); "
@@ -30,12 +31,12 @@ def read(model: dict[str, Any], graph: dict[str, Any]) -> Net | Graph:
     if meta.get("kind") == GRAPH_KIND:
         return read_graph(graph)
     nodes_by_id: dict[str, dict] = graph.get("nodes") or {}
-    nodes: list[NodeSpec] = []
+    nodes: list[MechanismSpec] = []
     for node_id, node in nodes_by_id.items():
         m = _meta(node, f"node {node_id!r}")
         op = ops.transfer_op(m["function"])
         bias = (node.get("parameters") or {}).get("node_bias")
-        nodes.append(NodeSpec(
+        nodes.append(MechanismSpec(
             name=m["name"], size=validate.node_size(m["size"], f"node {node_id!r}"), op=op.name,
             params=ops.fill_params(op, m.get("params", {})),
             bias=None if bias is None else validate.weights(bias["value"], f"node {node_id!r} bias"),
@@ -63,7 +64,7 @@ def read(model: dict[str, Any], graph: dict[str, Any]) -> Net | Graph:
         learning_rate=float(t.get("learning_rate", 0.001)), weight_decay=float(t.get("weight_decay", 0.0)),
         disable_learning=bool(t.get("disable_learning", False)),
     )
-    return Net.build(meta.get("name", next(iter(model))), nodes, projections, training,
+    return build_network(meta.get("name", next(iter(model))), nodes, projections, training,
                      autodiff=meta.get("kind", "AutodiffComposition") == "AutodiffComposition",
                      inputs=meta.get("inputs"), outputs=meta.get("outputs"))
 
@@ -101,15 +102,24 @@ def read_graph(graph: dict[str, Any]) -> Graph:
                           "their values")
     return Graph.build(meta["name"], {k: tuple(v) for k, v in meta["inputs"]}, [params[k] for k in order],
                        nodes, meta["outputs"], dtype=meta.get("dtype", "float64"),
-                       meta=_meta_in(meta.get("meta") or {}), input_dtypes=meta.get("input_dtypes") or {})
+                       input_dtypes=meta.get("input_dtypes") or {}, **_facts_in(meta.get("meta") or {}))
 
 
-def _meta_in(meta: dict[str, Any]) -> dict[str, Any]:
-    """The graph's meta as the writer stored it: extra state as arrays, training settings as TrainingSpec."""
-    out = dict(meta)
+def _facts_in(meta: dict[str, Any]) -> dict[str, Any]:
+    """The graph's typed fields as the writer stored them (``"meta"``: extra state with its dtype,
+    training settings as a TrainingSpec); other keys older files hold (opset, producer) are dropped."""
+    out: dict[str, Any] = {}
     if "extra_state" in meta:
         out["extra_state"] = {k: np.array(v["value"], dtype=np.dtype(str(v["dtype"]))) for k, v in meta["extra_state"].items()}
     t = meta.get("training")
     if isinstance(t, dict) and t.get("dataclass") == "TrainingSpec":
         out["training"] = TrainingSpec(**{k: v for k, v in t.items() if k != "dataclass"})
+    if isinstance(meta.get("state_dict_keys"), dict):
+        out["state_dict_keys"] = {str(k): str(v) for k, v in meta["state_dict_keys"].items()}
+    if isinstance(meta.get("layers"), dict):
+        out["layers"] = {str(k): str(v) for k, v in meta["layers"].items()}
+    if isinstance(meta.get("extra_outputs"), list):
+        out["extra_outputs"] = tuple(str(t) for t in meta["extra_outputs"])
+    if isinstance(meta.get("source"), str):
+        out["source"] = meta["source"]
     return out

@@ -329,7 +329,7 @@ class _Reader:
         params = [p for k, p in self.params.items() if k in used]
         inputs = {rename[t]: shape for t, shape in self.inputs.items()}
         outs = [rename.get(t, t) for t in outputs]
-        return Graph.build(self.model_id, inputs, params, nodes, outs, meta={"source": "mdf"})
+        return Graph.build(self.model_id, inputs, params, nodes, outs, source="mdf")
 
     def output(self, node_id: str, port_id: str) -> str:
         """The tensor at an output port, translated once however many edges read it."""

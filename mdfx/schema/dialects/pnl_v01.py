@@ -25,7 +25,9 @@ import numpy as np
 from mdfx import ops
 from mdfx.errors import SchemaError, UnsupportedError
 from mdfx.schema import validate
-from mdfx.schema.net import Net, NodeSpec, ProjectionSpec
+from mdfx.schema.graph import Graph
+from mdfx.schema.mechanisms import MechanismSpec, ProjectionSpec
+from mdfx.schema.mechanisms import build as build_network
 
 #: MDF function name -> PsyNeuLink Function, for functions without metadata.
 _BY_FUNCTION = {"linear": "Linear", "logistic": "Logistic", "exponential": "Exponential", "tanh": "Tanh"}
@@ -38,8 +40,8 @@ def detect(model: dict[str, Any], graph: dict[str, Any]) -> bool:
             and "psyneulink" in str(body.get("generating_application", "")).lower())
 
 
-def read(model: dict[str, Any], graph: dict[str, Any]) -> Net:
-    """The Composition as a Net (autodiff only if it was an AutodiffComposition); refusals name the construct."""
+def read(model: dict[str, Any], graph: dict[str, Any]) -> Graph:
+    """The Composition as a graph with its mechanisms (autodiff only if it was an AutodiffComposition); refusals name the construct."""
     graph_id = next(iter(next(iter(model.values()))["graphs"]))
     nodes_by_id: dict[str, dict] = graph.get("nodes") or {}
     edges: dict[str, dict] = graph.get("edges") or {}
@@ -58,7 +60,7 @@ def read(model: dict[str, Any], graph: dict[str, Any]) -> Net:
         )
     nodes = [_node(node_id, node) for node_id, node in nodes_by_id.items()]
     projections = [_projection(edge_id, edge) for edge_id, edge in edges.items()]
-    return Net.build(graph_id, nodes, projections, autodiff=_kind(graph) == "AutodiffComposition")
+    return build_network(graph_id, nodes, projections, autodiff=_kind(graph) == "AutodiffComposition")
 
 
 def scheduling_conditions(conditions: dict[str, Any] | None, senders: dict[str, set[str]]) -> list[str]:
@@ -121,7 +123,7 @@ def _shape_size(text: Any, where: str) -> int:
     return validate.node_size(math.prod(dims[1:]) if len(dims) > 1 else dims[0], where)
 
 
-def _node(node_id: str, node: dict) -> NodeSpec:
+def _node(node_id: str, node: dict) -> MechanismSpec:
     meta = node.get("metadata") or {}
     kind = str(meta.get("type", "?"))
     functions = node.get("functions") or {}
@@ -156,7 +158,7 @@ def _node(node_id: str, node: dict) -> NodeSpec:
         raise UnsupportedError(f"node {node_id!r} has {len(ports)} input ports; mdfx reads mechanisms with one")
     port_id, port = next(iter(ports.items()))
     size = _shape_size(port.get("shape"), f"node {node_id!r} input port {port_id!r}")
-    return NodeSpec(node_id, size, op.name, ops.fill_params(op, params))
+    return MechanismSpec(node_id, size, op.name, ops.fill_params(op, params))
 
 
 def _projection(edge_id: str, edge: dict) -> ProjectionSpec:

@@ -11,7 +11,7 @@ What PsyNeuLink writes for an AutodiffComposition (measured, see
   a ``*_post_edge``, or as an edge whose metadata holds that MatMul;
 * after learn(), ``TARGET for X`` / ``LOSS for X`` nodes, which we drop;
 * a receiver with several afferents sums them (an ``onnx::ReduceSum``), which is
-  what a Net does anyway.
+  what a mechanism does anyway.
 
 Parameters PsyNeuLink carries beyond ours are folded in when that is exact
 (ReLU's ``scale``) and refused otherwise. A vector-valued bias or intercept
@@ -33,7 +33,9 @@ import numpy as np
 from mdfx import ops
 from mdfx.errors import UnsupportedError, one_line
 from mdfx.schema import validate
-from mdfx.schema.net import Net, NodeSpec, ProjectionSpec, TrainingSpec
+from mdfx.schema.graph import Graph, TrainingSpec
+from mdfx.schema.mechanisms import MechanismSpec, ProjectionSpec
+from mdfx.schema.mechanisms import build as build_network
 
 #: Node types that PsyNeuLink adds for learning; they are not part of the network.
 LEARNING_TYPES = {"LossMechanism", "ComparatorMechanism", "LearningMechanism", "ObjectiveMechanism"}
@@ -60,10 +62,10 @@ def detect(model: dict[str, Any], graph: dict[str, Any]) -> bool:
         (n.get("metadata") or {}).get("type") for n in nodes.values())
 
 
-def read(model: dict[str, Any], graph: dict[str, Any]) -> Net:
+def read(model: dict[str, Any], graph: dict[str, Any]) -> Graph:
     nodes_in: dict[str, dict] = graph.get("nodes") or {}
     meta = graph.get("metadata") or {}
-    mechanisms: dict[str, NodeSpec] = {}
+    mechanisms: dict[str, MechanismSpec] = {}
     dummies: dict[str, np.ndarray] = {}
     learnable: dict[str, bool] = {}
     dropped: set[str] = set()
@@ -92,11 +94,11 @@ def read(model: dict[str, Any], graph: dict[str, Any]) -> Net:
     lr = (graph.get("parameters") or {}).get("learning_rate", 0.001)
     training = TrainingSpec(loss=loss, learning_rate=float(lr if lr is not None else 0.001))
     name = next(iter(model))
-    return Net.build(name, [mechanisms[n] for n in order], projections, training,
+    return build_network(name, [mechanisms[n] for n in order], projections, training,
                      autodiff=meta.get("type", "AutodiffComposition") == "AutodiffComposition")
 
 
-def _mechanism(node_id: str, node: dict, pnl_semantics: bool = True) -> NodeSpec:
+def _mechanism(node_id: str, node: dict, pnl_semantics: bool = True) -> MechanismSpec:
     functions = node.get("functions") or {}
     ports = node.get("output_ports") or {}
     result = next((p for pid, p in ports.items() if pid.endswith("RESULT")), next(iter(ports.values()), None))
@@ -114,7 +116,7 @@ def _mechanism(node_id: str, node: dict, pnl_semantics: bool = True) -> NodeSpec
     params = ops.fill_params(op, _fold(op.name, args, node_id))
     shape = result.get("shape") or next(iter((node.get("input_ports") or {}).values()), {}).get("shape")
     size = validate.node_size(shape[-1], f"node {node_id!r} shape") if shape else 1
-    return NodeSpec(node_id, size, op.name, params, _vector_bias(op.name, vectors, params, node_id, size))
+    return MechanismSpec(node_id, size, op.name, params, _vector_bias(op.name, vectors, params, node_id, size))
 
 
 def _vector_bias(op: str, vectors: dict[str, np.ndarray], params: dict[str, float], node_id: str,
@@ -168,7 +170,7 @@ def _matmul_matrix(functions: dict, where: str) -> np.ndarray:
     raise UnsupportedError(f"{where}: a MappingProjection without an inline onnx::MatMul matrix")
 
 
-def _projections(edges: dict[str, dict], mechanisms: dict[str, NodeSpec], dummies: dict[str, np.ndarray],
+def _projections(edges: dict[str, dict], mechanisms: dict[str, MechanismSpec], dummies: dict[str, np.ndarray],
                  learnable: dict[str, bool], dropped: set[str]) -> list[ProjectionSpec]:
     into: dict[str, str] = {}
     out_of: dict[str, str] = {}
