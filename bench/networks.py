@@ -54,7 +54,7 @@ class BenchCase:
 
 
 def _node(name: str, size: int, op: str) -> MechanismSpec:
-    return MechanismSpec(name, size, op, ops.fill_params(ops.TRANSFER[op], {}))
+    return MechanismSpec(name, size, op, ops.fill_params(ops.transfer_op(op), {}))
 
 
 def _net(name: str, layers: list[tuple[str, int, str]], edges: list[tuple[str, str]], seed: int) -> Graph:

@@ -63,13 +63,13 @@ _C_OPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
 
 def _transfer(op: str, params: dict[str, float], x: str) -> str:
     """y = f(x) in C, from the op table's expression (so C computes what mdfx.ops defines)."""
-    env = {k: repr(float(v)) for k, v in ops.fill_params(ops.TRANSFER[op], params).items()}
-    return _c_expr(ops.TRANSFER[op].expr, {**env, "x": x})
+    env = {k: repr(float(v)) for k, v in ops.fill_params(ops.transfer_op(op), params).items()}
+    return _c_expr(ops.transfer_op(op).expr, {**env, "x": x})
 
 
 def _derivative(op: str, params: dict[str, float], x: str, y: str) -> str:
-    env = {k: repr(float(v)) for k, v in ops.fill_params(ops.TRANSFER[op], params).items()}
-    return _c_expr(ops.TRANSFER[op].dexpr, {**env, "x": x, "y": y})
+    env = {k: repr(float(v)) for k, v in ops.fill_params(ops.transfer_op(op), params).items()}
+    return _c_expr(ops.transfer_op(op).dexpr, {**env, "x": x, "y": y})
 
 
 def c_source(graph: Graph, minibatch: int) -> str:

@@ -1,20 +1,27 @@
-"""The op table (DESIGN rule 3): every transfer function, loss and optimizer, once.
+"""The op table (DESIGN rule 3): every op of the graph IR once, plus the losses and optimizers.
 
-Each entry names the op as PsyNeuLink, MDF and ONNX call it, lists its
-parameters with PsyNeuLink's defaults, and gives its numpy forward and
-derivative. Elementwise transfer functions also give the forward and the
-derivative as *expressions* in the restricted grammar of :mod:`mdfx.expr`
-(``x`` is the net input, ``y`` the output): the LLVM backend compiles the
-backward pass from these, and the MDF writer emits them, so a gradient rule
-is written once, as data.
+:data:`GRAPH_OPS` holds every op a :class:`~mdfx.schema.graph.Graph` may use:
+ONNX's ops under ONNX's names, and PsyNeuLink's transfer functions as
+``pnl.<Function>`` (``pnl.Logistic``) with their PsyNeuLink, MDF and ONNX names
+and PsyNeuLink's parameter defaults. Each entry gives its attributes with
+defaults, a static shape rule, the numpy forward and vector-Jacobian product
+(the spec); elementwise ops also give the forward and the derivative as
+*expressions* in the restricted grammar of :mod:`mdfx.expr` (``x`` is the
+input, ``y`` the output): the LLVM backend compiles the backward pass from
+these, and the MDF writer emits them, so a gradient rule is written once, as data.
 
-Backends register their own rule per op in their own table (for example
-``mdfx.runners.reference.TRANSFER``); ``tests/test_ops_coverage.py`` fails,
-naming the gap, when a backend lacks a rule for an op listed here.
+:data:`LOSSES` and :data:`OPTIMIZERS` are not ops of the graph; they are tables
+of their own.
+
+Each backend, importer and exporter keeps ONE rule dict keyed by graph op name
+(``mdfx.runners.reference.RULES``, ``mdfx.converters.torch.GRAPH_RULES``, ...);
+``tests/test_ops_coverage.py`` fails, naming the gap, when a table lacks a rule
+for an op listed here. docs/ops.md says how to add an op.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -25,29 +32,6 @@ import numpy as np
 from mdfx.errors import UnsupportedError
 
 Array = np.ndarray
-
-
-@dataclass(frozen=True)
-class TransferOp:
-    """One transfer function of a TransferMechanism."""
-
-    name: str  #: mdfx's key for the op, also the MDF metadata name
-    pnl_name: str  #: the PsyNeuLink Function class
-    params: MappingProxyType  #: parameter name -> PsyNeuLink default
-    mdf_function: str | None  #: the modeci-mdf standard function, when one computes it exactly
-    onnx_op: str  #: the main ONNX operator of the export
-    forward: Callable[..., Array]  #: numpy ``forward(x, **params) -> y``
-    vjp: Callable[..., Array]  #: numpy ``vjp(x, y, g, **params) -> g·dy/dx`` (a row vector times the Jacobian)
-    expr: str | None = None  #: forward as an expression in ``x`` and the params (elementwise ops)
-    dexpr: str | None = None  #: dy/dx as an expression in ``x``, ``y`` and the params
-    elementwise: bool = True
-
-
-def _elementwise(forward: Callable[..., Array], derivative: Callable[..., Array]) -> Callable[..., Array]:
-    def vjp(x: Array, y: Array, g: Array, **p: float) -> Array:
-        return g * derivative(x, y, **p)
-
-    return vjp
 
 
 # --- numpy forward and derivative, one pair per op: the spec -------------------
@@ -112,60 +96,6 @@ def softmax(x: Array, gain: float) -> Array:
 
 def vjp_softmax(x: Array, y: Array, g: Array, gain: float) -> Array:
     return gain * y * (g - np.sum(g * y, axis=-1, keepdims=True))
-
-
-def _op(name: str, pnl: str, params: dict[str, float], mdf: str | None, onnx: str, fwd, der,
-        expr: str, dexpr: str) -> TransferOp:
-    return TransferOp(name, pnl, MappingProxyType(params), mdf, onnx, fwd, _elementwise(fwd, der), expr, dexpr)
-
-
-TRANSFER: MappingProxyType = MappingProxyType({
-    op.name: op
-    for op in [
-        _op("linear", "Linear", {"slope": 1.0, "intercept": 0.0, "scale": 1.0, "offset": 0.0}, "linear", "Add",
-            linear, d_linear, "scale * (slope * x + intercept) + offset", "scale * slope + 0 * x"),
-        _op("logistic", "Logistic", {"gain": 1.0, "bias": 0.0, "x_0": 0.0, "offset": 0.0, "scale": 1.0},
-            "logistic", "Sigmoid", logistic, d_logistic,
-            "scale / (1 + exp(-gain * (x + bias - x_0))) + offset",
-            "gain * scale * ((y - offset) / scale) * (1 - (y - offset) / scale)"),
-        _op("relu", "ReLU", {"gain": 1.0, "bias": 0.0, "leak": 0.0}, "Relu", "LeakyRelu",
-            relu, d_relu,
-            "where(x - bias > 0, gain * (x - bias), leak * gain * (x - bias))",
-            "where(x - bias > 0, gain + 0 * x, leak * gain + 0 * x)"),
-        _op("tanh", "Tanh", {"gain": 1.0, "bias": 0.0, "x_0": 0.0, "offset": 0.0, "scale": 1.0},
-            "tanh", "Tanh", tanh, d_tanh,
-            "scale * tanh(gain * (x + bias - x_0) + offset)", "gain * scale * (1 - (y / scale) ** 2)"),
-        _op("exponential", "Exponential", {"rate": 1.0, "bias": 0.0, "scale": 1.0, "offset": 0.0},
-            "exponential", "Exp", exponential, d_exponential,
-            "scale * exp(rate * x + bias) + offset", "rate * (y - offset)"),
-        _op("identity", "Identity", {}, None, "Identity", identity, d_identity, "x", "1 + 0 * x"),
-        TransferOp("softmax", "SoftMax", MappingProxyType({"gain": 1.0}), None, "Softmax",
-                   softmax, vjp_softmax, elementwise=False),
-    ]
-})
-
-#: PsyNeuLink class name -> op key.
-BY_PNL_NAME = MappingProxyType({op.pnl_name: op.name for op in TRANSFER.values()})
-
-
-def transfer_op(name: str) -> TransferOp:
-    """Look up a transfer op by mdfx key or PsyNeuLink name; the error lists what exists."""
-    key = BY_PNL_NAME.get(name, name)
-    if key not in TRANSFER:
-        known = ", ".join(op.pnl_name for op in TRANSFER.values())
-        raise UnsupportedError(f"unknown transfer function {name!r}; supported: {known}")
-    return TRANSFER[key]
-
-
-def fill_params(op: TransferOp, given: dict[str, float]) -> dict[str, float]:
-    """The op's parameters with defaults filled in, once, at the boundary (STYLE: defaults from the schema)."""
-    unknown = set(given) - set(op.params)
-    if unknown:
-        raise UnsupportedError(
-            f"{op.pnl_name} has no parameter {', '.join(sorted(unknown))}; "
-            f"its parameters are {', '.join(op.params) or '(none)'}"
-        )
-    return {k: float(given.get(k, default)) for k, default in op.params.items()}
 
 
 # --- losses --------------------------------------------------------------------
@@ -348,6 +278,25 @@ class ShapeError(ValueError):
 
 
 @dataclass(frozen=True)
+class GradStep:
+    """One graph op of a gradient written in graph ops: ``out = op(*inputs, **attrs)``.
+
+    Inputs name the op's inputs ``x0``, ``x1``..., its output ``y``, the incoming
+    gradient ``g`` (dL/dy) or an earlier step's ``out``; a float is a scalar constant.
+    """
+
+    out: str
+    op: str
+    inputs: tuple[str | float, ...]
+    attrs: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+
+#: ``grad(**attrs) -> (steps, grads)``: an op's VJP written in graph ops; ``grads`` names, per
+#: input, the step whose output is that input's gradient (None: the input takes none).
+GradRule = Callable[..., tuple[tuple[GradStep, ...], tuple[str | None, ...]]]
+
+
+@dataclass(frozen=True)
 class GraphOp:
     """One op of the graph IR (see the section comment above)."""
 
@@ -361,6 +310,21 @@ class GraphOp:
     expr: str | None = None  #: elementwise forward in ``x`` and the attributes (for codegen / MDF)
     dexpr: str | None = None  #: dy/dx in ``x``, ``y`` and the attributes
     notes: str = ""
+    #: PsyNeuLink transfer functions only (``pnl.*``): the PsyNeuLink Function class ...
+    pnl_name: str | None = None
+    #: ... the modeci-mdf standard function that computes it exactly, if one does ...
+    mdf_function: str | None = None
+    #: the main ONNX operator the op's export writes and its import reads, where it is not the op's
+    #: own name (``pnl.Logistic``: Sigmoid; ``CastLabel``: Cast)
+    onnx_op: str | None = None
+    #: the VJP written in graph ops (unary ops only), from which the LLVM backend generates the
+    #: backward pass; it computes what ``vjp`` does, operation by operation (tests check it)
+    grad: GradRule | None = None
+
+    @property
+    def transfer_key(self) -> str | None:
+        """A transfer function's key in a Composition and its MDF (``"logistic"``); None for other ops."""
+        return None if self.pnl_name is None else self.pnl_name.lower()
 
     @property
     def min_inputs(self) -> int:
@@ -398,6 +362,18 @@ def graph_op(name: str) -> GraphOp:
     if name not in GRAPH_OPS:
         raise UnsupportedError(f"unknown op {name!r}; the graph IR has: {', '.join(sorted(GRAPH_OPS))}")
     return GRAPH_OPS[name]
+
+
+def run_grad(op: GraphOp, xs: list[Array], y: Array, g: Array, **attrs: Any) -> list[Array | None]:
+    """``op``'s gradient computed from its :attr:`GraphOp.grad` steps with each step's numpy forward."""
+    assert op.grad is not None, f"{op.name} has no gradient in graph ops"
+    steps, grads = op.grad(**attrs)
+    env: dict[str, Array] = {f"x{i}": x for i, x in enumerate(xs)} | {"y": y, "g": g}
+    for st in steps:
+        args = [np.asarray(t, dtype=g.dtype) if isinstance(t, float) else env[t] for t in st.inputs]
+        sub = graph_op(st.op)
+        env[st.out] = sub.forward(args, **sub.fill(st.attrs, f"{op.name} gradient step {st.out!r}: "))
+    return [None if name is None else env[name] for name in grads]
 
 
 # --- shape helpers ----------------------------------------------------------------------
@@ -482,12 +458,13 @@ for _b in [
 
 def _unary(name: str, fwd: Callable[..., Array], der: Callable[..., Array] | None,
            attrs: dict[str, Any] | None = None, expr: str | None = None, dexpr: str | None = None,
-           notes: str = "", vjp: Callable[..., list[Any]] | None = None) -> GraphOp:
-    """An elementwise op ``y = fwd(x, **attrs)`` with ``dy/dx = der(x, y, **attrs)``."""
+           notes: str = "", vjp: Callable[..., list[Any]] | None = None, x: str = "X") -> GraphOp:
+    """An elementwise op ``y = fwd(x, **attrs)`` with ``dy/dx = der(x, y, **attrs)``; ``x`` is the
+    input's name in ONNX's spelling (``X`` or ``input``), which the MDF writer's ``onnx::`` args use."""
     def default_vjp(xs: list[Array], y: Array, g: Array, **a: Any) -> list[Array]:
         return [g * der(xs[0], y, **a)]
 
-    return GraphOp(name, ("X",), MappingProxyType(attrs or {}), _same,
+    return GraphOp(name, (x,), MappingProxyType(attrs or {}), _same,
                    lambda xs, **a: fwd(xs[0], **a), vjp or (default_vjp if der else None),
                    elementwise=True, expr=expr, dexpr=dexpr, notes=notes)
 
@@ -525,7 +502,7 @@ _SELU_ALPHA = 1.67326319217681884765625
 _SELU_GAMMA = 1.05070102214813232421875
 
 for _u in [
-    _unary("Identity", lambda x: x.copy(), lambda x, y: np.ones_like(x), expr="x", dexpr="1 + 0 * x"),
+    _unary("Identity", lambda x: x.copy(), lambda x, y: np.ones_like(x), expr="x", dexpr="1 + 0 * x", x="input"),
     _unary("Neg", np.negative, lambda x, y: -np.ones_like(x), expr="-x", dexpr="-1 + 0 * x"),
     _unary("Relu", lambda x: np.where(x > 0, x, 0.0), lambda x, y: np.where(x > 0, 1.0, 0.0),
            expr="where(x > 0, x, 0 * x)", dexpr="where(x > 0, 1 + 0 * x, 0 * x)"),
@@ -533,16 +510,16 @@ for _u in [
            lambda x, y, alpha: np.where(x > 0, 1.0, alpha), {"alpha": 0.01},
            expr="where(x > 0, x, alpha * x)", dexpr="where(x > 0, 1 + 0 * x, alpha + 0 * x)"),
     _unary("Sigmoid", _sigmoid, lambda x, y: y * (1.0 - y), expr="1 / (1 + exp(-x))", dexpr="y * (1 - y)"),
-    _unary("Tanh", np.tanh, lambda x, y: 1.0 - y * y, expr="tanh(x)", dexpr="1 - y * y"),
-    _unary("Exp", np.exp, lambda x, y: y, expr="exp(x)", dexpr="y"),
-    _unary("Log", np.log, lambda x, y: 1.0 / x, expr="log(x)", dexpr="1 / x"),
+    _unary("Tanh", np.tanh, lambda x, y: 1.0 - y * y, expr="tanh(x)", dexpr="1 - y * y", x="input"),
+    _unary("Exp", np.exp, lambda x, y: y, expr="exp(x)", dexpr="y", x="input"),
+    _unary("Log", np.log, lambda x, y: 1.0 / x, expr="log(x)", dexpr="1 / x", x="input"),
     _unary("Sqrt", np.sqrt, lambda x, y: 0.5 / y, expr="sqrt(x)", dexpr="0.5 / y"),
     _unary("Abs", np.abs, lambda x, y: np.sign(x), expr="abs(x)",
            dexpr="where(x > 0, 1 + 0 * x, where(x < 0, -1 + 0 * x, 0 * x))"),
     _unary("Reciprocal", lambda x: 1.0 / x, lambda x, y: -y * y, expr="1 / x", dexpr="-y * y"),
     # erf is not in the expression grammar: backends give Erf's forward a rule of their own
     _unary("Erf", _erf, lambda x, y: 2.0 / np.sqrt(np.pi) * np.exp(-x * x),
-           dexpr="1.1283791670955126 * exp(-x * x)"),
+           dexpr="1.1283791670955126 * exp(-x * x)", x="input"),
     _unary("Gelu", _gelu, _d_gelu, {"approximate": "none"},
            notes="approximate='none' (erf) or 'tanh', as torch.nn.GELU"),
     _unary("Softplus", _softplus, lambda x, y: _sigmoid(x), expr="log(1 + exp(x))",
@@ -566,40 +543,109 @@ for _u in [
            expr="minimum(maximum(x, min + 0 * x), max + 0 * x)",
            dexpr="where(x >= min, where(x <= max, 1 + 0 * x, 0 * x), 0 * x)",
            notes="bounds are attributes (folded from ONNX's constant inputs); gradient 1 inside [min, max] "
-                 "as torch.clamp"),
+                 "as torch.clamp", x="input"),
     _unary("Pow", lambda x, exponent: np.power(x, exponent),
            lambda x, y, exponent: exponent * np.power(x, exponent - 1.0), {"exponent": REQUIRED},
            expr="x ** exponent", dexpr="exponent * x ** (exponent - 1)",
            notes="the exponent is a constant (an attribute); a computed exponent is refused"),
     _unary("Cast", lambda x, to: x.copy(), lambda x, y, to: np.ones_like(x), {"to": 11},
            expr="x", dexpr="1 + 0 * x",
-           notes="float to float only; the graph computes in one float dtype, so Cast changes nothing"),
+           notes="float to float only; the graph computes in one float dtype, so Cast changes nothing",
+           x="input"),
     _unary("Dropout", lambda x, ratio: x.copy(), lambda x, y, ratio: np.ones_like(x), {"ratio": 0.5},
            expr="x", dexpr="1 + 0 * x",
            notes="identity, at inference and in training alike: mdfx trains deterministically, as the "
-                 "original module in eval() mode (no random masks)"),
+                 "original module in eval() mode (no random masks)", x="data"),
 ]:
     register_graph_op(_u)
 
 
-# PsyNeuLink's transfer functions, with their parameters, as graph ops ``pnl.<Function>``.
-def _pnl_op(t: TransferOp) -> GraphOp:
-    def fwd(xs: list[Array], **p: float) -> Array:
-        return t.forward(xs[0], **p)
-
-    def vjp(xs: list[Array], y: Array, g: Array, **p: float) -> list[Array]:
-        return [t.vjp(xs[0], y, g, **p)]
-
-    return GraphOp(f"pnl.{t.pnl_name}", ("X",), t.params, _same, fwd, vjp, elementwise=t.elementwise,
-                   expr=t.expr, dexpr=t.dexpr, notes=f"PsyNeuLink's {t.pnl_name} over the last axis"
-                   if not t.elementwise else f"PsyNeuLink's {t.pnl_name}")
+# --- gradients written in graph ops (GraphOp.grad) ---------------------------------------------
 
 
-for _t in TRANSFER.values():
-    register_graph_op(_pnl_op(_t))
+def _softmax_grad(axis: int, gain: float | None = None) -> tuple[tuple[GradStep, ...], tuple[str]]:
+    """y * (g - sum(g * y)) over ``axis`` (PsyNeuLink's: (gain * y) * (...)), as the numpy VJPs."""
+    steps = [GradStep("gy", "Mul", ("g", "y")),
+             GradStep("s", "ReduceSum", ("gy",), MappingProxyType({"axes": [axis], "keepdims": 1})),
+             GradStep("d", "Sub", ("g", "s"))]
+    if gain is None:
+        return (*steps, GradStep("dx", "Mul", ("y", "d"))), ("dx",)
+    return (*steps, GradStep("ky", "Mul", (float(gain), "y")), GradStep("dx", "Mul", ("ky", "d"))), ("dx",)
 
-#: transfer op key (ops.TRANSFER) -> graph op name
-PNL_GRAPH_OP = MappingProxyType({t.name: f"pnl.{t.pnl_name}" for t in TRANSFER.values()})
+
+def _log_softmax_grad(axis: int) -> tuple[tuple[GradStep, ...], tuple[str]]:
+    """g - exp(y) * sum(g) over ``axis``."""
+    return (GradStep("s", "ReduceSum", ("g",), MappingProxyType({"axes": [axis], "keepdims": 1})),
+            GradStep("p", "Exp", ("y",)),
+            GradStep("t", "Mul", ("p", "s")),
+            GradStep("dx", "Sub", ("g", "t"))), ("dx",)
+
+
+
+# --- PsyNeuLink's transfer functions: graph ops ``pnl.<Function>`` with PsyNeuLink's parameters --------
+
+
+def _pnl_op(pnl: str, params: dict[str, float], mdf: str | None, onnx: str, fwd: Callable[..., Array],
+            der: Callable[..., Array] | None, expr: str | None = None, dexpr: str | None = None,
+            vjp: Callable[..., Array] | None = None, grad: GradRule | None = None) -> GraphOp:
+    """``pnl.<pnl>``: an elementwise ``y = fwd(x, **params)`` with ``dy/dx = der(x, y, **params)``, or
+    (``vjp`` given) an op over the last axis with that vector-Jacobian product."""
+    def graph_vjp(xs: list[Array], y: Array, g: Array, **p: float) -> list[Array]:
+        return [vjp(xs[0], y, g, **p) if vjp is not None else g * der(xs[0], y, **p)]
+
+    return GraphOp(f"pnl.{pnl}", ("X",), MappingProxyType(params), _same, lambda xs, **p: fwd(xs[0], **p),
+                   graph_vjp, elementwise=vjp is None, expr=expr, dexpr=dexpr,
+                   notes=f"PsyNeuLink's {pnl}" + (" over the last axis" if vjp is not None else ""),
+                   pnl_name=pnl, mdf_function=mdf, onnx_op=onnx, grad=grad)
+
+
+for _p in [
+    _pnl_op("Linear", {"slope": 1.0, "intercept": 0.0, "scale": 1.0, "offset": 0.0}, "linear", "Add",
+            linear, d_linear, "scale * (slope * x + intercept) + offset", "scale * slope + 0 * x"),
+    _pnl_op("Logistic", {"gain": 1.0, "bias": 0.0, "x_0": 0.0, "offset": 0.0, "scale": 1.0}, "logistic",
+            "Sigmoid", logistic, d_logistic, "scale / (1 + exp(-gain * (x + bias - x_0))) + offset",
+            "gain * scale * ((y - offset) / scale) * (1 - (y - offset) / scale)"),
+    _pnl_op("ReLU", {"gain": 1.0, "bias": 0.0, "leak": 0.0}, "Relu", "LeakyRelu", relu, d_relu,
+            "where(x - bias > 0, gain * (x - bias), leak * gain * (x - bias))",
+            "where(x - bias > 0, gain + 0 * x, leak * gain + 0 * x)"),
+    _pnl_op("Tanh", {"gain": 1.0, "bias": 0.0, "x_0": 0.0, "offset": 0.0, "scale": 1.0}, "tanh", "Tanh",
+            tanh, d_tanh, "scale * tanh(gain * (x + bias - x_0) + offset)", "gain * scale * (1 - (y / scale) ** 2)"),
+    _pnl_op("Exponential", {"rate": 1.0, "bias": 0.0, "scale": 1.0, "offset": 0.0}, "exponential", "Exp",
+            exponential, d_exponential, "scale * exp(rate * x + bias) + offset", "rate * (y - offset)"),
+    _pnl_op("Identity", {}, None, "Identity", identity, d_identity, "x", "1 + 0 * x"),
+    _pnl_op("SoftMax", {"gain": 1.0}, None, "Softmax", softmax, None, vjp=vjp_softmax,
+            grad=lambda gain: _softmax_grad(-1, gain)),
+]:
+    register_graph_op(_p)
+
+
+
+
+def transfer_ops() -> list[GraphOp]:
+    """The graph ops that are PsyNeuLink transfer functions (``pnl.*``), in the table's order."""
+    return [op for op in GRAPH_OPS.values() if op.pnl_name is not None]
+
+
+def transfer_op(name: str) -> GraphOp:
+    """A PsyNeuLink transfer function's graph op, by graph op name (``"pnl.Logistic"``), PsyNeuLink
+    class name (``"Logistic"``) or a Composition's key (``"logistic"``); the error lists what exists."""
+    for op in transfer_ops():
+        if name in (op.name, op.pnl_name, op.transfer_key):
+            return op
+    known = ", ".join(str(op.pnl_name) for op in transfer_ops())
+    raise UnsupportedError(f"unknown transfer function {name!r}; supported: {known}")
+
+
+def fill_params(op: GraphOp, given: Mapping[str, float]) -> dict[str, float]:
+    """A transfer function's parameters as floats, defaults filled in once, at the boundary
+    (STYLE: defaults from the schema); the error speaks PsyNeuLink's words (parameters)."""
+    unknown = set(given) - set(op.attrs)
+    if unknown:
+        raise UnsupportedError(
+            f"{op.pnl_name} has no parameter {', '.join(sorted(unknown))}; "
+            f"its parameters are {', '.join(op.attrs) or '(none)'}"
+        )
+    return {k: float(given.get(k, default)) for k, default in op.attrs.items()}
 
 
 # --- softmax family ----------------------------------------------------------------------
@@ -624,11 +670,11 @@ def _np_log_softmax(x: Array, axis: int) -> Array:
 register_graph_op(GraphOp(
     "Softmax", ("input",), MappingProxyType({"axis": -1}), _softmax_infer,
     lambda xs, axis: _np_softmax(xs[0], axis),
-    lambda xs, y, g, axis: [y * (g - np.sum(g * y, axis=axis, keepdims=True))]))
+    lambda xs, y, g, axis: [y * (g - np.sum(g * y, axis=axis, keepdims=True))], grad=_softmax_grad))
 register_graph_op(GraphOp(
     "LogSoftmax", ("input",), MappingProxyType({"axis": -1}), _softmax_infer,
     lambda xs, axis: _np_log_softmax(xs[0], axis),
-    lambda xs, y, g, axis: [g - np.exp(y) * np.sum(g, axis=axis, keepdims=True)]))
+    lambda xs, y, g, axis: [g - np.exp(y) * np.sum(g, axis=axis, keepdims=True)], grad=_log_softmax_grad))
 
 
 # --- products ----------------------------------------------------------------------------
@@ -781,6 +827,9 @@ def _reshape_target(x: Shape, shape: list[int], allowzero: int = 0) -> Shape:
     known = [d for d in target if d != -1]
     batched = bool(x) and x[0] == BATCH
     if batched:
+        if len(target) == 1 and math.prod(x[1:]) != 1:
+            raise ShapeError(f"Reshape of {_fmt(x)} to {list(shape)} merges the batch into the features (a file "
+                             "traced at batch size 1 does so); mdfx keeps the batch on axis 0")
         if not target or target[0] not in (BATCH,):
             raise ShapeError(f"Reshape of {_fmt(x)} to {list(shape)} does not keep the batch on axis 0 "
                              "(give 0 or -1 for axis 0)")
@@ -1190,7 +1239,7 @@ def _cast_label(shapes: list[Shape | None], to: int) -> Shape:
 register_graph_op(GraphOp(
     "CastLabel", ("input",), MappingProxyType({"to": 7}), _cast_label,
     lambda xs, to: np.asarray(xs[0]).astype({7: np.int64, 6: np.int32, 8: object, 9: np.bool_}.get(int(to), np.int64)),
-    None, notes="Cast to a non-float type (int64 labels, strings): runs, takes no gradient"))
+    None, notes="Cast to a non-float type (int64 labels, strings): runs, takes no gradient", onnx_op="Cast"))
 
 
 

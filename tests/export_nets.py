@@ -22,7 +22,7 @@ NON_DEFAULT: dict[str, dict[str, float]] = {
 
 #: (op, params) cases: every op at its defaults and with NON_DEFAULT params, plus a
 #: leaky ReLU whose leak is exact in float32 (exported as LeakyRelu, not PRelu).
-OP_CASES = [(name, {}) for name in ops.TRANSFER] + list(NON_DEFAULT.items()) + [
+OP_CASES = [(op.transfer_key, {}) for op in ops.transfer_ops()] + list(NON_DEFAULT.items()) + [
     ("relu", {"leak": 0.25, "gain": 2.0}),
 ]
 

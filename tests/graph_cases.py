@@ -270,7 +270,7 @@ CASES: dict[str, Callable[[], tuple[Graph, dict[str, np.ndarray]]]] = {
 }
 
 #: ops the LLVM backend refuses by name (no kernel yet): tests expect the refusal, not a number
-LLVM_REFUSED = frozenset({"Conv", "ConvTranspose", "MaxPool", "AveragePool", "Pad", "GRU"})
+LLVM_REFUSED = frozenset({"ConvTranspose", "GRU"})
 #: cases of ops the LLVM backend compiles, with an option it refuses by name (clip)
 LLVM_REFUSED_CASES = frozenset({"LSTM/peepholes_states_clip", "RNN/bidirectional_clip"})
 

@@ -33,7 +33,7 @@ def test_functions_have_pnl_defaults_and_accept_class_or_instance() -> None:
     assert pnl.Exponential().params == {"rate": 1.0, "bias": 0.0, "scale": 1.0, "offset": 0.0}
     assert pnl.SoftMax().params == {"gain": 1.0}
     with pytest.raises(pnl.UnsupportedError) as err:
-        ops.fill_params(ops.TRANSFER["logistic"], {"slope": 1.0})
+        ops.fill_params(ops.transfer_op("logistic"), {"slope": 1.0})
     assert str(err.value) == "Logistic has no parameter slope; its parameters are gain, bias, x_0, offset, scale"
 
 
@@ -52,7 +52,7 @@ def test_function_forward_values() -> None:
         "Identity": (pnl.Identity(), x),
     }
     for name, (fn, expected) in cases.items():
-        assert_close(fn(x), expected, rtol=1e-14, what=name)
+        assert_close(fn(x), expected, what=name)
 
 
 def test_run_returns_last_trial_and_appends_results() -> None:
@@ -60,11 +60,11 @@ def test_run_returns_last_trial_and_appends_results() -> None:
     out = comp.run(inputs=x)
     assert len(comp.results) == 4
     assert len(out) == 1 and out[0].shape == (1,)
-    assert_close(out[0], comp.results[-1][0], rtol=0)
+    assert_close(out[0], comp.results[-1][0], kind="exact")
     out2 = comp.run(inputs=x, num_trials=6)
     assert len(comp.results) == 10
-    assert_close(out2[0], comp.results[5][0], rtol=0, what="num_trials repeats inputs: trial 6 == trial 2")
-    assert_close(comp.results[5][0], comp.results[1][0], rtol=0)
+    assert_close(out2[0], comp.results[5][0], kind="exact", what="num_trials repeats inputs: trial 6 == trial 2")
+    assert_close(comp.results[5][0], comp.results[1][0], kind="exact")
 
 
 def test_several_inputs_converge_and_sum() -> None:
@@ -85,8 +85,8 @@ def test_several_inputs_converge_and_sum() -> None:
     xa, xb = np.array([1.0, -2.0]), np.array([0.5, 0.0, 1.0])
     out = comp.run(inputs={a: [xa], b: [xb]})
     hidden = 1 / (1 + np.exp(-(xa @ wa + xb @ wb)))
-    assert_close(out[0], hidden @ wo + xa @ skip, rtol=1e-14)
-    assert_close(h.value, [hidden], rtol=1e-14, what="mechanism.value holds the last trial")
+    assert_close(out[0], hidden @ wo + xa @ skip)
+    assert_close(h.value, [hidden], what="mechanism.value holds the last trial")
 
 
 def test_default_matrix_and_parameters_get() -> None:
@@ -95,8 +95,8 @@ def test_default_matrix_and_parameters_get() -> None:
     c = pnl.TransferMechanism(size=3, name="c")
     comp = pnl.Composition(pathways=[[a, b, c]])
     p_ab, p_bc = comp.projections
-    assert_close(p_ab.matrix, np.eye(2), rtol=0, what="same sizes: identity")
-    assert_close(p_bc.parameters.matrix.get(comp), np.ones((2, 3)), rtol=0, what="different sizes: ones")
+    assert_close(p_ab.matrix, np.eye(2), kind="exact", what="same sizes: identity")
+    assert_close(p_bc.parameters.matrix.get(comp), np.ones((2, 3)), kind="exact", what="different sizes: ones")
     assert p_ab.name == "MappingProjection from a[RESULT] to b[InputPort-0]"
 
 
@@ -145,4 +145,4 @@ def test_nested_composition_runs_and_learns() -> None:
     assert len(comp.losses) == 12
     assert not np.array_equal(before, comp.projections[0].matrix), "nested learn() changed the weights"
     out = outer.run(inputs={comp: x})
-    assert_close(out[0], comp.results[-1][0], rtol=0)
+    assert_close(out[0], comp.results[-1][0], kind="exact")

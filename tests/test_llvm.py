@@ -3,7 +3,7 @@
 Each agreement test trains two copies of one net, one with
 ``training.train_reference`` and one with ``mdfx.runners.llvm.train``, and
 compares the trained weights, the per-minibatch losses, the epochs run and the
-last epoch's outputs. Tolerances live in :data:`TOL`.
+last epoch's outputs. Tolerances: :data:`TRAINING_TOL`, helpers.TOL loosened for training.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 
 pytest.importorskip("llvmlite")
 
-from helpers import assert_close, xor_composition  # noqa: E402
+from helpers import TOL, assert_close, tol, xor_composition  # noqa: E402
 from llvmlite import ir  # noqa: E402
 
 import mdfx as pnl  # noqa: E402
@@ -31,11 +31,11 @@ from mdfx.schema.graph import Graph, Node, Param  # noqa: E402
 from mdfx.schema.mechanisms import MechanismSpec, ProjectionSpec  # noqa: E402
 from mdfx.schema.mechanisms import build as build_network  # noqa: E402
 
-#: Agreement with the float64 reference. float64 differs from numpy only by summation
+#: helpers.TOL loosened for training. float64 differs from numpy only by summation
 #: order (BLAS vs our loops) and libm vs numpy's exp/log: rounding, amplified by training.
 #: float32 is compared with the float64 reference, so its tolerance is float32's rounding
 #: accumulated over a few hundred updates.
-TOL = {"float64": {"rtol": 1e-9, "atol": 1e-12}, "float32": {"rtol": 2e-4, "atol": 2e-5}}
+TRAINING_TOL = {"float64": tol("float64", rtol=1e-9, atol=1e-12), "float32": tol("float32", rtol=2e-4, atol=2e-5)}
 
 #: Non-default parameters per transfer op, so the parameterisation is tested too.
 OP_PARAMS: dict[str, dict[str, float]] = {
@@ -51,7 +51,7 @@ OP_PARAMS: dict[str, dict[str, float]] = {
 def node(name: str, size: int, op: str = "logistic", node_bias: np.ndarray | None = None, **params: float
          ) -> MechanismSpec:
     """A node with ``params`` (defaults filled) and an optional trainable bias on its net input."""
-    return MechanismSpec(name, size, op, ops.fill_params(ops.TRANSFER[op], params), node_bias)
+    return MechanismSpec(name, size, op, ops.fill_params(ops.transfer_op(op), params), node_bias)
 
 
 def make_net(nodes: list[MechanismSpec], edges: list[tuple[str, str]], seed: int = 0, frozen: tuple[str, ...] = ()
@@ -79,7 +79,7 @@ def check_agrees(net: Graph, spec: LearnSpec, dtype: str = "float64") -> tuple[L
     expected = train_reference(ref_net, spec)
     spec.dtype = dtype
     actual = llvm.train(llvm_net, spec)
-    tol = TOL[dtype]
+    tol = TRAINING_TOL[dtype]
     assert actual.epochs_run == expected.epochs_run, (actual.epochs_run, expected.epochs_run)
     assert_close(actual.losses, expected.losses, **tol, what="per-minibatch losses")
     assert set(actual.params) == set(expected.params)
@@ -96,7 +96,7 @@ def check_agrees(net: Graph, spec: LearnSpec, dtype: str = "float64") -> tuple[L
 # --- every transfer op, every loss, both optimizers ---------------------------------------------
 
 
-@pytest.mark.parametrize("op", sorted(ops.TRANSFER))
+@pytest.mark.parametrize("op", sorted(op.transfer_key for op in ops.transfer_ops()))
 def test_every_transfer_op_trains_like_the_reference(op: str) -> None:
     rng = np.random.default_rng(5)
     params = OP_PARAMS.get(op, {})
@@ -107,7 +107,7 @@ def test_every_transfer_op_trains_like_the_reference(op: str) -> None:
     x, t = data(net, 7)
     spec = LearnSpec(x, t, epochs=4, minibatch_size=3, randomize_minibatch=True, seed=3, learning_rate=0.1)
     check_agrees(net, spec)
-    assert_close(llvm.run(net, x)["out"], reference.run(net, x)["out"], **TOL["float64"], what=f"run() with {op}")
+    assert_close(llvm.run(net, x)["out"], reference.run(net, x)["out"], **TRAINING_TOL["float64"], what=f"run() with {op}")
 
 
 def _probabilities(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
@@ -177,7 +177,7 @@ def test_converging_inputs_skip_connections_and_two_outputs(optimizer: str) -> N
                      optimizer=optimizer, weight_decay=0.001)
     _, actual = check_agrees(net, spec)
     assert "relation->aux" not in actual.params and "hidden.bias" not in actual.params
-    assert_close(net.params["relation->aux"].value, frozen, rtol=0, what="frozen projection untouched")
+    assert_close(net.params["relation->aux"].value, frozen, kind="exact", what="frozen projection untouched")
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -224,7 +224,7 @@ def test_minibatch_sgd_steps_inside_the_weight_gradient_product(dtype: str, mini
     spec.dtype = dtype
     llvm.train(trained, spec)
     # (float32 trains a float32 copy: the weight comes back rounded to float32, unmoved)
-    assert_close(trained.params["h2->out"].value, before.astype(dtype), rtol=0, what="a weight with rate 0")
+    assert_close(trained.params["h2->out"].value, before.astype(dtype), kind="exact", what="a weight with rate 0")
 
 
 def test_weights_shared_or_decayed_keep_their_gradient_buffer() -> None:
@@ -257,7 +257,7 @@ def test_every_epochs_outputs_in_one_kernel_call(minibatch: int, patience: int |
     assert got.epochs_run == (5 if patience is None else 2), got.epochs_run
     assert len(got.epoch_outputs) == len(want.epoch_outputs) == got.epochs_run
     for epoch, (a, b) in enumerate(zip(got.epoch_outputs, want.epoch_outputs, strict=True)):
-        assert_close(a["out"], b["out"], **TOL["float64"], what=f"epoch {epoch}'s outputs")
+        assert_close(a["out"], b["out"], **TRAINING_TOL["float64"], what=f"epoch {epoch}'s outputs")
     assert not np.allclose(got.epoch_outputs[0]["out"], got.epoch_outputs[-1]["out"])  # epochs differ
 
 
@@ -305,9 +305,9 @@ def test_callbacks_see_each_minibatch_and_weights_changed_in_place() -> None:
     records = [(a, b) for a, b in zip(llvm_log, ref_log, strict=True) if isinstance(a, tuple)]
     for a, b in records:
         assert a[:-1] == b[:-1]
-        assert_close(a[-1], b[-1], **TOL["float64"], what=f"callback loss {a}")
+        assert_close(a[-1], b[-1], **TRAINING_TOL["float64"], what=f"callback loss {a}")
     for name, value in expected.params.items():
-        assert_close(actual.params[name], value, **TOL["float64"], what=name)
+        assert_close(actual.params[name], value, **TRAINING_TOL["float64"], what=name)
 
 
 def test_float32_is_close_to_float64() -> None:
@@ -317,7 +317,7 @@ def test_float32_is_close_to_float64() -> None:
     assert all(isinstance(v, float) for v in actual.losses)
     assert actual.params["in->hid"].dtype == np.float64  # written back into the float64 net
     run32 = llvm.run(net, x, dtype="float32")["out"]
-    assert_close(run32, reference.run(net, x)["out"], rtol=1e-5, atol=1e-6, what="float32 run()")
+    assert_close(run32, reference.run(net, x)["out"], kind="float32", what="float32 run()")
 
 
 def test_zero_epochs_and_composition_learn() -> None:
@@ -328,7 +328,7 @@ def test_zero_epochs_and_composition_learn() -> None:
     for mode in (pnl.ExecutionMode.Python, pnl.ExecutionMode.LLVMRun):
         comp, cx, ct = xor_composition()
         results[mode] = comp.learn(inputs=cx, targets=ct, epochs=20, execution_mode=mode)
-    assert_close(results[pnl.ExecutionMode.LLVMRun], results[pnl.ExecutionMode.Python], **TOL["float64"],
+    assert_close(results[pnl.ExecutionMode.LLVMRun], results[pnl.ExecutionMode.Python], **TRAINING_TOL["float64"],
                  what="AutodiffComposition.learn(execution_mode=LLVMRun)")
 
 
@@ -439,8 +439,8 @@ def test_odd_layouts_are_copied_and_written_back() -> None:
     expected = train_reference(net.copy(), LearnSpec(x, t, epochs=5, learning_rate=0.5))
     actual = llvm.train(fortran, LearnSpec({"in": x["in"][:, ::1].T.copy().T}, t, epochs=5, learning_rate=0.5))
     for p in fortran.mechanisms.projections:
-        assert_close(fortran.params[p.name].value, expected.params[p.name], **TOL["float64"], what=f"{p.name} written back")
-    assert_close(actual.losses, expected.losses, **TOL["float64"], what="losses")
+        assert_close(fortran.params[p.name].value, expected.params[p.name], **TRAINING_TOL["float64"], what=f"{p.name} written back")
+    assert_close(actual.losses, expected.losses, **TRAINING_TOL["float64"], what="losses")
 
 
 def test_import_mdfx_does_not_import_llvmlite() -> None:
@@ -531,7 +531,7 @@ def check_graph(g: Graph, minibatch: int = 3, trials: int = 7, dtype: str = "flo
     """run() and train() of ``g`` against the reference, every output, in ``dtype``."""
     rng = np.random.default_rng(21)
     x = {k: rng.uniform(-1, 1, (trials, *s)) for k, s in g.inputs.items()}
-    tol = TOL[dtype]
+    tol = TRAINING_TOL[dtype]
     expected = reference.run(g, x)
     actual = llvm.run(g, x, dtype=dtype)
     assert list(actual) == list(expected)
@@ -793,9 +793,9 @@ def test_a_1000_layer_chain_compiles_in_bounded_time() -> None:
     expected = train_reference(g.copy(), spec)
     actual = llvm.train(g.copy(), spec)
     assert jit.last_compile_stats["total_s"] < 60, jit.last_compile_stats
-    assert_close(actual.losses, expected.losses, **TOL["float64"], what="1000-layer chain losses")
+    assert_close(actual.losses, expected.losses, **TRAINING_TOL["float64"], what="1000-layer chain losses")
     for k in ("w0", "b999", "w500"):
-        assert_close(actual.params[k], expected.params[k], **TOL["float64"], what=f"1000-layer chain {k}")
+        assert_close(actual.params[k], expected.params[k], **TRAINING_TOL["float64"], what=f"1000-layer chain {k}")
 
 
 def test_a_graph_composition_runs_and_learns_in_llvm_mode() -> None:
@@ -813,10 +813,10 @@ def test_a_graph_composition_runs_and_learns_in_llvm_mode() -> None:
         params[mode] = {k: v.copy() for k, v in comp.parameters_dict().items()}
         losses[mode] = list(comp.losses)
     py, ll = pnl.ExecutionMode.Python, pnl.ExecutionMode.LLVMRun
-    assert_close(losses[ll], losses[py], **TOL["float64"], what="GraphComposition losses")
+    assert_close(losses[ll], losses[py], **TRAINING_TOL["float64"], what="GraphComposition losses")
     for k, v in params[py].items():
-        assert_close(params[ll][k], v, **TOL["float64"], what=f"GraphComposition {k}")
-    assert_close(np.asarray(results[ll], dtype=float), np.asarray(results[py], dtype=float), **TOL["float64"],
+        assert_close(params[ll][k], v, **TRAINING_TOL["float64"], what=f"GraphComposition {k}")
+    assert_close(np.asarray(results[ll], dtype=float), np.asarray(results[py], dtype=float), **TRAINING_TOL["float64"],
                  what="GraphComposition run()")
 
 
@@ -830,7 +830,7 @@ def test_an_autoencoder_may_use_its_input_as_target() -> None:
     spec = LearnSpec({"x": x}, {"y": x}, epochs=2, minibatch_size=2, learning_rate=0.1)
     expected = train_reference(g.copy(), spec)
     actual = llvm.train(g.copy(), spec)
-    assert_close(actual.losses, expected.losses, **TOL["float64"], what="autoencoder losses")
+    assert_close(actual.losses, expected.losses, **TRAINING_TOL["float64"], what="autoencoder losses")
 
 
 def test_run_returns_outputs_that_are_inputs_themselves() -> None:
@@ -845,4 +845,4 @@ def test_run_returns_outputs_that_are_inputs_themselves() -> None:
     got, want = llvm.run(g, {"x": x}), reference.run(g, {"x": x})
     assert sorted(got) == ["x", "y"], sorted(got)
     for name in want:
-        np.testing.assert_allclose(got[name], want[name], rtol=0, err_msg=name)
+        np.testing.assert_allclose(got[name], want[name], **TOL["exact"], err_msg=name)

@@ -139,11 +139,13 @@ def test_engine_refuses_an_attribute_it_would_not_see() -> None:
 
 
 def test_an_op_the_engine_cannot_evaluate_is_refused_by_node() -> None:
-    """modeci-mdf 0.4.13's onnx::Tanh fails its shape inference: a skipped row naming the node."""
+    """modeci-mdf 0.4.13's onnx::LayerNormalization raises inside the engine: a skipped row naming the node."""
     from mdfx.schema.graph import Graph as OpGraph
     from mdfx.schema.graph import Node as OpNode
+    from mdfx.schema.graph import Param as OpParam
 
-    g = OpGraph.build("g", {"x": (2,)}, [], [OpNode("squash", "Tanh", ["x"], "y")], ["y"])
+    g = OpGraph.build("g", {"x": (2,)}, [OpParam("s", np.ones(2)), OpParam("b", np.zeros(2))],
+                      [OpNode("squash", "LayerNormalization", ["x", "s", "b"], "y")], ["y"])
     with pytest.raises(mdf_engine.EngineError) as e:
         mdf_engine.run_graph(g, {"x": np.ones((2, 2))})
     assert "modeci-mdf's engine could not evaluate MDF node 'squash'" in str(e.value), str(e.value)

@@ -17,9 +17,10 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from export_nets import NON_DEFAULT  # noqa: E402
+from helpers import tol  # noqa: E402
 
 from mdfx import ops  # noqa: E402
-from mdfx.converters.torch import LOSS_RULES, TRANSFER_RULES, to_module  # noqa: E402
+from mdfx.converters.torch import GRAPH_RULES, LOSS_RULES, to_module  # noqa: E402
 from mdfx.errors import DataError, MdfxError  # noqa: E402
 from mdfx.runners import reference, training  # noqa: E402
 from mdfx.runners import torch as torch_runner  # noqa: E402
@@ -27,12 +28,12 @@ from mdfx.schema.graph import Graph  # noqa: E402
 from mdfx.schema.mechanisms import MechanismSpec, ProjectionSpec  # noqa: E402
 from mdfx.schema.mechanisms import build as build_network  # noqa: E402
 
-#: Agreement with the float64 numpy spec, per dtype (assert_allclose: |a - b| <= atol + rtol*|b|).
+#: helpers.TOL loosened for training runs: each step's rounding difference from the spec feeds the
+#: next step (float64: a few ulps per step, over tens of steps; float32: the same at float32's
+#: precision), so trained weights and losses agree less closely than one evaluation does.
 TOL: dict[str, dict[str, float]] = {
-    # the atol floor only matters for values within 1e-13 of zero, where relative error is meaningless
-    "float64": dict(rtol=1e-10, atol=1e-13),
-    # float32 rounding accumulates over the training steps of these short runs
-    "float32": dict(rtol=1e-4, atol=1e-5),
+    "float64": tol("float64", rtol=1e-10, atol=1e-13),
+    "float32": tol("float32", rtol=1e-4, atol=1e-5),
 }
 
 # --- building nets and specs -------------------------------------------------------------
@@ -40,7 +41,7 @@ TOL: dict[str, dict[str, float]] = {
 
 def node(name: str, size: int, op: str = "linear", params: dict[str, float] | None = None,
          bias: np.ndarray | None = None, bias_learnable: bool = True) -> MechanismSpec:
-    return MechanismSpec(name, size, op, ops.fill_params(ops.TRANSFER[op], params or {}), bias, bias_learnable)
+    return MechanismSpec(name, size, op, ops.fill_params(ops.transfer_op(op), params or {}), bias, bias_learnable)
 
 
 def proj(rng: np.random.Generator, sender: MechanismSpec, receiver: MechanismSpec, learnable: bool = True,
@@ -118,12 +119,13 @@ def check_against_reference(net: Graph, spec: training.LearnSpec) -> training.Le
 
 
 def test_every_op_and_loss_has_a_rule():
-    assert sorted(TRANSFER_RULES) == sorted(ops.TRANSFER), "transfer ops without a torch rule"
+    missing = sorted(op.name for op in ops.transfer_ops() if op.name not in GRAPH_RULES)
+    assert not missing, f"transfer ops without a torch rule: {missing}"
     assert sorted(LOSS_RULES) == sorted(ops.LOSSES), "losses without a torch rule"
 
 
 @pytest.mark.parametrize("params", ["default", "non_default"])
-@pytest.mark.parametrize("op", sorted(ops.TRANSFER))
+@pytest.mark.parametrize("op", sorted(op.transfer_key for op in ops.transfer_ops()))
 def test_transfer_op_trains_like_reference(op: str, params: str):
     p = NON_DEFAULT[op] if params == "non_default" else {}
     # the op sits on the path twice: as the hidden layer and as the output layer
@@ -250,7 +252,8 @@ def test_update_matches_torch_optim(optimizer: str, weight_decay: float):
             p.grad = g.clone()
         opt.step()
     for a, b in zip(ours, theirs, strict=True):
-        np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-12, atol=1e-15,
+        # one optimizer step on weights of size ~1: the atol floor is below an ulp of the weights
+        np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), **tol("float64", atol=1e-15),
                                    err_msg=f"{optimizer} update vs torch.optim")
 
 

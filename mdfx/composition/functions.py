@@ -18,17 +18,18 @@ class TransferFunction:
     op_name: str = ""
 
     def __init__(self, **params: float) -> None:
-        op = ops.TRANSFER[self.op_name]
+        op = ops.transfer_op(self.op_name)
         # Validates names and fills defaults once, at the boundary.
         self.params: dict[str, float] = ops.fill_params(op, {k: v for k, v in params.items() if v is not None})
 
     @property
-    def op(self) -> ops.TransferOp:
-        return ops.TRANSFER[self.op_name]
+    def op(self) -> ops.GraphOp:
+        """The function's graph op (``pnl.Logistic``) in the op table."""
+        return ops.transfer_op(self.op_name)
 
     def __call__(self, variable: object) -> np.ndarray:
         """Evaluate the function on ``variable`` (numpy, like PsyNeuLink's ``function(x)``)."""
-        return self.op.forward(np.asarray(variable, dtype=np.float64), **self.params)
+        return self.op.forward([np.asarray(variable, dtype=np.float64)], **self.params)
 
     def __getattr__(self, name: str) -> float:
         params = self.__dict__.get("params", {})
@@ -192,5 +193,5 @@ def as_function(function: object) -> TransferFunction:
 
 def from_op(op_name: str, params: dict[str, float]) -> TransferFunction:
     fn = FUNCTION_CLASSES[op_name].__new__(FUNCTION_CLASSES[op_name])
-    fn.params = ops.fill_params(ops.TRANSFER[op_name], params)
+    fn.params = ops.fill_params(ops.transfer_op(op_name), params)
     return fn

@@ -156,14 +156,13 @@ class TransferMechanism:
         return self.value
 
     def _compiled_value(self, x: np.ndarray) -> np.ndarray:
-        from mdfx import ops
         from mdfx.runners import llvm
         from mdfx.schema.graph import Graph, Node
 
         if len(self.input_ports) > 1 or x.shape[-1] != self.size:
             raise UnsupportedError(f"mechanism {self.name!r}: compiled execute() takes one InputPort of "
                                    f"{self.size} units, got a variable of shape {x.shape}")
-        op = ops.PNL_GRAPH_OP[self.function.op_name]
+        op = self.function.op.name
         graph = Graph.build(self.name, {"x": (self.size,)}, [],
                             [Node(self.name, op, ["x"], "y", dict(self.function.params))], ["y"])
         return llvm.run(graph, {"x": x})["y"]

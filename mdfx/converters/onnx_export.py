@@ -13,7 +13,7 @@ Every graph op becomes the ONNX op of the same name, so the file is the graph:
   Dropout's ratio) are re-emitted as initializers; LayerNormalization below
   opset 17 and Gelu below opset 20 are written as the primitives they compute;
 * PsyNeuLink's transfer functions (``pnl.*``) are lowered to primitives by the
-  rules of :data:`TRANSFER_RULES`; ``ai.onnx.ml`` ops import the ``ai.onnx.ml`` opset.
+  steps registered with ``_rule`` in :data:`EXPORT_RULES`; ``ai.onnx.ml`` ops import the ``ai.onnx.ml`` opset.
 
 A composition built with the Composition API exports through its graph (the
 lowering :func:`~mdfx.composition.lower.lower`, which keeps its mechanisms): inputs and outputs are named
@@ -88,84 +88,6 @@ class Step:
     param: str | None = None
     value: float | None = None
     attrs: dict[str, object] = field(default_factory=dict)
-
-
-Rule = Callable[[dict[str, float], str], list[Step | None]]
-
-#: This backend's rule per transfer op: ``rule(params, dtype) -> steps``; a
-#: ``None`` step is a no-op (a parameter at its neutral value) and is dropped.
-TRANSFER_RULES: dict[str, Rule] = {}
-
-
-def _rule(name: str) -> Callable[[Rule], Rule]:
-    def register(fn: Rule) -> Rule:
-        if name in TRANSFER_RULES:
-            raise ValueError(f"ONNX rule for {name!r} registered twice")
-        ops.transfer_op(name)  # refuse a rule for an op the table does not know
-        TRANSFER_RULES[name] = fn
-        return fn
-
-    return register
-
-
-def _binary(op: str, neutral: float) -> Callable[[dict[str, float], str], Step | None]:
-    def step(p: dict[str, float], name: str) -> Step | None:
-        # Skipping only exact neutral values keeps the numbers identical:
-        # x * 1 == x and x + 0 == x in IEEE arithmetic.
-        return None if p[name] == neutral else Step(op, name, p[name])
-
-    return step
-
-
-_add, _sub, _mul = _binary("Add", 0.0), _binary("Sub", 0.0), _binary("Mul", 1.0)
-
-
-@_rule("linear")
-def _linear(p: dict[str, float], dtype: str) -> list[Step | None]:
-    return [_mul(p, "slope"), _add(p, "intercept"), _mul(p, "scale"), _add(p, "offset")]
-
-
-@_rule("logistic")
-def _logistic(p: dict[str, float], dtype: str) -> list[Step | None]:
-    # scale / (1 + exp(-gain*(x + bias - x_0))) + offset == scale * Sigmoid(gain*(x + bias - x_0)) + offset
-    return [_add(p, "bias"), _sub(p, "x_0"), _mul(p, "gain"),
-            Step("Sigmoid"), _mul(p, "scale"), _add(p, "offset")]
-
-
-@_rule("relu")
-def _relu(p: dict[str, float], dtype: str) -> list[Step | None]:
-    leak = p["leak"]
-    if leak == 0.0:
-        act = Step("Relu")
-    elif dtype == "float32" or float(np.float32(leak)) == leak:
-        act = Step("LeakyRelu", attrs={"alpha": leak})
-    else:
-        # LeakyRelu's alpha is a float32 attribute; a float64 model would round
-        # the leak. PRelu takes the slope as a tensor of the model's dtype.
-        act = Step("PRelu", "leak", leak)
-    # where(z > 0, gain*z, leak*gain*z) with z = x - bias
-    return [_sub(p, "bias"), act, _mul(p, "gain")]
-
-
-@_rule("tanh")
-def _tanh(p: dict[str, float], dtype: str) -> list[Step | None]:
-    return [_add(p, "bias"), _sub(p, "x_0"), _mul(p, "gain"), _add(p, "offset"),
-            Step("Tanh"), _mul(p, "scale")]
-
-
-@_rule("exponential")
-def _exponential(p: dict[str, float], dtype: str) -> list[Step | None]:
-    return [_mul(p, "rate"), _add(p, "bias"), Step("Exp"), _mul(p, "scale"), _add(p, "offset")]
-
-
-@_rule("identity")
-def _identity(p: dict[str, float], dtype: str) -> list[Step | None]:
-    return []  # an output node still gets an Identity, to carry the output's name
-
-
-@_rule("softmax")
-def _softmax(p: dict[str, float], dtype: str) -> list[Step | None]:
-    return [_mul(p, "gain"), Step("Softmax", attrs={"axis": -1})]
 
 
 # --- names ------------------------------------------------------------------------
@@ -476,13 +398,27 @@ _INT_TYPES = {"int64": TensorProto.INT64, "int32": TensorProto.INT32}
 #: Ops written as the ONNX op of the same name with the same attributes.
 _SAME = ("Gather", "Add", "Sub", "Mul", "Div", "Neg", "MatMul", "Gemm", "Relu", "Sigmoid", "Tanh", "Exp",
          "Log", "Sqrt", "Abs", "Reciprocal", "Erf", "Softplus", "Elu", "Selu", "HardSigmoid", "Identity",
-         "Softmax", "LogSoftmax", "Concat", "Flatten", "Transpose", "Conv", "ConvTranspose", "MaxPool",
-         "AveragePool")
+         "Softmax", "LogSoftmax", "Concat", "Flatten", "Transpose", "ConvTranspose")
 
 
 @_export_rule(*_SAME)
 def _same(e: _Export, node: Node, xs: list[str], out: str) -> None:
     e.emit(node.op, xs, out, node.name, **node.attrs)
+
+
+@_export_rule("Conv", "MaxPool", "AveragePool")
+def _sliding(e: _Export, node: Node, xs: list[str], out: str) -> None:
+    """auto_pad written as the explicit pads it stands for (onnxruntime refuses SAME with dilations)."""
+    from mdfx import ops_spatial
+
+    attrs = dict(node.attrs)
+    if attrs.get("auto_pad", "NOTSET") != "NOTSET":
+        x = e.g.shapes[node.inputs[0]]
+        kernel = e.g.shapes[node.inputs[1]][2:] if node.op == "Conv" else attrs["kernel_shape"]
+        geo = ops_spatial.geometry(x[2:], kernel, attrs["strides"], attrs["pads"], attrs["dilations"],
+                                   attrs["auto_pad"], int(attrs.get("ceil_mode", 0)), pooling=node.op != "Conv")
+        attrs["pads"], attrs["auto_pad"] = [*geo.begin, *geo.end], "NOTSET"
+    e.emit(node.op, xs, out, node.name, **attrs)
 
 
 @_export_rule("BatchNormalization")
@@ -687,10 +623,14 @@ def _zipmap(e: _Export, node: Node, xs: list[str], out: str) -> None:
     e.emit("ZipMap", [x], out, node.name, domain="ai.onnx.ml", **labels)
 
 
-def _pnl_rule(key: str) -> ExportRule:
+# --- PsyNeuLink's transfer functions (pnl.*): chains of ONNX ops ------------------------------
+
+
+def _steps_rule(name: str, steps_of: Steps) -> ExportRule:
+    op = ops.graph_op(name)
+
     def rule(e: _Export, node: Node, xs: list[str], out: str) -> None:
-        filled = ops.fill_params(ops.transfer_op(key), node.attrs)
-        steps = [s for s in TRANSFER_RULES[key](filled, e.dtype) if s is not None] or [Step("Identity")]
+        steps = [s for s in steps_of(ops.fill_params(op, node.attrs), e.dtype) if s is not None] or [Step("Identity")]
         x = xs[0]
         for i, step in enumerate(steps):
             inputs = [x]
@@ -702,5 +642,75 @@ def _pnl_rule(key: str) -> ExportRule:
     return rule
 
 
-for _key in TRANSFER_RULES:
-    EXPORT_RULES[ops.PNL_GRAPH_OP[_key]] = _pnl_rule(_key)
+#: A PsyNeuLink transfer function's export: ``steps(params, dtype) -> steps``, the ONNX ops it is
+#: written as, one after the other; a ``None`` step is a no-op (a parameter at its neutral value).
+Steps = Callable[[dict[str, float], str], list[Step | None]]
+
+
+def _rule(name: str) -> Callable[[Steps], Steps]:
+    """Register the export of transfer function ``name`` (``pnl.*``) as a chain of ONNX steps."""
+    def register(steps: Steps) -> Steps:
+        _export_rule(name)(_steps_rule(name, steps))
+        return steps
+
+    return register
+
+
+def _binary(op: str, neutral: float) -> Callable[[dict[str, float], str], Step | None]:
+    def step(p: dict[str, float], name: str) -> Step | None:
+        # Skipping only exact neutral values keeps the numbers identical:
+        # x * 1 == x and x + 0 == x in IEEE arithmetic.
+        return None if p[name] == neutral else Step(op, name, p[name])
+
+    return step
+
+
+_add, _sub, _mul = _binary("Add", 0.0), _binary("Sub", 0.0), _binary("Mul", 1.0)
+
+
+@_rule("pnl.Linear")
+def _linear(p: dict[str, float], dtype: str) -> list[Step | None]:
+    return [_mul(p, "slope"), _add(p, "intercept"), _mul(p, "scale"), _add(p, "offset")]
+
+
+@_rule("pnl.Logistic")
+def _logistic(p: dict[str, float], dtype: str) -> list[Step | None]:
+    # scale / (1 + exp(-gain*(x + bias - x_0))) + offset == scale * Sigmoid(gain*(x + bias - x_0)) + offset
+    return [_add(p, "bias"), _sub(p, "x_0"), _mul(p, "gain"),
+            Step("Sigmoid"), _mul(p, "scale"), _add(p, "offset")]
+
+
+@_rule("pnl.ReLU")
+def _relu(p: dict[str, float], dtype: str) -> list[Step | None]:
+    leak = p["leak"]
+    if leak == 0.0:
+        act = Step("Relu")
+    elif dtype == "float32" or float(np.float32(leak)) == leak:
+        act = Step("LeakyRelu", attrs={"alpha": leak})
+    else:
+        # LeakyRelu's alpha is a float32 attribute; a float64 model would round
+        # the leak. PRelu takes the slope as a tensor of the model's dtype.
+        act = Step("PRelu", "leak", leak)
+    # where(z > 0, gain*z, leak*gain*z) with z = x - bias
+    return [_sub(p, "bias"), act, _mul(p, "gain")]
+
+
+@_rule("pnl.Tanh")
+def _tanh(p: dict[str, float], dtype: str) -> list[Step | None]:
+    return [_add(p, "bias"), _sub(p, "x_0"), _mul(p, "gain"), _add(p, "offset"),
+            Step("Tanh"), _mul(p, "scale")]
+
+
+@_rule("pnl.Exponential")
+def _exponential(p: dict[str, float], dtype: str) -> list[Step | None]:
+    return [_mul(p, "rate"), _add(p, "bias"), Step("Exp"), _mul(p, "scale"), _add(p, "offset")]
+
+
+@_rule("pnl.Identity")
+def _identity(p: dict[str, float], dtype: str) -> list[Step | None]:
+    return []  # an output node still gets an Identity, to carry the output's name
+
+
+@_rule("pnl.SoftMax")
+def _softmax(p: dict[str, float], dtype: str) -> list[Step | None]:
+    return [_mul(p, "gain"), Step("Softmax", attrs={"axis": -1})]

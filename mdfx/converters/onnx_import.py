@@ -68,6 +68,7 @@ import os
 import re
 import warnings
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -124,16 +125,7 @@ _ATTRIBUTE_INPUTS: dict[str, tuple[int, ...]] = {
     "Expand": (1,), "ConstantOfShape": (0,), "Range": (0, 1, 2), "Gather": (1,), "Tile": (1,),
     "Pad": (1, 2, 3),
 }
-#: Spatial ops: each imported by its own small function (see _SPATIAL_IMPORTS below)
-_SPATIAL = ("Conv", "ConvTranspose", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Pad")
 
-#: ONNX ops that map one-to-one onto the graph op of the same name (attributes as ONNX's).
-_DIRECT = (
-    "Add", "Sub", "Mul", "Div", "Neg", "MatMul", "Gemm", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Exp", "Log",
-    "Sqrt", "Abs", "Reciprocal", "Erf", "Gelu", "Softplus", "Elu", "Selu", "HardSigmoid", "Identity",
-    "Softmax", "LogSoftmax", "LayerNormalization", "BatchNormalization", "Concat", "Flatten", "Transpose",
-    "ArgMax",
-)
 #: Ops that only compute shapes or constants here (evaluated at import; never on a batched tensor).
 _CONSTANT_ONLY = ("Shape", "Size", "ConstantOfShape", "Range", "Equal", "Where", "Expand", "Tile", "Less",
                   "Greater", "Not", "Min", "Max", "Floor", "Ceil", "Mod", "Trilu", "And", "Or", "LessOrEqual",
@@ -145,15 +137,59 @@ _BINARY = ("Add", "Sub", "Mul", "Div")
 #: Elementwise ops that follow a batch moved off axis 0 unchanged.
 _MOVED_ELEMENTWISE = ("Relu", "Tanh", "Sigmoid", "LeakyRelu", "Elu", "Selu", "Gelu", "Softplus", "Identity",
                       "Dropout", "Exp", "Abs", "Neg", "Erf", "HardSigmoid")
-#: Ops written as a few graph ops that compute exactly the same (see _Importer.composite).
-_COMPOSITE = ("HardSwish", "Mish", "ReduceL2", "PRelu")
-#: Every ONNX op type (default domain) the import reads.
-SUPPORTED: tuple[str, ...] = tuple(sorted({
-    *_DIRECT, *_CONSTANT_ONLY, *_COMPOSITE, *_SPATIAL, *_RECURRENT, "Constant", "Cast", "CastLike", "Clip", "Pow",
-    "Reshape", "Squeeze", "Unsqueeze",
-    "Slice", "Split", "Gather", "ReduceSum", "ReduceMean", "ReduceMax", "Dropout",
-}))
-SUPPORTED_ML: tuple[str, ...] = ("ArrayFeatureExtractor", "ZipMap")
+
+
+@dataclass
+class OnnxNode:
+    """One ONNX node as an import rule sees it: the file's own attributes only (defaults are
+    filled once, from the op table, when the rule emits a graph op)."""
+
+    name: str
+    op: str  #: the op type (``"Softmax"``); ``ai.onnx.ml.`` ops keep their bare type (``"ZipMap"``)
+    ins: list[str]
+    outs: list[str]
+    attrs: dict[str, Any]
+
+    @property
+    def out(self) -> str:
+        return self.outs[0]
+
+
+#: ``rule(importer, node)``: emits the graph ops for one ONNX node (or records a constant).
+ImportRule = Callable[["_Importer", OnnxNode], None]
+
+#: Import rule per ONNX op type (``"ai.onnx.ml.ZipMap"`` for the ml domain), per the first opset
+#: it reads: ``{op: {since: rule}}``. A file of opset N uses the rule of the largest since <= N.
+IMPORT_RULES: dict[str, dict[int, ImportRule]] = {}
+
+#: Rules that see the node before constant folding (they handle constant inputs themselves).
+_BEFORE_FOLDING: set[str] = set()
+
+
+def import_rule(*op_types: str, since: int = 1, domain: str = "",
+                before_folding: bool = False) -> Callable[[ImportRule], ImportRule]:
+    """Register the import of ONNX ``op_types`` from opset ``since`` on (as onnx2torch's
+    ``add_converter``); a second rule for the same op and opset is refused."""
+    def register(rule: ImportRule) -> ImportRule:
+        for op in op_types:
+            key = f"{domain}.{op}" if domain else op
+            versions = IMPORT_RULES.setdefault(key, {})
+            if since in versions:
+                raise ValueError(f"ONNX import rule for {key} since opset {since} registered twice "
+                                 f"({versions[since].__name__} and {rule.__name__})")
+            versions[since] = rule
+            if before_folding:
+                _BEFORE_FOLDING.add(key)
+        return rule
+
+    return register
+
+
+def find_import_rule(key: str, opset: int) -> ImportRule | None:
+    """The rule that imports ONNX op ``key`` at ``opset`` (None: the op is not imported there)."""
+    versions = [v for v in IMPORT_RULES.get(key, {}) if v <= opset]
+    return IMPORT_RULES[key][max(versions)] if versions else None
+
 
 #: Ops the graph IR cannot represent, and why (named in the refusal).
 _NOT_REPRESENTABLE = {
@@ -309,8 +345,7 @@ class _Importer:
         bad: dict[str, list[str]] = {}
         for i, node in enumerate(self.g.node):
             domain = node.domain or "ai.onnx"
-            ok = node.op_type in SUPPORTED if domain == "ai.onnx" else (
-                domain == "ai.onnx.ml" and node.op_type in SUPPORTED_ML)
+            ok = domain in ("ai.onnx", "ai.onnx.ml") and find_import_rule(_rule_key(node), self.opset) is not None
             if not ok:
                 key = node.op_type if domain == "ai.onnx" else f"{domain}.{node.op_type}"
                 bad.setdefault(key, []).append(_node_name(node, i))
@@ -512,36 +547,32 @@ class _Importer:
                            input_dtypes=input_dtypes, **facts)
 
     def node(self, node: Any, name: str) -> None:
+        """The steps every node takes (checks, constant folding), then its op's import rule."""
         op, ins = node.op_type, list(node.input)
         attrs = {a.name: _attribute(a, self.to_array) for a in node.attribute}
         outs = list(node.output)
-        if op == "Constant":
-            self.consts[outs[0]] = _constant(attrs, name)
-            return
+        key = _rule_key(node)
+        rule = find_import_rule(key, self.opset)
+        assert rule is not None  # _check_ops refused the file otherwise
         if op == "Identity" and outs[0] in self.aliases:
             return  # a second name of an initializer: its own param (see _untie)
-        if node.domain == "ai.onnx.ml":
-            self.ml(node, op, ins, outs, attrs, name)
-            return
         if op in ("Dropout", "BatchNormalization", "LayerNormalization", "MaxPool"):
             for extra in outs[1:]:
                 if extra and self._used(extra):
                     raise UnsupportedError(f"node {name!r} ({op}): its output {extra!r} (training statistics, "
                                            "mask or indices) is used; mdfx computes the first output only")
             outs = outs[:1]
+        if op in _RECURRENT:  # the module it was (the dynamo exporter's name scopes), for state_dict keys
+            self.scopes[name] = {p.key: p.value for p in node.metadata_props}
         if any(t in self.moved for t in ins):
-            if op in _RECURRENT:
-                self.scopes[name] = {p.key: p.value for p in node.metadata_props}
+            # a batch a Transpose moved off axis 0: the graph keeps the batch-first tensor, and the op's
+            # axes are rewritten (or it is refused) before any rule sees the ONNX-order tensor
             self.follow_moved(op, ins, outs, attrs, name)
             return
-        if op in _RECURRENT:
-            self.scopes[name] = {p.key: p.value for p in node.metadata_props}
-            self.recurrent(op, ins, outs, attrs, name)
+        if key in _BEFORE_FOLDING:
+            rule(self, OnnxNode(name, op, ins, outs, attrs))
             return
-        if op == "Split":
-            self.split(name, ins, outs, attrs)
-            return
-        if len([o for o in outs if o]) > 1 and op not in ("Split",):
+        if len([o for o in outs if o]) > 1:
             raise UnsupportedError(f"node {name!r} ({op}): {len(outs)} outputs; mdfx imports ops with one output")
         out = outs[0]
         if op == "Div" and len(ins) > 1 and ins[1] in self.consts:
@@ -555,34 +586,14 @@ class _Importer:
         if constant and (op == "Shape" or not any(t in self.learnable for t in ins)):
             self.consts[out] = self.fold(op, ins, attrs, name)
             return
-        if op in ("Min", "Max") and len(ins) == 2 and sum(t in self.consts for t in ins) == 1:
-            # min(x, c) / max(x, c) with a constant scalar: torch.clamp as the dynamo exporter writes it
-            x, c = (ins[0], ins[1]) if ins[1] in self.consts else (ins[1], ins[0])
-            if np.size(self.consts[c]) == 1:
-                bound = self.scalar(c, name, "bound")
-                self.emit(name, "Clip", [x], out, {"min": -np.inf, "max": bound} if op == "Min"
-                          else {"min": bound, "max": np.inf})
-                return
-        if op == "Expand" and (ins[0] not in self.consts or ins[0] in self.learnable):
-            self.expand(name, ins, out)
-            return
-        if op in _COMPOSITE:
-            self.composite(op, name, ins, out, attrs)
-            return
-        if op in _CONSTANT_ONLY:
-            if op == "Shape":
-                self.consts[out] = self.shape_of(ins[0], attrs)
-                return
-            if op == "Size" and self._shape(ins[0]) and self._shape(ins[0])[0] == BATCH:
-                raise UnsupportedError(f"node {name!r} (Size) of batched {ins[0]!r}: the element count "
-                                       "depends on the batch")
-            live = [t for t in ins if t and (t not in self.consts or t in self.learnable)]
-            raise UnsupportedError(f"node {name!r} ({op}) computes on a tensor that depends on the inputs or on a "
-                                   f"learnable param ({', '.join(live)}); mdfx evaluates {op} only on constants "
-                                   "and shapes (the graph IR has no such op)")
-        if op in _BINARY and len(ins) == 2 and self.broadcast_moved(op, ins, out, name):
-            return
-        self.translate(node, op, ins, out, attrs, name)
+        rule(self, OnnxNode(name, op, ins, outs, attrs))
+
+    def constant_only(self, n: OnnxNode) -> None:
+        """Refuse a shape/constant op whose input depends on the inputs or on a learnable param."""
+        live = [t for t in n.ins if t and (t not in self.consts or t in self.learnable)]
+        raise UnsupportedError(f"node {n.name!r} ({n.op}) computes on a tensor that depends on the inputs or on a "
+                               f"learnable param ({', '.join(live)}); mdfx evaluates {n.op} only on constants "
+                               "and shapes (the graph IR has no such op)")
 
     def _used(self, tensor: str) -> bool:
         return any(tensor in n.input for n in self.g.node) or any(tensor == v.name for v in self.g.output)
@@ -694,93 +705,6 @@ class _Importer:
         self.shapes[output] = tuple(int(d) for d in shape)
         self.nodes.append(Node(name, op, tensors, output, filled))
 
-    def translate(self, node: Any, op: str, ins: list[str], out: str, attrs: dict[str, Any], name: str) -> None:
-        legacy = self.opset < 13
-        if op in ("Softmax", "LogSoftmax"):
-            axis = attrs.get("axis", 1 if legacy else -1)
-            if legacy and len(self._shape(ins[0])) > (axis % len(self._shape(ins[0]))) + 1:
-                raise UnsupportedError(f"node {name!r} ({op}, opset {self.opset}): axis {axis} of a rank "
-                                       f"{len(self._shape(ins[0]))} tensor flattens the trailing axes (opset < 13 "
-                                       "semantics); re-export at opset 13 or later")
-            self.emit(name, op, ins, out, {"axis": axis})
-        elif op == "CastLike":
-            like = self.const_dtype.get(ins[1]) or ("float" if ins[1] in self.shapes else "")
-            if not like.startswith("float"):
-                raise UnsupportedError(f"node {name!r} (CastLike) casts a computed tensor to a non-float type; "
-                                       "mdfx computes in one float dtype")
-            self.emit(name, "Cast", ins[:1], out, {"to": 11})
-        elif op == "Cast":
-            to = int(attrs["to"])
-            if to in FLOAT_TYPES:
-                self.emit(name, "Cast", ins, out, {"to": to})
-            else:
-                self.emit(name, "CastLabel", ins, out, {"to": to})
-        elif op == "Clip":
-            lo = self.scalar(ins[1], name, "min") if len(ins) > 1 else attrs.get("min")
-            hi = self.scalar(ins[2], name, "max") if len(ins) > 2 else attrs.get("max")
-            self.emit(name, "Clip", ins[:1], out, {"min": -np.inf if lo is None else float(lo),
-                                                   "max": np.inf if hi is None else float(hi)})
-        elif op == "Pow":
-            exponent = self.scalar(ins[1], name, "exponent")
-            self.emit(name, "Pow", ins[:1], out, {"exponent": exponent})
-        elif op == "Reshape":
-            self.reshape(name, ins, out, attrs)
-        elif op in ("Squeeze", "Unsqueeze"):
-            axes = self.ints(ins[1], name, "axes") if len(ins) > 1 else attrs.get("axes")
-            if axes is None and op == "Squeeze":
-                axes = [i for i, d in enumerate(self._shape(ins[0])) if d == 1]
-            self.emit(name, op, ins[:1], out, {"axes": list(axes or [])})
-        elif op == "Slice":
-            if len(ins) > 1:
-                starts, ends = self.ints(ins[1], name, "starts"), self.ints(ins[2], name, "ends")
-                axes = self.ints(ins[3], name, "axes") if len(ins) > 3 else None
-                steps = self.ints(ins[4], name, "steps") if len(ins) > 4 else None
-            else:
-                starts, ends, axes, steps = attrs["starts"], attrs["ends"], attrs.get("axes"), None
-            rank = len(self._shape(ins[0]))
-            axes = list(axes) if axes is not None else list(range(len(starts or [])))
-            self.emit(name, "Slice", ins[:1], out, {"starts": _clamp(starts), "ends": _clamp(ends),
-                                                    "axes": [a % rank for a in axes], "steps": steps})
-        elif op in ("ReduceSum", "ReduceMean", "ReduceMax"):
-            as_input = self.opset >= (13 if op == "ReduceSum" else 18)
-            axes = self.ints(ins[1], name, "axes") if as_input and len(ins) > 1 else attrs.get("axes")
-            if not axes and attrs.get("noop_with_empty_axes", 0):
-                self.emit(name, "Identity", ins[:1], out, {})
-                return
-            self.emit(name, op, ins[:1], out, {"axes": list(axes) if axes else None,
-                                               "keepdims": int(attrs.get("keepdims", 1))})
-        elif op == "Dropout":
-            ratio = self.scalar(ins[1], name, "ratio") if len(ins) > 1 and ins[1] else attrs.get("ratio", 0.5)
-            self.emit(name, "Dropout", ins[:1], out, {"ratio": float(ratio)})
-        elif op == "Gather":
-            self.gather(name, ins, out, attrs)
-        elif op == "BatchNormalization":
-            # training_mode=1 (a module exported in train()): learn() uses batch statistics and updates
-            # the running ones, as torch trains it; run() uses the running statistics
-            stats = [self.frozen(t) for t in ins[3:5]]
-            # ONNX float attributes are float32: 0.9 arrives as 0.8999999761...; the shortest decimal that
-            # rounds to the same float32 is what the exporter was given (torch's 1 - 0.1, eps 1e-5)
-            kept = {k: float(str(np.float32(attrs[k]))) for k in ("epsilon", "momentum") if k in attrs}
-            self.emit(name, op, [*ins[:3], *stats], out,
-                      {**kept, **({"training_mode": attrs["training_mode"]} if "training_mode" in attrs else {})})
-        elif op in _SPATIAL:
-            _SPATIAL_IMPORTS[op](self, node, name, ins, out, attrs)
-        elif op == "Transpose":
-            rank = len(self._shape(ins[0]))
-            perm = [int(p) for p in attrs.get("perm", range(rank - 1, -1, -1))]
-            x = self._shape(ins[0])
-            if x and x[0] == BATCH and perm[0] != 0:  # the batch moves: followed, not computed (follow_moved)
-                self._move(out, ins[0], perm)
-                return
-            self.emit(name, op, ins, out, {"perm": perm})
-        elif op in _DIRECT:
-            keep = ops.graph_op(op).attrs
-            if op == "LayerNormalization":
-                keep = {"axis": -1, "epsilon": 1e-5}
-            self.emit(name, op, ins, out, {k: v for k, v in attrs.items() if k in keep})
-        else:  # pragma: no cover - SUPPORTED and this dispatch are kept in step
-            raise UnsupportedError(f"node {name!r}: op {op} is not translated")
-
     # --- a batch moved off axis 0 (time-major recurrent layers) ----------------------------
 
     def _move(self, out: str, graph_tensor: str, perm: list[int]) -> None:
@@ -869,7 +793,9 @@ class _Importer:
             return
         elif op in _MOVED_ELEMENTWISE:
             done = f"{out}:batch_first"
-            self.translate(None, op, [src], done, attrs, name)
+            elementwise = find_import_rule(op, self.opset)
+            assert elementwise is not None  # every op of _MOVED_ELEMENTWISE has a rule at every opset
+            elementwise(self, OnnxNode(name, op, [src], [done], attrs))
             self._settle(f"{name}:order", out, done, perm)
             return
         axis = self._shape(x).index(BATCH) if BATCH in self._shape(x) else "?"
@@ -1031,6 +957,11 @@ class _Importer:
                 states.append(fixed)
             elif layout == 0 and self.moved.get(t, ("", None))[1] == [1, 0, 2]:
                 states.append(self.moved[t][0])
+            elif layout == 0 and t not in self.moved and len(self._shape(t)) == 3 and BATCH not in self._shape(t) \
+                    and self._shape(t)[1] == 1:
+                # (D, 1, H) computed from params (a learnable state Expanded to the batch, as mdfx's export
+                # writes it): one state for every sample, the graph op's (1, D, H)
+                states.append(self._emit_tmp(f"{name}:state{i}", "Transpose", [t], {"perm": [1, 0, 2]}))
             elif layout == 1 and t not in self.moved:
                 states.append(t)
             else:
@@ -1080,7 +1011,8 @@ class _Importer:
             # a fixed-batch export writes its batch size literally (the dynamo exporter with
             # allowzero=1): the batch is copied from the input, whatever its size
             target[0], attrs["allowzero"] = 0, 0
-        self.emit(name, "Reshape", ins[:1], out, {"shape": target, "allowzero": int(attrs.get("allowzero", 0))})
+        given = {"allowzero": int(attrs["allowzero"])} if "allowzero" in attrs else {}  # else the table's
+        self.emit(name, "Reshape", ins[:1], out, {"shape": target, **given})
 
     def gather(self, name: str, ins: list[str], out: str, attrs: dict[str, Any]) -> None:
         """Gather from a table (an embedding lookup by integer inputs): the Gather op; of constant
@@ -1115,34 +1047,6 @@ class _Importer:
         self.consts[zeros] = np.zeros(shape)
         self.emit(name, "Add", [ins[0], zeros], out, {})
 
-    def composite(self, op: str, name: str, ins: list[str], out: str, attrs: dict[str, Any]) -> None:
-        """ONNX ops the graph IR spells as a few of its own, computing exactly the same."""
-        x = ins[0]
-        if op == "HardSwish":  # x * max(0, min(1, x / 6 + 1 / 2))
-            self.emit(f"{name}:gate", "HardSigmoid", [x], f"{out}:gate", {"alpha": 1.0 / 6.0, "beta": 0.5})
-            self.emit(name, "Mul", [x, f"{out}:gate"], out, {})
-        elif op == "Mish":  # x * tanh(softplus(x))
-            self.emit(f"{name}:softplus", "Softplus", [x], f"{out}:softplus", {})
-            self.emit(f"{name}:tanh", "Tanh", [f"{out}:softplus"], f"{out}:tanh", {})
-            self.emit(name, "Mul", [x, f"{out}:tanh"], out, {})
-        elif op == "PRelu":
-            slope = ins[1]
-            if slope in self.consts and slope not in self.learnable and np.size(self.consts[slope]) == 1:
-                self.emit(name, "LeakyRelu", [x], out, {"alpha": float(np.ravel(self.consts[slope])[0])})
-                return
-            # relu(x) - slope * relu(-x): the same values, and the slope may train (torch's nn.PReLU)
-            self.emit(f"{name}:neg", "Neg", [x], f"{out}:neg", {})
-            self.emit(f"{name}:pos", "Relu", [x], f"{out}:pos", {})
-            self.emit(f"{name}:negpart", "Relu", [f"{out}:neg"], f"{out}:negpart", {})
-            self.emit(f"{name}:scaled", "Mul", [slope, f"{out}:negpart"], f"{out}:scaled", {})
-            self.emit(name, "Sub", [f"{out}:pos", f"{out}:scaled"], out, {})
-        else:  # ReduceL2: sqrt(sum(x * x))
-            axes = self.ints(ins[1], name, "axes") if len(ins) > 1 and ins[1] else attrs.get("axes")
-            self.emit(f"{name}:square", "Mul", [x, x], f"{out}:square", {})
-            self.emit(f"{name}:sum", "ReduceSum", [f"{out}:square"], f"{out}:sum",
-                      {"axes": list(axes) if axes else None, "keepdims": int(attrs.get("keepdims", 1))})
-            self.emit(name, "Sqrt", [f"{out}:sum"], out, {})
-
     def split(self, name: str, ins: list[str], outs: list[str], attrs: dict[str, Any]) -> None:
         """Split becomes one Slice per (used) output."""
         x = self._shape(ins[0])
@@ -1164,14 +1068,6 @@ class _Importer:
                 self.emit(name if i == 0 else f"{name}:{i}", "Slice", ins[:1], o,
                           {"starts": [start], "ends": [start + int(size)], "axes": [axis], "steps": None})
             start += int(size)
-
-    def ml(self, node: Any, op: str, ins: list[str], outs: list[str], attrs: dict[str, Any], name: str) -> None:
-        if op == "ArrayFeatureExtractor":
-            self.emit(name, "ai.onnx.ml.ArrayFeatureExtractor", ins, outs[0], {})
-        else:
-            labels = {k: attrs.get(k) for k in ("classlabels_int64s", "classlabels_strings")}
-            self.emit(name, "ai.onnx.ml.ZipMap", ins, outs[0], {k: None if v is None else list(v)
-                                                                for k, v in labels.items()})
 
 
 # --- helpers ---------------------------------------------------------------------------
@@ -1249,13 +1145,13 @@ def _evaluate(op: str, xs: list[np.ndarray | None], attrs: dict[str, Any], opset
     x = xs[0]
     if op == "Identity" or op == "Dropout":
         return x
+    if op == "CastLike":  # the dynamo exporter's cast of a constant to another tensor's type
+        return np.asarray(x).astype(np.asarray(xs[1]).dtype)
     if op == "Cast":
         to = int(attrs["to"])
         np_types = {1: np.float32, 10: np.float16, 11: np.float64, 6: np.int32, 7: np.int64, 9: np.bool_,
                     2: np.uint8, 3: np.int8, 8: object}
         return np.asarray(x).astype(np_types.get(to, np.float64))
-    if op == "CastLike":  # the dynamo exporter's cast of a constant to another tensor's type
-        return np.asarray(x).astype(np.asarray(xs[1]).dtype)
     if op == "Shape":
         return np.array(np.shape(x)[attrs.get("start", 0):attrs.get("end")], dtype=np.int64)
     if op == "Size":
@@ -1349,18 +1245,21 @@ def _evaluate(op: str, xs: list[np.ndarray | None], attrs: dict[str, Any], opset
     if op == "Pow":
         return np.power(floats[0], floats[1])
     if op == "Clip":
-        lo = floats[1] if len(floats) > 1 and floats[1] is not None else attrs.get("min", -np.inf)
-        hi = floats[2] if len(floats) > 2 and floats[2] is not None else attrs.get("max", np.inf)
+        bounds = ops.graph_op("Clip").fill({k: v for k, v in attrs.items() if k in ("min", "max")})
+        lo = floats[1] if len(floats) > 1 and floats[1] is not None else bounds["min"]
+        hi = floats[2] if len(floats) > 2 and floats[2] is not None else bounds["max"]
         return np.clip(floats[0], lo, hi)
     if op in ("ReduceSum", "ReduceMean", "ReduceMax"):
         axes = [int(a) for a in np.ravel(xs[1])] if len(xs) > 1 and xs[1] is not None else attrs.get("axes")
-        return ops.graph_op(op).forward([floats[0]], axes=axes, keepdims=int(attrs.get("keepdims", 1)))
+        gop = ops.graph_op(op)  # keepdims' default comes from the op table
+        return gop.forward([floats[0]], **gop.fill({**{k: v for k, v in attrs.items() if k == "keepdims"},
+                                                    "axes": axes}))
     if graph_op not in ops.GRAPH_OPS:
         raise UnsupportedError(f"{op} of constants is not computed at import")
     gop = ops.graph_op(graph_op)
     given = {k: v for k, v in attrs.items() if k in gop.attrs}
     if op in ("Softmax", "LogSoftmax") and opset < 13:
-        given.setdefault("axis", 1)
+        given.setdefault("axis", 1)  # opsets < 13 default to axis 1 (the op table holds opset 13's -1)
     return gop.forward([f for f in floats if f is not None], **gop.fill(given))
 
 
@@ -1408,7 +1307,268 @@ def _rename(inputs: dict[str, tuple[int, ...]], nodes: list[Node], outputs: list
     return new_inputs, nodes, [safe.get(t, t) for t in outputs]
 
 
-# --- spatial ops: one small import function each -----------------------------------------------------
+def _rule_key(node: Any) -> str:
+    """The registry key of an ONNX node: its op type, prefixed by a domain other than the default."""
+    domain = node.domain or "ai.onnx"
+    return node.op_type if domain == "ai.onnx" else f"{domain}.{node.op_type}"
+
+
+def _given(n: OnnxNode, op: str | None = None) -> dict[str, Any]:
+    """The node's attributes that graph op ``op`` (default: the node's own op) has; the op table
+    fills the rest (attributes the IR does not model, such as LayerNormalization's stash_type, go)."""
+    known = ops.graph_op(op or n.op).attrs
+    return {k: v for k, v in n.attrs.items() if k in known}
+
+
+# --- import rules, one per ONNX op (and opset where the op changed) ---------------------------------
+
+
+@import_rule("Neg", "MatMul", "Gemm", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Exp",
+             "Log", "Sqrt", "Abs", "Reciprocal", "Erf", "Gelu", "Softplus", "Elu", "Selu", "HardSigmoid",
+             "Identity", "LayerNormalization", "Concat", "Flatten", "ArgMax")
+def _direct(imp: _Importer, n: OnnxNode) -> None:
+    """The graph op of the same name, with the file's attributes."""
+    imp.emit(n.name, n.op, n.ins, n.out, _given(n))
+
+
+@import_rule(*_BINARY)
+def _binary(imp: _Importer, n: OnnxNode) -> None:
+    """Numpy broadcasting; a result whose batch lands off axis 0 (``(1, 1, H) + (batch, H)``, as the
+    dynamo exporter's unrolled RNNs write it) is computed batch-first and recorded as moved."""
+    if len(n.ins) == 2 and imp.broadcast_moved(n.op, n.ins, n.out, n.name):
+        return
+    _direct(imp, n)
+
+
+@import_rule("Transpose")
+def _transpose(imp: _Importer, n: OnnxNode) -> None:
+    """A perm that moves the batch off axis 0 (time-major recurrent layers) is followed, not
+    computed: the output is recorded as a moved view of the batch-first tensor (see follow_moved)."""
+    x = imp._shape(n.ins[0])
+    perm = [int(p) for p in n.attrs.get("perm", range(len(x) - 1, -1, -1))]
+    if x and x[0] == BATCH and perm[0] != 0:
+        imp._move(n.out, n.ins[0], perm)
+        return
+    imp.emit(n.name, "Transpose", n.ins, n.out, {"perm": perm})
+
+
+@import_rule(*_RECURRENT, before_folding=True)
+def _recurrent(imp: _Importer, n: OnnxNode) -> None:
+    """LSTM / GRU / RNN as the graph's batch-first op (several outputs: before the one-output check)."""
+    imp.recurrent(n.op, n.ins, n.outs, n.attrs, n.name)
+
+
+@import_rule("Constant", before_folding=True)
+def _constant_rule(imp: _Importer, n: OnnxNode) -> None:
+    imp.consts[n.out] = _constant(n.attrs, n.name)
+
+
+@import_rule("Softmax", "LogSoftmax")
+def _softmax_legacy(imp: _Importer, n: OnnxNode) -> None:
+    """Opsets < 13: the default axis is 1 (the table holds opset 13's -1), and the op flattens the
+    axes after it, which only equals the IR's op when the axis is the last one."""
+    shape = imp._shape(n.ins[0])
+    axis = n.attrs.get("axis", 1)
+    if len(shape) > (axis % len(shape)) + 1:
+        raise UnsupportedError(f"node {n.name!r} ({n.op}, opset {imp.opset}): axis {axis} of a rank "
+                               f"{len(shape)} tensor flattens the trailing axes (opset < 13 "
+                               "semantics); re-export at opset 13 or later")
+    imp.emit(n.name, n.op, n.ins, n.out, {"axis": axis})
+
+
+@import_rule("Softmax", "LogSoftmax", since=13)
+def _softmax(imp: _Importer, n: OnnxNode) -> None:
+    imp.emit(n.name, n.op, n.ins, n.out, _given(n))
+
+
+@import_rule("Cast")
+def _cast(imp: _Importer, n: OnnxNode) -> None:
+    # a cast to int or string feeds a label lookup: it runs, and takes no gradient
+    imp.emit(n.name, "Cast" if int(n.attrs["to"]) in FLOAT_TYPES else "CastLabel", n.ins, n.out, _given(n, "Cast"))
+
+
+@import_rule("Clip")
+def _clip(imp: _Importer, n: OnnxNode) -> None:
+    """Bounds as attributes (opsets < 11) or constant inputs (11 on); an absent bound stays open."""
+    given = _given(n)
+    for i, bound in ((1, "min"), (2, "max")):
+        if len(n.ins) > i and n.ins[i]:
+            given[bound] = imp.scalar(n.ins[i], n.name, bound)
+    imp.emit(n.name, "Clip", n.ins[:1], n.out, {k: float(v) for k, v in given.items()})
+
+
+@import_rule("Pow")
+def _pow(imp: _Importer, n: OnnxNode) -> None:
+    imp.emit(n.name, "Pow", n.ins[:1], n.out, {"exponent": imp.scalar(n.ins[1], n.name, "exponent")})
+
+
+@import_rule("Reshape")
+def _reshape(imp: _Importer, n: OnnxNode) -> None:
+    imp.reshape(n.name, n.ins, n.out, n.attrs)
+
+
+@import_rule("Squeeze", "Unsqueeze")
+def _squeeze(imp: _Importer, n: OnnxNode) -> None:
+    """Axes as an attribute (opsets < 13) or a constant input; Squeeze without axes drops every 1."""
+    axes = imp.ints(n.ins[1], n.name, "axes") if len(n.ins) > 1 else n.attrs.get("axes")
+    if axes is None and n.op == "Squeeze":
+        axes = [i for i, d in enumerate(imp._shape(n.ins[0])) if d == 1]
+    imp.emit(n.name, n.op, n.ins[:1], n.out, {"axes": list(axes or [])})
+
+
+@import_rule("Slice")
+def _slice(imp: _Importer, n: OnnxNode) -> None:
+    """Bounds as attributes (opset 9) or constant inputs (10 on), axes made non-negative."""
+    if len(n.ins) > 1:
+        starts, ends = imp.ints(n.ins[1], n.name, "starts"), imp.ints(n.ins[2], n.name, "ends")
+        axes = imp.ints(n.ins[3], n.name, "axes") if len(n.ins) > 3 else None
+        steps = imp.ints(n.ins[4], n.name, "steps") if len(n.ins) > 4 else None
+    else:
+        starts, ends, axes, steps = n.attrs["starts"], n.attrs["ends"], n.attrs.get("axes"), None
+    rank = len(imp._shape(n.ins[0]))
+    axes = list(axes) if axes is not None else list(range(len(starts or [])))
+    imp.emit(n.name, "Slice", n.ins[:1], n.out, {"starts": _clamp(starts), "ends": _clamp(ends),
+                                                 "axes": [a % rank for a in axes], "steps": steps})
+
+
+def _reduce(imp: _Importer, n: OnnxNode, axes: list[int] | None) -> None:
+    if not axes and n.attrs.get("noop_with_empty_axes", 0):
+        imp.emit(n.name, "Identity", n.ins[:1], n.out, {})
+        return
+    imp.emit(n.name, n.op, n.ins[:1], n.out, {**_given(n), "axes": list(axes) if axes else None})
+
+
+@import_rule("ReduceSum", "ReduceMean", "ReduceMax")
+def _reduce_axes_attribute(imp: _Importer, n: OnnxNode) -> None:
+    """Axes as an attribute: ReduceSum before opset 13, ReduceMean/ReduceMax before 18."""
+    _reduce(imp, n, n.attrs.get("axes"))
+
+
+@import_rule("ReduceSum", since=13)
+@import_rule("ReduceMean", "ReduceMax", since=18)
+def _reduce_axes_input(imp: _Importer, n: OnnxNode) -> None:
+    """Axes as an optional constant input."""
+    _reduce(imp, n, imp.ints(n.ins[1], n.name, "axes") if len(n.ins) > 1 else None)
+
+
+@import_rule("Dropout")
+def _dropout(imp: _Importer, n: OnnxNode) -> None:
+    """The ratio is an attribute (opsets < 12) or a constant input; Dropout is identity either way."""
+    given = _given(n)
+    if len(n.ins) > 1 and n.ins[1]:
+        given["ratio"] = imp.scalar(n.ins[1], n.name, "ratio")
+    imp.emit(n.name, "Dropout", n.ins[:1], n.out, {k: float(v) for k, v in given.items()})
+
+
+@import_rule("Gather")
+def _gather(imp: _Importer, n: OnnxNode) -> None:
+    imp.gather(n.name, n.ins, n.out, n.attrs)
+
+
+@import_rule("BatchNormalization")
+def _batch_norm(imp: _Importer, n: OnnxNode) -> None:
+    """training_mode=1 (a module exported in train()): learn() uses batch statistics and updates the
+    running ones, as torch trains it; run() uses the running statistics."""
+    stats = [imp.frozen(t) for t in n.ins[3:5]]
+    given = _given(n)
+    # ONNX float attributes are float32: 0.9 arrives as 0.8999999761...; the shortest decimal that rounds
+    # to the same float32 is what the exporter was given (torch's 1 - 0.1, eps 1e-5)
+    given.update({k: float(str(np.float32(given[k]))) for k in ("epsilon", "momentum") if k in given})
+    imp.emit(n.name, n.op, [*n.ins[:3], *stats], n.out, given)
+
+
+@import_rule("Split", before_folding=True)
+def _split(imp: _Importer, n: OnnxNode) -> None:
+    imp.split(n.name, n.ins, n.outs, n.attrs)
+
+
+@import_rule("Min", "Max")
+def _min_max(imp: _Importer, n: OnnxNode) -> None:
+    """min(x, c) / max(x, c) with a constant scalar: torch.clamp as the dynamo exporter writes it."""
+    if len(n.ins) == 2 and sum(t in imp.consts for t in n.ins) == 1:
+        x, c = (n.ins[0], n.ins[1]) if n.ins[1] in imp.consts else (n.ins[1], n.ins[0])
+        if np.size(imp.consts[c]) == 1:
+            bound = imp.scalar(c, n.name, "bound")
+            imp.emit(n.name, "Clip", [x], n.out, {"max": bound} if n.op == "Min" else {"min": bound})
+            return
+    imp.constant_only(n)
+
+
+@import_rule("Expand")
+def _expand(imp: _Importer, n: OnnxNode) -> None:
+    if n.ins[0] not in imp.consts or n.ins[0] in imp.learnable:
+        imp.expand(n.name, n.ins, n.out)
+        return
+    imp.constant_only(n)
+
+
+@import_rule("Shape")
+def _shape(imp: _Importer, n: OnnxNode) -> None:
+    imp.consts[n.out] = imp.shape_of(n.ins[0], n.attrs)
+
+
+@import_rule("Size")
+def _size(imp: _Importer, n: OnnxNode) -> None:
+    shape = imp._shape(n.ins[0])
+    if shape and shape[0] == BATCH:
+        raise UnsupportedError(f"node {n.name!r} (Size) of batched {n.ins[0]!r}: the element count "
+                               "depends on the batch")
+    imp.constant_only(n)
+
+
+@import_rule("ConstantOfShape", "Range", "Equal", "Where", "Tile", "Less", "Greater", "Not", "Floor", "Ceil",
+             "Mod", "Trilu", "And", "Or", "LessOrEqual", "GreaterOrEqual")
+def _constant_only(imp: _Importer, n: OnnxNode) -> None:
+    """Computed at import when its inputs are constants (folded before the rule runs); refused otherwise."""
+    imp.constant_only(n)
+
+
+# --- ops the graph IR spells as a few of its own, computing exactly the same -----------------------
+
+
+@import_rule("HardSwish")
+def _hard_swish(imp: _Importer, n: OnnxNode) -> None:
+    """x * max(0, min(1, x / 6 + 1 / 2))"""
+    x, name, out = n.ins[0], n.name, n.out
+    imp.emit(f"{name}:gate", "HardSigmoid", [x], f"{out}:gate", {"alpha": 1.0 / 6.0, "beta": 0.5})
+    imp.emit(name, "Mul", [x, f"{out}:gate"], out, {})
+
+
+@import_rule("Mish")
+def _mish(imp: _Importer, n: OnnxNode) -> None:
+    """x * tanh(softplus(x))"""
+    x, name, out = n.ins[0], n.name, n.out
+    imp.emit(f"{name}:softplus", "Softplus", [x], f"{out}:softplus", {})
+    imp.emit(f"{name}:tanh", "Tanh", [f"{out}:softplus"], f"{out}:tanh", {})
+    imp.emit(name, "Mul", [x, f"{out}:tanh"], out, {})
+
+
+@import_rule("PRelu")
+def _prelu(imp: _Importer, n: OnnxNode) -> None:
+    """LeakyRelu for a frozen scalar slope; relu(x) - slope * relu(-x) for one that may train (nn.PReLU)."""
+    x, slope, name, out = n.ins[0], n.ins[1], n.name, n.out
+    if slope in imp.consts and slope not in imp.learnable and np.size(imp.consts[slope]) == 1:
+        imp.emit(name, "LeakyRelu", [x], out, {"alpha": float(np.ravel(imp.consts[slope])[0])})
+        return
+    imp.emit(f"{name}:neg", "Neg", [x], f"{out}:neg", {})
+    imp.emit(f"{name}:pos", "Relu", [x], f"{out}:pos", {})
+    imp.emit(f"{name}:negpart", "Relu", [f"{out}:neg"], f"{out}:negpart", {})
+    imp.emit(f"{name}:scaled", "Mul", [slope, f"{out}:negpart"], f"{out}:scaled", {})
+    imp.emit(name, "Sub", [f"{out}:pos", f"{out}:scaled"], out, {})
+
+
+@import_rule("ReduceL2")
+def _reduce_l2(imp: _Importer, n: OnnxNode) -> None:
+    """sqrt(ReduceSum(x * x)); axes as an attribute or (opset 18) a constant input."""
+    x, name, out = n.ins[0], n.name, n.out
+    axes = imp.ints(n.ins[1], name, "axes") if len(n.ins) > 1 and n.ins[1] else n.attrs.get("axes")
+    keep = {k: v for k, v in n.attrs.items() if k == "keepdims"}
+    imp.emit(f"{name}:square", "Mul", [x, x], f"{out}:square", {})
+    imp.emit(f"{name}:sum", "ReduceSum", [f"{out}:square"], f"{out}:sum", {"axes": list(axes) if axes else None, **keep})
+    imp.emit(name, "Sqrt", [f"{out}:sum"], out, {})
+
+
+# --- spatial ops ---------------------------------------------------------------------------------
 
 
 def _decoded(attrs: dict[str, Any]) -> dict[str, Any]:
@@ -1419,65 +1579,103 @@ def _decoded(attrs: dict[str, Any]) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple | list) else v for k, v in out.items()}
 
 
-def _warn_folded(imp: _Importer, node: Any, name: str, ins: list[str]) -> None:
+def _warn_folded(imp: _Importer, n: OnnxNode, node: Any) -> None:
     """Warn once per file when a Conv's weights look like an eval-mode BatchNorm folded into them."""
-    meta = {p.key: p.value for p in node.metadata_props}
+    meta = {p.key: p.value for p in node.metadata_props} if node is not None else {}
     folded = "BatchNorm" in meta.get("pkg.onnxscript.rewriter.rule_name", "") or \
         "batch_norm" in meta.get("namespace", "").lower() or \
-        (len(ins) > 1 and ins[1] in imp.initializers and ins[1].startswith("onnx::Conv"))
+        (len(n.ins) > 1 and n.ins[1] in imp.initializers and n.ins[1].startswith("onnx::Conv"))
     if folded and not getattr(imp, "_warned_folded", False):
         imp._warned_folded = True
-        warnings.warn(f"{imp.where}: Conv node {name!r} looks like an eval-mode BatchNorm folded into its weights "
+        warnings.warn(f"{imp.where}: Conv node {n.name!r} looks like an eval-mode BatchNorm folded into its weights "
                       "by the exporter: it runs like the original, but training it does not equal training the "
                       "module (BatchNorm's scale, shift and statistics are gone). Re-export with "
                       "torch.onnx.export(..., dynamo=False, do_constant_folding=False) or (dynamo=True, "
-                      "optimize=False) to keep BatchNormalization", stacklevel=6)
+                      "optimize=False) to keep BatchNormalization", stacklevel=7)
 
 
-def _import_conv(imp: _Importer, node: Any, name: str, ins: list[str], out: str, attrs: dict[str, Any]) -> None:
-    _warn_folded(imp, node, name, ins)
-    keep = ops.graph_op(node.op_type).attrs
-    imp.emit(name, node.op_type, ins, out, {k: v for k, v in _decoded(attrs).items() if k in keep})
+@import_rule("Conv", "ConvTranspose")
+def _conv(imp: _Importer, n: OnnxNode) -> None:
+    """Every attribute as ONNX's; the op table's shape rule refuses bad ones naming the node."""
+    node = next((nd for nd in imp.g.node if (nd.name or "") == n.name and nd.op_type == n.op), None)
+    _warn_folded(imp, n, node)
+    keep = ops.graph_op(n.op).attrs
+    imp.emit(n.name, n.op, n.ins, n.out, {k: v for k, v in _decoded(n.attrs).items() if k in keep})
 
 
-def _import_pool(imp: _Importer, node: Any, name: str, ins: list[str], out: str, attrs: dict[str, Any]) -> None:
-    keep = ops.graph_op(node.op_type).attrs
-    imp.emit(name, node.op_type, ins[:1], out, {k: v for k, v in _decoded(attrs).items() if k in keep})
+@import_rule("MaxPool", "AveragePool")
+def _pool(imp: _Importer, n: OnnxNode) -> None:
+    keep = ops.graph_op(n.op).attrs
+    imp.emit(n.name, n.op, n.ins[:1], n.out, {k: v for k, v in _decoded(n.attrs).items() if k in keep})
 
 
-def _import_global_pool(imp: _Importer, node: Any, name: str, ins: list[str], out: str,
-                        attrs: dict[str, Any]) -> None:
-    """GlobalAveragePool / GlobalMaxPool: the mean / max over every spatial axis, kept as size 1."""
-    rank = len(imp._shape(ins[0]))
+@import_rule("GlobalAveragePool", "GlobalMaxPool")
+def _global_pool(imp: _Importer, n: OnnxNode) -> None:
+    """The mean / max over every spatial axis, kept as size 1."""
+    rank = len(imp._shape(n.ins[0]))
     if rank < 3:
-        raise UnsupportedError(f"node {name!r} ({node.op_type}) takes (batch, channels, *spatial); "
-                               f"{ins[0]!r} has shape {ops._fmt(imp._shape(ins[0]))}")
-    op = "ReduceMean" if node.op_type == "GlobalAveragePool" else "ReduceMax"
-    imp.emit(name, op, ins[:1], out, {"axes": list(range(2, rank)), "keepdims": 1})
+        raise UnsupportedError(f"node {n.name!r} ({n.op}) takes (batch, channels, *spatial); "
+                               f"{n.ins[0]!r} has shape {ops._fmt(imp._shape(n.ins[0]))}")
+    op = "ReduceMean" if n.op == "GlobalAveragePool" else "ReduceMax"
+    imp.emit(n.name, op, n.ins[:1], n.out, {"axes": list(range(2, rank)), "keepdims": 1})
 
 
-def _import_pad(imp: _Importer, node: Any, name: str, ins: list[str], out: str, attrs: dict[str, Any]) -> None:
-    mode = attrs.get("mode", b"constant")
+@import_rule("Pad")
+def _pad_attributes(imp: _Importer, n: OnnxNode) -> None:
+    """Opsets < 11: pads and value are attributes."""
+    _pad(imp, n, list(n.attrs.get("pads", [])), float(n.attrs.get("value", 0.0)), None)
+
+
+@import_rule("Pad", since=11)
+def _pad_inputs(imp: _Importer, n: OnnxNode) -> None:
+    """pads, constant_value and (opset 18) axes are constant inputs."""
+    pads = imp.ints(n.ins[1], n.name, "pads")
+    value = imp.scalar(n.ins[2], n.name, "constant_value") if len(n.ins) > 2 and n.ins[2] else 0.0
+    axes = imp.ints(n.ins[3], n.name, "axes") if len(n.ins) > 3 and n.ins[3] else None
+    _pad(imp, n, pads or [], float(value or 0.0), axes)
+
+
+def _pad(imp: _Importer, n: OnnxNode, pads: list[int], value: float, axes: list[int] | None) -> None:
+    mode = n.attrs.get("mode", b"constant")
     mode = mode.decode() if isinstance(mode, bytes) else str(mode)
     if mode != "constant":
-        raise UnsupportedError(f"node {name!r} (Pad): mode {mode!r}; mdfx pads with a constant")
-    rank = len(imp._shape(ins[0]))
-    if len(ins) > 1:  # opset 11+: pads, constant_value and axes are inputs
-        pads = imp.ints(ins[1], name, "pads")
-        value = imp.scalar(ins[2], name, "constant_value") if len(ins) > 2 and ins[2] else 0.0
-        axes = imp.ints(ins[3], name, "axes") if len(ins) > 3 and ins[3] else None
-    else:
-        pads, value, axes = list(attrs.get("pads", [])), float(attrs.get("value", 0.0)), None
-    assert pads is not None
+        raise UnsupportedError(f"node {n.name!r} (Pad): mode {mode!r}; mdfx pads with a constant")
+    rank = len(imp._shape(n.ins[0]))
     if axes is not None:  # pads for the listed axes only
         full = [0] * (2 * rank)
         for i, a in enumerate(axes):
             full[a % rank], full[rank + a % rank] = pads[i], pads[len(axes) + i]
         pads = full
-    imp.emit(name, "Pad", ins[:1], out, {"pads": pads, "mode": "constant", "value": float(value or 0.0)})
+    imp.emit(n.name, "Pad", n.ins[:1], n.out, {"pads": pads, "mode": "constant", "value": value})
 
 
-_SPATIAL_IMPORTS: dict[str, Callable[..., None]] = {
-    "Conv": _import_conv, "ConvTranspose": _import_conv, "MaxPool": _import_pool, "AveragePool": _import_pool,
-    "GlobalAveragePool": _import_global_pool, "GlobalMaxPool": _import_global_pool, "Pad": _import_pad,
-}
+@import_rule("CastLike")
+def _cast_like(imp: _Importer, n: OnnxNode) -> None:
+    """The dynamo exporter's cast to another tensor's type: a float cast changes nothing here."""
+    target = n.ins[1]
+    like = ("float" if np.asarray(imp.consts[target]).dtype.kind == "f" else "") if target in imp.consts \
+        else ("float" if target in imp.shapes else "")
+    if not like.startswith("float"):
+        raise UnsupportedError(f"node {n.name!r} (CastLike) casts a computed tensor to a non-float type; mdfx "
+                               "computes in one float dtype")
+    imp.emit(n.name, "Cast", n.ins[:1], n.out, {"to": 11})
+
+
+# --- ai.onnx.ml: the tails of skl2onnx classifiers ------------------------------------------------
+
+
+@import_rule("ArrayFeatureExtractor", domain="ai.onnx.ml", before_folding=True)
+def _array_feature_extractor(imp: _Importer, n: OnnxNode) -> None:
+    imp.emit(n.name, "ai.onnx.ml.ArrayFeatureExtractor", n.ins, n.out, {})
+
+
+@import_rule("ZipMap", domain="ai.onnx.ml", before_folding=True)
+def _zipmap(imp: _Importer, n: OnnxNode) -> None:
+    labels = {k: list(v) for k, v in n.attrs.items() if k in ("classlabels_int64s", "classlabels_strings")}
+    imp.emit(n.name, "ai.onnx.ml.ZipMap", n.ins, n.out, labels)
+
+
+#: Every ONNX op type (default domain) the import reads, at some opset.
+SUPPORTED: tuple[str, ...] = tuple(sorted(k for k in IMPORT_RULES if not k.startswith("ai.onnx.ml.")))
+SUPPORTED_ML: tuple[str, ...] = tuple(sorted(k.removeprefix("ai.onnx.ml.") for k in IMPORT_RULES
+                                             if k.startswith("ai.onnx.ml.")))

@@ -7,7 +7,7 @@ autograd gives the backward pass:
 * an INPUT node takes its external input: ``x = u (+ bias)``;
 * any other node sums its incoming projections: ``x = sum_p value[p.sender] @ W_p (+ bias)``,
   with ``W_p`` of shape (sender size, receiver size), as in MDF;
-* ``value[node] = TRANSFER_RULES[node.op](x, **node.params)``.
+* ``value[node] = GRAPH_RULES[node.op]([x], **node.params)``.
 
 Parameter names (the state_dict format)
 ---------------------------------------
@@ -51,7 +51,7 @@ from mdfx.schema.graph import Graph
 DTYPES: Mapping[str, torch.dtype] = {"float64": torch.float64, "float32": torch.float32}
 
 
-# --- transfer rules: one per op of ops.TRANSFER, PsyNeuLink's parameterisation ----------------
+# --- PsyNeuLink's transfer functions (the pnl.* graph ops), PsyNeuLink's parameterisation --------
 
 
 def _affine(x: Tensor, a: float, b: float) -> Tensor:
@@ -96,18 +96,6 @@ def _identity(x: Tensor) -> Tensor:
 
 def _softmax(x: Tensor, gain: float) -> Tensor:
     return torch.softmax(_affine(x, gain, 0.0), dim=-1)
-
-
-#: This backend's rule per transfer op: ``fn(x, **params) -> y`` (tests/test_ops_coverage checks the keys).
-TRANSFER_RULES: dict[str, Callable[..., Tensor]] = {
-    "linear": _linear,
-    "logistic": _logistic,
-    "relu": _relu,
-    "tanh": _tanh,
-    "exponential": _exponential,
-    "identity": _identity,
-    "softmax": _softmax,
-}
 
 
 # --- loss rules: one per ops.LOSSES entry, the same reduction as its numpy LossOp ------------
@@ -509,8 +497,14 @@ GRAPH_RULES: dict[str, Callable[..., Tensor]] = {
     "Pad": _pad,
     "BatchNormalization": lambda xs, epsilon, momentum, training_mode: F.batch_norm(
         xs[0], xs[3], xs[4], xs[1], xs[2], training=False, eps=epsilon),
+    "pnl.Linear": _unary(_linear),
+    "pnl.Logistic": _unary(_logistic),
+    "pnl.ReLU": _unary(_relu),
+    "pnl.Tanh": _unary(_tanh),
+    "pnl.Exponential": _unary(_exponential),
+    "pnl.Identity": _unary(_identity),
+    "pnl.SoftMax": _unary(_softmax),
 }
-GRAPH_RULES.update({ops.PNL_GRAPH_OP[k]: _unary(rule) for k, rule in TRANSFER_RULES.items()})
 
 #: ops that take no gradient: run with the reference's numpy rule on the computed values
 HOST_OPS = frozenset(k for k, op in ops.GRAPH_OPS.items() if op.vjp is None)

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import copy
 import math
-import operator
 import os
 from collections.abc import Callable, Mapping
 from functools import lru_cache
@@ -44,20 +43,50 @@ import numpy as np
 from mdfx.errors import SchemaError, UnsupportedError
 from mdfx.schema.graph import FLOAT_DTYPES, Graph, Node, Param
 
-SUPPORTED_MODULES = ("Linear", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "ELU", "SELU", "Softplus", "GELU",
-                     "SiLU", "Hardsigmoid", "Softmax", "LogSoftmax", "Dropout", "Identity", "Flatten",
-                     "LayerNorm", "BatchNorm1d", "BatchNorm2d", "Conv1d", "Conv2d", "ConvTranspose2d",
-                     "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d",
-                     "ZeroPad2d", "ConstantPad1d", "ConstantPad2d", "Embedding", "LSTM", "GRU", "RNN")
 SUPPORTED_FUNCTIONS = ("relu, leaky_relu, sigmoid, tanh, elu, selu, softplus, gelu, silu, hardsigmoid, "
                        "softmax, log_softmax, dropout, linear, matmul, cat, split, chunk, indexing with "
                        "slices, reshape, view, flatten, unsqueeze, squeeze, transpose, permute, "
-                       "+ - * / with constants and tensors, pow by a constant, exp, log, sqrt, abs, clamp, "
-                       "sum, mean, amax over feature dims, conv1d, conv2d, max_pool1d/2d, avg_pool1d/2d, "
-                       "adaptive_avg_pool1d/2d, pad (constant)")
-_UNARY_MODULES = {"ReLU": "Relu", "Sigmoid": "Sigmoid", "Tanh": "Tanh", "Identity": "Identity"}
+                       "+ - * / with constants and tensors, pow by a constant, exp, log, sqrt, abs, erf, "
+                       "reciprocal, clamp, sum, mean, amax over feature dims, conv1d, conv2d, max_pool1d/2d, "
+                       "avg_pool1d/2d, adaptive_avg_pool1d/2d, pad (constant)")
 #: torch's SELU constants in double precision (ONNX's defaults are them rounded to float32)
 _SELU = {"alpha": 1.6732632423543772848170429916717, "gamma": 1.0507009873554804934193349852946}
+
+#: Import rule per ``torch.nn`` module class name: ``rule(tracer, fx node, module, x)`` with ``x``
+#: the module's input tensor. Registered with :func:`module_rule`.
+MODULE_RULES: dict[str, ModuleRule] = {}
+#: Import rule per torch function, keyed by its dotted path (``"torch.nn.functional.relu"``,
+#: ``"operator.add"``), and per tensor method name (``"view"``): ``rule(tracer, fx node, args)``.
+#: The paths are resolved to the functions on first use, so importing this module imports no torch.
+FUNCTION_RULES: dict[str, Rule] = {}
+METHOD_RULES: dict[str, Rule] = {}
+
+
+def _register(table: dict[str, Any], keys: tuple[str, ...], rule: Any, what: str) -> None:
+    for key in keys:
+        if key in table:
+            raise ValueError(f"torch import rule for {what} {key!r} registered twice")
+        table[key] = rule
+
+
+def module_rule(*kinds: str) -> Callable[[ModuleRule], ModuleRule]:
+    """Register the import of the ``torch.nn`` modules named ``kinds``; duplicates are refused."""
+    def register(rule: ModuleRule) -> ModuleRule:
+        _register(MODULE_RULES, kinds, rule, "module")
+        return rule
+
+    return register
+
+
+def function_rule(*paths: str, methods: tuple[str, ...] = ()) -> Callable[[Rule], Rule]:
+    """Register the import of the torch functions at ``paths`` and the tensor ``methods``."""
+    def register(rule: Rule) -> Rule:
+        _register(FUNCTION_RULES, paths, rule, "function")
+        _register(METHOD_RULES, methods, rule, "method")
+        return rule
+
+    return register
+
 
 
 class _Batch:
@@ -323,49 +352,10 @@ class _Tracer:
     def _module(self, node: Any) -> None:
         mod = self.traced.get_submodule(node.target)
         kind = type(mod).__name__
-        if kind not in SUPPORTED_MODULES:
+        rule = MODULE_RULES.get(kind)
+        if rule is None:
             raise _Refused(f"module {node.target!r} ({kind})")
-        x = self._arg(node, node.args[0], 0) if node.args else ""
-        if kind == "Embedding":
-            self._embedding(node, x, mod)
-        elif kind in ("LSTM", "GRU", "RNN"):
-            self._recurrent(node, x, mod, kind)
-        elif kind == "Linear":
-            bias = [] if mod.bias is None else [self._param(mod.bias, f"{node.target}.bias")]
-            inputs = [x, self._param(mod.weight, f"{node.target}.weight"), *bias]
-            if len(self._shape(node.args[0])) == 2:
-                self._emit(node, "Gemm", inputs, {"transB": 1})
-            else:
-                _linear_nd(self, node, inputs)
-        elif kind in _UNARY_MODULES:
-            self._emit(node, _UNARY_MODULES[kind], [x])
-        elif kind == "LeakyReLU":
-            self._emit(node, "LeakyRelu", [x], {"alpha": float(mod.negative_slope)})
-        elif kind == "SELU":
-            self._emit(node, "Selu", [x], dict(_SELU))
-        elif kind == "ELU":
-            self._emit(node, "Elu", [x], {"alpha": float(mod.alpha)})
-        elif kind == "Softplus":
-            self._softplus(node, x, float(mod.beta), float(mod.threshold))
-        elif kind == "GELU":
-            self._emit(node, "Gelu", [x], {"approximate": str(mod.approximate)})
-        elif kind == "SiLU":
-            self._silu(node, x)
-        elif kind == "Hardsigmoid":
-            self._emit(node, "HardSigmoid", [x], {"alpha": 1.0 / 6.0, "beta": 0.5})
-        elif kind in ("Softmax", "LogSoftmax"):
-            self._softmax(node, x, mod.dim, kind == "LogSoftmax")
-        elif kind == "Dropout":
-            self._emit(node, "Dropout", [x], {"ratio": float(mod.p)})
-        elif kind == "Flatten":
-            self._flatten(node, x, mod.start_dim, mod.end_dim)
-        elif kind == "LayerNorm":
-            self._layer_norm(node, x, tuple(mod.normalized_shape), mod.weight, mod.bias, float(mod.eps),
-                             str(node.target))
-        elif kind in ("BatchNorm1d", "BatchNorm2d"):
-            self._batch_norm(node, x, mod)
-        elif kind in _SPATIAL_MODULES:
-            _SPATIAL_MODULES[kind](self, node, x, mod)
+        rule(self, node, mod, self._arg(node, node.args[0], 0) if node.args else "")
 
     def _embedding(self, node: Any, x: str, mod: Any) -> None:
         # these change what the lookup or its gradient computes; the graph's Gather has neither
@@ -484,7 +474,7 @@ class _Tracer:
     # - functions and methods -
 
     def _function(self, node: Any) -> None:
-        functions, methods = _rules()
+        functions, methods = _resolved_rules(), METHOD_RULES
         if node.op == "call_method":
             rule = methods.get(node.target)
         else:
@@ -670,6 +660,18 @@ class _Args:
 
 
 Rule = Callable[[_Tracer, Any, _Args], None]
+ModuleRule = Callable[[_Tracer, Any, Any, str], None]
+
+
+def _passed(attr: str, i: int, key: str, conv: Callable[[Any], Any] = float) -> Callable[[_Args], dict]:
+    """``{attr: value}`` when the call passes argument ``i`` / ``key``, else nothing: torch's default
+    for it is the op table's, which fills it (defaults come from the table, once)."""
+    def attrs(a: _Args) -> dict:
+        missing = object()
+        value = a.get(i, key, missing)
+        return {} if value is missing else {attr: conv(value)}
+
+    return attrs
 
 
 def _unary(op: str, attrs: Callable[[_Args], dict] | None = None) -> Rule:
@@ -747,7 +749,7 @@ def _layer_norm_fn(t: _Tracer, node: Any, a: _Args) -> None:
     inputs = [t._arg(node, a.get(0, "input"), 0), "" if weight is None else t._arg(node, weight, 2),
               "" if bias is None else t._arg(node, bias, 3)]
     t._emit(node, "LayerNormalization", inputs, {"axis": -len(t._value(node, shape)),
-                                                 "epsilon": float(a.get(4, "eps", 1e-5))})
+                                                 **_passed("epsilon", 4, "eps")(a)})
 
 
 def _cat(t: _Tracer, node: Any, a: _Args) -> None:
@@ -962,61 +964,136 @@ def _getattr(t: _Tracer, node: Any, a: _Args) -> None:
 
 
 def _dropout_fn(t: _Tracer, node: Any, a: _Args) -> None:
-    t._emit(node, "Dropout", [t._arg(node, a.get(0, "input"), 0)], {"ratio": float(a.get(1, "p", 0.5))})
+    t._emit(node, "Dropout", [t._arg(node, a.get(0, "input"), 0)], _passed("ratio", 1, "p")(a))
 
 
 def _contiguous(t: _Tracer, node: Any, a: _Args) -> None:
     t._emit(node, "Identity", [t._arg(node, a.get(0, "self"), 0)])
 
 
-@lru_cache(maxsize=1)
-def _rules() -> tuple[dict[Any, Rule], dict[str, Rule]]:
-    """(function rules, method rules), built on first use: importing this module does not import torch."""
-    import torch
-    import torch.nn.functional as F  # noqa: N812 - torch's own spelling
+# --- the registrations: modules (in the order the refusal lists them), then functions and methods ---
 
-    leaky = _unary("LeakyRelu", lambda a: {"alpha": float(a.get(1, "negative_slope", 0.01))})
-    elu = _unary("Elu", lambda a: {"alpha": float(a.get(1, "alpha", 1.0))})
-    gelu = _unary("Gelu", lambda a: {"approximate": str(a.get(1, "approximate", "none"))})
-    hardsigmoid = _unary("HardSigmoid", lambda a: {"alpha": 1.0 / 6.0, "beta": 0.5})
-    unary = {"Relu": (torch.relu, F.relu), "Sigmoid": (torch.sigmoid, F.sigmoid),
-             "Tanh": (torch.tanh, F.tanh), "Exp": (torch.exp,), "Log": (torch.log,), "Sqrt": (torch.sqrt,),
-             "Abs": (torch.abs, operator.abs), "Neg": (torch.neg, operator.neg),
-             "Identity": (operator.pos,)}
-    binary = {"Add": (operator.add, torch.add), "Sub": (operator.sub, torch.sub),
-              "Mul": (operator.mul, torch.mul), "Div": (operator.truediv, torch.div),
-              "MatMul": (operator.matmul, torch.matmul, torch.mm)}
-    functions: dict[Any, Rule] = {fn: _unary(op) for op, fns in unary.items() for fn in fns}
-    functions.update({fn: _binary(op) for op, fns in binary.items() for fn in fns})
-    functions.update({
-        F.leaky_relu: leaky, F.elu: elu, torch.selu: _unary("Selu", lambda a: dict(_SELU)),
-        F.selu: _unary("Selu", lambda a: dict(_SELU)), F.gelu: gelu, F.hardsigmoid: hardsigmoid,
-        F.softplus: _softplus_fn, F.silu: _silu_fn,
-        F.softmax: _softmax_rule(False), torch.softmax: _softmax_rule(False),
-        F.log_softmax: _softmax_rule(True), torch.log_softmax: _softmax_rule(True),
-        torch.flatten: _flatten_fn, F.linear: _linear_fn, F.layer_norm: _layer_norm_fn, F.dropout: _dropout_fn,
-        torch.cat: _cat, torch.concat: _cat, torch.split: _split, torch.chunk: _split, operator.getitem: _getitem,
-        torch.reshape: _reshape, torch.squeeze: _squeeze, torch.unsqueeze: _unsqueeze,
-        torch.transpose: _transpose, torch.permute: _permute, torch.t: _t,
-        torch.pow: _pow, operator.pow: _pow, torch.clamp: _clamp, torch.clip: _clamp,
-        torch.sum: _reduce("ReduceSum"), torch.mean: _reduce("ReduceMean"), torch.amax: _reduce("ReduceMax"),
-        getattr: _getattr,
-        F.conv1d: _conv_fn, F.conv2d: _conv_fn, F.max_pool1d: _max_pool_fn, F.max_pool2d: _max_pool_fn,
-        F.avg_pool1d: _avg_pool_fn, F.avg_pool2d: _avg_pool_fn, F.adaptive_avg_pool1d: _adaptive_fn(1),
-        F.adaptive_avg_pool2d: _adaptive_fn(2), F.pad: _pad_fn,
-    })
-    methods: dict[str, Rule] = {
-        "relu": _unary("Relu"), "sigmoid": _unary("Sigmoid"), "tanh": _unary("Tanh"), "exp": _unary("Exp"),
-        "log": _unary("Log"), "sqrt": _unary("Sqrt"), "abs": _unary("Abs"), "neg": _unary("Neg"),
-        "add": _binary("Add"), "sub": _binary("Sub"), "mul": _binary("Mul"), "div": _binary("Div"),
-        "matmul": _binary("MatMul"), "pow": _pow, "clamp": _clamp, "clip": _clamp,
-        "softmax": _softmax_rule(False), "log_softmax": _softmax_rule(True),
-        "flatten": _flatten_fn, "reshape": _reshape, "view": _reshape, "squeeze": _squeeze,
-        "unsqueeze": _unsqueeze, "transpose": _transpose, "permute": _permute, "t": _t,
-        "split": _split, "chunk": _split, "sum": _reduce("ReduceSum"), "mean": _reduce("ReduceMean"),
-        "amax": _reduce("ReduceMax"), "size": _size, "contiguous": _contiguous,
-    }
-    return functions, methods
+
+@module_rule("Linear")
+def _linear_module(t: _Tracer, node: Any, mod: Any, x: str) -> None:
+    bias = [] if mod.bias is None else [t._param(mod.bias, f"{node.target}.bias")]
+    inputs = [x, t._param(mod.weight, f"{node.target}.weight"), *bias]
+    if len(t._shape(node.args[0])) == 2:
+        t._emit(node, "Gemm", inputs, {"transB": 1})
+    else:
+        _linear_nd(t, node, inputs)
+
+
+def _unary_module(op: str, attrs: Callable[[Any], dict] | None = None) -> ModuleRule:
+    def rule(t: _Tracer, node: Any, mod: Any, x: str) -> None:
+        t._emit(node, op, [x], attrs(mod) if attrs else None)
+
+    return rule
+
+
+module_rule("ReLU")(_unary_module("Relu"))
+module_rule("LeakyReLU")(_unary_module("LeakyRelu", lambda m: {"alpha": float(m.negative_slope)}))
+module_rule("Sigmoid")(_unary_module("Sigmoid"))
+module_rule("Tanh")(_unary_module("Tanh"))
+module_rule("ELU")(_unary_module("Elu", lambda m: {"alpha": float(m.alpha)}))
+module_rule("SELU")(_unary_module("Selu", lambda m: dict(_SELU)))
+module_rule("Softplus")(lambda t, node, mod, x: t._softplus(node, x, float(mod.beta), float(mod.threshold)))
+module_rule("GELU")(_unary_module("Gelu", lambda m: {"approximate": str(m.approximate)}))
+module_rule("SiLU")(lambda t, node, mod, x: t._silu(node, x))
+# nn.Hardsigmoid is relu6(x + 3) / 6: ONNX's HardSigmoid with torch's constants (not ONNX's 0.2, 0.5)
+module_rule("Hardsigmoid")(_unary_module("HardSigmoid", lambda m: {"alpha": 1.0 / 6.0, "beta": 0.5}))
+module_rule("Softmax")(lambda t, node, mod, x: t._softmax(node, x, mod.dim, False))
+module_rule("LogSoftmax")(lambda t, node, mod, x: t._softmax(node, x, mod.dim, True))
+module_rule("Dropout")(_unary_module("Dropout", lambda m: {"ratio": float(m.p)}))
+module_rule("Identity")(_unary_module("Identity"))
+module_rule("Flatten")(lambda t, node, mod, x: t._flatten(node, x, mod.start_dim, mod.end_dim))
+module_rule("LayerNorm")(lambda t, node, mod, x: t._layer_norm(node, x, tuple(mod.normalized_shape), mod.weight,
+                                                             mod.bias, float(mod.eps), str(node.target)))
+module_rule("BatchNorm1d")(lambda t, node, mod, x: t._batch_norm(node, x, mod))
+module_rule("BatchNorm2d")(lambda t, node, mod, x: t._batch_norm(node, x, mod))
+for _kind, _spatial_rule in _SPATIAL_MODULES.items():
+    module_rule(_kind)(lambda t, node, mod, x, _r=_spatial_rule: _r(t, node, x, mod))
+module_rule("Embedding")(lambda t, node, mod, x: t._embedding(node, x, mod))
+for _kind in ("LSTM", "GRU", "RNN"):
+    module_rule(_kind)(lambda t, node, mod, x, _k=_kind: t._recurrent(node, x, mod, _k))
+
+_F = "torch.nn.functional."
+for _op, _paths, _methods in [
+    ("Relu", ("torch.relu", _F + "relu"), ("relu",)),
+    ("Sigmoid", ("torch.sigmoid", _F + "sigmoid"), ("sigmoid",)),
+    ("Tanh", ("torch.tanh", _F + "tanh"), ("tanh",)),
+    ("Exp", ("torch.exp",), ("exp",)),
+    ("Log", ("torch.log",), ("log",)),
+    ("Sqrt", ("torch.sqrt",), ("sqrt",)),
+    ("Abs", ("torch.abs", "operator.abs"), ("abs",)),
+    ("Neg", ("torch.neg", "operator.neg"), ("neg",)),
+    ("Erf", ("torch.erf",), ("erf",)),
+    ("Reciprocal", ("torch.reciprocal",), ("reciprocal",)),
+    ("Identity", ("operator.pos",), ()),
+]:
+    function_rule(*_paths, methods=_methods)(_unary(_op))
+for _op, _paths, _methods in [
+    ("Add", ("operator.add", "torch.add"), ("add",)),
+    ("Sub", ("operator.sub", "torch.sub"), ("sub",)),
+    ("Mul", ("operator.mul", "torch.mul"), ("mul",)),
+    ("Div", ("operator.truediv", "torch.div"), ("div",)),
+    ("MatMul", ("operator.matmul", "torch.matmul", "torch.mm"), ("matmul",)),
+]:
+    function_rule(*_paths, methods=_methods)(_binary(_op))
+function_rule(_F + "leaky_relu")(_unary("LeakyRelu", _passed("alpha", 1, "negative_slope")))
+function_rule(_F + "elu")(_unary("Elu", _passed("alpha", 1, "alpha")))
+function_rule("torch.selu", _F + "selu")(_unary("Selu", lambda a: dict(_SELU)))
+function_rule(_F + "gelu")(_unary("Gelu", _passed("approximate", 1, "approximate", str)))
+function_rule(_F + "hardsigmoid")(_unary("HardSigmoid", lambda a: {"alpha": 1.0 / 6.0, "beta": 0.5}))
+function_rule(_F + "softplus")(_softplus_fn)
+function_rule(_F + "silu")(_silu_fn)
+function_rule(_F + "softmax", "torch.softmax", methods=("softmax",))(_softmax_rule(False))
+function_rule(_F + "log_softmax", "torch.log_softmax", methods=("log_softmax",))(_softmax_rule(True))
+function_rule("torch.flatten", methods=("flatten",))(_flatten_fn)
+function_rule(_F + "linear")(_linear_fn)
+function_rule(_F + "layer_norm")(_layer_norm_fn)
+function_rule(_F + "dropout")(_dropout_fn)
+function_rule("torch.cat", "torch.concat")(_cat)
+function_rule("torch.split", "torch.chunk", methods=("split", "chunk"))(_split)
+function_rule("operator.getitem")(_getitem)
+function_rule("torch.reshape", methods=("reshape", "view"))(_reshape)
+function_rule("torch.squeeze", methods=("squeeze",))(_squeeze)
+function_rule("torch.unsqueeze", methods=("unsqueeze",))(_unsqueeze)
+function_rule("torch.transpose", methods=("transpose",))(_transpose)
+function_rule("torch.permute", methods=("permute",))(_permute)
+function_rule("torch.t", methods=("t",))(_t)
+function_rule("torch.pow", "operator.pow", methods=("pow",))(_pow)
+function_rule("torch.clamp", "torch.clip", methods=("clamp", "clip"))(_clamp)
+function_rule("torch.sum", methods=("sum",))(_reduce("ReduceSum"))
+function_rule("torch.mean", methods=("mean",))(_reduce("ReduceMean"))
+function_rule("torch.amax", methods=("amax",))(_reduce("ReduceMax"))
+function_rule("builtins.getattr")(_getattr)
+function_rule(methods=("size",))(_size)
+function_rule(methods=("contiguous",))(_contiguous)
+function_rule(_F + "conv1d", _F + "conv2d")(_conv_fn)
+function_rule(_F + "max_pool1d", _F + "max_pool2d")(_max_pool_fn)
+function_rule(_F + "avg_pool1d", _F + "avg_pool2d")(_avg_pool_fn)
+function_rule(_F + "adaptive_avg_pool1d")(_adaptive_fn(1))
+function_rule(_F + "adaptive_avg_pool2d")(_adaptive_fn(2))
+function_rule(_F + "pad")(_pad_fn)
+
+#: The torch.nn modules the import reads (their rules' keys, in registration order).
+SUPPORTED_MODULES: tuple[str, ...] = tuple(MODULE_RULES)
+
+
+@lru_cache(maxsize=1)
+def _resolved_rules() -> dict[Any, Rule]:
+    """:data:`FUNCTION_RULES` keyed by the functions themselves, resolved on first use."""
+    import importlib
+
+    out: dict[Any, Rule] = {}
+    for path, rule in FUNCTION_RULES.items():
+        module, _, name = path.rpartition(".")
+        fn = getattr(importlib.import_module(module), name)
+        if out.get(fn, rule) is not rule:  # two paths to one function (torch.sigmoid, F.sigmoid)
+            raise ValueError(f"torch import rules disagree on {path!r}")
+        out[fn] = rule
+    return out
 
 
 def _what(node: Any) -> str:
@@ -1067,7 +1144,9 @@ def from_mdf_with_weights(mdf: str | os.PathLike[str] | Mapping[str, Any],
 
     source = str(mdf) if isinstance(mdf, str | os.PathLike) else "MDF model"
     data = reader.as_dict(mdf)
-    given = _weights(weights)
+    # "torch-init": drawn as torch initialises the layers (modeci.initial_weights; numpy's numbers)
+    given = modeci.initial_weights(data) if isinstance(weights, str) and weights == "torch-init" \
+        else _weights(weights)
     with reading(f"{source} with weights {weights if isinstance(weights, str | os.PathLike) else ''}".strip()):
         graph = modeci.read_with_weights(data, given)
         reader._graph_values(graph, source)

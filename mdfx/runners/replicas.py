@@ -44,7 +44,7 @@ from mdfx.schema.graph import Graph
 class _Node:
     name: str
     size: int
-    op: ops.TransferOp
+    op: ops.GraphOp
     params: dict[str, float]
     bias: bool
     bias_learnable: bool
@@ -196,7 +196,7 @@ def _forward(net: Structure, w: dict[str, np.ndarray], inputs: dict[str, np.ndar
         if node.bias:
             x = x + w[f"{node.name}.bias"][:, None, :]
         xs[node.name] = x
-        ys[node.name] = node.op.forward(x, **node.params)
+        ys[node.name] = node.op.forward([x], **node.params)
     return xs, ys
 
 
@@ -231,7 +231,7 @@ def _backward(net: Structure, w: dict[str, np.ndarray], xs: dict[str, np.ndarray
         g = grad_y.get(node.name)
         if g is None:
             continue
-        grad_x = node.op.vjp(xs[node.name], ys[node.name], g, **node.params)
+        (grad_x,) = node.op.vjp([xs[node.name]], ys[node.name], g, **node.params)
         if node.bias and node.bias_learnable:
             grads[f"{node.name}.bias"] = grad_x.sum(axis=1)
         for p in node.incoming:

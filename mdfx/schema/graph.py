@@ -110,7 +110,7 @@ class Mechanism:
 
     name: str
     size: int
-    function: str  #: key of :data:`mdfx.ops.TRANSFER`
+    function: str  #: a transfer op's key (:attr:`mdfx.ops.GraphOp.transfer_key`)
     params: Mapping[str, float]  #: the function's parameters, all filled
     value: str  #: the tensor holding its value (its name; ``"<name>:value"`` for a computing INPUT)
     bias: str | None = None  #: the param of its bias, when it has one

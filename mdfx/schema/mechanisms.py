@@ -54,7 +54,7 @@ class MechanismSpec:
 
     name: str
     size: int
-    op: str  #: key into :data:`mdfx.ops.TRANSFER`
+    op: str  #: a transfer op's key (:attr:`mdfx.ops.GraphOp.transfer_key`)
     params: dict[str, float] = field(default_factory=dict)
     bias: np.ndarray | None = None  #: optional bias added to the net input (mdfx extension)
     bias_learnable: bool = True
@@ -203,7 +203,7 @@ def _lower(name: str, order: list[MechanismSpec], projections: list[ProjectionSp
                 nodes[-1].output = x = n  # the last term, or the bias, writes the value itself
         else:
             out = f"{n}:value" if n in net_inputs else n
-            nodes.append(Node(n, ops.PNL_GRAPH_OP[spec.op], [x], out, dict(spec.params)))
+            nodes.append(Node(n, ops.transfer_op(spec.op).name, [x], out, dict(spec.params)))
             x = out
         value[n] = x
         if spec.combine != "concat":

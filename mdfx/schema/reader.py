@@ -224,6 +224,6 @@ def check_feed_forward(graph: dict[str, Any]) -> None:
             name = fn.get("function") if isinstance(fn, dict) else None
             if isinstance(name, dict):
                 name = next(iter(name), None)
-            if isinstance(name, str) and any(k in name for k in ("Conv", "Pool", "Loop", "If")):
-                raise UnsupportedError(f"node {node_id!r}: {fid!r} uses {name}; convolutions, pooling "
-                                       "and control flow are not supported")
+            if isinstance(name, str) and any(name.endswith(k) for k in ("::Loop", "::If", "::Scan")):
+                raise UnsupportedError(f"node {node_id!r}: {fid!r} uses {name}; control flow is not supported "
+                                       "(mdfx runs feed-forward networks)")

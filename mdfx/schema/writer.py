@@ -22,6 +22,7 @@ under the key ``"mdfx"``; the reader uses those, so a round trip is exact.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
@@ -41,7 +42,8 @@ def _num(v: float) -> str:
     return f"({v!r})"
 
 
-def _mdf_linear(x: str, p: dict[str, float], size: int) -> list[FunctionSpec]:
+def _mdf_linear(refs: list[str], p: dict[str, Any]) -> list[FunctionSpec]:
+    x = refs[0]
     lin = {"function": "linear", "args": {"variable0": x, "slope": p["slope"], "intercept": p["intercept"]}}
     if p["scale"] == 1.0 and p["offset"] == 0.0:
         return [("value", lin)]
@@ -49,7 +51,8 @@ def _mdf_linear(x: str, p: dict[str, float], size: int) -> list[FunctionSpec]:
     return [("s", lin), ("value", {"value": f"{_num(p['scale'])} * s + {_num(p['offset'])}"})]
 
 
-def _mdf_logistic(x: str, p: dict[str, float], size: int) -> list[FunctionSpec]:
+def _mdf_logistic(refs: list[str], p: dict[str, Any]) -> list[FunctionSpec]:
+    x = refs[0]
     # modeci-mdf's logistic puts ``offset`` inside the exponent; PsyNeuLink adds it outside.
     args = {"gain": p["gain"], "bias": p["bias"], "offset": 0.0}
     if p["scale"] == 1.0 and p["x_0"] == 0.0 and p["offset"] == 0.0:
@@ -58,16 +61,19 @@ def _mdf_logistic(x: str, p: dict[str, float], size: int) -> list[FunctionSpec]:
             ("value", {"value": f"{_num(p['scale'])} * s + {_num(p['offset'])}"})]
 
 
-def _mdf_tanh(x: str, p: dict[str, float], size: int) -> list[FunctionSpec]:
+def _mdf_tanh(refs: list[str], p: dict[str, Any]) -> list[FunctionSpec]:
+    x = refs[0]
     inner = f"{_num(p['gain'])} * ({x} + {_num(p['bias'])} - {_num(p['x_0'])}) + {_num(p['offset'])}"
     return [("value", {"function": "tanh", "args": {"variable0": inner, "scale": p["scale"]}})]
 
 
-def _mdf_exponential(x: str, p: dict[str, float], size: int) -> list[FunctionSpec]:
+def _mdf_exponential(refs: list[str], p: dict[str, Any]) -> list[FunctionSpec]:
+    x = refs[0]
     return [("value", {"function": "exponential", "args": {"variable0": x, **p}})]
 
 
-def _mdf_relu(x: str, p: dict[str, float], size: int) -> list[FunctionSpec]:
+def _mdf_relu(refs: list[str], p: dict[str, Any]) -> list[FunctionSpec]:
+    x = refs[0]
     # gain*relu(z) + leak*gain*min(z, 0), with min(z, 0) = z - relu(z)
     leak = p["leak"] * p["gain"]
     tail = f" + {_num(leak)} * (z - r)" if leak else ""
@@ -76,7 +82,8 @@ def _mdf_relu(x: str, p: dict[str, float], size: int) -> list[FunctionSpec]:
             ("value", {"value": f"{_num(p['gain'])} * r{tail}"})]
 
 
-def _mdf_softmax(x: str, p: dict[str, float], size: int) -> list[FunctionSpec]:
+def _mdf_softmax(refs: list[str], p: dict[str, Any]) -> list[FunctionSpec]:
+    x = refs[0]
     # modeci-mdf's expressions have no sum(): the total is e @ ones (the "ones" parameter).
     return [("e", {"function": "exponential",
                    "args": {"variable0": f"{_num(p['gain'])} * {x}", "scale": 1.0, "rate": 1.0,
@@ -85,20 +92,45 @@ def _mdf_softmax(x: str, p: dict[str, float], size: int) -> list[FunctionSpec]:
             ("value", {"value": "e / total"})]
 
 
-def _mdf_identity(x: str, p: dict[str, float], size: int) -> list[FunctionSpec]:
+def _mdf_identity(refs: list[str], p: dict[str, Any]) -> list[FunctionSpec]:
+    x = refs[0]
     return [("value", {"value": x})]
 
 
-#: This backend's rule per transfer op.
-TRANSFER_RULES = {
-    "linear": _mdf_linear,
-    "logistic": _mdf_logistic,
-    "tanh": _mdf_tanh,
-    "exponential": _mdf_exponential,
-    "relu": _mdf_relu,
-    "softmax": _mdf_softmax,
-    "identity": _mdf_identity,
+#: ``rule(refs, attrs) -> [(function id, Function kwargs)]``: the MDF functions computing a node's
+#: ``value`` from its inputs (``refs``: each input's port or parameter id).
+Rule = Callable[[list[str], dict[str, Any]], list[FunctionSpec]]
+
+
+def _onnx_function(op: str) -> Rule:
+    """An op written as modeci-mdf's ``onnx::<Op>`` function: the ONNX input names as args, and the
+    numeric attributes (exact values and every attribute ride in the node's metadata)."""
+    spec = ops.graph_op(op)
+
+    def rule(refs: list[str], attrs: dict[str, Any]) -> list[FunctionSpec]:
+        names = [n.rstrip("?").removesuffix("...") for n in spec.inputs]
+        if spec.inputs and spec.inputs[0].endswith("..."):
+            names = [f"{names[0]}{i}" for i in range(len(refs))]
+        args: dict[str, Any] = {n: r for n, r in zip(names, refs, strict=False) if r}
+        args.update({k: v for k, v in _json(attrs).items() if isinstance(v, int | float) and not isinstance(v, bool)})
+        return [("value", {"function": f"onnx::{op}", "args": args})]
+
+    return rule
+
+
+#: This backend's rule per graph op: PsyNeuLink's transfer functions through modeci-mdf's standard
+#: functions (so its engine runs the file), every other op as ``onnx::<Op>``.
+RULES: dict[str, Rule] = {
+    "pnl.Linear": _mdf_linear,
+    "pnl.Logistic": _mdf_logistic,
+    "pnl.Tanh": _mdf_tanh,
+    "pnl.Exponential": _mdf_exponential,
+    "pnl.ReLU": _mdf_relu,
+    "pnl.SoftMax": _mdf_softmax,
+    "pnl.Identity": _mdf_identity,
 }
+# a transfer function added to the op table needs its own rule above (the coverage test says so)
+RULES.update({name: _onnx_function(name) for name, op in ops.GRAPH_OPS.items() if op.pnl_name is None})
 
 
 def mdf_ids_list(names: list[str], taken: set[str] = frozenset()) -> list[str]:
@@ -175,7 +207,7 @@ def _node(g: Graph, node: Mechanism, node_id: str, proj_ids: dict[str, str],
     from modeci_mdf.mdf import Function, InputPort
 
     refuse_ports(node.name, node.ports, node.combine)
-    op = ops.TRANSFER[node.function]
+    op = ops.transfer_op(node.function)
     bias = g.params[node.bias] if node.bias is not None else None
     mdf_node = Node(id=node_id, metadata={DIALECT: {
         "name": node.name, "kind": "TransferMechanism", "size": node.size,
@@ -201,7 +233,7 @@ def _node(g: Graph, node: Mechanism, node_id: str, proj_ids: dict[str, str],
     if node.function == "softmax":
         mdf_node.parameters.append(Parameter(id="ones", value=[1.0] * node.size))
     functions.append(("net_input", {"value": " + ".join(terms)}))
-    functions.extend(TRANSFER_RULES[node.function]("net_input", dict(node.params), node.size))
+    functions.extend(RULES[op.name](["net_input"], ops.fill_params(op, node.params)))
     for fid, kwargs in functions:
         mdf_node.functions.append(Function(id=fid, **kwargs))
     mdf_node.output_ports.append(OutputPort(id="output", value="value", shape=(node.size,), type="float64"))
@@ -278,7 +310,7 @@ def graph_to_mdf(g: Graph) -> Any:
             p = g.params[t]
             mdf_node.parameters.append(Parameter(id=pid, value=p.value.tolist(), metadata={DIALECT: {
                 "name": p.name, "learnable": p.learnable, "dtype": p.dtype}}))
-        if node.op == ops.PNL_GRAPH_OP["softmax"]:  # the standard-function SoftMax sums with e @ ones
+        if node.op == "pnl.SoftMax":  # the standard-function SoftMax sums with e @ ones
             mdf_node.parameters.append(Parameter(id="ones", value=[1.0] * g.features(node.inputs[0])[-1]))
         refs = [ports.get(t) or pids.get(t) or "" for t in node.inputs]
         for fid, kwargs in _op_functions(g, node, refs):
@@ -300,20 +332,10 @@ def graph_ids(g: Any) -> tuple[dict[str, str], list[str]]:
 
 
 def _op_functions(g: Any, node: Any, refs: list[str]) -> list[FunctionSpec]:
-    """The MDF functions computing ``value`` for one op: modeci-mdf's onnx:: convention, or the
-    standard functions of a PsyNeuLink transfer op."""
-    if node.op.startswith("pnl."):
-        key = next(k for k, v in ops.PNL_GRAPH_OP.items() if v == node.op)
-        spec = ops.TRANSFER[key]
-        fns = TRANSFER_RULES[key](refs[0], ops.fill_params(spec, node.attrs), g.size(node.inputs[0]))
-        return fns
+    """The MDF functions computing ``value`` for one op (its rule of :data:`RULES`)."""
     op = ops.graph_op(node.op)
-    names = [n.rstrip("?").removesuffix("...") for n in op.inputs]
-    if op.inputs and op.inputs[0].endswith("..."):
-        names = [f"{names[0]}{i}" for i in range(len(refs))]
-    args: dict[str, Any] = {n: r for n, r in zip(names, refs, strict=False) if r}
-    args.update({k: v for k, v in _json(node.attrs).items() if isinstance(v, int | float) and not isinstance(v, bool)})
-    return [("value", {"function": f"onnx::{node.op}", "args": args})]
+    attrs = ops.fill_params(op, node.attrs) if op.pnl_name is not None else node.attrs
+    return RULES[node.op](refs, attrs)
 
 
 def _shape(shape: tuple[int, ...]) -> tuple[int, ...]:

@@ -15,7 +15,9 @@ operands, same order), so float64 agrees with the reference to rounding; sums ru
 left to right, where numpy sums pairwise or BLAS blocks (a few ulps).
 
 Elementwise ops come from the op table's ``expr``/``dexpr`` (lowered by
-:meth:`Emitter.expr`); the rest are hand-written here. Ops that take no gradient
+:meth:`Emitter.expr`); an op with a gradient in graph ops (:attr:`mdfx.ops.GraphOp.grad`:
+the softmax family) has its backward generated from those steps (:class:`GeneratedBackward`);
+the rest are hand-written here. Ops that take no gradient
 (ArgMax, the ai.onnx.ml tails, CastLabel) are :class:`HostRule`: the runner
 computes them with the numpy rule after the compiled float part.
 """
@@ -733,26 +735,69 @@ class SoftmaxRule:
                 else:
                     e.store(b.fdiv(e.load(c.y, at(j)), s), c.y, at(j))
 
+
+# --- backward passes generated from the op table's gradient in graph ops -------------------------
+
+#: The most elements a generated backward keeps on the stack, per sample, for its steps (1 MiB
+#: in float64): the steps' temporaries are entry-block allocas of the node function.
+MAX_GRAD_SCRATCH = 1 << 17
+
+
+@dataclass(frozen=True)
+class GeneratedBackward:
+    """An op whose forward is ``base``'s and whose backward is GENERATED from its gradient in graph
+    ops (:attr:`mdfx.ops.GraphOp.grad`): each step runs its own op's forward rule on per-sample
+    scratch buffers, and the result is added into the input's gradient. Nothing is hand-written
+    twice: the numpy VJP, these steps and this code compute the same operations in the same order."""
+
+    base: Any
+
+    def forward(self, c: Ctx) -> None:
+        self.base.forward(c)
+
     def backward(self, c: Ctx) -> None:
-        e, b = c.e, c.e.b
-        if c.dxs[0] is None:
+        if not any(c.wants(i) for i in range(len(c.xs))):
             return
-        lanes, n = self._lanes(c)
-        with lanes as at:
-            acc = e.var(e.const(0.0), "gy")
-            with e.loop(n, "j") as j:
-                g = e.load(c.dy, at(j))
-                e.add_to(acc, g if self.log else b.fmul(g, e.load(c.y, at(j))))
-            s = b.load(acc)
-            with e.loop(n, "j") as j:
-                g, y = e.load(c.dy, at(j)), e.load(c.y, at(j))
-                if self.log:  # g - exp(y) * sum(g)
-                    v = b.fsub(g, b.fmul(e.math("exp", y), s))
-                elif self.pnl:  # gain * y * (g - sum(g * y))
-                    v = b.fmul(b.fmul(e.const(float(c.attrs["gain"])), y), b.fsub(g, s))
+        e = c.e
+        op = ops.graph_op(c.op)
+        steps, grads = op.grad(**c.attrs)
+        env: dict[str, tuple[ir.Value, Shape]] = {f"x{i}": (x, s) for i, (x, s) in enumerate(zip(c.xs, c.xshapes,
+                                                                                             strict=True))}
+        env.update({"y": (c.y, c.yshape), "g": (c.dy, c.yshape)})
+        plan = []
+        for st in steps:  # shapes first: refuse before emitting anything
+            sub = ops.graph_op(st.op)
+            attrs = sub.fill(st.attrs, f"node {c.node!r} ({c.op}) gradient step {st.out!r}: ")
+            shapes = [() if isinstance(t, float) else env[t][1] for t in st.inputs]
+            full = [s if not c.batched or isinstance(t, float) else (ops.BATCH, *s) for t, s in zip(st.inputs, shapes,
+                                                                                                   strict=True)]
+            out = tuple(sub.infer(full, **attrs))
+            out = out[1:] if c.batched else out
+            env[st.out] = (None, out)  # type: ignore[assignment]
+            plan.append((st, attrs, shapes, out))
+        total = sum(size(out) for *_, out in plan)
+        if total > MAX_GRAD_SCRATCH:
+            raise c.refuse(f"keeps the generated gradient's {total} temporaries per sample on the stack; at most "
+                           f"{MAX_GRAD_SCRATCH} fit (use the torch backend for so large a {c.op})")
+        for st, attrs, shapes, out in plan:
+            xs = []
+            for k, t in enumerate(st.inputs):
+                if isinstance(t, float):
+                    const = e.scratch(1, f"{st.out}_c{k}", on_heap=False)
+                    e.store(e.const(t), const, 0)
+                    xs.append(const)
                 else:
-                    v = b.fmul(y, b.fsub(g, s))
-                _add_into(e, c.dxs[0], at(j), v)
+                    xs.append(env[t][0])
+            y = e.scratch(size(out), f"{st.out}", on_heap=False)
+            GRAPH_RULES[st.op].forward(Ctx(e, c.node, st.op, attrs, xs, shapes, y, out, c.batched))
+            env[st.out] = (y, out)
+        for i, name in enumerate(grads):
+            if name is None or not c.wants(i):
+                continue
+            ptr, shape = env[name]
+            put = c.put(i)
+            with e.loop(size(shape), "j") as j:
+                put(j, e.load(ptr, j))
 
 
 # --- normalisation -------------------------------------------------------------------------------
@@ -906,13 +951,17 @@ def _elementwise_rules() -> dict[str, Elementwise]:
     return rules
 
 
+# direct-loop kernels of the spatial ops, in their own module (it reads Ctx and _add_into above)
+from mdfx.converters.llvm import spatial_rules as _spatial  # noqa: E402
+
 #: Rule per graph op, keyed by the op's name in :data:`mdfx.ops.GRAPH_OPS`.
 GRAPH_RULES: MappingProxyType = MappingProxyType({
     **_elementwise_rules(),
     **{k: Binary(k) for k in ("Add", "Sub", "Mul", "Div")},
-    "pnl.SoftMax": SoftmaxRule(pnl=True),
-    "Softmax": SoftmaxRule(),
-    "LogSoftmax": SoftmaxRule(log=True),
+    # backward generated from the op table's gradient in graph ops
+    "pnl.SoftMax": GeneratedBackward(SoftmaxRule(pnl=True)),
+    "Softmax": GeneratedBackward(SoftmaxRule()),
+    "LogSoftmax": GeneratedBackward(SoftmaxRule(log=True)),
     "MatMul": MatMulRule(),
     "Gemm": GemmRule(),
     "Concat": ConcatRule(),
@@ -929,8 +978,11 @@ GRAPH_RULES: MappingProxyType = MappingProxyType({
     "GRU": RefusedRule("does not compile GRU yet (its time loop runs in ExecutionMode.Python and "
                        "ExecutionMode.PyTorch)"),
     **{k: HostRule() for k in ("ArgMax", "ai.onnx.ml.ArrayFeatureExtractor", "ai.onnx.ml.ZipMap", "CastLabel")},
-    **{k: RefusedRule("has no kernel for it yet") for k in ("Conv", "ConvTranspose", "MaxPool", "AveragePool",
-                                                            "Pad")},
+    "Conv": _spatial.ConvRule(),
+    "MaxPool": _spatial.PoolRule("MaxPool"),
+    "AveragePool": _spatial.PoolRule("AveragePool"),
+    "Pad": _spatial.PadRule(),
+    "ConvTranspose": RefusedRule("has no kernel for it yet"),
 })
 
 

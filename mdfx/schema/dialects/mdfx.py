@@ -37,7 +37,7 @@ def read(model: dict[str, Any], graph: dict[str, Any]) -> Graph:
         op = ops.transfer_op(m["function"])
         bias = (node.get("parameters") or {}).get("node_bias")
         nodes.append(MechanismSpec(
-            name=m["name"], size=validate.node_size(m["size"], f"node {node_id!r}"), op=op.name,
+            name=m["name"], size=validate.node_size(m["size"], f"node {node_id!r}"), op=op.transfer_key,
             params=ops.fill_params(op, m.get("params", {})),
             bias=None if bias is None else validate.weights(bias["value"], f"node {node_id!r} bias"),
             bias_learnable=bool(m.get("bias_learnable", True)),

@@ -70,16 +70,31 @@ INPUT_NAMES: dict[str, tuple[str, ...]] = {
     "Squeeze": ("data", "axes"), "Unsqueeze": ("data", "axes"),
     "ReduceSum": ("data", "axes"), "ReduceMean": ("data", "axes"), "ReduceMax": ("data", "axes"),
     "LayerNormalization": ("X", "Scale", "B"),
-    "BatchNormalization": ("X", "scale", "B", "input_mean", "input_var"),
+    "BatchNormalization": ("X", "scale", "B", "input_mean", "input_var"), "ArgMax": ("data",),
+    "Conv": ("X", "W", "B"), "ConvTranspose": ("X", "W", "B"), "MaxPool": ("X",), "AveragePool": ("X",),
+    "GlobalAveragePool": ("X",), "GlobalMaxPool": ("X",), "Pad": ("data", "pads", "constant_value", "axes"),
+    "PRelu": ("X", "slope"),
+    # shape arithmetic (x.view(x.size(0), -1), F.pad's computed pads): evaluated at read time
+    "Shape": ("data",), "Gather": ("data", "indices"), "ConstantOfShape": ("input",),
+    # the graph's recurrent ops are ONNX's with layout=1 and full-length sequences (sequence_lens, ONNX's
+    # fifth input, is refused by name in _Reader.onnx rather than listed here)
+    "LSTM": ("X", "W", "R", "B", "initial_h", "initial_c", "P"), "GRU": ("X", "W", "R", "B", "initial_h"),
+    "RNN": ("X", "W", "R", "B", "initial_h"),
 }
+#: ops computed at read time when every input is a frozen constant (a shape, or a constant from one)
+_FOLDABLE = {"Gather", "Unsqueeze", "Squeeze", "Concat", "Cast", "Slice", "Reshape", "Transpose",
+             "ConstantOfShape", "Add", "Sub", "Mul", "Div", "Identity"}
+#: the batch size in a shape computed at read time (a value no real shape has; exact in float64)
+_BATCH_SYMBOL = -float(1 << 40)
 #: ONNX inputs that the graph IR holds as attributes (constants folded at read time): input -> attribute
 ATTRIBUTE_INPUTS: dict[str, dict[str, str]] = {
     "Reshape": {"shape": "shape"}, "Slice": {k: k for k in ("starts", "ends", "axes", "steps")},
     "Clip": {"min": "min", "max": "max"}, "Pow": {"Y": "exponent"}, "Dropout": {"ratio": "ratio"},
     "Squeeze": {"axes": "axes"}, "Unsqueeze": {"axes": "axes"}, "ReduceSum": {"axes": "axes"},
     "ReduceMean": {"axes": "axes"}, "ReduceMax": {"axes": "axes"},
+    "Pad": {"pads": "pads", "constant_value": "value", "axes": "axes"},
 }
-_SCALAR_ATTRS = {"min", "max", "exponent", "ratio"}
+_SCALAR_ATTRS = {"min", "max", "exponent", "ratio", "value"}
 #: ONNX TensorProto element types that are floats (Cast to these changes nothing here).
 _FLOAT_TYPES = {1, 10, 11, 16}
 
@@ -115,6 +130,42 @@ def read_with_weights(model: dict[str, Any], weights: Mapping[str, Any]) -> Grap
     return _Reader(model, graph, arrays).build()
 
 
+def initial_weights(model: dict[str, Any], seed: int = 0) -> dict[str, np.ndarray]:
+    """Weights for every weight port a ``pytorch_to_mdf`` file leaves unconnected, drawn as torch
+    initialises its layers (its default bounds, numpy's generator: the same distribution, not torch's
+    numbers): a weight of shape ``(out, in, *k)`` and the bias of its node uniform in
+    ``±1 / sqrt(in * prod(k))`` (Conv, Linear); BatchNorm scale 1, shift 0, mean 0, variance 1;
+    PReLU slope 0.25. Keys are the port names."""
+    rng = np.random.default_rng(seed)
+    out: dict[str, np.ndarray] = {}
+    for node in (_one_graph(model).get("nodes") or {}).values():
+        ports = node.get("input_ports") or {}
+        roles: dict[str, str] = {}
+        for spec in _functions(node).values():
+            name, args = _function(spec)
+            for k, v in args.items():
+                if isinstance(v, str) and v in ports and name and name.startswith(_ONNX):
+                    roles[v] = f"{name[len(_ONNX):]}.{k}"
+        fan_in = 1
+        for port, role in sorted(roles.items(), key=lambda kv: kv[1].endswith((".B", ".C"))):
+            shape = ports[port].get("shape")
+            if port not in _weight_ports(node) or not isinstance(shape, list):
+                continue
+            op, arg = role.split(".")
+            if op == "BatchNormalization":
+                out[port] = np.ones(shape) if arg in ("scale", "input_var") else np.zeros(shape)
+            elif op == "PRelu":
+                out[port] = np.full(shape, 0.25)
+            else:
+                if arg in ("W", "B") and arg == "W" or (op in ("Gemm", "MatMul") and arg == "B"):
+                    fan_in = math.prod(shape[1:]) if op != "MatMul" else shape[0]
+                    if op == "ConvTranspose":
+                        fan_in = shape[1] * math.prod(shape[2:])
+                bound = 1.0 / math.sqrt(max(fan_in, 1))
+                out[port] = rng.uniform(-bound, bound, shape)
+    return out
+
+
 def default_inputs(model: dict[str, Any]) -> dict[str, np.ndarray]:
     """The sample inputs a pure-MDF file keeps as Parameters, by graph input name, (trials, features)."""
     reader = _Reader(model, _one_graph(model), None)
@@ -141,6 +192,7 @@ class _Reader:
     busy: set[tuple[str, str]] = field(default_factory=set)
     computed: dict[tuple[str, ...], str] = field(default_factory=dict)
     weight_ports: dict[str, str] = field(default_factory=dict)  # port tensor -> param name
+    known_shapes: dict[str, tuple[int, ...] | None] = field(default_factory=dict)  # op output -> shape
     counter: int = 0
 
     def __post_init__(self) -> None:
@@ -239,6 +291,9 @@ class _Reader:
         if not outs:
             return
         first = next(iter(outs.values())).get("value")
+        fn = _functions(node).get(first)
+        if fn is not None and str(_function(fn)[0] or "").startswith(_ONNX):
+            return  # an onnx:: op of constants (Shape of a constant pads list), not sample data
         name = _main_name(node, first)
         params = node.get("parameters") or {}
         if name is None or name not in params:
@@ -472,13 +527,34 @@ class _Reader:
             if k not in names and _numeric(v):
                 attrs[k] = v
         if op_type == "Constant":
+            flag = params.get("value", {}).get("value") if isinstance(params.get("value"), dict) else None
+            if isinstance(flag, bool):  # Dropout's training_mode, as pytorch_to_mdf writes it
+                return self.const(np.asarray(float(flag)), f"{node_id}.value")
             for key in ("value", "value_float", "value_floats", "value_int", "value_ints"):
                 if key in attrs:
                     return self.const(np.asarray(attrs[key], dtype=np.float64), f"{node_id}.{key}")
             raise UnsupportedError(f"{where} (Constant): only numeric value / value_float(s) / value_int(s) "
                                    "constants are supported")
+        if op_type in ("LSTM", "GRU", "RNN") and (int(attrs.get("layout", 0)) != 1 or "sequence_lens" in args):
+            # the graph op is batch-first over full-length sequences: a time-major X or per-sample
+            # lengths would compute something else
+            raise UnsupportedError(f"{where} ({op_type}): layout {int(attrs.get('layout', 0))}"
+                                   f"{' with sequence_lens' if 'sequence_lens' in args else ''}; mdfx reads MDF "
+                                   f"{op_type} nodes with layout=1 (batch first) and no sequence_lens; import the "
+                                   "model's ONNX file with mdfx.load instead")
         if op_type == "Concat":
-            inputs = [self.value(node_id, v, where) for k, v in args.items() if k.startswith("inputs")]
+            listed = []
+            for k, v in args.items():
+                if not k.startswith("inputs"):
+                    continue
+                if isinstance(v, str) and v.startswith("["):  # pytorch_to_mdf: "['_13', '_15']"
+                    parsed = ast.literal_eval(v)
+                    if not isinstance(parsed, list) or not all(isinstance(p, str) for p in parsed):
+                        raise SchemaError(f"{where}: Concat inputs {v!r:.60} are not a list of names")
+                    listed.extend(parsed)
+                else:
+                    listed.append(v)
+            inputs = [self.value(node_id, v, where) for v in listed]
         else:
             inputs = []
             for n in names:
@@ -492,13 +568,128 @@ class _Reader:
                     inputs.append(self.value(node_id, args[n], where, label=f"{node_id}.{n}"))
         while inputs and not inputs[-1]:
             inputs.pop()
+        if op_type == "Shape":
+            return self.shape_of(node_id, args, where)
+        if op_type in _FOLDABLE and inputs and all(self.is_constant(t) for t in inputs):
+            return self.fold(node_id, op_type, inputs, attrs, where)
         self.mark_weights(op_type, inputs)
+        if op_type in ("GlobalAveragePool", "GlobalMaxPool"):  # the mean / max over the spatial axes
+            rank = len(self.port_shape(node_id, args.get("X"), where))
+            return self.emit("ReduceMean" if op_type == "GlobalAveragePool" else "ReduceMax", inputs, node_id, where,
+                             {"axes": list(range(2, rank)), "keepdims": 1})
+        if op_type == "Pad":
+            return self.pad(node_id, inputs, attrs, where)
+        if op_type == "PRelu":  # relu(x) - slope * relu(-x): the slope trains, as torch's nn.PReLU
+            pos = self.emit("Relu", inputs[:1], node_id, where)
+            neg = self.emit("Relu", [self.emit("Neg", inputs[:1], node_id, where)], node_id, where)
+            return self.emit("Sub", [pos, self.emit("Mul", [neg, inputs[1]], node_id, where)], node_id, where)
+        if op_type == "Reshape" and "shape" in attrs:
+            shape = attrs["shape"]
+            if any(int(d) == int(_BATCH_SYMBOL) for d in shape[1:]):
+                raise UnsupportedError(f"{where} (Reshape): the batch size lands off axis 0; mdfx keeps the "
+                                       "batch on axis 0")
+            attrs["shape"] = [0 if i == 0 and int(d) == int(_BATCH_SYMBOL) else int(d) for i, d in enumerate(shape)]
         if op_type == "Cast":
             to = int(attrs.get("to", 1))
             return self.emit("Cast" if to in _FLOAT_TYPES else "CastLabel", inputs, node_id, where, {"to": to})
         op = ops.graph_op(op_type)
         kept = {k: _attr_value(v) for k, v in attrs.items() if k in op.attrs}
         return self.emit(op_type, inputs, node_id, where, kept)
+
+    def infer(self, op_type: str, inputs: list[str], attrs: dict) -> tuple[int, ...] | None:
+        """The static shape of an op's output as far as known now (Shape of a computed tensor reads it);
+        None when an input's is unknown or the rule complains (Graph.build reports that later)."""
+        shapes = []
+        for t in inputs:
+            shape = self.shape_known(t) if t else None
+            if t and shape is None:
+                return None
+            shapes.append(shape)
+        try:
+            op = ops.graph_op(op_type)
+            return tuple(op.infer(shapes, **op.fill(attrs)))
+        except Exception:  # noqa: BLE001 - any complaint is reported by Graph.build with the node's name
+            return None
+
+    def shape_known(self, t: str) -> tuple[int, ...] | None:
+        if t in self.params:
+            return tuple(self.params[t].value.shape)
+        if t in self.inputs:
+            return (ops.BATCH, *self.inputs[t])
+        return self.known_shapes.get(t)
+
+    def is_constant(self, t: str) -> bool:
+        """A frozen constant, or a small integer list kept as a node Parameter (an index or a shape, which
+        a file's array Parameters look like): what shape arithmetic folds. Weights never are."""
+        if t not in self.params or t in self.weight_ports.values():
+            return False
+        v = self.params[t].value
+        return not self.params[t].learnable or (v.size <= 64 and bool(np.all(v == np.round(v))))
+
+    def port_shape(self, node_id: str, port: Any, where: str) -> list[int]:
+        """The shape the file declares for an input port (``pytorch_to_mdf`` writes the traced one)."""
+        shape = ((self.nodes[node_id].get("input_ports") or {}).get(port) or {}).get("shape") \
+            if isinstance(port, str) else None
+        if not isinstance(shape, list) or not all(isinstance(d, int) for d in shape):
+            raise UnsupportedError(f"{where}: input port {port!r} declares no shape; mdfx computes Shape from "
+                                   "the declared shape of its input")
+        return shape
+
+    def shape_of(self, node_id: str, args: dict, where: str) -> str:
+        """onnx::Shape of a batched tensor: its declared shape, the batch (axis 0) as a symbol."""
+        data = args.get("data")
+        if isinstance(data, str) and data not in (self.nodes[node_id].get("input_ports") or {}):
+            tensor = self.value(node_id, data, where)  # a constant's shape
+            if tensor in self.params:  # its shape is static, whether it trains or not
+                return self.const(np.asarray(self.params[tensor].value.shape, dtype=np.float64), f"{node_id}.shape")
+        known = self.shape_known(self.port(node_id, data)) if isinstance(data, str) and data in (
+            self.nodes[node_id].get("input_ports") or {}) else None
+        if known is not None and known and known[0] == ops.BATCH:
+            shape = [_BATCH_SYMBOL, *map(float, known[1:])]
+            return self.const(np.asarray(shape), f"{node_id}.shape")
+        shape = [float(d) for d in self.port_shape(node_id, data, where)]
+        shape[0] = _BATCH_SYMBOL
+        return self.const(np.asarray(shape), f"{node_id}.shape")
+
+    def fold(self, node_id: str, op_type: str, inputs: list[str], attrs: dict, where: str) -> str:
+        """An op over frozen constants (shape arithmetic), computed now; a batch symbol may only move."""
+        xs = [self.params[t].value for t in inputs]
+        moves = op_type in ("Gather", "Unsqueeze", "Squeeze", "Concat", "Cast", "Slice", "Reshape", "Transpose",
+                            "Identity")
+        if not moves and any(np.any(x == _BATCH_SYMBOL) for x in xs):
+            raise UnsupportedError(f"{where} ({op_type}) computes with the batch size; mdfx computes per sample")
+        if op_type == "Gather":
+            axis = int(attrs.get("axis", 0))
+            value = np.take(xs[0], xs[1].astype(np.int64), axis=axis)
+        elif op_type == "ConstantOfShape":
+            fill = np.asarray(attrs.get("value", 0.0), dtype=np.float64).ravel()
+            value = np.full([int(d) for d in xs[0].ravel()], fill[0] if fill.size else 0.0)
+        elif op_type == "Cast":
+            value = xs[0].copy()
+        else:
+            op = ops.graph_op(op_type)
+            filled = op.fill({k: _attr_value(v) for k, v in attrs.items() if k in op.attrs}, where)
+            if op_type == "Reshape":
+                filled["shape"] = [int(d) for d in filled["shape"]]
+            value = np.asarray(op.forward(xs, **filled), dtype=np.float64)
+        limits_ok = value.size <= 10**6
+        if not limits_ok:
+            raise UnsupportedError(f"{where} ({op_type}): folding gives {value.size} elements; mdfx folds shapes")
+        return self.const(value, f"{node_id}.folded")
+
+    def pad(self, node_id: str, inputs: list[str], attrs: dict, where: str) -> str:
+        """onnx::Pad (constant mode); pads for the listed axes only when ``axes`` is given."""
+        mode = attrs.get("mode", "constant")
+        if str(mode) != "constant":
+            raise UnsupportedError(f"{where} (Pad): mode {mode!r}; mdfx pads with a constant")
+        pads = [int(p) for p in attrs.get("pads", [])]
+        axes = attrs.get("axes")
+        if axes is not None:
+            rank = len(pads) // 2 if not axes else None
+            raise UnsupportedError(f"{where} (Pad) with axes {axes} (rank {rank}) is not taken; give pads for "
+                                   "every axis")
+        return self.emit("Pad", inputs[:1], node_id, where, {"pads": pads, "mode": "constant",
+                                                            "value": float(attrs.get("value", 0.0))})
 
     def mark_weights(self, op_type: str, inputs: list[str]) -> None:
         """An onnx:: op's constant inputs: weights and biases learn, other constants stay frozen.
@@ -509,12 +700,16 @@ class _Reader:
         ``+ 1`` elsewhere does not.
         """
         producer = {n.output: n.op for n in self.ops}
+        if op_type == "BatchNormalization":  # running statistics never train, weight ports included
+            for t in inputs[3:5]:
+                if t in self.params:
+                    self.params[t].learnable = False
         for i, t in enumerate(inputs):
             if t not in self.params or t in self.weight_ports.values():
                 continue
             other = inputs[1 - i] if op_type == "Add" and len(inputs) == 2 else ""
             self.params[t].learnable = (
-                (op_type in ("Gemm", "MatMul") and i >= 1)
+                (op_type in ("Gemm", "MatMul", "Conv", "ConvTranspose", "PRelu") and i >= 1)
                 or (op_type in ("LayerNormalization", "BatchNormalization") and i in (1, 2))
                 or producer.get(other) in ("MatMul", "Gemm")
             )
@@ -542,6 +737,7 @@ class _Reader:
         self.counter += 1
         out = f"{node_id}#{self.counter}"
         self.ops.append(Node(out, op_type, inputs, out, attrs or {}))
+        self.known_shapes[out] = self.infer(op_type, inputs, attrs or {})
         if key:
             self.computed[key] = out
         return out
@@ -626,11 +822,15 @@ def _functions(node: dict) -> dict[str, dict]:
 def _weight_ports(node: dict) -> set[str]:
     """Ports used as B / C of an ``onnx::Gemm`` or ``onnx::MatMul``: weights, as pytorch_to_mdf writes them."""
     ports = set(node.get("input_ports") or {})
-    out = set()
+    # a port named as pytorch_to_mdf names a state_dict key (fc1.weight -> fc1_weight), whatever reads it
+    out = {p for p in ports if re.search(r"(^|_)(weight|bias)$", p)}
     for spec in _functions(node).values():
         name, args = _function(spec)
         if name in (_ONNX + "Gemm", _ONNX + "MatMul"):
             out.update(v for k, v in args.items() if k in ("B", "C") and isinstance(v, str) and v in ports)
+        if name in (_ONNX + "Conv", _ONNX + "ConvTranspose", _ONNX + "PRelu", _ONNX + "BatchNormalization"):
+            out.update(v for k, v in args.items() if k in ("W", "B", "slope", "scale", "input_mean", "input_var")
+                       and isinstance(v, str) and v in ports)
     return out
 
 

@@ -147,7 +147,7 @@ def _node(node_id: str, node: dict) -> MechanismSpec:
         raise UnsupportedError(f"node {node_id!r}, function {fid!r}: {exc}") from None
     params = {}
     for k, v in (fn.get("args") or {}).items():
-        if k == "variable0" or k not in op.params:
+        if k == "variable0" or k not in op.attrs:
             continue
         if np.size(v) != 1:
             raise UnsupportedError(f"node {node_id!r}: {op.pnl_name} parameter {k}={v!r} is not a number; "
@@ -158,7 +158,7 @@ def _node(node_id: str, node: dict) -> MechanismSpec:
         raise UnsupportedError(f"node {node_id!r} has {len(ports)} input ports; mdfx reads mechanisms with one")
     port_id, port = next(iter(ports.items()))
     size = _shape_size(port.get("shape"), f"node {node_id!r} input port {port_id!r}")
-    return MechanismSpec(node_id, size, op.name, ops.fill_params(op, params))
+    return MechanismSpec(node_id, size, op.transfer_key, ops.fill_params(op, params))
 
 
 def _projection(edge_id: str, edge: dict) -> ProjectionSpec:

@@ -110,13 +110,14 @@ def _mechanism(node_id: str, node: dict, pnl_semantics: bool = True) -> Mechanis
     raw = {k: v for k, v in (fn.get("args") or {}).items() if k != "variable0"}
     vectors = {k: np.array(v, dtype=np.float64) for k, v in raw.items() if isinstance(v, list)}
     args = {k: float(v) for k, v in raw.items() if isinstance(v, int | float) and not isinstance(v, bool)}
-    if not pnl_semantics and op.name == "logistic" and args.get("offset", 0.0) != 0.0:
+    if not pnl_semantics and op.transfer_key == "logistic" and args.get("offset", 0.0) != 0.0:
         raise UnsupportedError(f"node {node_id!r}: logistic with offset={args['offset']} in a file not written "
                                "by PsyNeuLink (modeci-mdf puts offset inside the exponent) is not supported")
-    params = ops.fill_params(op, _fold(op.name, args, node_id))
+    params = ops.fill_params(op, _fold(op.transfer_key, args, node_id))
     shape = result.get("shape") or next(iter((node.get("input_ports") or {}).values()), {}).get("shape")
     size = validate.node_size(shape[-1], f"node {node_id!r} shape") if shape else 1
-    return MechanismSpec(node_id, size, op.name, params, _vector_bias(op.name, vectors, params, node_id, size))
+    key = op.transfer_key
+    return MechanismSpec(node_id, size, key, params, _vector_bias(key, vectors, params, node_id, size))
 
 
 def _vector_bias(op: str, vectors: dict[str, np.ndarray], params: dict[str, float], node_id: str,
@@ -155,10 +156,10 @@ def _fold(op: str, args: dict[str, float], node_id: str) -> dict[str, float]:
         if offset != 0.0:
             raise UnsupportedError(f"node {node_id!r}: ReLU with offset={offset} is not supported")
         args["gain"] = scale * args.get("gain", 1.0)
-    known = set(ops.TRANSFER[op].params)
+    known = set(ops.transfer_op(op).attrs)
     for key in list(args):
         if key not in known:
-            raise UnsupportedError(f"node {node_id!r}: {ops.TRANSFER[op].pnl_name} parameter {key!r} "
+            raise UnsupportedError(f"node {node_id!r}: {ops.transfer_op(op).pnl_name} parameter {key!r} "
                                    f"is not supported (mdfx has {', '.join(known) or 'none'})")
     return args
 
