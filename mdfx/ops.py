@@ -973,6 +973,63 @@ register_graph_op(GraphOp(
     lambda xs, y, g, perm: [np.transpose(g, np.argsort(_perm(xs[0], perm)))]))
 
 
+# --- lookups -----------------------------------------------------------------------------------
+
+
+def _gather_infer(shapes: list[Shape | None], axis: int) -> Shape:
+    data, idx = shapes
+    ax = _axis(axis, len(data))
+    if data and data[0] == BATCH:
+        if idx and idx[0] == BATCH:
+            raise ShapeError(f"Gather of batched data {_fmt(data)} by batched indices {_fmt(idx)}: each sample "
+                             "would pick from another sample's data; mdfx gathers from a table (a param) or "
+                             "by constant indices")
+        _keeps_batch(data, ax, "Gather")
+    return data[:ax] + idx + data[ax + 1:]
+
+
+def gather_indices(idx: Array, n: int) -> Array:
+    """ONNX Gather's indices as int64 in [0, n): negative ones count from the end.
+
+    Indices reach the backends as floats (one buffer type per kernel) and are
+    checked at the data boundary (:func:`mdfx.schema.validate.run_inputs`); the
+    check here keeps a direct caller of the numpy rule from reading a wrong row.
+    """
+    i = np.asarray(idx)
+    as_int = i.astype(np.int64)
+    if i.dtype.kind == "f" and not np.array_equal(as_int, i):
+        raise ShapeError("Gather indices are not whole numbers")
+    if as_int.size and (as_int.min() < -n or as_int.max() >= n):
+        raise ShapeError(f"Gather indices {int(as_int.min())}..{int(as_int.max())} are out of range for an axis "
+                         f"of size {n} (valid: {-n}..{n - 1})")
+    return np.where(as_int < 0, as_int + n, as_int)
+
+
+def _gather(xs: list[Array], axis: int) -> Array:
+    data = xs[0]
+    ax = axis % data.ndim
+    return np.take(data, gather_indices(xs[1], data.shape[ax]), axis=ax)
+
+
+def _gather_vjp(xs: list[Array], y: Array, g: Array, axis: int) -> list[Array | None]:
+    """The gradient scatters into the table: each index adds its output's gradient to its row."""
+    data = xs[0]
+    ax = axis % data.ndim
+    idx = gather_indices(xs[1], data.shape[ax])
+    gx = np.zeros(data.shape, dtype=np.float64)
+    rows = np.moveaxis(gx, ax, 0)  # a view of gx: (data[ax], *data[:ax], *data[ax+1:])
+    # g is (*data[:ax], *idx, *data[ax+1:]); with the index axes first it lines up with rows[idx]
+    gy = np.moveaxis(g, list(range(ax, ax + idx.ndim)), list(range(idx.ndim)))
+    np.add.at(rows, idx, gy)
+    return [gx, None]
+
+
+register_graph_op(GraphOp(
+    "Gather", ("data", "indices"), MappingProxyType({"axis": 0}), _gather_infer, _gather, _gather_vjp,
+    notes="an embedding lookup: data is a table (a param), indices integers (an int graph input or a "
+          "constant); the gradient scatters into the table; indices take none"))
+
+
 # --- reductions over feature axes ---------------------------------------------------------
 
 
@@ -1220,6 +1277,67 @@ register_graph_op(GraphOp(
     "CastLabel", ("input",), MappingProxyType({"to": 7}), _cast_label,
     lambda xs, to: np.asarray(xs[0]).astype(CAST_LABEL_TYPES[int(to)]),
     None, notes="Cast to a non-float type (int64 labels, strings): runs, takes no gradient", onnx_op="Cast"))
+
+
+
+
+# --- recurrence: LSTM, GRU, RNN as ONNX defines them (the spec is mdfx.recurrence) -----------------
+
+
+def _recurrent_infer(op: str) -> Callable[..., Shape]:
+    from mdfx import recurrence
+
+    gates = recurrence.CELLS[op][0]
+
+    def infer(shapes: list[Shape | None], hidden_size: int, direction: str, **a: Any) -> Shape:
+        x, w, r = shapes[:3]
+        rest = (list(shapes[3:]) + [None] * 4)[:4]
+        b, h0 = rest[0], rest[1]
+        if direction not in recurrence.DIRECTIONS:
+            raise ShapeError(f"{op} direction {direction!r} is not forward, reverse or bidirectional")
+        if a.get("input_forget"):
+            raise ShapeError(f"{op} input_forget=1 (coupled input and forget gates) is not computed by mdfx")
+        nd, hs = recurrence.DIRECTIONS[direction], int(hidden_size)
+        if len(x) != 3 or x[0] != BATCH:
+            raise ShapeError(f"{op} reads X as (batch, T, input) with the batch on axis 0, got {_fmt(x)}")
+        if BATCH in (*w, *r) or (b is not None and BATCH in b):
+            raise ShapeError(f"{op}: W, R and B are weights (no batch axis)")
+        want = {"W": (nd, gates * hs, x[2]), "R": (nd, gates * hs, hs), "B": (nd, 2 * gates * hs)}
+        for what, s in (("W", w), ("R", r), ("B", b)):
+            if s is not None and tuple(s) != want[what]:
+                raise ShapeError(f"{op}: {what} has shape {_fmt(s)}; expected {_fmt(want[what])} for "
+                                 f"hidden_size={hs}, direction={direction}")
+        states = [("initial_h", h0)] + ([("initial_c", rest[2])] if op == "LSTM" else [])
+        for what, s in states:
+            if s is not None and (len(s) != 3 or s[0] not in (BATCH, 1) or tuple(s[1:]) != (nd, hs)):
+                raise ShapeError(f"{op}: {what} has shape {_fmt(s)}; expected (batch or 1, {nd}, {hs})")
+        if op == "LSTM" and rest[3] is not None and tuple(rest[3]) != (nd, 3 * hs):
+            raise ShapeError(f"LSTM: P has shape {_fmt(rest[3])}; expected ({nd}, {3 * hs})")
+        try:
+            recurrence.activations(op, direction, a.get("activations"), a.get("activation_alpha"),
+                                   a.get("activation_beta"))
+        except ValueError as exc:
+            raise ShapeError(str(exc)) from None
+        return (BATCH, x[1], nd, hs)
+
+    return infer
+
+
+def _recurrent(op: str, inputs: tuple[str, ...], extra: dict[str, Any]) -> GraphOp:
+    from mdfx import recurrence
+
+    attrs = {"hidden_size": REQUIRED, "direction": "forward", "activations": None, "activation_alpha": None,
+             "activation_beta": None, "clip": None, **extra}
+    return GraphOp(op, inputs, MappingProxyType(attrs), _recurrent_infer(op),
+                   lambda xs, **a: recurrence.forward(op, xs, a),
+                   lambda xs, y, g, **a: recurrence.vjp(op, xs, y, g, a),
+                   notes="ONNX's op in layout 1 (batch first): Y is (batch, T, directions, hidden); Y_h is a "
+                         "Slice of Y; sequence_lens must be absent or constant and full")
+
+
+register_graph_op(_recurrent("LSTM", ("X", "W", "R", "B?", "initial_h?", "initial_c?", "P?"), {"input_forget": 0}))
+register_graph_op(_recurrent("GRU", ("X", "W", "R", "B?", "initial_h?"), {"linear_before_reset": 0}))
+register_graph_op(_recurrent("RNN", ("X", "W", "R", "B?", "initial_h?"), {}))
 
 
 # Conv, ConvTranspose, MaxPool, AveragePool, Pad: their own module, registered into GRAPH_OPS here

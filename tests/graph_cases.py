@@ -74,7 +74,78 @@ def graph(name: str, inputs: dict[str, tuple[int, ...]], params: dict[str, Any],
     return build
 
 
+def embedding(axis: int = 0, seed: int = 3) -> Callable[[], tuple[Graph, dict[str, np.ndarray]]]:
+    """tokens (int64, repeated and negative) -> Gather from a learnable table -> a scale: the lookup's VJP."""
+    def build() -> tuple[Graph, dict[str, np.ndarray]]:
+        r = _rng(seed)
+        tokens = np.array([[0, 3, 3], [-1, 1, 0], [2, 2, -4]])
+        g = Graph.build("Gather", {"tokens": (3,)}, [Param("table", r.normal(size=(4, 5))),
+                                                     Param("w", r.normal(size=5))],
+                        [Node("lookup", "Gather", ["table", "tokens"], "rows", {"axis": 0}),
+                         Node("scale", "Mul", ["rows", "w"], "y")], ["y"], input_dtypes={"tokens": "int64"})
+        return g, {"tokens": tokens}
+    return build
+
+
+def gather_constant(seed: int = 4) -> Callable[[], tuple[Graph, dict[str, np.ndarray]]]:
+    """x * w, then constant indices (not contiguous, repeated, negative) picked on a feature axis."""
+    def build() -> tuple[Graph, dict[str, np.ndarray]]:
+        r = _rng(seed)
+        g = Graph.build("Gather", {"x": (3, 4)}, [Param("w", r.normal(size=(3, 4))),
+                                                   Param("idx", np.array([[3.0, 0.0], [3.0, -3.0]]), False, "int64")],
+                        [Node("scale", "Mul", ["x", "w"], "xw"),
+                         Node("pick", "Gather", ["xw", "idx"], "y", {"axis": 2})], ["y"])
+        return g, {"x": r.normal(size=(B, 3, 4))}
+    return build
+
+
+def recurrent(op: str, direction: str = "forward", states: bool = False, peepholes: bool = False,
+              seed: int = 5, **attrs: Any) -> Callable[[], tuple[Graph, dict[str, np.ndarray]]]:
+    """X (batch, T=3, 2) through an ONNX LSTM/GRU/RNN (hidden 3) with learnable W, R, B (and
+    learnable initial states and peepholes): backpropagation through time into every one."""
+    gates = {"LSTM": 4, "GRU": 3, "RNN": 1}[op]
+
+    def build() -> tuple[Graph, dict[str, np.ndarray]]:
+        r = _rng(seed)
+        d, h = (2 if direction == "bidirectional" else 1), 3
+        params = [Param("W", r.normal(scale=0.7, size=(d, gates * h, 2))), Param("R", r.normal(scale=0.7, size=(d, gates * h, h))),
+                  Param("B", r.normal(scale=0.3, size=(d, 2 * gates * h)))]
+        ins = ["x", "W", "R", "B"]
+        if states:
+            params.append(Param("h0", r.normal(size=(1, d, h))))
+            ins.append("h0")
+            if op == "LSTM":
+                params.append(Param("c0", r.normal(size=(1, d, h))))
+                ins.append("c0")
+        if peepholes:
+            ins += [""] * (6 - len(ins))
+            params.append(Param("P", r.normal(size=(d, 3 * h))))
+            ins.append("P")
+        g = Graph.build(op, {"x": (3, 2)}, params,
+                        [Node("rnn", op, ins, "y", {"hidden_size": h, "direction": direction, **attrs})], ["y"])
+        return g, {"x": r.normal(size=(B, 3, 2))}
+    return build
+
+
+#: recurrent cases (the LLVM backend compiles LSTM and RNN; refusals: LLVM_REFUSED, LLVM_REFUSED_CASES)
+RECURRENT = {
+    "LSTM/peepholes_states_clip": recurrent("LSTM", states=True, peepholes=True, clip=5.0),
+    "LSTM/bidirectional": recurrent("LSTM", "bidirectional"),
+    "LSTM/peepholes_states": recurrent("LSTM", "bidirectional", states=True, peepholes=True),
+    # default activations, no clip: the torch backend runs torch's own kernel (reverse = flipped time)
+    "LSTM/reverse_states": recurrent("LSTM", "reverse", states=True),
+    "RNN/tanh_bidirectional_states": recurrent("RNN", "bidirectional", states=True),
+    "GRU/reverse": recurrent("GRU", "reverse", states=True),
+    "GRU/bidirectional_linear_before_reset": recurrent("GRU", "bidirectional", states=True, linear_before_reset=1),
+    "RNN/relu": recurrent("RNN", states=True, activations=["Relu"]),
+    "RNN/bidirectional_clip": recurrent("RNN", "bidirectional", clip=0.8),
+}
+
+
 CASES: dict[str, Callable[[], tuple[Graph, dict[str, np.ndarray]]]] = {
+    **RECURRENT,
+    "Gather/embedding": embedding(),
+    "Gather/constant_indices": gather_constant(),
     "Add/bias": binary("Add", (4,), (4,)),
     "Add/scalar": binary("Add", (4,), ()),
     "Add/tensors": binary("Add", (4,), (4,), b_batched=True),
@@ -202,7 +273,9 @@ CASES: dict[str, Callable[[], tuple[Graph, dict[str, np.ndarray]]]] = {
 }
 
 #: ops the LLVM backend refuses by name (no kernel yet): tests expect the refusal, not a number
-LLVM_REFUSED = frozenset({"ConvTranspose"})
+LLVM_REFUSED = frozenset({"ConvTranspose", "GRU"})
+#: cases of ops the LLVM backend compiles, with an option it refuses by name (clip)
+LLVM_REFUSED_CASES = frozenset({"LSTM/peepholes_states_clip", "RNN/bidirectional_clip"})
 
 #: ops with no gradient: (id, builder, outputs to compare); they run but are not trained through
 HOST_CASES: dict[str, Callable[[], tuple[Graph, dict[str, np.ndarray]]]] = {

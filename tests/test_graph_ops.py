@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from graph_cases import CASES, HOST_CASES, LLVM_REFUSED
+from graph_cases import CASES, HOST_CASES, LLVM_REFUSED, LLVM_REFUSED_CASES
 from helpers import assert_close, check_grads, tol
 
 import mdfx
@@ -53,7 +53,7 @@ def test_torch_forward_and_gradients_equal_the_reference(case):
 @pytest.mark.parametrize("case", IDS)
 def test_llvm_gradients_equal_the_reference(case):
     pytest.importorskip("llvmlite")
-    if case.split("/")[0] in LLVM_REFUSED:
+    if case.split("/")[0] in LLVM_REFUSED or case in LLVM_REFUSED_CASES:
         from mdfx.runners import llvm
 
         _assert_llvm_refuses(case, llvm.run)
@@ -80,7 +80,7 @@ def test_gradient_in_graph_ops_is_the_numpy_vjp(name):
 @pytest.mark.parametrize("case", IDS)
 def test_training_in_each_mode_equals_python_mode(case, mode):
     pytest.importorskip("torch" if mode is mdfx.ExecutionMode.PyTorch else "llvmlite")
-    if mode is mdfx.ExecutionMode.LLVMRun and case.split("/")[0] in LLVM_REFUSED:
+    if mode is mdfx.ExecutionMode.LLVMRun and (case.split("/")[0] in LLVM_REFUSED or case in LLVM_REFUSED_CASES):
         _assert_llvm_refuses(case, lambda g, x: GraphComposition(g).learn(
             inputs=x, targets={k: np.asarray(v) for k, v in reference.run(g, x).items()},
             execution_mode=mdfx.ExecutionMode.LLVMRun))
@@ -102,12 +102,26 @@ def test_training_in_each_mode_equals_python_mode(case, mode):
                      what=f"{case}: trained {k}, {mode.name} vs Python")
 
 
+def _llvm_refuses(case: str) -> None:
+    """LLVMRun refuses a graph holding an op it does not compile, naming the node and the op."""
+    from mdfx.errors import UnsupportedError
+
+    g, x = CASES[case]()
+    op = g.nodes[-1].op
+    comp = GraphComposition(g)
+    with pytest.raises(UnsupportedError, match=rf"node 'rnn' \({op}\): the LLVM backend does not compile "
+                                               "recurrent layers"):
+        comp.learn(inputs=x, targets={"y": reference.run(g, x)["y"]}, execution_mode=mdfx.ExecutionMode.LLVMRun)
+    with pytest.raises(UnsupportedError, match=rf"node 'rnn' \({op}\)"):
+        comp.run(inputs=x, execution_mode=mdfx.ExecutionMode.LLVMRun)
+
+
 @pytest.mark.parametrize("case", IDS)
 def test_llvm_run_equals_the_reference(case):
     pytest.importorskip("llvmlite")
     from mdfx.runners import llvm
 
-    if case.split("/")[0] in LLVM_REFUSED:
+    if case.split("/")[0] in LLVM_REFUSED or case in LLVM_REFUSED_CASES:
         _assert_llvm_refuses(case, llvm.run)
         return
     g, x = CASES[case]()

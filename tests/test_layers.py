@@ -26,7 +26,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("mdfx.runners",),
     ("mdfx.converters",),
     ("mdfx.schema",),
-    ("mdfx.ops", "mdfx.ops_spatial", "mdfx.expr"),
+    ("mdfx.ops", "mdfx.ops_spatial", "mdfx.recurrence", "mdfx.expr"),
     ("mdfx.files", "mdfx.limits", "mdfx.errors"),
 ]
 

@@ -247,6 +247,13 @@ GRAPH_CASES: dict[str, tuple[tuple[int, ...], list[Param], list[str], dict]] = {
                                   _p("bn.v", 3, positive=True, learnable=False)],
                            ["bn.w", "bn.b", "bn.m", "bn.v"], {"epsilon": 2.0**-10, "momentum": 0.875}),
     "ArgMax": ((4,), [], [], {"axis": 1}),
+    # recurrent layers (batch first in the graph; exported as layout 0 between Transposes)
+    "LSTM": ((3, 2), [_p("W", 1, 12, 2), _p("R", 1, 12, 3), _p("B", 1, 24)], ["W", "R", "B"], {"hidden_size": 3}),
+    "GRU": ((3, 2), [_p("W", 2, 9, 2), _p("R", 2, 9, 3), _p("B", 2, 18)], ["W", "R", "B"],
+            {"hidden_size": 3, "direction": "bidirectional", "linear_before_reset": 1}),
+    "RNN": ((3, 2), [_p("W", 1, 3, 2), _p("R", 1, 3, 3)], ["W", "R"], {"hidden_size": 3, "direction": "reverse"}),
+    # constant indices (an embedding lookup by an int64 input: tests/test_sequences.py)
+    "Gather": ((3, 4), [Param("idx", np.array([[3.0, 0.0], [-1.0, 1.0]]), False, "int64")], ["idx"], {"axis": 2}),
     "CastLabel": ((4,), [], [], {"to": 7}),
     "Conv": ((2, 5, 5), [_p("c.weight", 4, 1, 3, 3), _p("c.bias", 4)], ["c.weight", "c.bias"],
              {"group": 2, "strides": [2, 1], "pads": [1, 0, 1, 1], "dilations": [1, 2]}),
@@ -271,7 +278,7 @@ def _case_graph(op: str) -> Graph:
         nodes.append(Node("mul", "Mul", ["x", "x"], "xx"))
         extra = ["xx"]
     nodes.append(Node(f"the_{op}", op, [x, *extra], "y", dict(attrs)))
-    return Graph.build(f"case_{op}", {"x": shape}, [Param(p.name, p.value.copy(), p.learnable) for p in params],
+    return Graph.build(f"case_{op}", {"x": shape}, [Param(p.name, p.value.copy(), p.learnable, p.dtype) for p in params],
                        nodes, ["y"])
 
 
@@ -288,6 +295,9 @@ def test_every_graph_op_exports(op: str, dtype: str, opset: int) -> None:
         if "NOT_IMPLEMENTED" in str(exc) and dtype == "float64":
             pytest.skip(f"onnxruntime has no float64 kernel here: {str(exc)[-80:]}")
         raise
+    if op in ("LSTM", "GRU", "RNN") and dtype == "float64":
+        pytest.skip("onnxruntime has no float64 kernel for recurrent ops (tests/test_sequences.py checks them "
+                    "against torch in float64)")
     got, want = session({"x": x})["y"], reference.run(g, {"x": x})["y"]
     assert got.shape == want.shape, f"{op}: shape {got.shape} vs reference {want.shape}"
     # ops with float32 constants in onnxruntime's kernels or attributes are float32-exact only

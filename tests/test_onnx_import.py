@@ -474,12 +474,12 @@ def _model(nodes: list, inits: list[tuple[str, np.ndarray]], opset: int = 17, wi
 
 def test_one_error_names_every_unsupported_op() -> None:
     nodes = [helper.make_node("Resize", ["x", "", "w"], ["c"], name="up1"),
-             helper.make_node("LSTM", ["c", "w", "w"], ["h"], name="rnn"),
+             helper.make_node("Scan", ["c"], ["h"], name="rnn", num_scan_inputs=1),
              helper.make_node("Resize", ["h", "", "w"], ["y"], name="up2")]
     with pytest.raises(UnsupportedError) as info:
         load_onnx(_model(nodes, [("w", np.ones((1, 1), np.float32))]))
     msg = str(info.value)
-    for part in ["Resize (resampling) at nodes 'up1', 'up2'", "LSTM (recurrence) at node 'rnn'",
+    for part in ["Resize (resampling) at nodes 'up1', 'up2'", "Scan (control flow) at node 'rnn'",
                  "Supported ONNX ops: Abs, Add,", "ai.onnx.ml: ArrayFeatureExtractor, ZipMap"]:
         assert part in msg, msg
 
@@ -488,8 +488,9 @@ def test_other_refusals(tmp_path: Path) -> None:
     relu = [helper.make_node("Relu", ["x"], ["y"])]
     with pytest.raises(UnsupportedError, match="opset 8; mdfx imports opsets 9-21"):
         load_onnx(_model(relu, [], opset=8))
-    with pytest.raises(UnsupportedError, match="graph input 'x' has ONNX element type 7; mdfx imports float inputs"):
-        load_onnx(_model(relu, [], in_type=TensorProto.INT64))
+    with pytest.raises(UnsupportedError, match=r"graph input 'x' has ONNX element type 9; mdfx imports float inputs "
+                                               r"\(.*\) and integer ones \(int64, int32: indices\)"):
+        load_onnx(_model(relu, [], in_type=TensorProto.BOOL))
     batch_axis = [helper.make_node("ReduceSum", ["x", "axes"], ["y"], name="over_batch")]
     with pytest.raises(UnsupportedError, match="node 'over_batch' .* would mix the samples of a batch"):
         load_onnx(_model(batch_axis, [("axes", np.array([0], np.int64))]))

@@ -101,8 +101,8 @@ TORCH_IMPORT_EXEMPT = {
 
 
 def test_every_graph_op_is_imported_from_torch() -> None:
-    """Every graph op but the exempt ones and pnl.* comes out of some module of test_torch_import or
-    test_cnn (whose forward each of them is checked against)."""
+    """Every graph op but the exempt ones and pnl.* comes out of some module of test_torch_import,
+    test_cnn or test_sequences (whose forward each of them is checked against)."""
     pytest.importorskip("torch")
     import test_torch_import as cases
 
@@ -115,9 +115,13 @@ def test_every_graph_op_is_imported_from_torch() -> None:
     for name, (_, shape) in cnn.MODULES.items():
         seen |= {n.op for n in mdfx.from_torch(cnn.module(name), torch.zeros(2, *shape, dtype=torch.float64))
                  .graph.nodes}
+    import test_sequences as seq  # the embedding and recurrent modules (forward and training checked there)
+
+    for case in seq.CASES.values():
+        seen |= {n.op for n in mdfx.from_torch(seq.seeded(case), case.torch_input(case.data(2))).graph.nodes}
     wanted = {k for k, op in ops.GRAPH_OPS.items() if op.pnl_name is None} - set(TORCH_IMPORT_EXEMPT)
     missing = sorted(wanted - seen)
-    assert not missing, (f"no module of tests/test_torch_import.py KINDS imports to graph op(s) {', '.join(missing)}: "
+    assert not missing, (f"no module of tests/test_torch_import.py KINDS, test_cnn or test_sequences imports to graph op(s) {', '.join(missing)}: "
                          "add a torch import rule (mdfx/converters/torch_import.py) and a module using it")
     stale = sorted(set(TORCH_IMPORT_EXEMPT) & seen)
     assert not stale, f"exempt ops that torch import now produces (drop them from TORCH_IMPORT_EXEMPT): {stale}"

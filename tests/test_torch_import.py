@@ -351,7 +351,8 @@ class DataDependent(nn.Module):
 
 @pytest.mark.parametrize(("module", "message"), [
     (Branchy(), r"Branchy uses what mdfx cannot import: function 'torch.sin' \(node 'sin'\); module 'conv' "
-                r"\(Upsample\); module 'rnn' \(LSTM\)\. mdfx imports modules built from nn.Linear, nn.ReLU"),
+                r"\(Upsample\); module 'rnn' \(LSTM with batch_first=False: mdfx keeps the batch on axis 0 of the "
+                r"input; build the module with batch_first=True\)\. mdfx imports modules built from nn.Linear, nn.ReLU"),
     (nn.Sequential(nn.Linear(3, 2), nn.Softmax(dim=0)), r"node '1' \(Softmax\): Softmax over axis 0 would mix"),
     (nn.Sequential(nn.Linear(3, 2), nn.Flatten(0)), r"module '1' \(node '_1'\) with start_dim=0 \(it would merge "
                                                     r"the batch into the features"),

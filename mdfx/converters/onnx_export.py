@@ -159,8 +159,14 @@ def export_for_session(graph: Graph, dtype: str, opset: int = DEFAULT_OPSET
     # with the outputs the import added (a ZipMap classifier's probabilities), which run() returns
     export = _Export(graph, dtype, opset, graph.mechanisms is not None, True, extra_outputs=True)
     proto = export.model()
-    params = {k: export.tensor[k] for k, p in graph.params.items() if p.value.dtype.kind == "f"}
+    indices = _index_params(graph)
+    params = {k: export.tensor[k] for k, p in graph.params.items() if p.value.dtype.kind == "f" and k not in indices}
     return proto, ({t: export.tensor[t] for t in graph.inputs}, params, dict(export.outputs))
+
+
+def _index_params(g: Graph) -> set[str]:
+    """Constant Gather indices: integers in the file (ONNX Gather reads int32/int64 only)."""
+    return {n.inputs[1] for n in g.nodes if n.op == "Gather" and n.inputs[1] in g.params}
 
 
 def save_onnx(model: Graph | str | os.PathLike[str], path: str | os.PathLike[str], dtype: str | None = None,
@@ -303,23 +309,24 @@ class _Export:
 
     def model(self) -> onnx.ModelProto:
         g = self.g
+        indices = _index_params(g)
         for k, p in g.params.items():
             value = p.value if p.value.dtype.kind != "f" else p.value.astype(self.np_dtype)
-            if p.value.dtype.kind in "iu":
+            if p.value.dtype.kind in "iu" or k in indices:
                 value = p.value.astype(np.int64)
             self.initializers.append(numpy_helper.from_array(np.asarray(value), self.tensor[k]))
-            if p.value.dtype.kind != "f":
+            if p.value.dtype.kind != "f" or k in indices:
                 self.types[k] = _LABEL_TYPES.get(p.value.dtype.kind, TensorProto.INT64)
         for node in g.nodes:
             self.node(node)
         for t, out in self.outputs.items():
             if self.tensor[t] != out:
                 self.emit("Identity", [self.tensor[t]], out, out)
-        inputs = [helper.make_tensor_value_info(self.tensor[t], self.elem, ["batch", *shape])
-                  for t, shape in g.inputs.items()]
+        inputs = [helper.make_tensor_value_info(self.tensor[t], _INT_TYPES.get(g.input_dtypes.get(t), self.elem),
+                                                ["batch", *shape]) for t, shape in g.inputs.items()]
         if self.params_as_inputs:
             inputs += [helper.make_tensor_value_info(self.tensor[k], self.elem, list(p.shape))
-                       for k, p in g.params.items() if p.value.dtype.kind == "f"]
+                       for k, p in g.params.items() if p.value.dtype.kind == "f" and k not in indices]
         outputs = [self._value_info(t, out) for t, out in self.outputs.items()]
         graph = helper.make_graph(self.nodes, g.name, inputs, outputs, initializer=self.initializers)
         opset_ids = [helper.make_opsetid("", self.opset)]
@@ -397,8 +404,11 @@ def _export_rule(*names: str) -> Callable[[ExportRule], ExportRule]:
     return register
 
 
+#: ONNX element types of integer graph inputs
+_INT_TYPES = {"int64": TensorProto.INT64, "int32": TensorProto.INT32}
+
 #: Ops written as the ONNX op of the same name with the same attributes.
-_SAME = ("Add", "Sub", "Mul", "Div", "Neg", "MatMul", "Gemm", "Relu", "Sigmoid", "Tanh", "Exp",
+_SAME = ("Gather", "Add", "Sub", "Mul", "Div", "Neg", "MatMul", "Gemm", "Relu", "Sigmoid", "Tanh", "Exp",
          "Log", "Sqrt", "Abs", "Reciprocal", "Erf", "Softplus", "Elu", "Selu", "HardSigmoid", "Identity",
          "Softmax", "LogSoftmax", "Concat", "Flatten", "Transpose", "ConvTranspose")
 
@@ -504,6 +514,43 @@ def _slice(e: _Export, node: Node, xs: list[str], out: str) -> None:
     if a["steps"] is not None:
         extra.append(e.ints(f"{out}_steps", a["steps"]))
     e.emit("Slice", [*xs, *extra], out, node.name)
+
+
+@_export_rule("LSTM", "GRU", "RNN")
+def _recurrent(e: _Export, node: Node, xs: list[str], out: str) -> None:
+    """The graph's batch-first op as ONNX's layout 0 (onnxruntime runs no other): X and the
+    initial states transposed to time / directions first, Y transposed back to (batch, T, D, H).
+    A state shaped (1, D, H) (one for every sample) is expanded to the batch."""
+    a = node.attrs
+    x = xs[0]
+    tx = e.emit("Transpose", [x], e.temp(f"{out}_time_major"), f"{node.name}/to_time_major", perm=[1, 0, 2])
+    ins = [tx, xs[1], xs[2], xs[3] if len(xs) > 3 else "", ""]
+    states = xs[4:6] if node.op == "LSTM" else xs[4:5]
+    for i, t in enumerate(states):
+        if not t:
+            ins.append("")
+            continue
+        moved = e.emit("Transpose", [t], e.temp(f"{out}_state{i}"), f"{node.name}/state{i}", perm=[1, 0, 2])
+        if e.g.shapes[node.inputs[4 + i]][0] == 1:  # one state for every sample: expanded to the batch
+            shape = e.emit("Shape", [x], e.temp(f"{out}_xshape"), f"{node.name}/shape{i}")
+            batch = e.emit("Slice", [shape, e.ints(f"{out}_zero", [0]), e.ints(f"{out}_one", [1])],
+                           e.temp(f"{out}_batch"), f"{node.name}/batch{i}")
+            d, h = e.g.shapes[node.inputs[4 + i]][1:]
+            target = e.emit("Concat", [e.ints(f"{out}_d", [d]), batch, e.ints(f"{out}_h", [h])],
+                            e.temp(f"{out}_state_shape"), f"{node.name}/state_shape{i}", axis=0)
+            moved = e.emit("Expand", [moved, target], e.temp(f"{out}_state{i}_b"), f"{node.name}/expand{i}")
+        ins.append(moved)
+    if node.op == "LSTM" and len(xs) > 6 and xs[6]:
+        ins.append(xs[6])
+    while ins and not ins[-1]:
+        ins.pop()
+    attrs = {"hidden_size": int(a["hidden_size"]), "direction": a["direction"], "clip": a["clip"],
+             "activations": a["activations"], "activation_alpha": a["activation_alpha"],
+             "activation_beta": a["activation_beta"]}
+    if node.op == "GRU":
+        attrs["linear_before_reset"] = int(a["linear_before_reset"])
+    y = e.emit(node.op, ins, e.temp(f"{out}_time_major_y"), node.name, **attrs)
+    e.emit("Transpose", [y], out, f"{node.name}/to_batch_major", perm=[2, 0, 1, 3])
 
 
 @_export_rule("Squeeze", "Unsqueeze")

@@ -85,6 +85,8 @@ from mdfx.schema.graph import Graph, Node, Param
 OPSETS = range(9, 22)
 #: ONNX element types of float tensors, and their numpy names.
 FLOAT_TYPES = {1: "float32", 10: "float16", 11: "float64", 16: "bfloat16"}
+#: ONNX element types of integer graph inputs (token indices), and their numpy names.
+INT_TYPES = {7: "int64", 6: "int32"}
 #: Keys of ``metadata_props`` where mdfx's ONNX export keeps the composition's names.
 INPUT_NAMES_KEY, OUTPUT_NAMES_KEY, LAYER_NAMES_KEY = "mdfx.inputs", "mdfx.outputs", "mdfx.layers"
 #: ``metadata_props`` key of mdfx's export: a JSON list of the initializers that learn.
@@ -127,7 +129,15 @@ _ATTRIBUTE_INPUTS: dict[str, tuple[int, ...]] = {
 
 #: Ops that only compute shapes or constants here (evaluated at import; never on a batched tensor).
 _CONSTANT_ONLY = ("Shape", "Size", "ConstantOfShape", "Range", "Equal", "Where", "Expand", "Tile", "Less",
-                  "Greater", "Not", "Min", "Max", "Floor", "Ceil")
+                  "Greater", "Not", "Min", "Max", "Floor", "Ceil", "Mod", "Trilu", "And", "Or", "LessOrEqual",
+                  "GreaterOrEqual")
+#: Recurrent ops (mdfx.recurrence), imported as the graph's batch-first op.
+_RECURRENT = ("LSTM", "GRU", "RNN")
+#: Binary elementwise ops (numpy broadcasting).
+_BINARY = ("Add", "Sub", "Mul", "Div")
+#: Elementwise ops that follow a batch moved off axis 0 unchanged.
+_MOVED_ELEMENTWISE = ("Relu", "Tanh", "Sigmoid", "LeakyRelu", "Elu", "Selu", "Gelu", "Softplus", "Identity",
+                      "Dropout", "Exp", "Abs", "Neg", "Erf", "HardSigmoid")
 
 
 @dataclass
@@ -184,7 +194,7 @@ def find_import_rule(key: str, opset: int) -> ImportRule | None:
 
 #: Ops the graph IR cannot represent, and why (named in the refusal).
 _NOT_REPRESENTABLE = {
-    "LSTM": "recurrence", "GRU": "recurrence", "RNN": "recurrence", "Loop": "control flow",
+    "Loop": "control flow",
     "Scan": "control flow", "If": "control flow", "Resize": "resampling", "Upsample": "resampling",
     "LpPool": "pooling", "GlobalLpPool": "pooling", "MaxUnpool": "pooling", "MaxRoiPool": "pooling",
     "DepthToSpace": "moves features between axes", "SpaceToDepth": "moves features between axes",
@@ -319,6 +329,11 @@ class _Importer:
         self.nodes: list[Node] = []
         self.shapes: dict[str, tuple[int, ...]] = {}
         self.renames = _mdfx_names(model, INPUT_NAMES_KEY) | _mdfx_names(model, OUTPUT_NAMES_KEY)
+        self.input_dtypes: dict[str, str] = {}  # integer graph inputs
+        #: ONNX tensors whose batch is not on axis 0: tensor -> (graph tensor, perm) with the ONNX
+        #: tensor = transpose(graph tensor, perm); see follow_moved
+        self.moved: dict[str, tuple[str, list[int]]] = {}
+        self.scopes: dict[str, dict[str, str]] = {}  # a recurrent node's metadata_props (the module it was)
         self._check_ops()
         self.aliases = self._untie()
         self.learnable = self._learnable(learnable)
@@ -362,9 +377,12 @@ class _Importer:
             if value.name in self.initializers:  # IR < 4 lists initializers as inputs too
                 continue
             t = value.type.tensor_type
-            if t.elem_type not in FLOAT_TYPES:
+            if t.elem_type in INT_TYPES:
+                self.input_dtypes[value.name] = INT_TYPES[t.elem_type]
+            elif t.elem_type not in FLOAT_TYPES:
                 raise UnsupportedError(f"{self.where}: graph input {value.name!r} has ONNX element type "
-                                       f"{t.elem_type}; mdfx imports float inputs ({', '.join(FLOAT_TYPES.values())})")
+                                       f"{t.elem_type}; mdfx imports float inputs ({', '.join(FLOAT_TYPES.values())}) "
+                                       f"and integer ones ({', '.join(INT_TYPES.values())}: indices)")
             dims = list(t.shape.dim)
             if not dims:
                 raise UnsupportedError(f"{self.where}: graph input {value.name!r} has no batch axis; mdfx imports "
@@ -422,6 +440,11 @@ class _Importer:
         for node in self.g.node:
             if node.op_type in ("MatMul", "Gemm", "Conv", "ConvTranspose"):
                 weights.update(source[t] for t in node.input[1:] if t in source and t not in self.initializers)
+            if node.op_type in _RECURRENT:  # W, R, B and LSTM's peepholes P
+                weights.update(t for i, t in enumerate(node.input) if i in (1, 2, 3, 7) and t in self.initializers)
+            if node.op_type == "Gather" and len(node.input) > 1 and node.input[0] in self.initializers \
+                    and node.input[1] not in self.initializers:
+                weights.add(node.input[0])  # a table looked up by the inputs: an embedding's weight
             for out in node.output:
                 passthrough = node.op_type in ("Cast", "Identity") and node.input and node.input[0] in producer
                 producer[out] = producer[node.input[0]] if passthrough else node.op_type
@@ -490,11 +513,18 @@ class _Importer:
             self.node(node, _node_name(node, i))
         outputs = [v.name for v in self.g.output]
         for t in outputs:
+            if t in self.moved:
+                raise UnsupportedError(f"{self.where}: graph output {t!r} has the batch on axis "
+                                       f"{self._shape(t).index(BATCH)} (a Transpose moved it); mdfx's outputs keep "
+                                       "the batch on axis 0 (transpose it back in the model)")
             if t in self.consts:
                 raise UnsupportedError(f"{self.where}: graph output {t!r} does not depend on the inputs; mdfx "
                                        "runs networks whose outputs are computed per sample")
-        dtype = FLOAT_TYPES[self.g.input[[v.name for v in self.g.input].index(next(iter(self.inputs)))]
-                            .type.tensor_type.elem_type]
+        elem = {v.name: v.type.tensor_type.elem_type for v in self.g.input}
+        float_inputs = [k for k in self.inputs if k not in self.input_dtypes]
+        # the graph's dtype: its first float input's, else (token inputs only) its first float param's
+        dtype = FLOAT_TYPES[elem[float_inputs[0]]] if float_inputs else next(
+            (p.dtype for p in self.params.values() if p.dtype in ("float64", "float32", "float16")), "float32")
         facts: dict[str, Any] = {"source": "onnx"}
         layers = _mdfx_names(self.model, LAYER_NAMES_KEY)
         if layers:
@@ -507,14 +537,25 @@ class _Importer:
             facts["extra_outputs"] = extra
             outputs = outputs + extra
         # a state_dict holds the module's parameters and buffers, not the exporter's constants
-        facts["state_dict_keys"] = {k: k for k, p in self.params.items()
-                                   if p.learnable or _BUFFER_NAME.search(k) or not is_generated_name(k)}
+        # (only the file's initializers: a constant folded at import, named after the node that made it,
+        # is no module state)
+        facts["state_dict_keys"] = {k: k for k, p in self.params.items() if k in self.initializers
+                                    and (p.learnable or _BUFFER_NAME.search(k) or not is_generated_name(k))}
+        recurrent = self._torch_recurrent()
+        if recurrent:
+            facts["torch_recurrent"] = recurrent
+            for entry in recurrent:
+                for k in (entry["W"], entry["R"], entry["B"]):
+                    facts["state_dict_keys"].pop(k, None)
         inputs, params, nodes = dict(self.inputs), list(self.params.values()), self.nodes
+        input_dtypes = dict(self.input_dtypes)
         if self.renames:
             inputs, nodes, outputs = _rename(inputs, nodes, outputs, self.renames, set(self.params))
+            input_dtypes = {self.renames.get(k, k) if self.renames.get(k, k) in inputs else k: v
+                            for k, v in input_dtypes.items()}
         return Graph.build(self.g.name or "onnx_model", inputs, params, nodes, outputs,
                            dtype="float64" if dtype == "float64" else ("float16" if dtype == "float16" else "float32"),
-                           **facts)
+                           input_dtypes=input_dtypes, **facts)
 
     def node(self, node: Any, name: str) -> None:
         """The steps every node takes (checks, constant folding), then its op's import rule."""
@@ -526,16 +567,23 @@ class _Importer:
         assert rule is not None  # _check_ops refused the file otherwise
         if op == "Identity" and outs[0] in self.aliases:
             return  # a second name of an initializer: its own param (see _untie)
-        self.check(op, name, ins, outs, attrs)  # before any rule: Split's runs before folding
-        if key in _BEFORE_FOLDING:
-            rule(self, OnnxNode(name, op, ins, outs, attrs))
-            return
+        self.check(op, name, ins, outs, attrs)  # before any rule (Split's runs before folding)
         if op in ("Dropout", "BatchNormalization", "LayerNormalization", "MaxPool"):
             for extra in outs[1:]:
                 if extra and self._used(extra):
                     raise UnsupportedError(f"node {name!r} ({op}): its output {extra!r} (training statistics, "
                                            "mask or indices) is used; mdfx computes the first output only")
             outs = outs[:1]
+        if op in _RECURRENT:  # the module it was (the dynamo exporter's name scopes), for state_dict keys
+            self.scopes[name] = {p.key: p.value for p in node.metadata_props}
+        if any(t in self.moved for t in ins):
+            # a batch a Transpose moved off axis 0: the graph keeps the batch-first tensor, and the op's
+            # axes are rewritten (or it is refused) before any rule sees the ONNX-order tensor
+            self.follow_moved(op, ins, outs, attrs, name)
+            return
+        if key in _BEFORE_FOLDING:
+            rule(self, OnnxNode(name, op, ins, outs, attrs))
+            return
         if len([o for o in outs if o]) > 1:
             raise UnsupportedError(f"node {name!r} ({op}): {len(outs)} outputs; mdfx imports ops with one output")
         out = outs[0]
@@ -708,6 +756,299 @@ class _Importer:
         self.shapes[output] = tuple(int(d) for d in shape)
         self.nodes.append(Node(name, op, tensors, output, filled))
 
+    # --- a batch moved off axis 0 (time-major recurrent layers) ----------------------------
+
+    def _move(self, out: str, graph_tensor: str, perm: list[int]) -> None:
+        """Record ONNX tensor ``out`` = transpose(graph tensor, perm), its batch off axis 0."""
+        self.moved[out] = (graph_tensor, perm)
+        gshape = self.shapes[graph_tensor]
+        self.shapes[out] = tuple(gshape[p] for p in perm)
+
+    def _settle(self, name: str, out: str, graph_tensor: str, perm: list[int]) -> None:
+        """``out`` = transpose(graph tensor, perm): a graph tensor when the batch is back on axis 0."""
+        if perm == sorted(perm):
+            producer = next((n for n in reversed(self.nodes) if n.output == graph_tensor), None)
+            readers = any(graph_tensor in n.inputs for n in self.nodes) or \
+                sum(src == graph_tensor for src, _ in self.moved.values()) > 1
+            if producer is not None and not readers:  # the op writes ``out`` itself: no copy
+                producer.output = out
+                self.shapes[out] = self.shapes[graph_tensor]
+                return
+            self.emit(name, "Identity", [graph_tensor], out, {})
+        elif perm[0] == 0:
+            self.emit(name, "Transpose", [graph_tensor], out, {"perm": perm})
+        else:
+            self._move(out, graph_tensor, perm)
+
+    def follow_moved(self, op: str, ins: list[str], outs: list[str], attrs: dict[str, Any], name: str) -> None:
+        """An op reading a tensor whose batch a Transpose moved off axis 0 (the legacy exporter's
+        time-major ``(T, batch, ...)`` around LSTM/GRU/RNN): the graph keeps the batch-first tensor
+        and rewrites the op's axes; ops it cannot follow are refused by name."""
+        x, out = ins[0], outs[0]
+        src, perm = self.moved.get(x, (x, None))
+        others = [t for t in ins[1:] if t in self.moved]
+        if op in _RECURRENT and not others:
+            self.recurrent(op, ins, outs, attrs, name)
+            return
+        if op == "Concat" and all(self.moved.get(t, ("", None))[1] == perm for t in ins):
+            axis = int(attrs["axis"]) % len(perm)
+            joined = f"{out}:batch_first"
+            self.emit(name, "Concat", [self.moved[t][0] for t in ins], joined, {"axis": perm[axis]})
+            self._move(out, joined, perm)
+            return
+        if op in _BINARY and len(ins) == 2 and self.broadcast_moved(op, ins, out, name):
+            return
+        if op == "MatMul" and not others and perm is not None and perm[-1] == len(perm) - 1 \
+                and BATCH not in self._shape(ins[1]) and len(self._shape(ins[1])) == 2:
+            done = f"{out}:batch_first"  # x @ W over the last axis: the same product of the graph tensor
+            self.emit(name, "MatMul", [src, ins[1]], done, {})
+            self._move(out, done, perm)
+            return
+        if others or perm is None:
+            pass
+        elif op == "Slice" and len(ins) >= 3:
+            starts, ends = self.ints(ins[1], name, "starts"), self.ints(ins[2], name, "ends")
+            axes = self.ints(ins[3], name, "axes") if len(ins) > 3 and ins[3] else list(range(len(starts)))
+            steps = self.ints(ins[4], name, "steps") if len(ins) > 4 and ins[4] else None
+            gaxes = [perm[a % len(perm)] for a in axes]
+            if 0 not in gaxes:  # never the batch
+                done = f"{out}:batch_first"
+                self.emit(name, "Slice", [src], done, {"starts": starts, "ends": ends, "axes": gaxes, "steps": steps})
+                self._move(out, done, perm)
+                return
+        elif op == "Reshape" and len(ins) > 1 and self.reshape_moved(name, src, perm, x, ins[1], out):
+            return
+        elif op == "Transpose":
+            q = [int(p) for p in attrs.get("perm", range(len(perm) - 1, -1, -1))]
+            self._settle(name, out, src, [perm[i] for i in q])
+            return
+        elif op == "Shape":
+            self.consts[out] = self.shape_of(x, attrs)
+            return
+        elif op == "Squeeze":
+            axes = self.ints(ins[1], name, "axes") if len(ins) > 1 else attrs.get("axes")
+            axes = [a % len(perm) for a in axes] if axes is not None else \
+                [i for i, d in enumerate(self._shape(x)) if d == 1]
+            gaxes = sorted(perm[a] for a in axes)
+            squeezed = f"{out}:batch_first"
+            self.emit(name, "Squeeze", [src], squeezed, {"axes": gaxes})
+            kept = [perm[i] for i in range(len(perm)) if i not in axes]
+            self._settle(f"{name}:order", out, squeezed, [sorted(kept).index(g) for g in kept])
+            return
+        elif op == "Gather" and ins[1] in self.consts and np.ndim(self.consts[ins[1]]) == 0:
+            axis = int(attrs.get("axis", 0)) % len(perm)
+            picked = f"{out}:batch_first"
+            self.gather(name, [src, ins[1]], picked, {"axis": perm[axis]})
+            kept = [perm[i] for i in range(len(perm)) if i != axis]
+            self._settle(f"{name}:order", out, picked, [sorted(kept).index(g) for g in kept])
+            return
+        elif op in _MOVED_ELEMENTWISE:
+            done = f"{out}:batch_first"
+            elementwise = find_import_rule(op, self.opset)
+            assert elementwise is not None  # every op of _MOVED_ELEMENTWISE has a rule at every opset
+            elementwise(self, OnnxNode(name, op, [src], [done], attrs))
+            self._settle(f"{name}:order", out, done, perm)
+            return
+        axis = self._shape(x).index(BATCH) if BATCH in self._shape(x) else "?"
+        raise UnsupportedError(f"node {name!r} ({op}) reads {x!r}, whose batch a Transpose moved to axis {axis}; "
+                               "mdfx follows a moved batch through Transpose, Squeeze, Gather of one index, "
+                               f"elementwise ops and {', '.join(_RECURRENT)} (layout 0) only")
+
+    def broadcast_moved(self, op: str, ins: list[str], out: str, name: str) -> bool:
+        """A binary elementwise op whose result has the batch off axis 0 (an operand moved by a
+        Transpose, or broadcasting ``(1, 1, H) + (batch, H)`` as the dynamo exporter's unrolled RNNs
+        write it): each operand is brought to the graph order of the result's axes (the batch first,
+        then the others in order) by Unsqueeze and Transpose, the op runs there, and the result is a
+        moved tensor. False when the result keeps the batch on axis 0 and nothing is moved."""
+        shapes = [tuple(self._shape(t)) for t in ins]
+        n = max(len(sh) for sh in shapes)
+        padded = [(1,) * (n - len(sh)) + sh for sh in shapes]
+        result = []
+        for dims in zip(*padded, strict=True):
+            d = {v for v in dims if v != 1}
+            if len(d) > 1:
+                return False  # not broadcastable: the ordinary path reports it
+            result.append(d.pop() if d else 1)
+        if BATCH not in result:
+            return False
+        k = result.index(BATCH)
+        if k == 0 and not any(t in self.moved for t in ins):
+            return False
+        order = [k] + [i for i in range(n) if i != k]  # graph axis j holds the result's ONNX axis order[j]
+        operands = [self._to_order(t, sh, n, k, order, f"{name}:operand{i}") for i, (t, sh) in
+                    enumerate(zip(ins, shapes, strict=True))]
+        done = f"{out}:batch_first"
+        self.emit(name, op, operands, done, {})
+        self._settle(f"{name}:order", out, done, [order.index(i) for i in range(n)])
+        return True
+
+    def _to_order(self, t: str, shape: tuple, n: int, k: int, order: list[int], name: str) -> str:
+        """ONNX tensor ``t`` (padded to rank ``n`` with leading 1s) as transpose(padded, order) in the graph."""
+        pad = n - len(shape)
+        if t in self.moved:
+            src, perm = self.moved[t]
+            if shape.index(BATCH) + pad != k:
+                raise UnsupportedError(f"node {name!r}: operand {t!r} has its batch on another axis than the result")
+            rank = len(perm)
+            if pad:
+                src = self._emit_tmp(name, "Unsqueeze", [src], {"axes": list(range(rank, rank + pad))})
+            q = [rank + order[j] if order[j] < pad else perm[order[j] - pad] for j in range(n)]
+            return src if q == sorted(q) else self._emit_tmp(name, "Transpose", [src], {"perm": q})
+        if BATCH in shape:
+            if shape.index(BATCH) + pad != k:
+                raise UnsupportedError(f"node {name!r}: operand {t!r} has its batch on another axis than the result")
+            return self._emit_tmp(name, "Unsqueeze", [t], {"axes": list(range(1, k + 1))}) if k else t
+        if t in self.consts and t not in self.learnable:
+            arranged = f"{t}:{name}"
+            self.consts[arranged] = np.ascontiguousarray(np.transpose(np.reshape(self.consts[t], (1,) * pad + shape),
+                                                                      order))
+            self.const_dtype[arranged] = self.const_dtype.get(t, _dtype_name(np.asarray(self.consts[t])))
+            return arranged
+        x = self._emit_tmp(name, "Unsqueeze", [t], {"axes": list(range(pad))}) if pad else t
+        return x if order == sorted(order) else self._emit_tmp(name, "Transpose", [x], {"perm": order})
+
+    def _emit_tmp(self, name: str, op: str, ins: list[str], attrs: dict[str, Any]) -> str:
+        out = f"{name}:{op.lower()}"
+        while out in self.shapes:
+            out += "_"
+        self.emit(out, op, ins, out, attrs)
+        return out
+
+    def reshape_moved(self, name: str, src: str, perm: list[int], x: str, target_t: str, out: str) -> bool:
+        """Reshape of a moved tensor that keeps its axes up to the batch and regroups the axes after it,
+        when those are the graph tensor's last axes in order (time-major (T, batch, D, H) -> (T, batch,
+        D * H) between bidirectional layers): the same Reshape of the graph tensor."""
+        shape = self._shape(x)
+        k = shape.index(BATCH)
+        target = self.ints(target_t, name, "target shape", batch_ok=True)
+        if target is None or len(target) <= k:
+            return False
+        resolved = [shape[i] if v == 0 and i < len(shape) else (BATCH if v == _SYM else v) for i, v in enumerate(target)]
+        if list(resolved[:k + 1]) != list(shape[:k + 1]) and not (resolved[k] == -1 and resolved[:k] == list(shape[:k])):
+            return False
+        tail = perm[k + 1:]
+        gshape = self.shapes[src]
+        if tail != list(range(len(gshape) - len(tail), len(gshape))):
+            return False
+        head = len(gshape) - len(tail)  # the graph tensor's axes kept as they are
+        reshaped = f"{out}:batch_first"
+        self.emit(name, "Reshape", [src], reshaped, {"shape": [0, *gshape[1:head], *resolved[k + 1:]]})
+        self._move(out, reshaped, [*perm[:k + 1], *range(head, head + len(resolved) - k - 1)])
+        return True
+
+    def _torch_recurrent(self) -> list[dict[str, Any]]:
+        """torch's exporter writes layer k of module ``a.b`` as node ``/a/b/LSTM_k`` with generated weight
+        names: recorded so that :func:`mdfx.io.state_dict` writes the module's own keys
+        (``a.b.weight_ih_l0``...) in torch's gate order."""
+        if self.model.producer_name != "pytorch":
+            return []
+        out = []
+        layers: dict[str, int] = {}
+        for n in self.nodes:
+            if n.op not in _RECURRENT or len(n.inputs) < 4 or not n.inputs[3]:
+                continue
+            if not all(t in self.params and is_generated_name(t) for t in n.inputs[1:4]):
+                continue
+            m = re.match(r"^/(?P<path>.+)/(?P<op>LSTM|GRU|RNN)(?:_(?P<k>\d+))?$", n.name)  # the legacy exporter
+            scopes = self.scopes.get(n.name, {}).get("pkg.torch.onnx.name_scopes")  # the dynamo exporter
+            if m is not None and m["op"] == n.op:
+                path, layer = m["path"].replace("/", "."), int(m["k"] or 0)
+            elif scopes:
+                try:
+                    names = [str(v) for v in json.loads(scopes.replace("'", '"'))]
+                except ValueError:
+                    continue
+                path = ".".join(v for v in names[1:-1] if v)
+                layer = layers.get(path, 0)
+                layers[path] = layer + 1
+            else:
+                continue
+            out.append({"module": path, "layer": layer, "op": n.op, "W": n.inputs[1], "R": n.inputs[2],
+                        "B": n.inputs[3]})
+        return out
+
+    def recurrent(self, op: str, ins: list[str], outs: list[str], attrs: dict[str, Any], name: str) -> None:
+        """ONNX LSTM / GRU / RNN as the graph's batch-first op (see mdfx.recurrence): a layout-0 X
+        must be a time-major Transpose of a batch-first tensor; Y and Y_h come back moved the same
+        way; constant initial states are transposed; Y_c and dynamic sequence_lens are refused."""
+        ins = ins + [""] * (8 - len(ins))
+        outs = outs + [""] * (3 - len(outs))
+        layout = int(attrs.get("layout", 0))
+        where = f"{self.where}: node {name!r} ({op})"
+        if op == "LSTM" and outs[2] and self._used(outs[2]):
+            raise UnsupportedError(f"{where}: its cell-state output Y_c ({outs[2]!r}) is used; mdfx's {op} gives "
+                                   "Y (and Y_h, a slice of it); use the hidden state")
+        x = ins[0]
+        if layout == 0:
+            src, perm = self.moved.get(x, (None, None))
+            if src is None or perm != [1, 0, 2]:
+                raise UnsupportedError(f"{where}: layout 0 reads X as (T, batch, input); mdfx takes it when X is a "
+                                       "Transpose(perm=[1, 0, 2]) of a batch-first tensor (as torch's exporter "
+                                       "writes batch_first=True), or layout=1")
+            x = src
+        T = self.shapes[x][1]
+        seq = ins[4]
+        if seq:
+            if seq not in self.consts:
+                raise UnsupportedError(f"{where}: sequence_lens ({seq!r}) is computed from the inputs; mdfx runs "
+                                       "every sequence to its full length (dynamic sequence lengths are not "
+                                       "supported)")
+            if np.any(np.asarray(self.consts[seq]) != T):
+                raise UnsupportedError(f"{where}: sequence_lens {np.asarray(self.consts[seq]).tolist()} is not the "
+                                       f"full length {T} for every sample; dynamic sequence lengths are not supported")
+        states = []
+        for i, t in enumerate((ins[5], ins[6]) if op == "LSTM" else (ins[5],)):
+            if not t:
+                states.append("")
+            elif t in self.consts and t not in self.learnable:
+                value = np.asarray(self.consts[t])
+                fixed = f"{t}:batch_first"
+                self.consts[fixed] = np.ascontiguousarray(np.transpose(value, (1, 0, 2)) if layout == 0 else value)
+                self.const_dtype[fixed] = self.const_dtype.get(t, _dtype_name(value))
+                states.append(fixed)
+            elif layout == 0 and self.moved.get(t, ("", None))[1] == [1, 0, 2]:
+                states.append(self.moved[t][0])
+            elif layout == 0 and t not in self.moved and len(self._shape(t)) == 3 and BATCH not in self._shape(t) \
+                    and self._shape(t)[1] == 1:
+                # (D, 1, H) computed from params (a learnable state Expanded to the batch, as mdfx's export
+                # writes it): one state for every sample, the graph op's (1, D, H)
+                states.append(self._emit_tmp(f"{name}:state{i}", "Transpose", [t], {"perm": [1, 0, 2]}))
+            elif layout == 1 and t not in self.moved:
+                states.append(t)
+            else:
+                raise UnsupportedError(f"{where}: initial state {('initial_h', 'initial_c')[i]} ({t!r}) is neither a "
+                                       "constant nor a tensor with the batch where the layout says")
+        keep = ("hidden_size", "direction", "activations", "activation_alpha", "activation_beta", "clip",
+                "linear_before_reset", "input_forget")
+        graph_attrs = {k: v for k, v in attrs.items() if k in keep and k in ops.graph_op(op).attrs}
+        graph_attrs.setdefault("hidden_size", self.consts[ins[2]].shape[-1] if ins[2] in self.consts else 0)
+        y = outs[0] if layout == 1 and outs[0] else f"{outs[0] or name}:batch_first"
+        inputs = [x, ins[1], ins[2], ins[3], *states] + ([ins[7]] if op == "LSTM" and ins[7] else [])
+        self.emit(name, op, inputs, y, graph_attrs)
+        if outs[0] and layout == 0:
+            self._move(outs[0], y, [1, 2, 0, 3])  # (T, D, batch, H) from (batch, T, D, H)
+        if outs[1] and self._used(outs[1]):
+            self.last_state(name, y, outs[1], layout, str(graph_attrs.get("direction", "forward")), T)
+
+    def last_state(self, name: str, y: str, out: str, layout: int, direction: str, T: int) -> None:
+        """Y_h: each direction's last step of Y (T - 1 forward, 0 reverse), (batch, D, H)."""
+        picks = []
+        dirs = 2 if direction == "bidirectional" else 1
+        for d in range(dirs):
+            t = 0 if direction == "reverse" or d == 1 else T - 1
+            piece = f"{out}:dir{d}"
+            self.emit(f"{name}:Y_h{d}", "Slice", [y], piece, {"starts": [t, d], "ends": [t + 1, d + 1],
+                                                              "axes": [1, 2], "steps": None})
+            picks.append(piece)
+        joined = picks[0]
+        if dirs > 1:
+            joined = f"{out}:dirs"
+            self.emit(f"{name}:Y_h", "Concat", picks, joined, {"axis": 2})
+        batch_first = out if layout == 1 else f"{out}:batch_first"
+        self.emit(f"{name}:Y_h_squeeze", "Squeeze", [joined], batch_first, {"axes": [1]})
+        if layout == 0:
+            self._move(out, batch_first, [1, 0, 2])
+
     def reshape(self, name: str, ins: list[str], out: str, attrs: dict[str, Any]) -> None:
         target = self.ints(ins[1], name, "target shape", batch_ok=True) if len(ins) > 1 else attrs["shape"]
         x = self._shape(ins[0])
@@ -725,8 +1066,12 @@ class _Importer:
         self.emit(name, "Reshape", ins[:1], out, {"shape": target, **given})
 
     def gather(self, name: str, ins: list[str], out: str, attrs: dict[str, Any]) -> None:
-        """Gather of constant indices along a feature axis: Slice (and Squeeze for a scalar index)."""
+        """Gather from a table (an embedding lookup by integer inputs): the Gather op; of constant
+        indices along a feature axis: Slice (and Squeeze for a scalar index)."""
         x = self._shape(ins[0])
+        if ins[1] not in self.consts:
+            self.emit(name, "Gather", ins, out, {"axis": int(attrs.get("axis", 0))})
+            return
         axis = int(attrs.get("axis", 0)) % len(x)
         idx = self.ints(ins[1], name, "indices")
         scalar = np.ndim(self.consts[ins[1]]) == 0
@@ -736,8 +1081,8 @@ class _Importer:
             raise UnsupportedError(f"node {name!r} (Gather) picks samples of the batch (axis 0); mdfx keeps "
                                    "the batch whole")
         if np.ndim(self.consts[ins[1]]) > 1 or idx != list(range(idx[0], idx[0] + len(idx))):
-            raise UnsupportedError(f"node {name!r} (Gather): indices {idx} are not one index or a contiguous "
-                                   "range; mdfx gathers those as slices")
+            self.emit(name, "Gather", ins, out, {"axis": axis})  # any other constant pick
+            return
         sliced = out if not scalar else f"{out}:slice"
         self.emit(name, "Slice", ins[:1], sliced, {"starts": [idx[0]], "ends": [idx[-1] + 1], "axes": [axis],
                                                   "steps": None})
@@ -920,6 +1265,20 @@ def _evaluate(op: str, xs: list[np.ndarray | None], attrs: dict[str, Any], opset
         return np.greater(xs[0], xs[1])
     if op == "Not":
         return np.logical_not(x)
+    if op in ("And", "Or"):
+        return (np.logical_and if op == "And" else np.logical_or)(xs[0], xs[1])
+    if op in ("LessOrEqual", "GreaterOrEqual"):
+        return (np.less_equal if op == "LessOrEqual" else np.greater_equal)(xs[0], xs[1])
+    if op == "Mod":
+        _no_batch(op, xs)
+        a, b = np.asarray(xs[0]), np.asarray(xs[1])
+        if a.dtype.kind in "iu" and np.any(b == 0):
+            raise UnsupportedError("Mod of integers by zero")
+        # fmod=0 (integers): the sign of the divisor, as Python's %; fmod=1: C's fmod, the dividend's sign
+        return np.fmod(a, b) if attrs.get("fmod", 0) else np.mod(a, b)
+    if op == "Trilu":  # a causal mask: torch.triu / tril of a constant
+        k = int(np.ravel(xs[1])[0]) if len(xs) > 1 and xs[1] is not None else 0
+        return np.triu(x, k) if attrs.get("upper", 1) else np.tril(x, k)
     if op == "Where":
         return np.where(xs[0], xs[1], xs[2])
     if op in ("Min", "Max"):
@@ -965,6 +1324,13 @@ def _evaluate(op: str, xs: list[np.ndarray | None], attrs: dict[str, Any], opset
     if op in ("Softmax", "LogSoftmax") and opset < 13:
         given.setdefault("axis", 1)  # opsets < 13 default to axis 1 (the op table holds opset 13's -1)
     return gop.forward([f for f in floats if f is not None], **gop.fill(given))
+
+
+def _no_batch(op: str, xs: list[np.ndarray | None]) -> None:
+    """Integer arithmetic on a shape that holds the batch size is refused: it stays a symbol."""
+    for v in xs:
+        if v is not None and np.asarray(v).dtype.kind in "iu" and _SYM in np.asarray(v).ravel().tolist():
+            raise UnsupportedError(f"{op} of a shape holding the batch size: mdfx keeps the batch symbolic")
 
 
 def _mdfx_names(model: Any, key: str) -> dict[str, str]:
@@ -1020,12 +1386,39 @@ def _given(n: OnnxNode, op: str | None = None) -> dict[str, Any]:
 # --- import rules, one per ONNX op (and opset where the op changed) ---------------------------------
 
 
-@import_rule("Add", "Sub", "Mul", "Div", "Neg", "MatMul", "Gemm", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Exp",
+@import_rule("Neg", "MatMul", "Gemm", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Exp",
              "Log", "Sqrt", "Abs", "Reciprocal", "Erf", "Gelu", "Softplus", "Elu", "Selu", "HardSigmoid",
-             "Identity", "LayerNormalization", "Concat", "Flatten", "Transpose", "ArgMax")
+             "Identity", "LayerNormalization", "Concat", "Flatten", "ArgMax")
 def _direct(imp: _Importer, n: OnnxNode) -> None:
     """The graph op of the same name, with the file's attributes."""
     imp.emit(n.name, n.op, n.ins, n.out, _given(n))
+
+
+@import_rule(*_BINARY)
+def _binary(imp: _Importer, n: OnnxNode) -> None:
+    """Numpy broadcasting; a result whose batch lands off axis 0 (``(1, 1, H) + (batch, H)``, as the
+    dynamo exporter's unrolled RNNs write it) is computed batch-first and recorded as moved."""
+    if len(n.ins) == 2 and imp.broadcast_moved(n.op, n.ins, n.out, n.name):
+        return
+    _direct(imp, n)
+
+
+@import_rule("Transpose")
+def _transpose(imp: _Importer, n: OnnxNode) -> None:
+    """A perm that moves the batch off axis 0 (time-major recurrent layers) is followed, not
+    computed: the output is recorded as a moved view of the batch-first tensor (see follow_moved)."""
+    x = imp._shape(n.ins[0])
+    perm = [int(p) for p in n.attrs.get("perm", range(len(x) - 1, -1, -1))]
+    if x and x[0] == BATCH and perm[0] != 0:
+        imp._move(n.out, n.ins[0], perm)
+        return
+    imp.emit(n.name, "Transpose", n.ins, n.out, {"perm": perm})
+
+
+@import_rule(*_RECURRENT, before_folding=True)
+def _recurrent(imp: _Importer, n: OnnxNode) -> None:
+    """LSTM / GRU / RNN as the graph's batch-first op (several outputs: before the one-output check)."""
+    imp.recurrent(n.op, n.ins, n.outs, n.attrs, n.name)
 
 
 @import_rule("Constant", before_folding=True)
@@ -1210,7 +1603,8 @@ def _size(imp: _Importer, n: OnnxNode) -> None:
     imp.constant_only(n)
 
 
-@import_rule("ConstantOfShape", "Range", "Equal", "Where", "Tile", "Less", "Greater", "Not", "Floor", "Ceil")
+@import_rule("ConstantOfShape", "Range", "Equal", "Where", "Tile", "Less", "Greater", "Not", "Floor", "Ceil",
+             "Mod", "Trilu", "And", "Or", "LessOrEqual", "GreaterOrEqual")
 def _constant_only(imp: _Importer, n: OnnxNode) -> None:
     """Computed at import when its inputs are constants (folded before the rule runs); refused otherwise."""
     imp.constant_only(n)

@@ -197,9 +197,12 @@ def _slice(x: Tensor, starts: list[int], ends: list[int], axes: list[int] | None
     index = [slice(None)] * x.dim()
     for i, ax in enumerate(axes if axes is not None else range(len(starts))):
         step = int(steps[i]) if steps else 1
-        if step < 1:
-            raise MdfxError(f"the torch backend slices with positive steps only (got step {step})")
-        index[int(ax) % x.dim()] = slice(*slice(int(starts[i]), int(ends[i]), step).indices(x.shape[int(ax)]))
+        a = int(ax) % x.dim()
+        picked = range(*slice(int(starts[i]), int(ends[i]), step).indices(x.shape[a]))
+        if step < 0:  # torch slices forwards only: a reversed pick is an index_select
+            x = x.index_select(a, torch.as_tensor(list(picked), dtype=torch.long, device=x.device))
+            continue
+        index[a] = slice(picked.start, picked.stop, step)
     return x[tuple(index)]
 
 
@@ -230,6 +233,138 @@ def _layer_norm(xs: list[Tensor | None], axis: int, epsilon: float) -> Tensor:
     y = (x - mu) / torch.sqrt(((x - mu) ** 2).mean(dim=dims, keepdim=True) + epsilon)
     y = y if scale is None else y * scale
     return y if bias is None else y + bias
+
+
+def _gather(xs: list[Tensor], axis: int) -> Tensor:
+    """ONNX Gather; indices come as floats (checked whole and in range at the data boundary)."""
+    data, idx = xs[0], xs[1]
+    ax = axis % data.dim()
+    n = data.shape[ax]
+    i = idx.long() if isinstance(idx, Tensor) else torch.as_tensor(np.asarray(idx), dtype=torch.long,
+                                                                     device=data.device)
+    i = torch.where(i < 0, i + n, i)
+    picked = torch.index_select(data, ax, i.reshape(-1))  # autograd scatters into the table
+    return picked.reshape(*data.shape[:ax], *i.shape, *data.shape[ax + 1:])
+
+
+#: ONNX recurrent activations in torch: fn(x, alpha, beta)
+_RNN_ACTS: dict[str, Callable[[Tensor, float, float], Tensor]] = {
+    "Sigmoid": lambda x, a, b: torch.sigmoid(x), "Tanh": lambda x, a, b: torch.tanh(x),
+    "Relu": lambda x, a, b: torch.relu(x), "LeakyRelu": lambda x, a, b: F.leaky_relu(x, a),
+    "HardSigmoid": lambda x, a, b: torch.clamp(a * x + b, 0.0, 1.0), "Affine": lambda x, a, b: a * x + b,
+    "ScaledTanh": lambda x, a, b: a * torch.tanh(b * x), "Elu": lambda x, a, b: F.elu(x, a),
+    "Softsign": lambda x, a, b: x / (1.0 + x.abs()),
+    "Softplus": lambda x, a, b: torch.logaddexp(x, torch.zeros((), dtype=x.dtype, device=x.device)),
+}
+
+
+#: ONNX's gate blocks in torch's order (torch LSTM i f g o from ONNX i o f c, GRU r z n from z r h)
+_TORCH_GATES = {"LSTM": [0, 2, 3, 1], "GRU": [1, 0, 2], "RNN": [0]}
+
+
+def _fused_recurrent(op: str, X: Tensor, W: Tensor, R: Tensor, B: Tensor | None, h0: Tensor | None,
+                     c0: Tensor | None, P: Tensor | None, acts: list, a: dict[str, Any]) -> Tensor | None:
+    """torch's own LSTM / GRU / RNN kernel where it computes exactly ONNX's op (default activations,
+    no clip, no peepholes, GRU with linear_before_reset=1): the weights gathered into torch's gate
+    order (autograd carries the gradients back), the same numbers to rounding; None otherwise."""
+    names = [[k.name for k in d] for d in acts]
+    defaults = {"LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", "Tanh"]}
+    if a["clip"] is not None or P is not None or (op == "GRU" and not a["linear_before_reset"]):
+        return None
+    if op == "RNN":
+        if any(n != names[0] for n in names) or names[0][0] not in ("Tanh", "Relu"):
+            return None
+        fn = torch.rnn_tanh if names[0][0] == "Tanh" else torch.rnn_relu
+    elif any(n != defaults[op] for n in names):
+        return None
+    else:
+        fn = torch.lstm if op == "LSTM" else torch.gru
+    D, G = W.shape[0], W.shape[1]
+    H = G // len(_TORCH_GATES[op])
+    index = torch.cat([torch.arange(b * H, (b + 1) * H, device=X.device) for b in _TORCH_GATES[op]])
+    params: list[Tensor] = []
+    for d in range(D):
+        params += [W[d].index_select(0, index), R[d].index_select(0, index)]
+        if B is not None:
+            params += [B[d][:G].index_select(0, index), B[d][G:].index_select(0, index)]
+    batch = X.shape[0]
+
+    def state(s: Tensor | None) -> Tensor:
+        if s is None:
+            return X.new_zeros((D, batch, H))
+        return s.expand(batch, D, H).transpose(0, 1).contiguous()
+
+    hx: Any = (state(h0), state(c0)) if op == "LSTM" else state(h0)
+    reverse = a["direction"] == "reverse"
+    x = X.flip(1) if reverse else X  # torch runs forward (or both ways); reverse is forward over flipped time
+    out = fn(x, hx, params, B is not None, 1, 0.0, False, D == 2, True)[0]
+    y = out.reshape(batch, X.shape[1], D, H)
+    return y.flip(1) if reverse else y
+
+
+def _recurrent(op: str) -> Callable[..., Tensor]:
+    """LSTM / GRU / RNN as mdfx.recurrence computes them, op for op; autograd is the BPTT."""
+    from mdfx import recurrence
+
+    def rule(xs: list[Tensor | None], **a: Any) -> Tensor:
+        X, W, R, B, h0, c0, P = (list(xs) + [None] * 7)[:7]
+        if op != "LSTM":
+            c0 = P = None
+        acts = recurrence.activations(op, a["direction"], a["activations"], a["activation_alpha"],
+                                      a["activation_beta"])
+        fused = _fused_recurrent(op, X, W, R, B, h0, c0, P, acts, a)
+        if fused is not None:
+            return fused
+        clip = a["clip"]
+
+        def act(k: recurrence.Act, x: Tensor) -> Tensor:
+            return _RNN_ACTS[k.name](x, k.alpha, k.beta)
+
+        def clipped(x: Tensor) -> Tensor:
+            return x if clip is None else torch.clamp(x, -clip, clip)
+
+        batch, T = X.shape[0], X.shape[1]
+        H = int(a["hidden_size"])
+        G = W.shape[1]
+        outs = []
+        for d in range(W.shape[0]):
+            f = acts[d]
+            b = B[d] if B is not None else torch.zeros(2 * G, dtype=X.dtype, device=X.device)
+            zeros = X.new_zeros((batch, H))
+            h = h0[:, d].expand(batch, H) if h0 is not None else zeros
+            c = (c0[:, d].expand(batch, H) if c0 is not None else zeros) if op == "LSTM" else None
+            xw = X @ W[d].T + b[:G]  # the input projections of every step: one product
+            ys: list[Tensor] = [zeros] * T
+            order = range(T - 1, -1, -1) if a["direction"] == "reverse" or d == 1 else range(T)
+            for t in order:
+                if op == "LSTM":
+                    g = xw[:, t] + h @ R[d].T + b[G:]
+                    pi, po, pf = ((P[d][:H], P[d][H:2 * H], P[d][2 * H:]) if P is not None else (None,) * 3)
+                    ai, ao, af, ac = g[:, :H], g[:, H:2 * H], g[:, 2 * H:3 * H], g[:, 3 * H:]
+                    if pi is not None:
+                        ai, af = ai + pi * c, af + pf * c
+                    i, fg, cc = act(f[0], clipped(ai)), act(f[0], clipped(af)), act(f[1], clipped(ac))
+                    c = fg * c + i * cc
+                    o = act(f[0], clipped(ao + po * c if po is not None else ao))
+                    h = o * act(f[2], c)
+                elif op == "GRU":
+                    rb = b[G:]
+                    hz = h @ R[d][:2 * H].T + rb[:2 * H]
+                    z = act(f[0], clipped(xw[:, t, :H] + hz[:, :H]))
+                    r = act(f[0], clipped(xw[:, t, H:2 * H] + hz[:, H:]))
+                    if a["linear_before_reset"]:
+                        ah = xw[:, t, 2 * H:] + r * (h @ R[d][2 * H:].T + rb[2 * H:])
+                    else:
+                        ah = xw[:, t, 2 * H:] + (r * h) @ R[d][2 * H:].T + rb[2 * H:]
+                    hh = act(f[1], clipped(ah))
+                    h = (1.0 - z) * hh + z * h
+                else:
+                    h = act(f[0], clipped(xw[:, t] + h @ R[d].T + b[G:]))
+                ys[t] = h
+            outs.append(torch.stack(ys, dim=1))
+        return torch.stack(outs, dim=2)
+
+    return rule
 
 
 def _unary(fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
@@ -357,6 +492,8 @@ GRAPH_RULES: dict[str, Callable[..., Tensor]] = {
     "LogSoftmax": lambda xs, axis: torch.log_softmax(xs[0], dim=axis),
     "MatMul": lambda xs: torch.matmul(xs[0], xs[1]),
     "Gemm": _gemm,
+    "Gather": _gather,
+    **{op: _recurrent(op) for op in ("LSTM", "GRU", "RNN")},
     "Concat": lambda xs, axis: torch.cat(xs, dim=axis),
     "Slice": lambda xs, **a: _slice(xs[0], **a),
     "Reshape": lambda xs, shape, allowzero: _reshape(xs[0], shape, allowzero),

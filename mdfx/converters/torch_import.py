@@ -134,6 +134,7 @@ class _Tracer:
         self.nodes: list[Node] = []
         self.params: dict[str, Param] = {}
         self.inputs: dict[str, tuple[int, ...]] = {}
+        self.input_dtypes: dict[str, str] = {}  # integer inputs (token indices)
         self.tensor: dict[str, str] = {}  # fx node -> graph tensor
         self.values: dict[str, Any] = {}  # fx node -> a non-tensor value (size, shape, pieces of a split)
         self.batched: set[str] = set()  # fx nodes whose value has the batch on axis 0
@@ -227,12 +228,18 @@ class _Tracer:
                 keys[key] = ""
                 extra[key] = t.detach().cpu().numpy().copy()
         return Graph.build(name, self.inputs, params, self.nodes, outputs, dtype=self.dtype, source="torch",
-                           state_dict_keys=keys, extra_state=extra)
+                           state_dict_keys=keys, extra_state=extra, input_dtypes=self.input_dtypes)
 
     def _input(self, node: Any, i: int) -> None:
         # fx renames an argument that shadows a builtin ("input" -> "input_1"); keep forward's name.
         tensor = self.input_names[i] if self.input_names else str(node.target)
         self.inputs[tensor] = self.shapes[node.name][1:]
+        example = self.examples[i]
+        if not example.is_floating_point():
+            if str(example.dtype) not in ("torch.int64", "torch.int32"):
+                raise _Refused(f"input {tensor!r} of dtype {example.dtype} (mdfx takes float inputs, and int64 "
+                               "or int32 indices)")
+            self.input_dtypes[tensor] = str(example.dtype).removeprefix("torch.")
         self.tensor[node.name] = tensor
         self.batched.add(node.name)
         self.batched_tensors.add(tensor)
@@ -301,6 +308,10 @@ class _Tracer:
             return self._const(node, float(value), i)
         if hasattr(value, "name") and isinstance(self.values.get(value.name), int):
             return self._const(node, float(self.values[value.name]), i)
+        held = self.values.get(getattr(value, "name", None)) if hasattr(value, "name") else None
+        if isinstance(held, tuple) and held and held[0] == "rnn_c":
+            raise _Refused(f"{_what(node)} {_target_name(node)!r} (node {node.name!r}) reads the cell state c_n of "
+                           f"an {held[1]} (mdfx's recurrent layers give the output and the hidden states h_n)")
         raise _Refused(f"{_what(node)} {_target_name(node)!r} (node {node.name!r}) with argument "
                        f"{_describe(value)}")
 
@@ -349,6 +360,62 @@ class _Tracer:
         if rule is None:
             raise _Refused(f"module {node.target!r} ({kind})")
         rule(self, node, mod, self._arg(node, node.args[0], 0) if node.args else "")
+
+    def _embedding(self, node: Any, x: str, mod: Any) -> None:
+        # these change what the lookup or its gradient computes; the graph's Gather has neither
+        for attr, default in (("padding_idx", None), ("max_norm", None), ("scale_grad_by_freq", False),
+                              ("sparse", False)):
+            if getattr(mod, attr) != default:
+                raise _Refused(f"module {node.target!r} (Embedding with {attr}={getattr(mod, attr)!r}: mdfx's "
+                               "Gather is the plain lookup, its gradient scattered into every row read)")
+        self._emit(node, "Gather", [self._param(mod.weight, f"{node.target}.weight"), x], {"axis": 0})
+
+    def _recurrent(self, node: Any, x: str, mod: Any, kind: str) -> None:
+        """nn.LSTM / nn.GRU / nn.RNN as one ONNX-defined op per layer (mdfx.recurrence).
+
+        The params stay the module's (``weight_ih_l0`` ... in torch's gate order); the op's
+        W, R and B are Slices and Concats of them (torch's i f g o as ONNX's i o f c, r z n as
+        z r h), so gradients land in the module's own tensors. ``output`` is the last layer's
+        (batch, T, directions * hidden); ``h_n[i]`` picks a layer's last step (see _getitem).
+        """
+        path = str(node.target)
+        if len(node.args) > 1 or node.kwargs:
+            raise _Refused(f"module {path!r} ({kind} called with an initial state: mdfx starts from zeros)")
+        if not mod.batch_first:
+            raise _Refused(f"module {path!r} ({kind} with batch_first=False: mdfx keeps the batch on axis 0 of the "
+                           "input; build the module with batch_first=True)")
+        if getattr(mod, "proj_size", 0):
+            raise _Refused(f"module {path!r} (LSTM with proj_size={mod.proj_size})")
+        order = {"LSTM": [0, 3, 1, 2], "GRU": [1, 0, 2], "RNN": [0]}[kind]  # torch's gate blocks in ONNX's order
+        H, D = int(mod.hidden_size), 2 if mod.bidirectional else 1
+        attrs: dict[str, Any] = {"hidden_size": H, "direction": "bidirectional" if D == 2 else "forward"}
+        if kind == "GRU":
+            attrs["linear_before_reset"] = 1  # torch's GRU applies the reset gate after R's product
+        if kind == "RNN":
+            attrs["activations"] = [{"tanh": "Tanh", "relu": "Relu"}[mod.nonlinearity]] * D
+        seq = x
+        layers = []
+        for layer in range(int(mod.num_layers)):
+            def stacked(what: str, layer: int = layer) -> str:
+                parts = []
+                for d in range(D):
+                    key = f"{what}_l{layer}{'_reverse' if d else ''}"
+                    w = self._param(getattr(mod, key), f"{path}.{key}")
+                    blocks = [self._emit(node, "Slice", [w], {"starts": [b * H], "ends": [(b + 1) * H], "axes": [0],
+                                                             "steps": None}, step=f"{key}:gate{b}") for b in order]
+                    joined = blocks[0] if len(blocks) == 1 else self._emit(node, "Concat", blocks, {"axis": 0},
+                                                                           step=f"{key}:onnx")
+                    parts.append(self._emit(node, "Unsqueeze", [joined], {"axes": [0]}, step=f"{key}:dir"))
+                return parts[0] if D == 1 else self._emit(node, "Concat", parts, {"axis": 0}, step=f"{what}_l{layer}")
+            inputs = [seq, stacked("weight_ih"), stacked("weight_hh")]
+            if mod.bias:
+                ih, hh = stacked("bias_ih"), stacked("bias_hh")
+                inputs.append(self._emit(node, "Concat", [ih, hh], {"axis": 1}, step=f"bias_l{layer}"))
+            y = self._emit(node, kind, inputs, attrs, step=f"layer{layer}")
+            T = self._shape(node.args[0])[1]
+            seq = self._emit(node, "Reshape", [y], {"shape": [0, T, D * H]}, step=f"layer{layer}:out")
+            layers.append(y)
+        self.values[node.name] = ("rnn", kind, seq, layers, D, H, T)
 
     def _softplus(self, node: Any, x: str, beta: float, threshold: float) -> None:
         # torch returns x where beta * x > threshold (20 by default), where log(1 + exp(x)) - x < 2e-9
@@ -723,11 +790,43 @@ def _getitem(t: _Tracer, node: Any, a: _Args) -> None:
         start, end = pieces[int(index)]
         t._emit(node, "Slice", [x], {"starts": [start], "ends": [end], "axes": [dim], "steps": [1]})
         return
+    if isinstance(held, tuple) and held and held[0] in ("rnn", "rnn_states", "rnn_h"):
+        _rnn_item(t, node, held, index)
+        return
     if held is not None:  # x.shape[i], x.size()[i]
         t.values[node.name] = held[index]
         return
     x = t._arg(node, source, 0)
     _index(t, node, x, t._shape(source), index if isinstance(index, tuple) else (index,))
+
+
+def _rnn_item(t: _Tracer, node: Any, held: tuple, index: Any) -> None:
+    """``output, h_n = rnn(x)`` (an LSTM's ``h_n, c_n = state``) and ``h_n[i]``: the output as is;
+    h_n's entry ``i`` (layer i // D, direction i % D) is that layer's output at its last step."""
+    kind, seq, layers, D, H, T = held[1:7]
+    what = held[0]
+    if what == "rnn" and index == 0:
+        t.tensor[node.name] = seq
+        t.batched.add(node.name)
+        return
+    if what == "rnn" and index == 1:
+        t.values[node.name] = ("rnn_states" if kind == "LSTM" else "rnn_h", *held[1:])
+        return
+    if what == "rnn_states" and index in (0, 1):
+        # c_n is refused where it is read (an unused one, from unpacking, is fine)
+        t.values[node.name] = ("rnn_h", *held[1:]) if index == 0 else ("rnn_c", kind)
+        return
+    if what == "rnn_h" and isinstance(index, int) and -len(layers) * D <= index < len(layers) * D:
+        i = index % (len(layers) * D)
+        y, d = layers[i // D], i % D
+        step = T - 1 if d == 0 else 0
+        last = t._emit(node, "Slice", [y], {"starts": [step, d], "ends": [step + 1, d + 1], "axes": [1, 2],
+                                           "steps": None}, step="last_step")
+        t._emit(node, "Reshape", [last], {"shape": [0, H]})
+        return
+    part = f"index {index!r}"
+    raise _Refused(f"{_what(node)} {_target_name(node)!r} (node {node.name!r}) takes {part} of a {kind}'s result "
+                   "(mdfx takes output, h_n and h_n[i])")
 
 
 def _index(t: _Tracer, node: Any, x: str, shape: tuple, index: tuple) -> None:
@@ -918,6 +1017,9 @@ module_rule("BatchNorm1d")(lambda t, node, mod, x: t._batch_norm(node, x, mod))
 module_rule("BatchNorm2d")(lambda t, node, mod, x: t._batch_norm(node, x, mod))
 for _kind, _spatial_rule in _SPATIAL_MODULES.items():
     module_rule(_kind)(lambda t, node, mod, x, _r=_spatial_rule: _r(t, node, x, mod))
+module_rule("Embedding")(lambda t, node, mod, x: t._embedding(node, x, mod))
+for _kind in ("LSTM", "GRU", "RNN"):
+    module_rule(_kind)(lambda t, node, mod, x, _k=_kind: t._recurrent(node, x, mod, _k))
 
 _F = "torch.nn.functional."
 for _op, _paths, _methods in [

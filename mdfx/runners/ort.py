@@ -27,7 +27,8 @@ from mdfx.schema import validate
 INPUT_NAMES_KEY = "mdfx.inputs"
 OUTPUT_NAMES_KEY = "mdfx.outputs"
 
-_NUMPY_TYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64}
+_NUMPY_TYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(int64)": np.int64,
+                "tensor(int32)": np.int32}
 
 
 @dataclass(frozen=True)
@@ -183,7 +184,8 @@ def run_graph(graph: Any, inputs: Mapping[str, np.ndarray], dtype: str = "float6
     for t, name in in_names.items():
         if t not in inputs:
             raise DataError(f"no input given for {t!r} of {graph.name!r} (inputs: {', '.join(in_names)})")
-        x = np.ascontiguousarray(inputs[t], dtype=np_dtype)
+        int_dtype = getattr(graph, "input_dtypes", {}).get(t)  # token indices go in as integers
+        x = np.ascontiguousarray(inputs[t], dtype=int_dtype or np_dtype)
         feed[name] = x.reshape((x.shape[0], *graph.inputs[t]))
     for k, name in param_names.items():
         feed[name] = np.ascontiguousarray(graph.params[k].value, dtype=np_dtype)

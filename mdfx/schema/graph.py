@@ -51,6 +51,10 @@ from mdfx.ops import BATCH, Shape
 
 #: Float dtypes a graph's params and inputs may have in their source.
 FLOAT_DTYPES = ("float64", "float32", "float16")
+#: Integer dtypes a graph input may have (token indices): such inputs take no gradient.
+INT_DTYPES = ("int64", "int32")
+#: Ops that carry integer values through unchanged (an index tensor reshaped, sliced, moved)
+_INT_PASS = ("Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Slice", "Concat", "Gather")
 
 
 @dataclass
@@ -209,20 +213,41 @@ class Graph:
     #: sample inputs the source file holds (a pure-MDF input node's values), by graph input,
     #: ``(trials, *features)``: what ``run()`` without inputs runs on
     default_inputs: dict[str, np.ndarray] = field(default_factory=dict)
+    #: graph input -> its integer dtype ("int64", "int32"); inputs not listed are floats.
+    #: Backends carry integer values in their float buffers (exact below 2**53, 2**24 in
+    #: float32); the data boundary checks they are whole numbers in range for each lookup.
+    input_dtypes: dict[str, str] = field(default_factory=dict)
+    #: tensors holding integers (integer inputs, integer constants, and what shape ops make of them)
+    int_tensors: frozenset[str] = field(default_factory=frozenset)
+    #: integer graph input -> [(Gather node, axis size)]: the ranges its values must lie in
+    index_bounds: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    #: torch exporters' recurrent layers: [{module, layer, op, W, R, B}], so the state_dict writes the
+    #: module's own keys (weight_ih_l0, ... in torch's gate order) for the ONNX op's weights
+    torch_recurrent: list[dict[str, Any]] = field(default_factory=list)
     _key: tuple | None = field(default=None, repr=False, compare=False)
 
     # --- building ---------------------------------------------------------------------
 
     @classmethod
     def build(cls, name: str, inputs: Mapping[str, Iterable[int]], params: Iterable[Param],
-              nodes: Iterable[Node], outputs: Iterable[str], dtype: str = "float64", **facts: Any) -> Graph:
+              nodes: Iterable[Node], outputs: Iterable[str], dtype: str = "float64", input_dtypes: Mapping[str, str] | None = None,
+              **facts: Any) -> Graph:
         """Check and order everything; see the module docstring. Raises GraphError / UnsupportedError.
 
         ``facts`` are the typed fields beside the ops (``mechanisms``, ``training``,
         ``state_dict_keys``, ``extra_state``, ``layers``, ``extra_outputs``, ``source``,
-        ``default_inputs``).
+        ``default_inputs``, ``torch_recurrent``). ``input_dtypes`` names the integer inputs
+        (``{"tokens": "int64"}``); the others are floats.
         """
         ins = {str(k): tuple(int(d) for d in v) for k, v in inputs.items()}
+        int_ins = {str(k): str(v) for k, v in (input_dtypes or {}).items() if str(v) not in FLOAT_DTYPES}
+        for k, v in int_ins.items():
+            if k not in ins:
+                raise GraphError(f"graph {name!r}: input_dtypes names {k!r}, which is not a graph input "
+                                 f"({', '.join(ins)})")
+            if v not in INT_DTYPES:
+                raise GraphError(f"graph {name!r}: input {k!r} has dtype {v!r}; inputs are float "
+                                 f"({', '.join(FLOAT_DTYPES)}) or integer ({', '.join(INT_DTYPES)})")
         plist = list(params)
         nodes = list(nodes)
         # "" means "no tensor" in a node's inputs (an omitted optional input): no tensor may have it
@@ -253,8 +278,10 @@ class Graph:
                             f"a graph has {', '.join(sorted(_FACTS))}")
         if "extra_outputs" in facts:
             facts["extra_outputs"] = tuple(facts["extra_outputs"])
-        g = cls(name, ins, pmap, _toposort(name, nodes, set(ins) | set(pmap)), list(outputs), dtype, **facts)
+        g = cls(name, ins, pmap, _toposort(name, list(nodes), set(ins) | set(pmap)), list(outputs), dtype,
+                input_dtypes=int_ins, **facts)
         g._infer()
+        g._integers()
         return g
 
     def _infer(self) -> None:
@@ -317,6 +344,40 @@ class Graph:
                                  "each sample's output needs at least one value")
         self.shapes = shapes
 
+    def _integers(self) -> None:
+        """Which tensors hold integers; Gather's indices must be one of them, constant ones in range."""
+        ints = set(self.input_dtypes) | {k for k, p in self.params.items()
+                                         if p.dtype.startswith(("int", "uint")) or p.value.dtype.kind in "iu"}
+        origin: dict[str, str] = {k: k for k in self.input_dtypes}  # an index tensor -> the input it comes from
+        bounds: dict[str, list[tuple[str, int]]] = {}
+        for node in self.nodes:
+            where = f"node {node.name!r} ({node.op}): "
+            if node.op == "Gather":
+                data, idx = node.inputs
+                if idx not in ints:
+                    raise GraphError(f"{where}its indices {idx!r} are floats; Gather reads integer indices (an "
+                                     "int64/int32 graph input or an integer constant)")
+                n = self.shapes[data][int(node.attrs["axis"]) % len(self.shapes[data])]
+                if idx in self.params:
+                    values = self.params[idx].value
+                    if values.size and (values.min() < -n or values.max() >= n):
+                        raise GraphError(f"{where}constant indices {idx!r} hold {int(values.min())}.."
+                                         f"{int(values.max())}, out of range for axis {node.attrs['axis']} of "
+                                         f"{data!r} (size {n}; valid: {-n}..{n - 1})")
+                elif idx in origin:
+                    bounds.setdefault(origin[idx], []).append((node.name, int(n)))
+                else:
+                    raise GraphError(f"{where}its indices {idx!r} are computed; mdfx checks indices at the data "
+                                     "boundary, so they must come from an integer graph input or a constant")
+            if node.op in _INT_PASS and node.inputs and all(t in ints for t in node.inputs[:1 if node.op != "Concat"
+                                                                                     else None]):
+                if node.op != "Gather" or node.inputs[0] in ints:
+                    ints.add(node.output)
+                    if node.inputs[0] in origin and node.op != "Concat":
+                        origin[node.output] = origin[node.inputs[0]]
+        self.int_tensors = frozenset(ints)
+        self.index_bounds = bounds
+
     # --- reading ------------------------------------------------------------------------
 
     def features(self, tensor: str) -> Shape:
@@ -349,7 +410,7 @@ class Graph:
 
     def _structure_key(self) -> tuple:
         return (
-            tuple(self.inputs.items()),
+            tuple(self.inputs.items()), tuple(self.input_dtypes.items()),
             tuple((k, p.shape, p.learnable) for k, p in self.params.items()),
             tuple((n.op, tuple(n.inputs), n.output, _short(n.attrs, 10**9)) for n in self.nodes),
             tuple(self.outputs),
@@ -363,7 +424,9 @@ class Graph:
                        training=None if self.training is None else replace(self.training),
                        state_dict_keys=None if self.state_dict_keys is None else dict(self.state_dict_keys),
                        extra_state={k: np.array(v, copy=True) for k, v in self.extra_state.items()},
-                       layers=dict(self.layers))
+                       layers=dict(self.layers), input_dtypes=dict(self.input_dtypes),
+                       index_bounds={k: list(v) for k, v in self.index_bounds.items()},
+                       torch_recurrent=[dict(e) for e in self.torch_recurrent])
 
     def tensor_of(self, name: str) -> str:
         """The tensor holding the value of ``name``: a mechanism's value tensor, else ``name`` itself."""
@@ -385,7 +448,8 @@ class Graph:
         return list(self.mechanisms.inputs) if self.mechanisms is not None else list(self.inputs)
 
     def __str__(self) -> str:
-        ins = ", ".join(f"{k}: {ops._fmt((BATCH, *v))}" for k, v in self.inputs.items())
+        ins = ", ".join(f"{k}: {ops._fmt((BATCH, *v))}" + (f" {self.input_dtypes[k]}" if k in self.input_dtypes else "")
+                        for k, v in self.inputs.items())
         lines = [f"graph {self.name} ({ins}) -> ({', '.join(self.outputs)})"]
         for k, p in self.params.items():
             lines.append(f"  param %{k}: {ops._fmt(p.shape)} {p.dtype}{'' if p.learnable else ' frozen'}")
@@ -395,7 +459,7 @@ class Graph:
 
 #: the typed fields :meth:`Graph.build` takes beside the ops
 _FACTS = {"mechanisms", "training", "state_dict_keys", "extra_state", "layers", "extra_outputs", "source",
-          "default_inputs"}
+          "default_inputs", "torch_recurrent"}
 
 
 def _short(v: Any, limit: int = 60) -> str:

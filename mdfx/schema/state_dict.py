@@ -45,6 +45,34 @@ def _state_arrays(g: Graph) -> dict[str, np.ndarray]:
             out[key] = p.value.astype(p.dtype)
         else:
             out[key] = np.asarray(g.extra_state[key])
+    for entry in g.torch_recurrent:
+        out.update(_torch_rnn_state(g, entry))
+    return out
+
+
+#: torch's gate blocks of each recurrent op in ONNX's order (LSTM i f g o -> i o f c, GRU r z n -> z r h)
+_TORCH_GATES = {"LSTM": [0, 3, 1, 2], "GRU": [1, 0, 2], "RNN": [0]}
+
+
+def _torch_rnn_state(g: Graph, entry: dict[str, Any]) -> dict[str, np.ndarray]:
+    """An ONNX LSTM/GRU/RNN layer's W, R, B as the torch module's weight_ih_l<k>, ... (see the importer)."""
+    order = _TORCH_GATES[entry["op"]]
+    W, R, B = (g.params[entry[k]] for k in ("W", "R", "B"))
+    gates = len(order)
+    hidden = W.value.shape[1] // gates
+
+    def torch_order(a: np.ndarray) -> np.ndarray:
+        blocks = np.split(a, gates, axis=0)
+        return np.concatenate([blocks[order.index(b)] for b in range(gates)], axis=0)
+
+    out = {}
+    for d in range(W.value.shape[0]):
+        suffix = f"_l{entry['layer']}" + ("_reverse" if d else "")
+        base = f"{entry['module']}."
+        out[f"{base}weight_ih{suffix}"] = torch_order(W.value[d]).astype(W.dtype)
+        out[f"{base}weight_hh{suffix}"] = torch_order(R.value[d]).astype(R.dtype)
+        out[f"{base}bias_ih{suffix}"] = torch_order(B.value[d][:gates * hidden]).astype(B.dtype)
+        out[f"{base}bias_hh{suffix}"] = torch_order(B.value[d][gates * hidden:]).astype(B.dtype)
     return out
 
 

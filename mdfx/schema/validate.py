@@ -219,7 +219,34 @@ def _rows(given: Any, model: Any) -> Any:
 
 def run_inputs(net: Any, inputs: Mapping[str, Any], allow_empty: bool = False) -> None:
     """Check a runner's ``run(model, inputs)`` data: one (trials, size) real array per input."""
-    node_arrays(_rows(inputs, net), list(net.inputs), sizes(net), "input", allow_empty=allow_empty)
+    x = node_arrays(_rows(inputs, net), list(net.inputs), sizes(net), "input", allow_empty=allow_empty)
+    integer_inputs(net, x)
+
+
+def integer_inputs(net: Any, arrays: Mapping[str, np.ndarray]) -> None:
+    """An integer input's values are whole numbers, in range for every Gather that reads them.
+
+    The backends carry indices in float buffers and do not check them again (a compiled
+    lookup out of range would read another row, or memory): this is the one check.
+    """
+    if not _is_graph(net):
+        return
+    for name, dtype in getattr(net, "input_dtypes", {}).items():
+        a = arrays.get(name)
+        if a is None or not a.size:
+            continue
+        if not np.array_equal(a, np.trunc(a)):
+            bad = float(a[a != np.trunc(a)].ravel()[0])
+            raise DataError(f"input {name!r} of {net.name!r} is {dtype} (indices), but holds {bad!r}; give whole "
+                            "numbers")
+        top = 2**31 if dtype == "int32" else 2**63
+        lo, hi = float(a.min()), float(a.max())
+        if lo < -top or hi >= top:
+            raise DataError(f"input {name!r} of {net.name!r} holds {lo:g}..{hi:g}, outside {dtype}")
+        for node, n in net.index_bounds.get(name, []):
+            if lo < -n or hi >= n:
+                raise DataError(f"input {name!r} of {net.name!r} holds indices {int(lo)}..{int(hi)}; node {node!r} "
+                                f"(Gather) reads a table of {n} rows (valid: {-n}..{n - 1})")
 
 
 def learn_spec(net: Any, spec: Any, min_epochs: int = 0) -> None:
@@ -230,6 +257,7 @@ def learn_spec(net: Any, spec: Any, min_epochs: int = 0) -> None:
     mechanism's name stands for its value tensor).
     """
     x = node_arrays(_rows(spec.inputs, net), list(net.inputs), sizes(net), "input")
+    integer_inputs(net, x)
     trials = len(next(iter(x.values())))
     outputs = net.output_names()
     internal = dict(getattr(spec, "target_tensors", {}))

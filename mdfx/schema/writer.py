@@ -290,13 +290,14 @@ def graph_to_mdf(g: Graph) -> Any:
         "format_version": FORMAT_VERSION, "kind": GRAPH_KIND, "graph_format_version": GRAPH_FORMAT_VERSION,
         "name": g.name, "dtype": g.dtype,
         "inputs": [[k, list(v)] for k, v in g.inputs.items()], "outputs": list(g.outputs),
+        **({"input_dtypes": dict(g.input_dtypes)} if g.input_dtypes else {}),
         "params": list(g.params), "meta": _facts_out(g),
     }})
     producer: dict[str, str] = {}
     for name, shape in g.inputs.items():
         mdf_graph.nodes.append(Node(
             id=ids[name], metadata={DIALECT: {"kind": "input", "name": name}},
-            input_ports=[InputPort(id="input", shape=tuple(shape), type=g.dtype)],
+            input_ports=[InputPort(id="input", shape=tuple(shape), type=g.input_dtypes.get(name, g.dtype))],
             output_ports=[OutputPort(id="output", value="input")]))
         producer[name] = ids[name]
     edge_ids: set[str] = set()

@@ -35,6 +35,7 @@ from llvmlite import ir
 
 from mdfx import ops
 from mdfx.converters.llvm.emit import Emitter
+from mdfx.converters.llvm.recurrent_rules import RecurrentRule
 from mdfx.errors import UnsupportedError
 
 Shape = tuple[int, ...]
@@ -58,6 +59,8 @@ class Ctx:
     #: per input: an optimizer step to apply in place instead of accumulating a gradient
     #: (single-trial kernels, a param only this node reads, each element reached once)
     fused: list[Fused | None] = field(default_factory=list)
+    #: per input: whether it has a batch axis (its pointer is the sample's block)
+    xbatched: list[bool] = field(default_factory=list)
 
     def wants(self, i: int) -> bool:
         """True when input ``i`` takes a gradient (accumulated, or a fused optimizer step)."""
@@ -490,6 +493,51 @@ class CopyRule:
     def backward(self, c: Ctx) -> None:
         if c.dxs[0] is not None:
             _copy(c.e, c.dy, c.dxs[0], size(c.yshape), accumulate=True)
+
+
+class GatherRule:
+    """ONNX Gather, one sample: ``y[o, p, j] = x[o, idx[p], j]`` (o: axes before ``axis``, j: after).
+
+    The table is a param (an embedding) and the indices the sample's, or the data is
+    the sample's and the indices a constant. Indices arrive as floats, already checked
+    whole and in range at the data boundary; negative ones count from the end.
+    Backward scatters: ``dx[o, idx[p], j] += dy[o, p, j]``; indices take no gradient.
+    """
+
+    def _plan(self, c: Ctx) -> tuple[int, int, int, int]:
+        xs = c.xshapes[0]
+        data_batched = bool(c.xbatched) and c.xbatched[0]
+        ax = (int(c.attrs["axis"]) % (len(xs) + 1)) - 1 if data_batched else int(c.attrs["axis"]) % len(xs)
+        return size(xs[:ax]), xs[ax], size(xs[ax + 1:]), size(c.xshapes[1])
+
+    def _index(self, c: Ctx, p: ir.Value, n: int) -> ir.Value:
+        e, b = c.e, c.e.b
+        i = b.fptosi(e.load(c.xs[1], p), ir.IntType(64))
+        neg = b.icmp_signed("<", i, e.i64(0))
+        return b.select(neg, b.add(i, e.i64(n)), i)
+
+    def forward(self, c: Ctx) -> None:
+        e, b = c.e, c.e.b
+        outer, n, inner, k = self._plan(c)
+        with e.loop(outer, "o") as o, e.loop(k, "p") as p:
+            i = self._index(c, p, n)
+            src = b.mul(b.add(b.mul(o, e.i64(n)), i), e.i64(inner))
+            dst = b.mul(b.add(b.mul(o, e.i64(k)), p), e.i64(inner))
+            with e.loop(inner, "j") as j:
+                e.store(e.load(c.xs[0], b.add(src, j)), c.y, b.add(dst, j))
+
+    def backward(self, c: Ctx) -> None:
+        e, b = c.e, c.e.b
+        if not c.wants(0):
+            return
+        put = c.put(0)
+        outer, n, inner, k = self._plan(c)
+        with e.loop(outer, "o") as o, e.loop(k, "p") as p:
+            i = self._index(c, p, n)
+            src = b.mul(b.add(b.mul(o, e.i64(n)), i), e.i64(inner))
+            dst = b.mul(b.add(b.mul(o, e.i64(k)), p), e.i64(inner))
+            with e.loop(inner, "j") as j:
+                put(b.add(src, j), e.load(c.dy, b.add(dst, j)))
 
 
 class TransposeRule:
@@ -963,11 +1011,15 @@ GRAPH_RULES: MappingProxyType = MappingProxyType({
     "Slice": SliceRule(),
     **{k: CopyRule() for k in ("Reshape", "Flatten", "Squeeze", "Unsqueeze")},
     "Transpose": TransposeRule(),
+    "Gather": GatherRule(),
     "ReduceSum": ReduceRule("sum"),
     "ReduceMean": ReduceRule("mean"),
     "ReduceMax": ReduceRule("max"),
     "LayerNormalization": LayerNormRule(),
     "BatchNormalization": BatchNormRule(),
+    **{k: RecurrentRule(k) for k in ("LSTM", "RNN")},
+    "GRU": RefusedRule("does not compile GRU yet (its time loop runs in ExecutionMode.Python and "
+                       "ExecutionMode.PyTorch)"),
     **{k: HostRule() for k in ("ArgMax", "ai.onnx.ml.ArrayFeatureExtractor", "ai.onnx.ml.ZipMap", "CastLabel")},
     "Conv": _spatial.ConvRule(),
     "MaxPool": _spatial.PoolRule("MaxPool"),

@@ -317,7 +317,8 @@ class _Builder:
         with e.loop(rows, "r") as r:
             xs = [row(p, r, s[2], s[1]) if s else None for p, s in zip(xs_base, shapes, strict=True)]
             c = Ctx(e, node.name, node.op, dict(node.attrs), xs, [s[1] if s else None for s in shapes],
-                    row(y_base, r, out_batched, out_shape), out_shape, out_batched)
+                    row(y_base, r, out_batched, out_shape), out_shape, out_batched,
+                    xbatched=[bool(s and s[2]) for s in shapes])
             if kind == "fwd":
                 rule.forward(c)
             else:

@@ -153,7 +153,7 @@ def read_graph(graph: dict[str, Any]) -> Graph:
                           "their values")
     return Graph.build(meta["name"], {k: tuple(v) for k, v in meta["inputs"]}, [params[k] for k in order],
                        nodes, meta["outputs"], dtype=meta.get("dtype", "float64"),
-                       **_facts_in(meta.get("meta") or {}))
+                       input_dtypes=meta.get("input_dtypes") or {}, **_facts_in(meta.get("meta") or {}))
 
 
 def _facts_in(meta: dict[str, Any]) -> dict[str, Any]:

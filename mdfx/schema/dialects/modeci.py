@@ -76,6 +76,10 @@ INPUT_NAMES: dict[str, tuple[str, ...]] = {
     "PRelu": ("X", "slope"),
     # shape arithmetic (x.view(x.size(0), -1), F.pad's computed pads): evaluated at read time
     "Shape": ("data",), "Gather": ("data", "indices"), "ConstantOfShape": ("input",),
+    # the graph's recurrent ops are ONNX's with layout=1 and full-length sequences (sequence_lens, ONNX's
+    # fifth input, is refused by name in _Reader.onnx rather than listed here)
+    "LSTM": ("X", "W", "R", "B", "initial_h", "initial_c", "P"), "GRU": ("X", "W", "R", "B", "initial_h"),
+    "RNN": ("X", "W", "R", "B", "initial_h"),
 }
 #: ops computed at read time when every input is a frozen constant (a shape, or a constant from one)
 _FOLDABLE = {"Gather", "Unsqueeze", "Squeeze", "Concat", "Cast", "Slice", "Reshape", "Transpose",
@@ -545,6 +549,13 @@ class _Reader:
                     return self.const(np.asarray(attrs[key], dtype=np.float64), f"{node_id}.{key}")
             raise UnsupportedError(f"{where} (Constant): only numeric value / value_float(s) / value_int(s) "
                                    "constants are supported")
+        if op_type in ("LSTM", "GRU", "RNN") and (int(attrs.get("layout", 0)) != 1 or "sequence_lens" in args):
+            # the graph op is batch-first over full-length sequences: a time-major X or per-sample
+            # lengths would compute something else
+            raise UnsupportedError(f"{where} ({op_type}): layout {int(attrs.get('layout', 0))}"
+                                   f"{' with sequence_lens' if 'sequence_lens' in args else ''}; mdfx reads MDF "
+                                   f"{op_type} nodes with layout=1 (batch first) and no sequence_lens; import the "
+                                   "model's ONNX file with mdfx.load instead")
         if op_type == "Concat":
             listed = []
             for k, v in args.items():
