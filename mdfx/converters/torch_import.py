@@ -603,27 +603,29 @@ def _conv_fn(t: _Tracer, node: Any, a: _Args) -> None:
     t._emit(node, "Conv", inputs, attrs)
 
 
-def _max_pool_fn(t: _Tracer, node: Any, a: _Args) -> None:
+def _pool_window(t: _Tracer, node: Any, a: _Args) -> dict[str, Any]:
+    """kernel_shape, strides (torch's default: the kernel) and pads of F.max_pool* / F.avg_pool*."""
     n = len(t._shape(node.args[0])) - 2
     k = _tuple(a.get(1, "kernel_size"), n)
     stride = a.get(2, "stride", None)
+    return {"kernel_shape": k, "strides": _tuple(stride, n) if stride else k,
+            "pads": _torch_pads(a.get(3, "padding", 0), n, node)}
+
+
+def _max_pool_fn(t: _Tracer, node: Any, a: _Args) -> None:
     if a.get(6, "return_indices", False):
         raise _Refused(f"function max_pool (node {node.name!r}) with return_indices=True")
+    n = len(t._shape(node.args[0])) - 2
     t._emit(node, "MaxPool", [t._arg(node, a.get(0, "input"), 0)],
-            {"kernel_shape": k, "strides": _tuple(stride, n) if stride else k,
-             "pads": _torch_pads(a.get(3, "padding", 0), n, node), "dilations": _tuple(a.get(4, "dilation", 1), n),
+            {**_pool_window(t, node, a), "dilations": _tuple(a.get(4, "dilation", 1), n),
              "ceil_mode": int(bool(a.get(5, "ceil_mode", False)))})
 
 
 def _avg_pool_fn(t: _Tracer, node: Any, a: _Args) -> None:
-    n = len(t._shape(node.args[0])) - 2
-    k = _tuple(a.get(1, "kernel_size"), n)
-    stride = a.get(2, "stride", None)
     if a.get(6, "divisor_override", None):
         raise _Refused(f"function avg_pool (node {node.name!r}) with divisor_override")
     t._emit(node, "AveragePool", [t._arg(node, a.get(0, "input"), 0)],
-            {"kernel_shape": k, "strides": _tuple(stride, n) if stride else k,
-             "pads": _torch_pads(a.get(3, "padding", 0), n, node), "ceil_mode": int(bool(a.get(4, "ceil_mode", False))),
+            {**_pool_window(t, node, a), "ceil_mode": int(bool(a.get(4, "ceil_mode", False))),
              "count_include_pad": int(bool(a.get(5, "count_include_pad", True)))})
 
 

@@ -516,13 +516,18 @@ class GatherRule:
         neg = b.icmp_signed("<", i, e.i64(0))
         return b.select(neg, b.add(i, e.i64(n)), i)
 
+    def _rows(self, c: Ctx, o: Any, p: Any, n: int, inner: int, k: int) -> tuple[Any, Any]:
+        """Offsets of the table row index ``p`` picks in block ``o`` (src) and of its output row (dst)."""
+        e, b = c.e, c.e.b
+        i = self._index(c, p, n)
+        return (b.mul(b.add(b.mul(o, e.i64(n)), i), e.i64(inner)),
+                b.mul(b.add(b.mul(o, e.i64(k)), p), e.i64(inner)))
+
     def forward(self, c: Ctx) -> None:
         e, b = c.e, c.e.b
         outer, n, inner, k = self._plan(c)
         with e.loop(outer, "o") as o, e.loop(k, "p") as p:
-            i = self._index(c, p, n)
-            src = b.mul(b.add(b.mul(o, e.i64(n)), i), e.i64(inner))
-            dst = b.mul(b.add(b.mul(o, e.i64(k)), p), e.i64(inner))
+            src, dst = self._rows(c, o, p, n, inner, k)
             with e.loop(inner, "j") as j:
                 e.store(e.load(c.xs[0], b.add(src, j)), c.y, b.add(dst, j))
 
@@ -533,9 +538,7 @@ class GatherRule:
         put = c.put(0)
         outer, n, inner, k = self._plan(c)
         with e.loop(outer, "o") as o, e.loop(k, "p") as p:
-            i = self._index(c, p, n)
-            src = b.mul(b.add(b.mul(o, e.i64(n)), i), e.i64(inner))
-            dst = b.mul(b.add(b.mul(o, e.i64(k)), p), e.i64(inner))
+            src, dst = self._rows(c, o, p, n, inner, k)
             with e.loop(inner, "j") as j:
                 put(b.add(src, j), e.load(c.dy, b.add(dst, j)))
 
