@@ -259,6 +259,17 @@ def test_every_epochs_outputs_in_one_kernel_call(minibatch: int, patience: int |
     for epoch, (a, b) in enumerate(zip(got.epoch_outputs, want.epoch_outputs, strict=True)):
         assert_close(a["out"], b["out"], **TRAINING_TOL["float64"], what=f"epoch {epoch}'s outputs")
     assert not np.allclose(got.epoch_outputs[0]["out"], got.epoch_outputs[-1]["out"])  # epochs differ
+    # the kernel's one buffer, read as a list of dicts: slices, negative indices and the end
+    earlier = got.epoch_outputs[:-1]
+    assert len(earlier) == got.epochs_run - 1, len(earlier)
+    for e in range(-got.epochs_run, got.epochs_run):
+        assert_close(got.epoch_outputs[e]["out"], want.epoch_outputs[e]["out"], **TRAINING_TOL["float64"],
+                     what=f"epoch_outputs[{e}]")
+    if got.epochs_run > 1:
+        assert_close(earlier.stacked("out")[-1], want.epoch_outputs[-2]["out"], **TRAINING_TOL["float64"],
+                     what="the stacked array's last earlier epoch")
+    with pytest.raises(IndexError, match=f"epoch {got.epochs_run} of {got.epochs_run}"):
+        got.epoch_outputs[got.epochs_run]
 
 
 # --- the loop: early stopping, callbacks, dtypes -------------------------------------------------

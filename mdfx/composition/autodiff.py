@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import sys
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from mdfx.errors import (
     UnsupportedError,
 )
 from mdfx.runners.training import (
+    EpochOutputs,
     LearnResult,
     LearnSpec,
     OptimizerState,
@@ -92,7 +93,7 @@ class AutodiffComposition(Composition):
         #: built when first read (see _record_minibatches)
         self._torch_sample_values: list[np.ndarray] = []
         self._torch_targets: list[np.ndarray] = []
-        self._pending_minibatches: list[tuple[list[tuple[dict, np.ndarray]], dict, list[str], int]] = []
+        self._pending_minibatches: list[tuple[Iterable[tuple[dict, np.ndarray]], dict, list[str], int]] = []
         self.learning_results: list[list[np.ndarray]] = []
         self.last_learn: LearnResult | None = None
         if targets is not None and self._projections and not any(p.learnable for p in self._projections):
@@ -490,7 +491,7 @@ class AutodiffComposition(Composition):
             if not shown:  # every OUTPUT node is another's target: empty rows, one per trial
                 return [[] for _ in range(np.size(order))]
             which = np.arange(len(outputs))[:, None]
-            per_node = [np.stack([o[n] for o in outputs])[which, order].reshape(-1, *outputs[0][n].shape[1:])
+            per_node = [_every_epoch(outputs, n)[which, order].reshape(-1, *outputs[0][n].shape[1:])
                         for n in shown]
             if len({a.shape for a in per_node}) == 1:
                 # each trial's entry a 2-D array, as PsyNeuLink's: views into one (trials, nodes, units) array
@@ -500,8 +501,7 @@ class AutodiffComposition(Composition):
         final = rows([result.last_outputs], orders[result.epochs_run - 1:result.epochs_run])
         # PsyNeuLink keeps every epoch's trials
         earlier = result.epoch_outputs[:-1]
-        epochs = [(outputs, orders[epoch]) for epoch, outputs in enumerate(earlier)]
-        epochs.append((result.last_outputs, order))
+        epochs = _EpochOrders(earlier, orders, result.last_outputs, order)
         self._record_minibatches(epochs, t, trained, spec.minibatch_size)
         # PsyNeuLink 0.21 (measured): batched, one (trials, outputs, units) entry per minibatch
         if batched_results:
@@ -519,7 +519,7 @@ class AutodiffComposition(Composition):
         self.learning_results = final[len(final) - n:]
         return pnl_value(list(final[-1]))
 
-    def _record_minibatches(self, epochs: list[tuple[dict, np.ndarray]], targets: dict, trained: list[str],
+    def _record_minibatches(self, epochs: Iterable[tuple[dict, np.ndarray]], targets: dict, trained: list[str],
                             size: int) -> None:
         """Keep what ``torch_sample_values`` / ``torch_targets`` are made of. They are built when
         read: one array per minibatch costs more than a whole small learn() (XOR, 500 epochs:
@@ -641,6 +641,27 @@ class AutodiffComposition(Composition):
 
         # the graph's params are the projections' arrays: loading into it loads into them
         load_state_dict(self._graph(), _weights_path(self, path, directory, filename))
+
+
+def _every_epoch(outputs: Sequence[dict[str, np.ndarray]], name: str) -> np.ndarray:
+    """Tensor ``name``'s outputs of every epoch, (epochs, trials, *features): the backend's own
+    array when it kept one (LLVMRun), else stacked from the per-epoch dicts."""
+    if isinstance(outputs, EpochOutputs):
+        return outputs.stacked(name)
+    return np.stack([o[name] for o in outputs])
+
+
+class _EpochOrders:
+    """(outputs, trial order) of each epoch run, paired when iterated, not per learn() call:
+    most scripts never read what is built from them (torch_sample_values)."""
+
+    def __init__(self, earlier: Sequence[dict[str, np.ndarray]], orders: np.ndarray,
+                 last: dict[str, np.ndarray], order: np.ndarray) -> None:
+        self.earlier, self.orders, self.last, self.order = earlier, orders, last, order
+
+    def __iter__(self) -> Iterator[tuple[dict[str, np.ndarray], np.ndarray]]:
+        yield from zip(self.earlier, self.orders[:len(self.earlier)], strict=True)
+        yield self.last, self.order
 
 
 def _stack(vectors: list[list[np.ndarray]], middle: tuple[int, ...] = ()) -> np.ndarray:

@@ -36,6 +36,7 @@ import numpy as np
 from mdfx import limits, ops
 from mdfx.errors import DataError, UnsupportedError
 from mdfx.runners.training import (
+    EpochOutputs,
     LearnResult,
     LearnSpec,
     by_tensor,
@@ -161,7 +162,7 @@ def train(graph: Graph, spec: LearnSpec) -> LearnResult:
             raise _status_error(status, "learn")
         steps_done = k1
 
-    every: list[dict[str, np.ndarray]] = []
+    every: EpochOutputs | list[dict[str, np.ndarray]] = []
     epochs_run = 0
     try:
         # the one schedule: the whole loop in one kernel call unless callbacks or patience cut it
@@ -176,7 +177,7 @@ def train(graph: Graph, spec: LearnSpec) -> LearnResult:
     blocked = {t: out.astype(np.float64, copy=False).reshape((blocks, *_rows_shape(spec, graph, t, ntrials)))
                for t, out in zip(reported, last, strict=True)}
     if every_epoch:
-        every = [{t: out[e] for t, out in blocked.items()} for e in range(epochs_run)]
+        every = EpochOutputs(blocked, epochs_run)
     final = {t: out[max(epochs_run - 1, 0) if every_epoch else 0] for t, out in blocked.items()}
     last_train_stats.clear()
     last_train_stats.update(compile_s=0.0 if cached else compile_s, kernel_s=kernel_s,

@@ -14,7 +14,7 @@ one optimizer step per learnable array.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -135,7 +135,41 @@ class LearnResult:
     #: the trained outputs for every trial of the last epoch run, in trial order (trials, *features)
     last_outputs: dict[str, np.ndarray] = field(default_factory=dict)
     #: with LearnSpec.keep_epoch_outputs: each epoch's outputs, as last_outputs (the last one included)
-    epoch_outputs: list[dict[str, np.ndarray]] = field(default_factory=list)
+    epoch_outputs: Sequence[dict[str, np.ndarray]] = field(default_factory=list)
+
+
+class EpochOutputs(Sequence[dict[str, np.ndarray]]):
+    """Every epoch's outputs as one ``(epochs, trials, *features)`` array per tensor.
+
+    Reads as a list of per-epoch dicts (``[e][name]`` is a view), but makes no dict until
+    one is read: XOR's 500 epochs as 500 dicts cost more than its whole training kernel.
+    :meth:`stacked` gives a tensor's array itself, for callers that gather every epoch.
+    """
+
+    def __init__(self, blocked: dict[str, np.ndarray], epochs: int) -> None:
+        self.blocked = {k: v[:epochs] for k, v in blocked.items()}
+        self.epochs = epochs
+
+    def __len__(self) -> int:
+        return self.epochs
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            parts = {k: v[index] for k, v in self.blocked.items()}
+            return EpochOutputs(parts, len(range(*index.indices(self.epochs))))
+        if not -self.epochs <= index < self.epochs:
+            raise IndexError(f"epoch {index} of {self.epochs}")
+        return {k: v[index] for k, v in self.blocked.items()}
+
+    def __iter__(self) -> Iterator[dict[str, np.ndarray]]:
+        return (self[e] for e in range(self.epochs))
+
+    def stacked(self, name: str) -> np.ndarray:
+        """Tensor ``name``'s outputs of every epoch: (epochs, trials, *features)."""
+        return self.blocked[name]
+
+    def renamed(self, back: dict[str, str]) -> EpochOutputs:
+        return EpochOutputs({back.get(k, k): v for k, v in self.blocked.items()}, self.epochs)
 
 
 def trial_orders(num_trials: int, epochs: int, randomize: bool, seed: int | None) -> np.ndarray:
@@ -253,7 +287,9 @@ def rekey(result: LearnResult, back: dict[str, str]) -> LearnResult:
     """``result`` with its outputs keyed back as :func:`by_tensor` says (node names), in place."""
     if back:
         result.last_outputs = {back.get(k, k): v for k, v in result.last_outputs.items()}
-        result.epoch_outputs = [{back.get(k, k): v for k, v in e.items()} for e in result.epoch_outputs]
+        epochs = result.epoch_outputs
+        result.epoch_outputs = epochs.renamed(back) if isinstance(epochs, EpochOutputs) else \
+            [{back.get(k, k): v for k, v in e.items()} for e in epochs]
     return result
 
 
